@@ -1,0 +1,48 @@
+"""Wall time and peak resident memory of benchmark stages (Linux)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+
+
+def _peak_rss_gb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2
+    return float("nan")
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+class Stages:
+    """Record each stage's wall time and the peak RSS of the process during it."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    @contextlib.contextmanager
+    def stage(self, name: str, **extra):
+        exact = _reset_peak()
+        t0 = time.perf_counter()
+        row = {"stage": name, **extra}
+        yield row
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        row["peak_rss_gb"] = round(_peak_rss_gb(), 3)
+        row["peak_is_per_stage"] = exact
+        self.rows.append(row)
+
+    def report(self, title: str, extra: dict | None = None) -> None:
+        print(json.dumps({"benchmark": title, **(extra or {}), "stages": self.rows}, indent=1))
+        print(f"\n{title}")
+        print(f"{'stage':<28}{'seconds':>10}{'peak RSS GB':>14}")
+        for r in self.rows:
+            print(f"{r['stage']:<28}{r['seconds']:>10.2f}{r['peak_rss_gb']:>14.2f}")

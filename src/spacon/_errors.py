@@ -1,0 +1,11 @@
+"""Errors and warnings that spacon raises on bad input."""
+
+from __future__ import annotations
+
+
+class SpaconInputError(ValueError):
+    """Input data, a file or an option is not usable; the message names the problem and the fix."""
+
+
+class SpaconWarning(UserWarning):
+    """Something in the input is unusual but spacon can go on (e.g. isolated cells)."""

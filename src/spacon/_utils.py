@@ -1,0 +1,65 @@
+"""Small helpers shared by the whole package."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ._errors import SpaconInputError
+
+
+def check_option(name: str, value: Any, valid: Iterable[Any]) -> None:
+    """Raise a clear error when ``value`` is not one of ``valid``."""
+    valid = list(valid)
+    if value not in valid:
+        raise SpaconInputError(
+            f"{name}={value!r} is not a valid choice; use one of {', '.join(map(repr, valid))}."
+        )
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed Python, NumPy and torch so that a CPU run is repeatable."""
+    if seed is None:
+        return
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str = "auto"):
+    """Turn ``"auto"`` into ``"cuda"`` when a GPU is present, else ``"cpu"``."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise SpaconInputError(f"device={device!r} was asked for but no CUDA GPU is available.")
+    return torch.device(device)
+
+
+def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:
+    """Return ``adata.obsm[spatial_key]`` as a checked float64 array of 2 or 3 columns."""
+    if spatial_key not in adata.obsm:
+        raise SpaconInputError(
+            f"adata.obsm has no {spatial_key!r} coordinates (it has: "
+            f"{', '.join(adata.obsm.keys()) or 'nothing'}); pass spatial_key= the key holding "
+            "x/y(/z) coordinates."
+        )
+    coords = np.asarray(adata.obsm[spatial_key], dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] not in (2, 3):
+        raise SpaconInputError(
+            f"adata.obsm[{spatial_key!r}] has shape {coords.shape}; spatial coordinates need 2 "
+            "(x, y) or 3 (x, y, z) columns."
+        )
+    bad = ~np.isfinite(coords).all(axis=1)
+    if bad.any():
+        raise SpaconInputError(
+            f"adata.obsm[{spatial_key!r}] has NaN or infinite coordinates for {int(bad.sum())} "
+            f"cells (first: {adata.obs_names[np.flatnonzero(bad)[0]]!r}); drop or fix them."
+        )
+    return coords

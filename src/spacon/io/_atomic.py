@@ -1,0 +1,62 @@
+"""Write outputs atomically: to a temporary name in the same folder, then rename into place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    If the body raises, the temporary file is removed and ``path`` is left as it was, so a
+    reader never sees a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_h5ad(adata, path: str | Path) -> None:
+    """Write ``adata`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp)
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_npz(path: str | Path, matrix, labels=None) -> None:
+    """Save a sparse connectivity matrix (and its row labels) atomically.
+
+    The file is readable by :func:`scipy.sparse.load_npz` and by
+    :func:`spacon.io.read_connectivity`, which also picks up the labels.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    m = sp.csr_matrix(matrix)
+    arrays = dict(
+        format=np.array("csr"), shape=np.array(m.shape), data=m.data, indices=m.indices,
+        indptr=m.indptr,
+    )
+    if labels is not None:
+        arrays["labels"] = np.asarray(labels).astype(str)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)

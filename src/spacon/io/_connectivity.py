@@ -1,0 +1,210 @@
+"""Read a connectivity matrix (between cells, or between units such as voxels or regions)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._errors import SpaconInputError
+
+logger = logging.getLogger(__name__)
+
+FORMATS = (".npz", ".npy", ".csv", ".tsv", ".h5", ".hdf5", ".mat")
+
+
+@dataclass
+class Connectivity:
+    """A square connectivity matrix, rows = sources, columns = targets.
+
+    Attributes
+    ----------
+    matrix
+        ``(n, n)`` sparse CSR matrix of connection strengths.
+    labels
+        Names of the ``n`` rows/columns (cell names or unit ids), or ``None`` when the
+        file carries none; then rows are matched by position.
+    """
+
+    matrix: sp.csr_matrix
+    labels: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.matrix = check_connectivity_matrix(self.matrix)
+        if self.labels is not None:
+            self.labels = np.asarray(self.labels).astype(str)
+            if self.labels.shape != (self.matrix.shape[0],):
+                raise SpaconInputError(
+                    f"connectivity has {self.matrix.shape[0]} rows but {self.labels.size} labels."
+                )
+            _, counts = np.unique(self.labels, return_counts=True)
+            if (counts > 1).any():
+                raise SpaconInputError("connectivity labels are not unique; each row needs its own.")
+
+    @property
+    def n(self) -> int:
+        """Number of rows (= columns)."""
+        return self.matrix.shape[0]
+
+
+def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matrix:
+    """Validate a connectivity matrix (2-D, square, finite) and return it as float32 CSR."""
+    if sp.issparse(matrix):
+        m = sp.csr_matrix(matrix)
+        values = m.data
+    else:
+        arr = np.asarray(matrix)
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+            raise SpaconInputError(f"{name} must be numeric, got dtype {arr.dtype}.")
+        if arr.ndim != 2:
+            raise SpaconInputError(f"{name} must be a 2-D matrix, got shape {arr.shape}.")
+        values = arr
+        m = None
+    shape = matrix.shape
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise SpaconInputError(
+            f"{name} must be square (sources x targets over the same cells or units), "
+            f"got shape {tuple(shape)}."
+        )
+    if shape[0] == 0:
+        raise SpaconInputError(f"{name} is empty.")
+    n_bad = int((~np.isfinite(values)).sum())
+    if n_bad:
+        raise SpaconInputError(
+            f"{name} has {n_bad} NaN or infinite values; replace them (e.g. with 0 for "
+            "'no connection') before running spacon."
+        )
+    if m is None:
+        m = sp.csr_matrix(np.asarray(matrix, dtype=np.float32))
+    m = m.astype(np.float32)
+    m.sum_duplicates()
+    m.eliminate_zeros()
+    return m
+
+
+def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivity:
+    """Read a square connectivity matrix from a file.
+
+    Parameters
+    ----------
+    path
+        ``.npz`` (a scipy sparse matrix from :func:`scipy.sparse.save_npz`, optionally with a
+        ``labels`` array, or a dense array stored under ``key``), ``.npy`` (dense),
+        ``.csv``/``.tsv`` (square table with row and column labels, or plain numbers),
+        ``.h5``/``.hdf5``/``.mat`` (HDF5 or MATLAB v7.3, dataset ``key``; older MATLAB files too).
+    key
+        Name of the array inside ``.npz``/HDF5/``.mat`` files holding several.
+
+    Returns
+    -------
+    A :class:`Connectivity` with the matrix as float32 CSR and its labels, if the file has any.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SpaconInputError(f"connectivity file {str(path)!r} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise SpaconInputError(
+            f"connectivity file {path.name!r} has an unknown format; use one of {', '.join(FORMATS)}."
+        )
+    try:
+        if suffix == ".npz":
+            matrix, labels = _read_npz(path, key)
+        elif suffix == ".npy":
+            matrix, labels = np.load(path, allow_pickle=False), None
+        elif suffix in (".csv", ".tsv"):
+            matrix, labels = _read_table(path, "\t" if suffix == ".tsv" else ",")
+        else:
+            matrix, labels = _read_hdf5_or_mat(path, key)
+    except SpaconInputError:
+        raise
+    except Exception as err:  # corrupt or foreign files: say which file, not a deep traceback
+        raise SpaconInputError(f"could not read connectivity file {str(path)!r}: {err}") from err
+    conn = Connectivity(matrix, labels)
+    logger.info("read %s: %d x %d, %d non-zero", path.name, conn.n, conn.n, conn.matrix.nnz)
+    return conn
+
+
+def _read_npz(path: Path, key: str | None):
+    with np.load(path, allow_pickle=False) as f:
+        names = list(f.keys())
+        labels = f["labels"] if "labels" in names else None
+        if {"format", "shape", "data", "indices", "indptr"} <= set(names) and key is None:
+            return sp.load_npz(path), labels
+        arrays = [n for n in names if n != "labels"]
+        name = _pick_dataset(path, key, arrays)
+        return f[name], labels
+
+
+def _pick_dataset(path: Path, key: str | None, names: list[str]) -> str:
+    if key is not None:
+        if key not in names:
+            raise SpaconInputError(
+                f"{path.name!r} has no dataset {key!r}; it has: {', '.join(names) or 'nothing'}."
+            )
+        return key
+    if len(names) != 1:
+        raise SpaconInputError(
+            f"{path.name!r} holds several arrays ({', '.join(names)}); say which one with key=... "
+            "(--connectivity-key on the command line)."
+        )
+    return names[0]
+
+
+def _read_table(path: Path, sep: str):
+    import pandas as pd
+
+    first = path.open().readline().rstrip("\n").split(sep)
+    try:
+        [float(x) for x in first]
+        has_labels = False
+    except ValueError:
+        has_labels = True
+    if not has_labels:
+        return np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2), None
+    table = pd.read_csv(path, sep=sep, index_col=0)
+    rows, cols = table.index.astype(str), table.columns.astype(str)
+    if len(rows) != len(cols):
+        raise SpaconInputError(
+            f"{path.name!r} is not square: {len(rows)} labelled rows, {len(cols)} columns."
+        )
+    if set(rows) != set(cols):
+        missing = sorted(set(rows) ^ set(cols))[:5]
+        raise SpaconInputError(
+            f"{path.name!r}: row and column labels differ (e.g. {', '.join(missing)}); a "
+            "connectivity table needs the same units as rows and columns."
+        )
+    table.columns = cols
+    table = table[list(rows)]  # put columns in row order
+    values = table.to_numpy()
+    if not np.issubdtype(values.dtype, np.number):
+        raise SpaconInputError(f"{path.name!r} has non-numeric entries.")
+    return values.astype(np.float64), np.asarray(rows)
+
+
+def _read_hdf5_or_mat(path: Path, key: str | None):
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        if path.suffix.lower() != ".mat":
+            raise SpaconInputError(f"{path.name!r} is not an HDF5 file.")
+        import scipy.io
+
+        contents = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+        name = _pick_dataset(path, key, [k for k, v in contents.items() if np.ndim(v) == 2])
+        return contents[name], None
+    with h5py.File(path, "r") as f:
+        names: list[str] = []
+        f.visititems(
+            lambda n, obj: names.append(n)
+            if isinstance(obj, h5py.Dataset) and obj.ndim == 2
+            else None
+        )
+        name = _pick_dataset(path, key, names)
+        values = f[name][()]
+        is_matlab = path.suffix.lower() == ".mat" or "MATLAB_class" in f[name].attrs
+    # MATLAB stores column-major, so h5py sees the transpose: undo it to keep sources as rows
+    return (values.T if is_matlab else values), None

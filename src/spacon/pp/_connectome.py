@@ -1,0 +1,298 @@
+"""Connectome graph: threshold, sparsify and store connectivity between cells or units."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import _keys
+from .._errors import SpaconInputError, SpaconWarning
+from .._utils import check_option, spatial_coordinates
+from ..io import Connectivity, read_connectivity
+
+logger = logging.getLogger(__name__)
+
+Negative = Literal["drop", "absolute", "error"]
+
+
+def connectome_graph(
+    adata,
+    connectivity,
+    *,
+    unit_key: str | None = None,
+    threshold: float | None = None,
+    top_k: int | None = None,
+    top_fraction: float | None = None,
+    negative: Negative = "drop",
+    distance_scale: float | None = None,
+    spatial_key: str = _keys.SPATIAL,
+    symmetrize: bool = False,
+    self_loops: bool | None = None,
+    key_added: str = _keys.CONNECTOME_GRAPH,
+    copy: bool = False,
+):
+    """Turn a connectivity matrix into the graph SpaCon's connectivity encoder uses.
+
+    Connectivity may be given between cells (``unit_key=None``) or between units — voxels,
+    regions, parcels — with ``obs[unit_key]`` saying which unit each cell lies in. A unit-level
+    connectome is kept **factored** (unit graph + cell -> unit map): cell ``i`` in unit ``u``
+    is connected to every cell of every unit ``v`` with an edge ``u -> v``. Memory then grows
+    with units and cells, never with the (possibly billions of) implied cell-cell edges.
+
+    Steps, in order: handle negative values; optional distance weighting; keep entries above
+    ``threshold``; keep each row's ``top_k`` or ``top_fraction`` strongest entries; set the
+    diagonal; optionally symmetrise.
+
+    Parameters
+    ----------
+    adata
+        Annotated data of the cells.
+    connectivity
+        A :class:`~spacon.io.Connectivity`, a path readable by :func:`~spacon.io.read_connectivity`,
+        or a square array / sparse matrix. Rows are sources, columns targets. If it has labels,
+        they are matched to ``obs_names`` (cell level) or to ``obs[unit_key]`` (unit level);
+        without labels rows are matched by position (unit ids ``0..n-1``).
+    unit_key
+        ``obs`` column mapping each cell to a connectivity unit.
+    threshold
+        Keep entries strictly greater than this (after ``negative`` handling). Default: all
+        positive entries.
+    top_k, top_fraction
+        Keep at most the ``top_k`` strongest targets per row, or the strongest ``top_fraction``
+        of all possible targets per row.
+    negative
+        Signed data (functional correlations): ``"drop"`` negative entries (anticorrelation is
+        not treated as a connection), use their ``"absolute"`` value, or raise an ``"error"``.
+    distance_scale
+        Multiply each weight by ``1 - exp(-d / distance_scale)``, ``d`` the distance between the
+        cells (or unit centroids): damps the short-range correlation that dominates widefield and
+        fMRI data so that long-range structure decides the graph.
+    spatial_key
+        Coordinates used by ``distance_scale`` and for unit centroids.
+    symmetrize
+        Make the graph undirected (``max(w_ij, w_ji)``).
+    self_loops
+        ``None`` keeps the diagonal as in the data (at unit level: connections between cells of
+        the same unit), ``False`` removes it, ``True`` sets it for every row.
+    key_added
+        Prefix of the keys written.
+    copy
+        Return a copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy of ``adata`` if ``copy=True``. Sets, at cell level,
+    ``obsp[f'{key_added}_connectivities']`` (cells x cells CSR of kept weights); at unit level
+    ``uns[f'{key_added}_neighbors']['unit_connectivities']`` (units x units CSR) and
+    ``uns[f'{key_added}_neighbors']['units']`` (unit ids, as strings). Both set
+    ``uns[f'{key_added}_neighbors']['params']`` (parameters, edge counts, implied cell edges).
+    """
+    adata = adata.copy() if copy else adata
+    check_option("negative", negative, ("drop", "absolute", "error"))
+    if not isinstance(connectivity, Connectivity):
+        if isinstance(connectivity, (str, Path)):
+            connectivity = read_connectivity(connectivity)
+        else:
+            connectivity = Connectivity(connectivity)
+    _check_numbers(threshold, top_k, top_fraction, distance_scale)
+
+    if unit_key is None:
+        matrix = _align_cells(adata, connectivity)
+        cell_unit, units = None, None
+        positions = (
+            spatial_coordinates(adata, spatial_key) if distance_scale is not None else None
+        )
+    else:
+        cell_unit, used = unit_codes(adata, unit_key, connectivity)
+        matrix = connectivity.matrix[used][:, used]
+        units = (connectivity.labels[used] if connectivity.labels is not None
+                 else used.astype(str))
+        positions = None
+        if distance_scale is not None:
+            coords = spatial_coordinates(adata, spatial_key)
+            sizes = np.bincount(cell_unit, minlength=len(used))[:, None]
+            positions = np.column_stack(
+                [np.bincount(cell_unit, weights=c, minlength=len(used)) for c in coords.T]
+            ) / sizes
+
+    graph = sparsify(
+        matrix, threshold=threshold, top_k=top_k, top_fraction=top_fraction, negative=negative,
+        distance_scale=distance_scale, positions=positions, symmetrize=symmetrize,
+        self_loops=self_loops,
+    )
+    params = {
+        "unit_key": unit_key, "threshold": threshold, "top_k": top_k,
+        "top_fraction": top_fraction, "negative": negative, "distance_scale": distance_scale,
+        "symmetrize": symmetrize, "self_loops": self_loops, "n_edges": int(graph.nnz),
+    }
+    if unit_key is None:
+        implied = graph.nnz
+        adata.obsp[_keys.connectivities(key_added)] = graph
+        stored = {"connectivities_key": _keys.connectivities(key_added)}
+    else:
+        sizes = np.bincount(cell_unit, minlength=graph.shape[0]).astype(np.float64)
+        coo = graph.tocoo()
+        implied = int(np.sum(sizes[coo.row] * sizes[coo.col]))
+        stored = {"unit_connectivities": graph, "units": np.asarray(units).astype(str)}
+        params["n_units"] = int(graph.shape[0])
+    params["implied_cell_edges"] = int(implied)
+    degree = np.diff(graph.indptr)
+    isolated = int((degree == 0).sum()) if unit_key is None else int(
+        (degree[cell_unit] == 0).sum()
+    )
+    params["isolated_cells"] = isolated
+    if isolated:
+        warnings.warn(
+            f"{isolated} of {adata.n_obs} cells have no outgoing connection left after "
+            "thresholding; the connectivity encoder sees only the cell itself there.",
+            SpaconWarning,
+            stacklevel=2,
+        )
+    logger.info(
+        "connectome graph: %d %s edges implying %d cell-cell edges (%.1f per cell)",
+        graph.nnz, "cell" if unit_key is None else "unit", implied, implied / adata.n_obs,
+    )
+    adata.uns[_keys.neighbors(key_added)] = {
+        "params": {k: v for k, v in params.items() if v is not None}, **stored
+    }
+    return adata if copy else None
+
+
+def sparsify(
+    matrix: sp.csr_matrix,
+    *,
+    threshold: float | None = None,
+    top_k: int | None = None,
+    top_fraction: float | None = None,
+    negative: Negative = "drop",
+    distance_scale: float | None = None,
+    positions: np.ndarray | None = None,
+    symmetrize: bool = False,
+    self_loops: bool | None = None,
+) -> sp.csr_matrix:
+    """Threshold and sparsify a square connectivity matrix (see :func:`connectome_graph`)."""
+    m = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    n = m.shape[0]
+    if (m.data < 0).any():
+        n_neg = int((m.data < 0).sum())
+        if negative == "error":
+            raise SpaconInputError(
+                f"connectivity has {n_neg} negative values (signed data such as functional "
+                "correlations); choose negative='drop' or 'absolute'."
+            )
+        if negative == "absolute":
+            m.data = np.abs(m.data)
+        else:
+            m.data[m.data < 0] = 0
+        logger.info("connectivity: %d negative values handled with negative=%r", n_neg, negative)
+    if distance_scale is not None:
+        coo = m.tocoo()
+        d = np.linalg.norm(positions[coo.row] - positions[coo.col], axis=1)
+        m.data *= (1 - np.exp(-d / distance_scale)).astype(np.float32)
+    cut = 0.0 if threshold is None else threshold
+    m.data[m.data <= cut] = 0
+    m.eliminate_zeros()
+    if top_fraction is not None:
+        k = max(1, int(np.ceil(top_fraction * n)))
+        top_k = k if top_k is None else min(top_k, k)
+    if top_k is not None:
+        m = _top_k_per_row(m, int(top_k))
+    if self_loops is False:
+        m.setdiag(0)
+        m.eliminate_zeros()
+    elif self_loops:
+        row_max = np.asarray(m.max(axis=1).todense()).ravel()
+        m = m.tolil()
+        m.setdiag(np.where(row_max > 0, row_max, 1.0))
+        m = m.tocsr()
+    if symmetrize:
+        m = m.maximum(m.T).tocsr()
+    if m.nnz == 0:
+        raise SpaconInputError(
+            f"no connections are left after thresholding (threshold={threshold}, top_k={top_k}, "
+            f"negative={negative!r}); lower the threshold or check the connectivity values."
+        )
+    m.sort_indices()
+    return m.astype(np.float32)
+
+
+def unit_codes(adata, unit_key: str, connectivity: Connectivity):
+    """Map cells to connectivity rows.
+
+    Returns ``(cell_unit, used)``: for each cell the index of its unit among the units used
+    by any cell, and for each used unit its row in ``connectivity``.
+    """
+    if unit_key not in adata.obs:
+        raise SpaconInputError(
+            f"adata.obs has no unit column {unit_key!r} mapping cells to connectivity units; "
+            f"columns are: {', '.join(map(str, adata.obs.columns))}."
+        )
+    col = adata.obs[unit_key]
+    if col.isna().any():
+        raise SpaconInputError(
+            f"{int(col.isna().sum())} cells have no unit in adata.obs[{unit_key!r}]; every cell "
+            "needs one (drop cells outside the connectome first)."
+        )
+    cell_labels = col.astype(str).to_numpy()
+    labels = (connectivity.labels if connectivity.labels is not None
+              else np.arange(connectivity.n).astype(str))
+    lookup = {label: i for i, label in enumerate(labels)}
+    unique, inverse = np.unique(cell_labels, return_inverse=True)
+    rows = np.array([lookup.get(u, -1) for u in unique])
+    if (rows < 0).any():
+        missing = unique[rows < 0]
+        raise SpaconInputError(
+            f"{len(missing)} units in adata.obs[{unit_key!r}] are not in the connectivity "
+            f"matrix (e.g. {', '.join(missing[:5])}); the matrix has {connectivity.n} units"
+            + ("" if connectivity.labels is not None else " identified by position 0..n-1")
+            + "."
+        )
+    # keep the used units in the matrix's own order
+    used = np.sort(rows)
+    position = np.empty(connectivity.n, dtype=np.int64)
+    position[used] = np.arange(len(used))
+    return position[rows[inverse.ravel()]], used.astype(np.int64)
+
+
+def _align_cells(adata, connectivity: Connectivity) -> sp.csr_matrix:
+    if connectivity.labels is None:
+        if connectivity.n != adata.n_obs:
+            raise SpaconInputError(
+                f"cell-level connectivity is {connectivity.n} x {connectivity.n} but adata has "
+                f"{adata.n_obs} cells; pass unit_key= if the matrix is between units."
+            )
+        return connectivity.matrix
+    lookup = {label: i for i, label in enumerate(connectivity.labels)}
+    rows = np.array([lookup.get(c, -1) for c in adata.obs_names.astype(str)])
+    if (rows < 0).any():
+        missing = adata.obs_names[rows < 0]
+        raise SpaconInputError(
+            f"{len(missing)} cells are not labelled in the connectivity matrix (e.g. "
+            f"{', '.join(map(str, missing[:5]))}); pass unit_key= if it is between units."
+        )
+    return connectivity.matrix[rows][:, rows]
+
+
+def _top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the k largest entries of each row (vectorised: one sort over all entries)."""
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    order = np.lexsort((-m.data, rows))
+    rank = np.arange(len(order)) - m.indptr[rows[order]]
+    keep = order[rank < k]
+    return sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
+
+
+def _check_numbers(threshold, top_k, top_fraction, distance_scale):
+    if threshold is not None and not np.isfinite(threshold):
+        raise SpaconInputError(f"threshold must be a finite number, got {threshold!r}.")
+    if top_k is not None and (int(top_k) != top_k or top_k < 1):
+        raise SpaconInputError(f"top_k must be a positive integer, got {top_k!r}.")
+    if top_fraction is not None and not (0 < top_fraction <= 1):
+        raise SpaconInputError(f"top_fraction must be in (0, 1], got {top_fraction!r}.")
+    if distance_scale is not None and not (np.isfinite(distance_scale) and distance_scale > 0):
+        raise SpaconInputError(f"distance_scale must be a positive number, got {distance_scale!r}.")

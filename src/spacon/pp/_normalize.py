@@ -1,0 +1,78 @@
+"""Expression checks and normalisation (total counts + log1p)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._errors import SpaconInputError
+
+logger = logging.getLogger(__name__)
+
+
+def check_expression(adata, *, counts: bool = False) -> None:
+    """Check expression values before training.
+
+    Raises a clear error for NaN/inf or negative expression, duplicate cell names, or (with
+    ``counts=True``) non-integer values where raw counts are expected.
+    """
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise SpaconInputError(f"adata is empty ({adata.n_obs} cells x {adata.n_vars} genes).")
+    if not adata.obs_names.is_unique:
+        dup = adata.obs_names[adata.obs_names.duplicated()][:3]
+        raise SpaconInputError(
+            f"cell names are not unique (e.g. {', '.join(map(str, dup))}); call "
+            "adata.obs_names_make_unique()."
+        )
+    x = adata.X
+    values = x.data if sp.issparse(x) else np.asarray(x)
+    if not np.issubdtype(values.dtype, np.number):
+        raise SpaconInputError(f"adata.X must be numeric, got dtype {values.dtype}.")
+    n_bad = int((~np.isfinite(values)).sum())
+    if n_bad:
+        raise SpaconInputError(f"adata.X has {n_bad} NaN or infinite values; fix or remove them.")
+    if (values < 0).any():
+        raise SpaconInputError(
+            "adata.X has negative values; spacon expects counts or log-normalised expression "
+            "(scaled/centred data are not supported)."
+        )
+    if counts and not np.allclose(values, np.round(values)):
+        raise SpaconInputError(
+            "adata.X does not hold integer counts but normalisation was asked for; pass "
+            "normalize=False (--no-normalize) if the data are already normalised."
+        )
+
+
+def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
+    """Normalise each cell to ``target_sum`` total counts and take ``log1p`` (scanpy's way).
+
+    Parameters
+    ----------
+    adata
+        Annotated data with raw counts in ``X``.
+    target_sum
+        Total counts per cell after scaling.
+    copy
+        Return a copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy if ``copy=True``. ``X`` is replaced by log-normalised values and the
+    counts are kept in ``layers['counts']``.
+    """
+    import scanpy as sc
+
+    adata = adata.copy() if copy else adata
+    check_expression(adata, counts=True)
+    totals = np.asarray(adata.X.sum(axis=1)).ravel()
+    if (totals == 0).any():
+        raise SpaconInputError(
+            f"{int((totals == 0).sum())} cells have no counts at all; filter them first "
+            "(e.g. scanpy.pp.filter_cells(adata, min_counts=1))."
+        )
+    adata.layers["counts"] = adata.X.copy()
+    sc.pp.normalize_total(adata, target_sum=target_sum)
+    sc.pp.log1p(adata)
+    return adata if copy else None

@@ -1,0 +1,220 @@
+"""Spatial neighbour graph: radius or k nearest neighbours, 2-D, 3-D, or stacked sections."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+from .. import _keys
+from .._errors import SpaconInputError, SpaconWarning
+from .._utils import spatial_coordinates
+
+logger = logging.getLogger(__name__)
+
+
+def spatial_graph(
+    adata,
+    *,
+    radius: float | None = None,
+    n_neighbors: int | None = None,
+    spatial_key: str = _keys.SPATIAL,
+    section_key: str | None = None,
+    section_order: list | None = None,
+    z_radius: float | None = None,
+    key_added: str = _keys.SPATIAL_GRAPH,
+    copy: bool = False,
+):
+    """Build the spatial neighbour graph of cells (or spots).
+
+    Three modes:
+
+    * one 2-D section, or plain 3-D coordinates (``section_key=None``): neighbours in the
+      coordinates of ``obsm[spatial_key]``;
+    * stacked sections (``section_key`` given): neighbours within each section in the first two
+      (in-plane) coordinates, plus neighbours in the *adjacent* sections of ``section_order``
+      within ``z_radius`` in-plane (the original's ``rad_cutoff_Zaxis``).
+
+    Exactly one of ``radius`` and ``n_neighbors`` is needed. k-nearest-neighbour graphs are made
+    symmetric (an edge if either cell is among the other's k nearest). Self-loops are not stored.
+
+    Parameters
+    ----------
+    adata
+        Annotated data with coordinates in ``obsm[spatial_key]``.
+    radius
+        Connect cells closer than this (same units as the coordinates).
+    n_neighbors
+        Connect each cell to its k nearest neighbours (within its section).
+    spatial_key
+        Key of the coordinates in ``obsm``.
+    section_key
+        ``obs`` column with each cell's section.
+    section_order
+        Order of the sections along the stacking axis. Defaults to the category order of an
+        ordered categorical ``section_key``, else sorted labels.
+    z_radius
+        In-plane radius for neighbours in adjacent sections. Defaults to ``radius``; with
+        ``n_neighbors`` and no ``z_radius`` sections are not linked.
+    key_added
+        Prefix of the keys written.
+    copy
+        Return a copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy of ``adata`` if ``copy=True``. Sets:
+
+    ``obsp[f'{key_added}_connectivities']``
+        Binary symmetric CSR adjacency.
+    ``obsp[f'{key_added}_distances']``
+        Edge lengths, same sparsity.
+    ``uns[f'{key_added}_neighbors']['params']``
+        The parameters used and the mean number of neighbours.
+    """
+    adata = adata.copy() if copy else adata
+    if (radius is None) == (n_neighbors is None):
+        raise SpaconInputError("spatial_graph needs exactly one of radius= or n_neighbors=.")
+    if radius is not None and not (np.isfinite(radius) and radius > 0):
+        raise SpaconInputError(f"radius must be a positive number, got {radius!r}.")
+    if n_neighbors is not None and (int(n_neighbors) != n_neighbors or n_neighbors < 1):
+        raise SpaconInputError(f"n_neighbors must be a positive integer, got {n_neighbors!r}.")
+    if z_radius is not None and not (np.isfinite(z_radius) and z_radius > 0):
+        raise SpaconInputError(f"z_radius must be a positive number, got {z_radius!r}.")
+    coords = spatial_coordinates(adata, spatial_key)
+    n = adata.n_obs
+
+    if section_key is None:
+        rows, cols = _neighbors(coords, radius, n_neighbors)
+        order = None
+    else:
+        codes, order = section_codes(adata, section_key, section_order)
+        plane = coords[:, :2]
+        z_radius = radius if z_radius is None else z_radius
+        by_section = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[by_section], np.arange(len(order) + 1))
+        members = [by_section[bounds[s] : bounds[s + 1]] for s in range(len(order))]
+        rows, cols = [], []
+        trees = [cKDTree(plane[m]) if len(m) else None for m in members]
+        for s, m in enumerate(members):
+            if len(m) < 2:
+                continue
+            r, c = _neighbors(plane[m], radius, n_neighbors, tree=trees[s])
+            rows.append(m[r])
+            cols.append(m[c])
+        if z_radius is not None:
+            for s in range(len(order) - 1):
+                a, b = members[s], members[s + 1]
+                if not len(a) or not len(b):
+                    continue
+                pairs = trees[s].sparse_distance_matrix(trees[s + 1], z_radius, output_type="ndarray")
+                ia, ib = a[pairs["i"]], b[pairs["j"]]
+                rows += [ia, ib]
+                cols += [ib, ia]
+        rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+
+    # edge lengths in full coordinates: cross-section edges get their true 3-D length
+    adjacency, dist = _to_csr(rows, cols, coords, n)
+    degree = np.diff(adjacency.indptr)
+    isolated = int((degree == 0).sum())
+    logger.info("spatial graph: %d edges, %.2f neighbours per cell on average", adjacency.nnz,
+                degree.mean())
+    if isolated:
+        warnings.warn(
+            f"{isolated} of {n} cells have no spatial neighbour at this radius/k; they are linked "
+            "only to themselves. Increase radius= or check the coordinates.",
+            SpaconWarning,
+            stacklevel=2,
+        )
+    adata.obsp[_keys.connectivities(key_added)] = adjacency
+    adata.obsp[_keys.distances(key_added)] = dist
+    adata.uns[_keys.neighbors(key_added)] = {
+        "params": {
+            "radius": radius, "n_neighbors": n_neighbors, "spatial_key": spatial_key,
+            "section_key": section_key, "section_order": None if order is None else list(order),
+            "z_radius": z_radius, "mean_neighbors": float(degree.mean()),
+            "isolated_cells": isolated,
+        },
+        "connectivities_key": _keys.connectivities(key_added),
+        "distances_key": _keys.distances(key_added),
+    }
+    # anndata cannot store None: drop the unset parameters
+    params = adata.uns[_keys.neighbors(key_added)]["params"]
+    for k in [k for k, v in params.items() if v is None]:
+        del params[k]
+    return adata if copy else None
+
+
+def section_codes(adata, section_key: str, section_order=None):
+    """Map each cell to the position of its section in ``section_order``.
+
+    Returns the integer codes and the order used; raises a clear error for a missing column,
+    a section absent from the order, or an order naming sections that do not exist.
+    """
+    if section_key not in adata.obs:
+        raise SpaconInputError(
+            f"adata.obs has no section column {section_key!r}; columns are: "
+            f"{', '.join(map(str, adata.obs.columns))}."
+        )
+    labels = adata.obs[section_key]
+    if labels.isna().any():
+        raise SpaconInputError(f"adata.obs[{section_key!r}] has missing section labels.")
+    labels = labels.astype(str)
+    present = pd.unique(labels)
+    if section_order is None:
+        col = adata.obs[section_key]
+        if isinstance(col.dtype, pd.CategoricalDtype) and col.cat.ordered:
+            order = [str(c) for c in col.cat.categories if str(c) in set(present)]
+        else:
+            order = sorted(present)
+    else:
+        order = [str(s) for s in section_order]
+        if len(set(order)) != len(order):
+            raise SpaconInputError("section_order lists a section more than once.")
+        unknown = [s for s in order if s not in set(present)]
+        if unknown:
+            raise SpaconInputError(
+                f"section_order names sections that are not in adata.obs[{section_key!r}]: "
+                f"{', '.join(unknown[:5])}."
+            )
+        missing = [s for s in present if s not in set(order)]
+        if missing:
+            raise SpaconInputError(
+                f"sections {', '.join(missing[:5])} of adata.obs[{section_key!r}] are absent from "
+                "section_order; list every section in stacking order."
+            )
+    position = {s: i for i, s in enumerate(order)}
+    codes = labels.map(position).to_numpy(dtype=np.int64)
+    return codes, order
+
+
+def _neighbors(coords, radius, n_neighbors, tree=None):
+    """Directed edge list (both directions) of a radius or symmetrised kNN graph."""
+    tree = cKDTree(coords) if tree is None else tree
+    if radius is not None:
+        pairs = tree.query_pairs(radius, output_type="ndarray")
+        return np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]])
+    k = min(int(n_neighbors), len(coords) - 1)
+    _, idx = tree.query(coords, k=k + 1)
+    idx = idx.reshape(len(coords), k + 1)
+    src = np.repeat(np.arange(len(coords)), k + 1)
+    dst = idx.ravel()
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    return np.concatenate([src, dst]), np.concatenate([dst, src])
+
+
+def _to_csr(rows, cols, coords, n):
+    """Binary adjacency and distances with the same sparsity (duplicate edges merged)."""
+    keys = np.unique(rows.astype(np.int64) * n + cols.astype(np.int64))
+    rows, cols = keys // n, keys % n
+    d = np.linalg.norm(coords[rows] - coords[cols], axis=1).astype(np.float32)
+    indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.int64)
+    adjacency = sp.csr_matrix((np.ones(len(rows), np.float32), cols, indptr), shape=(n, n))
+    dist = sp.csr_matrix((d, cols.copy(), indptr.copy()), shape=(n, n))
+    return adjacency, dist

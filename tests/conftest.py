@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import spacon
+
+
+@pytest.fixture(scope="session")
+def _brain_session():
+    return spacon.datasets.synthetic_brain(
+        n_cells=1200, n_genes=120, n_sections=4, n_regions=8, n_modules=2, n_cell_types=4, seed=1
+    )
+
+
+@pytest.fixture
+def brain(_brain_session):
+    """A small synthetic brain (AnnData, unit-level Connectivity); a fresh copy per test."""
+    adata, conn = _brain_session
+    return adata.copy(), conn
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

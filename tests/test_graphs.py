@@ -1,0 +1,276 @@
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from scipy.spatial.distance import cdist
+
+import spacon
+from spacon import SpaconInputError, SpaconWarning
+from spacon.io import Connectivity
+
+
+def make_adata(coords, obs=None):
+    names = [f"c{i}" for i in range(len(coords))]
+    if obs is not None:
+        obs = obs.set_axis(names)
+    adata = ad.AnnData(np.ones((len(coords), 3), dtype=np.float32), obs=obs)
+    adata.obs_names = [f"c{i}" for i in range(len(coords))]
+    adata.obsm["spatial"] = np.asarray(coords, dtype=float)
+    return adata
+
+
+def brute_radius(coords, r):
+    d = cdist(coords, coords)
+    a = (d <= r) & ~np.eye(len(coords), dtype=bool)
+    return a, d
+
+
+def test_radius_2d_matches_brute_force(rng):
+    coords = rng.uniform(0, 10, size=(200, 2))
+    adata = make_adata(coords)
+    spacon.pp.spatial_graph(adata, radius=1.5)
+    a, d = brute_radius(coords, 1.5)
+    conn = adata.obsp["spatial_connectivities"]
+    assert (conn.toarray().astype(bool) == a).all()
+    dist = adata.obsp["spatial_distances"].toarray()
+    assert np.allclose(dist[a], d[a])
+    params = adata.uns["spatial_neighbors"]["params"]
+    assert params["radius"] == 1.5 and np.isclose(params["mean_neighbors"], a.sum(1).mean())
+
+
+def test_plain_3d(rng):
+    coords = rng.uniform(0, 5, size=(150, 3))
+    adata = make_adata(coords)
+    spacon.pp.spatial_graph(adata, radius=1.6)
+    a, _ = brute_radius(coords, 1.6)
+    assert (adata.obsp["spatial_connectivities"].toarray().astype(bool) == a).all()
+
+
+def test_knn_is_symmetric_union(rng):
+    coords = rng.uniform(0, 10, size=(100, 2))
+    adata = make_adata(coords)
+    spacon.pp.spatial_graph(adata, n_neighbors=4)
+    a = adata.obsp["spatial_connectivities"].toarray().astype(bool)
+    d = cdist(coords, coords)
+    np.fill_diagonal(d, np.inf)
+    knn = np.zeros_like(a)
+    np.put_along_axis(knn, np.argsort(d, axis=1)[:, :4], True, axis=1)
+    assert (a == (knn | knn.T)).all()
+    assert not a.diagonal().any()
+
+
+def test_sections_link_only_adjacent_sections_in_the_given_order(rng):
+    n = 60
+    coords2d = rng.uniform(0, 3, size=(3 * n, 2))
+    section = np.repeat(["b", "a", "c"], n)  # stacking order will be c, a, b
+    z = np.repeat([2.0, 1.0, 0.0], n)
+    adata = make_adata(np.column_stack([coords2d, z]), obs=pd.DataFrame({"sec": section}))
+    adata.obs_names = [f"c{i}" for i in range(3 * n)]
+    spacon.pp.spatial_graph(
+        adata, radius=0.8, section_key="sec", section_order=["c", "a", "b"], z_radius=0.5
+    )
+    a = adata.obsp["spatial_connectivities"].toarray().astype(bool)
+    d2 = cdist(coords2d, coords2d)
+    same = section[:, None] == section[None]
+    order = {"c": 0, "a": 1, "b": 2}
+    pos = np.array([order[s] for s in section])
+    adjacent = np.abs(pos[:, None] - pos[None]) == 1
+    expected = (same & (d2 <= 0.8)) | (adjacent & (d2 <= 0.5))
+    np.fill_diagonal(expected, False)
+    assert (a == expected).all()
+    # cross-section edge lengths are 3-D
+    dist = adata.obsp["spatial_distances"].toarray()
+    xyz = adata.obsm["spatial"]
+    i, j = np.argwhere(a & adjacent)[0]
+    assert np.isclose(dist[i, j], np.linalg.norm(xyz[i] - xyz[j]), atol=1e-4)
+    assert adata.uns["spatial_neighbors"]["params"]["section_order"] == ["c", "a", "b"]
+
+
+def test_section_order_defaults_to_ordered_categories(brain):
+    adata, _ = brain
+    spacon.pp.spatial_graph(adata, radius=600, section_key="section")
+    order = adata.uns["spatial_neighbors"]["params"]["section_order"]
+    assert order == list(adata.obs["section"].cat.categories)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(radius=1.0, n_neighbors=3), "exactly one"),
+        (dict(), "exactly one"),
+        (dict(radius=-1.0), "positive"),
+        (dict(n_neighbors=0), "positive integer"),
+        (dict(radius=1.0, spatial_key="nope"), "no 'nope' coordinates"),
+        (dict(radius=1.0, section_key="nope"), "no section column"),
+        (dict(radius=1.0, section_key="sec", section_order=["a"]), "absent from section_order"),
+        (dict(radius=1.0, section_key="sec", section_order=["a", "b", "x"]), "not in adata.obs"),
+        (dict(radius=1.0, section_key="sec", section_order=["a", "a", "b"]), "more than once"),
+    ],
+)
+def test_spatial_graph_errors(kwargs, match, rng):
+    adata = make_adata(rng.uniform(size=(20, 2)), obs=pd.DataFrame({"sec": ["a"] * 10 + ["b"] * 10}))
+    with pytest.raises(SpaconInputError, match=match):
+        spacon.pp.spatial_graph(adata, **kwargs)
+
+
+@pytest.mark.parametrize("n_columns", [1, 4])
+def test_bad_coordinate_shapes(n_columns):
+    adata = ad.AnnData(np.ones((10, 2), dtype=np.float32))
+    adata.obsm["spatial"] = np.zeros((10, n_columns))
+    with pytest.raises(SpaconInputError, match="coordinates need 2"):
+        spacon.pp.spatial_graph(adata, radius=1.0)
+
+
+def test_nan_coordinates(rng):
+    coords = rng.uniform(size=(10, 2))
+    coords[3, 1] = np.nan
+    with pytest.raises(SpaconInputError, match="NaN or infinite coordinates for 1 cells"):
+        spacon.pp.spatial_graph(make_adata(coords), radius=1.0)
+
+
+def test_isolated_cells_warn():
+    adata = make_adata([[0, 0], [0.1, 0], [10, 10]])
+    with pytest.warns(SpaconWarning, match="1 of 3 cells have no spatial neighbour"):
+        spacon.pp.spatial_graph(adata, radius=1.0)
+
+
+def test_inputs_not_modified_and_copy(rng):
+    adata = make_adata(rng.uniform(size=(30, 2)))
+    before = adata.obsm["spatial"].copy()
+    out = spacon.pp.spatial_graph(adata, radius=0.3, copy=True)
+    assert "spatial_connectivities" not in adata.obsp and "spatial_connectivities" in out.obsp
+    assert np.array_equal(adata.obsm["spatial"], before)
+
+
+# ---------------------------------------------------------------- connectome
+
+
+def test_cell_level_threshold_and_diagonal(rng):
+    w = rng.uniform(size=(6, 6))
+    adata = make_adata(rng.uniform(size=(6, 2)))
+    spacon.pp.connectome_graph(adata, w, threshold=0.5, self_loops=False)
+    g = adata.obsp["connectome_connectivities"].toarray()
+    expected = np.where(w > 0.5, w, 0)
+    np.fill_diagonal(expected, 0)
+    assert np.allclose(g, expected, atol=1e-6)
+    params = adata.uns["connectome_neighbors"]["params"]
+    assert params["n_edges"] == (expected > 0).sum() == params["implied_cell_edges"]
+
+
+def test_top_k_and_top_fraction(rng):
+    w = rng.uniform(0.1, 1, size=(8, 8))
+    adata = make_adata(rng.uniform(size=(8, 2)))
+    spacon.pp.connectome_graph(adata, w, top_k=3)
+    g = adata.obsp["connectome_connectivities"].toarray()
+    for i in range(8):
+        assert set(np.flatnonzero(g[i])) == set(np.argsort(-w[i])[:3])
+    spacon.pp.connectome_graph(adata, w, top_fraction=0.25, key_added="frac")
+    g = adata.obsp["frac_connectivities"].toarray()
+    assert ((g > 0).sum(1) == 2).all()
+
+
+def test_negative_values_handled_deliberately():
+    w = np.array([[0.0, -0.5, 0.3], [0.2, 0.0, -0.9], [0.4, 0.1, 0.0]])
+    adata = make_adata(np.zeros((3, 2)))
+    spacon.pp.connectome_graph(adata, w)
+    assert (adata.obsp["connectome_connectivities"].toarray() >= 0).all()
+    assert adata.obsp["connectome_connectivities"].nnz == 4
+    spacon.pp.connectome_graph(adata, w, negative="absolute")
+    assert np.allclose(adata.obsp["connectome_connectivities"].toarray(), np.abs(w))
+    with pytest.raises(SpaconInputError, match="2 negative values"):
+        spacon.pp.connectome_graph(adata, w, negative="error")
+    with pytest.raises(SpaconInputError, match="not a valid choice"):
+        spacon.pp.connectome_graph(adata, w, negative="flip")
+
+
+def test_distance_weighting_damps_short_range():
+    coords = np.array([[0.0, 0], [1, 0], [10, 0]])
+    adata = make_adata(coords)
+    w = np.ones((3, 3)) - np.eye(3)
+    spacon.pp.connectome_graph(adata, w, distance_scale=2.0)
+    g = adata.obsp["connectome_connectivities"].toarray()
+    assert np.isclose(g[0, 1], 1 - np.exp(-0.5)) and np.isclose(g[0, 2], 1 - np.exp(-5))
+
+
+def test_symmetrize_and_self_loops():
+    w = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
+    adata = make_adata(np.zeros((3, 2)))
+    with pytest.warns(SpaconWarning, match="1 of 3 cells have no outgoing"):
+        spacon.pp.connectome_graph(adata, w)
+    spacon.pp.connectome_graph(adata, w, symmetrize=True, self_loops=True)
+    g = adata.obsp["connectome_connectivities"].toarray()
+    assert np.allclose(g, g.T) and (g.diagonal() > 0).all()
+
+
+def test_labelled_cell_level_is_aligned_to_obs_names():
+    adata = make_adata(np.zeros((3, 2)))
+    w = np.array([[0.0, 1.0, 2.0], [3.0, 0.0, 4.0], [5.0, 6.0, 0.0]])
+    conn = Connectivity(w, labels=["c2", "c0", "c1"])
+    spacon.pp.connectome_graph(adata, conn)
+    g = adata.obsp["connectome_connectivities"].toarray()
+    # c0 is row 1 of w, c1 row 2, c2 row 0
+    assert np.allclose(g, w[[1, 2, 0]][:, [1, 2, 0]])
+
+
+def test_unit_level_is_factored(brain):
+    adata, conn = brain
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit")
+    stored = adata.uns["connectome_neighbors"]
+    assert "connectome_connectivities" not in adata.obsp
+    units = stored["units"]
+    assert stored["unit_connectivities"].shape == (len(units), len(units))
+    assert stored["params"]["implied_cell_edges"] == spacon.datasets.implied_cell_edges(
+        conn.matrix, adata.obs["unit"].to_numpy()
+    )
+
+
+def test_unit_level_drops_unused_units_and_matches_labels():
+    w = np.arange(16, dtype=float).reshape(4, 4) + 1
+    conn = Connectivity(w, labels=["A", "B", "C", "D"])
+    adata = make_adata(np.zeros((3, 2)), obs=pd.DataFrame({"region": ["D", "B", "D"]}))
+    spacon.pp.connectome_graph(adata, conn, unit_key="region")
+    stored = adata.uns["connectome_neighbors"]
+    assert list(stored["units"]) == ["B", "D"]
+    assert np.allclose(stored["unit_connectivities"].toarray(), w[[1, 3]][:, [1, 3]])
+
+
+@pytest.mark.parametrize(
+    "units,matrix,kwargs,match",
+    [
+        (["0", "1", "7"], np.ones((3, 3)), dict(unit_key="u"), "not in the connectivity"),
+        (["0", None, "1"], np.ones((3, 3)), dict(unit_key="u"), "have no unit"),
+        (["0", "1", "2"], np.ones((3, 3)), dict(unit_key="missing"), "no unit column"),
+        (["0", "1", "2"], np.ones((4, 4)), dict(), "adata has 3 cells"),
+        (["0", "1", "2"], np.ones((3, 3)), dict(threshold=5.0), "no connections are left"),
+        (["0", "1", "2"], np.ones((3, 3)), dict(top_k=0), "positive integer"),
+        (["0", "1", "2"], np.ones((3, 3)), dict(top_fraction=1.5), r"\(0, 1\]"),
+        (["0", "1", "2"], np.ones((3, 3)), dict(threshold=np.nan), "finite"),
+        (["0", "1", "2"], np.ones((3, 4)), dict(), "square"),
+    ],
+)
+def test_connectome_errors(units, matrix, kwargs, match):
+    adata = make_adata(np.zeros((3, 2)), obs=pd.DataFrame({"u": units}))
+    with pytest.raises(SpaconInputError, match=match):
+        spacon.pp.connectome_graph(adata, matrix, **kwargs)
+
+
+def test_unlabelled_cell_mismatch_with_labels():
+    adata = make_adata(np.zeros((3, 2)))
+    with pytest.raises(SpaconInputError, match="not labelled"):
+        spacon.pp.connectome_graph(adata, Connectivity(np.ones((3, 3)), ["x", "y", "z"]))
+
+
+def test_path_input_and_roundtrip(tmp_path, brain):
+    adata, conn = brain
+    spacon.io.save_npz(tmp_path / "c.npz", conn.matrix, conn.labels)
+    spacon.pp.connectome_graph(adata, tmp_path / "c.npz", unit_key="unit")
+    adata.uns.pop("synthetic_brain")
+    spacon.pp.spatial_graph(adata, radius=500, section_key="section")
+    adata.write_h5ad(tmp_path / "a.h5ad")
+    back = ad.read_h5ad(tmp_path / "a.h5ad")
+    assert (back.uns["connectome_neighbors"]["unit_connectivities"] != conn.matrix[
+        np.unique(adata.obs["unit"])][:, np.unique(adata.obs["unit"])]).nnz == 0
+    assert (back.obsp["spatial_connectivities"] != adata.obsp["spatial_connectivities"]).nnz == 0
+    assert sp.issparse(back.obsp["spatial_distances"])

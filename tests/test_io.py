@@ -1,0 +1,125 @@
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+import scipy.sparse as sp
+
+from spacon import SpaconInputError
+from spacon.io import Connectivity, atomic_path, read_connectivity, save_npz
+
+M = np.array([[0.0, 2.0, 0.0], [1.0, 0.0, 3.0], [0.5, 0.0, 0.0]])
+
+
+def dense(conn):
+    return conn.matrix.toarray()
+
+
+def test_npz_sparse_with_and_without_labels(tmp_path):
+    sp.save_npz(tmp_path / "a.npz", sp.csr_matrix(M))
+    conn = read_connectivity(tmp_path / "a.npz")
+    assert np.allclose(dense(conn), M) and conn.labels is None
+    save_npz(tmp_path / "b.npz", M, labels=["x", "y", "z"])
+    conn = read_connectivity(tmp_path / "b.npz")
+    assert list(conn.labels) == ["x", "y", "z"] and np.allclose(dense(conn), M)
+    assert np.allclose(sp.load_npz(tmp_path / "b.npz").toarray(), M)  # still scipy-readable
+
+
+def test_npz_dense_named_array(tmp_path):
+    np.savez(tmp_path / "c.npz", fc=M, other=M * 2)
+    assert np.allclose(dense(read_connectivity(tmp_path / "c.npz", key="other")), 2 * M)
+    with pytest.raises(SpaconInputError, match="several arrays"):
+        read_connectivity(tmp_path / "c.npz")
+    with pytest.raises(SpaconInputError, match="no dataset 'nope'"):
+        read_connectivity(tmp_path / "c.npz", key="nope")
+
+
+def test_npy(tmp_path):
+    np.save(tmp_path / "m.npy", M)
+    assert np.allclose(dense(read_connectivity(tmp_path / "m.npy")), M)
+
+
+@pytest.mark.parametrize("suffix,sep", [(".csv", ","), (".tsv", "\t")])
+def test_labelled_table_columns_reordered_to_rows(tmp_path, suffix, sep):
+    df = pd.DataFrame(M, index=["a", "b", "c"], columns=["a", "b", "c"])
+    df[["c", "a", "b"]].to_csv(tmp_path / f"t{suffix}", sep=sep)
+    conn = read_connectivity(tmp_path / f"t{suffix}")
+    assert list(conn.labels) == ["a", "b", "c"]
+    assert np.allclose(dense(conn), M)
+
+
+def test_unlabelled_csv(tmp_path):
+    np.savetxt(tmp_path / "u.csv", M, delimiter=",")
+    conn = read_connectivity(tmp_path / "u.csv")
+    assert conn.labels is None and np.allclose(dense(conn), M)
+
+
+def test_hdf5_named_dataset(tmp_path):
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f["group/sc"] = M
+        f["fc"] = M.T
+    assert np.allclose(dense(read_connectivity(tmp_path / "c.h5", key="group/sc")), M)
+    with pytest.raises(SpaconInputError, match="several arrays"):
+        read_connectivity(tmp_path / "c.h5")
+
+
+def test_matlab_v73_is_transposed_back(tmp_path):
+    # MATLAB v7.3 = HDF5 written column-major: h5py sees the transpose
+    with h5py.File(tmp_path / "c.mat", "w") as f:
+        d = f.create_dataset("W", data=M.T)
+        d.attrs["MATLAB_class"] = np.bytes_("double")
+    assert np.allclose(dense(read_connectivity(tmp_path / "c.mat")), M)
+
+
+def test_matlab_v5(tmp_path):
+    scipy.io.savemat(tmp_path / "old.mat", {"W": M})
+    assert np.allclose(dense(read_connectivity(tmp_path / "old.mat")), M)
+
+
+@pytest.mark.parametrize(
+    "matrix,match",
+    [
+        (np.ones((2, 3)), "square"),
+        (np.ones(4), "2-D"),
+        (np.array([[1.0, np.nan], [0, 1]]), "NaN"),
+        (np.array([[1.0, np.inf], [0, 1]]), "NaN or infinite"),
+        (np.array([["a", "b"], ["c", "d"]]), "numeric"),
+        (np.zeros((0, 0)), "empty"),
+    ],
+)
+def test_validation_errors(matrix, match):
+    with pytest.raises(SpaconInputError, match=match):
+        Connectivity(matrix)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(SpaconInputError, match="does not exist"):
+        read_connectivity(tmp_path / "missing.npz")
+    (tmp_path / "x.txt").write_text("1")
+    with pytest.raises(SpaconInputError, match="unknown format"):
+        read_connectivity(tmp_path / "x.txt")
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    with pytest.raises(SpaconInputError, match="could not read"):
+        read_connectivity(tmp_path / "bad.npy")
+    pd.DataFrame(M, index=["a", "b", "c"], columns=["a", "b", "d"]).to_csv(tmp_path / "l.csv")
+    with pytest.raises(SpaconInputError, match="labels differ"):
+        read_connectivity(tmp_path / "l.csv")
+    pd.DataFrame(M[:2], index=["a", "b"], columns=["a", "b", "c"]).to_csv(tmp_path / "r.csv")
+    with pytest.raises(SpaconInputError, match="not square"):
+        read_connectivity(tmp_path / "r.csv")
+
+
+def test_duplicate_labels_rejected():
+    with pytest.raises(SpaconInputError, match="not unique"):
+        Connectivity(M, ["a", "a", "b"])
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
