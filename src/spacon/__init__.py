@@ -2,12 +2,16 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, io, pp
+from . import datasets, graph, io, nn, pp
 from ._errors import SpaconInputError, SpaconWarning
+from .model import SpaCon
 
 try:
     __version__ = version("spacon")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["SpaconInputError", "SpaconWarning", "datasets", "io", "pp", "__version__"]
+__all__ = [
+    "SpaCon", "SpaconInputError", "SpaconWarning", "datasets", "graph", "io", "nn", "pp",
+    "__version__",
+]

@@ -11,8 +11,8 @@ of truth are planted, each with its own expression program:
   connected to each other and share a weak program. This coupling between expression and wiring
   is what SpaCon exploits.
 
-Connectivity is defined, as in tracer connectomes, between spatial **units** (voxels) with a
-cell -> unit map: long-range edges within each module, a few off-module edges, and short-range
+Connectivity is defined, as in tracer connectomes, between spatial **units** (voxels, split at
+region boundaries as atlas-labelled voxels are) with a cell -> unit map: long-range edges within each module, a few off-module edges, and short-range
 distance-decay edges. The cell x cell graph it implies is never materialised.
 """
 
@@ -120,7 +120,7 @@ def synthetic_brain(
     module_of_region = _modules(seeds, params.n_modules)
     module = module_of_region[region]
     cell_type = _cell_types(region, params, rng)
-    unit, unit_size = _units(coords, params)
+    unit, unit_size = _units(coords, region, params)
     n_units = int(unit.max()) + 1
     unit_region = _majority(unit, region, n_units, params.n_regions)
     unit_centre = _centroids(coords, unit, n_units)
@@ -262,8 +262,12 @@ def _cell_types(region: np.ndarray, p: SyntheticBrainParams, rng: np.random.Gene
     return np.minimum((u > cum).sum(axis=1), p.n_cell_types - 1)
 
 
-def _units(coords: np.ndarray, p: SyntheticBrainParams):
-    """Voxel units sized so that each holds about cells_per_unit cells."""
+def _units(coords: np.ndarray, region: np.ndarray, p: SyntheticBrainParams):
+    """Voxel units sized so that each holds about cells_per_unit cells.
+
+    A voxel crossed by a region boundary is split by region, as when voxels carry an atlas
+    label: every unit lies in one region, so its connectivity follows that region's module.
+    """
     n_units_target = max(p.n_cells / p.cells_per_unit, 1.0)
     extent = np.ptp(coords, axis=0) + 1e-9
     if coords.shape[1] == 2 or p.n_sections == 1:
@@ -276,7 +280,7 @@ def _units(coords: np.ndarray, p: SyntheticBrainParams):
         size = planar if planar <= spacing else (
             np.prod(extent) * (np.pi / 6) / n_units_target) ** (1 / 3)
     grid = np.floor((coords - coords.min(axis=0)) / size).astype(np.int64)
-    _, unit = np.unique(grid, axis=0, return_inverse=True)
+    _, unit = np.unique(np.column_stack([grid, region]), axis=0, return_inverse=True)
     return unit.ravel(), float(size)
 
 
@@ -328,8 +332,8 @@ def _unit_connectome(centre, unit_module, unit_size, p: SyntheticBrainParams, rn
 def _expression(cell_type, region, module, p: SyntheticBrainParams, rng):
     """Negative-binomial counts from baseline + type + region + module programs."""
     n_markers_type = max(2, int(0.35 * p.n_genes / p.n_cell_types))
-    n_markers_region = max(2, int(0.30 * p.n_genes / p.n_regions))
-    n_markers_module = max(2, int(0.15 * p.n_genes / p.n_modules))
+    n_markers_region = max(2, int(0.35 * p.n_genes / p.n_regions))
+    n_markers_module = max(2, int(0.06 * p.n_genes / p.n_modules))
     order = rng.permutation(p.n_genes)
     program = np.array(["background"] * p.n_genes, dtype=object)
     effects = []  # (labels per cell, n_groups, genes per group, strength, name)

@@ -1,0 +1,120 @@
+"""A graph over cells stored as a unit graph plus a cell -> unit map, never expanded whole.
+
+Cell ``i`` in unit ``u`` receives edges from every cell of every unit ``v`` with a unit edge
+``v -> u``. A plain cell graph is the special case with one cell per unit, so the spatial graph,
+a cell-level connectome and a factored connectome share one sampler and one expansion routine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass
+class FactoredGraph:
+    """Incoming edges of cells, factored through units.
+
+    Attributes
+    ----------
+    unit_in
+        ``(n_units, n_units)`` CSR whose row ``u`` lists the units ``v`` sending edges to ``u``.
+    cell_unit
+        Unit of each cell, ``(n_cells,)``.
+    """
+
+    unit_in: sp.csr_matrix
+    cell_unit: np.ndarray
+
+    def __post_init__(self):
+        self.unit_in = sp.csr_matrix(self.unit_in)
+        self.unit_in.sort_indices()
+        self.cell_unit = np.asarray(self.cell_unit, dtype=np.int64)
+        n_units = self.unit_in.shape[0]
+        self.unit_size = np.bincount(self.cell_unit, minlength=n_units).astype(np.int64)
+        # cells of each unit, contiguous: members[member_ptr[u]:member_ptr[u + 1]]
+        self.members = np.argsort(self.cell_unit, kind="stable")
+        self.member_ptr = np.concatenate([[0], np.cumsum(self.unit_size)])
+        # global running count of source cells over the unit edges, in CSR order: a position
+        # p in a cell's neighbour list maps to a unit edge by one searchsorted
+        sizes = self.unit_size[self.unit_in.indices]
+        self._edge_end = np.cumsum(sizes)
+        self._row_start = np.concatenate([[0], self._edge_end])[self.unit_in.indptr[:-1]]
+        cum = np.concatenate([[0], self._edge_end])
+        self.unit_degree = cum[self.unit_in.indptr[1:]] - cum[self.unit_in.indptr[:-1]]
+
+    @classmethod
+    def from_cell_graph(cls, adjacency: sp.spmatrix) -> FactoredGraph:
+        """A cell-level graph (rows = targets, columns = sources) as a factored graph."""
+        n = adjacency.shape[0]
+        return cls(sp.csr_matrix(adjacency), np.arange(n))
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells."""
+        return len(self.cell_unit)
+
+    def degree(self, cells: np.ndarray) -> np.ndarray:
+        """Number of incoming edges of each cell (self-loops in the data included)."""
+        return self.unit_degree[self.cell_unit[cells]]
+
+    @property
+    def n_edges(self) -> int:
+        """Number of cell-cell edges the graph implies."""
+        return int(np.sum(self.unit_degree * self.unit_size))
+
+    def source_at(self, cells: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """The source cell at ``positions`` of each target cell's neighbour list."""
+        units = self.cell_unit[cells]
+        global_pos = self._row_start[units] + positions
+        edge = np.searchsorted(self._edge_end, global_pos, side="right")
+        unit = self.unit_in.indices[edge]
+        offset = global_pos - (self._edge_end[edge] - self.unit_size[unit])
+        return self.members[self.member_ptr[unit] + offset]
+
+    def neighbors(self, cells: np.ndarray):
+        """All incoming edges of ``cells``: returns ``(target_index, source_cell)`` arrays."""
+        deg = self.degree(cells)
+        target = np.repeat(np.arange(len(cells)), deg)
+        starts = np.cumsum(deg) - deg
+        positions = np.arange(int(deg.sum())) - np.repeat(starts, deg)
+        return target, self.source_at(cells[target], positions)
+
+    def sample(self, cells: np.ndarray, fanout: int, rng: np.random.Generator):
+        """Sample up to ``fanout`` incoming edges per cell, uniformly over its neighbour list.
+
+        Cells with at most ``fanout`` neighbours keep all of them. Otherwise ``fanout``
+        positions are drawn uniformly (with replacement) and repeats dropped, so each neighbour
+        is included with the same probability, as when sampling the expanded cell graph.
+
+        Returns ``(target_index, source_cell)`` arrays.
+        """
+        if fanout < 0:
+            return self.neighbors(cells)
+        deg = self.degree(cells)
+        small = deg <= fanout
+        t_small, s_small = self.neighbors(cells[small])
+        t_small = np.flatnonzero(small)[t_small]
+        big = np.flatnonzero(~small)
+        if len(big) == 0:
+            return t_small, s_small
+        pos = (rng.random((len(big), fanout)) * deg[big, None]).astype(np.int64)
+        pos.sort(axis=1)
+        keep = np.ones_like(pos, dtype=bool)
+        keep[:, 1:] = pos[:, 1:] != pos[:, :-1]
+        target = np.repeat(big, fanout).reshape(len(big), fanout)[keep]
+        sources = self.source_at(cells[target], pos[keep])
+        return np.concatenate([t_small, target]), np.concatenate([s_small, sources])
+
+    def expand(self) -> sp.csr_matrix:
+        """The full cell x cell incoming-edge CSR (only for graphs that fit in memory)."""
+        cells = np.arange(self.n_cells)
+        target, source = self.neighbors(cells)
+        indptr = np.concatenate([[0], np.cumsum(self.degree(cells))])
+        m = sp.csr_matrix(
+            (np.ones(len(source), np.float32), source, indptr), shape=(self.n_cells, self.n_cells)
+        )
+        m.sort_indices()
+        return m

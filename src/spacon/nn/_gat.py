@@ -1,0 +1,74 @@
+"""The graph attention layer of STAGATE and SpaCon."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._adjacency import Adjacency, aggregate
+
+
+class GATConv(nn.Module):
+    r"""Single-head graph attention with a shared weight and sigmoid edge scores.
+
+    .. math::
+        e_{ij} = \sigma(a_{src}^\top W x_j + a_{dst}^\top W x_i), \quad
+        \alpha_{ij} = \mathrm{softmax}_j(e_{ij}), \quad
+        x'_i = \sum_{j \in N(i)} \alpha_{ij} W x_j
+
+    One weight matrix ``W`` for sources and targets (Xavier-normal, gain 1.414), no bias;
+    attention dropout while training. Aggregation is a CSR sparse-dense matmul with an exact
+    custom backward (see :func:`spacon.nn.aggregate`).
+
+    Parameters
+    ----------
+    in_channels, out_channels
+        Feature sizes.
+    dropout
+        Dropout probability on the normalised attention coefficients.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.1):
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.dropout = dropout
+        self.weight = nn.Parameter(torch.empty(in_channels, out_channels))
+        self.att_src = nn.Parameter(torch.empty(out_channels))
+        self.att_dst = nn.Parameter(torch.empty(out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-normal initialisation with gain 1.414, as published."""
+        nn.init.xavier_normal_(self.weight, gain=1.414)
+        # the attention vectors are initialised as (1, 1, C) tensors in the original
+        for att in (self.att_src, self.att_dst):
+            view = att.data.view(1, 1, -1)
+            nn.init.xavier_normal_(view, gain=1.414)
+
+    def forward(
+        self, x: torch.Tensor, adj: Adjacency, return_attention_weights: bool = False
+    ):
+        """Aggregate the ``adj.n_src`` rows of ``x`` onto the first ``adj.n_dst`` nodes.
+
+        Returns the ``(n_dst, out_channels)`` output, and with ``return_attention_weights``
+        also the attention coefficient of every edge, in ``adj`` order.
+        """
+        h = x @ self.weight
+        score_src = h @ self.att_src
+        score_dst = h[: adj.n_dst] @ self.att_dst
+        logits = torch.sigmoid(score_src[adj.indices] + score_dst[adj.row])
+        # logits lie in (0, 1): exp cannot overflow, so no max-subtraction is needed
+        weights = torch.exp(logits)
+        total = torch.zeros(adj.n_dst, dtype=h.dtype, device=h.device).index_add_(
+            0, adj.row, weights
+        )
+        alpha = weights / total[adj.row]
+        out = aggregate(F.dropout(alpha, self.dropout, self.training), h, adj)
+        if return_attention_weights:
+            return out, alpha
+        return out
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"

@@ -1,0 +1,112 @@
+"""SpaCon's dual-encoder graph attention autoencoder (pure torch, knows nothing of AnnData)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._adjacency import Adjacency
+from ._gat import GATConv
+
+Fusion = Literal["concat", "add"]
+
+
+class GATEncoder(nn.Module):
+    """Three attention layers, each followed by BatchNorm; ELU after the first two."""
+
+    def __init__(self, dims: list[int], dropout: float = 0.1):
+        super().__init__()
+        self.conv1 = GATConv(dims[0], dims[1], dropout)
+        self.bn1 = nn.BatchNorm1d(dims[1])
+        self.conv2 = GATConv(dims[1], dims[2], dropout)
+        self.bn2 = nn.BatchNorm1d(dims[2])
+        self.conv3 = GATConv(dims[2], dims[3], dropout)
+        self.bn3 = nn.BatchNorm1d(dims[3])
+
+    def layer(self, i: int, x: torch.Tensor, adj: Adjacency) -> torch.Tensor:
+        """Layer ``i`` (0, 1, 2) alone: what layer-wise inference needs."""
+        conv, bn = [(self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)][i]
+        out = bn(conv(x, adj))
+        return F.elu(out) if i < 2 else out
+
+    def forward(self, x: torch.Tensor, adj: Adjacency):
+        """Return the three layers' outputs ``h1, h2, z``."""
+        h1 = self.layer(0, x, adj)
+        h2 = self.layer(1, h1, adj)
+        return h1, h2, self.layer(2, h2, adj)
+
+
+class GATDecoder(nn.Module):
+    """Mirror of the encoder with skip connections from the encoders' first two layers."""
+
+    def __init__(self, dims: list[int], dropout: float = 0.1):
+        super().__init__()
+        self.conv3 = GATConv(dims[3], dims[2], dropout)
+        self.bn3 = nn.BatchNorm1d(dims[2])
+        self.conv2 = GATConv(dims[2], dims[1], dropout)
+        self.bn2 = nn.BatchNorm1d(dims[1])
+        self.conv1 = GATConv(dims[1], dims[0], dropout)
+        self.bn1 = nn.BatchNorm1d(dims[0])
+
+    def forward(self, h1, h2, z, adj: Adjacency) -> torch.Tensor:
+        """Reconstruct expression from the fused embedding ``z`` and skip features."""
+        h3_ = F.elu(self.bn3(self.conv3(z, adj)))
+        h2_ = F.elu(self.bn2(self.conv2(h3_ + h2, adj)))
+        return self.bn1(self.conv1(h2_ + h1, adj))
+
+
+class SpaConModule(nn.Module):
+    """Two encoders (connectivity graph, spatial graph), fused, and a decoder.
+
+    Parameters
+    ----------
+    n_genes
+        Input features.
+    hidden_dims
+        Sizes of the three encoder layers, e.g. ``(256, 64, 16)``.
+    fusion
+        ``"concat"`` the two last-layer embeddings, or ``"add"`` their L2-normalised vectors.
+    dropout
+        Attention dropout.
+    use_connectivity
+        ``False`` builds the spatial encoder alone (data without a connectome); the decoder
+        then runs on the spatial graph.
+    """
+
+    def __init__(
+        self,
+        n_genes: int,
+        hidden_dims=(256, 64, 16),
+        fusion: Fusion = "concat",
+        dropout: float = 0.1,
+        use_connectivity: bool = True,
+    ):
+        super().__init__()
+        dims = [n_genes, *hidden_dims]
+        if len(dims) != 4:
+            raise ValueError("hidden_dims needs three sizes, e.g. (256, 64, 16)")
+        if fusion not in ("concat", "add"):
+            raise ValueError(f"fusion must be 'concat' or 'add', got {fusion!r}")
+        self.fusion = fusion
+        self.use_connectivity = use_connectivity
+        self.encoder_spa = GATEncoder(dims, dropout)
+        if use_connectivity:
+            self.encoder_con = GATEncoder(dims, dropout)
+        z_dim = 2 * dims[3] if (use_connectivity and fusion == "concat") else dims[3]
+        self.decoder = GATDecoder([*dims[:3], z_dim], dropout)
+
+    def forward(self, x, adj_con: Adjacency | None, adj_spa: Adjacency):
+        """Return ``(z_con, z_spa, x_hat)``; ``z_con`` is ``None`` without connectivity."""
+        h1, h2, z_spa = self.encoder_spa(x, adj_spa)
+        if not self.use_connectivity:
+            return None, z_spa, self.decoder(h1, h2, z_spa, adj_spa)
+        h1_con, h2_con, z_con = self.encoder_con(x, adj_con)
+        if self.fusion == "concat":
+            z = torch.cat([z_con, z_spa], dim=1)
+        else:
+            z = F.normalize(z_con, dim=1) + F.normalize(z_spa, dim=1)
+        x_hat = self.decoder(h1 + h1_con, h2 + h2_con, z, adj_con)
+        return z_con, z_spa, x_hat

@@ -1,0 +1,173 @@
+import numpy as np
+import pytest
+import torch
+
+import spacon
+from spacon import SpaCon, SpaconInputError
+from spacon.nn import Adjacency
+
+DIMS = (32, 16, 4)
+
+
+@pytest.fixture
+def prepared(brain):
+    adata, conn = brain
+    info = adata.uns["synthetic_brain"]
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(
+        adata, radius=info["suggested_radius"], section_key="section",
+        z_radius=info["suggested_z_radius"],
+    )
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    return adata
+
+
+def test_sampled_training_lowers_loss_and_embeds(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.train(3, mode="sampled", batch_size=128, progress=False)
+    losses = [h["loss"] for h in model.history]
+    assert losses[-1] < losses[0]
+    model.embed(reconstruct=True)
+    assert prepared.obsm["X_spacon_con"].shape == (prepared.n_obs, 4)
+    assert prepared.obsm["X_spacon_spa"].shape == (prepared.n_obs, 4)
+    assert prepared.layers["spacon_reconstructed"].shape == prepared.shape
+    uns = prepared.uns["spacon"]
+    assert len(uns["loss_history"]) == 3 and uns["params"]["hidden_dims"] == list(DIMS)
+
+
+def test_same_seed_same_embeddings(prepared):
+    out = []
+    for _ in range(2):
+        model = SpaCon(prepared, hidden_dims=DIMS, seed=3)
+        model.train(1, mode="sampled", batch_size=256, progress=False, seed=3)
+        model.embed()
+        out.append(prepared.obsm["X_spacon_con"].copy())
+    assert np.array_equal(out[0], out[1])
+    model = SpaCon(prepared, hidden_dims=DIMS, seed=4)
+    model.train(1, mode="sampled", batch_size=256, progress=False, seed=4)
+    model.embed()
+    assert not np.array_equal(out[0], prepared.obsm["X_spacon_con"])
+
+
+def test_full_batch_mode_and_auto_choice(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.train(2, mode="auto", memory_budget_gb=4, progress=False)
+    assert model.train_params["mode"] == "full"
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.train(1, mode="auto", memory_budget_gb=1e-6, batch_size=512, progress=False)
+    assert model.train_params["mode"] == "sampled"
+
+
+def test_layerwise_embedding_equals_full_graph_forward(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.module.eval()
+    x = model._x(None, "cpu")
+    with torch.no_grad():
+        adj_con = Adjacency.from_scipy(model.connectome.expand())
+        adj_spa = Adjacency.from_scipy(model.spatial.expand())
+        z_con, z_spa, x_hat = model.module(x, adj_con, adj_spa)
+    model.embed(reconstruct=True, max_edges=5000)  # many small chunks
+    assert np.allclose(prepared.obsm["X_spacon_con"], z_con.numpy(), atol=1e-4)
+    assert np.allclose(prepared.obsm["X_spacon_spa"], z_spa.numpy(), atol=1e-4)
+    assert np.allclose(prepared.layers["spacon_reconstructed"], x_hat.numpy(), atol=1e-3)
+
+
+def test_save_load_roundtrip_and_gene_check(prepared, tmp_path):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.train(1, mode="sampled", batch_size=512, progress=False)
+    model.embed()
+    before = prepared.obsm["X_spacon_con"].copy()
+    model.save(tmp_path / "m")
+    with pytest.raises(SpaconInputError, match="exists"):
+        model.save(tmp_path / "m")
+    loaded = SpaCon.load(tmp_path / "m", prepared)
+    loaded.embed()
+    assert np.array_equal(before, prepared.obsm["X_spacon_con"])
+    assert loaded.history == model.history
+    other = prepared[:, ::-1].copy()
+    with pytest.raises(SpaconInputError, match="same genes in another order"):
+        SpaCon.load(tmp_path / "m", other)
+    fewer = prepared[:, 5:].copy()
+    with pytest.raises(SpaconInputError, match="5 missing"):
+        SpaCon.load(tmp_path / "m", fewer)
+    with pytest.raises(SpaconInputError, match="not a spacon model"):
+        SpaCon.load(tmp_path, prepared)
+
+
+def test_spatial_encoder_embeds_tissue_without_connectivity(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.train(1, mode="sampled", batch_size=512, progress=False)
+    new = prepared.copy()
+    del new.uns["connectome_neighbors"]
+    model.embed(new)
+    assert "X_spacon_spa" in new.obsm and "X_spacon_con" not in new.obsm
+    model.embed(prepared)
+    assert np.allclose(new.obsm["X_spacon_spa"], prepared.obsm["X_spacon_spa"], atol=1e-5)
+
+
+def test_spatial_only_model(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS, connectome_key=None)
+    model.train(2, mode="full", progress=False)
+    model.embed(reconstruct=True)
+    assert "X_spacon_spa" in prepared.obsm
+
+
+def test_original_checkpoint_gives_same_embeddings(prepared, tmp_path):
+    """A state_dict in the original SpaCon's layout loads into the same function."""
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.train(1, mode="sampled", batch_size=512, progress=False)
+    model.embed()
+    ours = prepared.obsm["X_spacon_con"].copy()
+    # write the original's layout: lin_src/lin_dst, (1, 1, C) attention, BatchNorm under .module,
+    # decoder layers with a trailing underscore
+    original = {}
+    for key, value in model.module.state_dict().items():
+        parts = key.split(".")
+        if parts[0] == "decoder":
+            parts[1] = parts[1] + "_"
+        if parts[-1] == "weight" and parts[1].startswith("conv"):
+            original[".".join(parts[:-1] + ["lin_src"])] = value
+            original[".".join(parts[:-1] + ["lin_dst"])] = value
+            continue
+        if parts[-1] in ("att_src", "att_dst"):
+            value = value.reshape(1, 1, -1)
+        if parts[1].startswith("bn"):
+            parts = parts[:2] + ["module"] + parts[2:]
+        original[".".join(parts)] = value
+    torch.save(original, tmp_path / "model_params.pth")
+    loaded = SpaCon.load_original(tmp_path / "model_params.pth", prepared)
+    loaded.embed()
+    assert np.array_equal(ours, prepared.obsm["X_spacon_con"])
+    with pytest.raises(SpaconInputError, match="hidden_dims"):
+        SpaCon.load_original(tmp_path / "model_params.pth", prepared, hidden_dims=(8, 4, 2))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(fusion="mean"), "not a valid choice"),
+        (dict(hidden_dims=(8, 4)), "three positive sizes"),
+        (dict(spatial_key="nope"), "no 'nope_connectivities'"),
+        (dict(connectome_key="nope"), "no connectome graph"),
+        (dict(layer="nope"), "no 'nope'"),
+    ],
+)
+def test_model_input_errors(prepared, kwargs, match):
+    with pytest.raises(SpaconInputError, match=match):
+        SpaCon(prepared, **kwargs)
+
+
+def test_train_option_errors(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    with pytest.raises(SpaconInputError, match="not a valid choice"):
+        model.train(1, mode="fast")
+    with pytest.raises(SpaconInputError, match="batch_size"):
+        model.train(1, batch_size=0)
+
+
+def test_nan_expression_is_named(prepared):
+    bad = prepared.copy()
+    bad.X = bad.X.toarray()
+    bad.X[0, 0] = np.nan
+    with pytest.raises(SpaconInputError, match="NaN"):
+        SpaCon(bad)

@@ -1,0 +1,100 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from spacon.nn import Adjacency, GATConv, SpaConModule, aggregate
+
+
+def tiny_graph():
+    # node 0 <- 1, 2 ; node 1 <- 0 ; node 2 <- nothing; self-loops added
+    return Adjacency.from_edges([0, 0, 1], [1, 2, 0], n_dst=3, n_src=3)
+
+
+def test_adjacency_adds_self_loops_and_sorts():
+    adj = tiny_graph()
+    assert adj.indptr.tolist() == [0, 3, 5, 6]
+    assert adj.indices.tolist() == [0, 1, 2, 0, 1, 2]
+    assert adj.row.tolist() == [0, 0, 0, 1, 1, 2]
+
+
+def test_attention_numbers_by_hand():
+    conv = GATConv(2, 2, dropout=0.0)
+    with torch.no_grad():
+        conv.weight.copy_(torch.eye(2))
+        conv.att_src.copy_(torch.tensor([1.0, 0.0]))
+        conv.att_dst.copy_(torch.tensor([0.0, 1.0]))
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    out, alpha = conv(x, tiny_graph(), return_attention_weights=True)
+    out, alpha = out.detach(), alpha.detach()
+    # node 0: neighbours 0, 1, 2; score_src = x[:, 0], score_dst(0) = x[0, 1] = 2
+    s = 1 / (1 + np.exp(-(np.array([1.0, 3.0, 5.0]) + 2.0)))
+    a0 = np.exp(s) / np.exp(s).sum()
+    assert np.allclose(alpha[:3].numpy(), a0, atol=1e-6)
+    assert np.allclose(out[0].numpy(), a0 @ x.numpy(), atol=1e-5)
+    # node 2 has only its self-loop: attention 1, output its own features
+    assert math.isclose(alpha[-1].item(), 1.0, rel_tol=1e-6)
+    assert torch.allclose(out[2], x[2])
+    # attention sums to 1 per target
+    sums = torch.zeros(3).index_add_(0, tiny_graph().row, alpha)
+    assert torch.allclose(sums, torch.ones(3))
+
+
+def test_aggregate_matches_dense_and_gradients_are_exact():
+    torch.manual_seed(0)
+    adj = Adjacency.from_edges([0, 0, 1, 2, 2, 3], [1, 4, 0, 3, 4, 2], n_dst=4, n_src=5)
+    values = torch.rand(adj.n_edges, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    dense = torch.zeros(4, 5, dtype=torch.float64)
+    dense[adj.row, adj.indices] = values.detach()
+    assert torch.allclose(aggregate(values, h, adj), dense @ h)
+    assert torch.autograd.gradcheck(lambda v, x: aggregate(v, x, adj), (values, h))
+
+
+def test_gat_layer_gradcheck_finite_differences():
+    torch.manual_seed(1)
+    adj = Adjacency.from_edges([0, 0, 1, 2, 3], [1, 2, 3, 0, 1], n_dst=4, n_src=4)
+    conv = GATConv(3, 2, dropout=0.0).double()
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: conv(x, adj), (x,))
+    # and with respect to the parameters
+    names = ["weight", "att_src", "att_dst"]
+    inputs = tuple(getattr(conv, n).detach().clone().requires_grad_(True) for n in names)
+
+    def f(*params):
+        return torch.func.functional_call(conv, dict(zip(names, params)), (x.detach(), adj))
+
+    assert torch.autograd.gradcheck(f, inputs)
+
+
+def test_attention_dropout_only_in_training():
+    torch.manual_seed(0)
+    conv = GATConv(4, 4, dropout=0.5)
+    adj = Adjacency.from_edges([0, 0, 1], [1, 2, 2], 3, 3)
+    x = torch.randn(3, 4)
+    conv.eval()
+    assert torch.equal(conv(x, adj), conv(x, adj))
+    conv.train()
+    outs = [conv(x, adj) for _ in range(5)]
+    assert not all(torch.equal(outs[0], o) for o in outs[1:])
+
+
+def test_repr_and_init():
+    conv = GATConv(10, 3)
+    assert repr(conv) == "GATConv(10, 3)"
+    std = conv.weight.std().item()
+    assert 0.3 < std / (1.414 * math.sqrt(2 / 13)) < 1.7
+
+
+@pytest.mark.parametrize("fusion", ["concat", "add"])
+def test_module_shapes(fusion):
+    torch.manual_seed(0)
+    module = SpaConModule(12, (8, 4, 2), fusion=fusion)
+    adj = Adjacency.from_edges([0, 1, 2, 3], [1, 2, 3, 0], 5, 5)
+    x = torch.rand(5, 12)
+    z_con, z_spa, x_hat = module(x, adj, adj)
+    assert z_con.shape == z_spa.shape == (5, 2) and x_hat.shape == (5, 12)
+    spatial_only = SpaConModule(12, (8, 4, 2), use_connectivity=False)
+    z_con, z_spa, x_hat = spatial_only(x, None, adj)
+    assert z_con is None and x_hat.shape == (5, 12)

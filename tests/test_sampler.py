@@ -1,0 +1,99 @@
+import numpy as np
+import scipy.sparse as sp
+from scipy import stats
+
+from spacon.graph import FactoredGraph, NeighborSampler
+
+
+def random_factored(rng, n_units=8, n_cells=60, density=0.4):
+    unit = sp.random(n_units, n_units, density=density, random_state=3, format="csr")
+    unit.data[:] = 1
+    return FactoredGraph(unit, rng.integers(0, n_units, n_cells))
+
+
+def test_expand_equals_implied_cell_graph(rng):
+    g = random_factored(rng)
+    implied = g.unit_in.toarray()[g.cell_unit][:, g.cell_unit]
+    assert np.array_equal(g.expand().toarray() > 0, implied > 0)
+    assert g.n_edges == implied.sum()
+
+
+def test_factored_sampling_is_uniform_over_implied_neighbours(rng):
+    """Sampling unit-then-cell must equal uniform sampling from the implied cell graph."""
+    g = random_factored(rng, n_units=6, n_cells=80, density=0.5)
+    implied = g.expand()
+    target = int(np.argmax(g.degree(np.arange(g.n_cells))))
+    neighbours = implied.indices[implied.indptr[target] : implied.indptr[target + 1]]
+    fanout, draws = 5, 4000
+    counts = np.zeros(g.n_cells)
+    cells = np.full(draws, target)
+    t, s = g.sample(cells, fanout, np.random.default_rng(1))
+    np.add.at(counts, s, 1)
+    assert set(np.flatnonzero(counts)) <= set(neighbours)  # never a non-neighbour
+    observed = counts[neighbours]
+    # each neighbour is kept with probability 1 - (1 - 1/d)^fanout
+    d = len(neighbours)
+    expected = draws * (1 - (1 - 1 / d) ** fanout)
+    chi2 = ((observed - expected) ** 2 / expected).sum()
+    assert stats.chi2.sf(chi2, d - 1) > 1e-3
+    # no repeated neighbour for one target draw
+    pairs = t * g.n_cells + s
+    assert len(np.unique(pairs)) == len(pairs)
+
+
+def test_small_degree_keeps_all(rng):
+    g = FactoredGraph.from_cell_graph(sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 0, 0]])))
+    t, s = g.sample(np.array([0, 1, 2]), 5, rng)
+    assert sorted(zip(t.tolist(), s.tolist())) == [(0, 1), (0, 2), (1, 0)]
+
+
+def test_sampler_batches_cover_every_seed_once_per_epoch_and_are_repeatable(rng):
+    con = random_factored(rng, n_cells=100)
+    spa = FactoredGraph.from_cell_graph(sp.random(100, 100, density=0.05, random_state=0) > 0)
+    sampler = NeighborSampler(con, spa, fanouts=(4, 3), batch_size=16, seed=7)
+    batches = list(sampler.epoch(0))
+    seeds = np.concatenate([b.n_id[: b.n_seeds] for b in batches])
+    assert np.array_equal(np.sort(seeds), np.arange(100))
+    again = list(sampler.epoch(0))
+    assert all(np.array_equal(a.n_id, b.n_id) for a, b in zip(batches, again))
+    other = list(sampler.epoch(1))
+    assert not np.array_equal(batches[0].n_id[:16], other[0].n_id[:16])
+    for b in batches:
+        assert len(np.unique(b.n_id)) == len(b.n_id)
+        t, s = b.connectome_edges
+        assert t.max() < len(b.n_id) and s.max() < len(b.n_id) and s.min() >= 0
+        # every sampled connectivity edge exists in the implied graph
+        implied = con.expand()
+        assert all(implied[b.n_id[i], b.n_id[j]] for i, j in zip(t[:50], s[:50]))
+
+
+def test_rank_shards_partition_the_seeds(rng):
+    con = random_factored(rng, n_cells=50)
+    spa = FactoredGraph.from_cell_graph(sp.eye(50, format="csr"))
+    sampler = NeighborSampler(con, spa, fanouts=(2,), batch_size=8, seed=0)
+    shards = [np.concatenate([b.n_id[: b.n_seeds] for b in sampler.epoch(3, r, 2)]) for r in (0, 1)]
+    assert len(np.intersect1d(*shards)) == 0
+    assert len(np.union1d(*shards)) == 50
+
+
+def test_spatial_modes(rng):
+    con = random_factored(rng, n_cells=40)
+    spa_m = sp.random(40, 40, density=0.2, random_state=1) > 0
+    spa_m = (spa_m + spa_m.T) > 0
+    spa = FactoredGraph.from_cell_graph(spa_m)
+    induced = NeighborSampler(con, spa, (3,), 4, spatial_sampling="induced", seed=0)
+    b = next(induced.epoch(0))
+    t, s = b.spatial_edges
+    full = spa_m.toarray()
+    # induced: exactly the spatial edges among the sampled nodes
+    sub = full[np.ix_(b.n_id, b.n_id)]
+    assert sub.sum() == len(t) and all(sub[i, j] for i, j in zip(t, s))
+    sampled = NeighborSampler(con, spa, (3,), 4, spatial_sampling="neighbors", spatial_fanout=-1,
+                              seed=0)
+    b2 = next(sampled.epoch(0))
+    t, s = b2.spatial_edges
+    # every node present before the spatial hop gets all its spatial neighbours
+    seeds = b2.n_id[:4]
+    for k, cell in enumerate(seeds):
+        got = set(b2.n_id[s[t == k]])
+        assert got == set(np.flatnonzero(full[cell]))
