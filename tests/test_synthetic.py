@@ -102,4 +102,4 @@ def test_whole_brain_tier_implies_a_billion_edges_in_bounded_memory():
         250_000, 1000, 129, n_regions=40, n_modules=5, cells_per_unit=60, long_range_degree=40
     )
     assert adata.uns["synthetic_brain"]["implied_cell_edges"] > 1_000_000_000
-    assert conn.matrix.nnz < 1_000_000
+    assert conn.matrix.nnz < 2_000_000  # stored: about 1,000 times fewer than implied

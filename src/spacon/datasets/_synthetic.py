@@ -12,8 +12,9 @@ of truth are planted, each with its own expression program:
   is what SpaCon exploits.
 
 Connectivity is defined, as in tracer connectomes, between spatial **units** (voxels, split at
-region boundaries as atlas-labelled voxels are) with a cell -> unit map: long-range edges within each module, a few off-module edges, and short-range
-distance-decay edges. The cell x cell graph it implies is never materialised.
+region boundaries as atlas-labelled voxels are) with a cell -> unit map: long-range edges within
+each module, a few off-module edges, and short-range distance-decay edges. The cell x cell graph
+it implies is never materialised.
 """
 
 from __future__ import annotations

@@ -365,8 +365,10 @@ class SpaCon:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> None:
-        """Save to a directory: ``model.pt`` (state_dict) and ``model.json`` (constructor
-        parameters, gene names, package version, loss history).
+        """Save to a directory.
+
+        Writes ``model.pt`` (state_dict) and ``model.json`` (constructor parameters, gene
+        names, package version, loss history), each atomically.
         """
         from .. import __version__
 
