@@ -49,10 +49,19 @@ def test_same_seed_same_embeddings(prepared):
     assert not np.array_equal(out[0], prepared.obsm["X_spacon_con"])
 
 
-def test_full_batch_mode_and_auto_choice(prepared):
+def test_full_batch_mode_and_auto_choice(prepared, brain):
+    # the thresholded connectome is denser than the fan-outs: sampling pays
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.train(1, mode="auto", batch_size=512, progress=False)
+    assert model.train_params["mode"] == "sampled"
+    # a sparse connectome that fits the budget trains full-batch
+    spacon.pp.connectome_graph(prepared, brain[1], unit_key="unit", top_k=1)
     model = SpaCon(prepared, hidden_dims=DIMS)
     model.train(2, mode="auto", memory_budget_gb=4, progress=False)
     assert model.train_params["mode"] == "full"
+    losses = [h["loss"] for h in model.history]
+    assert len(losses) == 2
+    # ... but not when the memory budget is too small
     model = SpaCon(prepared, hidden_dims=DIMS)
     model.train(1, mode="auto", memory_budget_gb=1e-6, batch_size=512, progress=False)
     assert model.train_params["mode"] == "sampled"

@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, graph, io, nn, pp
+from . import datasets, graph, io, nn, pl, pp, tl
 from ._errors import SpaconInputError, SpaconWarning
 from .model import SpaCon
 
@@ -12,6 +12,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
-    "SpaCon", "SpaconInputError", "SpaconWarning", "datasets", "graph", "io", "nn", "pp",
+    "SpaCon", "SpaconInputError", "SpaconWarning", "datasets", "graph", "io", "nn", "pl", "pp",
+    "tl",
     "__version__",
 ]

@@ -184,7 +184,8 @@ class SpaCon:
         mode
             ``"full"``: one step per epoch on the whole graphs; ``"sampled"``: mini-batches by
             neighbour sampling; ``"auto"``: full-batch when its estimated memory
-            (:meth:`full_batch_bytes`) fits ``memory_budget_gb``, else sampled.
+            (:meth:`full_batch_bytes`) fits ``memory_budget_gb`` and the connectome has no more
+            edges per cell than the fan-outs would sample, else sampled.
         batch_size, fanouts
             Seed cells per batch and connectivity neighbours sampled per hop.
         spatial_sampling, spatial_fanout
@@ -217,10 +218,7 @@ class SpaCon:
         if batch_size < 1:
             raise SpaconInputError(f"batch_size must be >= 1, got {batch_size}.")
         if mode == "auto":
-            need = self.full_batch_bytes()
-            mode = "full" if need <= memory_budget_gb * 1024**3 else "sampled"
-            logger.info("training mode %s: full batch would need %.2f GB of %.2f GB budget",
-                        mode, need / 1024**3, memory_budget_gb)
+            mode = self._choose_mode(memory_budget_gb, fanouts)
         if epochs is None:
             epochs = 500 if mode == "full" else 5
         device = resolve_device(device)
@@ -268,6 +266,22 @@ class SpaCon:
         self.train_params["seconds"] = time.perf_counter() - start
         self.module.to("cpu")
         return self
+
+    def _choose_mode(self, memory_budget_gb: float, fanouts) -> str:
+        """Full batch when it fits the memory budget and the connectome is no denser than
+        what sampling would visit (sum of fan-outs per cell); otherwise neighbour sampling,
+        whose steps cost in proportion to the sampled subgraph, not the implied edges.
+        """
+        need = self.full_batch_bytes()
+        degree = 0.0 if self.connectome is None else self.connectome.n_edges / max(
+            self.connectome.n_cells, 1)
+        dense = degree > sum(f for f in fanouts if f > 0)
+        mode = "sampled" if dense or need > memory_budget_gb * 1024**3 else "full"
+        logger.info(
+            "training mode %s: full batch would need %.2f GB (budget %.2f GB); connectome has "
+            "%.0f edges per cell", mode, need / 1024**3, memory_budget_gb, degree,
+        )
+        return mode
 
     def _full_batch(self, device):
         x = self._x(None, device)

@@ -1,0 +1,200 @@
+"""Figures: domain maps, one domain across sections, the 3-D stack, UMAP, loss, continuity.
+
+Every function returns its :class:`matplotlib.figure.Figure`; save it with ``fig.savefig``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import _keys
+from .._errors import SpaconInputError
+from .._utils import spatial_coordinates
+
+
+def palette(n: int) -> list:
+    """A qualitative palette of ``n`` distinguishable colours (tab20, tab20b, tab20c, ...)."""
+    import matplotlib as mpl
+
+    colours = []
+    for name in ("tab10", "tab20b", "tab20c", "Set3", "Pastel1"):
+        colours += list(mpl.colormaps[name].colors)
+    return [colours[i % len(colours)] for i in range(n)]
+
+
+def _labels(adata, key):
+    if key not in adata.obs:
+        raise SpaconInputError(f"adata.obs has no {key!r} to plot.")
+    cat = pd.Categorical(adata.obs[key])
+    return cat, dict(zip(cat.categories, palette(len(cat.categories))))
+
+
+def _sections(adata, section_key, section_order=None):
+    if section_key is None:
+        return np.zeros(adata.n_obs, dtype=np.int64), ["all cells"]
+    from ..pp import section_codes
+
+    return section_codes(adata, section_key, section_order)
+
+
+def _grid(n, size=3.0, max_cols=6):
+    import matplotlib.pyplot as plt
+
+    cols = min(n, max_cols)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 1.8, size * rows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def _legend(fig, colours: dict, title: str):
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=str(k)) for k, c in colours.items()]
+    fig.legend(handles=handles, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5),
+               frameon=False, ncol=1 if len(handles) <= 20 else 2, fontsize="small")
+
+
+def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
+            section_order=None, spatial_key: str = _keys.SPATIAL, point_size: float = 4.0,
+            max_sections: int = 24):
+    """Domain map of each section (at most ``max_sections``, evenly spread)."""
+    cat, colours = _labels(adata, key)
+    codes, order = _sections(adata, section_key if section_key in adata.obs else None,
+                             section_order)
+    xy = spatial_coordinates(adata, spatial_key)[:, :2]
+    shown = np.unique(np.linspace(0, len(order) - 1, min(len(order), max_sections)).astype(int))
+    fig, axes = _grid(len(shown))
+    colour_of = np.array([colours[c] for c in cat.categories])
+    for ax, s in zip(axes, shown):
+        sel = codes == s
+        ax.scatter(xy[sel, 0], xy[sel, 1], c=colour_of[cat.codes[sel]], s=point_size, linewidths=0)
+        ax.set_title(str(order[s]), fontsize="small")
+        ax.set_aspect("equal")
+        ax.invert_yaxis()
+        ax.set_xticks([])
+        ax.set_yticks([])
+    _legend(fig, colours, key)
+    fig.tight_layout()
+    return fig
+
+
+def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
+              section_order=None, spatial_key: str = _keys.SPATIAL, point_size: float = 4.0,
+              max_sections: int = 24):
+    """One domain in red across the sections, the rest in grey."""
+    cat, _ = _labels(adata, key)
+    if str(domain) not in set(map(str, cat.categories)):
+        raise SpaconInputError(f"domain {domain!r} is not in adata.obs[{key!r}].")
+    inside = np.asarray(cat.astype(str)) == str(domain)
+    codes, order = _sections(adata, section_key if section_key in adata.obs else None,
+                             section_order)
+    xy = spatial_coordinates(adata, spatial_key)[:, :2]
+    shown = np.unique(np.linspace(0, len(order) - 1, min(len(order), max_sections)).astype(int))
+    fig, axes = _grid(len(shown))
+    for ax, s in zip(axes, shown):
+        sel = codes == s
+        ax.scatter(xy[sel & ~inside, 0], xy[sel & ~inside, 1], c="#d3d3d3", s=point_size,
+                   linewidths=0)
+        ax.scatter(xy[sel & inside, 0], xy[sel & inside, 1], c="#e4572e", s=point_size,
+                   linewidths=0)
+        ax.set_title(str(order[s]), fontsize="small")
+        ax.set_aspect("equal")
+        ax.invert_yaxis()
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{key} = {domain}")
+    fig.tight_layout()
+    return fig
+
+
+def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
+            point_size: float = 2.0, max_cells: int = 50_000, seed: int = 0):
+    """The 3-D stack of sections coloured by domain (a random subset of ``max_cells``)."""
+    import matplotlib.pyplot as plt
+
+    coords = spatial_coordinates(adata, spatial_key)
+    if coords.shape[1] != 3:
+        raise SpaconInputError("stack3d needs 3-D coordinates (x, y, z).")
+    cat, colours = _labels(adata, key)
+    idx = np.arange(adata.n_obs)
+    if len(idx) > max_cells:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
+    colour_of = np.array([colours[c] for c in cat.categories])
+    fig = plt.figure(figsize=(7, 6))
+    ax = fig.add_subplot(projection="3d")
+    ax.scatter(coords[idx, 0], coords[idx, 2], coords[idx, 1], c=colour_of[cat.codes[idx]],
+               s=point_size, linewidths=0)
+    ax.set_xlabel("x")
+    ax.set_ylabel("z (section)")
+    ax.set_zlabel("y")
+    ax.invert_zaxis()
+    _legend(fig, colours, key)
+    return fig
+
+
+def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED,
+         max_cells: int = 20_000, seed: int = 0, point_size: float = 3.0):
+    """UMAP of the fused embedding coloured by domain (computed on at most ``max_cells``)."""
+    import matplotlib.pyplot as plt
+    import umap as umap_learn
+
+    if use_rep not in adata.obsm:
+        raise SpaconInputError(f"adata.obsm has no {use_rep!r}; run spacon.tl.fuse first.")
+    cat, colours = _labels(adata, key)
+    idx = np.arange(adata.n_obs)
+    if len(idx) > max_cells:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
+    xy = umap_learn.UMAP(random_state=seed, n_jobs=1).fit_transform(
+        np.asarray(adata.obsm[use_rep])[idx])
+    colour_of = np.array([colours[c] for c in cat.categories])
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.scatter(xy[:, 0], xy[:, 1], c=colour_of[cat.codes[idx]], s=point_size, linewidths=0)
+    ax.set_xlabel("UMAP 1")
+    ax.set_ylabel("UMAP 2")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_aspect("equal", adjustable="datalim")
+    _legend(fig, colours, key)
+    fig.tight_layout()
+    return fig
+
+
+def loss(adata_or_history):
+    """Training loss per epoch (from ``uns['spacon']`` or a list of losses)."""
+    import matplotlib.pyplot as plt
+
+    if hasattr(adata_or_history, "uns"):
+        if _keys.MODEL_UNS not in adata_or_history.uns:
+            raise SpaconInputError("adata.uns has no 'spacon' record; train and embed first.")
+        values = np.asarray(adata_or_history.uns[_keys.MODEL_UNS]["loss_history"])
+    else:
+        values = np.asarray(adata_or_history, dtype=float)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) < 30 else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("reconstruction loss per cell")
+    fig.tight_layout()
+    return fig
+
+
+def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "section",
+                       section_order=None):
+    """Jensen-Shannon divergence of domain composition between adjacent sections."""
+    import matplotlib.pyplot as plt
+
+    from ..tl import section_divergence as compute
+
+    table = compute(adata, key=key, section_key=section_key, section_order=section_order)
+    fig, ax = plt.subplots(figsize=(max(4, 0.25 * len(table) + 2), 3.5))
+    ax.bar(np.arange(len(table)), table["js_divergence"], color="#4c72b0")
+    ax.set_xticks(np.arange(len(table)))
+    ax.set_xticklabels([f"{a}-{b}" for a, b in zip(table["section"], table["next_section"])],
+                       rotation=90, fontsize="x-small")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("JS divergence")
+    ax.set_title("domain composition change between adjacent sections", fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,35 @@
+"""3-D continuity of domains: Jensen-Shannon divergence between adjacent sections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.spatial.distance import jensenshannon
+
+from .. import _keys
+from .._errors import SpaconInputError
+
+
+def section_divergence(
+    adata, *, key: str = _keys.DOMAIN, section_key: str = "section", section_order=None
+) -> pd.DataFrame:
+    """Jensen-Shannon divergence (base 2, in [0, 1]) of domain composition between each pair of
+    adjacent sections; low values mean domains continue smoothly through the stack.
+
+    Returns
+    -------
+    A table with columns ``section``, ``next_section``, ``js_divergence``.
+    """
+    from ..pp import section_codes
+
+    if key not in adata.obs:
+        raise SpaconInputError(f"adata.obs has no {key!r}.")
+    codes, order = section_codes(adata, section_key, section_order)
+    table = pd.crosstab(codes, pd.Categorical(adata.obs[key]).codes).reindex(
+        range(len(order)), fill_value=0).to_numpy(dtype=float)
+    share = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
+    rows = [
+        (order[i], order[i + 1], float(jensenshannon(share[i], share[i + 1], base=2) ** 2))
+        for i in range(len(order) - 1)
+    ]
+    return pd.DataFrame(rows, columns=["section", "next_section", "js_divergence"])

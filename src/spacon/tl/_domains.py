@@ -1,0 +1,187 @@
+"""Domains from the fused embedding: Gaussian mixture (default) or Leiden/Louvain."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .. import _keys
+from .._errors import SpaconInputError
+from .._utils import check_option
+
+logger = logging.getLogger(__name__)
+
+Method = Literal["gmm", "leiden", "louvain"]
+
+
+def domains(
+    adata,
+    *,
+    method: Method = "gmm",
+    n_domains: int | None = None,
+    resolution: float | None = None,
+    max_domains: int = 20,
+    n_neighbors: int = 40,
+    use_rep: str = _keys.EMBEDDING_FUSED,
+    max_fit_cells: int = 50_000,
+    seed: int = 0,
+    key_added: str = _keys.DOMAIN,
+    copy: bool = False,
+):
+    """Call spatial domains on the fused embedding.
+
+    Cells that share a connectivity unit have identical connectome rows, so at high alpha their
+    embeddings nearly coincide and Leiden/Louvain on a kNN graph shatters them into dozens of
+    tiny communities. The default therefore fits a Gaussian mixture with one shared full
+    covariance (R mclust's "EEE" model, here scikit-learn's ``"tied"``), in pure Python:
+
+    * with ``n_domains``: that many components;
+    * without: the number is chosen by BIC over ``2..max_domains`` at the elbow, the smallest
+      ``k`` after which adding a component gains less than a tenth of the largest single gain.
+
+    ``method="leiden"``/``"louvain"`` cluster a ``n_neighbors``-nearest-neighbour graph of the
+    embedding at ``resolution``; with ``n_domains`` the resolution is searched to match it.
+
+    Parameters
+    ----------
+    adata
+        Data with ``obsm[use_rep]`` (see :func:`spacon.tl.fuse`).
+    method
+        ``"gmm"``, ``"leiden"`` or ``"louvain"``.
+    n_domains
+        Number of domains wanted (optional).
+    resolution
+        Leiden/Louvain resolution (default 1.0).
+    max_domains
+        Largest number of mixture components tried by the BIC search.
+    n_neighbors
+        Neighbours of the kNN graph (Leiden/Louvain).
+    use_rep
+        ``obsm`` key of the embedding.
+    max_fit_cells
+        Mixture models are fitted on at most this many randomly chosen cells, then every cell
+        is assigned; keeps whole-brain data fast.
+    seed
+        Random seed.
+    key_added
+        ``obs`` column written.
+    copy
+        Return a copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical) and
+    ``uns[key_added] = {'params': ..., 'n_domains': k}`` (with the BIC curve when searched).
+    """
+    adata = adata.copy() if copy else adata
+    check_option("method", method, ("gmm", "leiden", "louvain"))
+    if use_rep not in adata.obsm:
+        raise SpaconInputError(f"adata.obsm has no {use_rep!r}; run spacon.tl.fuse first.")
+    if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
+        raise SpaconInputError(f"n_domains must be between 1 and the number of cells, got {n_domains}.")
+    z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
+    info: dict = {"params": {"method": method, "use_rep": use_rep, "seed": seed}}
+    if method == "gmm":
+        labels, chosen = _gmm(z, n_domains, max_domains, max_fit_cells, seed, info)
+    else:
+        labels, chosen = _community(adata, z, method, n_domains, resolution, n_neighbors, seed, info)
+    info["n_domains"] = int(chosen)
+    logger.info("domains: %s gave %d domains", method, chosen)
+    adata.obs[key_added] = _categorical(labels)
+    adata.uns[key_added] = info
+    return adata if copy else None
+
+
+def _categorical(labels: np.ndarray) -> pd.Categorical:
+    """Domains renumbered by size (0 = largest)."""
+    uniq, counts = np.unique(labels, return_counts=True)
+    order = uniq[np.argsort(-counts, kind="stable")]
+    rank = np.empty(uniq.max() + 1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = rank[labels]
+    return pd.Categorical.from_codes(codes, [str(i) for i in range(len(order))])
+
+
+def _gmm(z, n_domains, max_domains, max_fit_cells, seed, info, max_search_cells=5000):
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed)
+    fit = z if len(z) <= max_fit_cells else z[rng.choice(len(z), max_fit_cells, replace=False)]
+
+    def model(k, data):
+        return GaussianMixture(k, covariance_type="tied", random_state=seed, n_init=1).fit(data)
+
+    if n_domains is None:
+        # BIC search, stopped once three successive components each gain < 1/10 of the best gain
+        search = fit[: min(len(fit), max_search_cells)]
+        fitted, bic = [], []
+        for k in range(1, min(max_domains, len(search) - 1) + 1):
+            fitted.append(model(k, search))
+            bic.append(fitted[-1].bic(search))
+            gains = -np.diff(bic)
+            if len(gains) >= 4 and (gains[-3:] < 0.1 * gains.max()).all():
+                break
+        bic = np.array(bic)
+        n_domains = _elbow(bic) + 1
+        gmm = model(n_domains, fit)
+        info["bic"] = {"k": np.arange(1, len(bic) + 1), "bic": bic}
+        info["params"]["selection"] = "BIC elbow"
+    else:
+        gmm = model(n_domains, fit)
+    return gmm.predict(z), n_domains
+
+
+def _elbow(bic: np.ndarray) -> int:
+    """Index of the smallest k after which one more component gains < 1/10 of the best gain."""
+    gains = bic[:-1] - bic[1:]  # gain of going from k to k + 1
+    if len(gains) == 0 or gains.max() <= 0:
+        return 0
+    small = gains < 0.1 * gains.max()
+    first_big = int(np.argmax(gains > 0.1 * gains.max()))
+    after = np.flatnonzero(small[first_big:])
+    return first_big + int(after[0]) if len(after) else len(bic) - 1
+
+
+def _community(adata, z, method, n_domains, resolution, n_neighbors, seed, info):
+    import anndata as ad
+    import scanpy as sc
+
+    tmp = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names.copy()), obsm={"z": z})
+    sc.pp.neighbors(tmp, n_neighbors=min(n_neighbors, adata.n_obs - 1), use_rep="z",
+                    random_state=seed)
+
+    def run(res):
+        if method == "leiden":
+            sc.tl.leiden(tmp, resolution=res, random_state=seed, flavor="igraph",
+                         n_iterations=2, directed=False)
+            return tmp.obs["leiden"].cat.codes.to_numpy()
+        import igraph as ig
+        import leidenalg
+
+        g = ig.Graph.Weighted_Adjacency(tmp.obsp["connectivities"], mode="undirected")
+        part = leidenalg.find_partition(
+            g, leidenalg.RBConfigurationVertexPartition, weights="weight",
+            resolution_parameter=res, seed=seed, n_iterations=-1,
+        )
+        # a single-level Louvain-style pass: leidenalg's optimiser at the given resolution
+        return np.asarray(part.membership)
+
+    if n_domains is None:
+        res = 1.0 if resolution is None else resolution
+        labels = run(res)
+    else:
+        lo, hi = 0.01, 5.0
+        for _ in range(20):
+            res = (lo + hi) / 2
+            labels = run(res)
+            k = len(np.unique(labels))
+            if k == n_domains:
+                break
+            lo, hi = (res, hi) if k < n_domains else (lo, res)
+        info["params"]["resolution_search"] = True
+    info["params"]["resolution"] = float(res)
+    info["params"]["n_neighbors"] = n_neighbors
+    return labels, len(np.unique(labels))

@@ -1,0 +1,49 @@
+"""Agreement of domains with known labels: ARI, NMI, V-measure, Hungarian-matched F1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from .._errors import SpaconInputError
+
+
+def hungarian_f1(truth, predicted) -> float:
+    """Macro F1 over the true classes after matching predicted labels one-to-one to classes.
+
+    Labels are matched by the Hungarian algorithm to maximise the cells in agreement; a true
+    class left unmatched (more classes than predicted labels) scores 0.
+    """
+    table = pd.crosstab(np.asarray(truth), np.asarray(predicted)).to_numpy()
+    rows, cols = linear_sum_assignment(-table)
+    f1 = np.zeros(table.shape[0])
+    for r, c in zip(rows, cols):
+        tp = table[r, c]
+        if tp:
+            precision, recall = tp / table[:, c].sum(), tp / table[r].sum()
+            f1[r] = 2 * precision * recall / (precision + recall)
+    return float(f1.mean())
+
+
+def score(truth, predicted) -> dict:
+    """ARI, NMI, V-measure and Hungarian-matched F1 of ``predicted`` against ``truth``."""
+    from sklearn import metrics
+
+    truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
+    if truth.shape != predicted.shape:
+        raise SpaconInputError(f"label arrays differ in length: {truth.shape} vs {predicted.shape}.")
+    return {
+        "ari": float(metrics.adjusted_rand_score(truth, predicted)),
+        "nmi": float(metrics.normalized_mutual_info_score(truth, predicted)),
+        "v_measure": float(metrics.v_measure_score(truth, predicted)),
+        "hungarian_f1": hungarian_f1(truth, predicted),
+    }
+
+
+def score_domains(adata, truth_key: str, key: str) -> dict:
+    """:func:`score` of ``obs[key]`` against ``obs[truth_key]``."""
+    for k in (truth_key, key):
+        if k not in adata.obs:
+            raise SpaconInputError(f"adata.obs has no {k!r}.")
+    return score(adata.obs[truth_key], adata.obs[key])

@@ -1,0 +1,83 @@
+"""Spatial refinement: relabel each cell by the majority of its nearest spatial neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from .. import _keys
+from .._errors import SpaconInputError
+from .._utils import spatial_coordinates
+
+
+def refine(
+    adata,
+    *,
+    k: int = 30,
+    key: str = _keys.DOMAIN,
+    spatial_key: str = _keys.SPATIAL,
+    section_key: str | None = None,
+    key_added: str | None = None,
+    copy: bool = False,
+):
+    """Smooth domain labels: each cell takes the most common label among its ``k`` nearest
+    spatial neighbours (itself included).
+
+    KD-tree based, so memory grows with ``n * k`` (the original builds an N x N distance
+    matrix: 500 GB at 250,000 cells). With ``section_key`` neighbours are taken within each
+    section in the first two coordinates. Ties keep the cell's own label.
+
+    Parameters
+    ----------
+    adata
+        Data with ``obs[key]`` and coordinates in ``obsm[spatial_key]``.
+    k
+        Neighbours that vote.
+    key
+        ``obs`` column of the labels to refine.
+    spatial_key
+        Coordinates.
+    section_key
+        Refine within sections.
+    key_added
+        Column written (default: ``f'{key}_refined'``).
+    copy
+        Return a copy instead of writing to ``adata``.
+
+    Returns
+    -------
+    ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical).
+    """
+    adata = adata.copy() if copy else adata
+    if key not in adata.obs:
+        raise SpaconInputError(f"adata.obs has no {key!r} labels to refine.")
+    if int(k) != k or k < 1:
+        raise SpaconInputError(f"k must be a positive integer, got {k!r}.")
+    coords = spatial_coordinates(adata, spatial_key)
+    labels = pd.Categorical(adata.obs[key])
+    codes = labels.codes.astype(np.int64)
+    n_labels = len(labels.categories)
+    out = codes.copy()
+    if section_key is None:
+        groups = [np.arange(adata.n_obs)]
+    else:
+        from ..pp import section_codes
+
+        sec, _ = section_codes(adata, section_key)
+        order = np.argsort(sec, kind="stable")
+        groups = np.split(order, np.flatnonzero(np.diff(sec[order])) + 1)
+        coords = coords[:, :2]
+    for idx in groups:
+        kk = min(int(k), len(idx))
+        _, nn = cKDTree(coords[idx]).query(coords[idx], kk)
+        nn = nn.reshape(len(idx), kk)
+        votes = codes[idx][nn]
+        counts = np.zeros((len(idx), n_labels), dtype=np.int64)
+        np.add.at(counts, (np.repeat(np.arange(len(idx)), kk), votes.ravel()), 1)
+        best = counts.argmax(axis=1)
+        own = codes[idx]
+        tie = counts[np.arange(len(idx)), own] == counts[np.arange(len(idx)), best]
+        out[idx] = np.where(tie, own, best)
+    adata.obs[key_added or f"{key}_refined"] = pd.Categorical.from_codes(out, labels.categories)
+    return adata if copy else None

@@ -1,0 +1,145 @@
+import hashlib
+import json
+
+import pytest
+
+import spacon
+from spacon.cli import main
+
+SMALL = ["--hidden-dims", "16", "8", "4", "--epochs", "1", "--batch-size", "400", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sim")
+    assert main(["simulate", "--n-cells", "900", "--n-genes", "80", "--n-sections", "3",
+                 "--n-regions", "6", "--n-modules", "2", "--out", str(d)]) == 0
+    return d
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def base_args(inputs, out):
+    return ["run", "--adata", str(inputs / "synthetic_brain.h5ad"), "--connectivity",
+            str(inputs / "connectome.npz"), "--unit-key", "unit", "--section-key", "section",
+            "--radius", "700", "--threshold", "0.4", "--out", str(out), *SMALL]
+
+
+def test_simulate_writes_what_run_reads(inputs):
+    text = (inputs / "README.txt").read_text()
+    assert "obs columns" in text and "spacon run" in text and "--unit-key unit" in text
+    conn = spacon.io.read_connectivity(inputs / "connectome.npz")
+    assert conn.labels is not None
+
+
+def test_run_writes_every_output_and_leaves_input_untouched(inputs, tmp_path):
+    before = {p.name: digest(p) for p in inputs.iterdir()}
+    out = tmp_path / "res"
+    assert main(base_args(inputs, out) + ["--alpha", "0", "0.5", "1", "--refine", "10"]) == 0
+    assert {p.name: digest(p) for p in inputs.iterdir()} == before
+    import anndata as ad
+
+    res = ad.read_h5ad(out / "result.h5ad")
+    for key in ("spacon_domain_alpha0", "spacon_domain_alpha0.5", "spacon_domain_alpha1",
+                "spacon_domain"):
+        assert key in res.obs
+    assert (res.obs["spacon_domain"] == res.obs["spacon_domain_alpha0"]).all()
+    assert {"X_spacon_con", "X_spacon_spa", "X_spacon"} <= set(res.obsm)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["n_domains"]) == {"0", "0.5", "1"}
+    assert summary["parameters"]["threshold"] == 0.4
+    for name in summary["figures"]:
+        assert (out / name).stat().st_size > 1000
+    assert (out / "model" / "model.pt").exists()
+    # the same directory again is refused, --overwrite replaces
+    assert main(base_args(inputs, out)) == 2
+    assert main(base_args(inputs, out) + ["--overwrite", "--alpha", "1"]) == 0
+
+
+def test_config_file_and_flags_override(inputs, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('alpha = [1.0]\nn-domains = 2\nmethod = "gmm"\nseed = 3\n')
+    out = tmp_path / "c"
+    assert main(base_args(inputs, out) + ["--config", str(cfg), "--seed", "5"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["parameters"]["seed"] == 5 and summary["parameters"]["alpha"] == [1.0]
+    assert summary["n_domains"] == {"1": 2}
+
+
+def test_spatial_only_run(inputs, tmp_path):
+    out = tmp_path / "s"
+    args = ["run", "--adata", str(inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+            "--section-key", "section", "--knn", "6", "--alpha", "0", "--out", str(out), *SMALL]
+    assert main(args) == 0
+    import anndata as ad
+
+    res = ad.read_h5ad(out / "result.h5ad")
+    assert "X_spacon_con" not in res.obsm and "spacon_domain_alpha0" in res.obs
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (["--adata", "missing.h5ad"], "does not exist"),
+        (["--unit-key", "nope"], "no unit column"),
+        (["--section-key", "nope"], "no section column"),
+        (["--section-order", "s000,s001"], "absent from section_order"),
+        (["--threshold", "1e9"], "no connections are left"),
+        (["--alpha", "2"], r"\[0, 1\]"),
+        (["--spatial-key", "nope"], "no 'nope' coordinates"),
+    ],
+)
+def test_bad_inputs_give_one_clear_error_and_no_result(inputs, tmp_path, capsys, change, message):
+    out = tmp_path / "bad"
+    args = base_args(inputs, out)
+    flag = change[0]
+    if flag in args:
+        i = args.index(flag)
+        args[i + 1] = change[1]
+    else:
+        args += change
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+    import re
+
+    assert re.search(message, err)
+    assert not (out / "result.h5ad").exists()
+
+
+def test_config_errors(inputs, tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("alpah = 1\n")
+    assert main(base_args(inputs, tmp_path / "o") + ["--config", str(cfg)]) == 2
+    assert "unknown option(s) alpah" in capsys.readouterr().err
+    cfg.write_text('epochs = "many"\n')
+    assert main(base_args(inputs, tmp_path / "o") + ["--config", str(cfg)]) == 2
+    assert "wrong type" in capsys.readouterr().err
+    cfg.write_text("epochs = \n")
+    assert main(base_args(inputs, tmp_path / "o") + ["--config", str(cfg)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_unwritable_output(inputs, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(base_args(inputs, blocker)) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_help_for_every_command(capsys):
+    for cmd in (["--help"], ["simulate", "--help"], ["run", "--help"], ["demo", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            main(cmd)
+        assert e.value.code == 0
+    assert "--alpha" in capsys.readouterr().out
+
+
+def test_simulate_refuses_to_overwrite(inputs, capsys):
+    assert main(["simulate", "--n-cells", "900", "--n-genes", "80", "--n-sections", "3",
+                 "--n-regions", "6", "--n-modules", "2", "--out", str(inputs)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+

@@ -1,0 +1,149 @@
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import spacon
+from spacon import SpaconInputError
+from spacon.tl import alpha_weight, hungarian_f1, score
+
+
+def embedded(rng, n=600):
+    """Cells with a connectivity embedding that separates 3 groups and a spatial one that
+    separates 2 others; plus 2-D coordinates where the spatial groups are halves."""
+    con_truth = rng.integers(0, 3, n)
+    xy = rng.uniform(0, 10, size=(n, 2))
+    spa_truth = (xy[:, 0] > 5).astype(int)
+    adata = ad.AnnData(np.zeros((n, 1), dtype=np.float32))
+    adata.obs_names = [f"c{i}" for i in range(n)]
+    adata.obsm["X_spacon_con"] = np.eye(3)[con_truth] * 5 + rng.normal(0, 0.3, (n, 3))
+    adata.obsm["X_spacon_spa"] = rng.normal(0, 0.3, (n, 3))
+    adata.obsm["X_spacon_spa"][:, 0] += spa_truth * 5
+    adata.obsm["spatial"] = xy
+    adata.obs["con_truth"] = con_truth.astype(str)
+    adata.obs["spa_truth"] = spa_truth.astype(str)
+    return adata
+
+
+def test_alpha_weight_endpoints_and_shape():
+    assert alpha_weight(0) == 0 and np.isclose(alpha_weight(1), 1)
+    assert np.isclose(alpha_weight(0.5), (np.exp(-2) - 1) / (np.exp(-4) - 1))
+    assert alpha_weight(0.25) > 0.25  # rises steeply
+
+
+def test_fuse_mixes_standardised_embeddings(rng):
+    adata = embedded(rng)
+    spacon.tl.fuse(adata, 0)
+    spa = adata.obsm["X_spacon_spa"]
+    assert np.allclose(adata.obsm["X_spacon"], (spa - spa.mean(0)) / spa.std(0), atol=1e-5)
+    spacon.tl.fuse(adata, 1)
+    con = adata.obsm["X_spacon_con"]
+    assert np.allclose(adata.obsm["X_spacon"], (con - con.mean(0)) / con.std(0), atol=1e-5)
+    assert adata.uns["spacon_fuse"]["alpha"] == 1
+    with pytest.raises(SpaconInputError, match=r"\[0, 1\]"):
+        spacon.tl.fuse(adata, 1.5)
+    del adata.obsm["X_spacon_con"]
+    with pytest.raises(SpaconInputError, match="spatial-only"):
+        spacon.tl.fuse(adata, 0.5)
+
+
+def test_domains_gmm_bic_finds_the_number_of_groups(rng):
+    adata = embedded(rng)
+    spacon.tl.fuse(adata, 1)
+    spacon.tl.domains(adata)
+    assert adata.uns["spacon_domain"]["n_domains"] == 3
+    assert score(adata.obs["con_truth"], adata.obs["spacon_domain"])["ari"] > 0.95
+    assert adata.obs["spacon_domain"].dtype.name == "category"
+    spacon.tl.fuse(adata, 0)
+    spacon.tl.domains(adata, n_domains=2)
+    assert score(adata.obs["spa_truth"], adata.obs["spacon_domain"])["ari"] > 0.95
+
+
+def test_gmm_does_not_shatter_coinciding_embeddings(rng):
+    """Cells sharing a unit have near-identical embeddings: Leiden shatters, GMM does not."""
+    n_units, per_unit = 60, 20
+    module = np.repeat(rng.integers(0, 4, n_units), per_unit)
+    centres = np.eye(4)[module] * 4 + np.repeat(rng.normal(0, 0.8, (n_units, 4)), per_unit, 0)
+    adata = ad.AnnData(np.zeros((len(module), 1), dtype=np.float32))
+    adata.obsm["X_spacon"] = centres + rng.normal(0, 1e-3, centres.shape)
+    spacon.tl.domains(adata)
+    gmm = score(module, adata.obs["spacon_domain"])
+    spacon.tl.domains(adata, method="leiden", resolution=1.0, key_added="leiden")
+    leiden_k = adata.obs["leiden"].nunique()
+    assert adata.uns["spacon_domain"]["n_domains"] <= 6 and gmm["ari"] > 0.8
+    assert leiden_k > 10
+
+
+def test_leiden_resolution_search_hits_n_domains(rng):
+    adata = embedded(rng)
+    spacon.tl.fuse(adata, 1)
+    spacon.tl.domains(adata, method="leiden", n_domains=3)
+    assert adata.obs["spacon_domain"].nunique() == 3
+    spacon.tl.domains(adata, method="louvain", resolution=0.5, key_added="lv")
+    assert adata.obs["lv"].nunique() >= 2
+
+
+def test_domain_errors(rng):
+    adata = embedded(rng)
+    with pytest.raises(SpaconInputError, match="run spacon.tl.fuse"):
+        spacon.tl.domains(adata)
+    spacon.tl.fuse(adata, 1)
+    with pytest.raises(SpaconInputError, match="not a valid choice"):
+        spacon.tl.domains(adata, method="kmeans")
+    with pytest.raises(SpaconInputError, match="n_domains"):
+        spacon.tl.domains(adata, n_domains=0)
+
+
+def test_refine_majority_vote_by_hand():
+    xy = np.array([[0, 0], [1, 0], [2, 0], [10, 0], [11, 0], [12, 0]], dtype=float)
+    adata = ad.AnnData(np.zeros((6, 1), dtype=np.float32))
+    adata.obsm["spatial"] = xy
+    adata.obs["spacon_domain"] = pd.Categorical(["a", "b", "a", "b", "b", "a"])
+    spacon.tl.refine(adata, k=3)
+    # cell 1's 3 nearest: itself (b), 0 (a), 2 (a) -> a; cell 5: itself (a), 4 (b), 3 (b) -> b
+    assert list(adata.obs["spacon_domain_refined"]) == ["a", "a", "a", "b", "b", "b"]
+    with pytest.raises(SpaconInputError, match="no 'nope'"):
+        spacon.tl.refine(adata, key="nope")
+
+
+def test_refine_within_sections():
+    xy = np.array([[0, 0], [0.1, 0], [0.2, 0], [0, 0], [0.1, 0]], dtype=float)
+    adata = ad.AnnData(np.zeros((5, 1), dtype=np.float32))
+    adata.obs_names = [f"c{i}" for i in range(5)]
+    adata.obsm["spatial"] = xy
+    adata.obs["sec"] = ["s1", "s1", "s1", "s2", "s2"]
+    adata.obs["d"] = pd.Categorical(["x", "x", "x", "y", "y"])
+    spacon.tl.refine(adata, k=3, key="d", section_key="sec", key_added="r")
+    # without sections, the s2 cells would be outvoted by the three s1 cells on top of them
+    assert list(adata.obs["r"]) == ["x", "x", "x", "y", "y"]
+
+
+def test_hungarian_f1_by_hand():
+    truth = ["a", "a", "a", "b", "b", "c"]
+    pred = [1, 1, 2, 2, 2, 2]
+    # matching: a->1 (2 cells), b->2 (2 cells), c unmatched
+    f1_a = 2 * 1.0 * (2 / 3) / (1 + 2 / 3)
+    f1_b = 2 * (2 / 4) * 1.0 / (2 / 4 + 1)
+    assert np.isclose(hungarian_f1(truth, pred), (f1_a + f1_b + 0) / 3)
+    assert hungarian_f1(truth, truth) == 1.0
+
+
+def test_score_permutation_invariant_and_errors():
+    s = score([0, 0, 1, 1], ["x", "x", "y", "y"])
+    assert s == {"ari": 1.0, "nmi": 1.0, "v_measure": 1.0, "hungarian_f1": 1.0}
+    assert score([0, 0, 1, 1], [0, 1, 0, 1])["ari"] < 0
+    with pytest.raises(SpaconInputError, match="differ in length"):
+        score([0, 1], [0])
+
+
+def test_section_divergence_by_hand():
+    adata = ad.AnnData(np.zeros((8, 1), dtype=np.float32))
+    adata.obs_names = [f"c{i}" for i in range(8)]
+    adata.obs["section"] = ["s0"] * 4 + ["s1"] * 4
+    adata.obs["spacon_domain"] = pd.Categorical(["a", "a", "b", "b", "a", "a", "a", "a"])
+    table = spacon.tl.section_divergence(adata)
+    # JS divergence of (1/2, 1/2) and (1, 0), base 2
+    m = np.array([0.75, 0.25])
+    kl = lambda p: sum(pi * np.log2(pi / mi) for pi, mi in zip(p, m) if pi > 0)  # noqa: E731
+    expected = 0.5 * kl([0.5, 0.5]) + 0.5 * kl([1.0, 0.0])
+    assert np.isclose(table["js_divergence"].iloc[0], expected)
