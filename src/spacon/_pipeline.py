@@ -47,7 +47,7 @@ class RunConfig:
     epochs: int | None = None
     mode: str = "auto"
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 5e-3
     seed: int = 0
     device: str = "auto"
     out: str | None = None

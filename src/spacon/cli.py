@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--epochs", type=int, help="epochs (default 5 sampled / 500 full)")
     model.add_argument("--mode", choices=["auto", "full", "sampled"], help="training mode")
     model.add_argument("--batch-size", type=int, help="seed cells per batch (64)")
-    model.add_argument("--lr", type=float, help="learning rate (1e-3)")
+    model.add_argument("--lr", type=float, help="learning rate (5e-3)")
     model.add_argument("--seed", type=int, help="random seed (0)")
     model.add_argument("--device", help="auto, cpu or cuda")
     dom = run.add_argument_group("domains")

@@ -59,7 +59,7 @@ class NeighborSampler:
         fanouts=(20, 10, 10),
         batch_size: int = 64,
         spatial_sampling: SpatialSampling = "neighbors",
-        spatial_fanout: int = 10,
+        spatial_fanout: int = 20,
         seed: int = 0,
     ):
         self.connectome = connectome

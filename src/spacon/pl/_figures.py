@@ -43,7 +43,9 @@ def _grid(n, size=3.0, max_cols=6):
 
     cols = min(n, max_cols)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 1.8, size * rows), squeeze=False)
+    # shared axes: sections keep their true relative size and position
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 1.8, size * rows), squeeze=False,
+                             sharex=True, sharey=True)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes.ravel()
@@ -73,9 +75,9 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
         ax.scatter(xy[sel, 0], xy[sel, 1], c=colour_of[cat.codes[sel]], s=point_size, linewidths=0)
         ax.set_title(str(order[s]), fontsize="small")
         ax.set_aspect("equal")
-        ax.invert_yaxis()
         ax.set_xticks([])
         ax.set_yticks([])
+    axes[0].invert_yaxis()  # image convention; shared, so once for all panels
     _legend(fig, colours, key)
     fig.tight_layout()
     return fig
@@ -102,9 +104,9 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
                    linewidths=0)
         ax.set_title(str(order[s]), fontsize="small")
         ax.set_aspect("equal")
-        ax.invert_yaxis()
         ax.set_xticks([])
         ax.set_yticks([])
+    axes[0].invert_yaxis()
     fig.suptitle(f"{key} = {domain}")
     fig.tight_layout()
     return fig
