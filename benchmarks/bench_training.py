@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def one(n_cells: int, n_genes: int, mode: str, budget_gb: float, steps: int) -> dict:
-    import spacon
     from _measure import Stages
+
+    import spacon
 
     stages = Stages()
     with stages.stage("prepare"):
