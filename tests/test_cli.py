@@ -1,6 +1,7 @@
 import hashlib
 import json
 
+import numpy as np
 import pytest
 
 import spacon
@@ -143,3 +144,48 @@ def test_simulate_refuses_to_overwrite(inputs, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--top-k", "3", "--symmetrize", "--negative", "absolute", "--method", "leiden",
+         "--resolution", "0.5", "--alpha", "1"],
+        ["--mode", "full", "--device", "cpu", "--n-domains", "3", "--alpha", "0",
+         "--section-order", "s000,s001,s002", "--z-radius", "400"],
+        ["--method", "louvain", "--resolution", "0.5", "--alpha", "0.5"],
+    ],
+)
+def test_run_options(inputs, tmp_path, extra):
+    out = tmp_path / "opt"
+    assert main(base_args(inputs, out) + extra) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    if "--n-domains" in extra:
+        assert list(summary["n_domains"].values()) == [int(extra[extra.index("--n-domains") + 1])]
+    if "--mode" in extra:
+        assert summary["training"]["mode"] == "full"
+    if "--top-k" in extra:
+        assert summary["parameters"]["top_k"] == 3 and summary["parameters"]["symmetrize"]
+
+
+def test_run_with_named_dense_connectivity_knn_and_prenormalised(inputs, tmp_path):
+    import anndata as ad
+
+    adata = ad.read_h5ad(inputs / "synthetic_brain.h5ad")
+    conn = spacon.io.read_connectivity(inputs / "connectome.npz")
+    np.savez(tmp_path / "dense.npz", sc=conn.matrix.toarray(), fc=-conn.matrix.toarray())
+    spacon.pp.normalize(adata)
+    adata.obsm["xyz"] = adata.obsm["spatial"]
+    del adata.obsm["spatial"]
+    adata.write_h5ad(tmp_path / "norm.h5ad")
+    out = tmp_path / "dense"
+    args = ["run", "--adata", str(tmp_path / "norm.h5ad"), "--connectivity",
+            str(tmp_path / "dense.npz"), "--connectivity-key", "sc", "--unit-key", "unit",
+            "--spatial-key", "xyz", "--knn", "8", "--no-normalize", "--threshold", "0.4",
+            "--alpha", "1", "--out", str(out), *SMALL]
+    assert main(args) == 0
+    res = ad.read_h5ad(out / "result.h5ad")
+    assert "spacon_domain_alpha1" in res.obs
+    # counts were expected: normalising log data must be refused
+    args[args.index("--no-normalize")] = "--overwrite"
+    assert main(args) == 2

@@ -30,7 +30,10 @@ ordered {first} .. {last}.
 
 Run spacon on it:
   spacon run --adata {name}.h5ad --connectivity connectome.npz --unit-key unit \\
-      --section-key section --radius {radius:.0f} --z-radius {z_radius:.0f} --alpha 0 1 --out result
+      --section-key section --radius {radius:.0f} --z-radius {z_radius:.0f} --threshold 0.4 \\
+      --alpha 0 1 --out result
+--threshold 0.4 keeps the strong long-range connections and drops the weak short-range and
+off-module ones.
 """
 
 
@@ -44,7 +47,9 @@ def _simulate(args) -> int:
     _refuse_existing(files, args.overwrite)
     adata, conn = synthetic_brain(
         args.n_cells, args.n_genes, args.n_sections, n_regions=args.n_regions,
-        n_modules=args.n_modules, seed=args.seed,
+        n_modules=args.n_modules, n_cell_types=args.n_cell_types,
+        cells_per_unit=args.cells_per_unit, long_range_degree=args.long_range_degree,
+        seed=args.seed,
     )
     info = adata.uns["synthetic_brain"]
     write_h5ad(adata, files[0])
@@ -120,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--n-sections", type=int, default=12, help="1 gives a single 2-D section")
     sim.add_argument("--n-regions", type=int, default=16)
     sim.add_argument("--n-modules", type=int, default=4)
+    sim.add_argument("--n-cell-types", type=int, default=6)
+    sim.add_argument("--cells-per-unit", type=float, default=25.0,
+                     help="mean cells per connectivity unit (voxel)")
+    sim.add_argument("--long-range-degree", type=int, default=30,
+                     help="long-range targets per unit within its module")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--name", default="synthetic_brain", help="base name of the .h5ad file")
     sim.add_argument("--out", required=True, help="output directory")

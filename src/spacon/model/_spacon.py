@@ -174,6 +174,7 @@ class SpaCon:
         progress: bool = True,
         rank: int = 0,
         world_size: int = 1,
+        max_steps: int | None = None,
     ) -> SpaCon:
         """Train by reconstructing expression.
 
@@ -207,6 +208,8 @@ class SpaCon:
             Show a progress bar with the running loss.
         rank, world_size
             This process's shard of the seed cells, for data-parallel training.
+        max_steps
+            Stop after this many optimiser steps (e.g. to time a few batches).
 
         Returns
         -------
@@ -244,6 +247,7 @@ class SpaCon:
         bar = tqdm(total=epochs * (1 if mode == "full" else len(sampler)), disable=not progress,
                    desc="training", unit="step")
         start = time.perf_counter()
+        steps_done = 0
         for epoch in range(epochs):
             total, count = 0.0, 0
             steps = batches if mode == "full" else (
@@ -260,10 +264,16 @@ class SpaCon:
                 count += len(x)
                 bar.update()
                 bar.set_postfix(loss=f"{value:.4g}")
+                steps_done += 1
+                if max_steps is not None and steps_done >= max_steps:
+                    break
             self.history.append({"epoch": self.epochs_done, "loss": total / count})
             self.epochs_done += 1
+            if max_steps is not None and steps_done >= max_steps:
+                break
         bar.close()
         self.train_params["seconds"] = time.perf_counter() - start
+        self.train_params["steps"] = steps_done
         self.module.to("cpu")
         return self
 

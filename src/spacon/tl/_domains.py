@@ -159,28 +159,34 @@ def _community(adata, z, method, n_domains, resolution, n_neighbors, seed, info)
                          n_iterations=2, directed=False)
             return tmp.obs["leiden"].cat.codes.to_numpy()
         import igraph as ig
-        import leidenalg
 
         g = ig.Graph.Weighted_Adjacency(tmp.obsp["connectivities"], mode="undirected")
-        part = leidenalg.find_partition(
-            g, leidenalg.RBConfigurationVertexPartition, weights="weight",
-            resolution_parameter=res, seed=seed, n_iterations=-1,
-        )
-        # a single-level Louvain-style pass: leidenalg's optimiser at the given resolution
-        return np.asarray(part.membership)
+        import random
+
+        random.seed(seed)  # igraph's Louvain draws from Python's random module
+        ig.set_random_number_generator(random)
+        return np.asarray(g.community_multilevel(weights="weight", resolution=res).membership)
 
     if n_domains is None:
         res = 1.0 if resolution is None else resolution
         labels = run(res)
     else:
+        # bisection on the resolution; keep the closest count if none matches exactly
         lo, hi = 0.01, 5.0
+        best = None
         for _ in range(20):
             res = (lo + hi) / 2
             labels = run(res)
             k = len(np.unique(labels))
+            if best is None or abs(k - n_domains) < abs(best[2] - n_domains):
+                best = (res, labels, k)
             if k == n_domains:
                 break
             lo, hi = (res, hi) if k < n_domains else (lo, res)
+        res, labels, k = best
+        if k != n_domains:
+            logger.warning("resolution search found %d domains, not %d; the closest is kept",
+                           k, n_domains)
         info["params"]["resolution_search"] = True
     info["params"]["resolution"] = float(res)
     info["params"]["n_neighbors"] = n_neighbors
