@@ -118,3 +118,25 @@ class FactoredGraph:
         )
         m.sort_indices()
         return m
+
+    def blocks(self, cells: np.ndarray):
+        """Group ``cells`` by unit: ``[(positions in cells, source cells, has_self), ...]``.
+
+        All cells of one unit share their incoming neighbours, so each group is one dense
+        block; ``has_self`` says whether the unit sends to itself (its cells, hence each target,
+        are among the sources).
+        """
+        units = self.cell_unit[cells]
+        order = np.argsort(units, kind="stable")
+        bounds = np.flatnonzero(np.diff(units[order])) + 1
+        groups = []
+        for part in np.split(order, bounds):
+            if len(part) == 0:
+                continue
+            u = units[part[0]]
+            senders = self.unit_in.indices[self.unit_in.indptr[u] : self.unit_in.indptr[u + 1]]
+            sources = np.concatenate(
+                [self.members[self.member_ptr[v] : self.member_ptr[v + 1]] for v in senders]
+            ) if len(senders) else np.zeros(0, np.int64)
+            groups.append((part, sources, bool(np.any(senders == u))))
+        return groups

@@ -18,7 +18,7 @@ from .._errors import SpaconInputError
 from .._utils import check_option, resolve_device, seed_everything
 from ..graph import FactoredGraph, NeighborSampler
 from ..io import atomic_path
-from ..nn import Adjacency, SpaConModule
+from ..nn import Adjacency, BlockAdjacency, SpaConModule
 from ._graphs import connectome_graph_of, spatial_graph_of
 
 logger = logging.getLogger(__name__)
@@ -506,6 +506,8 @@ class _LayerWise:
 
     def propagate(self, fn, h: torch.Tensor, graph: FactoredGraph) -> torch.Tensor:
         """Apply ``fn(x_nodes, adj)`` to every cell with its full neighbourhood."""
+        if graph.unit_size.max() > 1:
+            return self._propagate_blocks(fn, h, graph)
         out = None
         local = np.full(graph.n_cells, -1, dtype=np.int64)
         for targets in self.chunks(graph):
@@ -515,6 +517,39 @@ class _LayerWise:
             local[extra] = np.arange(len(targets), len(targets) + len(extra))
             nodes = np.concatenate([targets, extra])
             adj = Adjacency.from_edges(t, local[s], len(targets), len(nodes)).to(self.device)
+            local[nodes] = -1
+            res = fn(h[torch.from_numpy(nodes)].to(self.device), adj).cpu()
+            if out is None:
+                out = torch.empty((graph.n_cells, res.shape[1]), dtype=res.dtype)
+            out[torch.from_numpy(targets)] = res
+        return out
+
+    def _propagate_blocks(self, fn, h: torch.Tensor, graph: FactoredGraph) -> torch.Tensor:
+        """Factored graphs: whole units per chunk, one dense attention block per unit."""
+        cost = np.cumsum(graph.unit_size * (graph.unit_degree + 1))
+        out = None
+        local = np.full(graph.n_cells, -1, dtype=np.int64)
+        lo = 0
+        while lo < len(cost):
+            base = cost[lo - 1] if lo else 0
+            hi = max(int(np.searchsorted(cost, base + self.max_edges, side="right")), lo + 1)
+            targets = np.concatenate(
+                [graph.members[graph.member_ptr[u] : graph.member_ptr[u + 1]] for u in range(lo, hi)]
+            )
+            lo = hi
+            if len(targets) == 0:
+                continue
+            groups = graph.blocks(targets)
+            local[targets] = np.arange(len(targets))
+            sources = np.concatenate([g[1] for g in groups])
+            extra = np.unique(sources[local[sources] < 0])
+            local[extra] = np.arange(len(targets), len(targets) + len(extra))
+            nodes = np.concatenate([targets, extra])
+            adj = BlockAdjacency(
+                [(torch.from_numpy(pos), torch.from_numpy(local[src]), has_self)
+                 for pos, src, has_self in groups],
+                len(targets), len(nodes),
+            ).to(self.device)
             local[nodes] = -1
             res = fn(h[torch.from_numpy(nodes)].to(self.device), adj).cpu()
             if out is None:

@@ -113,3 +113,37 @@ class _Aggregate(torch.autograd.Function):
 def aggregate(values: torch.Tensor, h: torch.Tensor, adj: Adjacency) -> torch.Tensor:
     """Sum of neighbour features weighted by per-edge ``values`` (see :class:`_Aggregate`)."""
     return _Aggregate.apply(values, h, adj)
+
+
+class BlockAdjacency:
+    """Target nodes in groups that share one source list: the cells of one connectivity unit.
+
+    Every cell of unit ``u`` receives from the same cells (those of the units sending to
+    ``u``), so attention for the whole group is one dense ``(targets x sources)`` block and
+    aggregation one dense matmul: BLAS speed, and the per-edge index arrays of a whole-brain
+    connectome (over a billion edges) are never built. Self-loops are added where a group's
+    sources do not already hold its targets. Targets are the first ``n_dst`` source nodes.
+
+    Parameters
+    ----------
+    groups
+        ``(targets, sources, has_self)`` per group: local target ids, local source ids, and
+        whether the sources include the targets themselves.
+    n_dst, n_src
+        Numbers of target and source nodes.
+    """
+
+    def __init__(self, groups, n_dst: int, n_src: int):
+        self.groups = groups
+        self.n_dst = int(n_dst)
+        self.n_src = int(n_src)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges, self-loops included."""
+        return int(sum(len(t) * (len(s) + (not has_self)) for t, s, has_self in self.groups))
+
+    def to(self, device) -> BlockAdjacency:
+        """A copy on ``device``."""
+        groups = [(t.to(device), s.to(device), h) for t, s, h in self.groups]
+        return BlockAdjacency(groups, self.n_dst, self.n_src)

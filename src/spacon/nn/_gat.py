@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._adjacency import Adjacency, aggregate
+from ._adjacency import Adjacency, BlockAdjacency, aggregate
 
 
 class GATConv(nn.Module):
@@ -58,6 +58,10 @@ class GATConv(nn.Module):
         h = x @ self.weight
         score_src = h @ self.att_src
         score_dst = h[: adj.n_dst] @ self.att_dst
+        if isinstance(adj, BlockAdjacency):
+            if return_attention_weights:
+                raise ValueError("attention weights are returned for edge-list graphs only")
+            return self._forward_blocks(h, score_src, score_dst, adj)
         logits = torch.sigmoid(score_src[adj.indices] + score_dst[adj.row])
         # logits lie in (0, 1): exp cannot overflow, so no max-subtraction is needed
         weights = torch.exp(logits)
@@ -69,6 +73,26 @@ class GATConv(nn.Module):
         if return_attention_weights:
             return out, alpha
         return out
+
+    def _forward_blocks(self, h, score_src, score_dst, adj: BlockAdjacency) -> torch.Tensor:
+        """The same attention, one dense block per group of targets sharing their sources."""
+        outs, order = [], []
+        for targets, sources, has_self in adj.groups:
+            weights = torch.exp(torch.sigmoid(score_dst[targets, None] + score_src[None, sources]))
+            total = weights.sum(dim=1)
+            if not has_self:
+                self_weight = torch.exp(torch.sigmoid(score_dst[targets] + score_src[targets]))
+                total = total + self_weight
+            alpha = F.dropout(weights / total[:, None], self.dropout, self.training)
+            out = alpha @ h[sources]
+            if not has_self:
+                self_alpha = F.dropout(self_weight / total, self.dropout, self.training)
+                out = out + self_alpha[:, None] * h[targets]
+            outs.append(out)
+            order.append(targets)
+        order = torch.cat(order)
+        result = torch.zeros(adj.n_dst, h.shape[1], dtype=h.dtype, device=h.device)
+        return result.index_copy(0, order, torch.cat(outs))
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"
