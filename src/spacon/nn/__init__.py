@@ -4,4 +4,7 @@ from ._adjacency import Adjacency, BlockAdjacency, aggregate
 from ._gat import GATConv
 from ._module import GATDecoder, GATEncoder, SpaConModule
 
-__all__ = ["Adjacency", "BlockAdjacency", "GATConv", "GATDecoder", "GATEncoder", "SpaConModule", "aggregate"]
+__all__ = [
+    "Adjacency", "BlockAdjacency", "GATConv", "GATDecoder", "GATEncoder", "SpaConModule",
+    "aggregate",
+]
