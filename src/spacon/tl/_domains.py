@@ -39,8 +39,9 @@ def domains(
     covariance (R mclust's "EEE" model, here scikit-learn's ``"tied"``), in pure Python:
 
     * with ``n_domains``: that many components;
-    * without: the number is chosen by BIC over ``2..max_domains`` at the elbow, the smallest
-      ``k`` after which adding a component gains less than a tenth of the largest single gain.
+    * without: the number is chosen by BIC over ``1..max_domains`` at the elbow, the smallest
+      ``k`` after which three successive extra components each gain less than a tenth of the
+      largest single gain (the BIC minimum if the curve has no such elbow).
 
     ``method="leiden"``/``"louvain"`` cluster a ``n_neighbors``-nearest-neighbour graph of the
     embedding at ``resolution``; with ``n_domains`` the resolution is searched to match it.
@@ -112,7 +113,7 @@ def _gmm(z, n_domains, max_domains, max_fit_cells, seed, info, max_search_cells=
     fit = z if len(z) <= max_fit_cells else z[rng.choice(len(z), max_fit_cells, replace=False)]
 
     def model(k, data):
-        return GaussianMixture(k, covariance_type="tied", random_state=seed, n_init=1).fit(data)
+        return GaussianMixture(k, covariance_type="tied", random_state=seed, n_init=2).fit(data)
 
     if n_domains is None:
         # BIC search, stopped once three successive components each gain < 1/10 of the best gain
@@ -134,15 +135,17 @@ def _gmm(z, n_domains, max_domains, max_fit_cells, seed, info, max_search_cells=
     return gmm.predict(z), n_domains
 
 
-def _elbow(bic: np.ndarray) -> int:
-    """Index of the smallest k after which one more component gains < 1/10 of the best gain."""
+def _elbow(bic: np.ndarray, patience: int = 3) -> int:
+    """Index of the smallest k after which ``patience`` successive components each gain less
+    than a tenth of the largest single gain; the BIC minimum when there is no such k."""
     gains = bic[:-1] - bic[1:]  # gain of going from k to k + 1
     if len(gains) == 0 or gains.max() <= 0:
         return 0
     small = gains < 0.1 * gains.max()
-    first_big = int(np.argmax(gains > 0.1 * gains.max()))
-    after = np.flatnonzero(small[first_big:])
-    return first_big + int(after[0]) if len(after) else len(bic) - 1
+    for k in range(len(gains) - patience + 1):
+        if small[k : k + patience].all():
+            return k
+    return int(np.argmin(bic))
 
 
 def _community(adata, z, method, n_domains, resolution, n_neighbors, seed, info):
