@@ -68,10 +68,13 @@ def test_gmm_does_not_shatter_coinciding_embeddings(rng):
     adata.obsm["X_spacon"] = centres + rng.normal(0, 1e-3, centres.shape)
     spacon.tl.domains(adata)
     gmm = score(module, adata.obs["spacon_domain"])
-    spacon.tl.domains(adata, method="leiden", resolution=1.0, key_added="leiden")
-    leiden_k = adata.obs["leiden"].nunique()
     assert adata.uns["spacon_domain"]["n_domains"] <= 6 and gmm["ari"] > 0.8
-    assert leiden_k > 10
+    assert adata.uns["spacon_domain"]["n_merged_points"] == n_units
+    # without merging, Leiden on the kNN graph shatters the units; with it, it does not
+    spacon.tl.domains(adata, method="leiden", merge_radius=0, key_added="raw")
+    spacon.tl.domains(adata, method="leiden", key_added="merged")
+    assert adata.obs["raw"].nunique() > 10
+    assert adata.obs["merged"].nunique() < adata.obs["raw"].nunique()
 
 
 def test_leiden_resolution_search_hits_n_domains(rng):

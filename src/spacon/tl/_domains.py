@@ -27,6 +27,7 @@ def domains(
     n_neighbors: int = 40,
     use_rep: str = _keys.EMBEDDING_FUSED,
     max_fit_cells: int = 50_000,
+    merge_radius: float = 0.02,
     seed: int = 0,
     key_added: str = _keys.DOMAIN,
     copy: bool = False,
@@ -65,6 +66,12 @@ def domains(
     max_fit_cells
         Mixture models are fitted on at most this many randomly chosen cells, then every cell
         is assigned; keeps whole-brain data fast.
+    merge_radius
+        Cells whose embeddings lie within ``merge_radius`` times the embedding's overall scale
+        (root of the summed variances) of each other, directly or through a chain, are
+        clustered as one point. At ``alpha = 1`` this merges the cells of one connectivity
+        unit, so neither the mixture nor the kNN graph fits single units; distinct cells at
+        low alpha lie much farther apart and are left alone. ``0`` turns merging off.
     seed
         Random seed.
     key_added
@@ -75,7 +82,8 @@ def domains(
     Returns
     -------
     ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical) and
-    ``uns[key_added] = {'params': ..., 'n_domains': k}`` (with the BIC curve when searched).
+    ``uns[key_added] = {'params': ..., 'n_domains': k, 'n_merged_points': m}`` (with the BIC
+    curve when searched).
     """
     adata = adata.copy() if copy else adata
     check_option("method", method, ("gmm", "leiden", "louvain"))
@@ -84,16 +92,47 @@ def domains(
     if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
         raise SpaconInputError(f"n_domains must be between 1 and the number of cells, got {n_domains}.")
     z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
-    info: dict = {"params": {"method": method, "use_rep": use_rep, "seed": seed}}
+    info: dict = {"params": {"method": method, "use_rep": use_rep, "seed": seed,
+                             "merge_radius": merge_radius}}
+    # cells sharing a connectivity unit nearly coincide at high alpha: cluster one point per
+    # group of near-identical cells, then give every cell its group's label
+    group, points = merge_near_identical(z, merge_radius)
+    info["n_merged_points"] = int(len(points))
     if method == "gmm":
-        labels, chosen = _gmm(z, n_domains, max_domains, max_fit_cells, seed, info)
+        labels, chosen = _gmm(points, n_domains, max_domains, max_fit_cells, seed, info)
     else:
-        labels, chosen = _community(adata, z, method, n_domains, resolution, n_neighbors, seed, info)
+        labels, chosen = _community(points, method, n_domains, resolution, n_neighbors, seed,
+                                    info)
+    labels = labels[group]
+    chosen = len(np.unique(labels))
     info["n_domains"] = int(chosen)
     logger.info("domains: %s gave %d domains", method, chosen)
     adata.obs[key_added] = _categorical(labels)
     adata.uns[key_added] = info
     return adata if copy else None
+
+
+def merge_near_identical(z: np.ndarray, radius: float):
+    """Group points within ``radius`` x scale of each other (single linkage, KD-tree).
+
+    Returns each point's group and the group means.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    n = len(z)
+    if radius <= 0 or n < 2:
+        return np.arange(n), z
+    scale = float(np.sqrt(z.var(axis=0).sum())) or 1.0
+    pairs = cKDTree(z).query_pairs(radius * scale, output_type="ndarray")
+    if len(pairs) == 0:
+        return np.arange(n), z
+    graph = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, group = connected_components(graph, directed=False)
+    sizes = np.bincount(group)
+    means = np.column_stack([np.bincount(group, weights=c) for c in z.T]) / sizes[:, None]
+    return group, means
 
 
 def _categorical(labels: np.ndarray) -> pd.Categorical:
@@ -137,7 +176,8 @@ def _gmm(z, n_domains, max_domains, max_fit_cells, seed, info, max_search_cells=
 
 def _elbow(bic: np.ndarray, patience: int = 3) -> int:
     """Index of the smallest k after which ``patience`` successive components each gain less
-    than a tenth of the largest single gain; the BIC minimum when there is no such k."""
+    than a tenth of the largest single gain; the BIC minimum when there is no such k.
+    """
     gains = bic[:-1] - bic[1:]  # gain of going from k to k + 1
     if len(gains) == 0 or gains.max() <= 0:
         return 0
@@ -148,12 +188,12 @@ def _elbow(bic: np.ndarray, patience: int = 3) -> int:
     return int(np.argmin(bic))
 
 
-def _community(adata, z, method, n_domains, resolution, n_neighbors, seed, info):
+def _community(z, method, n_domains, resolution, n_neighbors, seed, info):
     import anndata as ad
     import scanpy as sc
 
-    tmp = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names.copy()), obsm={"z": z})
-    sc.pp.neighbors(tmp, n_neighbors=min(n_neighbors, adata.n_obs - 1), use_rep="z",
+    tmp = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(len(z))]), obsm={"z": z})
+    sc.pp.neighbors(tmp, n_neighbors=max(2, min(n_neighbors, len(z) - 1)), use_rep="z",
                     random_state=seed)
 
     def run(res):
