@@ -63,3 +63,16 @@ def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:
             f"cells (first: {adata.obs_names[np.flatnonzero(bad)[0]]!r}); drop or fix them."
         )
     return coords
+
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """Sorted unique integers by one sort (much faster than ``np.unique``'s hashing path on
+    millions of edge keys).
+    """
+    values = np.sort(values)
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]

@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from .._utils import unique_sorted
 from ._factored import FactoredGraph
 
 SpatialSampling = Literal["neighbors", "induced"]
@@ -118,7 +119,7 @@ class NeighborSampler:
     def _add(self, candidates: np.ndarray, n: int, nodes: list) -> tuple[np.ndarray, int]:
         """Append the not-yet-seen ``candidates`` to the subgraph; return them and the new size."""
         local = self._local
-        fresh = np.unique(candidates[local[candidates] < 0])
+        fresh = unique_sorted(candidates[local[candidates] < 0])
         local[fresh] = np.arange(n, n + len(fresh))
         nodes.append(fresh)
         return fresh, n + len(fresh)

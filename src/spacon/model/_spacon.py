@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_option, resolve_device, seed_everything
+from .._utils import check_option, resolve_device, seed_everything, unique_sorted
 from ..graph import FactoredGraph, NeighborSampler
 from ..io import atomic_path
 from ..nn import Adjacency, BlockAdjacency, SpaConModule
@@ -513,7 +513,7 @@ class _LayerWise:
         for targets in self.chunks(graph):
             t, s = graph.neighbors(targets)
             local[targets] = np.arange(len(targets))
-            extra = np.unique(s[local[s] < 0])
+            extra = unique_sorted(s[local[s] < 0])
             local[extra] = np.arange(len(targets), len(targets) + len(extra))
             nodes = np.concatenate([targets, extra])
             adj = Adjacency.from_edges(t, local[s], len(targets), len(nodes)).to(self.device)
@@ -542,7 +542,7 @@ class _LayerWise:
             groups = graph.blocks(targets)
             local[targets] = np.arange(len(targets))
             sources = np.concatenate([g[1] for g in groups])
-            extra = np.unique(sources[local[sources] < 0])
+            extra = unique_sorted(sources[local[sources] < 0])
             local[extra] = np.arange(len(targets), len(targets) + len(extra))
             nodes = np.concatenate([targets, extra])
             adj = BlockAdjacency(

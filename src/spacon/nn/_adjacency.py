@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .._utils import unique_sorted
+
 # torch flags CSR support as beta on every construction; spacon checks its own invariants
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
@@ -39,7 +41,7 @@ class Adjacency:
             loops = np.arange(n_dst, dtype=np.int64)
             target = np.concatenate([target, loops])
             source = np.concatenate([source, loops])
-        key = np.unique(target * n_src + source)
+        key = unique_sorted(target * n_src + source)
         target, source = key // n_src, key % n_src
         indptr = np.searchsorted(target, np.arange(n_dst + 1))
         return cls(torch.from_numpy(indptr), torch.from_numpy(source), n_src)

@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import spatial_coordinates
+from .._utils import spatial_coordinates, unique_sorted
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ def _neighbors(coords, radius, n_neighbors, tree=None):
 
 def _to_csr(rows, cols, coords, n):
     """Binary adjacency and distances with the same sparsity (duplicate edges merged)."""
-    keys = np.unique(rows.astype(np.int64) * n + cols.astype(np.int64))
+    keys = unique_sorted(rows.astype(np.int64) * n + cols.astype(np.int64))
     rows, cols = keys // n, keys % n
     d = np.linalg.norm(coords[rows] - coords[cols], axis=1).astype(np.float32)
     indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.int64)
