@@ -123,3 +123,13 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_path_gives_the_usual_file_mode(tmp_path):
+    import os
+
+    with atomic_path(tmp_path / "x.txt") as tmp:
+        tmp.write_text("ok")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~mask
