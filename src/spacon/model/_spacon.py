@@ -504,54 +504,47 @@ class _LayerWise:
             yield np.arange(lo, min(hi, n))
             lo = hi
 
-    def propagate(self, fn, h: torch.Tensor, graph: FactoredGraph) -> torch.Tensor:
-        """Apply ``fn(x_nodes, adj)`` to every cell with its full neighbourhood."""
-        if graph.unit_size.max() > 1:
-            return self._propagate_blocks(fn, h, graph)
-        out = None
-        local = np.full(graph.n_cells, -1, dtype=np.int64)
-        for targets in self.chunks(graph):
-            t, s = graph.neighbors(targets)
-            local[targets] = np.arange(len(targets))
-            extra = unique_sorted(s[local[s] < 0])
-            local[extra] = np.arange(len(targets), len(targets) + len(extra))
-            nodes = np.concatenate([targets, extra])
-            adj = Adjacency.from_edges(t, local[s], len(targets), len(nodes)).to(self.device)
-            local[nodes] = -1
-            res = fn(h[torch.from_numpy(nodes)].to(self.device), adj).cpu()
-            if out is None:
-                out = torch.empty((graph.n_cells, res.shape[1]), dtype=res.dtype)
-            out[torch.from_numpy(targets)] = res
-        return out
-
-    def _propagate_blocks(self, fn, h: torch.Tensor, graph: FactoredGraph) -> torch.Tensor:
-        """Factored graphs: whole units per chunk, one dense attention block per unit."""
+    def unit_chunks(self, graph: FactoredGraph):
+        """Cells of consecutive units whose dense attention blocks sum to <= max_edges."""
         cost = np.cumsum(graph.unit_size * (graph.unit_degree + 1))
-        out = None
-        local = np.full(graph.n_cells, -1, dtype=np.int64)
         lo = 0
         while lo < len(cost):
             base = cost[lo - 1] if lo else 0
             hi = max(int(np.searchsorted(cost, base + self.max_edges, side="right")), lo + 1)
-            targets = np.concatenate(
-                [graph.members[graph.member_ptr[u] : graph.member_ptr[u + 1]] for u in range(lo, hi)]
-            )
+            targets = graph.members[graph.member_ptr[lo] : graph.member_ptr[hi]]
             lo = hi
-            if len(targets) == 0:
-                continue
-            groups = graph.blocks(targets)
+            if len(targets):
+                yield targets
+
+    def propagate(self, fn, h: torch.Tensor, graph: FactoredGraph) -> torch.Tensor:
+        """Apply ``fn(x_nodes, adj)`` to every cell with its full neighbourhood.
+
+        Factored graphs go by whole units, one dense attention block per unit; cell graphs by
+        edge lists.
+        """
+        by_unit = graph.unit_size.max() > 1
+        out = None
+        local = np.full(graph.n_cells, -1, dtype=np.int64)
+        for targets in self.unit_chunks(graph) if by_unit else self.chunks(graph):
+            if by_unit:
+                groups = graph.blocks(targets)
+                sources = np.concatenate([src for _, src, _ in groups])
+            else:
+                edge_targets, sources = graph.neighbors(targets)
             local[targets] = np.arange(len(targets))
-            sources = np.concatenate([g[1] for g in groups])
             extra = unique_sorted(sources[local[sources] < 0])
             local[extra] = np.arange(len(targets), len(targets) + len(extra))
             nodes = np.concatenate([targets, extra])
-            adj = BlockAdjacency(
-                [(torch.from_numpy(pos), torch.from_numpy(local[src]), has_self)
-                 for pos, src, has_self in groups],
-                len(targets), len(nodes),
-            ).to(self.device)
+            if by_unit:
+                adj = BlockAdjacency(
+                    [(torch.from_numpy(pos), torch.from_numpy(local[src]), has_self)
+                     for pos, src, has_self in groups],
+                    len(targets), len(nodes),
+                )
+            else:
+                adj = Adjacency.from_edges(edge_targets, local[sources], len(targets), len(nodes))
             local[nodes] = -1
-            res = fn(h[torch.from_numpy(nodes)].to(self.device), adj).cpu()
+            res = fn(h[torch.from_numpy(nodes)].to(self.device), adj.to(self.device)).cpu()
             if out is None:
                 out = torch.empty((graph.n_cells, res.shape[1]), dtype=res.dtype)
             out[torch.from_numpy(targets)] = res
