@@ -345,15 +345,7 @@ class SpaCon:
         ``uns['spacon']`` (parameters and loss history).
         """
         if adata is not None and adata is not self.adata:
-            key = self.params["connectome_key"]
-            has_con = key is not None and (
-                _keys.connectivities(key) in adata.obsp or _keys.neighbors(key) in adata.uns)
-            saved = self.params["connectome_key"]
-            self.params["connectome_key"] = key if has_con else None
-            try:
-                self._bind(adata)
-            finally:
-                self.params["connectome_key"] = saved
+            self._bind_checked(adata)
         adata = self.adata
         device = resolve_device(device)
         module = self.module.to(device).eval()
@@ -432,6 +424,7 @@ class SpaCon:
         return model
 
     def _bind_checked(self, adata) -> None:
+        """Attach ``adata``; without a connectome graph on it, read only the spatial graph."""
         key = self.params["connectome_key"]
         if key is not None and not (
             _keys.connectivities(key) in adata.obsp or _keys.neighbors(key) in adata.uns
