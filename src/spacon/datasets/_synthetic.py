@@ -150,7 +150,7 @@ def synthetic_brain(
     var = pd.DataFrame({"program": program}, index=[f"gene{i}" for i in range(params.n_genes)])
     adata = ad.AnnData(counts, obs=obs, var=var)
     adata.obsm["spatial"] = coords.astype(np.float32)
-    spacing = _cell_spacing(coords, section, params)
+    spacing = _cell_spacing(coords, section)
     adata.uns["synthetic_brain"] = {
         "params": asdict(params),
         "section_order": section_labels,
@@ -364,9 +364,8 @@ def _expression(cell_type, region, module, p: SyntheticBrainParams, rng):
     return sp.vstack(blocks, format="csr"), program.astype(str)
 
 
-def _cell_spacing(coords, section, p: SyntheticBrainParams) -> float:
+def _cell_spacing(coords, section) -> float:
     """Typical distance between neighbouring cells within a section."""
-    a, b, _ = BRAIN_AXES
     sizes = np.bincount(section)
     largest = int(np.argmax(sizes))
     pts = coords[section == largest, :2]
