@@ -180,3 +180,26 @@ def test_nan_expression_is_named(prepared):
     bad.X[0, 0] = np.nan
     with pytest.raises(SpaconInputError, match="NaN"):
         SpaCon(bad)
+
+
+def test_resume_gives_the_uninterrupted_result(prepared, tmp_path):
+    """Stopped mid-epoch and resumed from the checkpoint, training ends exactly where an
+    uninterrupted run with the same seed ends."""
+    adata = prepared
+    whole = SpaCon(adata, hidden_dims=DIMS, seed=0).train(
+        2, mode="sampled", batch_size=200, progress=False)
+    ckpt = tmp_path / "checkpoint.pt"
+    first = SpaCon(adata, hidden_dims=DIMS, seed=0)
+    first.train(2, mode="sampled", batch_size=200, progress=False, max_steps=5,
+                checkpoint=ckpt, checkpoint_interval=0)
+    assert ckpt.exists()
+    # a new process would rebuild the model from scratch, then resume
+    resumed = SpaCon(adata, hidden_dims=DIMS, seed=0).train(
+        2, mode="sampled", batch_size=200, progress=False, checkpoint=ckpt, resume=True)
+    for key, value in whole.module.state_dict().items():
+        assert torch.equal(value, resumed.module.state_dict()[key]), key
+    assert resumed.history == whole.history
+    assert resumed.train_params["steps"] == whole.train_params["steps"]
+    with pytest.raises(SpaconInputError, match="lr=0.005 .now 0.001"):
+        SpaCon(adata, hidden_dims=DIMS, seed=0).train(
+            2, mode="sampled", batch_size=200, lr=1e-3, progress=False, checkpoint=ckpt, resume=True)

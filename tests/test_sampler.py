@@ -97,3 +97,18 @@ def test_spatial_modes(rng):
     for k, cell in enumerate(seeds):
         got = set(b2.n_id[s[t == k]])
         assert got == set(np.flatnonzero(full[cell]))
+
+
+def test_epoch_resumes_at_any_batch():
+    """Starting an epoch at batch b gives exactly the batches b, b+1, ... of a full pass."""
+    graph = sp.random(100, 100, density=0.1, random_state=1, format="csr")
+    spatial = FactoredGraph.from_cell_graph(graph)
+    sampler = NeighborSampler(None, spatial, [], batch_size=16, spatial_fanout=3, seed=5)
+    full = list(sampler.epoch(2))
+    assert len(full) == sampler.n_batches() == 7
+    tail = list(sampler.epoch(2, start=4))
+    assert len(tail) == 3
+    for a, b in zip(full[4:], tail):
+        assert np.array_equal(a.n_id, b.n_id)
+        assert all(np.array_equal(x, y) for x, y in zip(a.spatial_edges, b.spatial_edges))
+    assert sampler.n_batches(rank=1, world_size=3) == 3

@@ -9,3 +9,11 @@ class SpaconInputError(ValueError):
 
 class SpaconWarning(UserWarning):
     """Something in the input is unusual but spacon can go on (e.g. isolated cells)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C; a checkpoint was saved at ``path`` (if any)."""
+
+    def __init__(self, message: str, path=None):
+        super().__init__(message)
+        self.path = path

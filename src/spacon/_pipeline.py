@@ -52,6 +52,8 @@ class RunConfig:
     device: str = "auto"
     out: str | None = None
     overwrite: bool = False
+    resume: bool = False
+    checkpoint_interval: float = 300.0
     progress: bool = True
 
     @classmethod
@@ -117,14 +119,34 @@ def _coerce(name, value, default, annotation, source):
     return value
 
 
-def prepare_output(out: str | Path, overwrite: bool) -> Path:
-    """Check that ``out`` can take a run's results before any work is done."""
+CHECKPOINT = "checkpoint.pt"
+
+
+def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Path:
+    """Check that ``out`` can take a run's results before any work is done.
+
+    A directory that holds anything but a checkpoint to resume is refused unless
+    ``overwrite``; ``resume`` needs the checkpoint of an unfinished run.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SpaconInputError(f"--out {str(out)!r} exists and is not a directory.")
+    checkpoint = out / CHECKPOINT
+    if resume and not checkpoint.exists():
+        raise SpaconInputError(
+            f"--resume: {out} holds no {CHECKPOINT} to continue from; run without --resume to "
+            "start a new run."
+        )
     if (out / "result.h5ad").exists() and not overwrite:
         raise SpaconInputError(
             f"{out}/result.h5ad exists already; choose another --out or pass --overwrite."
+        )
+    if not resume and not overwrite and out.is_dir() and any(out.iterdir()):
+        hint = (" It holds an interrupted run's checkpoint: pass --resume to continue it."
+                if checkpoint.exists() else "")
+        raise SpaconInputError(
+            f"--out {str(out)!r} exists and is not empty; choose another --out or pass "
+            f"--overwrite.{hint}"
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +189,7 @@ def run(config: RunConfig, adata=None):
     for a in config.alpha:
         if not 0 <= a <= 1:
             raise SpaconInputError(f"--alpha values must be in [0, 1], got {a:g}.")
-    out = prepare_output(config.out, config.overwrite)
+    out = prepare_output(config.out, config.overwrite, config.resume)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -210,7 +232,9 @@ def run(config: RunConfig, adata=None):
         connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
     )
     model.train(config.epochs, mode=config.mode, batch_size=config.batch_size, lr=config.lr,
-                seed=config.seed, device=config.device, progress=config.progress)
+                seed=config.seed, device=config.device, progress=config.progress,
+                checkpoint=out / CHECKPOINT, checkpoint_interval=config.checkpoint_interval,
+                resume=config.resume)
     lap("training")
     model.embed(device=config.device)
     lap("embedding")
@@ -237,7 +261,8 @@ def run(config: RunConfig, adata=None):
     write_h5ad(adata, out / "result.h5ad")
     lap("write")
     summary = {
-        "parameters": {k: v for k, v in asdict(config).items() if k != "progress"},
+        "parameters": {k: v for k, v in asdict(config).items()
+                       if k not in ("progress", "resume", "checkpoint_interval")},
         "training": model.train_params,
         "loss_history": [h["loss"] for h in model.history],
         "timings_seconds": timings,
@@ -247,6 +272,7 @@ def run(config: RunConfig, adata=None):
         "versions": _versions(),
     }
     write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
+    (out / CHECKPOINT).unlink(missing_ok=True)  # the finished model is in DIR/model/
     return adata, summary
 
 

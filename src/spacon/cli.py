@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ._errors import SpaconInputError
+from ._errors import SpaconInputError, TrainingInterrupted
 
 logger = logging.getLogger("spacon")
 
@@ -185,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output directory")
     run.add_argument("--overwrite", action="store_true", default=None,
                      help="replace an existing result in --out")
+    run.add_argument("--resume", action="store_true", default=None,
+                     help="continue an interrupted run from DIR/checkpoint.pt (same options)")
+    run.add_argument("--checkpoint-interval", type=float,
+                     help="seconds between training checkpoints within an epoch (300)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 
@@ -215,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     except SpaconInputError as err:
         print(f"spacon {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:
+        print(f"spacon {args.command}: {err}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print(f"spacon {args.command}: interrupted", file=sys.stderr)
+        print(f"spacon {args.command}: interrupted; nothing was saved", file=sys.stderr)
         return 130
 
 

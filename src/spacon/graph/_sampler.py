@@ -76,11 +76,24 @@ class NeighborSampler:
     def __len__(self) -> int:
         return -(-self.n_cells // self.batch_size)
 
-    def epoch(self, epoch: int, rank: int = 0, world_size: int = 1) -> Iterator[Subgraph]:
-        """The batches of one epoch (this rank's shard of the shuffled seeds)."""
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(self.n_cells)[rank::world_size]
-        for lo in range(0, len(order), self.batch_size):
+    def n_batches(self, rank: int = 0, world_size: int = 1) -> int:
+        """Batches per epoch on ``rank`` of ``world_size``."""
+        return -(-len(range(rank, self.n_cells, world_size)) // self.batch_size)
+
+    def epoch(
+        self, epoch: int, rank: int = 0, world_size: int = 1, start: int = 0
+    ) -> Iterator[Subgraph]:
+        """The batches of one epoch (this rank's shard of the shuffled seeds).
+
+        Batch ``b`` is drawn with a generator seeded by ``(seed, epoch, rank, b)``, so an epoch
+        can be resumed at any batch (``start``) and gives the batches it would have given.
+        """
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n_cells)
+        order = order[rank::world_size]
+        for b, lo in enumerate(range(0, len(order), self.batch_size)):
+            if b < start:
+                continue
+            rng = np.random.default_rng([self.seed, epoch, rank, b])
             yield self.sample(order[lo : lo + self.batch_size], rng)
 
     def sample(self, seeds: np.ndarray, rng: np.random.Generator) -> Subgraph:

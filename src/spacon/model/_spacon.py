@@ -14,11 +14,17 @@ import torch
 import torch.nn.functional as F
 
 from .. import _keys
-from .._errors import SpaconInputError
+from .._errors import SpaconInputError, TrainingInterrupted
 from .._utils import check_option, resolve_device, seed_everything, unique_sorted
 from ..graph import FactoredGraph, NeighborSampler
 from ..io import atomic_path
 from ..nn import Adjacency, BlockAdjacency, SpaConModule
+from ._checkpoint import (
+    StopFlag,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from ._graphs import connectome_graph_of, spatial_graph_of
 
 logger = logging.getLogger(__name__)
@@ -175,6 +181,9 @@ class SpaCon:
         rank: int = 0,
         world_size: int = 1,
         max_steps: int | None = None,
+        checkpoint: str | Path | None = None,
+        checkpoint_interval: float = 300.0,
+        resume: bool = False,
     ) -> SpaCon:
         """Train by reconstructing expression.
 
@@ -210,6 +219,19 @@ class SpaCon:
             This process's shard of the seed cells, for data-parallel training.
         max_steps
             Stop after this many optimiser steps (e.g. to time a few batches).
+        checkpoint
+            File to checkpoint training in (model, optimiser, random state, position in the
+            epoch), written atomically at the end of every sampled epoch, at least every
+            ``checkpoint_interval`` seconds, at the end of training and on Ctrl-C.
+        checkpoint_interval
+            Seconds between checkpoints within an epoch (full-batch epochs are one step each,
+            so they are checkpointed on this clock too); ``0`` checkpoints after every step.
+        resume
+            Continue from ``checkpoint`` if it exists; the training parameters must be those
+            it was written with. Resuming gives the result of an uninterrupted run.
+
+        Ctrl-C stops training between two steps, saves the checkpoint (when one is given) and
+        raises :class:`spacon.model.TrainingInterrupted` saying how to resume.
 
         Returns
         -------
@@ -226,54 +248,100 @@ class SpaCon:
             epochs = 500 if mode == "full" else 5
         device = resolve_device(device)
         seed_everything(seed)
-        self.train_params = {
+        params = {
             "epochs": int(epochs), "mode": mode, "batch_size": batch_size, "fanouts": list(fanouts),
             "spatial_sampling": spatial_sampling, "spatial_fanout": spatial_fanout, "lr": lr,
             "weight_decay": weight_decay, "max_grad_norm": max_grad_norm, "loss": loss,
-            "seed": seed,
+            "seed": seed, "rank": rank, "world_size": world_size,
         }
         module = self.module.to(device)
         optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+        # position: next epoch and batch to run, and the running loss of that epoch
+        pos = {"epoch": 0, "batch": 0, "total": 0.0, "count": 0, "steps": 0, "seconds": 0.0}
+        history = list(self.history)
+        checkpoint = None if checkpoint is None else Path(checkpoint)
+        if resume and checkpoint is not None and checkpoint.exists():
+            state = load_checkpoint(checkpoint, params)
+            module.load_state_dict(state["module"])
+            optimizer.load_state_dict(state["optimizer"])
+            restore_rng(state)
+            pos, history = state["position"], state["history"]
+            logger.info("resuming training at epoch %d, batch %d", pos["epoch"], pos["batch"])
+        self.train_params = dict(params)
         module.train()
         if mode == "full":
-            batches = self._full_batch(device)
+            batches, n_batches = self._full_batch(device), 1
         else:
             sampler = NeighborSampler(
                 self.connectome, self.spatial, fanouts, batch_size, spatial_sampling,
                 spatial_fanout, seed=0 if seed is None else seed,
             )
+            n_batches = sampler.n_batches(rank, world_size)
+
+        def save():
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, module, optimizer, {
+                    "train_params": params, "position": dict(pos), "history": list(history)})
+
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=epochs * (1 if mode == "full" else len(sampler)), disable=not progress,
-                   desc="training", unit="step")
-        start = time.perf_counter()
-        steps_done = 0
-        for epoch in range(epochs):
-            total, count = 0.0, 0
-            steps = batches if mode == "full" else (
-                self._to_device(b, device) for b in sampler.epoch(epoch, rank, world_size))
-            for x, adj_con, adj_spa in steps:
-                optimizer.zero_grad(set_to_none=True)
-                _, _, x_hat = module(x, adj_con, adj_spa)
-                batch_loss = F.mse_loss(x_hat, x, reduction=loss)
-                batch_loss.backward()
-                torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
-                optimizer.step()
-                value = batch_loss.item() / (len(x) if loss == "sum" else 1)
-                total += value * len(x)
-                count += len(x)
-                bar.update()
-                bar.set_postfix(loss=f"{value:.4g}")
-                steps_done += 1
-                if max_steps is not None and steps_done >= max_steps:
+        bar = tqdm(total=epochs * n_batches, initial=pos["epoch"] * n_batches + pos["batch"],
+                   disable=not progress, desc="training", unit="step")
+        start = time.perf_counter() - pos["seconds"]
+        last_save = time.perf_counter()
+        stop = StopFlag()
+        with stop.catching_sigint():
+            while pos["epoch"] < epochs and not (max_steps is not None and pos["steps"] >= max_steps):
+                steps = batches if mode == "full" else (
+                    self._to_device(b, device)
+                    for b in sampler.epoch(pos["epoch"], rank, world_size, start=pos["batch"]))
+                for x, adj_con, adj_spa in steps:
+                    optimizer.zero_grad(set_to_none=True)
+                    _, _, x_hat = module(x, adj_con, adj_spa)
+                    batch_loss = F.mse_loss(x_hat, x, reduction=loss)
+                    batch_loss.backward()
+                    torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
+                    optimizer.step()
+                    value = batch_loss.item() / (len(x) if loss == "sum" else 1)
+                    pos["total"] += value * len(x)
+                    pos["count"] += len(x)
+                    pos["batch"] += 1
+                    pos["steps"] += 1
+                    pos["seconds"] = time.perf_counter() - start
+                    bar.update()
+                    bar.set_postfix(loss=f"{value:.4g}")
+                    if stop.requested or (max_steps is not None and pos["steps"] >= max_steps):
+                        break
+                    if pos["batch"] < n_batches and (
+                            time.perf_counter() - last_save >= checkpoint_interval):
+                        save()
+                        last_save = time.perf_counter()
+                if stop.requested:
+                    save()
+                    bar.close()
+                    where = f" to {checkpoint}" if checkpoint is not None else ""
+                    raise TrainingInterrupted(
+                        f"training interrupted at epoch {pos['epoch']}, batch {pos['batch']}; "
+                        f"checkpoint saved{where}" + (
+                            "; run the same command with --resume (or train(..., resume=True)) "
+                            "to continue." if checkpoint is not None else
+                            " nowhere (no checkpoint file was given)."),
+                        checkpoint,
+                    )
+                if pos["batch"] < n_batches:  # max_steps reached inside the epoch
                     break
-            self.history.append({"epoch": self.epochs_done, "loss": total / count})
-            self.epochs_done += 1
-            if max_steps is not None and steps_done >= max_steps:
-                break
+                history.append({"epoch": len(history), "loss": pos["total"] / pos["count"]})
+                pos.update(epoch=pos["epoch"] + 1, batch=0, total=0.0, count=0)
+                if mode != "full" or time.perf_counter() - last_save >= checkpoint_interval:
+                    save()
+                    last_save = time.perf_counter()
         bar.close()
-        self.train_params["seconds"] = time.perf_counter() - start
-        self.train_params["steps"] = steps_done
+        pos["seconds"] = time.perf_counter() - start
+        save()
+        self.history = history
+        self.epochs_done = len(history)
+        self.train_params["seconds"] = pos["seconds"]
+        self.train_params["steps"] = pos["steps"]
         self.module.to("cpu")
         return self
 

@@ -1,0 +1,84 @@
+"""Training checkpoints: everything needed to continue a run as if it had never stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from .._errors import SpaconInputError
+from ..io import atomic_path
+
+# train() parameters that must match for a checkpoint to be resumed
+RESUME_KEYS = (
+    "epochs", "mode", "batch_size", "fanouts", "spatial_sampling", "spatial_fanout", "lr",
+    "weight_decay", "max_grad_norm", "loss", "seed", "rank", "world_size",
+)
+
+
+def save_checkpoint(path: Path, module, optimizer, progress: dict) -> None:
+    """Write the model, the optimiser, the random state and ``progress`` atomically."""
+    state = {
+        "module": module.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        **progress,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path, train_params: dict) -> dict:
+    """Read a checkpoint written for the same training parameters."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise SpaconInputError(f"could not read the checkpoint {str(path)!r}: {err}") from err
+    saved = state.get("train_params", {})
+    differ = [k for k in RESUME_KEYS if saved.get(k) != train_params.get(k)]
+    if differ:
+        detail = ", ".join(f"{k}={saved.get(k)!r} (now {train_params.get(k)!r})" for k in differ)
+        raise SpaconInputError(
+            f"the checkpoint {str(path)!r} was written with other training parameters: "
+            f"{detail}; resume with the same options or start a new run."
+        )
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    """Put the random state saved in a checkpoint back."""
+    torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+class StopFlag:
+    """Set by Ctrl-C (SIGINT) so that training stops between two steps, not inside one."""
+
+    def __init__(self):
+        self.requested = False
+
+    @contextlib.contextmanager
+    def catching_sigint(self) -> Iterator[StopFlag]:
+        """While active, the first Ctrl-C sets the flag; a second one interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self.requested:
+                signal.signal(signal.SIGINT, previous)
+                raise KeyboardInterrupt
+            self.requested = True
+
+        signal.signal(signal.SIGINT, handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,78 @@
+"""A run killed (SIGKILL) or stopped (Ctrl-C) mid-training resumes to the uninterrupted result."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import anndata as ad
+import numpy as np
+import pytest
+import torch
+
+from spacon.cli import main
+
+ARGS = ["--hidden-dims", "16", "8", "4", "--epochs", "3", "--batch-size", "50", "--mode",
+        "sampled", "--alpha", "0", "1", "--n-domains", "3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sim")
+    assert main(["simulate", "--n-cells", "900", "--n-genes", "60", "--n-sections", "3",
+                 "--n-regions", "6", "--n-modules", "2", "--out", str(d)]) == 0
+    return d
+
+
+def run_args(inputs, out):
+    return ["run", "--adata", str(inputs / "synthetic_brain.h5ad"), "--connectivity",
+            str(inputs / "connectome.npz"), "--unit-key", "unit", "--section-key", "section",
+            "--radius", "700", "--threshold", "0.4", "--out", str(out), *ARGS]
+
+
+def start_and_stop(args, out, sig):
+    """Start ``spacon run`` in a new process and send ``sig`` once a checkpoint exists."""
+    proc = subprocess.Popen([sys.executable, "-m", "spacon.cli", *args,
+                             "--checkpoint-interval", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_interrupted_run_resumes_to_the_same_embeddings(inputs, tmp_path, sig):
+    whole = tmp_path / "whole"
+    assert main(run_args(inputs, whole)) == 0
+    assert not (whole / "checkpoint.pt").exists()  # removed once the result is written
+
+    out = tmp_path / "stopped"
+    code, err = start_and_stop(run_args(inputs, out), out, sig)
+    if sig == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+    else:
+        assert code == 130
+        assert "--resume" in err and "Traceback" not in err
+    assert not (out / "result.h5ad").exists()
+    position = torch.load(out / "checkpoint.pt", weights_only=False)["position"]
+    assert position["steps"] < 3 * 18  # stopped before the end of training
+
+    # without --resume the directory is refused, with a hint
+    assert main(run_args(inputs, out)) == 2
+    assert main(run_args(inputs, out) + ["--resume"]) == 0
+    a, b = ad.read_h5ad(whole / "result.h5ad"), ad.read_h5ad(out / "result.h5ad")
+    for key in ("X_spacon_spa", "X_spacon_con"):
+        assert np.array_equal(a.obsm[key], b.obsm[key]), key
+    assert (a.obs["spacon_domain_alpha1"] == b.obs["spacon_domain_alpha1"]).all()
+    assert np.array_equal(a.uns["spacon"]["loss_history"], b.uns["spacon"]["loss_history"])
+
+
+def test_resume_needs_a_checkpoint(inputs, tmp_path, capsys):
+    assert main(run_args(inputs, tmp_path / "new") + ["--resume"]) == 2
+    assert "holds no checkpoint.pt" in capsys.readouterr().err
