@@ -23,3 +23,14 @@ def brain(_brain_session):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def sim_inputs(tmp_path_factory):
+    """A small brain written by ``spacon simulate``: the files ``spacon run`` reads."""
+    from spacon.cli import main
+
+    d = tmp_path_factory.mktemp("sim")
+    assert main(["simulate", "--n-cells", "900", "--n-genes", "80", "--n-sections", "3",
+                 "--n-regions", "6", "--n-modules", "2", "--out", str(d)]) == 0
+    return d

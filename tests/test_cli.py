@@ -10,12 +10,9 @@ from spacon.cli import main
 SMALL = ["--hidden-dims", "16", "8", "4", "--epochs", "1", "--batch-size", "400", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("sim")
-    assert main(["simulate", "--n-cells", "900", "--n-genes", "80", "--n-sections", "3",
-                 "--n-regions", "6", "--n-modules", "2", "--out", str(d)]) == 0
-    return d
+@pytest.fixture
+def inputs(sim_inputs):
+    return sim_inputs
 
 
 def digest(path):

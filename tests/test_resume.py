@@ -16,12 +16,9 @@ ARGS = ["--hidden-dims", "16", "8", "4", "--epochs", "3", "--batch-size", "50", 
         "sampled", "--alpha", "0", "1", "--n-domains", "3", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("sim")
-    assert main(["simulate", "--n-cells", "900", "--n-genes", "60", "--n-sections", "3",
-                 "--n-regions", "6", "--n-modules", "2", "--out", str(d)]) == 0
-    return d
+@pytest.fixture
+def inputs(sim_inputs):
+    return sim_inputs
 
 
 def run_args(inputs, out):

@@ -176,6 +176,7 @@ def run(config: RunConfig, adata=None):
     from . import pp, tl
     from .io import read_connectivity, write_h5ad, write_text
     from .model import SpaCon
+    from .pp._normalize import warn_zero_genes
 
     if config.out is None:
         raise SpaconInputError("--out DIR is required.")
@@ -210,6 +211,7 @@ def run(config: RunConfig, adata=None):
         pp.normalize(adata)
     else:
         pp.check_expression(adata)
+        warn_zero_genes(adata)
     if config.radius is None and config.knn is None:
         config = config.updated({"knn": 10})
         logger.info("no --radius or --knn: using 10 nearest neighbours")

@@ -219,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     except SpaconInputError as err:
         print(f"spacon {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. a full disk: the atomic writes left no partial file
+        where = f" {err.filename}" if err.filename else ""
+        print(f"spacon {args.command}: error: could not read or write{where}: "
+              f"{err.strerror or err}; nothing partial was left behind.", file=sys.stderr)
+        return 1
     except TrainingInterrupted as err:
         print(f"spacon {args.command}: {err}", file=sys.stderr)
         return 130

@@ -246,6 +246,8 @@ class SpaCon:
             mode = self._choose_mode(memory_budget_gb, fanouts)
         if epochs is None:
             epochs = 500 if mode == "full" else 5
+        if int(epochs) < 1:
+            raise SpaconInputError(f"epochs must be >= 1, got {epochs}.")
         device = resolve_device(device)
         seed_everything(seed)
         params = {

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._errors import SpaconInputError
+from .._errors import SpaconInputError, SpaconWarning
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,19 @@ def check_expression(adata, *, counts: bool = False) -> None:
         )
 
 
+def warn_zero_genes(adata) -> None:
+    """Warn about genes that are zero in every cell (harmless, but they carry nothing)."""
+    x = adata.X
+    zero = int((np.asarray((x != 0).sum(axis=0)).ravel() == 0).sum())
+    if zero:
+        warnings.warn(
+            f"{zero} of {adata.n_vars} genes are zero in every cell and carry no information; "
+            "remove them with scanpy.pp.filter_genes(adata, min_cells=1).",
+            SpaconWarning,
+            stacklevel=3,
+        )
+
+
 def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
     """Normalise each cell to ``target_sum`` total counts and take ``log1p`` (scanpy's way).
 
@@ -66,6 +80,7 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
 
     adata = adata.copy() if copy else adata
     check_expression(adata, counts=True)
+    warn_zero_genes(adata)
     totals = np.asarray(adata.X.sum(axis=1)).ravel()
     if (totals == 0).any():
         raise SpaconInputError(

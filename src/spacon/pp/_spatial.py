@@ -98,6 +98,14 @@ def spatial_graph(
         by_section = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[by_section], np.arange(len(order) + 1))
         members = [by_section[bounds[s] : bounds[s + 1]] for s in range(len(order))]
+        lonely = [str(order[s]) for s, m in enumerate(members) if len(m) == 1]
+        if lonely:
+            warnings.warn(
+                f"{len(lonely)} section(s) hold a single cell (e.g. {', '.join(lonely[:3])}); "
+                "check the section labels: such a cell has no in-plane neighbour.",
+                SpaconWarning,
+                stacklevel=2,
+            )
         rows, cols = [], []
         trees = [cKDTree(plane[m]) if len(m) else None for m in members]
         for s, m in enumerate(members):
