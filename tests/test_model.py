@@ -203,3 +203,22 @@ def test_resume_gives_the_uninterrupted_result(prepared, tmp_path):
     with pytest.raises(SpaconInputError, match="lr=0.005 .now 0.001"):
         SpaCon(adata, hidden_dims=DIMS, seed=0).train(
             2, mode="sampled", batch_size=200, lr=1e-3, progress=False, checkpoint=ckpt, resume=True)
+
+
+def test_memory_guards_stop_before_running_out(prepared, monkeypatch):
+    """With too little free memory, full-batch training and embedding stop before starting
+    with a message saying what to change; mode="auto" picks the bounded sampled path."""
+    import spacon._utils
+    import spacon.model._spacon as spacon_model
+
+    model = SpaCon(prepared, hidden_dims=DIMS, seed=0)
+    tiny = min(model.full_batch_bytes(), model.embed_bytes()) // 2
+    monkeypatch.setattr(spacon._utils, "available_memory_bytes", lambda: tiny)
+    monkeypatch.setattr(spacon_model, "available_memory_bytes", lambda: tiny)
+    with pytest.raises(SpaconInputError, match="full-batch training needs about .* mode='sampled'"):
+        model.train(1, mode="full", progress=False)
+    assert model._choose_mode(memory_budget_gb=100.0, fanouts=(1000, 1000, 1000)) == "sampled"
+    with pytest.raises(SpaconInputError, match="exact embedding needs about .* max_edges"):
+        model.embed()
+    with pytest.raises(SpaconInputError, match="nearest-neighbour graph needs about"):
+        spacon.pp.spatial_graph(prepared, n_neighbors=prepared.n_obs)

@@ -46,7 +46,7 @@ class RunConfig:
     refine: int | None = None
     epochs: int | None = None
     mode: str = "auto"
-    batch_size: int = 64
+    batch_size: int = 256
     lr: float = 5e-3
     seed: int = 0
     device: str = "auto"

@@ -76,3 +76,27 @@ def unique_sorted(values: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(values[1:], values[:-1], out=keep[1:])
     return values[keep]
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give this process now (Linux ``MemAvailable``), or ``None``."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(need_bytes: float, what: str, fix: str) -> None:
+    """Stop with a clear message, before starting, if ``what`` would not fit in free memory."""
+    from ._errors import SpaconInputError
+
+    free = available_memory_bytes()
+    if free is not None and need_bytes > free:
+        raise SpaconInputError(
+            f"{what} needs about {need_bytes / 1024**3:.1f} GB but only "
+            f"{free / 1024**3:.1f} GB are available; {fix}"
+        )

@@ -15,7 +15,14 @@ import torch.nn.functional as F
 
 from .. import _keys
 from .._errors import SpaconInputError, TrainingInterrupted
-from .._utils import check_option, resolve_device, seed_everything, unique_sorted
+from .._utils import (
+    available_memory_bytes,
+    check_memory,
+    check_option,
+    resolve_device,
+    seed_everything,
+    unique_sorted,
+)
 from ..graph import FactoredGraph, NeighborSampler
 from ..io import atomic_path
 from ..nn import Adjacency, BlockAdjacency, SpaConModule
@@ -34,6 +41,12 @@ TrainMode = Literal["auto", "full", "sampled"]
 # their gradients, CSR indices and the cached transpose), measured on the CPU
 BYTES_PER_EDGE_LAYER = 40
 BYTES_PER_EDGE_INDEX = 48
+# embedding: bytes per edge of one chunk (attention logits, weights, CSR, dropout-free), and
+# copies of a chunk's node features (gathered input, transformed output)
+BYTES_PER_EDGE_EMBED = 40
+CHUNK_NODE_COPIES = 1.0
+# default cap on sampled training steps (see SpaCon.train)
+DEFAULT_SAMPLED_STEPS = 500
 
 
 class SpaCon:
@@ -55,6 +68,11 @@ class SpaCon:
         ``"concat"`` or ``"add"`` (of L2-normalised vectors) of the two embeddings.
     dropout
         Attention dropout while training.
+    skip_connections
+        Feed the encoders' first two layers to the decoder, as published. Off by default: the
+        skips let the decoder reconstruct from cell-level features, so the embeddings carry
+        less; without them the spatial embedding finds the synthetic brain's regions far
+        better (see the README, "How it differs from the original").
     spatial_key, connectome_key
         Keys of the graphs; ``connectome_key=None`` trains the spatial encoder alone.
     layer
@@ -70,6 +88,7 @@ class SpaCon:
         hidden_dims=(256, 64, 16),
         fusion: Literal["concat", "add"] = "concat",
         dropout: float = 0.1,
+        skip_connections: bool = False,
         spatial_key: str = _keys.SPATIAL_GRAPH,
         connectome_key: str | None = _keys.CONNECTOME_GRAPH,
         layer: str | None = None,
@@ -81,6 +100,7 @@ class SpaCon:
             raise SpaconInputError(f"hidden_dims needs three positive sizes, got {hidden_dims}.")
         self.params = {
             "hidden_dims": hidden_dims, "fusion": fusion, "dropout": float(dropout),
+            "skip_connections": bool(skip_connections),
             "spatial_key": spatial_key, "connectome_key": connectome_key, "layer": layer,
             "seed": seed,
         }
@@ -90,7 +110,8 @@ class SpaCon:
             if seed is not None:
                 torch.manual_seed(seed)
             self.module = SpaConModule(
-                adata.n_vars, hidden_dims, fusion, dropout, use_connectivity=connectome_key is not None
+                adata.n_vars, hidden_dims, fusion, dropout,
+                use_connectivity=connectome_key is not None, skip_connections=skip_connections,
             )
             self._init_output_scale()
         self.history: list[dict] = []
@@ -147,6 +168,21 @@ class SpaCon:
             x = x.toarray()
         return torch.from_numpy(np.ascontiguousarray(x)).to(device)
 
+    def embed_bytes(self, max_edges: int = 20_000_000, reconstruct: bool = False) -> int:
+        """Estimated peak memory of :meth:`embed`, in bytes.
+
+        The dense expression and every layer's output for all cells, plus one chunk's work:
+        its edges (or attention blocks) and its nodes' input and transformed features.
+        """
+        n, genes = self.spatial.n_cells, self.adata.n_vars
+        dims = self.params["hidden_dims"]
+        encoders = 2 if self.connectome is not None and self.module.use_connectivity else 1
+        outputs = n * 4 * (genes + encoders * sum(dims) + (2 * genes if reconstruct else 0))
+        chunk_edges = min(max_edges, max(self.spatial.n_edges, 0 if self.connectome is None
+                                         else self.connectome.n_edges) + n)
+        chunk_nodes = n * 4 * (genes + dims[0]) * CHUNK_NODE_COPIES
+        return int(outputs + chunk_edges * BYTES_PER_EDGE_EMBED + chunk_nodes)
+
     # ------------------------------------------------------------------ training
     def full_batch_bytes(self) -> int:
         """Estimated peak memory of one full-batch training step, in bytes."""
@@ -166,8 +202,8 @@ class SpaCon:
         epochs: int | None = None,
         *,
         mode: TrainMode = "auto",
-        batch_size: int = 64,
-        fanouts=(20, 10, 10),
+        batch_size: int = 256,
+        fanouts=(10, 5, 5),
         spatial_sampling: Literal["neighbors", "induced"] = "neighbors",
         spatial_fanout: int = 20,
         lr: float = 5e-3,
@@ -190,7 +226,11 @@ class SpaCon:
         Parameters
         ----------
         epochs
-            Passes over the cells. Default: 500 full-batch steps, or 5 sampled epochs.
+            Passes over the cells. Default: 500 full-batch steps, or 20 sampled epochs but at
+            most ``DEFAULT_SAMPLED_STEPS`` (500) batches: a batch's sampled subgraph grows with
+            the data (up to ``batch_size`` times the product of the fan-outs), so larger data
+            sets see more cells per step and need no more steps (measured in
+            ``benchmarks/bench_scaling.py``).
         mode
             ``"full"``: one step per epoch on the whole graphs; ``"sampled"``: mini-batches by
             neighbour sampling; ``"auto"``: full-batch when its estimated memory
@@ -218,7 +258,8 @@ class SpaCon:
         rank, world_size
             This process's shard of the seed cells, for data-parallel training.
         max_steps
-            Stop after this many optimiser steps (e.g. to time a few batches).
+            Stop after this many optimiser steps (e.g. to time a few batches); a partial last
+            epoch is reported in :attr:`history` with its number of batches.
         checkpoint
             File to checkpoint training in (model, optimiser, random state, position in the
             epoch), written atomically at the end of every sampled epoch, at least every
@@ -244,8 +285,14 @@ class SpaCon:
             raise SpaconInputError(f"batch_size must be >= 1, got {batch_size}.")
         if mode == "auto":
             mode = self._choose_mode(memory_budget_gb, fanouts)
+        if mode == "full":
+            check_memory(self.full_batch_bytes(), "full-batch training",
+                         "use mode='sampled' (or 'auto'): its memory is bounded by the batch size "
+                         "and fan-outs.")
         if epochs is None:
-            epochs = 500 if mode == "full" else 5
+            epochs = 500 if mode == "full" else 20
+            if mode == "sampled" and max_steps is None:
+                max_steps = DEFAULT_SAMPLED_STEPS
         if int(epochs) < 1:
             raise SpaconInputError(f"epochs must be >= 1, got {epochs}.")
         device = resolve_device(device)
@@ -287,11 +334,13 @@ class SpaCon:
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=epochs * n_batches, initial=pos["epoch"] * n_batches + pos["batch"],
+        total = epochs * n_batches if max_steps is None else min(epochs * n_batches, max_steps)
+        bar = tqdm(total=total, initial=pos["epoch"] * n_batches + pos["batch"],
                    disable=not progress, desc="training", unit="step")
         start = time.perf_counter() - pos["seconds"]
         last_save = time.perf_counter()
         stop = StopFlag()
+        partial: list[dict] = []
         with stop.catching_sigint():
             while pos["epoch"] < epochs and not (max_steps is not None and pos["steps"] >= max_steps):
                 steps = batches if mode == "full" else (
@@ -331,6 +380,8 @@ class SpaCon:
                         checkpoint,
                     )
                 if pos["batch"] < n_batches:  # max_steps reached inside the epoch
+                    partial = [{"epoch": len(history), "loss": pos["total"] / pos["count"],
+                                "batches": pos["batch"]}]
                     break
                 history.append({"epoch": len(history), "loss": pos["total"] / pos["count"]})
                 pos.update(epoch=pos["epoch"] + 1, batch=0, total=0.0, count=0)
@@ -340,7 +391,7 @@ class SpaCon:
         bar.close()
         pos["seconds"] = time.perf_counter() - start
         save()
-        self.history = history
+        self.history = history + partial
         self.epochs_done = len(history)
         self.train_params["seconds"] = pos["seconds"]
         self.train_params["steps"] = pos["steps"]
@@ -353,6 +404,9 @@ class SpaCon:
         whose steps cost in proportion to the sampled subgraph, not the implied edges.
         """
         need = self.full_batch_bytes()
+        free = available_memory_bytes()
+        if free is not None:
+            memory_budget_gb = min(memory_budget_gb, 0.8 * free / 1024**3)
         degree = 0.0 if self.connectome is None else self.connectome.n_edges / max(
             self.connectome.n_cells, 1)
         dense = degree > sum(f for f in fanouts if f > 0)
@@ -417,6 +471,8 @@ class SpaCon:
         if adata is not None and adata is not self.adata:
             self._bind_checked(adata)
         adata = self.adata
+        check_memory(self.embed_bytes(max_edges, reconstruct), "exact embedding",
+                     "lower max_edges= (the chunk size) or embed on a machine with more memory.")
         device = resolve_device(device)
         module = self.module.to(device).eval()
         x = self._x(None, "cpu")
@@ -486,6 +542,7 @@ class SpaCon:
         model.module = SpaConModule(
             len(model.var_names), model.params["hidden_dims"], model.params["fusion"],
             model.params["dropout"], use_connectivity=model.params["connectome_key"] is not None,
+            skip_connections=model.params.setdefault("skip_connections", True),
         )
         model.module.load_state_dict(torch.load(path / "model.pt", map_location="cpu"))
         model.history = meta["history"]
@@ -527,7 +584,7 @@ class SpaCon:
             raise SpaconInputError(
                 f"checkpoint was trained on {n_genes} genes, the data has {adata.n_vars}."
             )
-        model = cls(adata, hidden_dims=dims, fusion=fusion, **kwargs)
+        model = cls(adata, hidden_dims=dims, fusion=fusion, skip_connections=True, **kwargs)
         model.module.load_state_dict(translate_original_state(state))
         return model
 
@@ -625,5 +682,7 @@ class _LayerWise:
         """The decoder's reconstruction for every cell."""
         h3_ = self.propagate(lambda xs, adj: F.elu(decoder.bn3(decoder.conv3(xs, adj))), z, graph)
         h2_ = self.propagate(
-            lambda xs, adj: F.elu(decoder.bn2(decoder.conv2(xs, adj))), h3_ + h2, graph)
-        return self.propagate(lambda xs, adj: decoder.bn1(decoder.conv1(xs, adj)), h2_ + h1, graph)
+            lambda xs, adj: F.elu(decoder.bn2(decoder.conv2(xs, adj))), decoder.skip(h3_, h2),
+            graph)
+        return self.propagate(
+            lambda xs, adj: decoder.bn1(decoder.conv1(xs, adj)), decoder.skip(h2_, h1), graph)

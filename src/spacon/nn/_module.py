@@ -40,10 +40,11 @@ class GATEncoder(nn.Module):
 
 
 class GATDecoder(nn.Module):
-    """Mirror of the encoder with skip connections from the encoders' first two layers."""
+    """Mirror of the encoder; skip connections from the encoders' first two layers optional."""
 
-    def __init__(self, dims: list[int], dropout: float = 0.1):
+    def __init__(self, dims: list[int], dropout: float = 0.1, skip_connections: bool = True):
         super().__init__()
+        self.skip_connections = skip_connections
         self.conv3 = GATConv(dims[3], dims[2], dropout)
         self.bn3 = nn.BatchNorm1d(dims[2])
         self.conv2 = GATConv(dims[2], dims[1], dropout)
@@ -52,10 +53,14 @@ class GATDecoder(nn.Module):
         self.bn1 = nn.BatchNorm1d(dims[0])
 
     def forward(self, h1, h2, z, adj: Adjacency) -> torch.Tensor:
-        """Reconstruct expression from the fused embedding ``z`` and skip features."""
+        """Reconstruct expression from the fused embedding ``z`` (and the skip features)."""
         h3_ = F.elu(self.bn3(self.conv3(z, adj)))
-        h2_ = F.elu(self.bn2(self.conv2(h3_ + h2, adj)))
-        return self.bn1(self.conv1(h2_ + h1, adj))
+        h2_ = F.elu(self.bn2(self.conv2(self.skip(h3_, h2), adj)))
+        return self.bn1(self.conv1(self.skip(h2_, h1), adj))
+
+    def skip(self, h: torch.Tensor, encoder_h: torch.Tensor | None) -> torch.Tensor:
+        """Add the encoders' features when skip connections are on."""
+        return h + encoder_h if self.skip_connections else h
 
 
 class SpaConModule(nn.Module):
@@ -74,6 +79,10 @@ class SpaConModule(nn.Module):
     use_connectivity
         ``False`` builds the spatial encoder alone (data without a connectome); the decoder
         then runs on the spatial graph.
+    skip_connections
+        Add the encoders' first two layers to the decoder's (the published architecture).
+        They let the decoder reconstruct without the embeddings, which then carry less: off
+        by default in :class:`spacon.SpaCon` (see its ``skip_connections``).
     """
 
     def __init__(
@@ -83,6 +92,7 @@ class SpaConModule(nn.Module):
         fusion: Fusion = "concat",
         dropout: float = 0.1,
         use_connectivity: bool = True,
+        skip_connections: bool = True,
     ):
         super().__init__()
         dims = [n_genes, *hidden_dims]
@@ -96,7 +106,7 @@ class SpaConModule(nn.Module):
         if use_connectivity:
             self.encoder_con = GATEncoder(dims, dropout)
         z_dim = 2 * dims[3] if (use_connectivity and fusion == "concat") else dims[3]
-        self.decoder = GATDecoder([*dims[:3], z_dim], dropout)
+        self.decoder = GATDecoder([*dims[:3], z_dim], dropout, skip_connections)
 
     def forward(self, x, adj_con: Adjacency | None, adj_spa: Adjacency):
         """Return ``(z_con, z_spa, x_hat)``; ``z_con`` is ``None`` without connectivity."""

@@ -12,9 +12,12 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import spatial_coordinates, unique_sorted
+from .._utils import check_memory, spatial_coordinates, unique_sorted
 
 logger = logging.getLogger(__name__)
+
+
+BYTES_PER_KNN_EDGE = 80
 
 
 def spatial_graph(
@@ -87,6 +90,10 @@ def spatial_graph(
         raise SpaconInputError(f"z_radius must be a positive number, got {z_radius!r}.")
     coords = spatial_coordinates(adata, spatial_key)
     n = adata.n_obs
+    if n_neighbors is not None:
+        # k-NN query output, the symmetrised edge lists and the two CSR matrices
+        check_memory(n * min(n_neighbors, n) * BYTES_PER_KNN_EDGE, f"a {n_neighbors}-nearest-"
+                     "neighbour graph", "choose a smaller n_neighbors= (spatial graphs use ~6-30).")
 
     if section_key is None:
         rows, cols = _neighbors(coords, radius, n_neighbors)
