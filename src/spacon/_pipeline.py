@@ -171,12 +171,32 @@ def read_input(path: str | Path):
         raise SpaconInputError(f"could not read {path.name!r} as an h5ad file: {err}") from err
 
 
+def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
+    """Normalise (unless ``no_normalize``) and build the spatial graph the config asks for."""
+    from . import pp
+    from .pp._normalize import warn_zero_genes
+
+    if not config.no_normalize:
+        pp.normalize(adata)
+    else:
+        pp.check_expression(adata)
+        warn_zero_genes(adata)
+    if config.radius is None and config.knn is None:
+        config = config.updated({"knn": 10})
+        logger.info("no --radius or --knn: using 10 nearest neighbours")
+    pp.spatial_graph(
+        adata, radius=config.radius, n_neighbors=config.knn, spatial_key=config.spatial_key,
+        section_key=config.section_key, section_order=config.section_order,
+        z_radius=config.z_radius,
+    )
+    return config
+
+
 def run(config: RunConfig, adata=None):
     """Run the whole job; return the annotated data and the summary written to summary.json."""
     from . import pp, tl
     from .io import read_connectivity, write_h5ad, write_text
     from .model import SpaCon
-    from .pp._normalize import warn_zero_genes
 
     if config.out is None:
         raise SpaconInputError("--out DIR is required.")
@@ -207,19 +227,7 @@ def run(config: RunConfig, adata=None):
         connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
     lap("load")
 
-    if not config.no_normalize:
-        pp.normalize(adata)
-    else:
-        pp.check_expression(adata)
-        warn_zero_genes(adata)
-    if config.radius is None and config.knn is None:
-        config = config.updated({"knn": 10})
-        logger.info("no --radius or --knn: using 10 nearest neighbours")
-    pp.spatial_graph(
-        adata, radius=config.radius, n_neighbors=config.knn, spatial_key=config.spatial_key,
-        section_key=config.section_key, section_order=config.section_order,
-        z_radius=config.z_radius,
-    )
+    config = normalize_and_spatial_graph(adata, config)
     lap("spatial_graph")
     if not config.no_connectivity:
         pp.connectome_graph(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -100,3 +101,25 @@ def check_memory(need_bytes: float, what: str, fix: str) -> None:
             f"{what} needs about {need_bytes / 1024**3:.1f} GB but only "
             f"{free / 1024**3:.1f} GB are available; {fix}"
         )
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(device) -> Iterator[None]:
+    """Use torch's deterministic kernels on the CPU while inside (restored afterwards).
+
+    With two or more threads, the backward of a gather (``index_put_`` with accumulation)
+    otherwise sums in an order that differs between processes; the deterministic kernel made
+    no measurable difference to training speed here.
+    """
+    import torch
+
+    if str(device) != "cpu":
+        yield
+        return
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)

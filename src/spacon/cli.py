@@ -1,4 +1,4 @@
-"""The ``spacon`` command line: ``simulate``, ``run``, ``demo``."""
+"""The ``spacon`` command line: ``simulate``, ``run``, ``evaluate``, ``demo``."""
 
 from __future__ import annotations
 
@@ -69,24 +69,43 @@ def _simulate(args) -> int:
 
 
 def _run(args) -> int:
-    from ._pipeline import RunConfig, run
+    from ._pipeline import run
 
-    config = RunConfig.from_toml(args.config) if args.config else RunConfig()
-    given = {
-        k: v for k, v in vars(args).items()
-        if v is not None and k not in ("command", "func", "config", "verbose")
-    }
-    if "section_order" in given:
-        given["section_order"] = [s for s in given["section_order"].split(",") if s]
-    if args.quiet:
-        given["progress"] = False
-    given.pop("quiet", None)
-    config = config.updated(given, source="command line")
+    config = _config(args)
     adata, summary = run(config)
     print(f"wrote {config.out}/result.h5ad, {config.out}/model/, {config.out}/figures/, "
           f"{config.out}/summary.json")
     for alpha, key in summary["domain_keys"].items():
         print(f"  alpha {alpha}: {summary['n_domains'][alpha]} domains in obs['{key}']")
+    return 0
+
+
+def _config(args, exclude=()):
+    from ._pipeline import RunConfig
+
+    config = RunConfig.from_toml(args.config) if args.config else RunConfig()
+    given = {
+        k: v for k, v in vars(args).items()
+        if v is not None and k not in ("command", "func", "config", "verbose", "quiet", "what",
+                                       *exclude)
+    }
+    if "section_order" in given:
+        given["section_order"] = [s for s in given["section_order"].split(",") if s]
+    if getattr(args, "quiet", False):
+        given["progress"] = False
+    return config.updated(given, source="command line")
+
+
+def _evaluate_connectivity(args) -> int:
+    from ._evaluate import evaluate_connectivity
+
+    config = _config(args, exclude=("folds", "holdout_key"))
+    metrics = evaluate_connectivity(config, folds=args.folds, holdout_key=args.holdout_key)
+    print(f"wrote {config.out}/metrics.json and {config.out}/connectivity_prediction.png")
+    print(f"{'method':<22}{'Pearson r':>12}{'AUROC':>14}")
+    for method, m in metrics.items():
+        auroc = "n/a" if m["auroc"] is None else f"{m['auroc']:.3f} ± {m['auroc_sd']:.3f}"
+        print(f"{method:<22}{m['pearson_r']:>6.3f} ± {m['pearson_r_sd']:.3f}{auroc:>14}")
     return 0
 
 
@@ -104,6 +123,41 @@ def _refuse_existing(files, overwrite: bool) -> None:
             f"output exists already: {', '.join(existing)}; choose another --out or pass "
             "--overwrite."
         )
+
+
+def _add_data_options(parser) -> None:
+    """The data, graph and training options that `run` and `evaluate` share."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--adata", help="input .h5ad (counts in X unless --no-normalize)")
+    data.add_argument("--connectivity", help="connectivity file (.npz/.npy/.csv/.tsv/.h5/.mat)")
+    data.add_argument("--connectivity-key", help="array name inside an .npz/HDF5/.mat file")
+    data.add_argument("--no-connectivity", action="store_true", default=None,
+                      help="no connectome: train the spatial encoder alone")
+    data.add_argument("--unit-key", help="obs column mapping cells to connectivity units")
+    data.add_argument("--spatial-key", help="obsm key of coordinates (default spatial)")
+    data.add_argument("--section-key", help="obs column of the section of each cell")
+    data.add_argument("--section-order", help="comma-separated section order, e.g. a,b,c")
+    data.add_argument("--no-normalize", action="store_true", default=None,
+                      help="X is already log-normalised")
+    graphs = parser.add_argument_group("graphs")
+    how = graphs.add_mutually_exclusive_group()
+    how.add_argument("--radius", type=float, help="spatial neighbours within this distance")
+    how.add_argument("--knn", type=int, help="k nearest spatial neighbours (default 10)")
+    graphs.add_argument("--z-radius", type=float, help="in-plane radius to adjacent sections")
+    graphs.add_argument("--threshold", type=float, help="keep connections above this value")
+    graphs.add_argument("--top-k", type=int, help="keep each row's k strongest connections")
+    graphs.add_argument("--negative", choices=["drop", "absolute", "error"],
+                        help="negative connectivity values (default drop)")
+    graphs.add_argument("--symmetrize", action="store_true", default=None,
+                        help="make the connectome undirected")
+    model = parser.add_argument_group("model and training")
+    model.add_argument("--hidden-dims", type=int, nargs=3, help="encoder sizes (256 64 16)")
+    model.add_argument("--epochs", type=int, help="epochs (default 20 sampled / 500 full)")
+    model.add_argument("--mode", choices=["auto", "full", "sampled"], help="training mode")
+    model.add_argument("--batch-size", type=int, help="seed cells per batch (256)")
+    model.add_argument("--lr", type=float, help="learning rate (5e-3)")
+    model.add_argument("--seed", type=int, help="random seed (0)")
+    model.add_argument("--device", help="auto, cpu or cuda")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,37 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/figures/*.png and DIR/summary.json. A TOML --config holds the same options "
         "(names with underscores); flags override it. The input file is never modified.",
     )
-    data = run.add_argument_group("data")
-    data.add_argument("--adata", help="input .h5ad (counts in X unless --no-normalize)")
-    data.add_argument("--connectivity", help="connectivity file (.npz/.npy/.csv/.tsv/.h5/.mat)")
-    data.add_argument("--connectivity-key", help="array name inside an .npz/HDF5/.mat file")
-    data.add_argument("--no-connectivity", action="store_true", default=None,
-                      help="no connectome: train the spatial encoder alone")
-    data.add_argument("--unit-key", help="obs column mapping cells to connectivity units")
-    data.add_argument("--spatial-key", help="obsm key of coordinates (default spatial)")
-    data.add_argument("--section-key", help="obs column of the section of each cell")
-    data.add_argument("--section-order", help="comma-separated section order, e.g. a,b,c")
-    data.add_argument("--no-normalize", action="store_true", default=None,
-                      help="X is already log-normalised")
-    graphs = run.add_argument_group("graphs")
-    how = graphs.add_mutually_exclusive_group()
-    how.add_argument("--radius", type=float, help="spatial neighbours within this distance")
-    how.add_argument("--knn", type=int, help="k nearest spatial neighbours (default 10)")
-    graphs.add_argument("--z-radius", type=float, help="in-plane radius to adjacent sections")
-    graphs.add_argument("--threshold", type=float, help="keep connections above this value")
-    graphs.add_argument("--top-k", type=int, help="keep each row's k strongest connections")
-    graphs.add_argument("--negative", choices=["drop", "absolute", "error"],
-                        help="negative connectivity values (default drop)")
-    graphs.add_argument("--symmetrize", action="store_true", default=None,
-                        help="make the connectome undirected")
-    model = run.add_argument_group("model and training")
-    model.add_argument("--hidden-dims", type=int, nargs=3, help="encoder sizes (256 64 16)")
-    model.add_argument("--epochs", type=int, help="epochs (default 20 sampled / 500 full)")
-    model.add_argument("--mode", choices=["auto", "full", "sampled"], help="training mode")
-    model.add_argument("--batch-size", type=int, help="seed cells per batch (256)")
-    model.add_argument("--lr", type=float, help="learning rate (5e-3)")
-    model.add_argument("--seed", type=int, help="random seed (0)")
-    model.add_argument("--device", help="auto, cpu or cuda")
+    _add_data_options(run)
     dom = run.add_argument_group("domains")
     dom.add_argument("--alpha", type=float, nargs="+", help="alphas in [0, 1] (0 1)")
     dom.add_argument("--method", choices=["gmm", "leiden", "louvain"], help="domain calling")
@@ -191,6 +215,32 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds between training checkpoints within an epoch (300)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="measure what the embeddings predict",
+        description="Evaluate SpaCon against simple baselines on held-out cells.",
+    )
+    what = evaluate.add_subparsers(dest="what", required=True)
+    conn = what.add_parser(
+        "connectivity", help="predict held-out cells' connectivity from expression",
+        description="Hold out spatially contiguous folds (runs of sections, or k-means blocks "
+        "without --section-key; connectivity units are never split), train SpaCon with their "
+        "connectivity hidden, embed them with the spatial encoder, and predict each held-out "
+        "cell's connectivity profile from its nearest training cells in SpaCon's embedding, "
+        "expression PCs, position, or expression + position, next to a spatially-aware null. "
+        "Writes DIR/metrics.json (Pearson r and AUROC per method, mean and sd over folds) and "
+        "DIR/connectivity_prediction.png. Takes the data options of `spacon run`.",
+    )
+    _add_data_options(conn)
+    folds = conn.add_mutually_exclusive_group()
+    folds.add_argument("--folds", type=int, default=5, help="spatial folds (5)")
+    folds.add_argument("--holdout-key",
+                       help="obs column giving the folds (or a boolean column: True = held out)")
+    conn.add_argument("--config", help="TOML file with the data options")
+    conn.add_argument("--out", help="output directory")
+    conn.add_argument("--overwrite", action="store_true", default=None,
+                      help="replace an existing metrics.json in --out")
+    conn.set_defaults(func=_evaluate_connectivity)
 
     demo = sub.add_parser(
         "demo", help="the main job on the embedded synthetic brain, scored against its truth",

@@ -19,6 +19,7 @@ from .._utils import (
     available_memory_bytes,
     check_memory,
     check_option,
+    deterministic_algorithms,
     resolve_device,
     seed_everything,
     unique_sorted,
@@ -341,7 +342,7 @@ class SpaCon:
         last_save = time.perf_counter()
         stop = StopFlag()
         partial: list[dict] = []
-        with stop.catching_sigint():
+        with stop.catching_sigint(), deterministic_algorithms(device):
             while pos["epoch"] < epochs and not (max_steps is not None and pos["steps"] >= max_steps):
                 steps = batches if mode == "full" else (
                     self._to_device(b, device)

@@ -1,12 +1,13 @@
-"""Analysis: alpha fusion, domains, spatial refinement, metrics."""
+"""Analysis: alpha fusion, domains, spatial refinement, metrics, connectivity prediction."""
 
 from ._continuity import section_divergence
 from ._domains import domains
 from ._fuse import alpha_weight, fuse
 from ._metrics import hungarian_f1, score, score_domains
+from ._predict import predict_connectivity, spatial_folds
 from ._refine import refine
 
 __all__ = [
-    "alpha_weight", "domains", "fuse", "hungarian_f1", "refine", "score", "score_domains",
-    "section_divergence",
+    "alpha_weight", "domains", "fuse", "hungarian_f1", "predict_connectivity", "refine", "score",
+    "score_domains", "section_divergence", "spatial_folds",
 ]

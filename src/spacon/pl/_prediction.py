@@ -1,0 +1,30 @@
+"""Figure of connectivity prediction scores, one bar per method and metric."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def connectivity_prediction(result: dict):
+    """Mean (over folds) Pearson r and AUROC per method, with the fold standard deviation.
+
+    ``result`` is what :func:`spacon.tl.predict_connectivity` returns.
+    """
+    import matplotlib.pyplot as plt
+
+    methods = list(result)
+    fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * len(methods), 3.2))
+    for ax, metric, title in ((axes[0], "pearson_r", "Pearson r (profile)"),
+                              (axes[1], "auroc", "AUROC (connected targets)")):
+        means = [np.nan if result[m][metric] is None else result[m][metric] for m in methods]
+        sds = [0.0 if result[m][f"{metric}_sd"] is None else result[m][f"{metric}_sd"]
+               for m in methods]
+        ax.bar(range(len(methods)), means, yerr=sds, capsize=3,
+               color=["#d62728" if m == "spacon" else "#7f7f7f" for m in methods])
+        ax.set_xticks(range(len(methods)), methods, rotation=35, ha="right")
+        ax.set_title(title, fontsize=10)
+        if metric == "auroc":
+            ax.axhline(0.5, color="k", lw=0.6, ls="--")
+    fig.suptitle("connectivity of held-out cells predicted from expression", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,329 @@
+"""Predicting connectivity from expression on held-out cells, with folds that respect space."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import stats
+
+from .._errors import SpaconInputError, SpaconWarning
+from .._utils import spatial_coordinates
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("spacon", "expression", "position", "expression+position", "null")
+
+
+def spatial_folds(
+    adata,
+    n_folds: int = 5,
+    *,
+    section_key: str | None = None,
+    section_order=None,
+    spatial_key: str = "spatial",
+    unit_key: str | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Assign cells to ``n_folds`` spatially contiguous folds.
+
+    With ``section_key``: runs of consecutive sections (in section order), so a test section's
+    in-plane neighbours are all in the test fold. Without: k-means blocks of the coordinates.
+    With ``unit_key`` every connectivity unit goes whole into the fold of most of its cells,
+    so no unit's connectivity is seen in training and tested.
+
+    Returns the fold (``0..n_folds-1``) of each cell.
+    """
+    if int(n_folds) != n_folds or n_folds < 2:
+        raise SpaconInputError(f"folds must be an integer >= 2, got {n_folds!r}.")
+    if section_key is not None:
+        from ..pp import section_codes
+
+        codes, order = section_codes(adata, section_key, section_order)
+        if len(order) < n_folds:
+            raise SpaconInputError(
+                f"{n_folds} folds by section need at least {n_folds} sections; the data have "
+                f"{len(order)}. Use fewer folds or folds by spatial blocks (no section_key)."
+            )
+        fold = (codes * n_folds) // len(order)
+    else:
+        from sklearn.cluster import KMeans
+
+        coords = spatial_coordinates(adata, spatial_key)
+        if adata.n_obs < n_folds:
+            raise SpaconInputError(f"{n_folds} folds need at least {n_folds} cells.")
+        km = KMeans(n_folds, n_init=4, random_state=seed).fit(coords)
+        # fold ids ordered along the first coordinate, for readable output
+        rank = np.argsort(np.argsort(km.cluster_centers_[:, 0]))
+        fold = rank[km.labels_]
+    if unit_key is not None:
+        if unit_key not in adata.obs:
+            raise SpaconInputError(f"adata.obs has no unit column {unit_key!r}.")
+        table = pd.crosstab(adata.obs[unit_key].astype(str).to_numpy(), fold)
+        majority = dict(zip(table.index, table.columns[table.to_numpy().argmax(axis=1)]))
+        fold = np.array([majority[u] for u in adata.obs[unit_key].astype(str)])
+    return np.asarray(fold, dtype=np.int64)
+
+
+def profile_rows(adata, connectivity, unit_key: str | None) -> np.ndarray:
+    """The connectivity row of each cell (its unit's, with ``unit_key``)."""
+    if unit_key is not None:
+        from ..pp import unit_codes
+
+        cell_unit, used = unit_codes(adata, unit_key, connectivity)
+        return used[cell_unit]
+    if connectivity.labels is None:
+        if connectivity.n != adata.n_obs:
+            raise SpaconInputError(
+                f"cell-level connectivity is {connectivity.n} x {connectivity.n} but adata has "
+                f"{adata.n_obs} cells; pass unit_key= if the matrix is between units."
+            )
+        return np.arange(adata.n_obs)
+    lookup = {label: i for i, label in enumerate(connectivity.labels)}
+    rows = np.array([lookup.get(c, -1) for c in adata.obs_names.astype(str)])
+    if (rows < 0).any():
+        raise SpaconInputError(
+            f"{int((rows < 0).sum())} cells are not labelled in the connectivity matrix; pass "
+            "unit_key= if it is between units."
+        )
+    return rows
+
+
+def pearson_rows(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Pearson r between matching rows (NaN where either row is constant)."""
+    p = pred - pred.mean(axis=1, keepdims=True)
+    t = true - true.mean(axis=1, keepdims=True)
+    denom = np.sqrt((p**2).sum(axis=1) * (t**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (p * t).sum(axis=1) / denom, np.nan)
+
+
+def auroc_rows(score: np.ndarray, connected: np.ndarray) -> np.ndarray:
+    """Area under the ROC curve of ``score`` for ``connected`` per row (ties count half).
+
+    NaN for rows with no connected or no unconnected target.
+    """
+    ranks = stats.rankdata(score, axis=1)
+    n_pos = connected.sum(axis=1)
+    n_neg = connected.shape[1] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * connected).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+def _standardise(f: np.ndarray, train: np.ndarray) -> np.ndarray:
+    mu, sd = f[train].mean(axis=0), f[train].std(axis=0)
+    return (f - mu) / np.where(sd > 0, sd, 1.0)
+
+
+def _knn_predict(features, train, test, targets, k):
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, int(train.sum()))
+    nn = NearestNeighbors(n_neighbors=k).fit(features[train])
+    _, idx = nn.kneighbors(features[test])
+    return targets[idx].mean(axis=1)
+
+
+def _expression_pcs(adata, train, n_pcs, seed):
+    from sklearn.decomposition import PCA
+
+    x = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+    n_pcs = min(n_pcs, x.shape[1], int(train.sum()) - 1)
+    return PCA(n_pcs, random_state=seed).fit(x[train]).transform(x)
+
+
+def _spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs, model_kwargs,
+                      train_kwargs):
+    """Train with the test cells' connectivity hidden; embed everyone by the spatial encoder."""
+    from .. import pp
+    from ..io import Connectivity
+    from ..model import SpaCon
+
+    hidden = np.zeros(connectivity.n, dtype=bool)
+    hidden[np.unique(rows[test])] = True
+    keep = sp.diags((~hidden).astype(np.float32))
+    masked = Connectivity(keep @ connectivity.matrix @ keep, connectivity.labels)
+    a = adata.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpaconWarning)  # held-out cells are isolated on purpose
+        pp.connectome_graph(a, masked, unit_key=unit_key, **graph_kwargs)
+    model = SpaCon(a, **model_kwargs).train(**{"progress": False, **train_kwargs})
+    view = a.copy()
+    for key in list(view.obsp):
+        if key.startswith("connectome"):
+            del view.obsp[key]
+    view.uns.pop("connectome_neighbors", None)
+    model.embed(view)  # no connectome on the data: the spatial encoder alone
+    return view.obsm["X_spacon_spa"]
+
+
+def predict_connectivity(
+    adata,
+    connectivity,
+    *,
+    unit_key: str | None = None,
+    folds: int = 5,
+    holdout_key: str | None = None,
+    section_key: str | None = None,
+    section_order=None,
+    spatial_key: str = "spatial",
+    methods=METHODS,
+    n_neighbors: int = 15,
+    n_pcs: int = 30,
+    threshold: float | None = None,
+    top_k: int | None = None,
+    negative: str = "drop",
+    model_kwargs: dict | None = None,
+    train_kwargs: dict | None = None,
+    seed: int = 0,
+) -> dict:
+    """Predict held-out cells' connectivity profiles from expression, and score them.
+
+    For each fold the held-out cells' connectivity is hidden: their rows and columns (their
+    units', with ``unit_key``) are zeroed before the connectome graph is built, SpaCon is
+    trained, and every cell is embedded by the spatial encoder alone. Each held-out cell's
+    profile (its row of the connectivity: what it sends to every unit) is then predicted as
+    the mean profile of its ``n_neighbors`` nearest training cells in a feature space:
+
+    * ``"spacon"``: the spatial encoder's embedding;
+    * ``"expression"``: ``n_pcs`` principal components of expression (fit on training cells);
+    * ``"position"``: the coordinates (spatial interpolation);
+    * ``"expression+position"``: both, each block scaled to unit total variance;
+    * ``"null"``: SpaCon's predictions moved to other held-out cells by a circular shift
+      along the held-out cells' spatial order, which keeps the predictions' spatial smoothness
+      but breaks their link to the cell (a spatially-aware permutation null).
+
+    Scores per held-out cell: Pearson r between predicted and true profile, and the AUROC of
+    the prediction for the connected targets (value above ``threshold``, or above 0). Means
+    over cells per fold, then mean and standard deviation over folds.
+
+    Parameters
+    ----------
+    adata
+        Log-normalised expression with a spatial graph (:func:`spacon.pp.spatial_graph`).
+    connectivity
+        :class:`~spacon.io.Connectivity` (or path / square matrix): rows = sources.
+    unit_key
+        ``obs`` column mapping cells to connectivity units.
+    folds, holdout_key
+        ``folds`` spatially contiguous folds (:func:`spatial_folds`), or the folds given by
+        ``obs[holdout_key]``: each distinct value is a fold; a boolean column is one fold
+        (``True`` = held out).
+    section_key, section_order, spatial_key
+        Sections and coordinates (folds by runs of sections when ``section_key`` is given).
+    methods
+        Which of the feature spaces above to compare.
+    n_neighbors, n_pcs
+        Neighbours of the k-NN predictor; principal components for ``"expression"``.
+    threshold, top_k, negative
+        Passed to :func:`spacon.pp.connectome_graph`; ``threshold`` also defines "connected".
+    model_kwargs, train_kwargs
+        Passed to :class:`spacon.SpaCon` and :meth:`spacon.SpaCon.train`.
+    seed
+        Seed of folds, PCA and training.
+
+    Returns
+    -------
+    ``{method: {"pearson_r", "pearson_r_sd", "auroc", "auroc_sd", "per_fold": {...}}}``, also
+    stored in ``adata.uns['spacon_connectivity_prediction']`` with the folds.
+    """
+    from ..io import Connectivity, read_connectivity
+
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise SpaconInputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}.")
+    if "null" in methods and "spacon" not in methods:
+        raise SpaconInputError("the 'null' method permutes SpaCon's predictions: add 'spacon'.")
+    if not isinstance(connectivity, Connectivity):
+        connectivity = (read_connectivity(connectivity) if isinstance(connectivity, str)
+                        or hasattr(connectivity, "suffix") else Connectivity(connectivity))
+    if "spatial_connectivities" not in adata.obsp:
+        raise SpaconInputError("adata has no spatial graph; run spacon.pp.spatial_graph first.")
+    rows = profile_rows(adata, connectivity, unit_key)
+    fold = _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key,
+                  seed)
+    values = connectivity.matrix.toarray().astype(np.float64)
+    values = np.abs(values) if negative == "absolute" else np.maximum(values, 0.0)
+    cut = 0.0 if threshold is None else threshold
+    coords = spatial_coordinates(adata, spatial_key)
+    graph_kwargs = {"threshold": threshold, "top_k": top_k, "negative": negative}
+    model_kwargs = {"seed": seed, **(model_kwargs or {})}
+    train_kwargs = {"seed": seed, **(train_kwargs or {})}
+
+    per_fold = {m: {"pearson_r": [], "auroc": []} for m in methods}
+    for f in np.unique(fold[fold >= 0]):
+        test = fold == f
+        train = ~test
+        if not train.any():
+            raise SpaconInputError(f"fold {f} holds every cell; nothing is left to train on.")
+        shared = np.intersect1d(rows[test], rows[train])
+        if len(shared):
+            raise SpaconInputError(
+                f"fold {f}: {len(shared)} connectivity units have cells both held out and in "
+                "training, so their connectivity would leak; hold out whole units."
+            )
+        y_train, y_test = values[rows[train]], values[rows[test]]
+        feats = {}
+        if "spacon" in methods:
+            feats["spacon"] = _spacon_embedding(adata, connectivity, rows, test, unit_key,
+                                                graph_kwargs, model_kwargs, train_kwargs)
+        if {"expression", "expression+position"} & set(methods):
+            feats["expression"] = _expression_pcs(adata, train, n_pcs, seed)
+        feats["position"] = coords
+        if "expression+position" in methods:
+            blocks = [_standardise(feats[k], train) for k in ("expression", "position")]
+            feats["expression+position"] = np.hstack(
+                [b / np.sqrt(b.shape[1]) for b in blocks])
+        preds = {}
+        for m in methods:
+            if m == "null":
+                continue
+            preds[m] = _knn_predict(_standardise(feats[m], train), train, test, y_train,
+                                    n_neighbors)
+        if "null" in methods:
+            order = np.argsort(coords[test, 0], kind="stable")
+            shifted = np.empty_like(preds["spacon"])
+            shifted[order] = np.roll(preds["spacon"][order], len(order) // 2, axis=0)
+            preds["null"] = shifted
+        connected = y_test > cut
+        for m in methods:
+            per_fold[m]["pearson_r"].append(float(np.nanmean(pearson_rows(preds[m], y_test))))
+            per_fold[m]["auroc"].append(float(np.nanmean(auroc_rows(preds[m], connected))))
+        logger.info("fold %s: %s", f, {m: round(per_fold[m]["pearson_r"][-1], 3)
+                                      for m in methods})
+    result = {}
+    for m in methods:
+        r, a = np.array(per_fold[m]["pearson_r"]), np.array(per_fold[m]["auroc"])
+        result[m] = {"pearson_r": float(np.mean(r)), "pearson_r_sd": float(np.std(r)),
+                     "auroc": float(np.nanmean(a)) if np.isfinite(a).any() else None,
+                     "auroc_sd": float(np.nanstd(a)) if np.isfinite(a).any() else None,
+                     "per_fold": per_fold[m]}
+    adata.uns["spacon_connectivity_prediction"] = {
+        "metrics": {m: {k: v for k, v in d.items() if k != "per_fold"} for m, d in result.items()},
+        "folds": fold, "n_neighbors": n_neighbors,
+    }
+    return result
+
+
+def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key, seed):
+    if holdout_key is None:
+        return spatial_folds(adata, folds, section_key=section_key, section_order=section_order,
+                             spatial_key=spatial_key, unit_key=unit_key, seed=seed)
+    if holdout_key not in adata.obs:
+        raise SpaconInputError(f"adata.obs has no hold-out column {holdout_key!r}.")
+    col = adata.obs[holdout_key]
+    if col.isna().any():
+        raise SpaconInputError(f"adata.obs[{holdout_key!r}] has missing values.")
+    if col.dtype == bool:
+        if not col.any() or col.all():
+            raise SpaconInputError(
+                f"adata.obs[{holdout_key!r}] must mark some, not all, cells as held out.")
+        return np.where(col.to_numpy(), 0, -1)  # one fold (0) is tested; -1 always trains
+    _, fold = np.unique(col.astype(str).to_numpy(), return_inverse=True)
+    if fold.max() < 1:
+        raise SpaconInputError(f"adata.obs[{holdout_key!r}] has one value: no fold to hold out.")
+    return fold.ravel()
