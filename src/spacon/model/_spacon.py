@@ -42,10 +42,11 @@ TrainMode = Literal["auto", "full", "sampled"]
 # their gradients, CSR indices and the cached transpose), measured on the CPU
 BYTES_PER_EDGE_LAYER = 40
 BYTES_PER_EDGE_INDEX = 48
-# embedding: bytes per edge of one chunk (attention logits, weights, CSR, dropout-free), and
-# copies of a chunk's node features (gathered input, transformed output)
+# embedding: bytes per edge of one edge-list chunk (attention logits, weights, CSR), and
+# copies of a chunk's node features (gathered input, transformed output, temporaries), both
+# measured with benchmarks/bench_memory.py
 BYTES_PER_EDGE_EMBED = 40
-CHUNK_NODE_COPIES = 1.0
+CHUNK_NODE_COPIES = 2.5
 # default cap on sampled training steps (see SpaCon.train)
 DEFAULT_SAMPLED_STEPS = 500
 
@@ -179,8 +180,11 @@ class SpaCon:
         dims = self.params["hidden_dims"]
         encoders = 2 if self.connectome is not None and self.module.use_connectivity else 1
         outputs = n * 4 * (genes + encoders * sum(dims) + (2 * genes if reconstruct else 0))
-        chunk_edges = min(max_edges, max(self.spatial.n_edges, 0 if self.connectome is None
-                                         else self.connectome.n_edges) + n)
+        # edge lists (cell-level graphs) cost per edge; factored graphs go one small dense
+        # attention block per unit at a time
+        edge_lists = [g.n_edges + n for g in (self.spatial, self.connectome)
+                      if g is not None and g.unit_size.max() <= 1]
+        chunk_edges = min(max_edges, max(edge_lists, default=0))
         chunk_nodes = n * 4 * (genes + dims[0]) * CHUNK_NODE_COPIES
         return int(outputs + chunk_edges * BYTES_PER_EDGE_EMBED + chunk_nodes)
 
