@@ -42,12 +42,17 @@ class NeighborSampler:
     batch_size
         Seed cells per batch.
     spatial_sampling
-        ``"neighbors"``: each node also gets up to ``spatial_fanout`` sampled spatial neighbours,
-        added to the subgraph, so the spatial encoder sees a real neighbourhood.
+        ``"neighbors"``: the seeds and their first-hop connectivity neighbours also get up to
+        ``spatial_fanout`` sampled spatial neighbours, added to the subgraph, so the spatial
+        encoder sees a real neighbourhood where it matters most; every other node keeps its
+        spatial edges among the subgraph's nodes. A batch then holds at most
+        ``batch_size * (1 + fanouts[0]) * (1 + spatial_fanout)`` nodes beyond the connectivity
+        sample, however large the data.
         ``"induced"``: only the spatial edges among the nodes the connectivity sampler picked
         (the original's behaviour).
     spatial_fanout
-        Spatial neighbours per node with ``spatial_sampling="neighbors"`` (``-1``: all).
+        Spatial neighbours per seed or first-hop node with ``spatial_sampling="neighbors"``
+        (``-1``: all).
     seed
         Seeds are shuffled every epoch with a generator derived from ``(seed, epoch)``, so an
         epoch's batches do not depend on what ran before (resumable, and shardable by rank).
@@ -114,13 +119,20 @@ class NeighborSampler:
                     sources.append(local[s])
                     frontier = new
                 con_edges = (np.concatenate(targets), np.concatenate(sources))
-            current = np.concatenate(nodes)
             if self.spatial_sampling == "neighbors":
-                t, s = self.spatial.sample(current, self.spatial_fanout, rng)
+                # seeds and their first connectivity hop get sampled spatial neighbours
+                # (added to the subgraph); outer nodes keep the spatial edges among the
+                # subgraph, so its size stays bounded by the fan-outs, not the data
+                inner = np.concatenate(nodes[:2])
+                t, s = self.spatial.sample(inner, self.spatial_fanout, rng)
                 _, n = self._add(s, n, nodes)
-                spa_edges = (t, local[s])
+                outer = np.arange(len(inner), n)
+                t2, s2 = self.spatial.neighbors(np.concatenate(nodes)[outer])
+                inside = local[s2] >= 0
+                spa_edges = (np.concatenate([t, outer[t2[inside]]]),
+                             np.concatenate([local[s], local[s2[inside]]]))
             else:
-                t, s = self.spatial.neighbors(current)
+                t, s = self.spatial.neighbors(np.concatenate(nodes))
                 inside = local[s] >= 0
                 spa_edges = (t[inside], local[s[inside]])
             n_id = np.concatenate(nodes)
