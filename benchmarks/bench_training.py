@@ -3,7 +3,7 @@
 Run:  python benchmarks/bench_training.py [--sizes 10000 100000] [--genes 300]
 
 Full-batch: the mean of --steps steps (one step = one epoch). Sampled: the mean time of --steps
-batches of 64 seed cells times the number of batches in an epoch.
+batches (default size) times the number of batches in an epoch.
 
 Each (size, mode) runs in a fresh process so its peak RSS is its own. Full-batch training is
 skipped (and said so) when its memory estimate exceeds --budget-gb.
@@ -19,6 +19,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def model_batches(model, n_cells: int) -> int:
+    """Batches per sampled epoch at the batch size the model was trained with."""
+    return -(-n_cells // model.train_params["batch_size"])
 
 
 def one(n_cells: int, n_genes: int, mode: str, budget_gb: float, steps: int) -> dict:
@@ -50,7 +55,7 @@ def one(n_cells: int, n_genes: int, mode: str, budget_gb: float, steps: int) -> 
         else:
             model.train(1, mode="sampled", progress=False, max_steps=steps)
             per_batch = (time.perf_counter() - t) / model.train_params["steps"]
-            per_epoch = per_batch * -(-n_cells // 64)  # batches of 64 seeds per epoch
+            per_epoch = per_batch * model_batches(model, n_cells)
         r["seconds_per_epoch"] = per_epoch
     with stages.stage("embed"):
         model.embed()
@@ -58,7 +63,7 @@ def one(n_cells: int, n_genes: int, mode: str, budget_gb: float, steps: int) -> 
     row.update(seconds_per_epoch=round(train["seconds_per_epoch"], 2),
                train_peak_rss_gb=train["peak_rss_gb"], embed_seconds=embed["seconds"],
                embed_peak_rss_gb=embed["peak_rss_gb"],
-               steps_per_epoch=1 if mode == "full" else -(-n_cells // 64))
+               steps_per_epoch=1 if mode == "full" else model_batches(model, n_cells))
     return row
 
 
