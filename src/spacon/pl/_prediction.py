@@ -1,4 +1,4 @@
-"""Figure of connectivity prediction scores, one bar per method and metric."""
+"""Figures of what the embeddings tell: connectivity prediction scores, marker genes."""
 
 from __future__ import annotations
 
@@ -26,5 +26,27 @@ def connectivity_prediction(result: dict):
         if metric == "auroc":
             ax.axhline(0.5, color="k", lw=0.6, ls="--")
     fig.suptitle("connectivity of held-out cells predicted from expression", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def marker_genes(table, domain):
+    """Top marker genes of ``domain`` and their PLS coefficients.
+
+    ``table`` is what :func:`spacon.tl.marker_genes` returns.
+    """
+    import matplotlib.pyplot as plt
+
+    from .._errors import SpaconInputError
+
+    rows = table[table["domain"] == str(domain)]
+    if rows.empty:
+        raise SpaconInputError(f"the marker table has no domain {domain!r}.")
+    fig, ax = plt.subplots(figsize=(3.6, 0.25 * len(rows) + 1.0))
+    ax.barh(range(len(rows)), rows["coefficient"], color="#1f77b4")
+    ax.set_yticks(range(len(rows)), rows["gene"])
+    ax.invert_yaxis()
+    ax.set_xlabel("PLS coefficient")
+    ax.set_title(f"markers of domain {domain}", fontsize=10)
     fig.tight_layout()
     return fig

@@ -1,13 +1,14 @@
-"""Analysis: alpha fusion, domains, spatial refinement, metrics, connectivity prediction."""
+"""Analysis: alpha fusion, domains, refinement, metrics, connectivity prediction, markers."""
 
 from ._continuity import section_divergence
 from ._domains import domains
 from ._fuse import alpha_weight, fuse
+from ._markers import marker_genes
 from ._metrics import hungarian_f1, score, score_domains
 from ._predict import predict_connectivity, spatial_folds
 from ._refine import refine
 
 __all__ = [
-    "alpha_weight", "domains", "fuse", "hungarian_f1", "predict_connectivity", "refine", "score",
-    "score_domains", "section_divergence", "spatial_folds",
+    "alpha_weight", "domains", "fuse", "hungarian_f1", "marker_genes", "predict_connectivity",
+    "refine", "score", "score_domains", "section_divergence", "spatial_folds",
 ]

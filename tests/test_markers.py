@@ -1,0 +1,41 @@
+"""PLS marker genes recover the simulator's planted region programs."""
+
+import numpy as np
+import pytest
+
+import spacon
+from spacon import SpaconInputError
+
+
+def test_markers_are_the_planted_region_genes(brain):
+    adata, _ = brain
+    spacon.pp.normalize(adata)
+    program = adata.var["program"].astype(str)
+    table = spacon.tl.marker_genes(adata, "region", n_genes=10)
+    assert table.equals(adata.uns["spacon_markers"]["region"])
+    for region in adata.obs["region"].astype(str).unique():
+        planted = set(program.index[program == region])
+        top = table[table["domain"] == region]
+        found = set(top["gene"][: len(planted)])
+        assert len(found & planted) >= 0.8 * len(planted), region
+        assert (np.diff(top["coefficient"]) <= 0).all()  # ranked by coefficient
+        score = adata.obs[f"spacon_metagene_{region}"]
+        means = score.groupby(adata.obs["region"].astype(str), observed=True).mean()
+        assert means.idxmax() == region
+
+
+def test_marker_errors_and_plot(brain):
+    adata, _ = brain
+    spacon.pp.normalize(adata)
+    with pytest.raises(SpaconInputError, match="no 'nope'"):
+        spacon.tl.marker_genes(adata, "nope")
+    with pytest.raises(SpaconInputError, match=r"domains \['x'\] are not in"):
+        spacon.tl.marker_genes(adata, "region", domains=["x"])
+    adata.obs["one"] = "a"
+    with pytest.raises(SpaconInputError, match="one domain"):
+        spacon.tl.marker_genes(adata, "one")
+    table = spacon.tl.marker_genes(adata, "region", domains=["region0"], n_genes=5)
+    fig = spacon.pl.marker_genes(table, "region0")
+    assert len(fig.axes[0].patches) == len(table) <= 5
+    with pytest.raises(SpaconInputError, match="no domain"):
+        spacon.pl.marker_genes(table, "region1")
