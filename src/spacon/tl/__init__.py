@@ -7,8 +7,10 @@ from ._markers import marker_genes
 from ._metrics import hungarian_f1, score, score_domains
 from ._predict import predict_connectivity, spatial_folds
 from ._refine import refine
+from ._subtypes import classify_subtypes
 
 __all__ = [
-    "alpha_weight", "domains", "fuse", "hungarian_f1", "marker_genes", "predict_connectivity",
-    "refine", "score", "score_domains", "section_divergence", "spatial_folds",
+    "alpha_weight", "classify_subtypes", "domains", "fuse", "hungarian_f1", "marker_genes",
+    "predict_connectivity", "refine", "score", "score_domains", "section_divergence",
+    "spatial_folds",
 ]

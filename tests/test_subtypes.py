@@ -1,0 +1,41 @@
+"""Subtype classification: one call, a tidy table, the expression baseline beside it."""
+
+import pytest
+
+import spacon
+from spacon import SpaconInputError
+
+
+def test_subtype_table(brain, rng):
+    adata, _ = brain
+    spacon.pp.normalize(adata)
+    # an embedding that knows the regions (what a good spatial embedding does), plus noise
+    codes = adata.obs["region"].cat.codes.to_numpy()
+    centres = rng.normal(size=(codes.max() + 1, 6)) * 5
+    adata.obsm["X_spacon_spa"] = centres[codes] + rng.normal(size=(adata.n_obs, 6))
+    adata.obsm["X_spacon_con"] = rng.normal(size=(adata.n_obs, 6))
+    table = spacon.tl.classify_subtypes(adata, "region", population_key="cell_type",
+                                        population="type0", alphas=(0, 1))
+    assert list(table["method"]) == ["spacon alpha=0", "spacon alpha=1",
+                                     "expression only (PCA + GMM)"]
+    n_type0 = int((adata.obs["cell_type"] == "type0").sum())
+    assert (table["n_cells"] == n_type0).all()
+    k = adata.obs["region"][adata.obs["cell_type"] == "type0"].nunique()
+    assert (table["n_domains"] <= k).all()
+    scores = table.set_index("method")
+    assert scores.loc["spacon alpha=0", "ari"] > 0.9  # the informative embedding
+    assert scores.loc["spacon alpha=1", "ari"] < 0.3  # noise
+    assert scores.loc["expression only (PCA + GMM)", "ari"] < scores.loc["spacon alpha=0", "ari"]
+    for col in ("ari", "nmi", "v_measure", "hungarian_f1"):
+        assert table[col].between(-1, 1).all()
+
+
+def test_subtype_errors(brain):
+    adata, _ = brain
+    with pytest.raises(SpaconInputError, match="no 'nope'"):
+        spacon.tl.classify_subtypes(adata, "nope")
+    with pytest.raises(SpaconInputError, match="both population_key= and population="):
+        spacon.tl.classify_subtypes(adata, "region", population_key="cell_type")
+    with pytest.raises(SpaconInputError, match="has 0 cells"):
+        spacon.tl.classify_subtypes(adata, "region", population_key="cell_type",
+                                    population="no-such-type")
