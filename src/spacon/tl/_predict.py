@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import spatial_coordinates
+from .._utils import check_memory, spatial_coordinates
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +246,16 @@ def predict_connectivity(
     rows = profile_rows(adata, connectivity, unit_key)
     fold = _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key,
                   seed)
-    values = connectivity.matrix.toarray().astype(np.float64)
-    values = np.abs(values) if negative == "absolute" else np.maximum(values, 0.0)
+    matrix = connectivity.matrix.tocsr()
+    matrix = abs(matrix) if negative == "absolute" else matrix.maximum(0)
+    # profiles are dense rows over all targets: only the cells' rows, never the whole matrix
+    check_memory(adata.n_obs * matrix.shape[1] * 8 * 2, "dense connectivity profiles of every cell",
+                 "use coarser units (unit_key=) or fewer cells: a profile is a dense row over "
+                 "all targets.")
+
+    def profiles(cells):
+        return matrix[rows[cells]].toarray().astype(np.float64)
+
     cut = 0.0 if threshold is None else threshold
     coords = spatial_coordinates(adata, spatial_key)
     graph_kwargs = {"threshold": threshold, "top_k": top_k, "negative": negative}
@@ -266,7 +274,7 @@ def predict_connectivity(
                 f"fold {f}: {len(shared)} connectivity units have cells both held out and in "
                 "training, so their connectivity would leak; hold out whole units."
             )
-        y_train, y_test = values[rows[train]], values[rows[test]]
+        y_train, y_test = profiles(train), profiles(test)
         feats = {}
         if "spacon" in methods:
             feats["spacon"] = _spacon_embedding(adata, connectivity, rows, test, unit_key,
