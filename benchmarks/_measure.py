@@ -46,3 +46,17 @@ class Stages:
         print(f"{'stage':<28}{'seconds':>10}{'peak RSS GB':>14}")
         for r in self.rows:
             print(f"{r['stage']:<28}{r['seconds']:>10.2f}{r['peak_rss_gb']:>14.2f}")
+
+
+def prepared_brain(n_cells: int = 6000, n_genes: int = 300, n_sections: int = 12, *,
+                   seed: int = 0, threshold: float = 0.4):
+    """A simulated brain, normalised, with its spatial graph and thresholded connectome."""
+    import spacon
+
+    adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, n_sections, seed=seed)
+    info = adata.uns["synthetic_brain"]
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
+                            z_radius=info["suggested_z_radius"])
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=threshold)
+    return adata

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def main() -> None:
+    from _measure import prepared_brain
     from bench_vs_original import score
 
     import spacon
@@ -29,12 +30,7 @@ def main() -> None:
     args = p.parse_args()
     rows = []
     for seed in args.seeds:
-        adata, conn = spacon.datasets.synthetic_brain(seed=seed)
-        info = adata.uns["synthetic_brain"]
-        spacon.pp.normalize(adata)
-        spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
-                                z_radius=info["suggested_z_radius"])
-        spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+        adata = prepared_brain(seed=seed)
         for skip in (True, False):
             t0 = time.perf_counter()
             model = spacon.SpaCon(adata, skip_connections=skip, seed=seed)

@@ -25,17 +25,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def one(n_cells: int, n_genes: int, what: str) -> dict:
-    from _measure import _peak_rss_gb, _reset_peak
+    from _measure import _peak_rss_gb, _reset_peak, prepared_brain
 
     import spacon
 
-    adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, max(12, n_cells // 500),
-                                                  seed=0)
-    info = adata.uns["synthetic_brain"]
-    spacon.pp.normalize(adata)
-    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
-                            z_radius=info["suggested_z_radius"])
-    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    adata = prepared_brain(n_cells, n_genes, max(12, n_cells // 500))
     model = spacon.SpaCon(adata, seed=0)
     # (embedding an untrained model costs the same memory as a trained one)
     _reset_peak()

@@ -27,19 +27,13 @@ def model_batches(model, n_cells: int) -> int:
 
 
 def one(n_cells: int, n_genes: int, mode: str, budget_gb: float, steps: int) -> dict:
-    from _measure import Stages
+    from _measure import Stages, prepared_brain
 
     import spacon
 
     stages = Stages()
     with stages.stage("prepare"):
-        adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, max(12, n_cells // 2000),
-                                                      seed=0)
-        info = adata.uns["synthetic_brain"]
-        spacon.pp.normalize(adata)
-        spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
-                                z_radius=info["suggested_z_radius"])
-        spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+        adata = prepared_brain(n_cells, n_genes, max(12, n_cells // 2000))
     model = spacon.SpaCon(adata)
     row = {"n_cells": n_cells, "n_genes": n_genes, "mode": mode,
            "implied_edges": adata.uns["connectome_neighbors"]["params"]["implied_cell_edges"],
