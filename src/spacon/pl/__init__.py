@@ -1,9 +1,9 @@
 """Plotting (matplotlib); each function returns its figure."""
 
 from ._figures import domains, highlight, loss, palette, section_divergence, stack3d, umap
-from ._prediction import connectivity_prediction, marker_genes
+from ._prediction import connectivity_prediction, coupling, marker_genes
 
 __all__ = [
-    "connectivity_prediction", "domains", "highlight", "loss", "marker_genes", "palette",
+    "connectivity_prediction", "coupling", "domains", "highlight", "loss", "marker_genes", "palette",
     "section_divergence", "stack3d", "umap",
 ]

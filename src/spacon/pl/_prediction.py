@@ -1,4 +1,4 @@
-"""Figures of what the embeddings tell: connectivity prediction scores, marker genes."""
+"""Figures of what the embeddings tell: connectivity prediction, marker genes, coupling."""
 
 from __future__ import annotations
 
@@ -48,5 +48,32 @@ def marker_genes(table, domain):
     ax.invert_yaxis()
     ax.set_xlabel("PLS coefficient")
     ax.set_title(f"markers of domain {domain}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def coupling(table, alpha: float = 0.05):
+    """Co-expression/connectivity correlation per scope, raw and controlling for distance.
+
+    ``table`` is what :func:`spacon.tl.coupling` returns; bars whose spatial-null p-value is
+    below ``alpha`` are marked with a star.
+    """
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(1.6 + 0.45 * len(table), 3.2))
+    for offset, col, p_col, colour, label in (
+            (-0.2, "r", "p_spatial", "#7f7f7f", "r"),
+            (0.2, "r_partial", "p_partial_spatial", "#d62728", "r controlling for distance")):
+        values = table[col].to_numpy(dtype=float)
+        ax.bar(x + offset, values, width=0.4, color=colour, label=label)
+        significant = table[p_col].to_numpy(dtype=float) < alpha
+        ax.plot(x[significant] + offset, values[significant] + 0.02 * np.sign(values[significant]),
+                "k*", ms=5, ls="none")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(x, table["scope"].astype(str), rotation=45, ha="right")
+    ax.set_ylabel("correlation with connectivity")
+    ax.set_title(f"co-expression vs connectivity (* spatial-null p < {alpha:g})", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

@@ -1,6 +1,7 @@
-"""Analysis: alpha fusion, domains, refinement, metrics, connectivity prediction, markers."""
+"""Analysis: fusion, domains, refinement, metrics, connectivity prediction, markers, coupling."""
 
 from ._continuity import section_divergence
+from ._coupling import coexpression, coupling, partial_correlation
 from ._domains import domains
 from ._fuse import alpha_weight, fuse
 from ._markers import marker_genes
@@ -10,7 +11,7 @@ from ._refine import refine
 from ._subtypes import classify_subtypes
 
 __all__ = [
-    "alpha_weight", "classify_subtypes", "domains", "fuse", "hungarian_f1", "marker_genes",
-    "predict_connectivity", "refine", "score", "score_domains", "section_divergence",
-    "spatial_folds",
+    "alpha_weight", "classify_subtypes", "coexpression", "coupling", "domains", "fuse",
+    "hungarian_f1", "marker_genes", "partial_correlation", "predict_connectivity", "refine",
+    "score", "score_domains", "section_divergence", "spatial_folds",
 ]

@@ -1,0 +1,167 @@
+"""Transcriptome-connectome coupling: statistics by hand, surrogates, planted ground truth."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial.distance import cdist
+
+import spacon
+from spacon import SpaconInputError
+from spacon.io import Connectivity
+from spacon.tl._surrogates import MoranSurrogates, inverse_distance_weights, morans_i
+
+
+def grid_units(seed=0, coupled=False, n_side=12, n_genes=40, scale=3.0):
+    """Units on a jittered grid with spatially smooth expression; connectivity falls with
+    distance. ``coupled`` adds modules of scattered units that share a program and are
+    connected: coupling beyond distance."""
+    rng = np.random.default_rng(seed)
+    xy = np.stack(np.meshgrid(np.arange(n_side), np.arange(n_side)), -1).reshape(-1, 2)
+    xy = xy + rng.normal(0, 0.1, xy.shape)
+    d = cdist(xy, xy)
+    field = np.exp(-(d / scale) ** 2) @ rng.normal(size=(len(xy), n_genes))
+    field /= field.std(axis=0)
+    conn = np.exp(-d / scale) + 0.05 * rng.random(d.shape)
+    module = rng.integers(0, 4, len(xy))
+    if coupled:
+        field += np.eye(4)[module] @ rng.normal(size=(4, n_genes))
+        conn += 0.5 * (module[:, None] == module[None, :])
+    conn = 0.5 * (conn + conn.T)
+    np.fill_diagonal(conn, 0)
+    adata = ad.AnnData(field.astype(np.float32),
+                       obs=pd.DataFrame({"module": [f"m{m}" for m in module]},
+                                        index=[f"u{i}" for i in range(len(xy))]))
+    adata.obsm["spatial"] = xy
+    return adata, Connectivity(conn, np.asarray(adata.obs_names))
+
+
+def test_partial_correlation_by_hand():
+    # two distance groups: residuals are deviations from the group means
+    x = np.array([1.0, 2, 3, 10, 11, 12])
+    y = np.array([1.0, 3, 2, 4, 6, 5])
+    d = np.array([0.0, 0, 0, 1, 1, 1])
+    # x - means: -1 0 1 -1 0 1; y - means: -1 1 0 -1 1 0; r = 2 / sqrt(4 * 4)
+    assert spacon.tl.partial_correlation(x, y, d, n_bins=2) == pytest.approx(0.5)
+    # a shared distance trend alone gives a large r but no partial correlation
+    rng = np.random.default_rng(0)
+    dist = rng.random(2000)
+    a = np.exp(-3 * dist) + 0.01 * rng.normal(size=2000)
+    b = -dist**2 + 0.01 * rng.normal(size=2000)
+    assert np.corrcoef(a, b)[0, 1] > 0.7
+    assert abs(spacon.tl.partial_correlation(a, b, dist)) < 0.1
+
+
+def test_coexpression_is_correlation_of_gene_standardised_profiles():
+    rng = np.random.default_rng(1)
+    profiles = rng.gamma(2.0, size=(7, 30)) * rng.gamma(1.0, size=30)
+    z = stats.zscore(profiles, axis=0)
+    np.testing.assert_allclose(spacon.tl.coexpression(profiles), np.corrcoef(z), atol=1e-12)
+
+
+def test_moran_surrogates_keep_spatial_autocorrelation_and_gene_correlations():
+    adata, _ = grid_units(seed=3)
+    values = np.asarray(adata.X, dtype=np.float64)
+    weights = inverse_distance_weights(adata.obsm["spatial"])
+    draw = MoranSurrogates(values, adata.obsm["spatial"]).draw(np.random.default_rng(0))
+    np.testing.assert_allclose(morans_i(draw, weights), morans_i(values, weights), atol=1e-9)
+    np.testing.assert_allclose(np.cov(draw.T), np.cov(values.T), atol=1e-9)
+    np.testing.assert_allclose(draw.mean(axis=0), values.mean(axis=0), atol=1e-9)
+    assert np.abs(draw - values).mean() > 0.3 * values.std()
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_r_and_per_domain_rows_match_direct_computation(method):
+    adata, conn = grid_units(seed=0, coupled=True, n_side=8)
+    table = spacon.tl.coupling(adata, conn, groupby="module", method=method, n_perm=0)
+    n = adata.n_obs
+    i, j = np.triu_indices(n, 1)
+    co = spacon.tl.coexpression(np.asarray(adata.X, dtype=np.float64))[i, j]
+    w = conn.matrix.toarray()[i, j]
+    corr = (lambda a, b: stats.spearmanr(a, b)[0]) if method == "spearman" else \
+        (lambda a, b: stats.pearsonr(a, b)[0])
+    rows = table.set_index("scope")
+    assert rows.loc["all", "n_pairs"] == n * (n - 1) // 2
+    assert rows.loc["all", "r"] == pytest.approx(corr(co, w), abs=1e-9)
+    module = adata.obs["module"].to_numpy()
+    for m in np.unique(module):
+        touch = (module[i] == m) | (module[j] == m)
+        assert rows.loc[m, "n_units"] == (module == m).sum()
+        assert rows.loc[m, "n_pairs"] == touch.sum()
+        assert rows.loc[m, "r"] == pytest.approx(corr(co[touch], w[touch]), abs=1e-9)
+    assert rows["p_spatial"].isna().all()
+
+
+def test_distance_alone_is_not_called_coupling():
+    adata, conn = grid_units(seed=0, coupled=False)
+    row = spacon.tl.coupling(adata, conn, n_perm=200).iloc[0]
+    assert row["r"] > 0.5            # co-expression and connectivity both fall with distance
+    assert row["p_mantel"] < 0.01    # so the free label shuffle calls it significant
+    assert row["p_spatial"] > 0.2    # the spatial null does not
+    assert abs(row["r_partial"]) < 0.05
+    assert row["p_partial_spatial"] > 0.05
+
+
+def test_planted_coupling_beyond_distance_is_found():
+    adata, conn = grid_units(seed=0, coupled=True)
+    row = spacon.tl.coupling(adata, conn, n_perm=200).iloc[0]
+    assert row["r_partial"] > 0.5
+    assert row["p_spatial"] <= 0.01 and row["p_partial_spatial"] <= 0.01
+
+
+def test_cells_pooled_into_units_and_repeatable():
+    units, conn = grid_units(seed=2, coupled=True, n_side=7)
+    cells = ad.concat([units] * 3, index_unique="-")
+    cells.obs["unit"] = np.tile(units.obs_names, 3)
+    cells.obsm["spatial"] = np.tile(units.obsm["spatial"], (3, 1))
+    before = cells.X.copy()
+    a = spacon.tl.coupling(cells, conn, unit_key="unit", n_perm=50, seed=4)
+    b = spacon.tl.coupling(units, conn, n_perm=50, seed=4)
+    pd.testing.assert_frame_equal(a, b)
+    np.testing.assert_array_equal(cells.X, before)
+    assert cells.uns["spacon_coupling"] is a
+
+
+def test_connected_pairs_and_directed_matrices():
+    adata, conn = grid_units(seed=1, n_side=6)
+    m = conn.matrix.toarray()
+    m[m < np.quantile(m, 0.7)] = 0
+    sym = spacon.tl.coupling(adata, Connectivity(m, conn.labels), pairs="connected", n_perm=0)
+    assert sym.loc[0, "n_pairs"] == np.count_nonzero(np.triu(m, 1))
+    directed = np.triu(m, 1)  # one direction only: every ordered pair counts
+    row = spacon.tl.coupling(adata, Connectivity(directed, conn.labels), n_perm=0).iloc[0]
+    assert row["n_pairs"] == adata.n_obs * (adata.n_obs - 1)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"method": "kendall"}, "method must be"),
+    ({"pairs": "strong"}, "pairs must be"),
+    ({"n_perm": -1}, "n_perm must be"),
+    ({"groupby": "layer"}, "no 'layer'"),
+    ({"unit_key": "voxel"}, "no unit column 'voxel'"),
+    ({"spatial_key": "xy"}, "no 'xy' coordinates"),
+])
+def test_bad_arguments(kwargs, message):
+    adata, conn = grid_units(n_side=5)
+    with pytest.raises(SpaconInputError, match=message):
+        spacon.tl.coupling(adata, conn, **kwargs)
+
+
+def test_too_few_units_or_genes():
+    adata, conn = grid_units(n_side=5)
+    small = adata[:3].copy()
+    with pytest.raises(SpaconInputError, match="at least 4 units"):
+        spacon.tl.coupling(small, Connectivity(conn.matrix[:3, :3], conn.labels[:3]))
+    flat = adata[:, :2].copy()
+    with pytest.raises(SpaconInputError, match="at least 3 genes"):
+        spacon.tl.coupling(flat, conn)
+
+
+def test_plot():
+    adata, conn = grid_units(seed=0, coupled=True, n_side=8)
+    table = spacon.tl.coupling(adata, conn, groupby="module", n_perm=20)
+    fig = spacon.pl.coupling(table)
+    assert len(fig.axes[0].patches) == 2 * len(table)
