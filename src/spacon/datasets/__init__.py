@@ -1,5 +1,9 @@
-"""Data sets: the synthetic brain with ground truth (the embedded default data)."""
+"""Data sets: the synthetic brain with ground truth (the embedded default data) and a real
+region-level tracer connectome mapped onto simulated cells.
+"""
 
 from ._synthetic import SyntheticBrainParams, implied_cell_edges, synthetic_brain
+from ._tracer import read_mouse_tracer, tracer_brain
 
-__all__ = ["SyntheticBrainParams", "implied_cell_edges", "synthetic_brain"]
+__all__ = ["SyntheticBrainParams", "implied_cell_edges", "read_mouse_tracer", "synthetic_brain",
+           "tracer_brain"]
