@@ -13,7 +13,11 @@ Run:  python benchmarks/bench_real_data.py [--data ../shared/data] [--json out.j
 2. ``starmap_mpfc_bass`` (3 slices, ~1,050 cells x 166 genes, 4 cortical layers): no
    connectome, so SpaCon runs its spatial encoder alone (``connectome_key=None``); domains
    with the true number of layers (4) and with spacon's default (BIC), scored by ARI against
-   the layers, next to PCA + Gaussian mixture on expression alone.
+   the layers, next to PCA + Gaussian mixture on expression alone. PLS marker genes of each
+   true layer (:func:`spacon.tl.marker_genes`), checked against layer markers from the
+   literature. Subtype classification (:func:`spacon.tl.classify_subtypes`): the excitatory
+   neurons' five transcriptomic types, and the two layer-6 types (the analogue of the
+   original's layer-6 corticothalamic tutorial), as alpha-0 domains vs expression alone.
 
 Files that are missing are reported and that part is skipped.
 """
@@ -100,7 +104,46 @@ def starmap(root: Path, seed: int) -> dict:
         pcs = PCA(30, random_state=seed).fit_transform(x)
         base = GaussianMixture(k, covariance_type="tied", random_state=seed).fit_predict(pcs)
         row["expression_true_k_ari"] = round(spacon.tl.score(layers, base)["ari"], 3)
+        row["markers"] = layer_markers(adata, layers)
+        row["subtypes"] = subtypes(adata, seed)
         out[path.stem.replace("starmap_mpfc_", "")] = row
+    return out
+
+
+# layer markers expected from the literature (present in the 166-gene STARmap panel)
+KNOWN_LAYER_MARKERS = {"L1": ["Ndnf", "Reln"], "L2/3": ["Cux2", "Otof"], "L5": ["Pcp4"],
+                       "L6": ["Syt6", "Foxp2"]}
+LAYER_NAMES = {"1": "L1", "2": "L2/3", "3": "L5", "4": "L6"}
+
+
+def layer_markers(adata, layers, n_genes: int = 10) -> dict:
+    """PLS marker genes of each true layer; which expected markers are among the top."""
+    import spacon
+
+    adata.obs["layer"] = layers.map(LAYER_NAMES).to_numpy()
+    table = spacon.tl.marker_genes(adata, "layer", n_genes=n_genes)
+    out = {}
+    for layer, known in KNOWN_LAYER_MARKERS.items():
+        top = table.loc[table["domain"] == layer, "gene"].tolist()
+        out[layer] = {"top5": top[:5], "known_in_top10": [g for g in known if g in top],
+                      "known": known}
+    return out
+
+
+def subtypes(adata, seed: int) -> dict:
+    """Excitatory subtypes (and the two layer-6 ones) as low-alpha domains vs expression."""
+    import spacon
+
+    kind = adata.obs["c"].astype(str)
+    adata.obs["population"] = np.where(kind.str.startswith("eL6"), "eL6",
+                                       np.where(kind.str.startswith("eL"), "eL other", "other"))
+    adata.obs["excitatory"] = np.where(kind.str.startswith("eL"), "yes", "no")
+    out = {}
+    for name, key, value in (("excitatory (eL2/3, eL5-2, eL5-3, eL6-1, eL6-2)", "excitatory",
+                              "yes"), ("layer 6 (eL6-1, eL6-2)", "population", "eL6")):
+        table = spacon.tl.classify_subtypes(adata, "c", population_key=key, population=value,
+                                            alphas=(0.0,), seed=seed)
+        out[name] = table.round(3).to_dict("records")
     return out
 
 
@@ -138,6 +181,18 @@ def main() -> None:
         for s, r in results["starmap_mpfc"].items():
             print(f"{s:<22}{r['spacon_true_k_ari']:>12.3f}{r['spacon_default_ari']:>12.3f}"
                   f"{r['spacon_default_domains']:>9d}{r['expression_true_k_ari']:>13.3f}")
+        print("\nSTARmap mPFC, PLS marker genes of the true layers (top 5; expected markers "
+              "found in the top 10)")
+        for s, r in results["starmap_mpfc"].items():
+            for layer, m in r["markers"].items():
+                print(f"{s:<8}{layer:<6}{', '.join(m['top5']):<45}"
+                      f"{len(m['known_in_top10'])}/{len(m['known'])} {', '.join(m['known_in_top10'])}")
+        print("\nSTARmap mPFC, subtype classification (ARI / NMI / Hungarian F1)")
+        for s, r in results["starmap_mpfc"].items():
+            for population, rows in r["subtypes"].items():
+                for row in rows:
+                    print(f"{s:<8}{population:<48}{row['method']:<30}{row['n_cells']:>5}"
+                          f"{row['ari']:>8.3f}{row['nmi']:>8.3f}{row['hungarian_f1']:>8.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

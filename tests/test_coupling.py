@@ -165,3 +165,24 @@ def test_plot():
     table = spacon.tl.coupling(adata, conn, groupby="module", n_perm=20)
     fig = spacon.pl.coupling(table)
     assert len(fig.axes[0].patches) == 2 * len(table)
+
+
+def test_evaluate_coupling_command(sim_inputs, tmp_path, capsys):
+    from spacon.cli import main
+
+    out = tmp_path / "coupling"
+    args = ["evaluate", "coupling", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+            "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+            "--groupby", "module", "--n-perm", "20", "--out", str(out)]
+    assert main(args) == 0
+    table = pd.read_csv(out / "coupling.csv")
+    assert list(table.columns) == spacon.tl._coupling.COLUMNS
+    modules = sorted(ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad").obs["module"].unique())
+    assert list(table["scope"]) == ["all", *modules]
+    assert (out / "coupling.png").stat().st_size > 1000
+    assert "p_spatial" in capsys.readouterr().out
+    assert main(args) == 2  # coupling.csv exists: refused without --overwrite
+    assert main(args[:4] + args[6:-1] + [str(tmp_path / "x")]) == 2  # no --connectivity
+    assert not (tmp_path / "x").exists()
+    a = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    assert "counts" not in a.layers  # the input file is untouched

@@ -1,14 +1,18 @@
-"""``spacon evaluate connectivity``: connectivity predicted from expression on held-out cells."""
+"""``spacon evaluate``: connectivity predicted on held-out cells, and transcriptome-connectome
+coupling."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from ._errors import SpaconInputError
 from ._pipeline import RunConfig, normalize_and_spatial_graph, prepare_output, read_input
 
 METRICS = "metrics.json"
+COUPLING = "coupling.csv"
 
 
 def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
@@ -60,3 +64,43 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
     plt.close(fig)
     write_text(json.dumps(metrics, indent=1), out / METRICS)
     return metrics
+
+
+def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: str = "all",
+                      method: str = "spearman", n_perm: int = 1000) -> pd.DataFrame:
+    """Run :func:`spacon.tl.coupling` on a file, with ``spacon run``'s data options.
+
+    Writes ``OUT/coupling.csv`` (one row per scope) and ``OUT/coupling.png``; returns the table.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import pl, pp, tl
+    from .io import atomic_path, read_connectivity, write_text
+
+    if config.out is None:
+        raise SpaconInputError("--out DIR is required.")
+    if config.adata is None or config.connectivity is None:
+        raise SpaconInputError("--adata IN.h5ad and --connectivity FILE are required.")
+    out = Path(config.out)
+    if (out / COUPLING).exists() and not config.overwrite:
+        raise SpaconInputError(f"{out}/{COUPLING} exists already; choose another --out or pass "
+                               "--overwrite.")
+    adata = read_input(config.adata)
+    connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
+    if config.no_normalize:
+        pp.check_expression(adata)
+    else:
+        pp.normalize(adata)
+    table = tl.coupling(adata, connectivity, unit_key=config.unit_key, groupby=groupby,
+                        pairs=pairs, method=method, n_perm=n_perm,
+                        spatial_key=config.spatial_key, seed=config.seed)
+    prepare_output(out, overwrite=True)
+    fig = pl.coupling(table)
+    with atomic_path(out / "coupling.png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+    write_text(table.to_csv(index=False), out / COUPLING)
+    return table

@@ -109,6 +109,17 @@ def _evaluate_connectivity(args) -> int:
     return 0
 
 
+def _evaluate_coupling(args) -> int:
+    from ._evaluate import evaluate_coupling
+
+    config = _config(args, exclude=("groupby", "pairs", "method", "n_perm"))
+    table = evaluate_coupling(config, groupby=args.groupby, pairs=args.pairs,
+                              method=args.method, n_perm=args.n_perm)
+    print(f"wrote {config.out}/coupling.csv and {config.out}/coupling.png")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
 def _demo(args) -> int:
     from ._demo import demo
 
@@ -241,6 +252,34 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument("--overwrite", action="store_true", default=None,
                       help="replace an existing metrics.json in --out")
     conn.set_defaults(func=_evaluate_connectivity)
+
+    coup = what.add_parser(
+        "coupling", help="correlate gene co-expression with connectivity, beyond distance",
+        description="Pool cells into connectivity units (--unit-key), correlate the units' "
+        "co-expression with their connectivity across pairs, raw and controlling for distance, "
+        "with p-values from surrogate expression maps that keep spatial autocorrelation (and "
+        "from free label shuffles, for comparison); overall and per --groupby domain. Writes "
+        "DIR/coupling.csv and DIR/coupling.png.",
+    )
+    data = coup.add_argument_group("data")
+    data.add_argument("--adata", help="input .h5ad (counts in X unless --no-normalize)")
+    data.add_argument("--connectivity", help="connectivity file (.npz/.npy/.csv/.tsv/.h5/.mat)")
+    data.add_argument("--connectivity-key", help="array name inside an .npz/HDF5/.mat file")
+    data.add_argument("--unit-key", help="obs column mapping cells to connectivity units")
+    data.add_argument("--spatial-key", help="obsm key of coordinates (default spatial)")
+    data.add_argument("--no-normalize", action="store_true", default=None,
+                      help="X is already log-normalised (e.g. a spacon run result.h5ad)")
+    coup.add_argument("--groupby", help="obs column of domains for per-domain rows")
+    coup.add_argument("--pairs", choices=["all", "connected"], default="all",
+                      help="all unit pairs, or connected ones only (all)")
+    coup.add_argument("--method", choices=["spearman", "pearson"], default="spearman")
+    coup.add_argument("--n-perm", type=int, default=1000, help="surrogates for p-values (1000)")
+    coup.add_argument("--seed", type=int, help="random seed (0)")
+    coup.add_argument("--config", help="TOML file with the data options")
+    coup.add_argument("--out", help="output directory")
+    coup.add_argument("--overwrite", action="store_true", default=None,
+                      help="replace an existing coupling.csv in --out")
+    coup.set_defaults(func=_evaluate_coupling)
 
     demo = sub.add_parser(
         "demo", help="the main job on the embedded synthetic brain, scored against its truth",
