@@ -140,6 +140,7 @@ def test_connected_pairs_and_directed_matrices():
     ({"method": "kendall"}, "method must be"),
     ({"pairs": "strong"}, "pairs must be"),
     ({"n_perm": -1}, "n_perm must be"),
+    ({"min_pairs": 0}, "min_pairs must be"),
     ({"groupby": "layer"}, "no 'layer'"),
     ({"unit_key": "voxel"}, "no unit column 'voxel'"),
     ({"spatial_key": "xy"}, "no 'xy' coordinates"),
@@ -186,3 +187,13 @@ def test_evaluate_coupling_command(sim_inputs, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
     a = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
     assert "counts" not in a.layers  # the input file is untouched
+
+
+def test_too_few_pairs_give_nan_rows():
+    adata, conn = grid_units(n_side=5)
+    m = conn.matrix.toarray()
+    m[:] = 0
+    m[0, 1] = m[1, 0] = 1.0  # one connected pair
+    row = spacon.tl.coupling(adata, Connectivity(m, conn.labels), pairs="connected",
+                             n_perm=5).iloc[0]
+    assert row["n_pairs"] == 1 and np.isnan(row["r"]) and np.isnan(row["p_spatial"])

@@ -1,5 +1,6 @@
 """``spacon evaluate``: connectivity predicted on held-out cells, and transcriptome-connectome
-coupling."""
+coupling.
+"""
 
 from __future__ import annotations
 

@@ -224,8 +224,19 @@ def sparsify(
 def unit_codes(adata, unit_key: str, connectivity: Connectivity):
     """Map cells to connectivity rows.
 
-    Returns ``(cell_unit, used)``: for each cell the index of its unit among the units used
-    by any cell, and for each used unit its row in ``connectivity``.
+    Parameters
+    ----------
+    adata
+        Annotated data with ``obs[unit_key]``.
+    unit_key
+        ``obs`` column naming each cell's unit.
+    connectivity
+        Unit-level :class:`~spacon.io.Connectivity` (labels, or positions ``0..n-1``).
+
+    Returns
+    -------
+    ``(cell_unit, used)``: for each cell the index of its unit among the units used by any
+    cell, and for each used unit its row in ``connectivity``.
     """
     if unit_key not in adata.obs:
         raise SpaconInputError(

@@ -18,6 +18,17 @@ def check_expression(adata, *, counts: bool = False) -> None:
 
     Raises a clear error for NaN/inf or negative expression, duplicate cell names, or (with
     ``counts=True``) non-integer values where raw counts are expected.
+
+    Parameters
+    ----------
+    adata
+        Annotated data; ``X`` is checked.
+    counts
+        Also require integer values (raw counts).
+
+    Returns
+    -------
+    ``None``; raises :class:`~spacon.SpaconInputError` on the first problem found.
     """
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise SpaconInputError(f"adata is empty ({adata.n_obs} cells x {adata.n_vars} genes).")

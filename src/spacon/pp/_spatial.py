@@ -168,8 +168,20 @@ def spatial_graph(
 def section_codes(adata, section_key: str, section_order=None):
     """Map each cell to the position of its section in ``section_order``.
 
-    Returns the integer codes and the order used; raises a clear error for a missing column,
-    a section absent from the order, or an order naming sections that do not exist.
+    Parameters
+    ----------
+    adata
+        Annotated data with ``obs[section_key]``.
+    section_key
+        ``obs`` column of each cell's section.
+    section_order
+        Section labels in order (default: the column's categories if ordered, else sorted).
+
+    Returns
+    -------
+    The integer code of each cell's section and the order used. Raises a clear error for a
+    missing column, a section absent from the order, or an order naming sections that do not
+    exist.
     """
     if section_key not in adata.obs:
         raise SpaconInputError(

@@ -13,8 +13,19 @@ from .._errors import SpaconInputError
 def section_divergence(
     adata, *, key: str = _keys.DOMAIN, section_key: str = "section", section_order=None
 ) -> pd.DataFrame:
-    """Jensen-Shannon divergence (base 2, in [0, 1]) of domain composition between each pair of
-    adjacent sections; low values mean domains continue smoothly through the stack.
+    """Jensen-Shannon divergence of domain composition between adjacent sections.
+
+    Base 2, in [0, 1], for each pair of adjacent sections; low values mean domains continue
+    smoothly through the stack.
+
+    Parameters
+    ----------
+    adata
+        Annotated data with domains and sections in ``obs``.
+    key
+        ``obs`` column of domains.
+    section_key, section_order
+        Sections and their order (see :func:`spacon.pp.section_codes`).
 
     Returns
     -------

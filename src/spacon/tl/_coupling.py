@@ -133,10 +133,16 @@ def coupling(
         ``"spearman"`` (ranks; default) or ``"pearson"``.
     n_perm
         Surrogates (and label shuffles) for the p-values; 0 skips them.
+    spatial_key
+        ``obsm`` key of coordinates (2-D, or 3-D for stacked sections and whole brains).
+    layer
+        Use ``layers[layer]`` instead of ``X``.
     min_pairs
         Scopes with fewer pairs get NaN.
     seed
         Seed of the surrogates and shuffles.
+    key_added
+        ``uns`` key of the table.
 
     Returns
     -------
@@ -152,6 +158,8 @@ def coupling(
         raise SpaconInputError(f"pairs must be 'all' or 'connected', got {pairs!r}.")
     if int(n_perm) != n_perm or n_perm < 0:
         raise SpaconInputError(f"n_perm must be an integer >= 0, got {n_perm!r}.")
+    if int(min_pairs) != min_pairs or min_pairs < 3:
+        raise SpaconInputError(f"min_pairs must be an integer >= 3, got {min_pairs!r}.")
     if groupby is not None and groupby not in adata.obs:
         raise SpaconInputError(f"adata.obs has no {groupby!r} to group units by.")
     if layer is not None and layer not in adata.layers:

@@ -42,7 +42,21 @@ def score(truth, predicted) -> dict:
 
 
 def score_domains(adata, truth_key: str, key: str) -> dict:
-    """:func:`score` of ``obs[key]`` against ``obs[truth_key]``."""
+    """:func:`score` of ``obs[key]`` against ``obs[truth_key]``.
+
+    Parameters
+    ----------
+    adata
+        Annotated data with both ``obs`` columns.
+    truth_key
+        Known labels.
+    key
+        Labels to score (e.g. domains).
+
+    Returns
+    -------
+    ``{"ari", "nmi", "v_measure", "hungarian_f1"}``.
+    """
     for k in (truth_key, key):
         if k not in adata.obs:
             raise SpaconInputError(f"adata.obs has no {k!r}.")

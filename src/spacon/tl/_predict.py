@@ -35,7 +35,24 @@ def spatial_folds(
     With ``unit_key`` every connectivity unit goes whole into the fold of most of its cells,
     so no unit's connectivity is seen in training and tested.
 
-    Returns the fold (``0..n_folds-1``) of each cell.
+    Parameters
+    ----------
+    adata
+        Annotated data with coordinates (or sections).
+    n_folds
+        Number of folds (>= 2).
+    section_key, section_order
+        Fold by runs of sections (see :func:`spacon.pp.section_codes`).
+    spatial_key
+        ``obsm`` key of coordinates for k-means blocks.
+    unit_key
+        ``obs`` column of connectivity units, kept whole.
+    seed
+        Seed of the k-means blocks.
+
+    Returns
+    -------
+    The fold (``0..n_folds-1``) of each cell.
     """
     if int(n_folds) != n_folds or n_folds < 2:
         raise SpaconInputError(f"folds must be an integer >= 2, got {n_folds!r}.")

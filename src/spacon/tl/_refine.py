@@ -21,8 +21,10 @@ def refine(
     key_added: str | None = None,
     copy: bool = False,
 ):
-    """Smooth domain labels: each cell takes the most common label among its ``k`` nearest
-    spatial neighbours (itself included).
+    """Smooth domain labels with a majority vote of spatial neighbours.
+
+    Each cell takes the most common label among its ``k`` nearest spatial neighbours (itself
+    included).
 
     KD-tree based, so memory grows with ``n * k`` (the original builds an N x N distance
     matrix: 500 GB at 250,000 cells). With ``section_key`` neighbours are taken within each

@@ -1,0 +1,56 @@
+"""The public API follows the conventions the project imitates (scanpy/squidpy style)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import spacon
+
+NAMESPACES = (spacon.pp, spacon.tl, spacon.pl, spacon.datasets, spacon.io)
+
+
+def _public(namespace):
+    for name in namespace.__all__:
+        obj = getattr(namespace, name)
+        if inspect.isfunction(obj):
+            yield f"{namespace.__name__}.{name}", obj
+
+
+FUNCTIONS = [f for ns in NAMESPACES for f in _public(ns)]
+
+
+@pytest.mark.parametrize("name, func", FUNCTIONS, ids=[n for n, _ in FUNCTIONS])
+def test_documented(name, func):
+    doc = inspect.getdoc(func)
+    assert doc and doc.splitlines()[0].endswith((".", ":")), f"{name}: one-line summary"
+
+
+ANNDATA = [(n, f) for n, f in FUNCTIONS if n.startswith(("spacon.pp.", "spacon.tl."))
+           and next(iter(inspect.signature(f).parameters)) == "adata"]
+
+
+@pytest.mark.parametrize("name, func", ANNDATA, ids=[n for n, _ in ANNDATA])
+def test_anndata_functions(name, func):
+    """``f(adata, <at most two data arguments>, *, options)``, Parameters and Returns documented."""
+    params = inspect.signature(func).parameters.values()
+    positional = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+    assert len(positional) <= 3, f"{name}: options should be keyword-only: {positional}"
+    doc = inspect.getdoc(func)
+    for section in ("Parameters\n----------", "Returns\n-------"):
+        assert section in doc, f"{name}: no {section.splitlines()[0]} section"
+    # numpydoc parameter lines: "name" or "name1, name2", unindented
+    names = {n.strip() for line in doc.splitlines() if not line.startswith(" ")
+             for n in line.split(",")}
+    for p in params:
+        assert p.name in names, f"{name}: parameter {p.name} undocumented"
+
+
+def test_copy_and_key_added_conventions():
+    """Functions that write a result let the caller name it; in-place ones offer copy=."""
+    for name, func in ANNDATA:
+        params = inspect.signature(func).parameters
+        if "copy" in params:
+            assert params["copy"].default is False, name
+            assert params["copy"].kind == inspect.Parameter.KEYWORD_ONLY, name
