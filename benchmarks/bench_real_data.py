@@ -111,6 +111,7 @@ def starmap(root: Path, seed: int) -> dict:
 
 
 # layer markers expected from the literature (present in the 166-gene STARmap panel)
+# (chosen before the first run and kept as chosen)
 KNOWN_LAYER_MARKERS = {"L1": ["Ndnf", "Reln"], "L2/3": ["Cux2", "Otof"], "L5": ["Pcp4"],
                        "L6": ["Syt6", "Foxp2"]}
 LAYER_NAMES = {"1": "L1", "2": "L2/3", "3": "L5", "4": "L6"}
@@ -185,13 +186,13 @@ def main() -> None:
               "found in the top 10)")
         for s, r in results["starmap_mpfc"].items():
             for layer, m in r["markers"].items():
-                print(f"{s:<8}{layer:<6}{', '.join(m['top5']):<45}"
+                print(f"{s:<24}{layer:<6}{', '.join(m['top5']):<45}"
                       f"{len(m['known_in_top10'])}/{len(m['known'])} {', '.join(m['known_in_top10'])}")
         print("\nSTARmap mPFC, subtype classification (ARI / NMI / Hungarian F1)")
         for s, r in results["starmap_mpfc"].items():
             for population, rows in r["subtypes"].items():
                 for row in rows:
-                    print(f"{s:<8}{population:<48}{row['method']:<30}{row['n_cells']:>5}"
+                    print(f"{s:<24}{population:<48}{row['method']:<30}{row['n_cells']:>5}"
                           f"{row['ari']:>8.3f}{row['nmi']:>8.3f}{row['hungarian_f1']:>8.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
