@@ -43,32 +43,13 @@ def _rows(table) -> list[dict]:
 
 
 def human(root: Path, n_perm: int, seed: int) -> dict:
-    import anndata as ad
-    import pandas as pd
+    from _human import human_regions
 
     import spacon
 
-    base = root / "enigma_hcp_ahba"
-    labels = pd.read_csv(base / "hcp_connectivity" / "funcLabels_ctx.csv", header=None)
-    labels = labels.iloc[0].astype(str).tolist()
-    expr = pd.read_csv(base / "ahba" / "allgenes_stable_r0.6.csv").set_index("label")
-    expr = expr.loc[[r for r in labels if r in expr.index]].dropna(axis=0, how="any")
-    regions = [r for r in labels if r in expr.index]
-    keep = [labels.index(r) for r in regions]
-    centroids = pd.read_csv(base / "derived_dk68_centroids_fsa5.csv").set_index("region")
-    adata = ad.AnnData(expr.loc[regions].to_numpy(np.float32),
-                       obs=pd.DataFrame({"hemisphere": [r[0] for r in regions]}, index=regions))
-    adata.obsm["spatial"] = centroids.loc[regions, ["x", "y", "z"]].to_numpy(float)
-    matrices = {}
-    for name, file in (("FC", "funcMatrix_ctx.csv"), ("SC", "strucMatrix_ctx.csv")):
-        m = pd.read_csv(base / "hcp_connectivity" / file, header=None).to_numpy(float)
-        m = np.maximum(m[np.ix_(keep, keep)], 0)
-        np.fill_diagonal(m, 0)
-        matrices[name] = spacon.io.Connectivity(m, np.array(regions))
-
+    adata, matrices = human_regions(root)
     # SpaCon domains on the regions: FC graph (10 strongest per region), 4 domains at alpha 0.5
     fitted = adata.copy()
-    fitted.X = fitted.X - min(0.0, float(fitted.X.min()))
     spacon.pp.spatial_graph(fitted, n_neighbors=6)
     spacon.pp.connectome_graph(fitted, matrices["FC"], top_k=10)
     model = spacon.SpaCon(fitted, hidden_dims=(64, 32, 8), seed=seed)

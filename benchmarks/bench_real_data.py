@@ -32,36 +32,19 @@ from pathlib import Path
 import numpy as np
 
 
-def human(root: Path, seed: int) -> dict:
-    import anndata as ad
-    import pandas as pd
+def human(root: Path, seed: int, export_to: Path | None = None) -> dict:
+    from _human import export, human_regions
 
     import spacon
 
-    base = root / "enigma_hcp_ahba"
-    labels = pd.read_csv(base / "hcp_connectivity" / "funcLabels_ctx.csv", header=None)
-    labels = labels.iloc[0].astype(str).tolist() if labels.shape[0] == 1 else \
-        labels.iloc[:, 0].astype(str).tolist()
-    expr = pd.read_csv(base / "ahba" / "allgenes_stable_r0.6.csv").set_index("label")
-    expr = expr.loc[[r for r in labels if r in expr.index]]
-    expr = expr.dropna(axis=0, how="any")
-    centroids = pd.read_csv(base / "derived_dk68_centroids_fsa5.csv").set_index("region")
-    regions = [r for r in labels if r in expr.index]
-    keep = [labels.index(r) for r in regions]
-    adata = ad.AnnData(expr.loc[regions].to_numpy(np.float32),
-                       obs=pd.DataFrame(index=regions),
-                       var=pd.DataFrame(index=expr.columns))
-    adata.obsm["spatial"] = centroids.loc[regions, ["x", "y", "z"]].to_numpy(float)
-    adata.X = adata.X - min(0.0, float(adata.X.min()))  # scaled expression, kept >= 0
+    adata, matrices = human_regions(root)
+    if export_to is not None:
+        export(adata, matrices, export_to)
     spacon.pp.spatial_graph(adata, n_neighbors=6)
     out = {"n_regions": adata.n_obs, "n_genes": adata.n_vars}
-    for name, file in (("FC", "funcMatrix_ctx.csv"), ("SC", "strucMatrix_ctx.csv")):
-        m = pd.read_csv(base / "hcp_connectivity" / file, header=None).to_numpy(float)
-        m = m[np.ix_(keep, keep)]
-        np.fill_diagonal(m, 0)
-        conn = spacon.io.Connectivity(np.maximum(m, 0), np.array(regions))
-        positive = m[m > 0]
-        threshold = float(np.quantile(positive, 0.75)) if name == "FC" else None
+    for name, conn in matrices.items():
+        m = conn.matrix.toarray()
+        threshold = float(np.quantile(m[m > 0], 0.75)) if name == "FC" else None
         t0 = time.perf_counter()
         res = spacon.tl.predict_connectivity(
             adata, conn, folds=5, threshold=threshold,
@@ -70,6 +53,13 @@ def human(root: Path, seed: int) -> dict:
                      for m_, d in res.items()}
         out[name]["threshold"] = threshold
         out[name]["seconds"] = round(time.perf_counter() - t0, 1)
+    if export_to is not None:
+        t = out["FC"]["threshold"]
+        print(f"wrote {export_to}/human_regions.h5ad, human_fc.csv, human_sc.csv; the FC row "
+              f"again through the command line:\n  spacon evaluate connectivity --adata "
+              f"{export_to}/human_regions.h5ad --connectivity {export_to}/human_fc.csv "
+              f"--no-normalize --knn 6 --folds 5 --hidden-dims 64 32 8 --threshold {t!r} "
+              f"--out human_fc_prediction")
     return out
 
 
@@ -154,15 +144,21 @@ def main() -> None:
                                          / "data"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None)
+    p.add_argument("--export", default=None,
+                   help="also write the human regions as .h5ad + .csv files here, for the CLI")
     args = p.parse_args()
     root = Path(args.data)
     results = {}
-    for name, fn, folder in (("human_hcp_ahba", human, "enigma_hcp_ahba"),
-                             ("starmap_mpfc", starmap, "starmap_mpfc_bass")):
+    for name, folder in (("human_hcp_ahba", "enigma_hcp_ahba"),
+                         ("starmap_mpfc", "starmap_mpfc_bass")):
         if not (root / folder).is_dir():
             print(f"{name}: {root / folder} is missing; skipped")
             continue
-        results[name] = fn(root, args.seed)
+        if name == "human_hcp_ahba":
+            results[name] = human(root, args.seed,
+                                  None if args.export is None else Path(args.export))
+        else:
+            results[name] = starmap(root, args.seed)
         print(json.dumps({name: results[name]}, indent=1), flush=True)
     if "human_hcp_ahba" in results:
         h = results["human_hcp_ahba"]
