@@ -197,3 +197,70 @@ def test_too_few_pairs_give_nan_rows():
     row = spacon.tl.coupling(adata, Connectivity(m, conn.labels), pairs="connected",
                              n_perm=5).iloc[0]
     assert row["n_pairs"] == 1 and np.isnan(row["r"]) and np.isnan(row["p_spatial"])
+
+
+def test_spearman_with_ties_matches_scipy_on_directed_pairs():
+    # a directed matrix: every co-expression value appears twice (i, j) and (j, i)
+    adata, conn = grid_units(seed=4, coupled=True, n_side=6)
+    m = conn.matrix.toarray()
+    directed = m * (1 + np.random.default_rng(0).random(m.shape))
+    np.fill_diagonal(directed, 0)
+    table = spacon.tl.coupling(adata, Connectivity(directed, conn.labels), groupby="module",
+                               n_perm=0)
+    i, j = np.nonzero(~np.eye(adata.n_obs, dtype=bool))
+    co = spacon.tl.coexpression(np.asarray(adata.X, dtype=np.float64))[i, j]
+    module = adata.obs["module"].to_numpy()
+    for _, row in table.iterrows():
+        keep = np.ones(len(i), bool) if row["scope"] == "all" else \
+            (module[i] == row["scope"]) | (module[j] == row["scope"])
+        assert row["r"] == pytest.approx(stats.spearmanr(co[keep], directed[i, j][keep])[0],
+                                         abs=1e-12)
+
+
+def test_undefined_statistic_has_no_p_value():
+    adata, conn = grid_units(n_side=6)
+    binary = (conn.matrix.toarray() > 0.3).astype(float)  # constant over connected pairs
+    row = spacon.tl.coupling(adata, Connectivity(binary, conn.labels), pairs="connected",
+                             n_perm=20).iloc[0]
+    assert np.isnan(row["r"]) and np.isnan(row["p_spatial"]) and np.isnan(row["p_mantel"])
+
+
+def test_partial_correlation_with_few_pairs_does_not_absorb_the_data():
+    rng = np.random.default_rng(0)
+    # 40 pairs used to fill 20 bins x 2 parameters exactly; now 4 bins of 10
+    assert spacon.tl._coupling.DistanceTrend(rng.random(40)).bins.max() == 3
+    x, y, d = rng.normal(size=(3, 40))
+    assert abs(spacon.tl.partial_correlation(x, y, d)) < 0.5
+    y2 = x + 0.1 * rng.normal(size=40)
+    assert spacon.tl.partial_correlation(x, y2, d) > 0.9
+
+
+def test_symmetry_does_not_depend_on_scale():
+    adata, conn = grid_units(n_side=5)
+    tiny = np.triu(conn.matrix.toarray(), 1) * 1e-9
+    row = spacon.tl.coupling(adata, Connectivity(tiny, conn.labels), n_perm=0).iloc[0]
+    assert row["n_pairs"] == adata.n_obs * (adata.n_obs - 1)
+
+
+def test_bad_values_and_groups():
+    adata, conn = grid_units(n_side=5)
+    bad = adata.copy()
+    bad.X[0, 0] = np.nan
+    with pytest.raises(SpaconInputError, match="NaN or infinite"):
+        spacon.tl.coupling(bad, conn)
+    missing = adata.copy()
+    missing.obs["module"] = missing.obs["module"].where(np.arange(missing.n_obs) > 0)
+    with pytest.raises(SpaconInputError, match="1 cells have no value"):
+        spacon.tl.coupling(missing, conn, groupby="module")
+    for value in ("a", True, 2.5):
+        with pytest.raises(SpaconInputError, match="must be an integer"):
+            spacon.tl.coupling(adata, conn, min_pairs=value)
+        with pytest.raises(SpaconInputError, match="must be an integer"):
+            spacon.tl.coupling(adata, conn, n_perm=value)
+
+
+def test_cells_are_not_units(monkeypatch):
+    adata, conn = grid_units(n_side=5)
+    monkeypatch.setattr(spacon.tl._coupling, "MAX_UNITS", 10)
+    with pytest.raises(SpaconInputError, match="pool cells into regions"):
+        spacon.tl.coupling(adata, conn)

@@ -55,8 +55,16 @@ def marker_genes(table, domain):
 def coupling(table, alpha: float = 0.05):
     """Co-expression/connectivity correlation per scope, raw and controlling for distance.
 
-    ``table`` is what :func:`spacon.tl.coupling` returns; bars whose spatial-null p-value is
-    below ``alpha`` are marked with a star.
+    Parameters
+    ----------
+    table
+        What :func:`spacon.tl.coupling` returns.
+    alpha
+        Bars whose spatial-null p-value is below this are marked with a star.
+
+    Returns
+    -------
+    The matplotlib figure.
     """
     import matplotlib.pyplot as plt
 

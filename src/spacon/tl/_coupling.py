@@ -22,12 +22,23 @@ COLUMNS = ["scope", "n_units", "n_pairs", "r", "p_spatial", "p_mantel", "r_parti
 
 
 DISTANCE_BINS = 20
+PAIRS_PER_BIN = 10  # a line per bin: at least 5 pairs per fitted parameter
+MAX_UNITS = 5000  # unit x unit matrices are dense: units are regions or voxels, not cells
 
 
 def coexpression(profiles: np.ndarray) -> np.ndarray:
     """Correlated gene expression between units: Pearson r across genes of their profiles.
 
-    Genes are z-scored across units first, so every gene weighs the same (units x units).
+    Genes are z-scored across units first, so every gene weighs the same.
+
+    Parameters
+    ----------
+    profiles
+        ``(n_units, n_genes)`` mean expression of each unit.
+
+    Returns
+    -------
+    ``(n_units, n_units)`` correlation matrix.
     """
     z = stats.zscore(profiles, axis=0)
     z = z - z.mean(axis=1, keepdims=True)
@@ -40,10 +51,13 @@ class DistanceTrend:
     """Piecewise-linear trend with distance: a line within each of ``n_bins`` quantile bins.
 
     Least squares on bin indicators and per-bin slopes, so any smooth trend with distance
-    (exponential decay included) is removed, not only a linear one.
+    (exponential decay included) is removed, not only a linear one. With few pairs the bins
+    are fewer (at least ``PAIRS_PER_BIN`` pairs each; one line below that), so the fit never
+    absorbs the data.
     """
 
     def __init__(self, distance: np.ndarray, n_bins: int = DISTANCE_BINS):
+        n_bins = max(1, min(n_bins, len(distance) // PAIRS_PER_BIN))
         edges = np.unique(np.quantile(distance, np.linspace(0, 1, n_bins + 1)[1:-1]))
         self.bins = np.searchsorted(edges, distance, side="right")
         self.count = np.maximum(np.bincount(self.bins), 1)
@@ -65,6 +79,20 @@ class DistanceTrend:
 def partial_correlation(x: np.ndarray, y: np.ndarray, distance: np.ndarray,
                         n_bins: int = DISTANCE_BINS) -> float:
     """Pearson r of ``x`` and ``y`` controlling for distance.
+
+    Parameters
+    ----------
+    x, y
+        Values per pair (e.g. co-expression and connectivity).
+    distance
+        Distance per pair.
+    n_bins
+        Distance quantile bins, each with its own line (fewer with few pairs, see
+        :class:`DistanceTrend`).
+
+    Returns
+    -------
+    The partial correlation (NaN if a residual is constant).
 
     Both are regressed on a piecewise-linear function of distance (a line within each of
     ``n_bins`` quantile bins), which removes any smooth trend with distance, and the
@@ -98,8 +126,8 @@ def coupling(
     """Correlation between gene co-expression and connectivity across pairs of units.
 
     Cells are pooled into connectivity units (``unit_key``; or each observation is a unit,
-    e.g. one row per brain region). Each unit gets its mean expression and the centroid of its
-    cells. For every pair of units (each unordered pair once if the matrix is symmetric,
+    e.g. one row per brain region); unit x unit matrices are dense, so at most 5,000 units.
+    Each unit gets its mean expression and the centroid of its cells. For every pair of units (each unordered pair once if the matrix is symmetric,
     every ordered pair otherwise), co-expression is the Pearson r of the two profiles across
     genes (genes z-scored over units), connectivity is the matrix entry, distance is between
     centroids. Reported per scope (all pairs, and with ``groupby`` the pairs that touch each
@@ -156,12 +184,13 @@ def coupling(
         raise SpaconInputError(f"method must be 'spearman' or 'pearson', got {method!r}.")
     if pairs not in ("all", "connected"):
         raise SpaconInputError(f"pairs must be 'all' or 'connected', got {pairs!r}.")
-    if int(n_perm) != n_perm or n_perm < 0:
-        raise SpaconInputError(f"n_perm must be an integer >= 0, got {n_perm!r}.")
-    if int(min_pairs) != min_pairs or min_pairs < 3:
-        raise SpaconInputError(f"min_pairs must be an integer >= 3, got {min_pairs!r}.")
+    _check_integer("n_perm", n_perm, 0)
+    _check_integer("min_pairs", min_pairs, 3)
     if groupby is not None and groupby not in adata.obs:
         raise SpaconInputError(f"adata.obs has no {groupby!r} to group units by.")
+    if groupby is not None and adata.obs[groupby].isna().any():
+        raise SpaconInputError(f"{int(adata.obs[groupby].isna().sum())} cells have no value in "
+                               f"adata.obs[{groupby!r}]; give every cell a group.")
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
     coords = spatial_coordinates(adata, spatial_key)
@@ -173,6 +202,10 @@ def coupling(
     n = len(used)
     if n < 4:
         raise SpaconInputError(f"coupling needs at least 4 units with cells; the data have {n}.")
+    if n > MAX_UNITS:
+        raise SpaconInputError(
+            f"coupling compares every pair of units and the data have {n} units (more than "
+            f"{MAX_UNITS}); pool cells into regions or voxels with unit_key=.")
     check_memory(12.0 * n * n * 8, f"coupling over {n} units",
                  "pool cells into fewer, larger units (unit_key=).")
 
@@ -181,6 +214,10 @@ def coupling(
     size = np.asarray(pool.sum(axis=1)).ravel()
     pool = sp.diags(1.0 / size) @ pool
     x = adata.X if layer is None else adata.layers[layer]
+    values = x.data if sp.issparse(x) else np.asarray(x)
+    if not np.isfinite(values).all():
+        raise SpaconInputError(f"{'adata.X' if layer is None else f'layer {layer!r}'} has NaN "
+                               "or infinite values.")
     profiles = ((pool @ x.astype(np.float64)).toarray() if sp.issparse(x)
                 else pool @ np.asarray(x, dtype=np.float64))
     profiles = profiles[:, profiles.std(axis=0) > 0]
@@ -189,7 +226,8 @@ def coupling(
     centroids = pool @ coords
 
     matrix = connectivity.matrix[used][:, used].toarray().astype(np.float64)
-    symmetric = np.allclose(matrix, matrix.T)
+    scale = np.abs(matrix).max()
+    symmetric = np.allclose(matrix, matrix.T, rtol=1e-6, atol=1e-9 * scale)
     i, j = np.triu_indices(n, 1) if symmetric else np.nonzero(~np.eye(n, dtype=bool))
     if pairs == "connected":
         keep = matrix[i, j] > 0
@@ -224,6 +262,12 @@ def coupling(
     return result
 
 
+def _check_integer(name: str, value, minimum: int) -> None:
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or value < minimum):
+        raise SpaconInputError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
 class _Ordered:
     """Co-expression of all pairs, ranked once so that ranks within any subset cost O(pairs)."""
 
@@ -234,9 +278,14 @@ class _Ordered:
     def within(self, mask: np.ndarray) -> np.ndarray:
         if self.order is None:
             return self.values[mask]
-        chosen = mask[self.order]
+        picked = self.order[mask[self.order]]  # the subset, in increasing order
+        ordered = self.values[picked]
+        # tied values share the mean of their positions (average ranks, as scipy)
+        tie_group = np.concatenate([[0], np.cumsum(ordered[1:] != ordered[:-1])])
+        position = np.arange(1, len(picked) + 1, dtype=np.float64)
+        average = np.bincount(tie_group, position) / np.bincount(tie_group)
         ranks = np.empty(len(self.values))
-        ranks[self.order[chosen]] = np.arange(1, int(chosen.sum()) + 1)
+        ranks[picked] = average[tie_group]
         return ranks[mask]
 
 
@@ -279,5 +328,7 @@ class _Scope:
     def row(self, n_perm):
         if not self.valid:
             return [self.name, self.n_units, self.n_pairs] + [np.nan] * 5
-        p = (1 + self.extreme) / (1 + n_perm) if n_perm else [np.nan] * 3
+        p = (1 + self.extreme) / (1 + n_perm) if n_perm else np.full(3, np.nan)
+        # an undefined statistic (constant connectivity or co-expression) has no p-value
+        p[np.isnan([self.r, self.r, self.r_partial])] = np.nan
         return [self.name, self.n_units, self.n_pairs, self.r, p[0], p[1], self.r_partial, p[2]]
