@@ -125,13 +125,14 @@ def coupling(
 ) -> pd.DataFrame:
     """Correlation between gene co-expression and connectivity across pairs of units.
 
-    Cells are pooled into connectivity units (``unit_key``; or each observation is a unit,
-    e.g. one row per brain region); unit x unit matrices are dense, so at most 5,000 units.
-    Each unit gets its mean expression and the centroid of its cells. For every pair of units
-    (each unordered pair once if the matrix is symmetric, every ordered pair otherwise),
-    co-expression is the Pearson r of the two profiles across genes (genes z-scored over
-    units), connectivity is the matrix entry, distance is between centroids. Reported per scope (all pairs, and with ``groupby`` the pairs that touch each
-    group's units, a unit belonging to the group of most of its cells):
+    Cells are pooled into connectivity units (``unit_key``; or each observation is a unit, e.g.
+    one row per brain region); unit x unit matrices are dense, so at most 5,000 units. Each unit
+    gets its mean expression and the centroid of its cells. For every pair of units (each
+    unordered pair once if the matrix is symmetric, every ordered pair otherwise), co-expression
+    is the Pearson r of the two profiles across genes (genes z-scored over units), connectivity
+    is the matrix entry, distance is between centroids. Reported per scope (all pairs, and with
+    ``groupby`` the pairs that touch each group's units, a unit belonging to the group of most
+    of its cells):
 
     - ``r``: correlation of co-expression with connectivity;
     - ``r_partial``: the same controlling for distance, since both usually fall with it (both
