@@ -193,10 +193,15 @@ def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
 
 
 def run(config: RunConfig, adata=None):
-    """Run the whole job; return the annotated data and the summary written to summary.json."""
+    """Run the whole job; return the annotated data and the summary written to summary.json.
+
+    Launched by ``torchrun`` with several processes, training is data-parallel and rank 0
+    alone embeds, calls domains and writes the results (the other ranks return no summary).
+    """
     from . import pp, tl
     from .io import read_connectivity, write_h5ad, write_text
     from .model import SpaCon
+    from .model._distributed import any_rank, init_from_environment
 
     if config.out is None:
         raise SpaconInputError("--out DIR is required.")
@@ -210,7 +215,21 @@ def run(config: RunConfig, adata=None):
     for a in config.alpha:
         if not 0 <= a <= 1:
             raise SpaconInputError(f"--alpha values must be in [0, 1], got {a:g}.")
-    out = prepare_output(config.out, config.overwrite, config.resume)
+    # under torchrun every rank trains on its shard; rank 0 alone writes the results
+    group = init_from_environment(config.device)
+    main_rank = group is None or group[0] == 0
+    if group is not None and config.resume:
+        raise SpaconInputError("--resume is not supported for a distributed run; rerun it.")
+    out, failed = Path(config.out), None
+    if main_rank:
+        try:
+            out = prepare_output(config.out, config.overwrite, config.resume)
+        except SpaconInputError as err:
+            failed = err
+    if group is not None and any_rank(failed is not None):
+        raise failed or SpaconInputError("rank 0 could not prepare --out; see its message.")
+    if failed is not None:
+        raise failed
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -242,10 +261,12 @@ def run(config: RunConfig, adata=None):
         connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
     )
     model.train(config.epochs, mode=config.mode, batch_size=config.batch_size, lr=config.lr,
-                seed=config.seed, device=config.device, progress=config.progress,
+                seed=config.seed, device=config.device, progress=config.progress and main_rank,
                 checkpoint=out / CHECKPOINT, checkpoint_interval=config.checkpoint_interval,
                 resume=config.resume)
     lap("training")
+    if not main_rank:
+        return adata, None
     model.embed(device=config.device)
     lap("embedding")
 
@@ -283,6 +304,8 @@ def run(config: RunConfig, adata=None):
     }
     write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
     (out / CHECKPOINT).unlink(missing_ok=True)  # the finished model is in DIR/model/
+    for per_rank in out.glob(f"{Path(CHECKPOINT).stem}.rank*{Path(CHECKPOINT).suffix}"):
+        per_rank.unlink()
     return adata, summary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -101,6 +102,20 @@ def check_memory(need_bytes: float, what: str, fix: str) -> None:
             f"{what} needs about {need_bytes / 1024**3:.1f} GB but only "
             f"{free / 1024**3:.1f} GB are available; {fix}"
         )
+
+
+def respect_thread_limit() -> None:
+    """Use ``OMP_NUM_THREADS`` threads in torch when it is set.
+
+    Numba-backed steps (scanpy's normalisation) reset the OpenMP thread count that torch
+    shares; with several processes per machine (``torchrun`` sets one thread each) the
+    oversubscribed cores made training several times slower.
+    """
+    import torch
+
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0 and torch.get_num_threads() != int(value):
+        torch.set_num_threads(int(value))
 
 
 @contextlib.contextmanager

@@ -73,6 +73,8 @@ def _run(args) -> int:
 
     config = _config(args)
     adata, summary = run(config)
+    if summary is None:  # a rank other than 0 of a distributed run: rank 0 reports
+        return 0
     print(f"wrote {config.out}/result.h5ad, {config.out}/model/, {config.out}/figures/, "
           f"{config.out}/summary.json")
     for alpha, key in summary["domain_keys"].items():

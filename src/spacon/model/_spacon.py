@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -21,6 +22,7 @@ from .._utils import (
     check_option,
     deterministic_algorithms,
     resolve_device,
+    respect_thread_limit,
     seed_everything,
     unique_sorted,
 )
@@ -33,6 +35,7 @@ from ._checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from ._distributed import all_sum, any_rank, average_gradients, broadcast_module, process_group
 from ._graphs import connectome_graph_of, spatial_graph_of
 
 logger = logging.getLogger(__name__)
@@ -261,7 +264,11 @@ class SpaCon:
         progress
             Show a progress bar with the running loss.
         rank, world_size
-            This process's shard of the seed cells, for data-parallel training.
+            This process's shard of the seed cells. Under an initialised
+            ``torch.distributed`` process group (e.g. launched by ``torchrun``) they are taken
+            from it and training is data-parallel: each rank samples its own seed cells, the
+            gradients are averaged over ranks after every step so all ranks hold the same
+            model, and each rank checkpoints to ``<checkpoint>.rank<r>``.
         max_steps
             Stop after this many optimiser steps (e.g. to time a few batches); a partial last
             epoch is reported in :attr:`history` with its number of batches.
@@ -288,6 +295,18 @@ class SpaCon:
         check_option("spatial_sampling", spatial_sampling, ("neighbors", "induced"))
         if batch_size < 1:
             raise SpaconInputError(f"batch_size must be >= 1, got {batch_size}.")
+        group = process_group()
+        if group is not None:
+            if (rank, world_size) not in ((0, 1), group):
+                raise SpaconInputError(
+                    f"rank={rank}, world_size={world_size} disagree with the process group "
+                    f"{group}; leave them out, they are taken from it.")
+            rank, world_size = group
+            if mode == "full":
+                raise SpaconInputError(
+                    "distributed training gives each rank its own seed cells: use "
+                    "mode='sampled' (full-batch steps would repeat the same work on every rank).")
+            mode = "sampled"
         if mode == "auto":
             mode = self._choose_mode(memory_budget_gb, fanouts)
         if mode == "full":
@@ -301,7 +320,10 @@ class SpaCon:
         if int(epochs) < 1:
             raise SpaconInputError(f"epochs must be >= 1, got {epochs}.")
         device = resolve_device(device)
+        respect_thread_limit()
         seed_everything(seed)
+        if group is not None and seed is not None:
+            torch.manual_seed(seed + rank)  # independent dropout on each rank
         params = {
             "epochs": int(epochs), "mode": mode, "batch_size": batch_size, "fanouts": list(fanouts),
             "spatial_sampling": spatial_sampling, "spatial_fanout": spatial_fanout, "lr": lr,
@@ -314,6 +336,8 @@ class SpaCon:
         pos = {"epoch": 0, "batch": 0, "total": 0.0, "count": 0, "steps": 0, "seconds": 0.0}
         history = list(self.history)
         checkpoint = None if checkpoint is None else Path(checkpoint)
+        if checkpoint is not None and group is not None:
+            checkpoint = checkpoint.with_name(f"{checkpoint.stem}.rank{rank}{checkpoint.suffix}")
         if resume and checkpoint is not None and checkpoint.exists():
             state = load_checkpoint(checkpoint, params)
             module.load_state_dict(state["module"])
@@ -321,6 +345,8 @@ class SpaCon:
             restore_rng(state)
             pos, history = state["position"], state["history"]
             logger.info("resuming training at epoch %d, batch %d", pos["epoch"], pos["batch"])
+        if group is not None:
+            broadcast_module(module)
         self.train_params = dict(params)
         module.train()
         if mode == "full":
@@ -330,7 +356,8 @@ class SpaCon:
                 self.connectome, self.spatial, fanouts, batch_size, spatial_sampling,
                 spatial_fanout, seed=0 if seed is None else seed,
             )
-            n_batches = sampler.n_batches(rank, world_size)
+            # every rank takes the same number of steps (the smallest shard's batches)
+            n_batches = min(sampler.n_batches(r, world_size) for r in range(world_size))
 
         def save():
             if checkpoint is not None:
@@ -349,13 +376,17 @@ class SpaCon:
         with stop.catching_sigint(), deterministic_algorithms(device):
             while pos["epoch"] < epochs and not (max_steps is not None and pos["steps"] >= max_steps):
                 steps = batches if mode == "full" else (
-                    self._to_device(b, device)
-                    for b in sampler.epoch(pos["epoch"], rank, world_size, start=pos["batch"]))
+                    self._to_device(b, device) for b in itertools.islice(
+                        sampler.epoch(pos["epoch"], rank, world_size, start=pos["batch"]),
+                        n_batches - pos["batch"]))
+                stopping = False
                 for x, adj_con, adj_spa in steps:
                     optimizer.zero_grad(set_to_none=True)
                     _, _, x_hat = module(x, adj_con, adj_spa)
                     batch_loss = F.mse_loss(x_hat, x, reduction=loss)
                     batch_loss.backward()
+                    if group is not None:
+                        average_gradients(module)
                     torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
                     optimizer.step()
                     value = batch_loss.item() / (len(x) if loss == "sum" else 1)
@@ -366,13 +397,14 @@ class SpaCon:
                     pos["seconds"] = time.perf_counter() - start
                     bar.update()
                     bar.set_postfix(loss=f"{value:.4g}")
-                    if stop.requested or (max_steps is not None and pos["steps"] >= max_steps):
+                    stopping = stop.requested if group is None else any_rank(stop.requested, device)
+                    if stopping or (max_steps is not None and pos["steps"] >= max_steps):
                         break
                     if pos["batch"] < n_batches and (
                             time.perf_counter() - last_save >= checkpoint_interval):
                         save()
                         last_save = time.perf_counter()
-                if stop.requested:
+                if stopping:
                     save()
                     bar.close()
                     where = f" to {checkpoint}" if checkpoint is not None else ""
@@ -384,11 +416,13 @@ class SpaCon:
                             " nowhere (no checkpoint file was given)."),
                         checkpoint,
                     )
+                total_loss, count = (pos["total"], pos["count"]) if group is None else all_sum(
+                    [pos["total"], pos["count"]], device)
                 if pos["batch"] < n_batches:  # max_steps reached inside the epoch
-                    partial = [{"epoch": len(history), "loss": pos["total"] / pos["count"],
+                    partial = [{"epoch": len(history), "loss": total_loss / count,
                                 "batches": pos["batch"]}]
                     break
-                history.append({"epoch": len(history), "loss": pos["total"] / pos["count"]})
+                history.append({"epoch": len(history), "loss": total_loss / count})
                 pos.update(epoch=pos["epoch"] + 1, batch=0, total=0.0, count=0)
                 if mode != "full" or time.perf_counter() - last_save >= checkpoint_interval:
                     save()
@@ -396,6 +430,8 @@ class SpaCon:
         bar.close()
         pos["seconds"] = time.perf_counter() - start
         save()
+        if group is not None:
+            broadcast_module(module)  # batch-norm running statistics differ between ranks
         self.history = history + partial
         self.epochs_done = len(history)
         self.train_params["seconds"] = pos["seconds"]

@@ -1,0 +1,79 @@
+"""Data-parallel training on PyTorch's own distributed engine (``torch.distributed``).
+
+Each process (rank) trains on its own shard of the seed cells; after every backward pass the
+gradients are averaged over ranks, so all ranks take the same optimiser step and hold the same
+model, as ``DistributedDataParallel`` does. Launch with ``torchrun`` (or any launcher that
+initialises the default process group: gloo on CPUs, nccl on GPUs).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def init_from_environment(device: str = "auto") -> tuple[int, int] | None:
+    """Join the process group a launcher such as ``torchrun`` describes in the environment.
+
+    Returns ``(rank, world_size)``, or ``None`` when the environment asks for one process.
+    Uses nccl when the ranks train on GPUs (each on its ``LOCAL_RANK`` device), else gloo.
+    """
+    import torch.distributed as dist
+
+    from .._utils import resolve_device
+
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return None
+    if not dist.is_initialized():
+        cuda = resolve_device(device) == "cuda" and dist.is_nccl_available()
+        if cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return process_group()
+
+
+def process_group() -> tuple[int, int] | None:
+    """``(rank, world_size)`` of an initialised process group with more than one rank."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return None
+    return dist.get_rank(), dist.get_world_size()
+
+
+def broadcast_module(module: torch.nn.Module) -> None:
+    """Give every rank rank 0's parameters and buffers."""
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(module: torch.nn.Module) -> None:
+    """Replace each gradient by its mean over ranks (a missing gradient counts as zero)."""
+    import torch.distributed as dist
+
+    world_size = dist.get_world_size()
+    for p in module.parameters():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad /= world_size
+
+
+def all_sum(values: list[float], device=None) -> list[float]:
+    """Sum of each value over ranks."""
+    import torch.distributed as dist
+
+    if device is None:
+        device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def any_rank(flag: bool, device=None) -> bool:
+    """True on every rank when it is true on any (e.g. a stop request)."""
+    return all_sum([float(flag)], device)[0] > 0

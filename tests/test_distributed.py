@@ -1,0 +1,144 @@
+"""Data-parallel training under torchrun (gloo on CPU) matches averaging the ranks' gradients."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import spacon
+from spacon.model._spacon import SpaCon
+
+STEPS = 4
+SETUP = """
+import spacon
+adata, conn = spacon.datasets.synthetic_brain(n_cells=800, n_genes=60, n_sections=4,
+                                              n_regions=8, n_modules=2, seed=3)
+spacon.pp.normalize(adata)
+spacon.pp.spatial_graph(adata, n_neighbors=6)
+spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+model = spacon.SpaCon(adata, hidden_dims=(32, 16, 8), dropout=0.0, seed=0)
+"""
+WORKER = SETUP + f"""
+import sys, torch, torch.distributed as dist
+dist.init_process_group("gloo")
+model.train(mode="sampled", epochs=1, batch_size=64, max_steps={STEPS}, progress=False, seed=0)
+torch.save({{"state": model.module.state_dict(), "history": model.history,
+            "params": model.train_params}}, f"{{sys.argv[1]}}/rank{{dist.get_rank()}}.pt")
+dist.destroy_process_group()
+"""
+
+
+def reference_state():
+    """What two ranks should reach: each step averages the gradients of both shards' batches."""
+    namespace: dict = {}
+    exec(SETUP, namespace)
+    model: SpaCon = namespace["model"]
+    module = model.module
+    module.train()
+    opt = torch.optim.Adam(module.parameters(), lr=5e-3, weight_decay=1e-4)
+    sampler = spacon.graph.NeighborSampler(model.connectome, model.spatial, (10, 5, 5), 64,
+                                           "neighbors", 20, seed=0)
+    shards = [sampler.epoch(0, r, 2) for r in range(2)]
+    for _ in range(STEPS):
+        grads = []
+        for shard in shards:
+            x, adj_con, adj_spa = model._to_device(next(shard), "cpu")
+            module.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.mse_loss(module(x, adj_con, adj_spa)[2], x,
+                                                reduction="sum")
+            loss.backward()
+            grads.append([p.grad.clone() for p in module.parameters()])
+        for p, g0, g1 in zip(module.parameters(), *grads):
+            p.grad = (g0 + g1) / 2
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 5.0)
+        opt.step()
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(WORKER))
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(script), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    # every rank ends with the same model and the same (global) loss history
+    for key, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][key]), key
+    assert ranks[0]["history"] == ranks[1]["history"]
+    assert [r["params"]["rank"] for r in ranks] == [0, 1]
+    assert ranks[0]["params"]["world_size"] == 2 and ranks[0]["params"]["steps"] == STEPS
+    # and it is the model that averaging both shards' gradients at each step gives
+    expected = reference_state()
+    for key, value in expected.items():
+        if "running" in key or "num_batches" in key:
+            continue  # batch-norm statistics: rank 0's are kept
+        np.testing.assert_allclose(ranks[0]["state"][key].numpy(), value.numpy(), atol=1e-5,
+                                   err_msg=key)
+
+
+def test_rank_arguments_must_agree_with_the_group(monkeypatch, brain):
+    from spacon import SpaconInputError
+    from spacon.model import _spacon
+
+    adata, conn = brain
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=6)
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2), seed=0)
+    monkeypatch.setattr(_spacon, "process_group", lambda: (1, 2))
+    with pytest.raises(SpaconInputError, match="disagree with the process group"):
+        model.train(rank=0, world_size=3, progress=False)
+    with pytest.raises(SpaconInputError, match="use mode='sampled'"):
+        model.train(mode="full", progress=False)
+
+
+@pytest.mark.slow
+def test_spacon_run_under_torchrun(sim_inputs, tmp_path):
+    import json
+
+    import anndata as ad
+
+    out = tmp_path / "result"
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "spacon.cli", "run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+         "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+         "--section-key", "section", "--knn", "6", "--threshold", "0.4", "--mode", "sampled",
+         "--epochs", "2", "--batch-size", "128", "--hidden-dims", "16", "8", "4",
+         "--alpha", "0", "1", "--out", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("wrote ") == 1  # rank 0 alone reports and writes
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["training"]["world_size"] == 2
+    # 900 cells, 450 per rank, 4 batches of 128 per epoch
+    assert summary["training"]["steps"] == 2 * 4
+    res = ad.read_h5ad(out / "result.h5ad")
+    assert np.isfinite(res.obsm["X_spacon_con"]).all() and "spacon_domain_alpha1" in res.obs
+    assert not list(out.glob("checkpoint*"))  # per-rank checkpoints removed after success
+
+
+def test_thread_limit_is_respected(monkeypatch):
+    """scanpy's numba steps reset the shared OpenMP thread count; training sets it back."""
+    from spacon._utils import respect_thread_limit
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        respect_thread_limit()
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "")
+        torch.set_num_threads(2)
+        respect_thread_limit()  # unset: torch's own choice is kept
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
