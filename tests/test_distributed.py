@@ -142,3 +142,54 @@ def test_thread_limit_is_respected(monkeypatch):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_gpu_ranks_use_nccl_on_their_local_device(monkeypatch):
+    import torch.distributed as dist
+
+    from spacon.model import _distributed
+
+    calls = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: calls.setdefault("device", i))
+    monkeypatch.setattr(dist, "is_nccl_available", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda b: calls.setdefault("backend", b))
+    _distributed.init_from_environment("auto")
+    assert calls == {"device": 1, "backend": "nccl"}
+
+
+RESUME_WORKER = SETUP + """
+import os, sys, torch.distributed as dist
+from spacon import SpaconInputError
+dist.init_process_group("gloo")
+ckpt = os.path.join(sys.argv[1], "ck.pt")
+model.train(mode="sampled", epochs=1, batch_size=64, max_steps=3, progress=False,
+            checkpoint=ckpt, checkpoint_interval=0)
+dist.barrier()
+if dist.get_rank() == 1:
+    os.remove(os.path.join(sys.argv[1], "ck.rank1.pt"))  # one rank lost its checkpoint
+dist.barrier()
+try:
+    model.train(mode="sampled", epochs=1, batch_size=64, max_steps=3, progress=False,
+                checkpoint=ckpt, resume=True)
+    outcome = "resumed"
+except SpaconInputError as err:
+    outcome = str(err)
+open(os.path.join(sys.argv[1], f"outcome{dist.get_rank()}"), "w").write(outcome)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_resume_refuses_checkpoints_from_different_steps(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(RESUME_WORKER))
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(script), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for r in range(2):  # every rank stops with the same clear error instead of hanging
+        assert "stop at different steps" in (tmp_path / f"outcome{r}").read_text()

@@ -26,7 +26,7 @@ def init_from_environment(device: str = "auto") -> tuple[int, int] | None:
     if int(os.environ.get("WORLD_SIZE", "1")) < 2:
         return None
     if not dist.is_initialized():
-        cuda = resolve_device(device) == "cuda" and dist.is_nccl_available()
+        cuda = resolve_device(device).type == "cuda" and dist.is_nccl_available()
         if cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if cuda else "gloo")
@@ -57,6 +57,8 @@ def average_gradients(module: torch.nn.Module) -> None:
 
     world_size = dist.get_world_size()
     for p in module.parameters():
+        if not p.requires_grad:
+            continue
         if p.grad is None:
             p.grad = torch.zeros_like(p)
         dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
@@ -74,6 +76,24 @@ def all_sum(values: list[float], device=None) -> list[float]:
     return t.tolist()
 
 
+def any_ranks(flags: list[bool], device=None) -> list[bool]:
+    """Each flag true on every rank when it is true on any (e.g. a stop request)."""
+    return [v > 0 for v in all_sum([float(f) for f in flags], device)]
+
+
 def any_rank(flag: bool, device=None) -> bool:
-    """True on every rank when it is true on any (e.g. a stop request)."""
-    return all_sum([float(flag)], device)[0] > 0
+    """True on every rank when it is true on any."""
+    return any_ranks([flag], device)[0]
+
+
+def same_on_all_ranks(values: list[float], device=None) -> bool:
+    """Whether every rank holds the same ``values`` (e.g. its position in training)."""
+    import torch.distributed as dist
+
+    if device is None:
+        device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    low = torch.tensor(values, dtype=torch.float64, device=device)
+    high = low.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    return bool(torch.equal(low, high))

@@ -35,7 +35,14 @@ from ._checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from ._distributed import all_sum, any_rank, average_gradients, broadcast_module, process_group
+from ._distributed import (
+    all_sum,
+    any_ranks,
+    average_gradients,
+    broadcast_module,
+    process_group,
+    same_on_all_ranks,
+)
 from ._graphs import connectome_graph_of, spatial_graph_of
 
 logger = logging.getLogger(__name__)
@@ -268,7 +275,9 @@ class SpaCon:
             ``torch.distributed`` process group (e.g. launched by ``torchrun``) they are taken
             from it and training is data-parallel: each rank samples its own seed cells, the
             gradients are averaged over ranks after every step so all ranks hold the same
-            model, and each rank checkpoints to ``<checkpoint>.rank<r>``.
+            model, and each rank checkpoints to ``<checkpoint>.rank<r>`` at the same steps.
+            On GPUs call ``torch.cuda.set_device(local_rank)`` before (``spacon run`` under
+            ``torchrun`` does).
         max_steps
             Stop after this many optimiser steps (e.g. to time a few batches); a partial last
             epoch is reported in :attr:`history` with its number of batches.
@@ -338,12 +347,27 @@ class SpaCon:
         checkpoint = None if checkpoint is None else Path(checkpoint)
         if checkpoint is not None and group is not None:
             checkpoint = checkpoint.with_name(f"{checkpoint.stem}.rank{rank}{checkpoint.suffix}")
+        state, failed = None, None
         if resume and checkpoint is not None and checkpoint.exists():
-            state = load_checkpoint(checkpoint, params)
+            try:
+                state = load_checkpoint(checkpoint, params)
+            except SpaconInputError as err:
+                failed = err
+        if group is not None and resume and any_ranks([failed is not None], device)[0]:
+            raise failed or SpaconInputError("another rank's checkpoint cannot be resumed; see "
+                                             "its message.")
+        if failed is not None:
+            raise failed
+        if state is not None:
             module.load_state_dict(state["module"])
             optimizer.load_state_dict(state["optimizer"])
             restore_rng(state)
             pos, history = state["position"], state["history"]
+        if group is not None and resume and not same_on_all_ranks(
+                [pos["epoch"], pos["batch"], pos["steps"]], device):
+            raise SpaconInputError(
+                "the ranks' checkpoints stop at different steps (or one is missing); resume "
+                "from a set written together, or start again without resume.")
             logger.info("resuming training at epoch %d, batch %d", pos["epoch"], pos["batch"])
         if group is not None:
             broadcast_module(module)
@@ -358,6 +382,10 @@ class SpaCon:
             )
             # every rank takes the same number of steps (the smallest shard's batches)
             n_batches = min(sampler.n_batches(r, world_size) for r in range(world_size))
+            if n_batches == 0:
+                raise SpaconInputError(
+                    f"{world_size} ranks need at least {world_size} cells; the data have "
+                    f"{sampler.n_cells}.")
 
         def save():
             if checkpoint is not None:
@@ -397,11 +425,14 @@ class SpaCon:
                     pos["seconds"] = time.perf_counter() - start
                     bar.update()
                     bar.set_postfix(loss=f"{value:.4g}")
-                    stopping = stop.requested if group is None else any_rank(stop.requested, device)
+                    due = time.perf_counter() - last_save >= checkpoint_interval
+                    if group is not None:  # ranks stop and checkpoint at the same step
+                        stopping, due = any_ranks([stop.requested, due], device)
+                    else:
+                        stopping = stop.requested
                     if stopping or (max_steps is not None and pos["steps"] >= max_steps):
                         break
-                    if pos["batch"] < n_batches and (
-                            time.perf_counter() - last_save >= checkpoint_interval):
+                    if pos["batch"] < n_batches and due:
                         save()
                         last_save = time.perf_counter()
                 if stopping:
@@ -412,7 +443,10 @@ class SpaCon:
                         f"training interrupted at epoch {pos['epoch']}, batch {pos['batch']}; "
                         f"checkpoint saved{where}" + (
                             "; run the same command with --resume (or train(..., resume=True)) "
-                            "to continue." if checkpoint is not None else
+                            "to continue." if checkpoint is not None and group is None else
+                            " (one file per rank); train(..., resume=True) in the same process "
+                            "group continues (spacon run --resume does not support distributed "
+                            "runs yet)." if checkpoint is not None else
                             " nowhere (no checkpoint file was given)."),
                         checkpoint,
                     )
@@ -425,6 +459,7 @@ class SpaCon:
                 history.append({"epoch": len(history), "loss": total_loss / count})
                 pos.update(epoch=pos["epoch"] + 1, batch=0, total=0.0, count=0)
                 if mode != "full" or time.perf_counter() - last_save >= checkpoint_interval:
+                    # (distributed runs are sampled: every rank saves at every epoch end)
                     save()
                     last_save = time.perf_counter()
         bar.close()
