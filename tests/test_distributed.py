@@ -193,3 +193,46 @@ def test_resume_refuses_checkpoints_from_different_steps(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     for r in range(2):  # every rank stops with the same clear error instead of hanging
         assert "stop at different steps" in (tmp_path / f"outcome{r}").read_text()
+
+
+@pytest.mark.slow
+def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inputs, tmp_path):
+    import signal
+    import time
+
+    import anndata as ad
+
+    def command(out, *extra):
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc-per-node", "2", "-m", "spacon.cli", "--verbose", "run", "--adata",
+                str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+                str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--knn", "6",
+                "--threshold", "0.4", "--mode", "sampled", "--epochs", "40", "--batch-size",
+                "128", "--hidden-dims", "16", "8", "4", "--alpha", "1", "--out", str(out),
+                "--quiet", *extra]
+
+    whole = subprocess.run(command(tmp_path / "whole"), capture_output=True, text=True,
+                           timeout=300)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen(command(out, "--checkpoint-interval", "0"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.rank1.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # torchrun passes Ctrl-C to every rank
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "--resume" in err, err[-2000:]
+    assert not (out / "result.h5ad").exists()
+    stopped_at = [torch.load(out / f"checkpoint.rank{r}.pt", weights_only=False)["position"]
+                  for r in range(2)]
+    assert stopped_at[0]["steps"] == stopped_at[1]["steps"] > 0  # both ranks stopped together
+    resumed = subprocess.run(command(out, "--resume"), capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.stderr.count("resuming training at epoch") == 2  # from the checkpoints
+    a = ad.read_h5ad(tmp_path / "whole" / "result.h5ad")
+    b = ad.read_h5ad(out / "result.h5ad")
+    np.testing.assert_array_equal(a.obsm["X_spacon_con"], b.obsm["X_spacon_con"])
+    np.testing.assert_array_equal(a.obsm["X_spacon_spa"], b.obsm["X_spacon_spa"])
+    assert not list(out.glob("checkpoint*"))

@@ -122,21 +122,33 @@ def _coerce(name, value, default, annotation, source):
 CHECKPOINT = "checkpoint.pt"
 
 
-def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Path:
+def checkpoint_files(world_size: int = 1) -> list[str]:
+    """Checkpoint file names of a run: one, or one per rank of a distributed run."""
+    if world_size == 1:
+        return [CHECKPOINT]
+    stem, suffix = Path(CHECKPOINT).stem, Path(CHECKPOINT).suffix
+    return [f"{stem}.rank{r}{suffix}" for r in range(world_size)]
+
+
+def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
+                   world_size: int = 1) -> Path:
     """Check that ``out`` can take a run's results before any work is done.
 
     A directory that holds anything but a checkpoint to resume is refused unless
-    ``overwrite``; ``resume`` needs the checkpoint of an unfinished run.
+    ``overwrite``; ``resume`` needs the checkpoint(s) of an unfinished run (one per rank of
+    a run over ``world_size`` processes).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SpaconInputError(f"--out {str(out)!r} exists and is not a directory.")
-    checkpoint = out / CHECKPOINT
-    if resume and not checkpoint.exists():
+    names = checkpoint_files(world_size)
+    missing = [n for n in names if not (out / n).exists()]
+    if resume and missing:
         raise SpaconInputError(
-            f"--resume: {out} holds no {CHECKPOINT} to continue from; run without --resume to "
-            "start a new run."
+            f"--resume: {out} holds no {', '.join(missing)} to continue from; run without "
+            "--resume to start a new run."
         )
+    checkpoint = out / names[0]
     if (out / "result.h5ad").exists() and not overwrite:
         raise SpaconInputError(
             f"{out}/result.h5ad exists already; choose another --out or pass --overwrite."
@@ -218,12 +230,11 @@ def run(config: RunConfig, adata=None):
     # under torchrun every rank trains on its shard; rank 0 alone writes the results
     group = init_from_environment(config.device)
     main_rank = group is None or group[0] == 0
-    if group is not None and config.resume:
-        raise SpaconInputError("--resume is not supported for a distributed run; rerun it.")
+    world_size = 1 if group is None else group[1]
     out, failed = Path(config.out), None
     if main_rank:
         try:
-            out = prepare_output(config.out, config.overwrite, config.resume)
+            out = prepare_output(config.out, config.overwrite, config.resume, world_size)
         except SpaconInputError as err:
             failed = err
     if group is not None and any_rank(failed is not None):
@@ -303,9 +314,8 @@ def run(config: RunConfig, adata=None):
         "versions": _versions(),
     }
     write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
-    (out / CHECKPOINT).unlink(missing_ok=True)  # the finished model is in DIR/model/
-    for per_rank in out.glob(f"{Path(CHECKPOINT).stem}.rank*{Path(CHECKPOINT).suffix}"):
-        per_rank.unlink()
+    for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
+        (out / name).unlink(missing_ok=True)
     return adata, summary
 
 

@@ -363,12 +363,12 @@ class SpaCon:
             optimizer.load_state_dict(state["optimizer"])
             restore_rng(state)
             pos, history = state["position"], state["history"]
+            logger.info("resuming training at epoch %d, batch %d", pos["epoch"], pos["batch"])
         if group is not None and resume and not same_on_all_ranks(
                 [pos["epoch"], pos["batch"], pos["steps"]], device):
             raise SpaconInputError(
                 "the ranks' checkpoints stop at different steps (or one is missing); resume "
                 "from a set written together, or start again without resume.")
-            logger.info("resuming training at epoch %d, batch %d", pos["epoch"], pos["batch"])
         if group is not None:
             broadcast_module(module)
         self.train_params = dict(params)
@@ -443,10 +443,7 @@ class SpaCon:
                         f"training interrupted at epoch {pos['epoch']}, batch {pos['batch']}; "
                         f"checkpoint saved{where}" + (
                             "; run the same command with --resume (or train(..., resume=True)) "
-                            "to continue." if checkpoint is not None and group is None else
-                            " (one file per rank); train(..., resume=True) in the same process "
-                            "group continues (spacon run --resume does not support distributed "
-                            "runs yet)." if checkpoint is not None else
+                            "to continue." if checkpoint is not None else
                             " nowhere (no checkpoint file was given)."),
                         checkpoint,
                     )
