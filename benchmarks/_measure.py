@@ -60,3 +60,15 @@ def prepared_brain(n_cells: int = 6000, n_genes: int = 300, n_sections: int = 12
                             z_radius=info["suggested_z_radius"])
     spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=threshold)
     return adata
+
+
+def real_data_parser(doc: str):
+    """Command-line options of the real-data benchmarks: --data, --seed, --json."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"
+                                         / "data"), help="folder of the shared data sets")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="also write the results to this file")
+    return p

@@ -25,7 +25,6 @@ Files that are missing are reported and that part is skipped.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -126,12 +125,10 @@ def _print(title: str, rows: list[dict]) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"
-                                         / "data"))
+    from _measure import real_data_parser
+
+    p = real_data_parser(__doc__)
     p.add_argument("--n-perm", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", default=None)
     args = p.parse_args()
     root = Path(args.data)
     results = {}

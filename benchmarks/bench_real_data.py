@@ -24,7 +24,6 @@ Files that are missing are reported and that part is skipped.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -139,11 +138,9 @@ def subtypes(adata, seed: int) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"
-                                         / "data"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", default=None)
+    from _measure import real_data_parser
+
+    p = real_data_parser(__doc__)
     p.add_argument("--export", default=None,
                    help="also write the human regions as .h5ad + .csv files here, for the CLI")
     args = p.parse_args()

@@ -22,7 +22,6 @@ cell -> unit map (``unit_key="region"``), the connectome is symmetrised.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -109,11 +108,9 @@ def prediction(adata, conn, seed: int) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"
-                                         / "data"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", default=None)
+    from _measure import real_data_parser
+
+    p = real_data_parser(__doc__)
     args = p.parse_args()
     root = Path(args.data)
     if not (root / "mouse_oh2014_sc_synaptome").is_dir():

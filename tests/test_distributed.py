@@ -33,6 +33,13 @@ dist.destroy_process_group()
 """
 
 
+def torchrun(*args, timeout=300):
+    """Run ``args`` (a script, or ``-m module ...``) on two gloo ranks under torchrun."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def reference_state():
     """What two ranks should reach: each step averages the gradients of both shards' batches."""
     namespace: dict = {}
@@ -64,9 +71,7 @@ def reference_state():
 def test_torchrun_two_ranks(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(WORKER))
-    run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(script), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    run = torchrun(script, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
     # every rank ends with the same model and the same (global) loss history
@@ -107,14 +112,12 @@ def test_spacon_run_under_torchrun(sim_inputs, tmp_path):
     import anndata as ad
 
     out = tmp_path / "result"
-    run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "spacon.cli", "run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
-         "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
-         "--section-key", "section", "--knn", "6", "--threshold", "0.4", "--mode", "sampled",
-         "--epochs", "2", "--batch-size", "128", "--hidden-dims", "16", "8", "4",
-         "--alpha", "0", "1", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=300)
+    run = torchrun(
+        "-m", "spacon.cli", "run", "--adata", sim_inputs / "synthetic_brain.h5ad",
+        "--connectivity", sim_inputs / "connectome.npz", "--unit-key", "unit",
+        "--section-key", "section", "--knn", "6", "--threshold", "0.4", "--mode", "sampled",
+        "--epochs", "2", "--batch-size", "128", "--hidden-dims", "16", "8", "4",
+        "--alpha", "0", "1", "--out", out, "--quiet")
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("wrote ") == 1  # rank 0 alone reports and writes
     summary = json.loads((out / "summary.json").read_text())
@@ -187,9 +190,7 @@ dist.destroy_process_group()
 def test_resume_refuses_checkpoints_from_different_steps(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(RESUME_WORKER))
-    run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(script), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    run = torchrun(script, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     for r in range(2):  # every rank stops with the same clear error instead of hanging
         assert "stop at different steps" in (tmp_path / f"outcome{r}").read_text()
@@ -203,20 +204,20 @@ def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inpu
     import anndata as ad
 
     def command(out, *extra):
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                "--nproc-per-node", "2", "-m", "spacon.cli", "--verbose", "run", "--adata",
-                str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
-                str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--knn", "6",
+        return ["-m", "spacon.cli", "--verbose", "run", "--adata",
+                sim_inputs / "synthetic_brain.h5ad", "--connectivity",
+                sim_inputs / "connectome.npz", "--unit-key", "unit", "--knn", "6",
                 "--threshold", "0.4", "--mode", "sampled", "--epochs", "40", "--batch-size",
-                "128", "--hidden-dims", "16", "8", "4", "--alpha", "1", "--out", str(out),
+                "128", "--hidden-dims", "16", "8", "4", "--alpha", "1", "--out", out,
                 "--quiet", *extra]
 
-    whole = subprocess.run(command(tmp_path / "whole"), capture_output=True, text=True,
-                           timeout=300)
+    whole = torchrun(*command(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr[-2000:]
     out = tmp_path / "stopped"
-    proc = subprocess.Popen(command(out, "--checkpoint-interval", "0"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         *map(str, command(out, "--checkpoint-interval", "0"))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "checkpoint.rank1.pt").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -227,8 +228,7 @@ def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inpu
     stopped_at = [torch.load(out / f"checkpoint.rank{r}.pt", weights_only=False)["position"]
                   for r in range(2)]
     assert stopped_at[0]["steps"] == stopped_at[1]["steps"] > 0  # both ranks stopped together
-    resumed = subprocess.run(command(out, "--resume"), capture_output=True, text=True,
-                             timeout=300)
+    resumed = torchrun(*command(out, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert resumed.stderr.count("resuming training at epoch") == 2  # from the checkpoints
     a = ad.read_h5ad(tmp_path / "whole" / "result.h5ad")

@@ -138,20 +138,26 @@ def _refuse_existing(files, overwrite: bool) -> None:
         )
 
 
-def _add_data_options(parser) -> None:
-    """The data, graph and training options that `run` and `evaluate` share."""
+def _add_input_options(parser):
+    """The input files and keys every command that reads data takes; returns their group."""
     data = parser.add_argument_group("data")
     data.add_argument("--adata", help="input .h5ad (counts in X unless --no-normalize)")
     data.add_argument("--connectivity", help="connectivity file (.npz/.npy/.csv/.tsv/.h5/.mat)")
     data.add_argument("--connectivity-key", help="array name inside an .npz/HDF5/.mat file")
-    data.add_argument("--no-connectivity", action="store_true", default=None,
-                      help="no connectome: train the spatial encoder alone")
     data.add_argument("--unit-key", help="obs column mapping cells to connectivity units")
     data.add_argument("--spatial-key", help="obsm key of coordinates (default spatial)")
+    data.add_argument("--no-normalize", action="store_true", default=None,
+                      help="X is already log-normalised (e.g. a spacon run result.h5ad)")
+    return data
+
+
+def _add_data_options(parser) -> None:
+    """The data, graph and training options that `run` and `evaluate connectivity` share."""
+    data = _add_input_options(parser)
+    data.add_argument("--no-connectivity", action="store_true", default=None,
+                      help="no connectome: train the spatial encoder alone")
     data.add_argument("--section-key", help="obs column of the section of each cell")
     data.add_argument("--section-order", help="comma-separated section order, e.g. a,b,c")
-    data.add_argument("--no-normalize", action="store_true", default=None,
-                      help="X is already log-normalised")
     graphs = parser.add_argument_group("graphs")
     how = graphs.add_mutually_exclusive_group()
     how.add_argument("--radius", type=float, help="spatial neighbours within this distance")
@@ -263,14 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         "from free label shuffles, for comparison); overall and per --groupby domain. Writes "
         "DIR/coupling.csv and DIR/coupling.png.",
     )
-    data = coup.add_argument_group("data")
-    data.add_argument("--adata", help="input .h5ad (counts in X unless --no-normalize)")
-    data.add_argument("--connectivity", help="connectivity file (.npz/.npy/.csv/.tsv/.h5/.mat)")
-    data.add_argument("--connectivity-key", help="array name inside an .npz/HDF5/.mat file")
-    data.add_argument("--unit-key", help="obs column mapping cells to connectivity units")
-    data.add_argument("--spatial-key", help="obsm key of coordinates (default spatial)")
-    data.add_argument("--no-normalize", action="store_true", default=None,
-                      help="X is already log-normalised (e.g. a spacon run result.h5ad)")
+    _add_input_options(coup)
     coup.add_argument("--groupby", help="obs column of domains for per-domain rows")
     coup.add_argument("--pairs", choices=["all", "connected"], default="all",
                       help="all unit pairs, or connected ones only (all)")
