@@ -40,6 +40,13 @@ def torchrun(*args, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def torchrun_worker(source: str, folder):
+    """Write ``source`` as a script in ``folder`` and run it on two ranks (``argv[1]`` = folder)."""
+    script = folder / "worker.py"
+    script.write_text(textwrap.dedent(source))
+    return torchrun(script, folder)
+
+
 def reference_state():
     """What two ranks should reach: each step averages the gradients of both shards' batches."""
     namespace: dict = {}
@@ -69,9 +76,7 @@ def reference_state():
 
 @pytest.mark.slow
 def test_torchrun_two_ranks(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(WORKER))
-    run = torchrun(script, tmp_path)
+    run = torchrun_worker(WORKER, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
     # every rank ends with the same model and the same (global) loss history
@@ -188,9 +193,7 @@ dist.destroy_process_group()
 
 @pytest.mark.slow
 def test_resume_refuses_checkpoints_from_different_steps(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(RESUME_WORKER))
-    run = torchrun(script, tmp_path)
+    run = torchrun_worker(RESUME_WORKER, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     for r in range(2):  # every rank stops with the same clear error instead of hanging
         assert "stop at different steps" in (tmp_path / f"outcome{r}").read_text()

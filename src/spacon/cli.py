@@ -151,6 +151,14 @@ def _add_input_options(parser):
     return data
 
 
+def _add_evaluate_output(parser, result: str) -> None:
+    """--config, --out and --overwrite of an ``evaluate`` command writing ``result``."""
+    parser.add_argument("--config", help="TOML file with the data options")
+    parser.add_argument("--out", help="output directory")
+    parser.add_argument("--overwrite", action="store_true", default=None,
+                        help=f"replace an existing {result} in --out")
+
+
 def _add_data_options(parser) -> None:
     """The data, graph and training options that `run` and `evaluate connectivity` share."""
     data = _add_input_options(parser)
@@ -255,10 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     folds.add_argument("--folds", type=int, default=5, help="spatial folds (5)")
     folds.add_argument("--holdout-key",
                        help="obs column giving the folds (or a boolean column: True = held out)")
-    conn.add_argument("--config", help="TOML file with the data options")
-    conn.add_argument("--out", help="output directory")
-    conn.add_argument("--overwrite", action="store_true", default=None,
-                      help="replace an existing metrics.json in --out")
+    _add_evaluate_output(conn, "metrics.json")
     conn.set_defaults(func=_evaluate_connectivity)
 
     coup = what.add_parser(
@@ -276,10 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     coup.add_argument("--method", choices=["spearman", "pearson"], default="spearman")
     coup.add_argument("--n-perm", type=int, default=1000, help="surrogates for p-values (1000)")
     coup.add_argument("--seed", type=int, help="random seed (0)")
-    coup.add_argument("--config", help="TOML file with the data options")
-    coup.add_argument("--out", help="output directory")
-    coup.add_argument("--overwrite", action="store_true", default=None,
-                      help="replace an existing coupling.csv in --out")
+    _add_evaluate_output(coup, "coupling.csv")
     coup.set_defaults(func=_evaluate_coupling)
 
     demo = sub.add_parser(
