@@ -39,11 +39,11 @@ def one(n_cells: int, n_genes: int, what: str) -> dict:
         model.train(2, mode="full", progress=False)
     else:
         estimate = model.embed_bytes() / 1024**3
-        model.embed(progress=False)
+        model.embed()
     measured = _peak_rss_gb() - base
     return {"n_cells": n_cells, "n_genes": n_genes, "step": what,
-            "connectome_edges": int(model.connectome.n_edges),
-            "spatial_edges": int(model.spatial.n_edges), "estimate_gb": round(estimate, 3),
+            "connectome_edges": int(model.data.connectome.n_edges),
+            "spatial_edges": int(model.data.spatial.n_edges), "estimate_gb": round(estimate, 3),
             "measured_gb": round(measured, 3), "error": round(estimate / measured - 1, 3)}
 
 

@@ -68,7 +68,7 @@ def tier(n_cells: int, n_genes: int, folder: Path, steps: int | None) -> dict:
         row.update(mode=model.train_params["mode"], steps=model.train_params["steps"],
                    final_loss=round(model.history[-1]["loss"], 1))
     with stages.stage("embedding"):
-        model.embed(progress=False)
+        model.embed()
     with stages.stage("domains") as row:
         for alpha in (0, 1):
             spacon.tl.fuse(adata, alpha, key_added=f"X_alpha{alpha}")

@@ -60,7 +60,7 @@ def run_spacon(adata, info, threshold: float, seed: int) -> tuple[dict, dict]:
         model = spacon.SpaCon(adata, seed=seed).train(seed=seed, progress=False)
         row.update(mode=model.train_params["mode"], epochs=model.train_params["epochs"])
     with stages.stage("embedding"):
-        model.embed(progress=False)
+        model.embed()
     quality = score(adata, adata.obsm["X_spacon_spa"], adata.obsm["X_spacon_con"], seed)
     return {r["stage"]: r for r in stages.rows}, quality
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import spacon
-from spacon.model._spacon import SpaCon
+from spacon.model import SampledBatches, SpaCon
 
 STEPS = 4
 SETUP = """
@@ -55,13 +55,13 @@ def reference_state():
     module = model.module
     module.train()
     opt = torch.optim.Adam(module.parameters(), lr=5e-3, weight_decay=1e-4)
-    sampler = spacon.graph.NeighborSampler(model.connectome, model.spatial, (10, 5, 5), 64,
-                                           "neighbors", 20, seed=0)
-    shards = [sampler.epoch(0, r, 2) for r in range(2)]
+    sampler = spacon.graph.NeighborSampler(model.data.connectome, model.data.spatial,
+                                           (10, 5, 5), 64, "neighbors", 20, seed=0)
+    shards = [SampledBatches(model.data, sampler, "cpu", r, 2).epoch(0) for r in range(2)]
     for _ in range(STEPS):
         grads = []
         for shard in shards:
-            x, adj_con, adj_spa = model._to_device(next(shard), "cpu")
+            x, adj_con, adj_spa = next(shard)
             module.zero_grad(set_to_none=True)
             loss = torch.nn.functional.mse_loss(module(x, adj_con, adj_spa)[2], x,
                                                 reduction="sum")

@@ -70,10 +70,10 @@ def test_full_batch_mode_and_auto_choice(prepared, brain):
 def test_layerwise_embedding_equals_full_graph_forward(prepared):
     model = SpaCon(prepared, hidden_dims=DIMS)
     model.module.eval()
-    x = model._x(None, "cpu")
+    x = model.data.expression()
     with torch.no_grad():
-        adj_con = Adjacency.from_scipy(model.connectome.expand())
-        adj_spa = Adjacency.from_scipy(model.spatial.expand())
+        adj_con = Adjacency.from_scipy(model.data.connectome.expand())
+        adj_spa = Adjacency.from_scipy(model.data.spatial.expand())
         z_con, z_spa, x_hat = model.module(x, adj_con, adj_spa)
     model.embed(reconstruct=True, max_edges=5000)  # many small chunks
     assert np.allclose(prepared.obsm["X_spacon_con"], z_con.numpy(), atol=1e-4)
@@ -209,15 +209,17 @@ def test_memory_guards_stop_before_running_out(prepared, monkeypatch):
     """With too little free memory, full-batch training and embedding stop before starting
     with a message saying what to change; mode="auto" picks the bounded sampled path."""
     import spacon._utils
-    import spacon.model._spacon as spacon_model
+    import spacon.model._memory as memory
 
     model = SpaCon(prepared, hidden_dims=DIMS, seed=0)
     tiny = min(model.full_batch_bytes(), model.embed_bytes()) // 2
     monkeypatch.setattr(spacon._utils, "available_memory_bytes", lambda: tiny)
-    monkeypatch.setattr(spacon_model, "available_memory_bytes", lambda: tiny)
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: tiny)
     with pytest.raises(SpaconInputError, match="full-batch training needs about .* mode='sampled'"):
         model.train(1, mode="full", progress=False)
-    assert model._choose_mode(memory_budget_gb=100.0, fanouts=(1000, 1000, 1000)) == "sampled"
+    model.train(1, mode="auto", memory_budget_gb=100.0, fanouts=(1000, 1000, 1000),
+                max_steps=1, progress=False)
+    assert model.train_params["mode"] == "sampled"
     with pytest.raises(SpaconInputError, match="exact embedding needs about .* max_edges"):
         model.embed()
     with pytest.raises(SpaconInputError, match="nearest-neighbour graph needs about"):

@@ -12,8 +12,9 @@ class SpaconWarning(UserWarning):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training was stopped by Ctrl-C; a checkpoint was saved at ``path`` (if any)."""
+    """Training was stopped by Ctrl-C before ``epoch``/``batch``; a checkpoint was saved at
+    ``path`` (if any)."""
 
-    def __init__(self, message: str, path=None):
+    def __init__(self, message: str, path=None, epoch: int = 0, batch: int = 0):
         super().__init__(message)
-        self.path = path
+        self.path, self.epoch, self.batch = path, epoch, batch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -20,17 +19,6 @@ def check_option(name: str, value: Any, valid: Iterable[Any]) -> None:
         raise SpaconInputError(
             f"{name}={value!r} is not a valid choice; use one of {', '.join(map(repr, valid))}."
         )
-
-
-def seed_everything(seed: int | None) -> None:
-    """Seed Python, NumPy and torch so that a CPU run is repeatable."""
-    if seed is None:
-        return
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def resolve_device(device: str = "auto"):

@@ -317,7 +317,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{err.strerror or err}; nothing partial was left behind.", file=sys.stderr)
         return 1
     except TrainingInterrupted as err:
-        print(f"spacon {args.command}: {err}", file=sys.stderr)
+        if err.path is not None and hasattr(args, "resume"):
+            hint = f"checkpoint saved to {err.path}; run the same command with --resume to continue"
+        else:
+            hint = f"spacon {args.command} cannot resume: run it again to start over"
+        print(f"spacon {args.command}: training interrupted at epoch {err.epoch}, batch "
+              f"{err.batch}; {hint}.", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print(f"spacon {args.command}: interrupted; nothing was saved", file=sys.stderr)

@@ -1,6 +1,13 @@
-"""The AnnData-facing SpaCon model."""
+"""The AnnData-facing SpaCon model and the pieces of its training loop."""
 
 from .._errors import TrainingInterrupted
-from ._spacon import SpaCon, translate_original_state
+from ._batches import Batch, FullBatch, SampledBatches
+from ._data import ModelData
+from ._original import translate_original_state
+from ._spacon import SpaCon
+from ._train import TrainConfig, TrainState, fit, training_step
 
-__all__ = ["SpaCon", "TrainingInterrupted", "translate_original_state"]
+__all__ = [
+    "Batch", "FullBatch", "ModelData", "SampledBatches", "SpaCon", "TrainConfig", "TrainState",
+    "TrainingInterrupted", "fit", "training_step", "translate_original_state",
+]

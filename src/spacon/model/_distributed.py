@@ -97,3 +97,62 @@ def same_on_all_ranks(values: list[float], device=None) -> bool:
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
     dist.all_reduce(high, op=dist.ReduceOp.MAX)
     return bool(torch.equal(low, high))
+
+
+class LocalSync:
+    """One process: what :class:`GroupSync` does across ranks is a no-op here."""
+
+    rank, world_size = 0, 1
+
+    def average_gradients(self, module: torch.nn.Module) -> None:
+        """Nothing to average."""
+
+    def broadcast(self, module: torch.nn.Module) -> None:
+        """Nothing to share."""
+
+    def any(self, flags: list[bool]) -> list[bool]:
+        """The flags as they are."""
+        return list(flags)
+
+    def sum(self, values: list[float]) -> list[float]:
+        """The values as they are."""
+        return list(values)
+
+    def same(self, values: list[float]) -> bool:
+        """Always true."""
+        return True
+
+    def checkpoint_path(self, path):
+        """The checkpoint file as given."""
+        return path
+
+
+class GroupSync:
+    """The ranks of an initialised process group, kept in step (see the module docstring)."""
+
+    def __init__(self, rank: int, world_size: int, device):
+        self.rank, self.world_size, self.device = rank, world_size, device
+
+    def average_gradients(self, module: torch.nn.Module) -> None:
+        """Every rank takes the mean gradient."""
+        average_gradients(module)
+
+    def broadcast(self, module: torch.nn.Module) -> None:
+        """Every rank gets rank 0's parameters and buffers."""
+        broadcast_module(module)
+
+    def any(self, flags: list[bool]) -> list[bool]:
+        """Each flag true on every rank when it is true on any (one collective)."""
+        return any_ranks(flags, self.device)
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Each value summed over ranks."""
+        return all_sum(values, self.device)
+
+    def same(self, values: list[float]) -> bool:
+        """Whether every rank holds the same values."""
+        return same_on_all_ranks(values, self.device)
+
+    def checkpoint_path(self, path):
+        """Each rank checkpoints to its own file, ``<stem>.rank<r><suffix>``."""
+        return path.with_name(f"{path.stem}.rank{self.rank}{path.suffix}")

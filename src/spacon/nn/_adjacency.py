@@ -10,9 +10,17 @@ import torch
 
 from .._utils import unique_sorted
 
-# torch flags CSR support as beta on every construction; spacon checks its own invariants
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+
+def csr_tensor(indptr, indices, values, shape) -> torch.Tensor:
+    """A torch CSR tensor, built without torch's warnings.
+
+    torch flags CSR support as beta on every construction and spacon checks its own
+    invariants; the warnings are silenced here only, never process-wide.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly")
+        return torch.sparse_csr_tensor(indptr, indices, values, shape, check_invariants=False)
 
 
 class Adjacency:
@@ -75,9 +83,7 @@ class Adjacency:
 
     def csr(self, values: torch.Tensor) -> torch.Tensor:
         """The adjacency as a torch CSR tensor with per-edge ``values``."""
-        return torch.sparse_csr_tensor(
-            self.indptr, self.indices, values, (self.n_dst, self.n_src), check_invariants=False
-        )
+        return csr_tensor(self.indptr, self.indices, values, (self.n_dst, self.n_src))
 
 
 class _Aggregate(torch.autograd.Function):
@@ -102,9 +108,7 @@ class _Aggregate(torch.autograd.Function):
         grad_out = grad_out.contiguous()
         if ctx.needs_input_grad[1]:
             t_indptr, t_indices, perm = adj.transpose()
-            at = torch.sparse_csr_tensor(
-                t_indptr, t_indices, values[perm], (adj.n_src, adj.n_dst), check_invariants=False
-            )
+            at = csr_tensor(t_indptr, t_indices, values[perm], (adj.n_src, adj.n_dst))
             grad_h = at @ grad_out
         if ctx.needs_input_grad[0]:
             mask = adj.csr(torch.zeros_like(values))

@@ -52,11 +52,20 @@ class GATDecoder(nn.Module):
         self.conv1 = GATConv(dims[1], dims[0], dropout)
         self.bn1 = nn.BatchNorm1d(dims[0])
 
+    def layer(self, i: int, x: torch.Tensor, adj: Adjacency) -> torch.Tensor:
+        """Decoder layer ``i`` (2, 1, 0 in the order they run) alone, for layer-wise inference.
+
+        ``x`` already holds the skip features where skip connections are on.
+        """
+        conv, bn = [(self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)][i]
+        out = bn(conv(x, adj))
+        return F.elu(out) if i > 0 else out
+
     def forward(self, h1, h2, z, adj: Adjacency) -> torch.Tensor:
         """Reconstruct expression from the fused embedding ``z`` (and the skip features)."""
-        h3_ = F.elu(self.bn3(self.conv3(z, adj)))
-        h2_ = F.elu(self.bn2(self.conv2(self.skip(h3_, h2), adj)))
-        return self.bn1(self.conv1(self.skip(h2_, h1), adj))
+        h3_ = self.layer(2, z, adj)
+        h2_ = self.layer(1, self.skip(h3_, h2), adj)
+        return self.layer(0, self.skip(h2_, h1), adj)
 
     def skip(self, h: torch.Tensor, encoder_h: torch.Tensor | None) -> torch.Tensor:
         """Add the encoders' features when skip connections are on."""
@@ -114,9 +123,11 @@ class SpaConModule(nn.Module):
         if not self.use_connectivity:
             return None, z_spa, self.decoder(h1, h2, z_spa, adj_spa)
         h1_con, h2_con, z_con = self.encoder_con(x, adj_con)
-        if self.fusion == "concat":
-            z = torch.cat([z_con, z_spa], dim=1)
-        else:
-            z = F.normalize(z_con, dim=1) + F.normalize(z_spa, dim=1)
-        x_hat = self.decoder(h1 + h1_con, h2 + h2_con, z, adj_con)
+        x_hat = self.decoder(h1 + h1_con, h2 + h2_con, self.fuse(z_con, z_spa), adj_con)
         return z_con, z_spa, x_hat
+
+    def fuse(self, z_con: torch.Tensor, z_spa: torch.Tensor) -> torch.Tensor:
+        """The decoder's input: both embeddings concatenated, or their unit vectors added."""
+        if self.fusion == "concat":
+            return torch.cat([z_con, z_spa], dim=1)
+        return F.normalize(z_con, dim=1) + F.normalize(z_spa, dim=1)

@@ -13,7 +13,7 @@ from .._errors import SpaconInputError, SpaconWarning
 logger = logging.getLogger(__name__)
 
 
-def check_expression(adata, *, counts: bool = False) -> None:
+def check_expression(adata, *, layer: str | None = None, counts: bool = False) -> None:
     """Check expression values before training.
 
     Raises a clear error for NaN/inf or negative expression, duplicate cell names, or (with
@@ -23,6 +23,8 @@ def check_expression(adata, *, counts: bool = False) -> None:
     ----------
     adata
         Annotated data; ``X`` is checked.
+    layer
+        Check ``adata.layers[layer]`` instead of ``X``.
     counts
         Also require integer values (raw counts).
 
@@ -38,22 +40,23 @@ def check_expression(adata, *, counts: bool = False) -> None:
             f"cell names are not unique (e.g. {', '.join(map(str, dup))}); call "
             "adata.obs_names_make_unique()."
         )
-    x = adata.X
+    x = adata.X if layer is None else adata.layers[layer]
+    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     values = x.data if sp.issparse(x) else np.asarray(x)
     if not np.issubdtype(values.dtype, np.number):
-        raise SpaconInputError(f"adata.X must be numeric, got dtype {values.dtype}.")
+        raise SpaconInputError(f"{where} must be numeric, got dtype {values.dtype}.")
     n_bad = int((~np.isfinite(values)).sum())
     if n_bad:
-        raise SpaconInputError(f"adata.X has {n_bad} NaN or infinite values; fix or remove them.")
+        raise SpaconInputError(f"{where} has {n_bad} NaN or infinite values; fix or remove them.")
     if (values < 0).any():
         raise SpaconInputError(
-            "adata.X has negative values; spacon expects counts or log-normalised expression "
+            f"{where} has negative values; spacon expects counts or log-normalised expression "
             "(scaled/centred data are not supported)."
         )
     if counts and not np.allclose(values, np.round(values)):
         raise SpaconInputError(
-            "adata.X does not hold integer counts but normalisation was asked for; pass "
-            "normalize=False (--no-normalize) if the data are already normalised."
+            f"{where} does not hold integer counts, and normalising needs raw counts; skip "
+            "normalisation if the data are already normalised."
         )
 
 

@@ -1,0 +1,75 @@
+"""Where training batches come from: the whole graphs at once, or sampled neighbourhoods."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+
+from .._errors import SpaconInputError
+from ..graph import NeighborSampler, Subgraph
+from ..nn import Adjacency
+from ._data import ModelData
+
+
+class Batch(NamedTuple):
+    """One training step's input: expression and both graphs' adjacencies, on the device."""
+
+    x: torch.Tensor
+    adj_con: Adjacency | None
+    adj_spa: Adjacency
+
+
+class FullBatch:
+    """Every cell with its full neighbourhoods: an epoch is one step on the whole graphs."""
+
+    n_batches = 1
+
+    def __init__(self, data: ModelData, device):
+        self.batch = Batch(
+            data.expression(None, device),
+            None if data.connectome is None else Adjacency.from_scipy(
+                data.connectome.expand()).to(device),
+            Adjacency.from_scipy(data.spatial.expand()).to(device),
+        )
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """The epoch's one batch, or nothing when it already ran (``start`` = 1)."""
+        if start < self.n_batches:
+            yield self.batch
+
+
+class SampledBatches:
+    """Mini-batches of seed cells with sampled neighbourhoods (:class:`NeighborSampler`).
+
+    Every rank of a distributed run takes the same number of batches per epoch (the smallest
+    shard's), so the ranks stay in step.
+    """
+
+    def __init__(self, data: ModelData, sampler: NeighborSampler, device, rank: int = 0,
+                 world_size: int = 1):
+        self.data = data
+        self.sampler = sampler
+        self.device = device
+        self.rank, self.world_size = rank, world_size
+        self.n_batches = min(sampler.n_batches(r, world_size) for r in range(world_size))
+        if self.n_batches == 0:
+            raise SpaconInputError(
+                f"{world_size} ranks need at least {world_size} cells; the data have "
+                f"{sampler.n_cells}.")
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """This rank's batches of ``epoch`` from batch ``start`` on."""
+        subgraphs = self.sampler.epoch(epoch, self.rank, self.world_size, start=start)
+        for subgraph in itertools.islice(subgraphs, max(self.n_batches - start, 0)):
+            yield self.to_device(subgraph)
+
+    def to_device(self, subgraph: Subgraph) -> Batch:
+        """A sampled subgraph's expression and adjacencies on the device."""
+        n = len(subgraph.n_id)
+        adj_con = None if subgraph.connectome_edges is None else Adjacency.from_edges(
+            *subgraph.connectome_edges, n, n).to(self.device)
+        return Batch(self.data.expression(subgraph.n_id, self.device), adj_con,
+                     Adjacency.from_edges(*subgraph.spatial_edges, n, n).to(self.device))

@@ -1,0 +1,124 @@
+"""What the model reads from an AnnData: expression and the two graphs, checked once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .. import _keys
+from .._errors import SpaconInputError
+from ..graph import FactoredGraph
+from ._graphs import connectome_graph_of, spatial_graph_of
+
+
+@dataclass
+class ModelData:
+    """Expression and graphs of one AnnData, as the model trains on or embeds them.
+
+    Built by :meth:`from_adata`; the AnnData itself is only read.
+
+    Attributes
+    ----------
+    adata
+        The data the arrays come from (results of :meth:`spacon.SpaCon.embed` go there).
+    features
+        Expression, cells x genes, float32 (dense or CSR).
+    spatial
+        Incoming spatial edges of every cell.
+    connectome
+        Incoming connectivity edges, or ``None`` (spatial encoder alone).
+    """
+
+    adata: object
+    features: np.ndarray | sp.csr_matrix
+    spatial: FactoredGraph
+    connectome: FactoredGraph | None
+
+    @classmethod
+    def from_adata(
+        cls,
+        adata,
+        var_names: np.ndarray,
+        *,
+        layer: str | None = None,
+        spatial_key: str = _keys.SPATIAL_GRAPH,
+        connectome_key: str | None = _keys.CONNECTOME_GRAPH,
+        connectome_optional: bool = False,
+    ) -> ModelData:
+        """Check ``adata`` against the model's genes and read its expression and graphs.
+
+        Parameters
+        ----------
+        adata
+            Annotated data with the model's genes, in the model's order.
+        var_names
+            The model's genes.
+        layer
+            Read expression from ``adata.layers[layer]`` instead of ``X``.
+        spatial_key, connectome_key
+            Keys of the graphs; ``connectome_key=None`` reads the spatial graph alone.
+        connectome_optional
+            Read the spatial graph alone when ``adata`` has no connectome graph (new tissue).
+
+        Returns
+        -------
+        The model's view of ``adata``.
+        """
+        from ..pp import check_expression
+
+        check_genes(adata, var_names)
+        if layer is not None and layer not in adata.layers:
+            raise SpaconInputError(
+                f"adata.layers has no {layer!r} (it has: {', '.join(adata.layers) or 'none'}).")
+        check_expression(adata, layer=layer)
+        x = adata.X if layer is None else adata.layers[layer]
+        features = (sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x)
+                    else np.asarray(x, dtype=np.float32))
+        if connectome_key is not None and connectome_optional and not has_graph(
+                adata, connectome_key):
+            connectome_key = None
+        connectome = None if connectome_key is None else connectome_graph_of(adata,
+                                                                             connectome_key)
+        return cls(adata, features, spatial_graph_of(adata, spatial_key), connectome)
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells."""
+        return self.features.shape[0]
+
+    @property
+    def n_genes(self) -> int:
+        """Number of genes."""
+        return self.features.shape[1]
+
+    def expression(self, cells: np.ndarray | None = None, device="cpu") -> torch.Tensor:
+        """Dense float32 expression of ``cells`` (default: all) on ``device``."""
+        x = self.features if cells is None else self.features[cells]
+        if sp.issparse(x):
+            x = x.toarray()
+        return torch.from_numpy(np.ascontiguousarray(x)).to(device)
+
+
+def has_graph(adata, key: str) -> bool:
+    """Whether ``adata`` holds a graph under ``key`` (cell level or a factored connectome)."""
+    return _keys.connectivities(key) in adata.obsp or _keys.neighbors(key) in adata.uns
+
+
+def check_genes(adata, var_names: np.ndarray) -> None:
+    """Refuse data whose genes are not the model's, in the model's order."""
+    genes = np.asarray(adata.var_names).astype(str)
+    if len(genes) == len(var_names) and (genes == var_names).all():
+        return
+    missing = sorted(set(var_names) - set(genes))
+    extra = sorted(set(genes) - set(var_names))
+    if missing or extra:
+        detail = (f"{len(missing)} missing (e.g. {', '.join(missing[:5]) or '-'}), "
+                  f"{len(extra)} extra (e.g. {', '.join(extra[:5]) or '-'})")
+    else:
+        detail = "it has the same genes in another order"
+    raise SpaconInputError(
+        f"the data's genes differ from the model's: {detail}; keep the model's genes in its "
+        "order (listed under 'var_names' in the model directory's model.json).")

@@ -1,0 +1,248 @@
+"""The training loop: its options, its state, one step, and the loop that runs the steps.
+
+Read top to bottom: :class:`TrainConfig` (what a run is asked to do, checked once),
+:class:`TrainState` (where a run is: what a checkpoint holds), :func:`training_step` (one
+optimiser step on one batch), :class:`Checkpointer` (save and resume), and :func:`fit` (the
+loop, with the progress bar, checkpoints and Ctrl-C around it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from .._errors import SpaconInputError, TrainingInterrupted
+from .._utils import check_option
+from ._batches import Batch
+from ._checkpoint import StopFlag, load_checkpoint, restore_rng, save_checkpoint
+
+logger = logging.getLogger(__name__)
+
+TrainMode = Literal["auto", "full", "sampled"]
+# default cap on sampled training steps (see SpaCon.train)
+DEFAULT_SAMPLED_STEPS = 500
+# marks the options a checkpoint must have been written with to be resumed
+_RESUME = {"resume": True}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The options of :meth:`spacon.SpaCon.train` (documented there), checked on creation.
+
+    Fields marked for resuming (:meth:`resume_params`) must equal those a checkpoint was
+    written with; the others (step cap, device, progress, clocks) may change between runs.
+    """
+
+    epochs: int | None = field(default=None, metadata=_RESUME)
+    mode: TrainMode = field(default="auto", metadata=_RESUME)
+    batch_size: int = field(default=256, metadata=_RESUME)
+    fanouts: tuple[int, ...] = field(default=(10, 5, 5), metadata=_RESUME)
+    spatial_sampling: Literal["neighbors", "induced"] = field(default="neighbors",
+                                                               metadata=_RESUME)
+    spatial_fanout: int = field(default=20, metadata=_RESUME)
+    lr: float = field(default=5e-3, metadata=_RESUME)
+    weight_decay: float = field(default=1e-4, metadata=_RESUME)
+    max_grad_norm: float = field(default=5.0, metadata=_RESUME)
+    loss: Literal["sum", "mean"] = field(default="sum", metadata=_RESUME)
+    seed: int | None = field(default=0, metadata=_RESUME)
+    rank: int = field(default=0, metadata=_RESUME)
+    world_size: int = field(default=1, metadata=_RESUME)
+    max_steps: int | None = None
+    memory_budget_gb: float = 4.0
+    checkpoint_interval: float = 300.0
+    progress: bool = True
+
+    def __post_init__(self):
+        check_option("mode", self.mode, ("auto", "full", "sampled"))
+        check_option("loss", self.loss, ("sum", "mean"))
+        check_option("spatial_sampling", self.spatial_sampling, ("neighbors", "induced"))
+        object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
+        for name in ("batch_size", "epochs", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise SpaconInputError(f"{name} must be >= 1, got {value}.")
+        if self.lr <= 0:
+            raise SpaconInputError(f"lr must be > 0, got {self.lr}.")
+
+    def resume_params(self) -> dict:
+        """The options a checkpoint records and a resumed run must match."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("resume")}
+        out["fanouts"] = list(out["fanouts"])
+        return out
+
+
+@dataclass
+class TrainState:
+    """Where training is: the next epoch and batch, the epoch's running loss, the history.
+
+    ``history`` holds one ``{"epoch", "loss"}`` per finished epoch; the loss is the mean
+    over the epoch's cells (over all ranks).
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    steps: int = 0
+    total: float = 0.0
+    count: int = 0
+    seconds: float = 0.0
+    sampler_seed: int = 0
+    history: list[dict] = field(default_factory=list)
+
+    def record(self, loss: float, n_cells: int) -> None:
+        """Count one step of ``n_cells`` cells whose mean loss was ``loss``."""
+        self.total += loss * n_cells
+        self.count += n_cells
+        self.batch += 1
+        self.steps += 1
+
+    def epoch_loss(self, sync) -> float:
+        """The mean loss of the epoch so far, over every rank's cells."""
+        total, count = sync.sum([self.total, self.count])
+        return total / count
+
+    def end_epoch(self, sync) -> None:
+        """Close the epoch: its loss goes into the history."""
+        self.history.append({"epoch": len(self.history), "loss": self.epoch_loss(sync)})
+        self.epoch, self.batch, self.total, self.count = self.epoch + 1, 0, 0.0, 0
+
+
+def training_step(module, optimizer, batch: Batch, config: TrainConfig, sync) -> float:
+    """One optimiser step reconstructing ``batch``'s expression; returns the loss per cell."""
+    optimizer.zero_grad(set_to_none=True)
+    _, _, x_hat = module(batch.x, batch.adj_con, batch.adj_spa)
+    loss = F.mse_loss(x_hat, batch.x, reduction=config.loss)
+    loss.backward()
+    sync.average_gradients(module)
+    torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
+    optimizer.step()
+    return loss.item() / (len(batch.x) if config.loss == "sum" else 1)
+
+
+class Checkpointer:
+    """Saves training to ``path`` (atomically; nowhere when ``path`` is ``None``) and resumes.
+
+    Parameters
+    ----------
+    path
+        Checkpoint file of this process (a rank's own file in a distributed run).
+    module, optimizer
+        What is saved and restored, with the random state.
+    config
+        The run's options; a checkpoint of other options is refused.
+    """
+
+    def __init__(self, path: Path | None, module, optimizer, config: TrainConfig):
+        self.path = path
+        self.module, self.optimizer, self.config = module, optimizer, config
+        self.last = time.perf_counter()
+
+    def due(self) -> bool:
+        """Whether ``checkpoint_interval`` seconds have passed since the last save."""
+        return time.perf_counter() - self.last >= self.config.checkpoint_interval
+
+    def save(self, state: TrainState) -> None:
+        """Write the checkpoint now."""
+        if self.path is not None:
+            position = {k: v for k, v in asdict(state).items() if k != "history"}
+            save_checkpoint(self.path, self.module, self.optimizer, {
+                "train_params": self.config.resume_params(), "position": position,
+                "history": list(state.history)})
+        self.last = time.perf_counter()
+
+    def resume(self, state: TrainState, sync) -> TrainState:
+        """The state saved in the checkpoint, with model, optimiser and random state restored;
+        ``state`` itself when there is no checkpoint yet. Every rank resumes or none does.
+        """
+        saved, failed = None, None
+        if self.path is not None and self.path.exists():
+            try:
+                saved = load_checkpoint(self.path, self.config.resume_params())
+            except SpaconInputError as err:
+                failed = err
+        if sync.any([failed is not None])[0]:
+            raise failed or SpaconInputError(
+                "another rank's checkpoint cannot be resumed; see its message.")
+        if saved is not None:
+            self.module.load_state_dict(saved["module"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            restore_rng(saved)
+            state = TrainState(**saved["position"], history=saved["history"])
+            logger.info("resuming training at epoch %d, batch %d", state.epoch, state.batch)
+        if not sync.same([state.epoch, state.batch, state.steps]):
+            raise SpaconInputError(
+                "the ranks' checkpoints stop at different steps (or one is missing); resume "
+                "from a set written together, or start again without resume.")
+        return state
+
+
+def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync,
+        checkpointer: Checkpointer) -> list[dict]:
+    """Run ``config.epochs`` epochs of ``batches`` from ``state`` on, updating ``state``.
+
+    Checkpoints at the end of every sampled epoch, every ``checkpoint_interval`` seconds,
+    at the end and on Ctrl-C, which stops between two steps and raises
+    :class:`~spacon.model.TrainingInterrupted`. Ranks stop and checkpoint at the same steps.
+
+    Returns
+    -------
+    The partial last epoch as a history entry with its number of batches, when
+    ``max_steps`` stopped training inside an epoch; else an empty list.
+    """
+    from tqdm.auto import tqdm
+
+    n_batches = batches.n_batches
+    total = config.epochs * n_batches
+    bar = tqdm(total=total if config.max_steps is None else min(total, config.max_steps),
+               initial=state.epoch * n_batches + state.batch, disable=not config.progress,
+               desc="training", unit="step")
+    start = time.perf_counter() - state.seconds
+    stop = StopFlag()
+    capped = config.max_steps is not None and state.steps >= config.max_steps
+    try:
+        with stop.catching_sigint():
+            while state.epoch < config.epochs and not capped:
+                for batch in batches.epoch(state.epoch, start=state.batch):
+                    loss = training_step(module, optimizer, batch, config, sync)
+                    state.record(loss, len(batch.x))
+                    state.seconds = time.perf_counter() - start
+                    bar.update()
+                    bar.set_postfix(loss=f"{loss:.4g}")
+                    stopping, due = sync.any([stop.requested, checkpointer.due()])
+                    if stopping:
+                        checkpointer.save(state)
+                        raise _interrupted(state, checkpointer.path)
+                    capped = config.max_steps is not None and state.steps >= config.max_steps
+                    if capped:
+                        break
+                    if state.batch < n_batches and due:
+                        checkpointer.save(state)
+                if state.batch < n_batches:  # max_steps reached inside the epoch
+                    return _finish(state, start, checkpointer, [
+                        {"epoch": len(state.history), "loss": state.epoch_loss(sync),
+                         "batches": state.batch}])
+                state.end_epoch(sync)
+                if config.mode == "sampled" or checkpointer.due():
+                    checkpointer.save(state)
+    finally:
+        bar.close()
+    return _finish(state, start, checkpointer, [])
+
+
+def _finish(state: TrainState, start: float, checkpointer: Checkpointer, partial: list[dict]):
+    state.seconds = time.perf_counter() - start
+    checkpointer.save(state)
+    return partial
+
+
+def _interrupted(state: TrainState, path: Path | None) -> TrainingInterrupted:
+    where = (f"; checkpoint saved to {path}; continue with train(..., resume=True)"
+             if path is not None else "; nothing saved (no checkpoint file was given)")
+    return TrainingInterrupted(
+        f"training interrupted at epoch {state.epoch}, batch {state.batch}{where}", path,
+        state.epoch, state.batch)

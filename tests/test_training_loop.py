@@ -1,0 +1,163 @@
+"""The training loop's pieces and the contract defects a review found (one test each)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from dataclasses import fields
+
+import numpy as np
+import pytest
+import torch
+
+import spacon
+from spacon import SpaCon, SpaconInputError
+from spacon.model import TrainConfig, TrainingInterrupted
+from spacon.model import _train
+
+DIMS = (16, 8, 4)
+
+
+@pytest.fixture
+def prepared(brain):
+    adata, conn = brain
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="section")
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    return adata
+
+
+def test_embedding_new_tissue_leaves_the_model_bound_to_its_training_data(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS).train(2, mode="full", progress=False)
+    new = prepared[:400].copy()
+    new.uns.pop("connectome_neighbors")  # a unit-level (factored) connectome
+    assert "connectome_connectivities" not in new.obsp
+    spacon.pp.spatial_graph(new, n_neighbors=6, section_key="section")
+    model.embed(new)
+    assert new.obsm["X_spacon_spa"].shape == (400, DIMS[-1])
+    assert "X_spacon_con" not in new.obsm
+    assert model.adata is prepared
+    model.train(1, mode="sampled", batch_size=200, progress=False)  # used to fail
+    assert model.epochs_done == 3
+
+
+def test_a_nan_layer_is_refused(prepared):
+    prepared.layers["counts"] = prepared.X.copy()
+    prepared.layers["counts"][0, 0] = np.nan
+    with pytest.raises(SpaconInputError, match=r"layers\['counts'\] has 1 NaN"):
+        SpaCon(prepared, layer="counts")
+    with pytest.raises(SpaconInputError, match="has no 'missing'"):
+        SpaCon(prepared, layer="missing")
+
+
+def test_training_leaves_the_callers_random_state_alone(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    random.seed(123)
+    np.random.seed(123)
+    torch.manual_seed(123)
+    expected = (random.random(), np.random.random(), torch.rand(1).item())
+    random.seed(123)
+    np.random.seed(123)
+    torch.manual_seed(123)
+    model.train(1, mode="sampled", batch_size=400, progress=False, seed=5)
+    assert (random.random(), np.random.random(), torch.rand(1).item()) == expected
+
+
+def test_seed_none_samples_differently_each_time(prepared):
+    weights = []
+    for _ in range(2):
+        model = SpaCon(prepared, hidden_dims=DIMS, seed=0)
+        model.train(1, mode="sampled", batch_size=400, progress=False, seed=None)
+        weights.append(model.module.encoder_spa.conv1.weight.detach().clone())
+    assert not torch.equal(weights[0], weights[1])
+
+
+def test_epochs_done_counts_complete_epochs_after_a_step_cap(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.train(3, mode="sampled", batch_size=200, max_steps=8, progress=False)  # 6 per epoch
+    assert model.epochs_done == 1
+    assert model.history[-1]["batches"] == 2 and len(model.history) == 2
+
+
+def test_load_keeps_the_saved_skip_connections(prepared, tmp_path):
+    for skip in (False, True):
+        model = SpaCon(prepared, hidden_dims=DIMS, skip_connections=skip)
+        model.save(tmp_path / str(skip))
+        assert SpaCon.load(tmp_path / str(skip), prepared).module.decoder.skip_connections is skip
+
+
+def test_resume_keys_are_the_configs_fields():
+    resume = TrainConfig().resume_params()
+    assert set(resume) == {f.name for f in fields(TrainConfig) if f.metadata.get("resume")}
+    assert "max_steps" not in resume and "seed" in resume and "epochs" in resume
+    with pytest.raises(SpaconInputError, match="batch_size must be >= 1"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(SpaconInputError, match="mode='half' is not a valid choice"):
+        TrainConfig(mode="half")
+
+
+def test_import_adds_no_process_wide_warning_filters():
+    code = """
+import warnings, torch
+import spacon, spacon.nn
+assert not any(f[1] is not None and "Sparse" in f[1].pattern for f in warnings.filters)
+adj = spacon.nn.Adjacency.from_edges([0, 1], [1, 0], 2, 2)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    adj.csr(torch.ones(adj.n_edges))      # spacon's own CSR tensors: silent
+    assert not caught, caught
+    torch.sparse_csr_tensor(adj.indptr, adj.indices, torch.ones(adj.n_edges), (2, 2))
+    print(len(caught))                    # the user's own: torch's beta warning still shows
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "1", out.stderr
+
+
+class _StopAfter:
+    """A stop flag that asks to stop after ``n`` checks (Ctrl-C at a known step)."""
+
+    n = 3
+
+    def __init__(self):
+        self.checks = 0
+
+    @property
+    def requested(self):
+        self.checks += 1
+        return self.checks >= self.n
+
+    def catching_sigint(self):
+        import contextlib
+        return contextlib.nullcontext(self)
+
+
+@pytest.mark.parametrize("mode", ["full", "sampled"])
+def test_stopped_and_resumed_training_equals_the_uninterrupted_run(prepared, tmp_path,
+                                                                   monkeypatch, mode):
+    options = dict(mode=mode, batch_size=400, progress=False)
+    whole = SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, **options)
+    ckpt = tmp_path / "checkpoint.pt"
+    monkeypatch.setattr(_train, "StopFlag", _StopAfter)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, **options)
+    assert stopped.value.path == ckpt and stopped.value.batch >= 1
+    monkeypatch.undo()
+    resumed = SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, resume=True,
+                                                               **options)
+    assert resumed.train_params["steps"] == whole.train_params["steps"]
+    assert resumed.history == whole.history
+    for key, value in whole.module.state_dict().items():
+        assert torch.equal(value, resumed.module.state_dict()[key]), key
+
+
+def test_an_error_inside_training_closes_up(prepared, monkeypatch):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_train, "training_step", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        model.train(1, mode="full", progress=False)
+    assert next(model.module.parameters()).device.type == "cpu"
