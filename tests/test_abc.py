@@ -209,10 +209,10 @@ def _run_readme_command(out: Path, extra: list[str]) -> int:
     start = text.index("spacon run")
     command = text[start:text.index("\n", text.index("--alpha", start))]
     args = shlex.split(command.replace("\\\n", " "))[1:]
-    args = [str(out / a) if a in ("abc_merfish.h5ad", "connectome.npz") else a for a in args]
     return main([a for a in args if a not in ("--out", "result")] + extra)
 
 
+@pytest.mark.slow
 def test_prepare_abc_then_run(tmp_path, abc, voxel_dir, capsys):
     root, cells = abc
     out = tmp_path / "prepared"

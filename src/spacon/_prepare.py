@@ -15,24 +15,26 @@ logger = logging.getLogger(__name__)
 
 CCF_MIDLINE = 5700.0  # µm: the CCF volume is 11.4 mm wide, left to right
 REGION_KEYS = ["parcellation_substructure", "parcellation_structure", "parcellation_division"]
-H5AD, CONNECTOME, README = "abc_merfish.h5ad", "connectome.npz", "README.txt"
+H5AD, CONNECTOME, README, CONFIG = "abc_merfish.h5ad", "connectome.npz", "README.txt", "run.toml"
 
 PREPARE_README = """\
 ABC atlas MERFISH cells and an Allen connectome, written by `spacon prepare abc` (spacon {version}).
 
 Files
-  {h5ad}   {n_cells} cells x {n_genes} genes of {dataset} ({matrix} matrix in X), in
-                    {n_sections} coronal sections; obs['section'] anterior to posterior.
-  {conn}    {n_units} x {n_units} {kind} connectivity (rows = sources) with {nnz:,}
-                    connections, unit labels in its `labels` array; obs['unit'] maps each
-                    cell to its unit ({assigned}).
+  {h5ad}
+      {n_cells} cells x {n_genes} genes of {dataset} ({matrix} matrix in X), in {n_sections} coronal
+      sections; obs['section'] anterior to posterior.
+  {conn}
+      {n_units} x {n_units} {kind} connectivity (rows = sources) with
+      {nnz:,} connections, unit labels in its `labels` array; obs['unit'] maps each cell to its
+      unit ({assigned}).
 
 Coordinates: obsm['spatial'] = (medio-lateral, dorso-ventral, antero-posterior) in micrometres
 from the atlas's CCF coordinates (which are in mm, CCF order AP, DV, ML: kept in obsm['ccf'] in
 micrometres). Region labels: obs['parcellation_division'], ['parcellation_structure'],
 ['parcellation_substructure'].
 {dropped}
-Run spacon on it:
+Run spacon on it (run.toml holds the same options: spacon run --config {config} --out result):
   spacon run --adata {h5ad} --connectivity {conn} --unit-key unit \\
       --section-key section --radius {radius:.0f} --z-radius {radius:.0f}{normalize} --alpha 0 1 --out result
 --radius is 1.5 x the median distance of a cell to its 8th nearest neighbour in its section
@@ -58,7 +60,7 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
     from .pp import assign_units
 
     out = Path(out)
-    files = [out / H5AD, out / CONNECTOME, out / README]
+    files = [out / H5AD, out / CONNECTOME, out / README, out / CONFIG]
     existing = [str(f) for f in files if f.exists()]
     if existing and not overwrite:
         raise SpaconInputError(f"output exists already: {', '.join(existing)}; choose another "
@@ -90,7 +92,8 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
         adata.obs[column] = adata.obs[column].astype("category")
     knn = _neighbour_distance(adata)
     text = PREPARE_README.format(
-        version=__version__, h5ad=H5AD, conn=CONNECTOME, n_cells=adata.n_obs,
+        version=__version__, h5ad=files[0].as_posix(), conn=files[1].as_posix(),
+        config=files[3].as_posix(), n_cells=adata.n_obs,
         n_genes=adata.n_vars, dataset=dataset, matrix=matrix, kind=kind,
         n_sections=adata.obs[_keys.SECTION].cat.categories.size, n_units=conn.n,
         nnz=conn.matrix.nnz, assigned=info["method"], knn=knn, radius=1.5 * knn,
@@ -101,8 +104,19 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
     write_h5ad(adata, files[0])
     save_npz(files[1], conn.matrix, conn.labels)
     write_text(text, files[2])
+    write_text(_run_config(files[0], files[1], 1.5 * knn, matrix == "log2"), files[3])
     return {"files": [str(f) for f in files], "n_cells": adata.n_obs, "n_units": conn.n,
             "n_connections": int(conn.matrix.nnz), "n_dropped": info["n_dropped"]}
+
+
+def _run_config(h5ad: Path, connectome: Path, radius: float, log2: bool) -> str:
+    """The `spacon run` options for the prepared files, as TOML (paths as given to --out)."""
+    lines = [f'adata = "{h5ad.as_posix()}"', f'connectivity = "{connectome.as_posix()}"',
+             'unit_key = "unit"', 'section_key = "section"', f"radius = {radius:.1f}",
+             f"z_radius = {radius:.1f}", "alpha = [0.0, 1.0]"]
+    if log2:
+        lines.append("no_normalize = true")
+    return "\n".join(lines) + "\n"
 
 
 def _neighbour_distance(adata, k: int = 8, sample: int = 20000) -> float:

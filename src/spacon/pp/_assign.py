@@ -99,7 +99,7 @@ def assign_units(
             f"no cell could be assigned to a unit ({_why(info)}); check that the cells and the "
             "connectome share a coordinate frame and units (µm) or region names."
         )
-    adata.obs[key_added] = labels.to_numpy()
+    adata.obs[key_added] = labels.array  # categorical, kept as such
     if side is not None:
         adata.obs[_keys.unit_side(key_added)] = pd.Categorical(side, categories=["L", "R"])
     info["n_dropped"] = 0
@@ -114,7 +114,6 @@ def assign_units(
                 f"obs[{key_added!r}] is missing for them: drop them (drop=True) before "
                 "connectome_graph.", SpaconWarning, stacklevel=2,
             )
-    adata.obs[key_added] = adata.obs[key_added].astype("category")
     adata.uns[_keys.assignment(key_added)] = info
     logger.info("assign_units: %d cells to %d units", info["n_assigned"], info["n_units"])
     return adata if copy else None
@@ -145,7 +144,7 @@ def _sides(coords, hemisphere, midline, ml_axis, unit_side: str | None):
 def _by_position(adata, units, max_distance, hemisphere, midline, ml_axis, spatial_key,
                  key_added, info):
     if isinstance(units, VoxelModel):
-        positions, names = units.source_positions(), units.labels
+        positions, ids = units.source_positions(), units.source_flat
         midline = units.midline if midline is None else midline
         unit_side = SIDE.get(units.source_hemisphere)
         sided_labels = True
@@ -156,7 +155,7 @@ def _by_position(adata, units, max_distance, hemisphere, midline, ml_axis, spati
                 "units must be a VoxelModel, an (n, d) array of finite voxel positions, or "
                 "region labels with region_key=."
             )
-        names = np.arange(len(positions)).astype(str)
+        ids = np.arange(len(positions))
         unit_side, sided_labels = None, False
         if hemisphere == "mirror" and midline is not None:
             unit_side = "R" if np.median(positions[:, ml_axis]) >= midline else "L"
@@ -169,24 +168,52 @@ def _by_position(adata, units, max_distance, hemisphere, midline, ml_axis, spati
     if max_distance is not None and not max_distance > 0:
         raise SpaconInputError(f"max_distance must be positive, got {max_distance!r}.")
     coords, side = _sides(coords, hemisphere, midline, ml_axis, unit_side)
-    tree = cKDTree(positions, balanced_tree=False, compact_nodes=False)
     bound = np.inf if max_distance is None else float(max_distance)
-    distance, index = tree.query(coords, k=1, distance_upper_bound=bound, workers=-1)
+    distance, index = _nearest(units, positions, coords, bound)
     found = np.isfinite(distance)
     adata.obs[_keys.unit_distance(key_added)] = np.where(found, distance, np.nan).astype(np.float32)
     info.update(method="nearest voxel", n_voxels=len(positions), max_distance=max_distance,
                 midline=midline)
-    code = np.where(found, index, -1).astype(np.int64)
-    if sided_labels and side is not None:
-        code = np.where(found, 2 * code + (side == "R"), -1)
-        used = np.unique(code[found])
-        categories = [f"{names[c // 2]}-{'R' if c % 2 else 'L'}" for c in used]
-    else:
-        used = np.unique(code[found])
-        categories = names[used]
-    codes = np.full(len(code), -1, dtype=np.int64)
-    codes[found] = np.searchsorted(used, code[found])
+    code = np.where(found, index, 0).astype(np.int64)
+    sided = sided_labels and side is not None
+    if sided:
+        code = 2 * code + (side == "R")
+    count = np.bincount(code[found], minlength=2 * len(positions) if sided else len(positions))
+    used = np.flatnonzero(count)  # sorted, in O(n) where np.unique would sort the cells
+    categories = ids[used // 2 if sided else used].astype(str)
+    if sided:
+        categories = np.char.add(categories, np.where(used % 2, "-R", "-L"))
+    position = np.cumsum(count > 0) - 1
+    codes = np.where(found, position[code], -1)
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories)), side
+
+
+def _nearest(units, positions, coords, bound):
+    """Nearest position to each cell (inf distance beyond ``bound``).
+
+    On a voxel grid the voxel containing a cell is its nearest when it is one of the units, so
+    only the cells in other voxels (white matter, outside the mask) need the KD-tree.
+    """
+    distance = np.full(len(coords), np.inf)
+    index = np.full(len(coords), len(positions), dtype=np.int64)
+    todo = np.arange(len(coords))
+    if isinstance(units, VoxelModel):
+        row = np.full(int(np.prod(units.shape)), -1, dtype=np.int64)
+        row[units.source_flat] = np.arange(units.n_source)
+        voxel = np.floor(coords / units.resolution).astype(np.int64)
+        inside = ((voxel >= 0) & (voxel < np.array(units.shape))).all(axis=1)
+        hit = np.full(len(coords), -1, dtype=np.int64)
+        hit[inside] = row[np.ravel_multi_index(tuple(voxel[inside].T), units.shape)]
+        direct = np.flatnonzero(hit >= 0)
+        d = np.linalg.norm(coords[direct] - positions[hit[direct]], axis=1)
+        close = d <= bound
+        distance[direct[close]], index[direct[close]] = d[close], hit[direct[close]]
+        todo = np.flatnonzero(hit < 0)
+    if len(todo):
+        tree = cKDTree(positions, balanced_tree=False, compact_nodes=False)
+        distance[todo], index[todo] = tree.query(coords[todo], k=1, distance_upper_bound=bound,
+                                                 workers=-1)
+    return distance, index
 
 
 def _by_region(adata, units, region_key, hemisphere, midline, ml_axis, spatial_key, info):
