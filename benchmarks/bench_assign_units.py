@@ -121,11 +121,12 @@ def main():
     if args.only is None and args.graph_units:
         model = model_of(voxels, 3, rank=args.rank)
         units = model.labels[:: max(1, model.n_source // args.graph_units)][: args.graph_units]
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         graph = model.unit_graph(units, top_k=50)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         print(f"unit graph of {len(units):,} voxel units, rank {args.rank}, top 50 per row: "
-              f"{seconds:.1f} s, {graph.matrix.nnz:,} connections (grows with units^2 x rank)")
+              f"{seconds:.1f} s wall, {cpu:.1f} s CPU, {graph.matrix.nnz:,} connections "
+              "(grows with units^2 x rank)")
 
 
 if __name__ == "__main__":

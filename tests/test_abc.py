@@ -15,14 +15,23 @@ from scipy.spatial.distance import cdist
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import spacon  # noqa: E402
 from _atlas_files import (  # noqa: E402
-    DATASET, FIBRE, LGD, MOP, SHAPE, TERMS, VISP, write_abc, write_voxel_model,
+    DATASET,
+    FIBRE,
+    LGD,
+    MOP,
+    SHAPE,
+    TERMS,
+    VISP,
+    write_abc,
+    write_voxel_model,
 )
+from test_tracer import write_tracer  # noqa: E402
+
+import spacon  # noqa: E402
 from spacon import SpaconInputError  # noqa: E402
 from spacon._errors import SpaconWarning  # noqa: E402
 from spacon.cli import main  # noqa: E402
-from test_tracer import write_tracer  # noqa: E402
 
 pytest.importorskip("nrrd")
 SUBSTRUCTURE = {MOP: TERMS[1][4], VISP: TERMS[2][4], FIBRE: TERMS[3][4], LGD: TERMS[4][4]}

@@ -36,7 +36,8 @@ micrometres). Region labels: obs['parcellation_division'], ['parcellation_struct
 {dropped}
 Run spacon on it (run.toml holds the same options: spacon run --config {config} --out result):
   spacon run --adata {h5ad} --connectivity {conn} --unit-key unit \\
-      --section-key section --radius {radius:.0f} --z-radius {radius:.0f}{normalize} --alpha 0 1 --out result
+      --section-key section --radius {radius:.0f} --z-radius {radius:.0f}{normalize} \\
+      --alpha 0 1 --out result
 --radius is 1.5 x the median distance of a cell to its 8th nearest neighbour in its section
 ({knn:.1f} µm here); --z-radius links cells of adjacent sections within the same in-plane radius.
 """
@@ -88,8 +89,9 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
                      midline=CCF_MIDLINE, drop=True)
         kind = "region-level"
     info = adata.uns[_keys.assignment(_keys.UNIT)]
-    for column in adata.obs.columns[adata.obs.dtypes == object]:
-        adata.obs[column] = adata.obs[column].astype("category")
+    for column in adata.obs.columns:
+        if adata.obs[column].dtype == np.dtype(object):
+            adata.obs[column] = adata.obs[column].astype("category")
     knn = _neighbour_distance(adata)
     text = PREPARE_README.format(
         version=__version__, h5ad=files[0].as_posix(), conn=files[1].as_posix(),

@@ -6,5 +6,5 @@ from ._abc import read_abc_merfish
 from ._synthetic import SyntheticBrainParams, implied_cell_edges, synthetic_brain
 from ._tracer import read_mouse_tracer, tracer_brain
 
-__all__ = ["SyntheticBrainParams", "implied_cell_edges", "read_abc_merfish", "read_mouse_tracer", "synthetic_brain",
-           "tracer_brain"]
+__all__ = ["SyntheticBrainParams", "implied_cell_edges", "read_abc_merfish", "read_mouse_tracer",
+           "synthetic_brain", "tracer_brain"]
