@@ -81,7 +81,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=1_000_000)
     parser.add_argument("--sections", type=int, default=129)
-    parser.add_argument("--only", choices=["spacon", "baseline"])
+    parser.add_argument("--only", choices=["spacon", "baseline"],
+                        help="time only spacon's voxel-model assignment, or only the baseline")
     parser.add_argument("--graph-units", type=int, default=20_000)
     parser.add_argument("--rank", type=int, default=128)
     args = parser.parse_args()
@@ -97,6 +98,7 @@ def main():
         spacon_s = time.perf_counter() - t0
         print(f"spacon assign_units, both hemispheres: {spacon_s:.2f} s "
               f"({adata.obs['unit'].cat.categories.size:,} voxels hold cells)")
+    if args.only is None:
         ipsi = model_of(voxels, 2)
         mirrored = adata.copy()
         t0 = time.perf_counter()

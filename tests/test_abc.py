@@ -215,7 +215,7 @@ def test_connectome_graph_takes_the_voxel_model(abc, voxel_dir):
 
 def _run_readme_command(out: Path, extra: list[str]) -> int:
     text = (out / "README.txt").read_text()
-    start = text.index("spacon run")
+    start = text.index("spacon run --adata")
     command = text[start:text.index("\n", text.index("--alpha", start))]
     args = shlex.split(command.replace("\\\n", " "))[1:]
     return main([a for a in args if a not in ("--out", "result")] + extra)
