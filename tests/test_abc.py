@@ -282,3 +282,25 @@ def test_prepare_abc_bad_inputs(tmp_path, capsys, case):
     assert expected in err[0]
     assert not out.exists() or not any(out.iterdir())
     assert before == {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_expression_rows_read_in_blocks(abc):
+    from spacon.datasets._abc import _read_rows
+
+    root, _ = abc
+    path = next((root / "expression_matrices").rglob("*-raw.h5ad"))
+    rows = np.array([0, 3, 4, 150, 299])
+    backed = ad.read_h5ad(path, backed="r")
+    part = _read_rows(backed, rows, values_per_block=20 * 7)  # 7 rows per block
+    backed.file.close()
+    full = ad.read_h5ad(path)[rows]
+    assert list(part.obs_names) == list(full.obs_names)
+    np.testing.assert_array_equal(part.X.toarray(), full.X.toarray())
+    assert list(part.var["gene_symbol"]) == list(full.var["gene_symbol"])
+
+
+def test_voxel_model_missing_file(voxel_dir):
+    path = voxel_dir[0]
+    (path / "voxel_model" / "nodes.csv.gz").unlink()
+    with pytest.raises(SpaconInputError, match=r"voxel_model/nodes.csv.gz missing"):
+        spacon.io.read_voxel_model(path)

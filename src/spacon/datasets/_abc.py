@@ -232,7 +232,7 @@ def _expression(path: Path, cell_labels: pd.Index, root: Path):
                 f"{len(missing)} cells of the metadata are not in {path.relative_to(root)} "
                 f"(e.g. {missing[0]!r}); the files do not belong to one release."
             )
-        adata = backed[np.sort(position)].to_memory()
+        adata = _read_rows(backed, np.sort(position))
     finally:
         backed.file.close()
     adata.obs = adata.obs.iloc[:, :0]
@@ -240,6 +240,23 @@ def _expression(path: Path, cell_labels: pd.Index, root: Path):
         adata.var["gene_identifier"] = adata.var_names.astype(str)
         adata.var_names = adata.var["gene_symbol"].astype(str).to_numpy()
     return adata
+
+
+def _read_rows(backed, rows: np.ndarray, values_per_block: float = 2e8):
+    """Rows of a backed AnnData, read in contiguous blocks (fancy-indexing millions of rows of
+    an HDF5 file one by one is far slower, and the whole matrix may not fit in memory)."""
+    import anndata as ad
+
+    block = max(1, int(values_per_block // max(1, backed.n_vars)))
+    parts = []
+    for start in range(0, backed.n_obs, block):
+        stop = start + block
+        take = rows[(rows >= start) & (rows < stop)]
+        if len(take):
+            parts.append(backed[start:stop].to_memory()[take - start])
+    if len(parts) == 1:
+        return parts[0].copy()
+    return ad.concat(parts, merge="same")
 
 
 def _ordered_sections(labels: pd.Series, anterior_posterior: np.ndarray) -> pd.Categorical:
