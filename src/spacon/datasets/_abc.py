@@ -244,7 +244,8 @@ def _expression(path: Path, cell_labels: pd.Index, root: Path):
 
 def _read_rows(backed, rows: np.ndarray, values_per_block: float = 2e8):
     """Rows of a backed AnnData, read in contiguous blocks (fancy-indexing millions of rows of
-    an HDF5 file one by one is far slower, and the whole matrix may not fit in memory)."""
+    an HDF5 file one by one is far slower, and the whole matrix may not fit in memory).
+    """
     import anndata as ad
 
     block = max(1, int(values_per_block // max(1, backed.n_vars)))
