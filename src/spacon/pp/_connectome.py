@@ -97,19 +97,21 @@ def connectome_graph(
     """
     adata = adata.copy() if copy else adata
     check_option("negative", negative, ("drop", "absolute", "error"))
+    _check_numbers(threshold, top_k, top_fraction, distance_scale)
     if isinstance(connectivity, VoxelModel):
         if unit_key is None or unit_key not in adata.obs:
             raise SpaconInputError("a voxel model needs unit_key= naming the obs column of "
                                    "voxel units (spacon.pp.assign_units writes it).")
-        connectivity = connectivity.unit_graph(
-            adata.obs[unit_key].dropna().astype(str).unique(), threshold=threshold, top_k=top_k
-        )
+        units = adata.obs[unit_key].dropna().astype(str).unique()
+        k = top_k
+        if top_fraction is not None:  # applied per block, as top_k is
+            k = min(k or len(units), max(1, int(np.ceil(top_fraction * len(units)))))
+        connectivity = connectivity.unit_graph(units, threshold=threshold, top_k=k)
     if not isinstance(connectivity, Connectivity):
         if isinstance(connectivity, (str, Path)):
             connectivity = read_connectivity(connectivity)
         else:
             connectivity = Connectivity(connectivity)
-    _check_numbers(threshold, top_k, top_fraction, distance_scale)
 
     if unit_key is None:
         matrix = _align_cells(adata, connectivity)
