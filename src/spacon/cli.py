@@ -213,8 +213,9 @@ def _add_prepare_parser(sub) -> None:
         description="Read the ABC atlas MERFISH files as published (cell metadata, CCF "
         "coordinates, parcellation, expression h5ad), assign each cell to a unit of the "
         "connectome (the nearest source voxel of the Allen voxel model, or its region in a "
-        "region-level connectome), and write DIR/abc_merfish.h5ad, DIR/connectome.npz and "
-        "DIR/README.txt with the `spacon run` command that fits.",
+        "region-level connectome), and write DIR/abc_merfish.h5ad, DIR/connectome.npz, "
+        "DIR/run.toml (for spacon run --config) and DIR/README.txt with the `spacon run` "
+        "command that fits.",
     )
     abc.add_argument("--abc-dir", required=True, help="ABC atlas download root")
     abc.add_argument("--connectome", required=True,
