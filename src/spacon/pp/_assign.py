@@ -147,6 +147,9 @@ def _by_position(adata, units, max_distance, hemisphere, midline, ml_axis, spati
         positions, ids = units.source_positions(), units.source_flat
         midline = units.midline if midline is None else midline
         unit_side = SIDE.get(units.source_hemisphere)
+        if hemisphere == "mirror" and unit_side is None:
+            raise SpaconInputError("the voxel model's sources cover both hemispheres; nothing "
+                                   "to mirror: use hemisphere='none'.")
         sided_labels = True
     else:
         positions = np.asarray(units, dtype=np.float64)
