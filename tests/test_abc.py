@@ -304,3 +304,15 @@ def test_voxel_model_missing_file(voxel_dir):
     (path / "voxel_model" / "nodes.csv.gz").unlink()
     with pytest.raises(SpaconInputError, match=r"voxel_model/nodes.csv.gz missing"):
         spacon.io.read_voxel_model(path)
+
+
+def test_mirroring_a_bilateral_voxel_model_is_refused(abc, voxel_dir):
+    path, _, _, target = voxel_dir
+    model = spacon.io.read_voxel_model(path)
+    bilateral = spacon.io.VoxelModel(model.nodes.T.copy(), model.nodes, target, target,
+                                     model.shape, 100.0, 3)
+    adata = spacon.datasets.read_abc_merfish(abc[0])
+    with pytest.raises(SpaconInputError, match="cover both hemispheres"):
+        spacon.pp.assign_units(adata, bilateral, hemisphere="mirror")
+    spacon.pp.assign_units(adata, bilateral)
+    assert adata.obs["unit"].notna().all() and "unit_side" not in adata.obs
