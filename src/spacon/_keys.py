@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 SPATIAL = "spatial"  # obsm: coordinates
+CCF = "ccf"  # obsm: Allen CCF coordinates in µm, CCF axis order (AP, DV, ML)
+RECONSTRUCTED = "reconstructed"  # obsm: an atlas's reconstructed coordinates in µm
+SECTION = "section"  # obs: section of each cell (ordered categorical)
+UNIT = "unit"  # obs: connectome unit of each cell (pp.assign_units)
 SPATIAL_GRAPH = "spatial"  # obsp[f"{key}_connectivities"], uns[f"{key}_neighbors"]
 CONNECTOME_GRAPH = "connectome"
 
@@ -33,3 +37,18 @@ DOMAIN = "spacon_domain"
 def domain_for_alpha(alpha: float) -> str:
     """Obs key of the domains called at one alpha: spacon_domain_alpha0, ..._alpha0.5, ..._alpha1."""
     return f"{DOMAIN}_alpha{alpha:g}"
+
+
+def unit_distance(key: str) -> str:
+    """Obs key of each cell's distance to its assigned unit."""
+    return f"{key}_distance"
+
+
+def unit_side(key: str) -> str:
+    """Obs key of each cell's hemisphere (L/R) when units are mirrored across the midline."""
+    return f"{key}_side"
+
+
+def assignment(key: str) -> str:
+    """Uns key with how cells were assigned to units."""
+    return f"{key}_assignment"

@@ -1,4 +1,4 @@
-"""The ``spacon`` command line: ``simulate``, ``run``, ``evaluate``, ``demo``."""
+"""The ``spacon`` command line: ``simulate``, ``prepare``, ``run``, ``evaluate``, ``demo``."""
 
 from __future__ import annotations
 
@@ -65,6 +65,23 @@ def _simulate(args) -> int:
         files[2],
     )
     print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def _prepare_abc(args) -> int:
+    from ._prepare import prepare_abc
+
+    summary = prepare_abc(
+        args.abc_dir, args.connectome, args.out, dataset=args.dataset, matrix=args.matrix,
+        sections=[s for s in args.sections.split(",") if s] if args.sections else None,
+        drop_unregistered=args.drop_unregistered, max_distance=args.max_distance,
+        hemisphere=args.hemisphere, threshold=args.threshold, top_k=args.top_k,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {', '.join(summary['files'])}: {summary['n_cells']} cells in "
+          f"{summary['n_units']} units, {summary['n_connections']} connections"
+          + (f", {summary['n_dropped']} cells without a unit dropped" if summary["n_dropped"]
+             else ""))
     return 0
 
 
@@ -187,6 +204,42 @@ def _add_data_options(parser) -> None:
     model.add_argument("--device", help="auto, cpu or cuda")
 
 
+def _add_prepare_parser(sub) -> None:
+    """``spacon prepare abc``: an atlas and a connectome into the files ``run`` reads."""
+    prepare = sub.add_parser("prepare", help="turn an atlas and a connectome into run inputs")
+    what = prepare.add_subparsers(dest="what", required=True)
+    abc = what.add_parser(
+        "abc", help="ABC atlas MERFISH cells + an Allen connectome",
+        description="Read the ABC atlas MERFISH files as published (cell metadata, CCF "
+        "coordinates, parcellation, expression h5ad), assign each cell to a unit of the "
+        "connectome (the nearest source voxel of the Allen voxel model, or its region in a "
+        "region-level connectome), and write DIR/abc_merfish.h5ad, DIR/connectome.npz, "
+        "DIR/run.toml (for spacon run --config) and DIR/README.txt with the `spacon run` "
+        "command that fits.",
+    )
+    abc.add_argument("--abc-dir", required=True, help="ABC atlas download root")
+    abc.add_argument("--connectome", required=True,
+                     help="voxel model cache directory, Oh 2014 tracer directory, or a "
+                     "labelled region-level connectivity file")
+    abc.add_argument("--out", required=True, help="output directory")
+    abc.add_argument("--dataset", default="Zhuang-ABCA-1",
+                     help="Zhuang-ABCA-1 (default) or MERFISH-C57BL6J-638850")
+    abc.add_argument("--matrix", choices=["raw", "log2"], default="raw",
+                     help="expression matrix to read (raw counts)")
+    abc.add_argument("--sections", help="comma-separated brain_section_label values (all)")
+    abc.add_argument("--drop-unregistered", action="store_true",
+                     help="drop cells without CCF coordinates instead of stopping")
+    abc.add_argument("--max-distance", type=float, default=150.0,
+                     help="µm from a cell to its voxel; farther cells are dropped (150)")
+    abc.add_argument("--hemisphere", choices=["mirror", "none"], default="mirror",
+                     help="mirror an ipsilateral connectome onto the other hemisphere (mirror)")
+    abc.add_argument("--threshold", type=float, help="voxel graph: keep values above this")
+    abc.add_argument("--top-k", type=int, default=50,
+                     help="voxel graph: keep each unit's k strongest targets (50)")
+    abc.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    abc.set_defaults(func=_prepare_abc)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spacon`` command."""
     parser = argparse.ArgumentParser(
@@ -216,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output directory")
     sim.add_argument("--overwrite", action="store_true", help="replace existing output files")
     sim.set_defaults(func=_simulate)
+
+    _add_prepare_parser(sub)
 
     run = sub.add_parser(
         "run", help="train SpaCon on your data and call domains",

@@ -2,5 +2,7 @@
 
 from ._atomic import atomic_path, save_npz, write_h5ad, write_text
 from ._connectivity import Connectivity, read_connectivity
+from ._voxel_model import VoxelModel, read_voxel_model
 
-__all__ = ["Connectivity", "atomic_path", "read_connectivity", "save_npz", "write_h5ad", "write_text"]
+__all__ = ["Connectivity", "VoxelModel", "atomic_path", "read_connectivity", "read_voxel_model",
+           "save_npz", "write_h5ad", "write_text"]

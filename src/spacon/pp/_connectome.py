@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import check_option, spatial_coordinates
-from ..io import Connectivity, read_connectivity
+from ..io import Connectivity, VoxelModel, read_connectivity
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,10 @@ def connectome_graph(
         Annotated data of the cells.
     connectivity
         A :class:`~spacon.io.Connectivity`, a path readable by :func:`~spacon.io.read_connectivity`,
-        or a square array / sparse matrix. Rows are sources, columns targets. If it has labels,
+        a square array / sparse matrix, or a factored :class:`~spacon.io.VoxelModel` (then
+        ``obs[unit_key]`` holds voxel units from :func:`~spacon.pp.assign_units` and only the
+        rows and columns of those units are computed, block by block, with ``threshold`` and
+        ``top_k`` applied per block). Rows are sources, columns targets. If it has labels,
         they are matched to ``obs_names`` (cell level) or to ``obs[unit_key]`` (unit level);
         without labels rows are matched by position (unit ids ``0..n-1``).
     unit_key
@@ -94,12 +97,21 @@ def connectome_graph(
     """
     adata = adata.copy() if copy else adata
     check_option("negative", negative, ("drop", "absolute", "error"))
+    _check_numbers(threshold, top_k, top_fraction, distance_scale)
+    if isinstance(connectivity, VoxelModel):
+        if unit_key is None or unit_key not in adata.obs:
+            raise SpaconInputError("a voxel model needs unit_key= naming the obs column of "
+                                   "voxel units (spacon.pp.assign_units writes it).")
+        units = adata.obs[unit_key].dropna().astype(str).unique()
+        k = top_k
+        if top_fraction is not None:  # applied per block, as top_k is
+            k = min(k or len(units), max(1, int(np.ceil(top_fraction * len(units)))))
+        connectivity = connectivity.unit_graph(units, threshold=threshold, top_k=k)
     if not isinstance(connectivity, Connectivity):
         if isinstance(connectivity, (str, Path)):
             connectivity = read_connectivity(connectivity)
         else:
             connectivity = Connectivity(connectivity)
-    _check_numbers(threshold, top_k, top_fraction, distance_scale)
 
     if unit_key is None:
         matrix = _align_cells(adata, connectivity)

@@ -1,0 +1,138 @@
+"""``spacon prepare abc``: ABC atlas MERFISH cells + an Allen connectome -> the files `run` reads."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from . import _keys
+from ._errors import SpaconInputError
+
+logger = logging.getLogger(__name__)
+
+CCF_MIDLINE = 5700.0  # µm: the CCF volume is 11.4 mm wide, left to right
+REGION_KEYS = ["parcellation_substructure", "parcellation_structure", "parcellation_division"]
+H5AD, CONNECTOME, README, CONFIG = "abc_merfish.h5ad", "connectome.npz", "README.txt", "run.toml"
+
+PREPARE_README = """\
+ABC atlas MERFISH cells and an Allen connectome, written by `spacon prepare abc` (spacon {version}).
+
+Files
+  {h5ad}
+      {n_cells} cells x {n_genes} genes of {dataset} ({matrix} matrix in X), in {n_sections} coronal
+      sections; obs['section'] anterior to posterior.
+  {conn}
+      {n_units} x {n_units} {kind} connectivity (rows = sources) with
+      {nnz:,} connections, unit labels in its `labels` array; obs['unit'] maps each cell to its
+      unit ({assigned}).
+
+Coordinates: obsm['spatial'] = (medio-lateral, dorso-ventral, antero-posterior) in micrometres
+from the atlas's CCF coordinates (which are in mm, CCF order AP, DV, ML: kept in obsm['ccf'] in
+micrometres). Region labels: obs['parcellation_division'], ['parcellation_structure'],
+['parcellation_substructure'].
+{dropped}
+Run spacon on it (run.toml holds the same options: spacon run --config {config} --out result):
+  spacon run --adata {h5ad} --connectivity {conn} --unit-key unit \\
+      --section-key section --radius {radius:.0f} --z-radius {radius:.0f}{normalize} \\
+      --alpha 0 1 --out result
+--radius is 1.5 x the median distance of a cell to its 8th nearest neighbour in its section
+({knn:.1f} µm here); --z-radius links cells of adjacent sections within the same in-plane radius.
+"""
+
+
+def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", matrix: str = "raw",
+                sections=None, drop_unregistered: bool = False, max_distance: float = 150.0,
+                hemisphere: str = "mirror", threshold: float | None = None,
+                top_k: int | None = 50, overwrite: bool = False) -> dict:
+    """Read the ABC cells, assign them to the connectome's units and write the run inputs.
+
+    Every output is computed before the first file is written; nothing is written on error.
+    ``connectome`` is a voxel model cache directory (``voxel_model/`` inside), a region-level
+    tracer directory (``sc_oh2012.mat``, :func:`~spacon.datasets.read_mouse_tracer`), or a
+    labelled region-level connectivity file (:func:`~spacon.io.read_connectivity`).
+    Returns a summary (files written, cells, units, connections).
+    """
+    from . import __version__
+    from .datasets import read_abc_merfish, read_mouse_tracer
+    from .io import read_connectivity, read_voxel_model, save_npz, write_h5ad, write_text
+    from .pp import assign_units
+
+    out = Path(out)
+    files = [out / H5AD, out / CONNECTOME, out / README, out / CONFIG]
+    existing = [str(f) for f in files if f.exists()]
+    if existing and not overwrite:
+        raise SpaconInputError(f"output exists already: {', '.join(existing)}; choose another "
+                               "--out or pass --overwrite.")
+    connectome = Path(connectome)
+    if not connectome.exists():
+        raise SpaconInputError(f"connectome {str(connectome)!r} does not exist.")
+    adata = read_abc_merfish(abc_dir, dataset=dataset, matrix=matrix, sections=sections,
+                             drop_unregistered=drop_unregistered)
+    if (connectome / "voxel_model").is_dir():
+        model = read_voxel_model(connectome)
+        assign_units(adata, model, max_distance=max_distance, hemisphere=hemisphere, drop=True)
+        conn = model.unit_graph(adata.obs[_keys.UNIT].cat.categories, threshold=threshold,
+                                top_k=top_k)
+        kind = "voxel-level (Allen voxel model, 100 µm)"
+    else:
+        if connectome.is_dir():
+            conn, _ = read_mouse_tracer(connectome)
+        else:
+            conn = read_connectivity(connectome)
+        if conn.labels is None:
+            raise SpaconInputError(f"{connectome.name} has no unit labels; a region-level "
+                                   "connectome needs region acronyms to match the cells.")
+        assign_units(adata, conn, region_key=REGION_KEYS, hemisphere=hemisphere,
+                     midline=CCF_MIDLINE, drop=True)
+        kind = "region-level"
+    info = adata.uns[_keys.assignment(_keys.UNIT)]
+    for column in adata.obs.columns:
+        if adata.obs[column].dtype == np.dtype(object):
+            adata.obs[column] = adata.obs[column].astype("category")
+    knn = _neighbour_distance(adata)
+    text = PREPARE_README.format(
+        version=__version__, h5ad=files[0].as_posix(), conn=files[1].as_posix(),
+        config=files[3].as_posix(), n_cells=adata.n_obs,
+        n_genes=adata.n_vars, dataset=dataset, matrix=matrix, kind=kind,
+        n_sections=adata.obs[_keys.SECTION].cat.categories.size, n_units=conn.n,
+        nnz=conn.matrix.nnz, assigned=info["method"], knn=knn, radius=1.5 * knn,
+        normalize=" --no-normalize" if matrix == "log2" else "",
+        dropped=(f"{info['n_dropped']} cells without a unit were dropped "
+                 f"({info['method']}).\n" if info["n_dropped"] else ""),
+    )
+    write_h5ad(adata, files[0])
+    save_npz(files[1], conn.matrix, conn.labels)
+    write_text(text, files[2])
+    write_text(_run_config(files[0], files[1], 1.5 * knn, matrix == "log2"), files[3])
+    return {"files": [str(f) for f in files], "n_cells": adata.n_obs, "n_units": conn.n,
+            "n_connections": int(conn.matrix.nnz), "n_dropped": info["n_dropped"]}
+
+
+def _run_config(h5ad: Path, connectome: Path, radius: float, log2: bool) -> str:
+    """The `spacon run` options for the prepared files, as TOML (paths as given to --out)."""
+    lines = [f'adata = "{h5ad.as_posix()}"', f'connectivity = "{connectome.as_posix()}"',
+             'unit_key = "unit"', 'section_key = "section"', f"radius = {radius:.1f}",
+             f"z_radius = {radius:.1f}", "alpha = [0.0, 1.0]"]
+    if log2:
+        lines.append("no_normalize = true")
+    return "\n".join(lines) + "\n"
+
+
+def _neighbour_distance(adata, k: int = 8, sample: int = 20000) -> float:
+    """Median distance of a cell to its k-th nearest neighbour within its section (µm)."""
+    coords = np.asarray(adata.obsm[_keys.SPATIAL])[:, :2]
+    sections = adata.obs[_keys.SECTION].cat.codes.to_numpy()
+    rng = np.random.default_rng(0)
+    distances = []
+    for s in np.unique(sections):
+        points = coords[sections == s]
+        if len(points) <= k:
+            continue
+        query = points[rng.choice(len(points), min(len(points), sample), replace=False)]
+        distances.append(cKDTree(points).query(query, k=k + 1)[0][:, -1])
+    if not distances:
+        raise SpaconInputError(f"every section has {k} cells or fewer; too few for a spatial graph.")
+    return float(np.median(np.concatenate(distances)))
