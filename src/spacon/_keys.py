@@ -4,7 +4,7 @@ from __future__ import annotations
 
 SPATIAL = "spatial"  # obsm: coordinates
 CCF = "ccf"  # obsm: Allen CCF coordinates in µm, CCF axis order (AP, DV, ML)
-RECONSTRUCTED = "reconstructed"  # obsm: an atlas's reconstructed coordinates in µm
+RECONSTRUCTED_COORDS = "reconstructed"  # obsm: an atlas's reconstructed coordinates in µm
 SECTION = "section"  # obs: section of each cell (ordered categorical)
 UNIT = "unit"  # obs: connectome unit of each cell (pp.assign_units)
 SPATIAL_GRAPH = "spatial"  # obsp[f"{key}_connectivities"], uns[f"{key}_neighbors"]

@@ -99,7 +99,7 @@ def read_abc_merfish(
     if "reconstructed" in files:
         rec = pd.read_csv(files["reconstructed"], dtype={"cell_label": str}, index_col="cell_label")
         rec = rec.reindex(adata.obs_names)[["x", "y", "z"]].to_numpy(np.float64) * MM
-        adata.obsm[_keys.RECONSTRUCTED] = rec.astype(np.float32)
+        adata.obsm[_keys.RECONSTRUCTED_COORDS] = rec.astype(np.float32)
     adata.obs[_keys.SECTION] = _ordered_sections(adata.obs["brain_section_label"], ccf[:, 0])
     adata.uns["abc_merfish"] = {
         "dataset": dataset, "matrix": matrix, "units": "micrometre",
