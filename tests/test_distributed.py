@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -134,22 +135,24 @@ def test_spacon_run_under_torchrun(sim_inputs, tmp_path):
     assert not list(out.glob("checkpoint*"))  # per-rank checkpoints removed after success
 
 
-def test_thread_limit_is_respected(monkeypatch):
-    """scanpy's numba steps reset the shared OpenMP thread count; training sets it back."""
-    from spacon._utils import respect_thread_limit
+def test_thread_count_follows_the_environment_and_idle_cpus(monkeypatch):
+    """OMP_NUM_THREADS (torchrun sets 1 per rank) wins; else busy CPUs are left out."""
+    import spacon._utils as utils
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert utils.choose_threads() == 1
+    assert utils.choose_threads(3) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    monkeypatch.setattr(utils, "available_cpus", lambda: 4)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(utils, "busy_cpus", lambda cpus: 1.1)
+    assert utils.choose_threads() == 3
+    monkeypatch.setattr(utils, "busy_cpus", lambda cpus: 3.9)
+    assert utils.choose_threads() == 1
     before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        monkeypatch.setenv("OMP_NUM_THREADS", "1")
-        respect_thread_limit()
+    with utils.cpu_threads(1):
         assert torch.get_num_threads() == 1
-        monkeypatch.setenv("OMP_NUM_THREADS", "")
-        torch.set_num_threads(2)
-        respect_thread_limit()  # unset: torch's own choice is kept
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
 
 
 def test_gpu_ranks_use_nccl_on_their_local_device(monkeypatch):

@@ -12,7 +12,7 @@ spacon.pp.normalize(a)
 spacon.pp.spatial_graph(a, radius=info["suggested_radius"], section_key="section",
                         z_radius=info["suggested_z_radius"])
 spacon.pp.connectome_graph(a, conn, unit_key="unit", threshold=0.4)
-model = spacon.SpaCon(a, seed=3).train(progress=False, max_steps=8, seed=3)
+model = spacon.SpaCon(a, seed=3).train(progress=False, max_steps=8, seed=3, threads=2)
 model.embed()
 print(hashlib.sha256(a.obsm["X_spacon_spa"].tobytes() + a.obsm["X_spacon_con"].tobytes())
       .hexdigest())

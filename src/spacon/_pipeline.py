@@ -50,6 +50,7 @@ class RunConfig:
     lr: float = 5e-3
     seed: int = 0
     device: str = "auto"
+    threads: int | None = None
     out: str | None = None
     overwrite: bool = False
     resume: bool = False
@@ -272,7 +273,8 @@ def run(config: RunConfig, adata=None):
         connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
     )
     model.train(config.epochs, mode=config.mode, batch_size=config.batch_size, lr=config.lr,
-                seed=config.seed, device=config.device, progress=config.progress and main_rank,
+                seed=config.seed, device=config.device, threads=config.threads,
+                progress=config.progress and main_rank,
                 checkpoint=out / CHECKPOINT, checkpoint_interval=config.checkpoint_interval,
                 resume=config.resume)
     lap("training")

@@ -92,18 +92,96 @@ def check_memory(need_bytes: float, what: str, fix: str) -> None:
         )
 
 
-def respect_thread_limit() -> None:
-    """Use ``OMP_NUM_THREADS`` threads in torch when it is set.
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, int(quota + 0.5)))
+    return max(1, cpus or 1)
 
-    Numba-backed steps (scanpy's normalisation) reset the OpenMP thread count that torch
-    shares; with several processes per machine (``torchrun`` sets one thread each) the
-    oversubscribed cores made training several times slower.
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs allowed by the cgroup (v2 ``cpu.max`` or v1 ``cfs_quota_us``), ``None`` if unlimited."""
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
+        period = int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def busy_cpus(cpus: Iterable[int], seconds: float = 0.2) -> float | None:
+    """How many of ``cpus`` other processes keep busy, measured over ``seconds`` from
+    ``/proc/stat`` (``None`` where it cannot be read)."""
+    import time
+
+    def sample():
+        times = {}
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *values = line.split()
+                if name.startswith("cpu") and name[3:].isdigit():
+                    values = [int(v) for v in values[:8]]
+                    times[int(name[3:])] = (sum(values), values[3] + values[4])  # idle+iowait
+        return times
+
+    try:
+        before = sample()
+        time.sleep(seconds)
+        after = sample()
+    except (OSError, ValueError):
+        return None
+    busy = 0.0
+    for cpu in cpus:
+        if cpu in before and cpu in after:
+            total = after[cpu][0] - before[cpu][0]
+            idle = after[cpu][1] - before[cpu][1]
+            busy += 0.0 if total <= 0 else 1.0 - idle / total
+    return busy
+
+
+def choose_threads(threads: int | None = None) -> int:
+    """Threads for torch and BLAS: ``threads``, else ``OMP_NUM_THREADS``, else the CPUs this
+    process may use that other processes do not keep busy now.
+
+    Torch's threads wait for each other at every parallel step: one thread sharing its core
+    with a busy process makes all of them wait (a 2-thread run on 2 cores with one busy
+    process was ~18x slower than with 1 thread), so busy cores are left out.
     """
-    import torch
-
+    if threads is not None:
+        if int(threads) < 1:
+            raise SpaconInputError(f"threads must be >= 1, got {threads}.")
+        return int(threads)
     value = os.environ.get("OMP_NUM_THREADS", "")
-    if value.isdigit() and int(value) > 0 and torch.get_num_threads() != int(value):
-        torch.set_num_threads(int(value))
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    cpus = available_cpus()
+    if cpus == 1:
+        return 1
+    mask = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(cpus)
+    busy = busy_cpus(mask)
+    return cpus if busy is None else max(1, min(cpus, round(len(mask) - busy)))
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int) -> Iterator[int]:
+    """Run torch and BLAS with ``threads`` threads inside (restored afterwards)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads):
+            yield threads
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

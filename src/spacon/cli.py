@@ -202,6 +202,8 @@ def _add_data_options(parser) -> None:
     model.add_argument("--lr", type=float, help="learning rate (5e-3)")
     model.add_argument("--seed", type=int, help="random seed (0)")
     model.add_argument("--device", help="auto, cpu or cuda")
+    model.add_argument("--threads", type=int,
+                       help="CPU threads (default: OMP_NUM_THREADS, else the idle usable CPUs)")
 
 
 def _add_prepare_parser(sub) -> None:

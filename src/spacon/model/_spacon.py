@@ -18,9 +18,10 @@ from .._errors import SpaconInputError
 from .._utils import (
     check_memory,
     check_option,
+    choose_threads,
+    cpu_threads,
     deterministic_algorithms,
     resolve_device,
-    respect_thread_limit,
 )
 from ..graph import NeighborSampler
 from ..io import atomic_path
@@ -169,6 +170,7 @@ class SpaCon:
         memory_budget_gb: float = 4.0,
         seed: int | None = 0,
         device: str = "auto",
+        threads: int | None = None,
         progress: bool = True,
         rank: int = 0,
         world_size: int = 1,
@@ -211,6 +213,12 @@ class SpaCon:
             fresh seed (recorded in the checkpoint, so a resumed run still matches).
         device
             ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        threads
+            CPU threads for torch and BLAS. Default: ``OMP_NUM_THREADS`` when set, else the
+            CPUs this process may use (affinity, cgroup quota) that other processes do not
+            keep busy when training starts. The count is recorded in :attr:`train_params`; the
+            same seed gives the same CPU result for the same thread count (pass ``threads`` to
+            pin it), and a resumed run takes the count of its checkpoint.
         progress
             Show a progress bar with the running loss.
         rank, world_size
@@ -248,21 +256,24 @@ class SpaCon:
             weight_decay=weight_decay, max_grad_norm=max_grad_norm, loss=loss, seed=seed,
             rank=rank, world_size=world_size, max_steps=max_steps,
             memory_budget_gb=memory_budget_gb, checkpoint_interval=checkpoint_interval,
-            progress=progress)
+            threads=threads, progress=progress)
         device = resolve_device(device)
         sync = _sync(config, device)
         config = self._resolve(config, sync)
-        respect_thread_limit()
-        with _own_random_state(device), deterministic_algorithms(device):
+        with _own_random_state(device), deterministic_algorithms(device), cpu_threads(
+                choose_threads(threads)) as n_threads:
             if seed is not None:
                 torch.manual_seed(seed + sync.rank)  # independent dropout on each rank
             module = self.module.to(device)
             optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
             path = None if checkpoint is None else sync.checkpoint_path(Path(checkpoint))
             checkpointer = Checkpointer(path, module, optimizer, config)
-            state = TrainState(history=list(self.history), sampler_seed=_sampler_seed(seed))
+            state = TrainState(history=list(self.history), sampler_seed=_sampler_seed(seed),
+                               threads=n_threads)
             if resume:
                 state = checkpointer.resume(state, sync)
+                if threads is None:
+                    torch.set_num_threads(state.threads)  # the checkpoint's count
             sync.broadcast(module)
             self.train_params = config.resume_params()
             module.train()
@@ -273,7 +284,7 @@ class SpaCon:
             finally:
                 self.module.to("cpu")
         self.history = state.history + partial
-        self.train_params.update(seconds=state.seconds, steps=state.steps)
+        self.train_params.update(seconds=state.seconds, steps=state.steps, threads=state.threads)
         return self
 
     def _resolve(self, config: TrainConfig, sync) -> TrainConfig:
@@ -316,6 +327,7 @@ class SpaCon:
         reconstruct: bool = False,
         max_edges: int = 20_000_000,
         device: str = "auto",
+        threads: int | None = None,
     ):
         """Exact embeddings of every cell over full neighbourhoods, layer by layer.
 
@@ -335,6 +347,8 @@ class SpaCon:
             Edge budget of one chunk.
         device
             ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        threads
+            CPU threads (default: those training used, else chosen as :meth:`train` does).
 
         Returns
         -------
@@ -351,7 +365,9 @@ class SpaCon:
                      "lower max_edges= (the chunk size) or embed on a machine with more memory.")
         device = resolve_device(device)
         try:
-            out = embed_all(self.module.to(device).eval(), data, max_edges, device, reconstruct)
+            with cpu_threads(choose_threads(threads or self.train_params.get("threads"))):
+                out = embed_all(self.module.to(device).eval(), data, max_edges, device,
+                                reconstruct)
         finally:
             self.module.to("cpu")
         data.adata.obsm[_keys.EMBEDDING_SPA] = out["spatial"].numpy()

@@ -56,6 +56,7 @@ class TrainConfig:
     max_steps: int | None = None
     memory_budget_gb: float = 4.0
     checkpoint_interval: float = 300.0
+    threads: int | None = None
     progress: bool = True
 
     def __post_init__(self):
@@ -63,7 +64,7 @@ class TrainConfig:
         check_option("loss", self.loss, ("sum", "mean"))
         check_option("spatial_sampling", self.spatial_sampling, ("neighbors", "induced"))
         object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
-        for name in ("batch_size", "epochs", "max_steps"):
+        for name in ("batch_size", "epochs", "max_steps", "threads"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise SpaconInputError(f"{name} must be >= 1, got {value}.")
@@ -92,6 +93,7 @@ class TrainState:
     count: int = 0
     seconds: float = 0.0
     sampler_seed: int = 0
+    threads: int = 1
     history: list[dict] = field(default_factory=list)
 
     def record(self, loss: float, n_cells: int) -> None:
