@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
+import warnings
 from pathlib import Path
 
 from ._errors import SpaconInputError, TrainingInterrupted
@@ -363,27 +365,54 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",
     )
+    command = " ".join(filter(None, [args.command, getattr(args, "what", None)]))
+    flags = _flags(parser)
+
+    def say(text: str) -> None:
+        print(f"spacon {command}: {_in_flags(text, flags)}", file=sys.stderr)
+
+    shown = warnings.showwarning
+    warnings.showwarning = lambda message, *rest, **kw: say(f"warning: {message}")
     try:
         return args.func(args)
     except SpaconInputError as err:
-        print(f"spacon {args.command}: error: {err}", file=sys.stderr)
+        say(f"error: {err}")
         return 2
     except OSError as err:  # e.g. a full disk: the atomic writes left no partial file
         where = f" {err.filename}" if err.filename else ""
-        print(f"spacon {args.command}: error: could not read or write{where}: "
-              f"{err.strerror or err}; nothing partial was left behind.", file=sys.stderr)
+        say(f"error: could not read or write{where}: {err.strerror or err}; nothing partial "
+            "was left behind.")
         return 1
     except TrainingInterrupted as err:
         if err.path is not None and hasattr(args, "resume"):
             hint = f"checkpoint saved to {err.path}; run the same command with --resume to continue"
         else:
-            hint = f"spacon {args.command} cannot resume: run it again to start over"
-        print(f"spacon {args.command}: training interrupted at epoch {err.epoch}, batch "
-              f"{err.batch}; {hint}.", file=sys.stderr)
+            hint = f"spacon {command} cannot resume: run it again to start over"
+        say(f"training interrupted at epoch {err.epoch}, batch {err.batch}; {hint}.")
         return 130
     except KeyboardInterrupt:
-        print(f"spacon {args.command}: interrupted; nothing was saved", file=sys.stderr)
+        say("interrupted; nothing was saved")
         return 130
+    finally:
+        warnings.showwarning = shown
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Python option name -> command-line flag, over every subcommand."""
+    flags = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags.update(_flags(sub))
+        elif action.option_strings and action.option_strings[-1].startswith("--"):
+            flags[action.dest] = action.option_strings[-1]
+    return flags
+
+
+def _in_flags(text: str, flags: dict[str, str]) -> str:
+    """Messages name options as the library takes them (``unit_key=``); say the flag."""
+    return re.sub(r"\b([a-z][a-z_]*)=(?=[\s,.;:)]|$)",
+                  lambda m: flags.get(m.group(1), m.group(0)), text)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 Negative = Literal["drop", "absolute", "error"]
 
 
+# a kept graph denser than this (fraction of all pairs) draws a warning
+DENSE_GRAPH = 0.3
+
+
 def connectome_graph(
     adata,
     connectivity,
@@ -165,10 +169,22 @@ def connectome_graph(
             SpaconWarning,
             stacklevel=2,
         )
+    n_nodes = graph.shape[0]
+    params["density"] = float(graph.nnz / max(n_nodes * n_nodes, 1))
     logger.info(
-        "connectome graph: %d %s edges implying %d cell-cell edges (%.1f per cell)",
-        graph.nnz, "cell" if unit_key is None else "unit", implied, implied / adata.n_obs,
+        "connectome graph: %d %s edges kept, %.1f%% of all pairs, implying %d cell-cell edges "
+        "(%.1f per cell)", graph.nnz, "cell" if unit_key is None else "unit",
+        100 * params["density"], implied, implied / adata.n_obs,
     )
+    if params["density"] > DENSE_GRAPH and n_nodes >= 10:
+        warnings.warn(
+            f"the connectome graph keeps {100 * params['density']:.0f}% of all "
+            f"{'cell' if unit_key is None else 'unit'} pairs ({graph.nnz:,} of "
+            f"{n_nodes * n_nodes:,}): nearly everything connects to everything, so "
+            "connectivity-defined domains (high alpha) merge into one. Keep the strongest "
+            "connections only (threshold=, or top_k= e.g. 8 with symmetrize=True).",
+            SpaconWarning, stacklevel=2,
+        )
     adata.uns[_keys.neighbors(key_added)] = {
         "params": {k: v for k, v in params.items() if v is not None}, **stored
     }

@@ -165,6 +165,18 @@ def spatial_graph(
     return adata if copy else None
 
 
+def natural_order(labels) -> list[str]:
+    """Labels sorted as people read them: numerically when all are numbers, else with
+    embedded numbers compared as numbers (``BZ5, BZ9, BZ14``, not ``BZ14, BZ5, BZ9``)."""
+    import natsort
+
+    labels = [str(x) for x in labels]
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return natsort.natsorted(labels)
+
+
 def section_codes(adata, section_key: str, section_order=None):
     """Map each cell to the position of its section in ``section_order``.
 
@@ -175,7 +187,8 @@ def section_codes(adata, section_key: str, section_order=None):
     section_key
         ``obs`` column of each cell's section.
     section_order
-        Section labels in order (default: the column's categories if ordered, else sorted).
+        Section labels in order (default: the column's categories if ordered, else the
+        labels in natural order, see :func:`natural_order`).
 
     Returns
     -------
@@ -198,7 +211,8 @@ def section_codes(adata, section_key: str, section_order=None):
         if isinstance(col.dtype, pd.CategoricalDtype) and col.cat.ordered:
             order = [str(c) for c in col.cat.categories if str(c) in set(present)]
         else:
-            order = sorted(present)
+            order = natural_order(present)
+            logger.info("sections in natural order of their labels: %s", ", ".join(order))
     else:
         order = [str(s) for s in section_order]
         if len(set(order)) != len(order):
