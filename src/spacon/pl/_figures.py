@@ -5,10 +5,10 @@ Every function returns its :class:`matplotlib.figure.Figure`; save it with ``fig
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
-
-from typing import Literal
 
 from .. import _keys
 from .._errors import SpaconInputError

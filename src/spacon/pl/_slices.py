@@ -1,8 +1,8 @@
 """The slices a tissue is drawn in, one panel each: its sections, or slabs of a 3-D volume.
 
 A 3-D volume without sections is cut along the axis with the fewest distinct values (the
-sectioning axis of voxel or serial-section data); when that axis is continuous too, it is cut
-into slabs of equal depth. Drawing every depth on one panel would project the volume flat.
+sectioning axis of voxel or serial-section data); when every axis is continuous, into slabs of
+equal depth along z. Drawing every depth on one panel would project the volume flat.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def slices(adata, *, section_key: str | None = None, section_order=None,
     Returns
     -------
     A :class:`Slices`: sections when there are any; for 3-D coordinates without sections, the
-    distinct values of the axis with the fewest of them, or equal-depth slabs along it; for
+    distinct values of the axis with the fewest of them, or equal-depth slabs along z; for
     2-D coordinates, one slice of every cell.
     """
     if section_key is not None and section_key in adata.obs:
@@ -58,9 +58,11 @@ def slices(adata, *, section_key: str | None = None, section_order=None,
         return Slices(np.zeros(len(coords), dtype=np.int64), ["all cells"], (0, 1), None)
     distinct = [np.unique(coords[:, a]) for a in range(3)]
     axis = int(np.argmin([len(d) for d in distinct]))
+    stepped = len(distinct[axis]) <= MAX_DISTINCT_DEPTHS
+    axis = axis if stepped else 2
     plane = tuple(a for a in range(3) if a != axis)
     depth, name = coords[:, axis], AXIS_NAMES[axis]
-    if len(distinct[axis]) <= MAX_DISTINCT_DEPTHS:
+    if stepped:
         codes = np.searchsorted(distinct[axis], depth)
         return Slices(codes, [f"{name} = {v:.4g}" for v in distinct[axis]], plane, name)
     n_slabs = int(np.clip(np.sqrt(len(coords)) / 2, 1, MAX_SLABS))

@@ -59,8 +59,8 @@
     const axis = (t) => ({title: {text: t}});
     if (D.dims === 3) {
       const layout = {
-        margin: {l: 0, r: 0, t: 0, b: 0},
-        legend: {title: {text: "domain"}, itemsizing: "constant", y: 0.92},
+        margin: {l: 0, r: 0, t: 30, b: 0},
+        legend: {title: {text: "domain"}, itemsizing: "constant"},
         scene: {aspectmode: "data", xaxis: axis(D.axis_titles[0]),
                 yaxis: Object.assign(axis(D.axis_titles[1]), {autorange: "reversed"}),
                 zaxis: axis(D.axis_titles[2])},
