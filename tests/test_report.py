@@ -243,7 +243,7 @@ def test_report_opens_in_a_headless_browser(run_dir, tmp_path):
         n0 = page.evaluate("document.getElementById('scene').data.length")
         assert n0 == summary["n_domains"]["0"]
         hover = page.evaluate("document.getElementById('scene').data[0].text[0]")
-        assert hover.startswith("cell ") and "section: " in hover and "domain: " in hover
+        assert hover.startswith("cell: ") and "section: " in hover and "domain: " in hover
         png = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
         # switch alpha: the scene is redrawn with that alpha's domains
         page.evaluate("const s = document.getElementById('alpha-select'); s.value = '1';"

@@ -33,7 +33,7 @@ def fuzzy_knn_graph(x: np.ndarray, n_neighbors: int = 15):
     return w.row, w.col, w.data
 
 
-def umap_layout(x: np.ndarray, *, n_neighbors: int = 15, n_epochs: int = 200,
+def umap_layout(x: np.ndarray, *, n_neighbors: int = 15, n_epochs: int = 120,
                 negative_samples: int = 5, seed: int = 0) -> np.ndarray:
     """2-D coordinates of the rows of ``x``, near neighbours together (UMAP's objective)."""
     x = np.asarray(x, dtype=np.float64)
@@ -49,21 +49,20 @@ def umap_layout(x: np.ndarray, *, n_neighbors: int = 15, n_epochs: int = 200,
     degree = np.maximum(np.bincount(source, weights=weight, minlength=n), 1e-8)
     rng = np.random.default_rng(seed)
     repelled = np.repeat(np.arange(n), negative_samples)
+    px, py = pos[:, 0].copy(), pos[:, 1].copy()
     for epoch in range(n_epochs):
-        diff = pos[source] - pos[target]
-        d2 = np.maximum((diff * diff).sum(1), 1e-12)
-        pull = -2 * CURVE_A * CURVE_B * d2 ** (CURVE_B - 1) / (1 + CURVE_A * d2 ** CURVE_B)
-        step = np.clip(weight[:, None] * pull[:, None] * diff, -4, 4)
+        dx, dy = px[source] - px[target], py[source] - py[target]
+        d2 = np.maximum(dx * dx + dy * dy, 1e-12)
+        power = d2 ** (CURVE_B - 1)
+        pull = weight * (-2 * CURVE_A * CURVE_B) * power / (1 + CURVE_A * power * d2)
         # each cell is pushed from a few random cells, in proportion to its degree (as UMAP's
         # per-edge negative samples are)
         others = rng.integers(0, n, len(repelled))
-        away = pos[repelled] - pos[others]
-        d2 = (away * away).sum(1)
-        push = 2 * CURVE_B / ((0.001 + d2) * (1 + CURVE_A * d2 ** CURVE_B))
-        push_step = np.clip(push[:, None] * away, -4, 4) * degree[repelled, None]
-        grad = np.empty_like(pos)
-        for dim in range(2):
-            grad[:, dim] = (np.bincount(source, weights=step[:, dim], minlength=n)
-                            + np.bincount(repelled, weights=push_step[:, dim], minlength=n))
-        pos += (1.0 - epoch / n_epochs) * grad / degree[:, None]
-    return pos
+        ax, ay = px[repelled] - px[others], py[repelled] - py[others]
+        d2 = ax * ax + ay * ay
+        push = degree[repelled] * 2 * CURVE_B / ((0.001 + d2) * (1 + CURVE_A * d2 ** CURVE_B))
+        rate = (1.0 - epoch / n_epochs) / degree
+        for p, d, a in ((px, dx, ax), (py, dy, ay)):
+            p += rate * (np.bincount(source, np.clip(pull * d, -4, 4), minlength=n)
+                         + np.bincount(repelled, np.clip(push * a, -4, 4), minlength=n))
+    return np.column_stack([px, py])

@@ -18,7 +18,7 @@
   // hover lines every alpha shares: cell id, section or slice, known labels
   const hoverBase = new Array(n);
   for (let i = 0; i < n; i++) {
-    let text = "cell " + D.cell_ids[i] + "<br>" + D.slices.title + ": " +
+    let text = "cell: " + D.cell_ids[i] + "<br>" + D.slices.title + ": " +
       D.slices.names[sliceCodes[i]];
     for (const l of labels) text += "<br>" + l.name + ": " + l.categories[l.codes[i]];
     hoverBase[i] = text;

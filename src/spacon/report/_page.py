@@ -46,8 +46,9 @@ def _run_tables(summary: dict) -> str:
                        ("timings_seconds", "Timings (seconds)"), ("n_domains", "Domains per alpha"),
                        ("versions", "Versions")):
         record = summary.get(key)
-        if record:
-            parts.append(f"<h3>{title}</h3>" + _table(sorted(record.items())))
+        if record:  # timings stay in the order of the stages
+            items = record.items() if key == "timings_seconds" else sorted(record.items())
+            parts.append(f"<h3>{title}</h3>" + _table(list(items)))
     return "".join(parts) or "<p class='note'>no summary.json was found for this result.</p>"
 
 
