@@ -258,3 +258,13 @@ def test_report_opens_in_a_headless_browser(run_dir, tmp_path):
     assert scene.std() > 0.05  # not blank
     colours = {tuple(c) for c in (scene.reshape(-1, 3) * 255).round().astype(int)}
     assert len(colours) > 50
+
+
+def test_report_of_a_2d_result_and_numpy_in_the_summary(result, tmp_path):
+    result.obsm["spatial"] = result.obsm["spatial"][:, :2]
+    result.obs = result.obs.drop(columns="section")
+    summary = {**SUMMARY, "parameters": {"seed": np.int64(3)}, "loss_history": np.ones(3)}
+    data = payload(result, summary)
+    assert data["dims"] == 2 and data["slices"]["names"] == ["all cells"]
+    page = write_report(result, tmp_path / "r.html", summary=summary).read_text()
+    assert "all 1,000 cells are drawn" in page

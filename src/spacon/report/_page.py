@@ -69,6 +69,13 @@ def _prediction_table(metrics: dict) -> str:
                   ["method", *names])
 
 
+def _jsonable(value):
+    """NumPy scalars and arrays (as in a summary built in memory) as plain JSON."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
 def render(data: dict, title: str = "SpaCon result") -> str:
     """The page for :func:`spacon.report.payload`'s ``data``; its size is filled in later."""
     import plotly.offline
@@ -76,7 +83,7 @@ def render(data: dict, title: str = "SpaCon result") -> str:
     drawn = (f"all {data['n_cells']:,} cells are drawn" if data["n_drawn"] == data["n_cells"] else
              f"{data['n_drawn']:,} of {data['n_cells']:,} cells are drawn (at most "
              f"{data['max_points']:,}, sampled in proportion to each domain's size)")
-    block = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    block = json.dumps(data, separators=(",", ":"), default=_jsonable).replace("</", "<\\/")
     script = files(__package__).joinpath("_page.js").read_text()
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>

@@ -54,7 +54,8 @@ def _label_columns(adata, exclude) -> list[str]:
         col = adata.obs[name]
         if name in exclude or str(name).startswith("spacon_"):
             continue
-        if not (isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object):
+        if not (isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col)
+                or col.dtype == object):
             continue
         if 2 <= col.nunique() <= MAX_LABEL_CATEGORIES:
             chosen.append(str(name))
@@ -93,7 +94,8 @@ def payload(adata, summary: dict | None = None, *, max_points: int = 200_000,
     depth_title = {"section": "z (section)", None: "z"}.get(cuts.depth, "z")
     labels = _label_columns(adata, {section_key, *keys.values()})
     uns = adata.uns.get(_keys.MODEL_UNS, {})
-    loss = (summary or {}).get("loss_history") or list(np.ravel(uns.get("loss_history", [])))
+    loss = (summary or {}).get("loss_history")
+    loss = np.ravel(uns.get("loss_history", []) if loss is None else loss)
     return {
         "n_cells": int(adata.n_obs), "n_drawn": int(len(drawn)), "max_points": int(max_points),
         "dims": int(coords.shape[1]),
