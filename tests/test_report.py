@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import spacon
 from spacon.cli import main
 from spacon.report import payload, sample_per_domain, write_report
 
@@ -268,3 +269,15 @@ def test_report_of_a_2d_result_and_numpy_in_the_summary(result, tmp_path):
     assert data["dims"] == 2 and data["slices"]["names"] == ["all cells"]
     page = write_report(result, tmp_path / "r.html", summary=summary).read_text()
     assert "all 1,000 cells are drawn" in page
+
+
+def test_report_of_domains_under_other_names(result, tmp_path):
+    result.obs["mine"] = result.obs["spacon_domain_alpha1"]
+    data = payload(result, domain_keys={"1": "mine"})
+    assert [a["key"] for a in data["alphas"]] == ["mine"]
+    with pytest.raises(spacon.SpaconInputError, match="no domain column"):
+        write_report(result, tmp_path / "r.html", domain_keys={"1": "absent"})
+    assert not list(tmp_path.iterdir())
+    bare = ad.AnnData(np.zeros((3, 1), dtype=np.float32), obsm={"spatial": np.zeros((3, 2))})
+    with pytest.raises(spacon.SpaconInputError, match="no domains"):
+        payload(bare)

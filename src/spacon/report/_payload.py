@@ -31,7 +31,7 @@ def _hex(colour) -> str:
     return "#" + "".join(f"{round(255 * c):02x}" for c in colour[:3])
 
 
-def domain_keys(adata, summary: dict | None) -> dict[str, str]:
+def find_domain_keys(adata, summary: dict | None) -> dict[str, str]:
     """``{alpha: obs key}`` of the result's domains, from the summary or the obs columns."""
     if summary and summary.get("domain_keys"):
         keys = {str(a): k for a, k in summary["domain_keys"].items() if k in adata.obs}
@@ -68,13 +68,20 @@ def _categorical(values, drawn):
             "codes": _typed(cat.codes[drawn], "<u2")}
 
 
-def payload(adata, summary: dict | None = None, *, max_points: int = 200_000,
-            seed: int = 0) -> dict:
-    """Everything the page shows, drawn from at most ``max_points`` cells."""
+def payload(adata, summary: dict | None = None, *, domain_keys: dict[str, str] | None = None,
+            max_points: int = 200_000, seed: int = 0) -> dict:
+    """Everything the page shows, drawn from at most ``max_points`` cells.
+
+    ``domain_keys`` maps alpha labels to ``obs`` columns of domains (default: the summary's, or
+    the ``obs['spacon_domain_alpha*']`` columns).
+    """
     params = (summary or {}).get("parameters", {})
     spatial_key = params.get("spatial_key") or _keys.SPATIAL
     section_key = params.get("section_key") or ("section" if "section" in adata.obs else None)
-    keys = domain_keys(adata, summary)
+    keys = dict(domain_keys) if domain_keys else find_domain_keys(adata, summary)
+    missing = [k for k in keys.values() if k not in adata.obs]
+    if missing:
+        raise SpaconInputError(f"adata.obs has no domain column(s) {', '.join(missing)}.")
     coords = spatial_coordinates(adata, spatial_key)
     cuts = slices(adata, section_key=section_key, section_order=params.get("section_order"),
                   spatial_key=spatial_key)

@@ -16,6 +16,7 @@ DEFAULT_MAX_POINTS = 200_000
 
 
 def write_report(adata, path: str | Path, *, summary: dict | None = None,
+                 domain_keys: dict[str, str] | None = None,
                  max_points: int = DEFAULT_MAX_POINTS, seed: int = 0,
                  title: str = "SpaCon result") -> Path:
     """Write an interactive HTML report of a SpaCon result.
@@ -30,6 +31,9 @@ def write_report(adata, path: str | Path, *, summary: dict | None = None,
         The ``.html`` file to write (atomically).
     summary
         The run's ``summary.json`` record (parameters, timings, versions, domain keys).
+    domain_keys
+        ``{alpha label: obs column}`` of the domains to show, e.g. ``{"0": "domain_alpha0"}``
+        (default: the summary's, or every ``obs['spacon_domain_alpha*']``).
     max_points
         Draw at most this many cells, each domain in proportion to its size.
     seed
@@ -45,7 +49,8 @@ def write_report(adata, path: str | Path, *, summary: dict | None = None,
 
     if max_points < 1:
         raise SpaconInputError(f"max_points must be at least 1, got {max_points}.")
-    page = with_size(render(payload(adata, summary, max_points=max_points, seed=seed), title))
+    data = payload(adata, summary, domain_keys=domain_keys, max_points=max_points, seed=seed)
+    page = with_size(render(data, title))
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(page)
