@@ -147,7 +147,9 @@ def test_no_report(sim_inputs, tmp_path):
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
-def _browser():
+@pytest.fixture
+def browser():
+    """The chromium binary; skips before any result is built when there is none."""
     binary = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
     if binary is None:
         pytest.skip("no chromium installed (apt-get install chromium); .ci/run installs it")
@@ -227,10 +229,10 @@ class Page:
 
 
 @pytest.mark.slow
-def test_report_opens_in_a_headless_browser(run_dir, tmp_path):
+def test_report_opens_in_a_headless_browser(browser, run_dir, tmp_path):
     import matplotlib.pyplot as plt
 
-    page = Page(_browser(), tmp_path / "profile")
+    page = Page(browser, tmp_path / "profile")
     try:
         page.call("Page.navigate", url=(run_dir / "report.html").resolve().as_uri())
         page.wait_for("document.body && document.body.dataset.ready === 'true'")
