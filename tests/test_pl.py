@@ -89,3 +89,70 @@ def test_umap_loss_and_divergence(result):
     pixels(fig)
     with pytest.raises(SpaconInputError, match="no 'spacon' record"):
         spacon.pl.loss(ad.AnnData(np.zeros((2, 1), dtype=np.float32)))
+
+
+def test_3d_without_sections_is_drawn_in_slices_not_flattened(result):
+    result.obs = result.obs.drop(columns="section")
+    fig = spacon.pl.domains(result, section_key=None)
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["z = 0", "z = 50"]
+    # a continuous depth is cut into slabs of equal depth
+    result.obsm["spatial"][:, 2] = np.linspace(0, 100, result.n_obs)
+    cuts = spacon.pl.slices(result)
+    assert cuts.depth == "z" and cuts.plane == (0, 1) and 2 <= len(cuts.names) <= 12
+    assert np.all(np.diff(cuts.codes) >= 0)  # slabs follow depth
+
+
+def test_domain_map_says_when_only_some_sections_are_shown(result):
+    fig = spacon.pl.domains(result, max_sections=1, title="domains at alpha = 0")
+    assert fig._suptitle.get_text() == "domains at alpha = 0; 1 of 2 sections shown"
+    plt.close(fig)
+
+
+def test_region_level_data_gets_large_dots_and_no_section_axis(rng):
+    parcels = ad.AnnData(np.zeros((66, 1), dtype=np.float32))
+    parcels.obsm["spatial"] = rng.uniform(0, 10_000, (66, 3))
+    parcels.obs["spacon_domain"] = pd.Categorical(rng.integers(0, 5, 66).astype(str))
+    fig = spacon.pl.stack3d(parcels, section_key="section", title="domains at alpha = 1")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "z" and ax.get_title() == "domains at alpha = 1"
+    assert ax.collections[0].get_sizes()[0] >= 50
+    plt.close(fig)
+    fig = spacon.pl.domains(parcels, section_key=None)
+    dots = [ax.collections[0].get_sizes()[0] for ax in fig.axes if ax.collections]
+    assert min(dots) >= 50
+    plt.close(fig)
+
+
+def test_umap_layout_separates_clusters(rng):
+    from sklearn.metrics import silhouette_score
+
+    labels = np.repeat(np.arange(3), 100)
+    x = np.eye(8)[labels] * 5 + rng.normal(0, 0.5, (300, 8))
+    layout = spacon.pl.umap_layout(x, seed=0)
+    assert layout.shape == (300, 2) and np.isfinite(layout).all()
+    assert silhouette_score(layout, labels) > 0.5
+    assert np.array_equal(layout, spacon.pl.umap_layout(x, seed=0))
+    with pytest.raises(SpaconInputError, match="backend"):
+        spacon.pl.umap(ad.AnnData(np.zeros((2, 1), dtype=np.float32)), backend="tsne")
+
+
+@pytest.mark.parametrize("level, expected", [
+    ("none", set()),
+    ("basic", {"domains_alpha0", "domains_alpha1", "section_divergence_alpha0",
+               "section_divergence_alpha1", "stack3d", "umap", "loss"}),
+    ("all", {"domains_alpha0", "domains_alpha1", "section_divergence_alpha0",
+             "section_divergence_alpha1", "stack3d", "umap", "stack3d_alpha1", "umap_alpha1",
+             "loss"}),
+])
+def test_figure_levels_of_a_run(result, tmp_path, level, expected):
+    from types import SimpleNamespace
+
+    from spacon._pipeline import RunConfig, _figures
+
+    for alpha in (0, 1):
+        result.obs[f"spacon_domain_alpha{alpha}"] = result.obs["spacon_domain"]
+        result.obsm[f"X_spacon_alpha{alpha}"] = result.obsm["X_spacon"]
+    config = RunConfig(section_key="section", alpha=[0.0, 1.0], figures=level)
+    written = _figures(result, config, tmp_path, SimpleNamespace(history=[{"loss": 1.0}]))
+    assert {w.removeprefix("figures/").removesuffix(".png") for w in written} == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{e}.png" for e in expected)

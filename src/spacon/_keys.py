@@ -32,6 +32,8 @@ EMBEDDING_FUSED = "X_spacon"
 RECONSTRUCTED = "spacon_reconstructed"
 MODEL_UNS = "spacon"
 DOMAIN = "spacon_domain"
+MARKERS = "spacon_markers"  # uns: {domain key: marker table}
+CONNECTIVITY_PREDICTION = "spacon_connectivity_prediction"  # uns: metrics per method
 
 
 def domain_for_alpha(alpha: float) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _keys
 from ._errors import SpaconInputError
+from ._utils import check_option
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class RunConfig:
     resume: bool = False
     checkpoint_interval: float = 300.0
     progress: bool = True
+    figures: str = "basic"
+    no_report: bool = False
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
@@ -121,6 +124,9 @@ def _coerce(name, value, default, annotation, source):
 
 
 CHECKPOINT = "checkpoint.pt"
+REPORT = "report.html"
+# none; basic: each kind of figure once (domain maps at every alpha); all: every figure at every alpha
+FIGURE_LEVELS = ("none", "basic", "all")
 
 
 def checkpoint_files(world_size: int = 1) -> list[str]:
@@ -225,6 +231,7 @@ def run(config: RunConfig, adata=None):
             "--connectivity FILE is required (or --no-connectivity to use the spatial graph "
             "alone)."
         )
+    check_option("figures", config.figures, FIGURE_LEVELS)
     for a in config.alpha:
         if not 0 <= a <= 1:
             raise SpaconInputError(f"--alpha values must be in [0, 1], got {a:g}.")
@@ -315,6 +322,11 @@ def run(config: RunConfig, adata=None):
         "figures": figures,
         "versions": _versions(),
     }
+    if not config.no_report:
+        from .report import write_report
+
+        write_report(adata, out / REPORT, summary=summary)
+        lap("report")
     write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
     for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
         (out / name).unlink(missing_ok=True)
@@ -322,6 +334,8 @@ def run(config: RunConfig, adata=None):
 
 
 def _figures(adata, config, folder: Path, model) -> list[str]:
+    if config.figures == "none":
+        return []
     import matplotlib
 
     matplotlib.use("Agg")
@@ -340,17 +354,24 @@ def _figures(adata, config, folder: Path, model) -> list[str]:
         written.append(f"figures/{name}")
 
     section_key = config.section_key if config.section_key in adata.obs else None
-    for alpha in config.alpha:
-        key = _keys.domain_for_alpha(alpha)
+    three_d = adata.obsm[config.spatial_key].shape[1] == 3
+    for i, alpha in enumerate(config.alpha):
+        key, title = _keys.domain_for_alpha(alpha), f"domains at alpha = {alpha:g}"
         save(pl.domains(adata, key=key, section_key=section_key, section_order=config.section_order,
-                        spatial_key=config.spatial_key), f"domains_alpha{alpha:g}.png")
+                        spatial_key=config.spatial_key, title=title), f"domains_alpha{alpha:g}.png")
         if section_key is not None:
             save(pl.section_divergence(adata, key=key, section_key=section_key,
                                        section_order=config.section_order),
                  f"section_divergence_alpha{alpha:g}.png")
-    if adata.obsm[config.spatial_key].shape[1] == 3:
-        save(pl.stack3d(adata, key=_keys.DOMAIN, spatial_key=config.spatial_key), "stack3d.png")
-    save(pl.umap(adata, key=_keys.DOMAIN), "umap.png")
+        if i > 0 and config.figures == "basic":
+            continue
+        # one file name per kind at the first alpha, as before; later alphas say theirs
+        suffix = "" if i == 0 else f"_alpha{alpha:g}"
+        if three_d:
+            save(pl.stack3d(adata, key=key, spatial_key=config.spatial_key,
+                            section_key=section_key, title=title), f"stack3d{suffix}.png")
+        save(pl.umap(adata, key=key, use_rep=f"X_spacon_alpha{alpha:g}", seed=config.seed,
+                     title=title), f"umap{suffix}.png")
     save(pl.loss([h["loss"] for h in model.history]), "loss.png")
     return written
 

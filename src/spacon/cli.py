@@ -1,4 +1,5 @@
-"""The ``spacon`` command line: ``simulate``, ``prepare``, ``run``, ``evaluate``, ``demo``."""
+"""The ``spacon`` command line: ``simulate``, ``prepare``, ``run``, ``evaluate``, ``demo``,
+``report``."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def _run(args) -> int:
     if summary is None:  # a rank other than 0 of a distributed run: rank 0 reports
         return 0
     print(f"wrote {config.out}/result.h5ad, {config.out}/model/, {config.out}/figures/, "
-          f"{config.out}/summary.json")
+          f"{config.out}/summary.json"
+          + ("" if config.no_report else f", {config.out}/report.html"))
     for alpha, key in summary["domain_keys"].items():
         print(f"  alpha {alpha}: {summary['n_domains'][alpha]} domains in obs['{key}']")
     return 0
@@ -300,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint-interval", type=float,
                      help="seconds between training checkpoints within an epoch (300)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_output_options(run)
     run.set_defaults(func=_run)
 
     evaluate = sub.add_parser(
@@ -354,7 +357,43 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 20)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
+    _add_report_command(sub)
     return parser
+
+
+def _add_output_options(run) -> None:
+    """The figures and the report that `run` writes."""
+    out = run.add_argument_group("figures and report")
+    out.add_argument("--figures", choices=["none", "basic", "all"],
+                     help="PNG figures: none; basic (default): domain maps at every alpha, the "
+                     "rest at the first; all: every figure at every alpha")
+    out.add_argument("--no-report", action="store_true", default=None,
+                     help="do not write DIR/report.html")
+
+
+def _add_report_command(sub) -> None:
+    rep = sub.add_parser(
+        "report", help="write DIR/report.html, an interactive page of a result",
+        description="Write DIR/report.html from DIR/result.h5ad and DIR/summary.json (what "
+        "`spacon run` writes; it writes the report itself unless --no-report): the cells in 3-D "
+        "coloured by domain at every alpha, per-section maps, domain sizes, the loss curve, the "
+        "run's parameters, timings and versions, marker genes and connectivity-prediction "
+        "metrics when the result has them. One file that works offline.",
+    )
+    rep.add_argument("directory", help="the --out directory of spacon run")
+    rep.add_argument("--max-points", type=int, default=200_000,
+                     help="draw at most this many cells, every domain in proportion (200000)")
+    rep.add_argument("--out", help="the .html file to write (DIR/report.html)")
+    rep.add_argument("--seed", type=int, default=0, help="seed of the sample of cells drawn")
+    rep.set_defaults(func=_report)
+
+
+def _report(args) -> int:
+    from .report import report
+
+    path = report(args.directory, out=args.out, max_points=args.max_points, seed=args.seed)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,12 +5,16 @@ Every function returns its :class:`matplotlib.figure.Figure`; save it with ``fig
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import spatial_coordinates
+from .._utils import check_option, spatial_coordinates
+from ._layout import umap_layout
+from ._slices import slices
 
 
 def palette(n: int) -> list:
@@ -30,12 +34,22 @@ def _labels(adata, key):
     return cat, dict(zip(cat.categories, palette(len(cat.categories))))
 
 
-def _sections(adata, section_key, section_order=None):
-    if section_key is None:
-        return np.zeros(adata.n_obs, dtype=np.int64), ["all cells"]
-    from ..pp import section_codes
+def _point_size(n_points: int, panel_inches: float = 3.0) -> float:
+    """Marker area (pt^2) so that ``n_points`` cover about a quarter of a panel.
 
-    return section_codes(adata, section_key, section_order)
+    Thousands of cells get small dots; region-level data (tens of parcels) large ones.
+    """
+    area = (72 * panel_inches) ** 2
+    return float(np.clip(0.25 * area / max(n_points, 1), 1.0, 120.0))
+
+
+def _shown_slices(cuts, max_sections):
+    shown = np.unique(np.linspace(0, len(cuts.names) - 1,
+                                  min(len(cuts.names), max_sections)).astype(int))
+    what = "sections" if cuts.depth == "section" else "slices"
+    note = (f"{len(shown)} of {len(cuts.names)} {what} shown" if len(shown) < len(cuts.names)
+            else None)
+    return shown, note
 
 
 def _grid(n, size=3.0, max_cols=6):
@@ -60,61 +74,77 @@ def _legend(fig, colours: dict, title: str):
 
 
 def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
-            section_order=None, spatial_key: str = _keys.SPATIAL, point_size: float = 4.0,
-            max_sections: int = 24):
-    """Domain map of each section (at most ``max_sections``, evenly spread)."""
+            section_order=None, spatial_key: str = _keys.SPATIAL, point_size: float | None = None,
+            max_sections: int = 24, title: str | None = None):
+    """Domain map of each section (at most ``max_sections``, evenly spread).
+
+    Without sections, 3-D data is drawn in slices along its thinnest axis
+    (:func:`spacon.pl.slices`). The title says how many sections are shown when not all are.
+    """
     cat, colours = _labels(adata, key)
-    codes, order = _sections(adata, section_key if section_key in adata.obs else None,
-                             section_order)
-    xy = spatial_coordinates(adata, spatial_key)[:, :2]
-    shown = np.unique(np.linspace(0, len(order) - 1, min(len(order), max_sections)).astype(int))
+    cuts = slices(adata, section_key=section_key, section_order=section_order,
+                  spatial_key=spatial_key)
+    coords = spatial_coordinates(adata, spatial_key)
+    xy = coords[:, list(cuts.plane)]
+    shown, note = _shown_slices(cuts, max_sections)
+    if point_size is None:
+        point_size = _point_size(np.bincount(cuts.codes)[shown].max())
     fig, axes = _grid(len(shown))
     colour_of = np.array([colours[c] for c in cat.categories])
     for ax, s in zip(axes, shown):
-        sel = codes == s
+        sel = cuts.codes == s
         ax.scatter(xy[sel, 0], xy[sel, 1], c=colour_of[cat.codes[sel]], s=point_size, linewidths=0)
-        ax.set_title(str(order[s]), fontsize="small")
+        ax.set_title(cuts.names[s], fontsize="small")
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0].invert_yaxis()  # image convention; shared, so once for all panels
     _legend(fig, colours, key)
+    heading = "; ".join(t for t in (title, note) if t)
+    if heading:
+        fig.suptitle(heading)
     fig.tight_layout()
     return fig
 
 
 def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
-              section_order=None, spatial_key: str = _keys.SPATIAL, point_size: float = 4.0,
-              max_sections: int = 24):
-    """One domain in red across the sections, the rest in grey."""
+              section_order=None, spatial_key: str = _keys.SPATIAL,
+              point_size: float | None = None, max_sections: int = 24):
+    """One domain in red across the sections (or slices, as in :func:`domains`), the rest grey."""
     cat, _ = _labels(adata, key)
     if str(domain) not in set(map(str, cat.categories)):
         raise SpaconInputError(f"domain {domain!r} is not in adata.obs[{key!r}].")
     inside = np.asarray(cat.astype(str)) == str(domain)
-    codes, order = _sections(adata, section_key if section_key in adata.obs else None,
-                             section_order)
-    xy = spatial_coordinates(adata, spatial_key)[:, :2]
-    shown = np.unique(np.linspace(0, len(order) - 1, min(len(order), max_sections)).astype(int))
+    cuts = slices(adata, section_key=section_key, section_order=section_order,
+                  spatial_key=spatial_key)
+    xy = spatial_coordinates(adata, spatial_key)[:, list(cuts.plane)]
+    shown, note = _shown_slices(cuts, max_sections)
+    if point_size is None:
+        point_size = _point_size(np.bincount(cuts.codes)[shown].max())
     fig, axes = _grid(len(shown))
     for ax, s in zip(axes, shown):
-        sel = codes == s
+        sel = cuts.codes == s
         ax.scatter(xy[sel & ~inside, 0], xy[sel & ~inside, 1], c="#d3d3d3", s=point_size,
                    linewidths=0)
         ax.scatter(xy[sel & inside, 0], xy[sel & inside, 1], c="#e4572e", s=point_size,
                    linewidths=0)
-        ax.set_title(str(order[s]), fontsize="small")
+        ax.set_title(cuts.names[s], fontsize="small")
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0].invert_yaxis()
-    fig.suptitle(f"{key} = {domain}")
+    fig.suptitle("; ".join(t for t in (f"{key} = {domain}", note) if t))
     fig.tight_layout()
     return fig
 
 
 def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
-            point_size: float = 2.0, max_cells: int = 50_000, seed: int = 0):
-    """The 3-D stack of sections coloured by domain (a random subset of ``max_cells``)."""
+            section_key: str | None = None, point_size: float | None = None,
+            max_cells: int = 50_000, seed: int = 0, title: str | None = None):
+    """The cells in 3-D coloured by domain (a random subset of ``max_cells``).
+
+    The depth axis is called "z (section)" when ``obs[section_key]`` gives sections, else "z".
+    """
     import matplotlib.pyplot as plt
 
     coords = spatial_coordinates(adata, spatial_key)
@@ -124,33 +154,50 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     idx = np.arange(adata.n_obs)
     if len(idx) > max_cells:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
+    if point_size is None:
+        point_size = _point_size(len(idx), panel_inches=5.0)
     colour_of = np.array([colours[c] for c in cat.categories])
     fig = plt.figure(figsize=(7, 6))
     ax = fig.add_subplot(projection="3d")
     ax.scatter(coords[idx, 0], coords[idx, 2], coords[idx, 1], c=colour_of[cat.codes[idx]],
                s=point_size, linewidths=0)
     ax.set_xlabel("x")
-    ax.set_ylabel("z (section)")
+    ax.set_ylabel("z (section)" if section_key is not None and section_key in adata.obs else "z")
     ax.set_zlabel("y")
     ax.invert_zaxis()
+    if title:
+        ax.set_title(title)
     _legend(fig, colours, key)
     return fig
 
 
 def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED,
-         max_cells: int = 20_000, seed: int = 0, point_size: float = 3.0):
-    """UMAP of the fused embedding coloured by domain (computed on at most ``max_cells``)."""
-    import matplotlib.pyplot as plt
-    import umap as umap_learn
+         max_cells: int = 3_000, seed: int = 0, point_size: float | None = None,
+         backend: Literal["spacon", "umap-learn"] = "spacon", title: str | None = None):
+    """UMAP of the fused embedding coloured by domain (computed on at most ``max_cells``).
 
+    ``backend="spacon"`` optimises UMAP's objective full-batch in NumPy (seconds,
+    :func:`spacon.pl.umap_layout`); ``"umap-learn"`` calls the reference package, whose numba
+    kernels compile afresh in each process (minutes on a small CPU).
+    """
+    import matplotlib.pyplot as plt
+
+    check_option("backend", backend, ("spacon", "umap-learn"))
     if use_rep not in adata.obsm:
         raise SpaconInputError(f"adata.obsm has no {use_rep!r}; run spacon.tl.fuse first.")
     cat, colours = _labels(adata, key)
     idx = np.arange(adata.n_obs)
     if len(idx) > max_cells:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
-    xy = umap_learn.UMAP(random_state=seed, n_jobs=1).fit_transform(
-        np.asarray(adata.obsm[use_rep])[idx])
+    x = np.asarray(adata.obsm[use_rep])[idx]
+    if backend == "spacon":
+        xy = umap_layout(x, seed=seed)
+    else:
+        import umap as umap_learn
+
+        xy = umap_learn.UMAP(random_state=seed, n_jobs=1).fit_transform(x)
+    if point_size is None:
+        point_size = _point_size(len(idx), panel_inches=5.0)
     colour_of = np.array([colours[c] for c in cat.categories])
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.scatter(xy[:, 0], xy[:, 1], c=colour_of[cat.codes[idx]], s=point_size, linewidths=0)
@@ -159,6 +206,10 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_aspect("equal", adjustable="datalim")
+    shown = f"{len(idx):,} of {adata.n_obs:,} cells" if len(idx) < adata.n_obs else None
+    heading = "; ".join(t for t in (title, shown) if t)
+    if heading:
+        ax.set_title(heading, fontsize="small")
     _legend(fig, colours, key)
     fig.tight_layout()
     return fig

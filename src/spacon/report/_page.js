@@ -1,0 +1,121 @@
+// Builds the report's plots from the data block; plotly.js (embedded above) draws them.
+(function () {
+  "use strict";
+  const D = JSON.parse(document.getElementById("spacon-data").textContent);
+
+  function decode(b64, Type) {
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new Type(bytes.buffer);
+  }
+
+  const n = D.n_drawn;
+  const coords = D.coords.map((c) => decode(c, Float32Array));
+  const sliceCodes = decode(D.slices.codes, Uint16Array);
+  const alphas = D.alphas.map((a) => Object.assign({}, a, {codes: decode(a.codes, Uint16Array)}));
+  const labels = D.labels.map((l) => Object.assign({}, l, {codes: decode(l.codes, Uint16Array)}));
+  // hover lines every alpha shares: cell id, section or slice, known labels
+  const hoverBase = new Array(n);
+  for (let i = 0; i < n; i++) {
+    let text = "cell: " + D.cell_ids[i] + "<br>" + D.slices.title + ": " +
+      D.slices.names[sliceCodes[i]];
+    for (const l of labels) text += "<br>" + l.name + ": " + l.categories[l.codes[i]];
+    hoverBase[i] = text;
+  }
+  const markerSize = Math.max(1.5, Math.min(8, 40 / Math.cbrt(Math.max(n, 1))));
+  const config = {responsive: true, displaylogo: false};
+
+  function groups(alpha, keep) {
+    // indices of the drawn cells of each domain, optionally only those where keep(i)
+    const out = alpha.categories.map(() => []);
+    for (let i = 0; i < n; i++) if (!keep || keep(i)) out[alpha.codes[i]].push(i);
+    return out;
+  }
+
+  function domainTraces(alpha, keep, type, axes) {
+    return groups(alpha, keep).map((idx, d) => {
+      const name = alpha.categories[d];
+      const trace = {
+        type: type, mode: "markers", name: name, legendgroup: name,
+        text: idx.map((i) => hoverBase[i] + "<br>domain: " + name),
+        hovertemplate: "%{text}<extra></extra>",
+        marker: {color: alpha.colours[d], size: type === "scatter3d" ? markerSize : 4},
+      };
+      ["x", "y", "z"].slice(0, axes.length).forEach((k, j) => {
+        trace[k] = Float32Array.from(idx, (i) => coords[axes[j]][i]);
+      });
+      return trace;
+    }).filter((t) => t.x.length > 0);
+  }
+
+  const alphaSelect = document.getElementById("alpha-select");
+  alphas.forEach((a, i) => alphaSelect.add(new Option(
+    a.alpha === "" ? a.key : "alpha = " + a.alpha + "  (" + a.categories.length + " domains)", i)));
+  const sectionSelect = document.getElementById("section-select");
+  D.slices.names.forEach((s, i) => sectionSelect.add(new Option(s, i)));
+
+  function drawScene(alpha) {
+    const axis = (t) => ({title: {text: t}});
+    if (D.dims === 3) {
+      const layout = {
+        margin: {l: 0, r: 0, t: 30, b: 0},
+        legend: {title: {text: "domain"}, itemsizing: "constant"},
+        scene: {aspectmode: "data", xaxis: axis(D.axis_titles[0]),
+                yaxis: Object.assign(axis(D.axis_titles[1]), {autorange: "reversed"}),
+                zaxis: axis(D.axis_titles[2])},
+      };
+      return Plotly.react("scene", domainTraces(alpha, null, "scatter3d", [0, 1, 2]), layout, config);
+    }
+    const layout = {
+      margin: {l: 40, r: 0, t: 10, b: 40}, legend: {title: {text: "domain"}, itemsizing: "constant"},
+      xaxis: axis("x"), yaxis: Object.assign(axis("y"), {autorange: "reversed", scaleanchor: "x"}),
+    };
+    return Plotly.react("scene", domainTraces(alpha, null, "scattergl", [0, 1]), layout, config);
+  }
+
+  function drawSection(alpha) {
+    const s = Number(sectionSelect.value);
+    const plane = D.slices.plane;
+    const layout = {
+      margin: {l: 40, r: 0, t: 30, b: 40}, title: {text: D.slices.names[s], font: {size: 14}},
+      legend: {title: {text: "domain"}, itemsizing: "constant"},
+      xaxis: {title: {text: "xyz"[plane[0]]}},
+      yaxis: {title: {text: "xyz"[plane[1]]}, autorange: "reversed", scaleanchor: "x"},
+    };
+    const traces = domainTraces(alpha, (i) => sliceCodes[i] === s, "scattergl", plane);
+    return Plotly.react("section-map", traces, layout, config);
+  }
+
+  function drawSizes(alpha) {
+    const trace = {type: "bar", x: alpha.categories, y: alpha.sizes,
+                   marker: {color: alpha.colours}, hovertemplate: "domain %{x}: %{y} cells<extra></extra>"};
+    const layout = {margin: {l: 60, r: 10, t: 10, b: 40}, xaxis: {title: {text: "domain"}, type: "category"},
+                    yaxis: {title: {text: "cells (all, not only those drawn)"}}};
+    return Plotly.react("domain-sizes", [trace], layout, config);
+  }
+
+  function drawLoss() {
+    if (!D.loss.length) return Promise.resolve();
+    const trace = {type: "scatter", mode: D.loss.length < 30 ? "lines+markers" : "lines",
+                   x: D.loss.map((_, i) => i + 1), y: D.loss};
+    const layout = {margin: {l: 60, r: 10, t: 10, b: 40}, xaxis: {title: {text: "epoch"}},
+                    yaxis: {title: {text: "reconstruction loss per cell"}}};
+    return Plotly.newPlot("loss", [trace], layout, config);
+  }
+
+  function drawAll() {
+    const alpha = alphas[Number(alphaSelect.value)];
+    return Promise.all([drawScene(alpha), drawSection(alpha), drawSizes(alpha)]);
+  }
+
+  alphaSelect.addEventListener("change", drawAll);
+  sectionSelect.addEventListener("change", () => drawSection(alphas[Number(alphaSelect.value)]));
+  Promise.all([drawAll(), drawLoss()]).then(() => {
+    window.spaconReady = true;
+    document.body.dataset.ready = "true";
+  }).catch((err) => {
+    document.getElementById("errors").textContent = "could not draw the report: " + err;
+    throw err;
+  });
+})();

@@ -1,0 +1,285 @@
+import base64
+import io
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import spacon
+from spacon.cli import main
+from spacon.report import payload, sample_per_domain, write_report
+
+SMALL = ["--hidden-dims", "16", "8", "4", "--epochs", "1", "--batch-size", "400", "--quiet"]
+
+
+def decode(b64, dtype):
+    return np.frombuffer(base64.b64decode(b64), dtype=dtype)
+
+
+@pytest.fixture
+def result(rng):
+    """A result-like AnnData: 3-D cells in 4 sections, domains at two alphas, markers, metrics."""
+    n = 1000
+    section = np.repeat(np.arange(4), n // 4)
+    xy = rng.uniform(0, 100, (n, 2))
+    adata = ad.AnnData(np.zeros((n, 1), dtype=np.float32))
+    adata.obs_names = [f"cell{i}" for i in range(n)]
+    adata.obsm["spatial"] = np.column_stack([xy, 25.0 * section])
+    adata.obs["section"] = pd.Categorical([f"s{s}" for s in section], ordered=True)
+    adata.obs["region"] = pd.Categorical(np.where(xy[:, 0] > 50, "cortex", "striatum"))
+    small = np.arange(n) < 20  # a rare domain must still be drawn
+    adata.obs["spacon_domain_alpha0"] = pd.Categorical(
+        np.where(small, "2", (xy[:, 0] > 50).astype(int).astype(str)))
+    adata.obs["spacon_domain_alpha1"] = pd.Categorical((section % 2).astype(str))
+    adata.uns["spacon"] = {"loss_history": np.array([3.0, 2.0, 1.5])}
+    adata.uns["spacon_markers"] = {"spacon_domain_alpha0": pd.DataFrame(
+        {"domain": ["0", "0", "1"], "rank": [1, 2, 1], "gene": ["Gad1", "Sst", "Slc17a7"],
+         "coefficient": [0.5, 0.2, 0.4]})}
+    adata.uns["spacon_connectivity_prediction"] = {
+        "metrics": {"spacon": {"pearson_r": 0.61, "auroc": 0.83},
+                    "position": {"pearson_r": 0.42, "auroc": 0.71}}}
+    return adata
+
+
+SUMMARY = {"parameters": {"section_key": "section", "spatial_key": "spatial", "seed": 3},
+           "domain_keys": {"0": "spacon_domain_alpha0", "1": "spacon_domain_alpha1"},
+           "timings_seconds": {"training": 12.5}, "versions": {"spacon": "test-version"},
+           "loss_history": [3.0, 2.0, 1.5]}
+
+
+def test_sample_keeps_every_domain_in_proportion():
+    strata = np.repeat([0, 1, 2], [9000, 900, 100])
+    drawn = sample_per_domain(strata, 1000, seed=0)
+    assert len(drawn) == 1000 and len(np.unique(drawn)) == 1000
+    assert np.bincount(strata[drawn]).tolist() == [900, 90, 10]
+    assert np.array_equal(drawn, sample_per_domain(strata, 1000, seed=0))
+    assert not np.array_equal(drawn, sample_per_domain(strata, 1000, seed=1))
+    assert np.array_equal(sample_per_domain(strata, 10_000), np.arange(10_000))
+
+
+def test_payload_draws_at_most_max_points_with_every_domain(result):
+    data = payload(result, SUMMARY, max_points=300)
+    assert data["n_cells"] == 1000 and data["n_drawn"] == 300
+    assert [a["alpha"] for a in data["alphas"]] == ["0", "1"]
+    alpha0 = data["alphas"][0]
+    codes = decode(alpha0["codes"], "<u2")
+    drawn_sizes = np.bincount(codes, minlength=3)
+    # the rare domain (20 cells) keeps its share: 6 of 300; sizes are of all cells
+    assert drawn_sizes[alpha0["categories"].index("2")] == 6
+    assert sum(alpha0["sizes"]) == 1000
+    z = decode(data["coords"][2], "<f4")
+    sections = decode(data["slices"]["codes"], "<u2")
+    assert np.allclose(z, 25.0 * sections)  # each drawn cell keeps its own coordinates
+    assert data["slices"]["names"] == ["s0", "s1", "s2", "s3"]
+    assert data["axis_titles"][2] == "z (section)"
+    assert [lab["name"] for lab in data["labels"]] == ["region"]
+    ids = data["cell_ids"]
+    region = decode(data["labels"][0]["codes"], "<u2")
+    cats = data["labels"][0]["categories"]
+    for i in range(0, 300, 37):
+        assert cats[region[i]] == result.obs.loc[ids[i], "region"]
+    assert data["markers"]["spacon_domain_alpha0"]["0"] == ["Gad1", "Sst"]
+    assert data["connectivity_prediction"]["spacon"]["auroc"] == pytest.approx(0.83)
+
+
+def test_report_is_one_offline_file_that_states_its_size(result, tmp_path):
+    path = write_report(result, tmp_path / "report.html", summary=SUMMARY, max_points=300)
+    page = path.read_text()
+    size = path.stat().st_size
+    assert f"({size:,} bytes)" in page
+    assert "300 of 1,000 cells are drawn (at most 300" in page
+    assert not re.search(r"<script[^>]+src=", page)  # everything is inline: no CDN
+    assert "Plotly" in page and 'id="alpha-select"' in page
+    assert "Slc17a7" in page and "test-version" in page and "0.83" in page
+    block = re.search(r'id="spacon-data">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(block)["n_drawn"] == 300
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_report_of_3d_data_without_sections_is_sliced(result):
+    result.obs = result.obs.drop(columns="section")
+    data = payload(result, {**SUMMARY, "parameters": {}})
+    assert data["slices"]["names"] == ["z = 0", "z = 25", "z = 50", "z = 75"]
+    assert data["slices"]["plane"] == [0, 1] and data["axis_titles"][2] == "z"
+
+
+@pytest.fixture(scope="module")
+def run_dir(sim_inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "res"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+                 str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--section-key",
+                 "section", "--radius", "700", "--threshold", "0.4", "--out", str(out),
+                 "--figures", "none", *SMALL]) == 0
+    return out
+
+
+def test_run_writes_the_report_and_report_rewrites_it(run_dir, tmp_path, capsys):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["figures"] == [] and not (run_dir / "figures").exists()
+    assert "report" in summary["timings_seconds"]
+    page = (run_dir / "report.html").read_text()
+    assert "all 900 cells are drawn" in page
+    out = tmp_path / "small.html"
+    assert main(["report", str(run_dir), "--max-points", "100", "--out", str(out)]) == 0
+    assert "100 of 900 cells are drawn" in out.read_text()
+    assert main(["report", str(tmp_path)]) == 2
+    assert "holds no result.h5ad" in capsys.readouterr().err
+
+
+def test_no_report(sim_inputs, tmp_path):
+    out = tmp_path / "res"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--section-key", "section", "--radius", "700", "--out", str(out),
+                 "--alpha", "0", "--no-report", "--figures", "none", *SMALL]) == 0
+    assert (out / "result.h5ad").exists() and not (out / "report.html").exists()
+
+
+# -- the page in a real browser (Debian's chromium, driven over the DevTools protocol) --------
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+@pytest.fixture
+def browser():
+    """The chromium binary; skips before any result is built when there is none."""
+    binary = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
+    if binary is None:
+        pytest.skip("no chromium installed (apt-get install chromium); .ci/run installs it")
+    try:
+        import websocket  # noqa: F401
+    except ImportError:
+        pytest.skip("websocket-client is not installed (pip install -e '.[test]')")
+    return binary
+
+
+class Page:
+    """One headless chromium tab, driven over the DevTools protocol; records JS errors."""
+
+    def __init__(self, binary, profile):
+        import websocket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [binary, "--headless=new", "--no-sandbox", "--enable-unsafe-swiftshader",
+             "--use-angle=swiftshader", "--no-first-run", "--window-size=1280,1000",
+             f"--remote-debugging-port={port}", f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as r:
+                    targets = json.load(r)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.close()
+                    pytest.fail("chromium did not open its DevTools port")
+                time.sleep(0.2)
+        tab = next(t for t in targets if t["type"] == "page")
+        self.ws = websocket.create_connection(tab["webSocketDebuggerUrl"], timeout=120)
+        self.next_id, self.errors = 0, []
+        for domain in ("Runtime", "Log", "Page"):
+            self.call(f"{domain}.enable")
+
+    def call(self, method, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                return msg.get("result", {})
+            self._record(msg)
+
+    def _record(self, msg):
+        params = msg.get("params", {})
+        if msg.get("method") == "Runtime.exceptionThrown":
+            self.errors.append(params["exceptionDetails"].get("exception", {}).get(
+                "description", params["exceptionDetails"].get("text")))
+        elif msg.get("method") == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            self.errors.append(str(params.get("args")))
+        elif msg.get("method") == "Log.entryAdded" and params["entry"]["level"] == "error":
+            self.errors.append(params["entry"]["text"])
+
+    def evaluate(self, expression):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    def wait_for(self, expression, timeout=120):
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            time.sleep(0.25)
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.mark.slow
+def test_report_opens_in_a_headless_browser(browser, run_dir, tmp_path):
+    import matplotlib.pyplot as plt
+
+    page = Page(browser, tmp_path / "profile")
+    try:
+        page.call("Page.navigate", url=(run_dir / "report.html").resolve().as_uri())
+        page.wait_for("document.body && document.body.dataset.ready === 'true'")
+        assert page.errors == []
+        assert page.evaluate("document.querySelectorAll('#scene .gl-container canvas').length") >= 1
+        assert page.evaluate("document.getElementById('scene')._fullLayout.scene !== undefined")
+        summary = json.loads((run_dir / "summary.json").read_text())
+        options = page.evaluate(
+            "Array.from(document.querySelectorAll('#alpha-select option')).map(o => o.text)")
+        assert len(options) == len(summary["domain_keys"]) and options[0].startswith("alpha = 0")
+        n0 = page.evaluate("document.getElementById('scene').data.length")
+        assert n0 == summary["n_domains"]["0"]
+        hover = page.evaluate("document.getElementById('scene').data[0].text[0]")
+        assert hover.startswith("cell: ") and "section: " in hover and "domain: " in hover
+        png = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
+        # switch alpha: the scene is redrawn with that alpha's domains
+        page.evaluate("const s = document.getElementById('alpha-select'); s.value = '1';"
+                      "s.dispatchEvent(new Event('change')); true")
+        page.wait_for(f"document.getElementById('scene').data.length === "
+                      f"{summary['n_domains']['1']}")
+        assert page.errors == []
+    finally:
+        page.close()
+    img = plt.imread(io.BytesIO(png))[..., :3]
+    scene = img[150:750, 100:1100]
+    assert scene.std() > 0.05  # not blank
+    colours = {tuple(c) for c in (scene.reshape(-1, 3) * 255).round().astype(int)}
+    assert len(colours) > 50
+
+
+def test_report_of_a_2d_result_and_numpy_in_the_summary(result, tmp_path):
+    result.obsm["spatial"] = result.obsm["spatial"][:, :2]
+    result.obs = result.obs.drop(columns="section")
+    summary = {**SUMMARY, "parameters": {"seed": np.int64(3)}, "loss_history": np.ones(3)}
+    data = payload(result, summary)
+    assert data["dims"] == 2 and data["slices"]["names"] == ["all cells"]
+    page = write_report(result, tmp_path / "r.html", summary=summary).read_text()
+    assert "all 1,000 cells are drawn" in page
+
+
+def test_report_of_domains_under_other_names(result, tmp_path):
+    result.obs["mine"] = result.obs["spacon_domain_alpha1"]
+    data = payload(result, domain_keys={"1": "mine"})
+    assert [a["key"] for a in data["alphas"]] == ["mine"]
+    with pytest.raises(spacon.SpaconInputError, match="no domain column"):
+        write_report(result, tmp_path / "r.html", domain_keys={"1": "absent"})
+    assert not list(tmp_path.iterdir())
+    bare = ad.AnnData(np.zeros((3, 1), dtype=np.float32), obsm={"spatial": np.zeros((3, 2))})
+    with pytest.raises(spacon.SpaconInputError, match="no domains"):
+        payload(bare)
