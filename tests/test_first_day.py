@@ -14,11 +14,15 @@ from spacon.io import Connectivity
 
 def test_a_nearly_complete_connectome_draws_a_warning(brain):
     adata, conn = brain
+    # a functional matrix: correlations, nearly all positive, as human FC without a threshold
+    rng = np.random.default_rng(0)
+    fc = rng.uniform(-0.05, 1, size=conn.matrix.shape)
+    fc = Connectivity(sp.csr_matrix((fc + fc.T) / 2), conn.labels)
     with pytest.warns(SpaconWarning, match=r"keeps \d+% of all unit pairs.*top_k="):
-        spacon.pp.connectome_graph(adata, conn, unit_key="unit")  # nothing thresholded
-    assert adata.uns["connectome_neighbors"]["params"]["density"] > 0.3
-    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)  # no warning
-    assert adata.uns["connectome_neighbors"]["params"]["density"] < 0.3
+        spacon.pp.connectome_graph(adata, fc, unit_key="unit")
+    assert adata.uns["connectome_neighbors"]["params"]["density"] > 0.9
+    spacon.pp.connectome_graph(adata, fc, unit_key="unit", top_k=8, symmetrize=True)
+    assert adata.uns["connectome_neighbors"]["params"]["density"] < 0.5
 
 
 def test_sections_are_ordered_as_people_read_them(brain):
