@@ -57,3 +57,30 @@ def test_command_line_messages_name_flags_and_warnings_have_no_source_paths(
     assert main(["simulate", "--out", str(tmp_path / "sim")]) == 0
     err = capsys.readouterr().err
     assert err.strip() == "spacon simulate: warning: something odd; use --top-k to keep fewer"
+
+
+def test_a_saved_model_records_and_applies_its_preprocessing(brain, tmp_path):
+    adata, conn = brain
+    raw = adata[:500].copy()
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="section")
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2)).train(1, mode="full", progress=False)
+    model.save(tmp_path / "m")
+    assert model.preprocessing["normalize"]["target_sum"] == 1e4
+    assert model.preprocessing["spatial_graph"]["n_neighbors"] == 6
+    # raw counts are refused, not embedded silently wrong
+    spacon.pp.spatial_graph(raw, n_neighbors=6, section_key="section")
+    with pytest.raises(spacon.SpaconInputError, match="looks like raw counts"):
+        model.embed(raw.copy())
+    # ... and prepared as the training data were, they embed as normalised tissue does
+    fresh = raw.copy()
+    del fresh.obsp["spatial_connectivities"]
+    loaded = spacon.SpaCon.load(tmp_path / "m", fresh, prepare=True)
+    assert "spacon_normalize" in fresh.uns and "spatial_connectivities" in fresh.obsp
+    loaded.embed(fresh)
+    by_hand = raw.copy()
+    spacon.pp.normalize(by_hand)
+    model.embed(by_hand)
+    np.testing.assert_allclose(fresh.obsm["X_spacon_spa"], by_hand.obsm["X_spacon_spa"],
+                               atol=1e-5)

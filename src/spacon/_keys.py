@@ -31,6 +31,7 @@ EMBEDDING_SPA = "X_spacon_spa"
 EMBEDDING_FUSED = "X_spacon"
 RECONSTRUCTED = "spacon_reconstructed"
 MODEL_UNS = "spacon"
+NORMALIZE = "spacon_normalize"  # uns: how pp.normalize normalised X
 DOMAIN = "spacon_domain"
 MARKERS = "spacon_markers"  # uns: {domain key: marker table}
 CONNECTIVITY_PREDICTION = "spacon_connectivity_prediction"  # uns: metrics per method

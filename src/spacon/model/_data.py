@@ -122,3 +122,56 @@ def check_genes(adata, var_names: np.ndarray) -> None:
     raise SpaconInputError(
         f"the data's genes differ from the model's: {detail}; keep the model's genes in its "
         "order (listed under 'var_names' in the model directory's model.json).")
+
+
+def preprocessing_of(adata, spatial_key: str, connectome_key: str | None) -> dict:
+    """How ``adata`` was preprocessed: normalisation and both graphs' parameters."""
+    def params(key):
+        stored = adata.uns.get(_keys.neighbors(key)) if key is not None else None
+        return dict(stored["params"]) if stored and "params" in stored else None
+
+    norm = adata.uns.get(_keys.NORMALIZE)
+    return {"normalize": None if norm is None else dict(norm),
+            "spatial_graph": params(spatial_key), "connectome_graph": params(connectome_key)}
+
+
+def prepare_like(adata, preprocessing: dict, *, spatial_key: str = _keys.SPATIAL_GRAPH,
+                 normalize: bool = True) -> list[str]:
+    """Preprocess new tissue as the training data were; returns what was done.
+
+    Raw counts are normalised as the training data were (unless ``normalize=False``) and the
+    spatial graph is built with the training data's settings when ``adata`` has none (the
+    section column is used when ``adata`` has it; the section order is the new tissue's).
+    """
+    from .. import pp
+    from ..pp._normalize import looks_like_counts
+
+    done = []
+    norm = preprocessing.get("normalize")
+    if normalize and norm and _keys.NORMALIZE not in adata.uns and looks_like_counts(adata):
+        pp.normalize(adata, target_sum=norm["target_sum"])
+        done.append(f"normalised (total counts {norm['target_sum']:g} + log1p)")
+    graph = preprocessing.get("spatial_graph")
+    if graph and _keys.connectivities(spatial_key) not in adata.obsp:
+        section_key = graph.get("section_key")
+        section_key = section_key if section_key in adata.obs else None
+        pp.spatial_graph(
+            adata, radius=graph.get("radius"), n_neighbors=graph.get("n_neighbors"),
+            spatial_key=graph.get("spatial_key", _keys.SPATIAL), section_key=section_key,
+            z_radius=graph.get("z_radius") if section_key else None, key_added=spatial_key)
+        how = (f"radius {graph['radius']:g}" if graph.get("radius") is not None
+               else f"{graph.get('n_neighbors')} nearest neighbours")
+        done.append(f"spatial graph built as for training ({how})")
+    return done
+
+
+def check_preprocessing(adata, preprocessing: dict) -> None:
+    """Refuse raw counts when the model was trained on normalised expression."""
+    from ..pp._normalize import looks_like_counts
+
+    norm = preprocessing.get("normalize")
+    if norm and _keys.NORMALIZE not in adata.uns and looks_like_counts(adata):
+        raise SpaconInputError(
+            "adata.X looks like raw counts, but the model was trained on log-normalised "
+            f"expression (total counts {norm['target_sum']:g} + log1p): normalise it first with "
+            "spacon.pp.normalize(adata), or let SpaCon.load(..., prepare=True) do it.")

@@ -27,7 +27,13 @@ from ..graph import NeighborSampler
 from ..io import atomic_path
 from ..nn import SpaConModule
 from ._batches import FullBatch, SampledBatches
-from ._data import ModelData, has_graph
+from ._data import (
+    ModelData,
+    check_genes,
+    check_preprocessing,
+    prepare_like,
+    preprocessing_of,
+)
 from ._distributed import GroupSync, LocalSync, process_group
 from ._inference import embed_all
 from ._memory import choose_mode, embed_bytes, full_batch_bytes
@@ -101,6 +107,7 @@ class SpaCon:
         }
         self.var_names = np.asarray(adata.var_names).astype(str)
         self.data = self._read(adata)
+        self.preprocessing = preprocessing_of(adata, spatial_key, connectome_key)
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
@@ -354,8 +361,10 @@ class SpaCon:
         -------
         ``None``; sets ``obsm['X_spacon_spa']``, ``obsm['X_spacon_con']`` (when the data has a
         connectome graph), ``layers['spacon_reconstructed']`` (``reconstruct=True``) and
-        ``uns['spacon']`` (parameters and loss history).
+        ``uns['spacon']`` (parameters, preprocessing and loss history).
         """
+        if adata is not None and adata is not self.adata:
+            check_preprocessing(adata, self.preprocessing)
         data = self.data if adata is None or adata is self.adata else self._read(
             adata, connectome_optional=True)
         if reconstruct and self.module.use_connectivity and data.connectome is None:
@@ -382,10 +391,34 @@ class SpaCon:
 
         params = {k: v for k, v in self.params.items() if v is not None}
         train = {k: v for k, v in self.train_params.items() if v is not None}
+        preprocessing = {k: {n: x for n, x in v.items() if x is not None}
+                         for k, v in self.preprocessing.items() if v}
         return {
             "params": params, "train_params": train, "version": __version__,
+            "preprocessing": preprocessing,
             "loss_history": np.array([h["loss"] for h in self.history], dtype=np.float64),
         }
+
+    def prepare(self, adata, *, normalize: bool = True) -> list[str]:
+        """Preprocess new tissue as the training data were, in place.
+
+        Raw counts are normalised as the training data were (unless ``normalize=False``), and
+        the spatial graph is built with the training settings when ``adata`` has none.
+
+        Parameters
+        ----------
+        adata
+            New tissue with the model's genes.
+        normalize
+            Normalise raw counts.
+
+        Returns
+        -------
+        What was done, one phrase per step; ``X``, ``layers['counts']``,
+        ``uns['spacon_normalize']`` and the spatial graph's ``obsp``/``uns`` keys are written.
+        """
+        return prepare_like(adata, self.preprocessing, spatial_key=self.params["spatial_key"],
+                            normalize=normalize)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> None:
@@ -403,6 +436,7 @@ class SpaCon:
         meta = {
             "params": self.params, "train_params": self.train_params, "version": __version__,
             "var_names": self.var_names.tolist(), "history": self.history,
+            "preprocessing": self.preprocessing,
         }
         with atomic_path(path / "model.pt") as tmp:
             torch.save(self.module.state_dict(), tmp)
@@ -410,11 +444,12 @@ class SpaCon:
             tmp.write_text(json.dumps(meta, indent=1))
 
     @classmethod
-    def load(cls, path: str | Path, adata) -> SpaCon:
+    def load(cls, path: str | Path, adata, *, prepare: bool = False) -> SpaCon:
         """Load a model saved by :meth:`save` and attach ``adata`` (its genes must match).
 
-        ``adata`` needs the spatial graph; without a connectome graph the model embeds with
-        its spatial encoder alone.
+        ``adata`` needs the spatial graph (``prepare=True`` first preprocesses it as the
+        training data were, see :meth:`prepare`); without a connectome graph the model embeds
+        with its spatial encoder alone.
         """
         path = Path(path)
         if not (path / "model.json").exists() or not (path / "model.pt").exists():
@@ -423,6 +458,11 @@ class SpaCon:
         model = cls.__new__(cls)
         model.params = meta["params"]
         model.var_names = np.asarray(meta["var_names"])
+        model.preprocessing = meta.get("preprocessing", {})
+        if prepare:
+            check_genes(adata, model.var_names)
+            model.prepare(adata)
+        check_preprocessing(adata, model.preprocessing)
         model.data = model._read(adata, connectome_optional=True)
         model.module = SpaConModule(
             len(model.var_names), model.params["hidden_dims"], model.params["fusion"],

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
 
 logger = logging.getLogger(__name__)
@@ -87,8 +88,9 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
 
     Returns
     -------
-    ``None``, or a copy if ``copy=True``. ``X`` is replaced by log-normalised values and the
-    counts are kept in ``layers['counts']``.
+    ``None``, or a copy if ``copy=True``. ``X`` is replaced by log-normalised values, the
+    counts are kept in ``layers['counts']`` and ``uns['spacon_normalize']`` records how (a
+    saved model keeps it, so new tissue is normalised the same way).
     """
     import scanpy as sc
 
@@ -104,4 +106,15 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
     adata.layers["counts"] = adata.X.copy()
     sc.pp.normalize_total(adata, target_sum=target_sum)
     sc.pp.log1p(adata)
+    adata.uns[_keys.NORMALIZE] = {"target_sum": float(target_sum), "log1p": True}
     return adata if copy else None
+
+
+def looks_like_counts(adata) -> bool:
+    """Whether ``X`` holds raw counts: non-negative integers reaching beyond log scale."""
+    x = adata.X
+    values = x.data if sp.issparse(x) else np.asarray(x).ravel()
+    if values.size == 0:
+        return False
+    sample = values[:: max(1, values.size // 100_000)]
+    return bool(np.allclose(sample, np.round(sample)) and sample.max() > 20)
