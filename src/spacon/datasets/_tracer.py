@@ -90,6 +90,26 @@ def read_mouse_tracer(directory, *, p_value: float | None = 0.05):
     return Connectivity(matrix, acronyms), regions
 
 
+def program_genes(n_genes: int, n_cell_types: int, n_regions: int, n_divisions: int) -> int:
+    """Genes the cell-type, region and division programs take out of ``n_genes``."""
+    return (max(2, int(0.35 * n_genes / n_cell_types)) * n_cell_types
+            + max(2, int(0.35 * n_genes / n_regions)) * n_regions
+            + max(2, int(0.06 * n_genes / n_divisions)) * n_divisions)
+
+
+def min_genes(n_cell_types: int, n_regions: int, n_divisions: int) -> int:
+    """The fewest genes from which on every gene count fits the programs.
+
+    The programs take at most 76% of the genes plus two genes per program, so every count
+    from ``floor / 0.24`` on fits; below it, fitting is not monotone (a program grows by a
+    gene per group at a time), so the answer is found by walking down from there.
+    """
+    n = int(np.ceil(2 * (n_cell_types + n_regions + n_divisions) / 0.24))
+    while n > 1 and program_genes(n - 1, n_cell_types, n_regions, n_divisions) <= n - 1:
+        n -= 1
+    return n
+
+
 def tracer_brain(
     connectivity: Connectivity,
     regions: pd.DataFrame,
@@ -154,12 +174,11 @@ def tracer_brain(
         type_strength=type_strength, region_strength=region_strength,
         module_strength=division_strength, dispersion=dispersion, seed=seed,
     )
-    needed = (max(2, int(0.35 * n_genes / n_cell_types)) * n_cell_types
-              + max(2, int(0.35 * n_genes / n_regions)) * n_regions
-              + max(2, int(0.06 * n_genes / len(divisions))) * len(divisions))
-    if needed > n_genes:
-        raise SpaconInputError(f"{n_regions} regions need at least {needed} genes for their "
-                               f"programs; n_genes is {n_genes}.")
+    if program_genes(n_genes, n_cell_types, n_regions, len(divisions)) > n_genes:
+        least = min_genes(n_cell_types, n_regions, len(divisions))
+        raise SpaconInputError(
+            f"{n_cell_types} cell types, {n_regions} regions and {len(divisions)} divisions "
+            f"need n_genes >= {least} for their programs; n_genes is {n_genes}.")
     rng = np.random.default_rng(seed)
     tree = cKDTree(centre)
     spread = tree.query(centre, k=2)[0][:, 1] / 3.0
