@@ -125,6 +125,15 @@ def test_cells_pooled_into_units_and_repeatable():
     assert cells.uns["spacon_coupling"] is a
 
 
+def test_a_connectivity_file_path_is_read(tmp_path):
+    """As pp.connectome_graph does, coupling takes a path (it failed with AttributeError)."""
+    units, conn = grid_units(seed=2, coupled=True, n_side=7)
+    spacon.io.save_npz(tmp_path / "c.npz", conn.matrix, conn.labels)
+    for path in (tmp_path / "c.npz", str(tmp_path / "c.npz")):
+        pd.testing.assert_frame_equal(spacon.tl.coupling(units, path, n_perm=20, seed=1),
+                                      spacon.tl.coupling(units, conn, n_perm=20, seed=1))
+
+
 def test_connected_pairs_and_directed_matrices():
     adata, conn = grid_units(seed=1, n_side=6)
     m = conn.matrix.toarray()

@@ -50,7 +50,7 @@ def test_command_line_messages_name_flags_and_warnings_have_no_source_paths(
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("always")  # pytest makes spacon's warnings errors
-            warnings.warn("something odd; use top_k= to keep fewer", SpaconWarning)
+            warnings.warn("something odd; use top_k= to keep fewer", SpaconWarning, stacklevel=1)
         return 0
 
     monkeypatch.setattr(spacon.cli, "_simulate", warns)

@@ -13,8 +13,7 @@ import torch
 
 import spacon
 from spacon import SpaCon, SpaconInputError
-from spacon.model import TrainConfig, TrainingInterrupted
-from spacon.model import _train
+from spacon.model import TrainConfig, TrainingInterrupted, _train
 
 DIMS = (16, 8, 4)
 

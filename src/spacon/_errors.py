@@ -13,7 +13,8 @@ class SpaconWarning(UserWarning):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Training was stopped by Ctrl-C before ``epoch``/``batch``; a checkpoint was saved at
-    ``path`` (if any)."""
+    ``path`` (if any).
+    """
 
     def __init__(self, message: str, path=None, epoch: int = 0, batch: int = 0):
         super().__init__(message)

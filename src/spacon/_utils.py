@@ -118,7 +118,8 @@ def _cgroup_cpu_quota() -> float | None:
 
 def busy_cpus(cpus: Iterable[int], seconds: float = 0.2) -> float | None:
     """How many of ``cpus`` other processes keep busy, measured over ``seconds`` from
-    ``/proc/stat`` (``None`` where it cannot be read)."""
+    ``/proc/stat`` (``None`` where it cannot be read).
+    """
     import time
 
     def sample():

@@ -1,5 +1,6 @@
 """The ``spacon`` command line: ``simulate``, ``prepare``, ``run``, ``evaluate``, ``demo``,
-``report``."""
+``report``.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Reading connectivity files and writing outputs atomically."""
 
 from ._atomic import atomic_path, save_npz, write_h5ad, write_text
-from ._connectivity import Connectivity, read_connectivity
+from ._connectivity import Connectivity, as_connectivity, positions_in, read_connectivity
 from ._voxel_model import VoxelModel, read_voxel_model
 
-__all__ = ["Connectivity", "VoxelModel", "atomic_path", "read_connectivity", "read_voxel_model",
-           "save_npz", "write_h5ad", "write_text"]
+__all__ = ["Connectivity", "VoxelModel", "as_connectivity", "atomic_path", "positions_in",
+           "read_connectivity", "read_voxel_model", "save_npz", "write_h5ad", "write_text"]

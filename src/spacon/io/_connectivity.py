@@ -85,6 +85,27 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
     return m
 
 
+def as_connectivity(connectivity) -> Connectivity:
+    """A :class:`Connectivity` from itself, a file path (:func:`read_connectivity`) or a square
+    array / sparse matrix.
+    """
+    if isinstance(connectivity, Connectivity):
+        return connectivity
+    if isinstance(connectivity, (str, Path)):
+        return read_connectivity(connectivity)
+    return Connectivity(connectivity)
+
+
+def positions_in(labels, reference) -> np.ndarray:
+    """Position of each of ``labels`` in ``reference`` (both compared as strings), -1 where
+    absent: how cells, or their units, are matched to connectivity rows.
+    """
+    import pandas as pd
+
+    reference = pd.Index(np.asarray(reference).astype(str))
+    return reference.get_indexer(np.asarray(labels).astype(str)).astype(np.int64)
+
+
 def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivity:
     """Read a square connectivity matrix from a file.
 

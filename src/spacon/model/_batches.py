@@ -61,7 +61,7 @@ class SampledBatches:
                 f"{sampler.n_cells}.")
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
-        """This rank's batches of ``epoch`` from batch ``start`` on."""
+        """The batches of ``epoch`` on this rank, from batch ``start`` on."""
         subgraphs = self.sampler.epoch(epoch, self.rank, self.world_size, start=start)
         for subgraph in itertools.islice(subgraphs, max(self.n_batches - start, 0)):
             yield self.to_device(subgraph)

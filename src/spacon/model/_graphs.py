@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from .. import _keys
 from .._errors import SpaconInputError
 from ..graph import FactoredGraph
+from ..io import positions_in
 
 
 def spatial_graph_of(adata, key: str = _keys.SPATIAL_GRAPH) -> FactoredGraph:
@@ -37,10 +38,9 @@ def connectome_graph_of(adata, key: str = _keys.CONNECTOME_GRAPH) -> FactoredGra
     if unit_key not in adata.obs:
         raise SpaconInputError(f"adata.obs lost the unit column {unit_key!r} of the connectome.")
     units = np.asarray(stored["units"]).astype(str)
-    lookup = {u: i for i, u in enumerate(units)}
     labels = adata.obs[unit_key].astype(str).to_numpy()
     unique, inverse = np.unique(labels, return_inverse=True)
-    codes = np.array([lookup.get(u, -1) for u in unique])
+    codes = positions_in(unique, units)
     if (codes < 0).any():
         raise SpaconInputError(
             f"cells of units {', '.join(unique[codes < 0][:5])} are not in the stored connectome; "

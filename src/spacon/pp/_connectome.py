@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -13,7 +12,7 @@ import scipy.sparse as sp
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import check_option, spatial_coordinates
-from ..io import Connectivity, VoxelModel, read_connectivity
+from ..io import Connectivity, VoxelModel, as_connectivity, positions_in
 
 logger = logging.getLogger(__name__)
 
@@ -104,19 +103,9 @@ def connectome_graph(
     check_option("negative", negative, ("drop", "absolute", "error"))
     _check_numbers(threshold, top_k, top_fraction, distance_scale)
     if isinstance(connectivity, VoxelModel):
-        if unit_key is None or unit_key not in adata.obs:
-            raise SpaconInputError("a voxel model needs unit_key= naming the obs column of "
-                                   "voxel units (spacon.pp.assign_units writes it).")
-        units = adata.obs[unit_key].dropna().astype(str).unique()
-        k = top_k
-        if top_fraction is not None:  # applied per block, as top_k is
-            k = min(k or len(units), max(1, int(np.ceil(top_fraction * len(units)))))
-        connectivity = connectivity.unit_graph(units, threshold=threshold, top_k=k)
-    if not isinstance(connectivity, Connectivity):
-        if isinstance(connectivity, (str, Path)):
-            connectivity = read_connectivity(connectivity)
-        else:
-            connectivity = Connectivity(connectivity)
+        connectivity = _voxel_unit_graph(adata, connectivity, unit_key, threshold, top_k,
+                                         top_fraction)
+    connectivity = as_connectivity(connectivity)
 
     if unit_key is None:
         matrix = _align_cells(adata, connectivity)
@@ -158,38 +147,53 @@ def connectome_graph(
         stored = {"unit_connectivities": graph, "units": np.asarray(units).astype(str)}
         params["n_units"] = int(graph.shape[0])
     params["implied_cell_edges"] = int(implied)
-    degree = np.diff(graph.indptr)
-    isolated = int((degree == 0).sum()) if unit_key is None else int(
-        (degree[cell_unit] == 0).sum()
-    )
-    params["isolated_cells"] = isolated
-    if isolated:
-        warnings.warn(
-            f"{isolated} of {adata.n_obs} cells have no outgoing connection left after "
-            "thresholding; the connectivity encoder sees only the cell itself there.",
-            SpaconWarning,
-            stacklevel=2,
-        )
-    n_nodes = graph.shape[0]
-    params["density"] = float(graph.nnz / max(n_nodes * n_nodes, 1))
-    logger.info(
-        "connectome graph: %d %s edges kept, %.1f%% of all pairs, implying %d cell-cell edges "
-        "(%.1f per cell)", graph.nnz, "cell" if unit_key is None else "unit",
-        100 * params["density"], implied, implied / adata.n_obs,
-    )
-    if params["density"] > DENSE_GRAPH and n_nodes >= 10:
-        warnings.warn(
-            f"the connectome graph keeps {100 * params['density']:.0f}% of all "
-            f"{'cell' if unit_key is None else 'unit'} pairs ({graph.nnz:,} of "
-            f"{n_nodes * n_nodes:,}): nearly everything connects to everything, so "
-            "connectivity-defined domains (high alpha) merge into one. Keep the strongest "
-            "connections only (threshold=, or top_k= e.g. 8 with symmetrize=True).",
-            SpaconWarning, stacklevel=2,
-        )
+    params.update(_check_kept_graph(graph, cell_unit, adata.n_obs, implied))
     adata.uns[_keys.neighbors(key_added)] = {
         "params": {k: v for k, v in params.items() if v is not None}, **stored
     }
     return adata if copy else None
+
+
+def _voxel_unit_graph(adata, model: VoxelModel, unit_key, threshold, top_k, top_fraction):
+    """The unit x unit graph of the voxel units that hold cells, thresholded block by block."""
+    if unit_key is None or unit_key not in adata.obs:
+        raise SpaconInputError("a voxel model needs unit_key= naming the obs column of "
+                               "voxel units (spacon.pp.assign_units writes it).")
+    units = adata.obs[unit_key].dropna().astype(str).unique()
+    k = top_k
+    if top_fraction is not None:  # applied per block, as top_k is
+        k = min(k or len(units), max(1, int(np.ceil(top_fraction * len(units)))))
+    return model.unit_graph(units, threshold=threshold, top_k=k)
+
+
+def _check_kept_graph(graph, cell_unit, n_cells: int, implied: int) -> dict:
+    """Log what was kept; warn about isolated cells and a nearly complete graph."""
+    degree = np.diff(graph.indptr)
+    isolated = int((degree == 0).sum() if cell_unit is None else (degree[cell_unit] == 0).sum())
+    level = "cell" if cell_unit is None else "unit"
+    if isolated:
+        warnings.warn(
+            f"{isolated} of {n_cells} cells have no outgoing connection left after "
+            "thresholding; the connectivity encoder sees only the cell itself there.",
+            SpaconWarning,
+            stacklevel=3,
+        )
+    n_nodes = graph.shape[0]
+    density = float(graph.nnz / max(n_nodes * n_nodes, 1))
+    logger.info(
+        "connectome graph: %d %s edges kept, %.1f%% of all pairs, implying %d cell-cell edges "
+        "(%.1f per cell)", graph.nnz, level, 100 * density, implied, implied / n_cells,
+    )
+    if density > DENSE_GRAPH and n_nodes >= 10:
+        warnings.warn(
+            f"the connectome graph keeps {100 * density:.0f}% of all {level} pairs "
+            f"({graph.nnz:,} of "
+            f"{n_nodes * n_nodes:,}): nearly everything connects to everything, so "
+            "connectivity-defined domains (high alpha) merge into one. Keep the strongest "
+            "connections only (threshold=, or top_k= e.g. 8 with symmetrize=True).",
+            SpaconWarning, stacklevel=3,
+        )
+    return {"isolated_cells": isolated, "density": density}
 
 
 def sparsify(
@@ -281,9 +285,8 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
     cell_labels = col.astype(str).to_numpy()
     labels = (connectivity.labels if connectivity.labels is not None
               else np.arange(connectivity.n).astype(str))
-    lookup = {label: i for i, label in enumerate(labels)}
     unique, inverse = np.unique(cell_labels, return_inverse=True)
-    rows = np.array([lookup.get(u, -1) for u in unique])
+    rows = positions_in(unique, labels)
     if (rows < 0).any():
         missing = unique[rows < 0]
         raise SpaconInputError(
@@ -307,8 +310,7 @@ def _align_cells(adata, connectivity: Connectivity) -> sp.csr_matrix:
                 f"{adata.n_obs} cells; pass unit_key= if the matrix is between units."
             )
         return connectivity.matrix
-    lookup = {label: i for i, label in enumerate(connectivity.labels)}
-    rows = np.array([lookup.get(c, -1) for c in adata.obs_names.astype(str)])
+    rows = positions_in(adata.obs_names, connectivity.labels)
     if (rows < 0).any():
         missing = adata.obs_names[rows < 0]
         raise SpaconInputError(

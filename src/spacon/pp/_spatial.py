@@ -100,38 +100,9 @@ def spatial_graph(
         order = None
     else:
         codes, order = section_codes(adata, section_key, section_order)
-        plane = coords[:, :2]
         z_radius = radius if z_radius is None else z_radius
-        by_section = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[by_section], np.arange(len(order) + 1))
-        members = [by_section[bounds[s] : bounds[s + 1]] for s in range(len(order))]
-        lonely = [str(order[s]) for s, m in enumerate(members) if len(m) == 1]
-        if lonely:
-            warnings.warn(
-                f"{len(lonely)} section(s) hold a single cell (e.g. {', '.join(lonely[:3])}); "
-                "check the section labels: such a cell has no in-plane neighbour.",
-                SpaconWarning,
-                stacklevel=2,
-            )
-        rows, cols = [], []
-        trees = [cKDTree(plane[m]) if len(m) else None for m in members]
-        for s, m in enumerate(members):
-            if len(m) < 2:
-                continue
-            r, c = _neighbors(plane[m], radius, n_neighbors, tree=trees[s])
-            rows.append(m[r])
-            cols.append(m[c])
-        if z_radius is not None:
-            for s in range(len(order) - 1):
-                a, b = members[s], members[s + 1]
-                if not len(a) or not len(b):
-                    continue
-                pairs = trees[s].sparse_distance_matrix(trees[s + 1], z_radius, output_type="ndarray")
-                ia, ib = a[pairs["i"]], b[pairs["j"]]
-                rows += [ia, ib]
-                cols += [ib, ia]
-        rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        rows, cols = _stacked_neighbors(coords[:, :2], codes, order, radius, n_neighbors,
+                                        z_radius)
 
     # edge lengths in full coordinates: cross-section edges get their true 3-D length
     adjacency, dist = _to_csr(rows, cols, coords, n)
@@ -165,9 +136,47 @@ def spatial_graph(
     return adata if copy else None
 
 
+def _stacked_neighbors(plane, codes, order, radius, n_neighbors, z_radius):
+    """Edges of stacked sections: in-plane neighbours within each section, and pairs within
+    ``z_radius`` in-plane between adjacent sections (both directions).
+    """
+    by_section = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[by_section], np.arange(len(order) + 1))
+    members = [by_section[bounds[s] : bounds[s + 1]] for s in range(len(order))]
+    lonely = [str(order[s]) for s, m in enumerate(members) if len(m) == 1]
+    if lonely:
+        warnings.warn(
+            f"{len(lonely)} section(s) hold a single cell (e.g. {', '.join(lonely[:3])}); "
+            "check the section labels: such a cell has no in-plane neighbour.",
+            SpaconWarning,
+            stacklevel=3,
+        )
+    rows, cols = [], []
+    trees = [cKDTree(plane[m]) if len(m) else None for m in members]
+    for s, m in enumerate(members):
+        if len(m) < 2:
+            continue
+        r, c = _neighbors(plane[m], radius, n_neighbors, tree=trees[s])
+        rows.append(m[r])
+        cols.append(m[c])
+    if z_radius is not None:
+        for s in range(len(order) - 1):
+            a, b = members[s], members[s + 1]
+            if not len(a) or not len(b):
+                continue
+            pairs = trees[s].sparse_distance_matrix(trees[s + 1], z_radius, output_type="ndarray")
+            ia, ib = a[pairs["i"]], b[pairs["j"]]
+            rows += [ia, ib]
+            cols += [ib, ia]
+    rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    cols = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    return rows, cols
+
+
 def natural_order(labels) -> list[str]:
     """Labels sorted as people read them: numerically when all are numbers, else with
-    embedded numbers compared as numbers (``BZ5, BZ9, BZ14``, not ``BZ14, BZ5, BZ9``)."""
+    embedded numbers compared as numbers (``BZ5, BZ9, BZ14``, not ``BZ14, BZ5, BZ9``).
+    """
     import natsort
 
     labels = [str(x) for x in labels]

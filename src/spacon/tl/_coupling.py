@@ -151,7 +151,8 @@ def coupling(
     adata
         Log-normalised expression (``X`` or ``layers[layer]``) and ``obsm[spatial_key]``.
     connectivity
-        :class:`spacon.io.Connectivity` between units (or between observations).
+        :class:`spacon.io.Connectivity` between units (or between observations), a path
+        :func:`spacon.io.read_connectivity` reads, or a square array.
     unit_key
         ``obs`` column mapping cells to the matrix's units.
     groupby
@@ -178,6 +179,7 @@ def coupling(
     A table with columns ``scope, n_units, n_pairs, r, p_spatial, p_mantel, r_partial,
     p_partial_spatial``; also in ``uns[key_added]``.
     """
+    from ..io import as_connectivity
     from ..pp import unit_codes
     from ._predict import profile_rows
 
@@ -195,6 +197,7 @@ def coupling(
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
     coords = spatial_coordinates(adata, spatial_key)
+    connectivity = as_connectivity(connectivity)
     if unit_key is not None:
         cell_unit, used = unit_codes(adata, unit_key, connectivity)
     else:
