@@ -23,9 +23,6 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
     Writes ``OUT/metrics.json`` (means and standard deviations over folds per method) and
     ``OUT/connectivity_prediction.png``; returns the metrics.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from . import pl, tl
@@ -73,9 +70,6 @@ def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: s
 
     Writes ``OUT/coupling.csv`` (one row per scope) and ``OUT/coupling.png``; returns the table.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from . import pl, pp, tl

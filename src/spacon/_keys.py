@@ -34,6 +34,9 @@ MODEL_UNS = "spacon"
 NORMALIZE = "spacon_normalize"  # uns: how pp.normalize normalised X
 DOMAIN = "spacon_domain"
 MARKERS = "spacon_markers"  # uns: {domain key: marker table}
+FUSE = "spacon_fuse"  # uns: alpha and weight of the fused embedding in obsm['X_spacon']
+COUPLING = "spacon_coupling"  # uns: tl.coupling's table
+COUNTS = "counts"  # layers: raw counts kept by pp.normalize
 CONNECTIVITY_PREDICTION = "spacon_connectivity_prediction"  # uns: metrics per method
 
 

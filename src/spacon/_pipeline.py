@@ -336,9 +336,6 @@ def run(config: RunConfig, adata=None):
 def _figures(adata, config, folder: Path, model) -> list[str]:
     if config.figures == "none":
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from . import pl

@@ -399,6 +399,9 @@ def _report(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spacon`` command."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command line writes figures to files, never to a screen
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

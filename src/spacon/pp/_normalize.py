@@ -103,7 +103,7 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
             f"{int((totals == 0).sum())} cells have no counts at all; filter them first "
             "(e.g. scanpy.pp.filter_cells(adata, min_counts=1))."
         )
-    adata.layers["counts"] = adata.X.copy()
+    adata.layers[_keys.COUNTS] = adata.X.copy()
     sc.pp.normalize_total(adata, target_sum=target_sum)
     sc.pp.log1p(adata)
     adata.uns[_keys.NORMALIZE] = {"target_sum": float(target_sum), "log1p": True}

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from scipy import stats
 from scipy.spatial.distance import cdist
 
+from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import check_memory, spatial_coordinates
 from ._surrogates import MoranSurrogates
@@ -121,7 +122,7 @@ def coupling(
     layer: str | None = None,
     min_pairs: int = 10,
     seed: int = 0,
-    key_added: str = "spacon_coupling",
+    key_added: str = _keys.COUPLING,
 ) -> pd.DataFrame:
     """Correlation between gene co-expression and connectivity across pairs of units.
 

@@ -56,7 +56,7 @@ def fuse(adata, alpha: float, *, key_added: str = _keys.EMBEDDING_FUSED, copy: b
             "which this data lacks (spatial-only run); use alpha=0."
         )
     adata.obsm[key_added] = fused.astype(np.float32)
-    adata.uns["spacon_fuse"] = {"alpha": float(alpha), "weight": w}
+    adata.uns[_keys.FUSE] = {"alpha": float(alpha), "weight": w}
     return adata if copy else None
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .. import _keys
 from .._errors import SpaconInputError
 
 
@@ -85,5 +86,5 @@ def marker_genes(
         rows += [{"domain": domain, "rank": r + 1, "gene": genes[g], "coefficient": float(coef[g])}
                  for r, g in enumerate(top)]
     table = pd.DataFrame(rows, columns=["domain", "rank", "gene", "coefficient"])
-    adata.uns.setdefault("spacon_markers", {})[key] = table
+    adata.uns.setdefault(_keys.MARKERS, {})[key] = table
     return table
