@@ -163,6 +163,14 @@ def test_run_options(inputs, tmp_path, extra):
         assert summary["training"]["mode"] == "full"
     if "--top-k" in extra:
         assert summary["parameters"]["top_k"] == 3 and summary["parameters"]["symmetrize"]
+    if "--method" in extra:
+        import anndata as ad
+
+        res = ad.read_h5ad(out / "result.h5ad")
+        key = "spacon_domain_alpha0.5"
+        assert res.uns[key]["params"]["method"] == "louvain"
+        assert res.uns[key]["params"]["resolution"] == 0.5
+        assert res.obs[key].nunique() == summary["n_domains"]["0.5"] >= 2
 
 
 def test_run_with_named_dense_connectivity_knn_and_prenormalised(inputs, tmp_path):

@@ -54,3 +54,36 @@ def test_copy_and_key_added_conventions():
         if "copy" in params:
             assert params["copy"].default is False, name
             assert params["copy"].kind == inspect.Parameter.KEYWORD_ONLY, name
+
+    writers = [(n, f) for n, f in ANNDATA if "key_added" in inspect.signature(f).parameters]
+    assert len(writers) >= 5, [n for n, _ in writers]
+    for name, func in writers:
+        key_added = inspect.signature(func).parameters["key_added"]
+        assert key_added.kind == inspect.Parameter.KEYWORD_ONLY, name
+        assert key_added.default is None or isinstance(key_added.default, str), name
+        assert "key_added" in inspect.getdoc(func), f"{name}: key_added undocumented"
+
+
+PLOTS = [f for f in _public(spacon.pl)]
+
+
+@pytest.mark.parametrize("name, func", PLOTS, ids=[n for n, _ in PLOTS])
+def test_plot_functions(name, func):
+    """Plots take their data first and options by keyword, each documented."""
+    params = list(inspect.signature(func).parameters.values())
+    positional = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+    assert len(positional) <= 2, f"{name}: options should be keyword-only: {positional}"
+    doc = inspect.getdoc(func)
+    assert "Parameters\n----------" in doc and "Returns\n-------" in doc, name
+
+
+def test_model_methods():
+    """SpaCon's public methods take options by keyword and document them."""
+    for name, method in inspect.getmembers(spacon.SpaCon, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        params = list(inspect.signature(method).parameters.values())[1:]
+        positional = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+        assert len(positional) <= 2, f"SpaCon.{name}: options keyword-only: {positional}"
+        doc = inspect.getdoc(method) or ""
+        assert doc.splitlines()[0].endswith("."), f"SpaCon.{name}: one-line summary"

@@ -86,8 +86,10 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
 
 
 def as_connectivity(connectivity) -> Connectivity:
-    """A :class:`Connectivity` from itself, a file path (:func:`read_connectivity`) or a square
-    array / sparse matrix.
+    """The argument as a :class:`Connectivity`.
+
+    It may be one already, a file path (read with :func:`read_connectivity`) or a square array
+    or sparse matrix.
     """
     if isinstance(connectivity, Connectivity):
         return connectivity
@@ -97,8 +99,10 @@ def as_connectivity(connectivity) -> Connectivity:
 
 
 def positions_in(labels, reference) -> np.ndarray:
-    """Position of each of ``labels`` in ``reference`` (both compared as strings), -1 where
-    absent: how cells, or their units, are matched to connectivity rows.
+    """Position of each of ``labels`` in ``reference``, -1 where absent.
+
+    Both are compared as strings; this is how cells, or their units, are matched to
+    connectivity rows.
     """
     import pandas as pd
 
