@@ -35,7 +35,28 @@ def fuzzy_knn_graph(x: np.ndarray, n_neighbors: int = 15):
 
 def umap_layout(x: np.ndarray, *, n_neighbors: int = 15, n_epochs: int = 120,
                 negative_samples: int = 5, seed: int = 0) -> np.ndarray:
-    """2-D coordinates of the rows of ``x``, near neighbours together (UMAP's objective)."""
+    """2-D coordinates of the rows of ``x``, near neighbours together (UMAP's objective).
+
+    Starts from the first two principal components and moves every point at once per epoch,
+    with a step that shrinks linearly towards zero.
+
+    Parameters
+    ----------
+    x
+        Points to lay out, one per row.
+    n_neighbors
+        Neighbours in the fuzzy k-nearest-neighbour graph.
+    n_epochs
+        Full-batch optimisation steps.
+    negative_samples
+        Random points each point is pushed from per epoch.
+    seed
+        Seed of the negative samples.
+
+    Returns
+    -------
+    An ``(n, 2)`` array (all zeros for fewer than three points).
+    """
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
     if n < 3:

@@ -8,7 +8,16 @@ import numpy as np
 def connectivity_prediction(result: dict):
     """Mean (over folds) Pearson r and AUROC per method, with the fold standard deviation.
 
-    ``result`` is what :func:`spacon.tl.predict_connectivity` returns.
+    SpaCon's bars are red, the other methods' grey; the AUROC panel marks chance (0.5).
+
+    Parameters
+    ----------
+    result
+        What :func:`spacon.tl.predict_connectivity` returns.
+
+    Returns
+    -------
+    The matplotlib :class:`~matplotlib.figure.Figure`.
     """
     import matplotlib.pyplot as plt
 
@@ -33,7 +42,16 @@ def connectivity_prediction(result: dict):
 def marker_genes(table, domain):
     """Top marker genes of ``domain`` and their PLS coefficients.
 
-    ``table`` is what :func:`spacon.tl.marker_genes` returns.
+    Parameters
+    ----------
+    table
+        What :func:`spacon.tl.marker_genes` returns.
+    domain
+        The domain whose markers are drawn (compared as a string).
+
+    Returns
+    -------
+    The matplotlib :class:`~matplotlib.figure.Figure`.
     """
     import matplotlib.pyplot as plt
 
@@ -64,7 +82,7 @@ def coupling(table, alpha: float = 0.05):
 
     Returns
     -------
-    The matplotlib figure.
+    The matplotlib :class:`~matplotlib.figure.Figure`.
     """
     import matplotlib.pyplot as plt
 
