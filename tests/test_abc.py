@@ -275,7 +275,7 @@ def test_prepare_abc_bad_inputs(tmp_path, capsys, case):
     assert main(["prepare", "abc", "--abc-dir", str(root), "--connectome", str(vm),
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("spacon prepare: error:")
+    assert len(err) == 1 and err[0].startswith("spacon prepare abc: error:")
     expected = {"missing file": "cell_metadata.csv", "unregistered": "no CCF coordinates",
                 "mask mismatch": "do not match the factors",
                 "all outside": "no cell could be assigned"}[case]
