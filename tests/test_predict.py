@@ -9,7 +9,9 @@ import pytest
 import spacon
 from spacon import SpaconInputError
 from spacon.cli import main
-from spacon.tl._predict import auroc_rows, pearson_rows
+from spacon.tl import _predict, _ridge
+from spacon.tl._predict import auroc_rows, connected_targets, pearson_rows
+from spacon.tl._ridge import ridge_cv_predict, ridge_path
 
 
 @pytest.fixture
@@ -65,30 +67,123 @@ def test_folds_by_blocks_are_spatially_compact(prepared):
 
 
 def test_training_never_sees_held_out_connectivity(prepared, monkeypatch):
+    """Neither SpaCon's training nor the ridge penalty's inner cross-validation sees a
+    held-out cell: SpaCon's connectome has no edge to or from them, and every ridge fit or
+    inner validation uses training cells only (held-out cells are predicted once, at the end)."""
     adata, conn = prepared
-    seen = []
+    seen, ridge_calls = [], []
     original_train = spacon.SpaCon.train
 
     def spy(self, *args, **kwargs):
         seen.append(self.connectome)
         return original_train(self, *args, **kwargs)
 
+    def ridge_spy(x, y, fit_rows, predict_rows, alphas):
+        assert len(y) == len(fit_rows)
+        ridge_calls.append((len(seen) - 1, np.asarray(fit_rows), np.asarray(predict_rows)))
+        return original_path(x, y, fit_rows, predict_rows, alphas)
+
+    original_path = _ridge.ridge_path
     monkeypatch.setattr(spacon.SpaCon, "train", spy)
+    monkeypatch.setattr(_ridge, "ridge_path", ridge_spy)
+    methods = ("spacon", "genes", "position", "null")
     result = spacon.tl.predict_connectivity(
         adata, conn, unit_key="unit", folds=2, section_key="section", threshold=0.4,
-        methods=("spacon", "position", "null"), model_kwargs={"hidden_dims": (16, 8, 4)},
+        methods=methods, model_kwargs={"hidden_dims": (16, 8, 4)},
         train_kwargs={"max_steps": 3, "batch_size": 200})
     fold = adata.uns["spacon_connectivity_prediction"]["folds"]
+    assert adata.uns["spacon_connectivity_prediction"]["predictor"] == "ridge"
     assert len(seen) == 2
     for f, graph in enumerate(seen):
         test = np.flatnonzero(fold == f)
         assert (graph.degree(test) == 0).all()  # held-out cells receive nothing
         target, source = graph.neighbors(np.flatnonzero(fold != f))
         assert not np.isin(source, test).any()  # and send nothing
-    assert set(result) == {"spacon", "position", "null"}
+    for f in range(2):
+        test = np.flatnonzero(fold == f)
+        calls = [(fit, pred) for g, fit, pred in ridge_calls if g == f]
+        final = [pred for fit, pred in calls if np.array_equal(pred, test)]
+        inner = [(fit, pred) for fit, pred in calls if not np.array_equal(pred, test)]
+        assert len(final) == 3  # one prediction per feature space (the null reuses SpaCon's)
+        assert len(inner) >= 3 * 2  # at least two inner folds per feature space
+        for fit, _ in calls:
+            assert not np.isin(fit, test).any()
+        for fit, pred in inner:
+            assert not np.isin(pred, test).any() and not np.isin(pred, fit).any()
+    assert set(result) == set(methods)
     for m in result.values():
-        assert -1 <= m["pearson_r"] <= 1 and 0 <= m["auroc"] <= 1
+        assert -1 <= m["pearson_r"] <= 1 and 0 <= m["auroc"] <= 1 and m["mse"] >= 0
         assert len(m["per_fold"]["pearson_r"]) == 2
+    assert len(result["genes"]["per_fold"]["ridge_alpha"]) == 2
+
+
+def test_ridge_matches_scikit_learn():
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(0)
+    for n, p in ((40, 6), (12, 30)):  # more rows than features, and fewer (the dual form)
+        x = rng.normal(size=(n + 5, p))
+        y = x[:, :3] @ rng.normal(size=(3, 4)) + rng.normal(size=(n + 5, 4)) + 2.0
+        fit, pred = np.arange(n), np.arange(n, n + 5)
+        for alpha, ours in zip((0.1, 10.0), ridge_path(x, y[fit], fit, pred, [0.1, 10.0])):
+            theirs = Ridge(alpha=alpha).fit(x[fit], y[fit]).predict(x[pred])
+            assert np.allclose(ours, theirs, atol=1e-8)
+    # the penalty: the one of the grid with the smallest grouped-CV squared error
+    x = rng.normal(size=(60, 8))
+    y = x @ rng.normal(size=(8, 5)) + 3 * rng.normal(size=(60, 5))
+    fit, pred, groups = np.arange(50), np.arange(50, 60), np.repeat(np.arange(5), 10)
+    prediction, alpha = ridge_cv_predict(x, y[fit], fit, pred, groups)
+    xc = x[fit] - x[fit].mean(axis=0)
+    grid = (xc**2).sum() / min(xc.shape) * _ridge.RELATIVE_ALPHAS
+    errors = []
+    for a in grid:
+        err = 0.0
+        for inner_fit, inner_val in GroupKFold(5).split(x[fit], groups=groups):
+            m = Ridge(alpha=a).fit(x[inner_fit], y[inner_fit])
+            err += ((m.predict(x[inner_val]) - y[inner_val]) ** 2).sum()
+        errors.append(err)
+    assert alpha == pytest.approx(grid[int(np.argmin(errors))])
+    assert 0 < np.argmin(errors) < len(grid) - 1  # an interior optimum: the grid is wide enough
+    assert np.allclose(prediction, Ridge(alpha=alpha).fit(x[fit], y[fit]).predict(x[pred]))
+
+
+def test_connected_targets_follow_threshold_and_top_k():
+    m = np.array([[0.0, 0.9, 0.5, 0.2, 0.1],
+                  [0.3, 0.0, 0.8, -0.7, 0.6],
+                  [0.1, 0.2, 0.0, 0.3, 0.25]])
+    conn = spacon.io.Connectivity(np.vstack([m, np.zeros((2, 5))]))
+    kept, rule = connected_targets(conn, top_k=2)
+    assert (kept.toarray()[:3] > 0).tolist() == [[0, 1, 1, 0, 0], [0, 0, 1, 0, 1],
+                                                 [0, 0, 0, 1, 1]]
+    assert rule["top_k"] == 2 and "2 strongest" in rule["description"]
+    kept, rule = connected_targets(conn, threshold=0.28, top_k=2, negative="absolute")
+    assert (kept.toarray()[:3] > 0).tolist() == [[0, 1, 1, 0, 0], [0, 0, 1, 1, 0],
+                                                 [0, 0, 0, 1, 0]]
+    kept, rule = connected_targets(conn)
+    assert (kept.toarray()[:3] > 0).sum() == 11 and rule["top_k"] is None
+
+
+def test_auroc_counts_the_top_k_targets_as_connected(prepared, monkeypatch):
+    adata, conn = prepared
+    rows_seen = []
+
+    def spy(score, connected):
+        rows_seen.append(connected.sum(axis=1))
+        return auroc_rows(score, connected)
+
+    monkeypatch.setattr(_predict, "auroc_rows", spy)
+    dense = conn.matrix.toarray()
+    res = spacon.tl.predict_connectivity(adata, conn, unit_key="unit", folds=2,
+                                         section_key="section", top_k=3, predictor="knn",
+                                         methods=("position",))
+    counts = np.concatenate(rows_seen)
+    positives = np.minimum((dense > 0).sum(axis=1), 3)
+    assert set(counts) <= set(positives) and counts.max() == 3  # not every positive entry
+    assert ((dense > 0).sum(axis=1) > 3).all()
+    info = adata.uns["spacon_connectivity_prediction"]
+    assert info["connected"]["top_k"] == 3 and info["predictor"] == "knn"
+    assert "ridge_alpha" not in res["position"]["per_fold"]
 
 
 def test_a_split_unit_is_refused(prepared):
@@ -127,12 +222,19 @@ def test_evaluate_connectivity_command(sim_inputs, tmp_path, capsys):
             "4", "--epochs", "1", "--batch-size", "300", "--out", str(out)]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"spacon", "expression", "position", "expression+position", "null"}
-    for m in metrics.values():
-        assert {"pearson_r", "pearson_r_sd", "auroc", "auroc_sd"} <= set(m)
+    assert metrics["predictor"] == "ridge" and metrics["folds"] == 3
+    assert metrics["connected"]["threshold"] == 0.4 and metrics["connected"]["top_k"] is None
+    assert set(metrics["methods"]) == set(spacon.tl._predict.METHODS)
+    for m in metrics["methods"].values():
+        assert {"pearson_r", "pearson_r_sd", "auroc", "auroc_sd", "mse", "mse_sd"} <= set(m)
         assert len(m["per_fold"]["pearson_r"]) == 3
+        assert len(m["per_fold"].get("ridge_alpha", [0] * 3)) == 3
     assert (out / "connectivity_prediction.png").stat().st_size > 1000
     assert "Pearson r" in capsys.readouterr().out
     assert main(args) == 2  # metrics.json exists: refused without --overwrite
+    assert main(args + ["--overwrite", "--predictor", "knn"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["predictor"] == "knn"
+    assert "ridge_alpha" not in metrics["methods"]["genes"]["per_fold"]
     a = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
     assert "X_spacon_spa" not in a.obsm  # the input file is untouched
