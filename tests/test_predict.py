@@ -11,7 +11,7 @@ from spacon import SpaconInputError
 from spacon.cli import main
 from spacon.tl import _predict, _ridge
 from spacon.tl._predict import auroc_rows, connected_targets, pearson_rows
-from spacon.tl._ridge import ridge_cv_predict, ridge_path
+from spacon.tl._ridge import choose_alpha, ridge_fit, ridge_predict
 
 
 @pytest.fixture
@@ -71,21 +71,26 @@ def test_training_never_sees_held_out_connectivity(prepared, monkeypatch):
     held-out cell: SpaCon's connectome has no edge to or from them, and every ridge fit or
     inner validation uses training cells only (held-out cells are predicted once, at the end)."""
     adata, conn = prepared
-    seen, ridge_calls = [], []
+    seen, fits, predictions = [], [], []
     original_train = spacon.SpaCon.train
+    original_fit, original_predict = _ridge.ridge_fit, _ridge.ridge_predict
 
     def spy(self, *args, **kwargs):
         seen.append(self.connectome)
         return original_train(self, *args, **kwargs)
 
-    def ridge_spy(x, y, fit_rows, predict_rows, alphas):
-        assert len(y) == len(fit_rows)
-        ridge_calls.append((len(seen) - 1, np.asarray(fit_rows), np.asarray(predict_rows)))
-        return original_path(x, y, fit_rows, predict_rows, alphas)
+    def fit_spy(x, y, fit_rows):
+        assert y.shape[0] == len(fit_rows)
+        fits.append((len(seen) - 1, np.asarray(fit_rows)))
+        return original_fit(x, y, fit_rows) | {"spy_rows": np.asarray(fit_rows)}
 
-    original_path = _ridge.ridge_path
+    def predict_spy(fit, x, rows, alpha):
+        predictions.append((len(seen) - 1, fit["spy_rows"], np.asarray(rows)))
+        return original_predict(fit, x, rows, alpha)
+
     monkeypatch.setattr(spacon.SpaCon, "train", spy)
-    monkeypatch.setattr(_ridge, "ridge_path", ridge_spy)
+    monkeypatch.setattr(_ridge, "ridge_fit", fit_spy)
+    monkeypatch.setattr(_ridge, "ridge_predict", predict_spy)
     methods = ("spacon", "genes", "position", "null")
     result = spacon.tl.predict_connectivity(
         adata, conn, unit_key="unit", folds=2, section_key="section", threshold=0.4,
@@ -101,15 +106,17 @@ def test_training_never_sees_held_out_connectivity(prepared, monkeypatch):
         assert not np.isin(source, test).any()  # and send nothing
     for f in range(2):
         test = np.flatnonzero(fold == f)
-        calls = [(fit, pred) for g, fit, pred in ridge_calls if g == f]
-        final = [pred for fit, pred in calls if np.array_equal(pred, test)]
-        inner = [(fit, pred) for fit, pred in calls if not np.array_equal(pred, test)]
-        assert len(final) == 3  # one prediction per feature space (the null reuses SpaCon's)
-        assert len(inner) >= 3 * 2  # at least two inner folds per feature space
-        for fit, _ in calls:
-            assert not np.isin(fit, test).any()
-        for fit, pred in inner:
-            assert not np.isin(pred, test).any() and not np.isin(pred, fit).any()
+        fit_rows = [rows for g, rows in fits if g == f]
+        assert len(fit_rows) >= 3 * 3  # per feature space: >= 2 inner fits and the final one
+        assert not any(np.isin(rows, test).any() for rows in fit_rows)
+        calls = [(fitted, rows) for g, fitted, rows in predictions if g == f]
+        final = [rows for fitted, rows in calls if np.isin(rows, test).all()]
+        inner = [(fitted, rows) for fitted, rows in calls if not np.isin(rows, test).all()]
+        # held-out cells are predicted by the final fits only (the null reuses SpaCon's)
+        assert np.array_equal(np.unique(np.concatenate(final)), test)
+        assert len(inner) >= 3 * 2 * len(_ridge.RELATIVE_ALPHAS)
+        for fitted, rows in inner:
+            assert not np.isin(rows, test).any() and not np.isin(rows, fitted).any()
     assert set(result) == set(methods)
     for m in result.values():
         assert -1 <= m["pearson_r"] <= 1 and 0 <= m["auroc"] <= 1 and m["mse"] >= 0
@@ -118,6 +125,7 @@ def test_training_never_sees_held_out_connectivity(prepared, monkeypatch):
 
 
 def test_ridge_matches_scikit_learn():
+    import scipy.sparse as sp
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import GroupKFold
 
@@ -125,15 +133,18 @@ def test_ridge_matches_scikit_learn():
     for n, p in ((40, 6), (12, 30)):  # more rows than features, and fewer (the dual form)
         x = rng.normal(size=(n + 5, p))
         y = x[:, :3] @ rng.normal(size=(3, 4)) + rng.normal(size=(n + 5, 4)) + 2.0
+        y[y < 1.5] = 0
         fit, pred = np.arange(n), np.arange(n, n + 5)
-        for alpha, ours in zip((0.1, 10.0), ridge_path(x, y[fit], fit, pred, [0.1, 10.0])):
-            theirs = Ridge(alpha=alpha).fit(x[fit], y[fit]).predict(x[pred])
-            assert np.allclose(ours, theirs, atol=1e-8)
+        for targets in (y[fit], sp.csr_matrix(y[fit])):  # sparse targets give the same fit
+            fitted = ridge_fit(x, targets, fit)
+            for alpha in (0.1, 10.0):
+                theirs = Ridge(alpha=alpha).fit(x[fit], y[fit]).predict(x[pred])
+                assert np.allclose(ridge_predict(fitted, x, pred, alpha), theirs, atol=1e-8)
     # the penalty: the one of the grid with the smallest grouped-CV squared error
     x = rng.normal(size=(60, 8))
     y = x @ rng.normal(size=(8, 5)) + 3 * rng.normal(size=(60, 5))
-    fit, pred, groups = np.arange(50), np.arange(50, 60), np.repeat(np.arange(5), 10)
-    prediction, alpha = ridge_cv_predict(x, y[fit], fit, pred, groups)
+    fit, groups = np.arange(50), np.repeat(np.arange(5), 10)
+    alpha = choose_alpha(x, y[fit], fit, groups)
     xc = x[fit] - x[fit].mean(axis=0)
     grid = (xc**2).sum() / min(xc.shape) * _ridge.RELATIVE_ALPHAS
     errors = []
@@ -145,7 +156,10 @@ def test_ridge_matches_scikit_learn():
         errors.append(err)
     assert alpha == pytest.approx(grid[int(np.argmin(errors))])
     assert 0 < np.argmin(errors) < len(grid) - 1  # an interior optimum: the grid is wide enough
-    assert np.allclose(prediction, Ridge(alpha=alpha).fit(x[fit], y[fit]).predict(x[pred]))
+    # blocks of rows cover every row once, each within the bound on dense values
+    blocks = _ridge.row_blocks(10, 7, max_values=20)
+    assert [len(b) for b in blocks] == [2] * 5 and np.array_equal(np.concatenate(blocks),
+                                                                   np.arange(10))
 
 
 def test_connected_targets_follow_threshold_and_top_k():

@@ -13,7 +13,7 @@ from scipy import stats
 
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import check_memory, check_option, spatial_coordinates
-from ._ridge import ridge_cv_predict
+from . import _ridge
 
 logger = logging.getLogger(__name__)
 
@@ -142,13 +142,22 @@ def _standardise(f: np.ndarray, train: np.ndarray) -> np.ndarray:
     return (f - mu) / np.where(sd > 0, sd, 1.0)
 
 
-def _knn_predict(features, train, test, targets, k):
+def _knn_predictor(features, train, test, targets, k):
+    """Held-out rows -> mean target row of their ``k`` nearest training cells."""
     from sklearn.neighbors import NearestNeighbors
 
     k = min(k, int(train.sum()))
     nn = NearestNeighbors(n_neighbors=k).fit(features[train])
     _, idx = nn.kneighbors(features[test])
-    return targets[idx].mean(axis=1)
+
+    def predict(positions):
+        b = len(positions)
+        mean = sp.csr_matrix((np.full(b * k, 1.0 / k), (np.repeat(np.arange(b), k),
+                                                         idx[positions].ravel())),
+                             shape=(b, targets.shape[0]))
+        return _ridge.dense_rows(mean @ targets, np.arange(b))
+
+    return predict
 
 
 def _dense_expression(adata) -> np.ndarray:
@@ -223,28 +232,37 @@ def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None) ->
 
 def predict_fold(feats: dict, predictor: str, train, test, y_train, groups,
                  n_neighbors: int) -> tuple[dict, dict]:
-    """Held-out profiles predicted from each feature space: ``(predictions, ridge_alphas)``.
+    """Predictors of held-out profiles from each feature space: ``(predict, ridge_alphas)``.
 
-    ``groups`` gives the inner fold of each training cell, for the ridge penalty.
+    ``predict[method](positions)`` gives the predicted profiles (dense) of the held-out cells
+    at ``positions`` (indices into ``np.flatnonzero(test)``), so that a fold is scored a block
+    of cells at a time. ``y_train`` (sparse) holds the training cells' profiles; ``groups``
+    each training cell's inner fold, for the ridge penalty.
     """
-    preds, alphas = {}, {}
+    predict, alphas = {}, {}
     fit_rows, predict_rows = np.flatnonzero(train), np.flatnonzero(test)
     for m, f in feats.items():
         if predictor == "knn":
-            preds[m] = _knn_predict(f, train, test, y_train, n_neighbors)
-        else:
-            preds[m], alphas[m] = ridge_cv_predict(f, y_train, fit_rows, predict_rows, groups)
-    return preds, alphas
+            predict[m] = _knn_predictor(f, train, test, y_train, n_neighbors)
+            continue
+        alphas[m] = _ridge.choose_alpha(f, y_train, fit_rows, groups)
+        fit = _ridge.ridge_fit(f, y_train, fit_rows)
+        predict[m] = (lambda positions, fit=fit, f=f, a=alphas[m]:
+                      _ridge.ridge_predict(fit, f, predict_rows[positions], a))
+    return predict, alphas
 
 
-def _spatial_null(prediction: np.ndarray, coords_test: np.ndarray) -> np.ndarray:
-    """Predictions moved to other held-out cells by a half-length circular shift along the
-    first coordinate: as spatially smooth, no longer tied to the cell.
+def spatial_null_order(coords_test: np.ndarray) -> np.ndarray:
+    """The spatially-aware null's permutation of the held-out cells.
+
+    Held-out cell ``i`` gets the prediction of cell ``perm[i]``: a half-length circular shift
+    along the first coordinate, as spatially smooth as the predictions, no longer tied to the
+    cell.
     """
     order = np.argsort(coords_test[:, 0], kind="stable")
-    shifted = np.empty_like(prediction)
-    shifted[order] = np.roll(prediction[order], len(order) // 2, axis=0)
-    return shifted
+    perm = np.empty_like(order)
+    perm[order] = np.roll(order, len(order) // 2)
+    return perm
 
 
 def _inner_groups(adata, train, section_key, section_order, spatial_key, unit_key, seed):
@@ -288,14 +306,28 @@ def connected_targets(connectivity, *, threshold: float | None = None,
                   "description": text + " (the rule that builds the connectome graph)"}
 
 
-def _score_fold(preds: dict, y_test: np.ndarray, connected: np.ndarray) -> dict:
-    """Per method: mean over held-out cells of Pearson r, AUROC and mean squared error."""
+def _score_fold(predict: dict, y_test, connected) -> dict:
+    """Per method: mean over held-out cells of Pearson r, AUROC and squared error, computed a
+    block of cells at a time (``y_test`` and ``connected`` are sparse).
+    """
+    n, n_targets = y_test.shape
+    r = {m: [] for m in predict}
+    auc = {m: [] for m in predict}
+    sq = dict.fromkeys(predict, 0.0)
+    for block in _ridge.row_blocks(n, n_targets, 2**23):
+        truth = _ridge.dense_rows(y_test, block)
+        hit = _ridge.dense_rows(connected, block) > 0
+        for m, fn in predict.items():
+            p = fn(block)
+            r[m].append(pearson_rows(p, truth))
+            auc[m].append(auroc_rows(p, hit))
+            sq[m] += float(((p - truth) ** 2).sum())
     out = {}
-    for m, p in preds.items():
-        auc = auroc_rows(p, connected)
-        out[m] = {"pearson_r": float(np.nanmean(pearson_rows(p, y_test))),
-                  "auroc": float(np.nanmean(auc)) if np.isfinite(auc).any() else None,
-                  "mse": float(((p - y_test) ** 2).mean())}
+    for m in predict:
+        a = np.concatenate(auc[m])
+        out[m] = {"pearson_r": float(np.nanmean(np.concatenate(r[m]))),
+                  "auroc": float(np.nanmean(a)) if np.isfinite(a).any() else None,
+                  "mse": sq[m] / (n * n_targets)}
     return out
 
 
@@ -417,11 +449,10 @@ def predict_connectivity(
     matrix = abs(matrix) if negative == "absolute" else matrix.maximum(0)
     kept, rule = connected_targets(connectivity, threshold=threshold, top_k=top_k,
                                    negative=negative)
-    # profiles are dense rows over all targets: only the cells' rows, never the whole matrix
-    check_memory(adata.n_obs * matrix.shape[1] * 8 * 3,
-                 "dense connectivity profiles of every cell (targets and predictions)",
-                 "use coarser units (unit_key=) or fewer cells: a profile is a dense row over "
-                 "all targets.")
+    # profiles stay sparse; ridge keeps features x targets numbers, scoring blocks of cells
+    check_memory((max(n_pcs, MAX_GENES if "genes" in methods else 0) + 3) * matrix.shape[1]
+                 * 8 * 3, "ridge coefficients (features x connectivity targets)",
+                 "use coarser units (unit_key=) or predictor='knn'.")
     coords = spatial_coordinates(adata, spatial_key)
     graph_kwargs = {"threshold": threshold, "top_k": top_k, "negative": negative}
     model_kwargs = {"seed": seed, **(model_kwargs or {})}
@@ -432,8 +463,7 @@ def predict_connectivity(
         test = fold == f
         train = ~test
         _check_fold(f, rows, test, train)
-        y_train = matrix[rows[train]].toarray().astype(np.float64)
-        y_test = matrix[rows[test]].toarray().astype(np.float64)
+        y_train, y_test = matrix[rows[train]], matrix[rows[test]]
         embedding = (_spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs,
                                        model_kwargs, train_kwargs)
                      if "spacon" in methods else None)
@@ -441,11 +471,13 @@ def predict_connectivity(
                               spacon=embedding)
         groups = (_inner_groups(adata, train, section_key, section_order, spatial_key,
                                 unit_key, seed) if predictor == "ridge" else None)
-        preds, alphas = predict_fold(feats, predictor, train, test, y_train, groups,
-                                     n_neighbors)
+        predict, alphas = predict_fold(feats, predictor, train, test, y_train, groups,
+                                       n_neighbors)
         if "null" in methods:
-            preds["null"] = _spatial_null(preds["spacon"], coords[test])
-        scores = _score_fold(preds, y_test, kept[rows[test]].toarray() > 0)
+            perm = spatial_null_order(coords[test])
+            predict["null"] = (lambda positions, fn=predict["spacon"], perm=perm:
+                               fn(perm[positions]))
+        scores = _score_fold(predict, y_test, kept[rows[test]])
         for m in methods:
             for metric, value in scores[m].items():
                 per_fold[m][metric].append(value)
