@@ -54,13 +54,16 @@ def blocks(*parts):
 
 
 def low_rank_ridge(x, y_train, fit_rows, predict_rows, groups, rank=RANK):
-    from spacon.tl._ridge import ridge_cv_predict
+    """Ridge onto the top ``rank`` principal components of the training profiles."""
+    from spacon.tl import _ridge
 
     mean = y_train.mean(axis=0)
     _, _, vt = np.linalg.svd(y_train - mean, full_matrices=False)
     basis = vt[:rank].T
-    code, _ = ridge_cv_predict(x, (y_train - mean) @ basis, fit_rows, predict_rows, groups)
-    return code @ basis.T + mean
+    code = (y_train - mean) @ basis
+    alpha = _ridge.choose_alpha(x, code, fit_rows, groups)
+    fit = _ridge.ridge_fit(x, code, fit_rows)
+    return _ridge.ridge_predict(fit, x, predict_rows, alpha) @ basis.T + mean
 
 
 def evaluate(adata, conn, *, unit_key, folds, section_key, threshold, top_k, train_kwargs,
@@ -92,16 +95,18 @@ def evaluate(adata, conn, *, unit_key, folds, section_key, threshold, top_k, tra
         feats["spacon+expression smoothed"] = blocks(feats["spacon"], pcs_s)
         groups = P._inner_groups(adata, train, section_key, None, "spatial", unit_key, seed)
         fit_rows, predict_rows = np.flatnonzero(train), np.flatnonzero(test)
-        preds = {}
+        preds, everyone = {}, np.arange(int(test.sum()))
+        perm = P.spatial_null_order(coords[test])
         for predictor in ("ridge", "knn"):
             p, _ = P.predict_fold(feats, predictor, train, test, y_train, groups, 15)
-            preds |= {f"{m} | {predictor}": v for m, v in p.items()}
-            preds[f"null | {predictor}"] = P._spatial_null(p["spacon"], coords[test])
+            preds |= {f"{m} | {predictor}": fn(everyone) for m, fn in p.items()}
+            preds[f"null | {predictor}"] = preds[f"spacon | {predictor}"][perm]
         for m in ("expression", "genes", "spacon", "spacon+expression", "expression smoothed",
                   "spacon+expression smoothed"):
             preds[f"{m} low-rank | ridge"] = low_rank_ridge(feats[m], y_train, fit_rows,
                                                             predict_rows, groups)
-        scores = P._score_fold(preds, y_test, kept[rows[test]].toarray() > 0)
+        scores = P._score_fold({m: (lambda pos, v=v: v[pos]) for m, v in preds.items()},
+                               y_test, kept[rows[test]])
         for m, s in scores.items():
             for metric, v in s.items():
                 per_fold.setdefault(m, {}).setdefault(metric, []).append(v)
