@@ -252,3 +252,18 @@ def test_evaluate_connectivity_command(sim_inputs, tmp_path, capsys):
     assert "ridge_alpha" not in metrics["methods"]["genes"]["per_fold"]
     a = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
     assert "X_spacon_spa" not in a.obsm  # the input file is untouched
+
+
+def test_genes_feature_space_keeps_highly_variable_genes(monkeypatch):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    x = rng.poisson(rng.uniform(0.1, 5, 8), size=(50, 8)).astype(float)
+    train = np.arange(50) < 30
+    monkeypatch.setattr(_predict, "MAX_GENES", 3)
+    top = np.sort(np.argsort(-x[train].var(axis=0))[:3])  # chosen on training cells only
+    for matrix in (x, sp.csr_matrix(x)):
+        assert np.allclose(_predict._expression_genes(ad.AnnData(matrix), train), x[:, top])
+    a = ad.AnnData(sp.csr_matrix(x))
+    a.var["highly_variable"] = [True, False, True, False, False, False, False, True]
+    assert np.allclose(_predict._expression_genes(a, train), x[:, [0, 2, 7]])

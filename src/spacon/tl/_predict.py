@@ -176,12 +176,15 @@ def _expression_genes(adata, train) -> np.ndarray:
     """The highly variable genes (``var['highly_variable']``, else all), at most
     ``MAX_GENES`` of them: the most variable in the training cells.
     """
-    x = _dense_expression(adata)
+    x = adata.X
     if "highly_variable" in adata.var:
         x = x[:, adata.var["highly_variable"].to_numpy(dtype=bool)]
-    if x.shape[1] > MAX_GENES:
-        x = x[:, np.sort(np.argsort(-x[train].var(axis=0))[:MAX_GENES])]
-    return x.astype(np.float64)
+    if x.shape[1] > MAX_GENES:  # choose on the (sparse) matrix, densify only what is kept
+        xt = x[np.flatnonzero(train)]
+        mean = np.asarray(xt.mean(axis=0)).ravel()
+        square = np.asarray((xt.multiply(xt) if sp.issparse(xt) else xt**2).mean(axis=0)).ravel()
+        x = x[:, np.sort(np.argsort(-(square - mean**2))[:MAX_GENES])]
+    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
 
 
 def _spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs, model_kwargs,
