@@ -176,6 +176,10 @@ def test_connected_targets_follow_threshold_and_top_k():
                                                  [0, 0, 0, 1, 0]]
     kept, rule = connected_targets(conn)
     assert (kept.toarray()[:3] > 0).sum() == 11 and rule["top_k"] is None
+    kept, rule = connected_targets(conn, top_k=1, symmetrize=True)  # kept either way
+    assert (kept.toarray() > 0).tolist()[:3] == [[0, 1, 0, 0, 0], [1, 0, 1, 0, 0],
+                                                 [0, 1, 0, 1, 0]]
+    assert rule["symmetrize"] and "either direction" in rule["description"]
 
 
 def test_auroc_counts_the_top_k_targets_as_connected(prepared, monkeypatch):

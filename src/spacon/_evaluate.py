@@ -57,7 +57,7 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
         adata, connectivity, unit_key=config.unit_key, folds=folds, holdout_key=holdout_key,
         section_key=config.section_key, section_order=config.section_order,
         spatial_key=config.spatial_key, threshold=config.threshold, top_k=config.top_k,
-        negative=config.negative, predictor=predictor,
+        negative=config.negative, symmetrize=config.symmetrize, predictor=predictor,
         model_kwargs={"hidden_dims": config.hidden_dims}, train_kwargs=train, seed=config.seed,
     )
     info = adata.uns["spacon_connectivity_prediction"]

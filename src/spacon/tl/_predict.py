@@ -286,26 +286,29 @@ def _inner_groups(adata, train, section_key, section_order, spatial_key, unit_ke
 
 
 def connected_targets(connectivity, *, threshold: float | None = None,
-                      top_k: int | None = None,
-                      negative: str = "drop") -> tuple[sp.csr_matrix, dict]:
+                      top_k: int | None = None, negative: str = "drop",
+                      symmetrize: bool = False) -> tuple[sp.csr_matrix, dict]:
     """Which targets count as connected, by the rule that builds the connectome graph.
 
     Entries kept by :func:`spacon.pp.sparsify` with the same ``threshold`` (value above it,
-    or above 0), ``top_k`` (each row's strongest) and ``negative`` handling.
+    or above 0), ``top_k`` (each row's strongest), ``negative`` handling and ``symmetrize``
+    (an entry kept in either direction).
 
     Returns
     -------
     ``(kept, rule)``: the kept entries (sparse, same shape as the matrix) and the rule stated
-    as ``{"threshold", "top_k", "negative", "description"}``.
+    as ``{"threshold", "top_k", "negative", "symmetrize", "description"}``.
     """
     from ..pp import sparsify
 
     kept = sparsify(connectivity.matrix.tocsr(), threshold=threshold, top_k=top_k,
-                    negative=negative)
+                    negative=negative, symmetrize=symmetrize)
     cut = 0.0 if threshold is None else threshold
     text = f"value > {cut:g}" + (f", then the {top_k} strongest targets of each row"
                                  if top_k is not None else "")
+    text += ", kept in either direction" if symmetrize else ""
     return kept, {"threshold": threshold, "top_k": top_k, "negative": negative,
+                  "symmetrize": symmetrize,
                   "description": text + " (the rule that builds the connectome graph)"}
 
 
@@ -364,6 +367,7 @@ def predict_connectivity(
     threshold: float | None = None,
     top_k: int | None = None,
     negative: str = "drop",
+    symmetrize: bool = False,
     model_kwargs: dict | None = None,
     train_kwargs: dict | None = None,
     seed: int = 0,
@@ -417,7 +421,7 @@ def predict_connectivity(
         ``"ridge"`` (default) or ``"knn"``.
     n_neighbors, n_pcs
         Neighbours of the k-NN predictor; principal components for ``"expression"``.
-    threshold, top_k, negative
+    threshold, top_k, negative, symmetrize
         Passed to :func:`spacon.pp.connectome_graph`; they also define "connected".
     model_kwargs, train_kwargs
         Passed to :class:`spacon.SpaCon` and :meth:`spacon.SpaCon.train`.
@@ -451,13 +455,14 @@ def predict_connectivity(
     matrix = connectivity.matrix.tocsr()
     matrix = abs(matrix) if negative == "absolute" else matrix.maximum(0)
     kept, rule = connected_targets(connectivity, threshold=threshold, top_k=top_k,
-                                   negative=negative)
+                                   negative=negative, symmetrize=symmetrize)
     # profiles stay sparse; ridge keeps features x targets numbers, scoring blocks of cells
     check_memory((max(n_pcs, MAX_GENES if "genes" in methods else 0) + 3) * matrix.shape[1]
                  * 8 * 3, "ridge coefficients (features x connectivity targets)",
                  "use coarser units (unit_key=) or predictor='knn'.")
     coords = spatial_coordinates(adata, spatial_key)
-    graph_kwargs = {"threshold": threshold, "top_k": top_k, "negative": negative}
+    graph_kwargs = {"threshold": threshold, "top_k": top_k, "negative": negative,
+                    "symmetrize": symmetrize}
     model_kwargs = {"seed": seed, **(model_kwargs or {})}
     train_kwargs = {"seed": seed, **(train_kwargs or {})}
 
