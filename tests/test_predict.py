@@ -9,7 +9,9 @@ import pytest
 import spacon
 from spacon import SpaconInputError
 from spacon.cli import main
-from spacon.tl._predict import auroc_rows, pearson_rows
+from spacon.tl import _predict, _ridge
+from spacon.tl._predict import auroc_rows, connected_targets, pearson_rows
+from spacon.tl._ridge import choose_alpha, ridge_fit, ridge_predict
 
 
 @pytest.fixture
@@ -65,30 +67,141 @@ def test_folds_by_blocks_are_spatially_compact(prepared):
 
 
 def test_training_never_sees_held_out_connectivity(prepared, monkeypatch):
+    """Neither SpaCon's training nor the ridge penalty's inner cross-validation sees a
+    held-out cell: SpaCon's connectome has no edge to or from them, and every ridge fit or
+    inner validation uses training cells only (held-out cells are predicted once, at the end)."""
     adata, conn = prepared
-    seen = []
+    seen, fits, predictions = [], [], []
     original_train = spacon.SpaCon.train
+    original_fit, original_predict = _ridge.ridge_fit, _ridge.ridge_predict
 
     def spy(self, *args, **kwargs):
         seen.append(self.connectome)
         return original_train(self, *args, **kwargs)
 
+    def fit_spy(x, y, fit_rows):
+        assert y.shape[0] == len(fit_rows)
+        fits.append((len(seen) - 1, np.asarray(fit_rows)))
+        return original_fit(x, y, fit_rows) | {"spy_rows": np.asarray(fit_rows)}
+
+    def predict_spy(fit, x, rows, alpha):
+        predictions.append((len(seen) - 1, fit["spy_rows"], np.asarray(rows)))
+        return original_predict(fit, x, rows, alpha)
+
     monkeypatch.setattr(spacon.SpaCon, "train", spy)
+    monkeypatch.setattr(_ridge, "ridge_fit", fit_spy)
+    monkeypatch.setattr(_ridge, "ridge_predict", predict_spy)
+    methods = ("spacon", "genes", "position", "null")
     result = spacon.tl.predict_connectivity(
         adata, conn, unit_key="unit", folds=2, section_key="section", threshold=0.4,
-        methods=("spacon", "position", "null"), model_kwargs={"hidden_dims": (16, 8, 4)},
+        methods=methods, model_kwargs={"hidden_dims": (16, 8, 4)},
         train_kwargs={"max_steps": 3, "batch_size": 200})
     fold = adata.uns["spacon_connectivity_prediction"]["folds"]
+    assert adata.uns["spacon_connectivity_prediction"]["predictor"] == "ridge"
     assert len(seen) == 2
     for f, graph in enumerate(seen):
         test = np.flatnonzero(fold == f)
         assert (graph.degree(test) == 0).all()  # held-out cells receive nothing
         target, source = graph.neighbors(np.flatnonzero(fold != f))
         assert not np.isin(source, test).any()  # and send nothing
-    assert set(result) == {"spacon", "position", "null"}
+    for f in range(2):
+        test = np.flatnonzero(fold == f)
+        fit_rows = [rows for g, rows in fits if g == f]
+        assert len(fit_rows) >= 3 * 3  # per feature space: >= 2 inner fits and the final one
+        assert not any(np.isin(rows, test).any() for rows in fit_rows)
+        calls = [(fitted, rows) for g, fitted, rows in predictions if g == f]
+        final = [rows for fitted, rows in calls if np.isin(rows, test).all()]
+        inner = [(fitted, rows) for fitted, rows in calls if not np.isin(rows, test).all()]
+        # held-out cells are predicted by the final fits only (the null reuses SpaCon's)
+        assert np.array_equal(np.unique(np.concatenate(final)), test)
+        assert len(inner) >= 3 * 2 * len(_ridge.RELATIVE_ALPHAS)
+        for fitted, rows in inner:
+            assert not np.isin(rows, test).any() and not np.isin(rows, fitted).any()
+    assert set(result) == set(methods)
     for m in result.values():
-        assert -1 <= m["pearson_r"] <= 1 and 0 <= m["auroc"] <= 1
+        assert -1 <= m["pearson_r"] <= 1 and 0 <= m["auroc"] <= 1 and m["mse"] >= 0
         assert len(m["per_fold"]["pearson_r"]) == 2
+    assert len(result["genes"]["per_fold"]["ridge_alpha"]) == 2
+
+
+def test_ridge_matches_scikit_learn():
+    import scipy.sparse as sp
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(0)
+    for n, p in ((40, 6), (12, 30)):  # more rows than features, and fewer (the dual form)
+        x = rng.normal(size=(n + 5, p))
+        y = x[:, :3] @ rng.normal(size=(3, 4)) + rng.normal(size=(n + 5, 4)) + 2.0
+        y[y < 1.5] = 0
+        fit, pred = np.arange(n), np.arange(n, n + 5)
+        for targets in (y[fit], sp.csr_matrix(y[fit])):  # sparse targets give the same fit
+            fitted = ridge_fit(x, targets, fit)
+            for alpha in (0.1, 10.0):
+                theirs = Ridge(alpha=alpha).fit(x[fit], y[fit]).predict(x[pred])
+                assert np.allclose(ridge_predict(fitted, x, pred, alpha), theirs, atol=1e-8)
+    # the penalty: the one of the grid with the smallest grouped-CV squared error
+    x = rng.normal(size=(60, 8))
+    y = x @ rng.normal(size=(8, 5)) + 3 * rng.normal(size=(60, 5))
+    fit, groups = np.arange(50), np.repeat(np.arange(5), 10)
+    alpha = choose_alpha(x, y[fit], fit, groups)
+    xc = x[fit] - x[fit].mean(axis=0)
+    grid = (xc**2).sum() / min(xc.shape) * _ridge.RELATIVE_ALPHAS
+    errors = []
+    for a in grid:
+        err = 0.0
+        for inner_fit, inner_val in GroupKFold(5).split(x[fit], groups=groups):
+            m = Ridge(alpha=a).fit(x[inner_fit], y[inner_fit])
+            err += ((m.predict(x[inner_val]) - y[inner_val]) ** 2).sum()
+        errors.append(err)
+    assert alpha == pytest.approx(grid[int(np.argmin(errors))])
+    assert 0 < np.argmin(errors) < len(grid) - 1  # an interior optimum: the grid is wide enough
+    # blocks of rows cover every row once, each within the bound on dense values
+    blocks = _ridge.row_blocks(10, 7, max_values=20)
+    assert [len(b) for b in blocks] == [2] * 5 and np.array_equal(np.concatenate(blocks),
+                                                                   np.arange(10))
+
+
+def test_connected_targets_follow_threshold_and_top_k():
+    m = np.array([[0.0, 0.9, 0.5, 0.2, 0.1],
+                  [0.3, 0.0, 0.8, -0.7, 0.6],
+                  [0.1, 0.2, 0.0, 0.3, 0.25]])
+    conn = spacon.io.Connectivity(np.vstack([m, np.zeros((2, 5))]))
+    kept, rule = connected_targets(conn, top_k=2)
+    assert (kept.toarray()[:3] > 0).tolist() == [[0, 1, 1, 0, 0], [0, 0, 1, 0, 1],
+                                                 [0, 0, 0, 1, 1]]
+    assert rule["top_k"] == 2 and "2 strongest" in rule["description"]
+    kept, rule = connected_targets(conn, threshold=0.28, top_k=2, negative="absolute")
+    assert (kept.toarray()[:3] > 0).tolist() == [[0, 1, 1, 0, 0], [0, 0, 1, 1, 0],
+                                                 [0, 0, 0, 1, 0]]
+    kept, rule = connected_targets(conn)
+    assert (kept.toarray()[:3] > 0).sum() == 11 and rule["top_k"] is None
+    kept, rule = connected_targets(conn, top_k=1, symmetrize=True)  # kept either way
+    assert (kept.toarray() > 0).tolist()[:3] == [[0, 1, 0, 0, 0], [1, 0, 1, 0, 0],
+                                                 [0, 1, 0, 1, 0]]
+    assert rule["symmetrize"] and "either direction" in rule["description"]
+
+
+def test_auroc_counts_the_top_k_targets_as_connected(prepared, monkeypatch):
+    adata, conn = prepared
+    rows_seen = []
+
+    def spy(score, connected):
+        rows_seen.append(connected.sum(axis=1))
+        return auroc_rows(score, connected)
+
+    monkeypatch.setattr(_predict, "auroc_rows", spy)
+    dense = conn.matrix.toarray()
+    res = spacon.tl.predict_connectivity(adata, conn, unit_key="unit", folds=2,
+                                         section_key="section", top_k=3, predictor="knn",
+                                         methods=("position",))
+    counts = np.concatenate(rows_seen)
+    positives = np.minimum((dense > 0).sum(axis=1), 3)
+    assert set(counts) <= set(positives) and counts.max() == 3  # not every positive entry
+    assert ((dense > 0).sum(axis=1) > 3).all()
+    info = adata.uns["spacon_connectivity_prediction"]
+    assert info["connected"]["top_k"] == 3 and info["predictor"] == "knn"
+    assert "ridge_alpha" not in res["position"]["per_fold"]
 
 
 def test_a_split_unit_is_refused(prepared):
@@ -127,12 +240,34 @@ def test_evaluate_connectivity_command(sim_inputs, tmp_path, capsys):
             "4", "--epochs", "1", "--batch-size", "300", "--out", str(out)]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"spacon", "expression", "position", "expression+position", "null"}
-    for m in metrics.values():
-        assert {"pearson_r", "pearson_r_sd", "auroc", "auroc_sd"} <= set(m)
+    assert metrics["predictor"] == "ridge" and metrics["folds"] == 3
+    assert metrics["connected"]["threshold"] == 0.4 and metrics["connected"]["top_k"] is None
+    assert set(metrics["methods"]) == set(spacon.tl._predict.METHODS)
+    for m in metrics["methods"].values():
+        assert {"pearson_r", "pearson_r_sd", "auroc", "auroc_sd", "mse", "mse_sd"} <= set(m)
         assert len(m["per_fold"]["pearson_r"]) == 3
+        assert len(m["per_fold"].get("ridge_alpha", [0] * 3)) == 3
     assert (out / "connectivity_prediction.png").stat().st_size > 1000
     assert "Pearson r" in capsys.readouterr().out
     assert main(args) == 2  # metrics.json exists: refused without --overwrite
+    assert main(args + ["--overwrite", "--predictor", "knn"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["predictor"] == "knn"
+    assert "ridge_alpha" not in metrics["methods"]["genes"]["per_fold"]
     a = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
     assert "X_spacon_spa" not in a.obsm  # the input file is untouched
+
+
+def test_genes_feature_space_keeps_highly_variable_genes(monkeypatch):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    x = rng.poisson(rng.uniform(0.1, 5, 8), size=(50, 8)).astype(float)
+    train = np.arange(50) < 30
+    monkeypatch.setattr(_predict, "MAX_GENES", 3)
+    top = np.sort(np.argsort(-x[train].var(axis=0))[:3])  # chosen on training cells only
+    for matrix in (x, sp.csr_matrix(x)):
+        assert np.allclose(_predict._expression_genes(ad.AnnData(matrix), train), x[:, top])
+    a = ad.AnnData(sp.csr_matrix(x))
+    a.var["highly_variable"] = [True, False, True, False, False, False, False, True]
+    assert np.allclose(_predict._expression_genes(a, train), x[:, [0, 2, 7]])

@@ -17,11 +17,14 @@ COUPLING = "coupling.csv"
 
 
 def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
-                          holdout_key: str | None = None, adata=None) -> dict:
+                          holdout_key: str | None = None, predictor: str = "ridge",
+                          adata=None) -> dict:
     """Run :func:`spacon.tl.predict_connectivity` with ``spacon run``'s data options.
 
-    Writes ``OUT/metrics.json`` (means and standard deviations over folds per method) and
-    ``OUT/connectivity_prediction.png``; returns the metrics.
+    Writes ``OUT/metrics.json`` and ``OUT/connectivity_prediction.png``; returns the metrics:
+    ``{"predictor", "folds", "connected", "methods": {method: {"pearson_r", "pearson_r_sd",
+    "auroc", "auroc_sd", "mse", "mse_sd", "per_fold"}}}`` (``connected`` states the rule that
+    defines connected targets for the AUROC: the connectome graph's threshold and top-k).
     """
     import matplotlib.pyplot as plt
 
@@ -51,12 +54,14 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
         adata, connectivity, unit_key=config.unit_key, folds=folds, holdout_key=holdout_key,
         section_key=config.section_key, section_order=config.section_order,
         spatial_key=config.spatial_key, threshold=config.threshold, top_k=config.top_k,
-        negative=config.negative, model_kwargs={"hidden_dims": config.hidden_dims},
-        train_kwargs=train, seed=config.seed,
+        negative=config.negative, symmetrize=config.symmetrize, predictor=predictor,
+        model_kwargs={"hidden_dims": config.hidden_dims}, train_kwargs=train, seed=config.seed,
     )
-    metrics = {m: {k: v for k, v in d.items() if k != "per_fold"} | {"per_fold": d["per_fold"]}
-               for m, d in result.items()}
-    fig = pl.connectivity_prediction(result)
+    info = adata.uns["spacon_connectivity_prediction"]
+    metrics = {"predictor": predictor, "folds": int(len(set(info["folds"][info["folds"] >= 0]))),
+               "connected": info["connected"], "methods": result}
+    fig = pl.connectivity_prediction(result, predictor=predictor,
+                                     connected=info["connected"]["description"])
     with atomic_path(out / "connectivity_prediction.png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)

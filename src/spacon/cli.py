@@ -123,13 +123,16 @@ def _config(args, exclude=()):
 def _evaluate_connectivity(args) -> int:
     from ._evaluate import evaluate_connectivity
 
-    config = _config(args, exclude=("folds", "holdout_key"))
-    metrics = evaluate_connectivity(config, folds=args.folds, holdout_key=args.holdout_key)
+    config = _config(args, exclude=("folds", "holdout_key", "predictor"))
+    metrics = evaluate_connectivity(config, folds=args.folds, holdout_key=args.holdout_key,
+                                    predictor=args.predictor)
     print(f"wrote {config.out}/metrics.json and {config.out}/connectivity_prediction.png")
-    print(f"{'method':<22}{'Pearson r':>12}{'AUROC':>14}")
-    for method, m in metrics.items():
+    print(f"predictor: {metrics['predictor']}; connected: {metrics['connected']['description']}")
+    print(f"{'method':<22}{'Pearson r':>12}{'AUROC':>16}{'MSE':>20}")
+    for method, m in metrics["methods"].items():
         auroc = "n/a" if m["auroc"] is None else f"{m['auroc']:.3f} ± {m['auroc_sd']:.3f}"
-        print(f"{method:<22}{m['pearson_r']:>6.3f} ± {m['pearson_r_sd']:.3f}{auroc:>14}")
+        print(f"{method:<22}{m['pearson_r']:>6.3f} ± {m['pearson_r_sd']:.3f}{auroc:>16}"
+              f"{m['mse']:>11.3g} ± {m['mse_sd']:.2g}")
     return 0
 
 
@@ -316,9 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hold out spatially contiguous folds (runs of sections, or k-means blocks "
         "without --section-key; connectivity units are never split), train SpaCon with their "
         "connectivity hidden, embed them with the spatial encoder, and predict each held-out "
-        "cell's connectivity profile from its nearest training cells in SpaCon's embedding, "
-        "expression PCs, position, or expression + position, next to a spatially-aware null. "
-        "Writes DIR/metrics.json (Pearson r and AUROC per method, mean and sd over folds) and "
+        "cell's connectivity profile (ridge regression, or nearest training cells) from SpaCon's "
+        "embedding, expression PCs, all genes, position, or expression + position, next to a "
+        "spatially-aware null. Writes DIR/metrics.json (Pearson r, AUROC of the targets the "
+        "connectome graph's --threshold/--top-k keep, and MSE per method, mean and sd over "
+        "folds) and "
         "DIR/connectivity_prediction.png. Takes the data options of `spacon run`.",
     )
     _add_data_options(conn)
@@ -326,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     folds.add_argument("--folds", type=int, default=5, help="spatial folds (5)")
     folds.add_argument("--holdout-key",
                        help="obs column giving the folds (or a boolean column: True = held out)")
+    conn.add_argument("--predictor", choices=["ridge", "knn"], default="ridge",
+                      help="ridge regression, penalty by cross-validation inside the training "
+                      "cells, or the mean of the 15 nearest training cells (ridge)")
     _add_evaluate_output(conn, "metrics.json")
     conn.set_defaults(func=_evaluate_connectivity)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def connectivity_prediction(result: dict):
-    """Mean (over folds) Pearson r and AUROC per method, with the fold standard deviation.
+def connectivity_prediction(result: dict, *, predictor: str | None = None,
+                            connected: str | None = None):
+    """Mean (over folds) Pearson r, AUROC and squared error per method, with the fold sd.
 
     SpaCon's bars are red, the other methods' grey; the AUROC panel marks chance (0.5).
 
@@ -14,6 +15,8 @@ def connectivity_prediction(result: dict):
     ----------
     result
         What :func:`spacon.tl.predict_connectivity` returns.
+    predictor, connected
+        The predictor and the rule for connected targets, written in the titles.
 
     Returns
     -------
@@ -22,19 +25,25 @@ def connectivity_prediction(result: dict):
     import matplotlib.pyplot as plt
 
     methods = list(result)
-    fig, axes = plt.subplots(1, 2, figsize=(2.2 + 1.1 * len(methods), 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(3.0 + 1.6 * len(methods), 3.4))
     for ax, metric, title in ((axes[0], "pearson_r", "Pearson r (profile)"),
-                              (axes[1], "auroc", "AUROC (connected targets)")):
-        means = [np.nan if result[m][metric] is None else result[m][metric] for m in methods]
-        sds = [0.0 if result[m][f"{metric}_sd"] is None else result[m][f"{metric}_sd"]
+                              (axes[1], "auroc", "AUROC (connected targets)"),
+                              (axes[2], "mse", "mean squared error")):
+        means = [np.nan if result[m].get(metric) is None else result[m][metric] for m in methods]
+        sds = [0.0 if result[m].get(f"{metric}_sd") is None else result[m][f"{metric}_sd"]
                for m in methods]
         ax.bar(range(len(methods)), means, yerr=sds, capsize=3,
-               color=["#d62728" if m == "spacon" else "#7f7f7f" for m in methods])
+               color=["#d62728" if m.startswith("spacon") else "#7f7f7f" for m in methods])
         ax.set_xticks(range(len(methods)), methods, rotation=35, ha="right")
         ax.set_title(title, fontsize=10)
         if metric == "auroc":
             ax.axhline(0.5, color="k", lw=0.6, ls="--")
-    fig.suptitle("connectivity of held-out cells predicted from expression", fontsize=10)
+    title = "connectivity of held-out cells predicted from expression"
+    if predictor is not None:
+        title += f" ({predictor})"
+    if connected is not None:
+        title += f"\nconnected: {connected}"
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 

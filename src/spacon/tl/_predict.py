@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -11,11 +12,16 @@ import scipy.sparse as sp
 from scipy import stats
 
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_memory, spatial_coordinates
+from .._utils import check_memory, check_option, spatial_coordinates
+from . import _ridge
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("spacon", "expression", "position", "expression+position", "null")
+METHODS = ("spacon", "expression", "genes", "position", "expression+position", "null")
+PREDICTORS = ("ridge", "knn")
+Predictor = Literal["ridge", "knn"]
+INNER_FOLDS = 4  # inner cross-validation folds of the ridge penalty
+MAX_GENES = 2000  # the "genes" feature space's cap
 
 
 def spatial_folds(
@@ -136,21 +142,49 @@ def _standardise(f: np.ndarray, train: np.ndarray) -> np.ndarray:
     return (f - mu) / np.where(sd > 0, sd, 1.0)
 
 
-def _knn_predict(features, train, test, targets, k):
+def _knn_predictor(features, train, test, targets, k):
+    """Held-out rows -> mean target row of their ``k`` nearest training cells."""
     from sklearn.neighbors import NearestNeighbors
 
     k = min(k, int(train.sum()))
     nn = NearestNeighbors(n_neighbors=k).fit(features[train])
     _, idx = nn.kneighbors(features[test])
-    return targets[idx].mean(axis=1)
+
+    def predict(positions):
+        b = len(positions)
+        mean = sp.csr_matrix((np.full(b * k, 1.0 / k), (np.repeat(np.arange(b), k),
+                                                         idx[positions].ravel())),
+                             shape=(b, targets.shape[0]))
+        return _ridge.dense_rows(mean @ targets, np.arange(b))
+
+    return predict
+
+
+def _dense_expression(adata) -> np.ndarray:
+    return adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
 
 
 def _expression_pcs(adata, train, n_pcs, seed):
     from sklearn.decomposition import PCA
 
-    x = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+    x = _dense_expression(adata)
     n_pcs = min(n_pcs, x.shape[1], int(train.sum()) - 1)
     return PCA(n_pcs, random_state=seed).fit(x[train]).transform(x)
+
+
+def _expression_genes(adata, train) -> np.ndarray:
+    """The highly variable genes (``var['highly_variable']``, else all), at most
+    ``MAX_GENES`` of them: the most variable in the training cells.
+    """
+    x = adata.X
+    if "highly_variable" in adata.var:
+        x = x[:, adata.var["highly_variable"].to_numpy(dtype=bool)]
+    if x.shape[1] > MAX_GENES:  # choose on the (sparse) matrix, densify only what is kept
+        xt = x[np.flatnonzero(train)]
+        mean = np.asarray(xt.mean(axis=0)).ravel()
+        square = np.asarray((xt.multiply(xt) if sp.issparse(xt) else xt**2).mean(axis=0)).ravel()
+        x = x[:, np.sort(np.argsort(-(square - mean**2))[:MAX_GENES])]
+    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
 
 
 def _spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs, model_kwargs,
@@ -178,6 +212,144 @@ def _spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs, m
     return view.obsm["X_spacon_spa"]
 
 
+def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None) -> dict:
+    """The feature spaces of one fold, each standardised on the training cells.
+
+    ``spacon`` is the spatial embedding of a model trained with this fold's connectivity
+    hidden (needed for ``"spacon"``).
+    """
+    raw = {}
+    if "spacon" in methods:
+        raw["spacon"] = spacon
+    if {"expression", "expression+position"} & set(methods):
+        raw["expression"] = _expression_pcs(adata, train, n_pcs, seed)
+    if "genes" in methods:
+        raw["genes"] = _expression_genes(adata, train)
+    raw["position"] = coords
+    feats = {m: _standardise(f, train) for m, f in raw.items()}
+    if "expression+position" in methods:
+        blocks = [feats[k] for k in ("expression", "position")]
+        feats["expression+position"] = np.hstack([b / np.sqrt(b.shape[1]) for b in blocks])
+    return {m: feats[m] for m in methods if m != "null"}
+
+
+def predict_fold(feats: dict, predictor: str, train, test, y_train, groups,
+                 n_neighbors: int) -> tuple[dict, dict]:
+    """Predictors of held-out profiles from each feature space: ``(predict, ridge_alphas)``.
+
+    ``predict[method](positions)`` gives the predicted profiles (dense) of the held-out cells
+    at ``positions`` (indices into ``np.flatnonzero(test)``), so that a fold is scored a block
+    of cells at a time. ``y_train`` (sparse) holds the training cells' profiles; ``groups``
+    each training cell's inner fold, for the ridge penalty.
+    """
+    predict, alphas = {}, {}
+    fit_rows, predict_rows = np.flatnonzero(train), np.flatnonzero(test)
+    for m, f in feats.items():
+        if predictor == "knn":
+            predict[m] = _knn_predictor(f, train, test, y_train, n_neighbors)
+            continue
+        alphas[m] = _ridge.choose_alpha(f, y_train, fit_rows, groups)
+        fit = _ridge.ridge_fit(f, y_train, fit_rows)
+        predict[m] = (lambda positions, fit=fit, f=f, a=alphas[m]:
+                      _ridge.ridge_predict(fit, f, predict_rows[positions], a))
+    return predict, alphas
+
+
+def spatial_null_order(coords_test: np.ndarray) -> np.ndarray:
+    """The spatially-aware null's permutation of the held-out cells.
+
+    Held-out cell ``i`` gets the prediction of cell ``perm[i]``: a half-length circular shift
+    along the first coordinate, as spatially smooth as the predictions, no longer tied to the
+    cell.
+    """
+    order = np.argsort(coords_test[:, 0], kind="stable")
+    perm = np.empty_like(order)
+    perm[order] = np.roll(order, len(order) // 2)
+    return perm
+
+
+def _inner_groups(adata, train, section_key, section_order, spatial_key, unit_key, seed):
+    """Inner folds of the training cells for the ridge penalty: runs of sections (k-means
+    blocks when fewer than ``INNER_FOLDS`` training sections), connectivity units whole.
+    """
+    sub = adata[train]
+    n_inner = min(INNER_FOLDS, sub.n_obs)
+    if section_key is not None and sub.obs[section_key].nunique() < n_inner:
+        section_key = None
+    groups = spatial_folds(sub, n_inner, section_key=section_key, section_order=section_order,
+                           spatial_key=spatial_key, unit_key=unit_key, seed=seed)
+    if len(np.unique(groups)) < 2:
+        raise SpaconInputError(
+            "the ridge predictor's penalty needs training cells in at least two connectivity "
+            "units; use predictor='knn' (--predictor knn) or more units.")
+    return groups
+
+
+def connected_targets(connectivity, *, threshold: float | None = None,
+                      top_k: int | None = None, negative: str = "drop",
+                      symmetrize: bool = False) -> tuple[sp.csr_matrix, dict]:
+    """Which targets count as connected, by the rule that builds the connectome graph.
+
+    Entries kept by :func:`spacon.pp.sparsify` with the same ``threshold`` (value above it,
+    or above 0), ``top_k`` (each row's strongest), ``negative`` handling and ``symmetrize``
+    (an entry kept in either direction).
+
+    Returns
+    -------
+    ``(kept, rule)``: the kept entries (sparse, same shape as the matrix) and the rule stated
+    as ``{"threshold", "top_k", "negative", "symmetrize", "description"}``.
+    """
+    from ..pp import sparsify
+
+    kept = sparsify(connectivity.matrix.tocsr(), threshold=threshold, top_k=top_k,
+                    negative=negative, symmetrize=symmetrize)
+    cut = 0.0 if threshold is None else threshold
+    text = f"value > {cut:g}" + (f", then the {top_k} strongest targets of each row"
+                                 if top_k is not None else "")
+    text += ", kept in either direction" if symmetrize else ""
+    return kept, {"threshold": threshold, "top_k": top_k, "negative": negative,
+                  "symmetrize": symmetrize,
+                  "description": text + " (the rule that builds the connectome graph)"}
+
+
+def _score_fold(predict: dict, y_test, connected) -> dict:
+    """Per method: mean over held-out cells of Pearson r, AUROC and squared error, computed a
+    block of cells at a time (``y_test`` and ``connected`` are sparse).
+    """
+    n, n_targets = y_test.shape
+    r = {m: [] for m in predict}
+    auc = {m: [] for m in predict}
+    sq = dict.fromkeys(predict, 0.0)
+    for block in _ridge.row_blocks(n, n_targets, 2**23):
+        truth = _ridge.dense_rows(y_test, block)
+        hit = _ridge.dense_rows(connected, block) > 0
+        for m, fn in predict.items():
+            p = fn(block)
+            r[m].append(pearson_rows(p, truth))
+            auc[m].append(auroc_rows(p, hit))
+            sq[m] += float(((p - truth) ** 2).sum())
+    out = {}
+    for m in predict:
+        a = np.concatenate(auc[m])
+        out[m] = {"pearson_r": float(np.nanmean(np.concatenate(r[m]))),
+                  "auroc": float(np.nanmean(a)) if np.isfinite(a).any() else None,
+                  "mse": sq[m] / (n * n_targets)}
+    return out
+
+
+def _summarise(per_fold: dict) -> dict:
+    result = {}
+    for m, scores in per_fold.items():
+        row = {}
+        for metric in ("pearson_r", "auroc", "mse"):
+            v = np.array(scores[metric], dtype=float)
+            ok = np.isfinite(v).any()
+            row[metric] = float(np.nanmean(v)) if ok else None
+            row[f"{metric}_sd"] = float(np.nanstd(v)) if ok else None
+        result[m] = row | {"per_fold": scores}
+    return result
+
+
 def predict_connectivity(
     adata,
     connectivity,
@@ -189,11 +361,13 @@ def predict_connectivity(
     section_order=None,
     spatial_key: str = "spatial",
     methods=METHODS,
+    predictor: Predictor = "ridge",
     n_neighbors: int = 15,
     n_pcs: int = 30,
     threshold: float | None = None,
     top_k: int | None = None,
     negative: str = "drop",
+    symmetrize: bool = False,
     model_kwargs: dict | None = None,
     train_kwargs: dict | None = None,
     seed: int = 0,
@@ -203,20 +377,29 @@ def predict_connectivity(
     For each fold the held-out cells' connectivity is hidden: their rows and columns (their
     units', with ``unit_key``) are zeroed before the connectome graph is built, SpaCon is
     trained, and every cell is embedded by the spatial encoder alone. Each held-out cell's
-    profile (its row of the connectivity: what it sends to every unit) is then predicted as
-    the mean profile of its ``n_neighbors`` nearest training cells in a feature space:
+    profile (its row of the connectivity: what it sends to every unit) is then predicted from
+    the training cells' profiles in each feature space, all standardised on training cells:
 
     * ``"spacon"``: the spatial encoder's embedding;
     * ``"expression"``: ``n_pcs`` principal components of expression (fit on training cells);
-    * ``"position"``: the coordinates (spatial interpolation);
-    * ``"expression+position"``: both, each block scaled to unit total variance;
+    * ``"genes"``: the expression of every highly variable gene (``var['highly_variable']``
+      when present, else all genes; at most 2,000, the most variable in training cells);
+    * ``"position"``: the coordinates;
+    * ``"expression+position"``: PCs and coordinates, each block scaled to unit total variance;
     * ``"null"``: SpaCon's predictions moved to other held-out cells by a circular shift
       along the held-out cells' spatial order, which keeps the predictions' spatial smoothness
       but breaks their link to the cell (a spatially-aware permutation null).
 
-    Scores per held-out cell: Pearson r between predicted and true profile, and the AUROC of
-    the prediction for the connected targets (value above ``threshold``, or above 0). Means
-    over cells per fold, then mean and standard deviation over folds.
+    Predictors: ``"ridge"``, multi-output ridge regression whose penalty minimises the squared
+    error of a 4-fold cross-validation inside the training cells only (runs of training
+    sections, or k-means blocks; units kept whole), or ``"knn"``, the mean profile of the
+    ``n_neighbors`` nearest training cells.
+
+    Scores per held-out cell: Pearson r between predicted and true profile, the AUROC of the
+    prediction for the connected targets, and the mean squared error. "Connected" follows the
+    rule that builds the connectome graph (:func:`connected_targets`: above ``threshold`` or
+    0, then each row's ``top_k`` strongest). Means over cells per fold, then mean and standard
+    deviation over folds.
 
     Parameters
     ----------
@@ -234,10 +417,12 @@ def predict_connectivity(
         Sections and coordinates (folds by runs of sections when ``section_key`` is given).
     methods
         Which of the feature spaces above to compare.
+    predictor
+        ``"ridge"`` (default) or ``"knn"``.
     n_neighbors, n_pcs
         Neighbours of the k-NN predictor; principal components for ``"expression"``.
-    threshold, top_k, negative
-        Passed to :func:`spacon.pp.connectome_graph`; ``threshold`` also defines "connected".
+    threshold, top_k, negative, symmetrize
+        Passed to :func:`spacon.pp.connectome_graph`; they also define "connected".
     model_kwargs, train_kwargs
         Passed to :class:`spacon.SpaCon` and :meth:`spacon.SpaCon.train`.
     seed
@@ -245,8 +430,11 @@ def predict_connectivity(
 
     Returns
     -------
-    ``{method: {"pearson_r", "pearson_r_sd", "auroc", "auroc_sd", "per_fold": {...}}}``, also
-    stored in ``adata.uns['spacon_connectivity_prediction']`` with the folds.
+    ``{method: {"pearson_r", "pearson_r_sd", "auroc", "auroc_sd", "mse", "mse_sd",
+    "per_fold": {...}}}`` (``per_fold`` holds each fold's scores and, for ridge, its
+    ``ridge_alpha``). Also stored in ``adata.uns['spacon_connectivity_prediction']``:
+    ``metrics`` (without ``per_fold``), ``folds`` (each cell's), ``predictor``,
+    ``n_neighbors`` and ``connected`` (the rule, see :func:`connected_targets`).
     """
     from ..io import Connectivity, read_connectivity
 
@@ -255,6 +443,7 @@ def predict_connectivity(
         raise SpaconInputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}.")
     if "null" in methods and "spacon" not in methods:
         raise SpaconInputError("the 'null' method permutes SpaCon's predictions: add 'spacon'.")
+    check_option("predictor", predictor, PREDICTORS)
     if not isinstance(connectivity, Connectivity):
         connectivity = (read_connectivity(connectivity) if isinstance(connectivity, str)
                         or hasattr(connectivity, "suffix") else Connectivity(connectivity))
@@ -265,73 +454,61 @@ def predict_connectivity(
                   seed)
     matrix = connectivity.matrix.tocsr()
     matrix = abs(matrix) if negative == "absolute" else matrix.maximum(0)
-    # profiles are dense rows over all targets: only the cells' rows, never the whole matrix
-    check_memory(adata.n_obs * matrix.shape[1] * 8 * 2, "dense connectivity profiles of every cell",
-                 "use coarser units (unit_key=) or fewer cells: a profile is a dense row over "
-                 "all targets.")
-
-    def profiles(cells):
-        return matrix[rows[cells]].toarray().astype(np.float64)
-
-    cut = 0.0 if threshold is None else threshold
+    kept, rule = connected_targets(connectivity, threshold=threshold, top_k=top_k,
+                                   negative=negative, symmetrize=symmetrize)
+    # profiles stay sparse; ridge keeps features x targets numbers, scoring blocks of cells
+    check_memory((max(n_pcs, MAX_GENES if "genes" in methods else 0) + 3) * matrix.shape[1]
+                 * 8 * 3, "ridge coefficients (features x connectivity targets)",
+                 "use coarser units (unit_key=) or predictor='knn'.")
     coords = spatial_coordinates(adata, spatial_key)
-    graph_kwargs = {"threshold": threshold, "top_k": top_k, "negative": negative}
+    graph_kwargs = {"threshold": threshold, "top_k": top_k, "negative": negative,
+                    "symmetrize": symmetrize}
     model_kwargs = {"seed": seed, **(model_kwargs or {})}
     train_kwargs = {"seed": seed, **(train_kwargs or {})}
 
-    per_fold = {m: {"pearson_r": [], "auroc": []} for m in methods}
+    per_fold = {m: {"pearson_r": [], "auroc": [], "mse": []} for m in methods}
     for f in np.unique(fold[fold >= 0]):
         test = fold == f
         train = ~test
-        if not train.any():
-            raise SpaconInputError(f"fold {f} holds every cell; nothing is left to train on.")
-        shared = np.intersect1d(rows[test], rows[train])
-        if len(shared):
-            raise SpaconInputError(
-                f"fold {f}: {len(shared)} connectivity units have cells both held out and in "
-                "training, so their connectivity would leak; hold out whole units."
-            )
-        y_train, y_test = profiles(train), profiles(test)
-        feats = {}
-        if "spacon" in methods:
-            feats["spacon"] = _spacon_embedding(adata, connectivity, rows, test, unit_key,
-                                                graph_kwargs, model_kwargs, train_kwargs)
-        if {"expression", "expression+position"} & set(methods):
-            feats["expression"] = _expression_pcs(adata, train, n_pcs, seed)
-        feats["position"] = coords
-        if "expression+position" in methods:
-            blocks = [_standardise(feats[k], train) for k in ("expression", "position")]
-            feats["expression+position"] = np.hstack(
-                [b / np.sqrt(b.shape[1]) for b in blocks])
-        preds = {}
-        for m in methods:
-            if m == "null":
-                continue
-            preds[m] = _knn_predict(_standardise(feats[m], train), train, test, y_train,
-                                    n_neighbors)
+        _check_fold(f, rows, test, train)
+        y_train, y_test = matrix[rows[train]], matrix[rows[test]]
+        embedding = (_spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs,
+                                       model_kwargs, train_kwargs)
+                     if "spacon" in methods else None)
+        feats = fold_features(adata, methods, train, coords=coords, n_pcs=n_pcs, seed=seed,
+                              spacon=embedding)
+        groups = (_inner_groups(adata, train, section_key, section_order, spatial_key,
+                                unit_key, seed) if predictor == "ridge" else None)
+        predict, alphas = predict_fold(feats, predictor, train, test, y_train, groups,
+                                       n_neighbors)
         if "null" in methods:
-            order = np.argsort(coords[test, 0], kind="stable")
-            shifted = np.empty_like(preds["spacon"])
-            shifted[order] = np.roll(preds["spacon"][order], len(order) // 2, axis=0)
-            preds["null"] = shifted
-        connected = y_test > cut
+            perm = spatial_null_order(coords[test])
+            predict["null"] = (lambda positions, fn=predict["spacon"], perm=perm:
+                               fn(perm[positions]))
+        scores = _score_fold(predict, y_test, kept[rows[test]])
         for m in methods:
-            per_fold[m]["pearson_r"].append(float(np.nanmean(pearson_rows(preds[m], y_test))))
-            per_fold[m]["auroc"].append(float(np.nanmean(auroc_rows(preds[m], connected))))
-        logger.info("fold %s: %s", f, {m: round(per_fold[m]["pearson_r"][-1], 3)
-                                      for m in methods})
-    result = {}
-    for m in methods:
-        r, a = np.array(per_fold[m]["pearson_r"]), np.array(per_fold[m]["auroc"])
-        result[m] = {"pearson_r": float(np.mean(r)), "pearson_r_sd": float(np.std(r)),
-                     "auroc": float(np.nanmean(a)) if np.isfinite(a).any() else None,
-                     "auroc_sd": float(np.nanstd(a)) if np.isfinite(a).any() else None,
-                     "per_fold": per_fold[m]}
+            for metric, value in scores[m].items():
+                per_fold[m][metric].append(value)
+            if m in alphas:
+                per_fold[m].setdefault("ridge_alpha", []).append(alphas[m])
+        logger.info("fold %s: %s", f, {m: round(scores[m]["pearson_r"], 3) for m in methods})
+    result = _summarise(per_fold)
     adata.uns["spacon_connectivity_prediction"] = {
         "metrics": {m: {k: v for k, v in d.items() if k != "per_fold"} for m, d in result.items()},
-        "folds": fold, "n_neighbors": n_neighbors,
+        "folds": fold, "predictor": predictor, "n_neighbors": n_neighbors, "connected": rule,
     }
     return result
+
+
+def _check_fold(f, rows, test, train):
+    if not train.any():
+        raise SpaconInputError(f"fold {f} holds every cell; nothing is left to train on.")
+    shared = np.intersect1d(rows[test], rows[train])
+    if len(shared):
+        raise SpaconInputError(
+            f"fold {f}: {len(shared)} connectivity units have cells both held out and in "
+            "training, so their connectivity would leak; hold out whole units."
+        )
 
 
 def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key, seed):
