@@ -11,8 +11,10 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import check_memory, check_option, spatial_coordinates
+from ..io import as_connectivity, positions_in
 from . import _ridge
 
 logger = logging.getLogger(__name__)
@@ -105,8 +107,7 @@ def profile_rows(adata, connectivity, unit_key: str | None) -> np.ndarray:
                 f"{adata.n_obs} cells; pass unit_key= if the matrix is between units."
             )
         return np.arange(adata.n_obs)
-    lookup = {label: i for i, label in enumerate(connectivity.labels)}
-    rows = np.array([lookup.get(c, -1) for c in adata.obs_names.astype(str)])
+    rows = positions_in(adata.obs_names, connectivity.labels)
     if (rows < 0).any():
         raise SpaconInputError(
             f"{int((rows < 0).sum())} cells are not labelled in the connectivity matrix; pass "
@@ -436,18 +437,14 @@ def predict_connectivity(
     ``metrics`` (without ``per_fold``), ``folds`` (each cell's), ``predictor``,
     ``n_neighbors`` and ``connected`` (the rule, see :func:`connected_targets`).
     """
-    from ..io import Connectivity, read_connectivity
-
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise SpaconInputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}.")
     if "null" in methods and "spacon" not in methods:
         raise SpaconInputError("the 'null' method permutes SpaCon's predictions: add 'spacon'.")
     check_option("predictor", predictor, PREDICTORS)
-    if not isinstance(connectivity, Connectivity):
-        connectivity = (read_connectivity(connectivity) if isinstance(connectivity, str)
-                        or hasattr(connectivity, "suffix") else Connectivity(connectivity))
-    if "spatial_connectivities" not in adata.obsp:
+    connectivity = as_connectivity(connectivity)
+    if _keys.connectivities(_keys.SPATIAL_GRAPH) not in adata.obsp:
         raise SpaconInputError("adata has no spatial graph; run spacon.pp.spatial_graph first.")
     rows = profile_rows(adata, connectivity, unit_key)
     fold = _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key,
@@ -493,7 +490,7 @@ def predict_connectivity(
                 per_fold[m].setdefault("ridge_alpha", []).append(alphas[m])
         logger.info("fold %s: %s", f, {m: round(scores[m]["pearson_r"], 3) for m in methods})
     result = _summarise(per_fold)
-    adata.uns["spacon_connectivity_prediction"] = {
+    adata.uns[_keys.CONNECTIVITY_PREDICTION] = {
         "metrics": {m: {k: v for k, v in d.items() if k != "per_fold"} for m, d in result.items()},
         "folds": fold, "predictor": predictor, "n_neighbors": n_neighbors, "connected": rule,
     }
