@@ -76,7 +76,7 @@ def test_training_never_sees_held_out_connectivity(prepared, monkeypatch):
     original_fit, original_predict = _ridge.ridge_fit, _ridge.ridge_predict
 
     def spy(self, *args, **kwargs):
-        seen.append(self.connectome)
+        seen.append(self.data.connectome)
         return original_train(self, *args, **kwargs)
 
     def fit_spy(x, y, fit_rows):
