@@ -33,3 +33,8 @@ DOMAIN = "spacon_domain"
 def domain_for_alpha(alpha: float) -> str:
     """Obs key of the domains called at one alpha: spacon_domain_alpha0, ..._alpha0.5, ..._alpha1."""
     return f"{DOMAIN}_alpha{alpha:g}"
+
+
+def domain_level(alpha: float, n_domains: int) -> str:
+    """Obs key of one level of the domain tree: spacon_domain_alpha0_k8 (``--n-domains 4 8 16``)."""
+    return f"{domain_for_alpha(alpha)}_k{n_domains}"

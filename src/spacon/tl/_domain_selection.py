@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import _keys
 from ._fuse import alpha_weight
+from ._mixture_tree import merge_by_entropy
 from ._modularity import group_graph, modularity_of_merge
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ FIRST_MAX_K = 20  # candidates 1..FIRST_MAX_K first, then ten more at a time
 MIN_POINTS_PER_DOMAIN = 10
 SUBSAMPLE = 2000  # cells per stability run
 EVALUATION = 5000  # cells on which the runs' partitions are compared
+RUN_INITS = 1  # initialisations per run (more cost time and did not change the choices)
+TREE_EXTRA_LEAVES = 10  # the tree family starts from this many more components than candidates
+TOLERANCE = 0.05  # scores within this share of the best count as equally good
+MIN_DOMAIN_SHARE = 0.02  # when merging, clusters smaller than this share of cells go first
 
 
 def mixture(points: np.ndarray, k: int, seed: int, max_fit_cells: int, n_init: int = 2):
@@ -77,56 +82,107 @@ def coherence_graphs(adata, alpha: float | None, group: np.ndarray, points: np.n
 
 def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
                      n_runs: int = 4) -> dict:
-    """Score every candidate ``k`` (see the module docstring); the best and every score."""
+    """Score every candidate of both families (see the module docstring); the choice and scores.
+
+    Returns ``chosen`` and ``family``, ``n_tree_leaves``, and per family (``mixture``,
+    ``tree``) the arrays ``k``, ``stability``, ``stability_se``, ``modularity`` (weighted over
+    the graphs), ``modularity_<graph>`` and ``score``.
+    """
     rng = np.random.default_rng(seed)
     evaluation = np.sort(rng.choice(len(points), min(len(points), EVALUATION), replace=False))
     limit = max(1, len(points) // MIN_POINTS_PER_DOMAIN)
-    rows: dict[int, tuple] = {1: (1.0, 0.0, {name: 0.0 for name, *_ in graphs})}
+    mixtures: dict[int, tuple] = {1: (1.0, 0.0, {name: 0.0 for name, *_ in graphs})}
     top = min(FIRST_MAX_K, limit)
     while True:
-        for k in range(max(rows) + 1, top + 1):
-            rows[k] = _score_k(points, group, evaluation, k, graphs, seed, n_runs)
-        ks = np.array(sorted(rows))
-        stability = np.array([rows[k][0] for k in ks])
-        stability_se = np.array([rows[k][1] for k in ks])
-        per_graph = {name: np.array([rows[k][2][name] for k in ks]) for name, *_ in graphs}
-        modularity = sum(w * per_graph[name] for name, w, *_ in graphs)
-        score = stability * np.clip(modularity, 0, None)
-        top_k = int(np.argmax(np.round(score, 12)))
-        # one-standard-error rule: the fewest domains scoring within the best's uncertainty
-        floor = score[top_k] - stability_se[top_k] * max(modularity[top_k], 0.0)
-        best = int(ks[np.flatnonzero(score >= floor)[0]])
+        for k in range(max(mixtures) + 1, top + 1):
+            mixtures[k] = _score_mixture(points, group, evaluation, k, graphs, seed, n_runs)
+        n_tree_leaves = min(limit, top + TREE_EXTRA_LEAVES)
+        cuts = _score_tree_cuts(points, group, evaluation, n_tree_leaves, graphs, seed, n_runs)
+        families = {"mixture": _table(mixtures, graphs, top),
+                    "tree": _table(cuts, graphs, top)}
+        family, best, top_family, top_k = _one_standard_error(families)
         if best <= 0.75 * top or top >= limit:
             break
         logger.info("domains: k=%d is near the top of 1..%d; trying up to %d", best, top,
                     min(top + 10, limit))
         top = min(top + 10, limit)
-    return {"chosen": best, "best_score_k": int(ks[top_k]), "k": ks, "stability": stability,
-            "stability_se": stability_se, "modularity": modularity, "score": score,
-            "per_graph": per_graph, "n_runs": n_runs,
+    return {"chosen": best, "family": family, "best_score": (top_family, top_k),
+            "n_tree_leaves": n_tree_leaves, "families": families, "n_runs": n_runs,
             "weights": {name: float(w) for name, w, *_ in graphs},
             "at_limit": bool(best > 0.75 * top)}
 
 
-def _score_k(points, group, evaluation, k, graphs, seed, n_runs):
-    """Stability and mean modularity of ``n_runs`` mixtures with ``k`` components."""
-    from sklearn.metrics import adjusted_rand_score
+def _table(rows: dict, graphs, top: int) -> dict:
+    """Arrays of one family's scores for ``k = 1 .. top``."""
+    ks = np.array([k for k in sorted(rows) if k <= top])
+    table = {"k": ks, "stability": np.array([rows[k][0] for k in ks]),
+             "stability_se": np.array([rows[k][1] for k in ks])}
+    for name, *_ in graphs:
+        table[f"modularity_{name}"] = np.array([rows[k][2][name] for k in ks])
+    table["modularity"] = sum(w * table[f"modularity_{name}"] for name, w, *_ in graphs)
+    table["score"] = table["stability"] * np.clip(table["modularity"], 0, None)
+    return table
 
+
+def _one_standard_error(families: dict) -> tuple[str, int, str, int]:
+    """The fewest domains scoring within one standard error (at least 5 %) of the best."""
+    top_family, top_i = max(((f, int(np.argmax(t["score"]))) for f, t in families.items()),
+                            key=lambda c: (round(families[c[0]]["score"][c[1]], 12),
+                                           -families[c[0]]["k"][c[1]]))
+    t = families[top_family]
+    margin = max(t["stability_se"][top_i] * max(t["modularity"][top_i], 0.0),
+                 TOLERANCE * t["score"][top_i])
+    floor = t["score"][top_i] - margin
+    candidates = [(int(t["k"][i]), -t["score"][i], f) for f, t in families.items()
+                  for i in np.flatnonzero(t["score"] >= floor)]
+    k, _, family = min(candidates)
+    return family, k, top_family, int(t["k"][top_i])
+
+
+def _score_mixture(points, group, evaluation, k, graphs, seed, n_runs):
+    """Stability and mean modularity of ``n_runs`` mixtures with ``k`` components."""
     seeds = np.random.SeedSequence([seed, k]).generate_state(n_runs)
     size = min(SUBSAMPLE, int(0.8 * len(points)))  # every run sees different cells
-    on_evaluation, modularity = [], {name: [] for name, *_ in graphs}
+    runs = []
     for s in seeds:
-        gmm = mixture(points, k, int(s), size, n_init=1)
-        labels = gmm.predict(points)
-        on_evaluation.append(labels[evaluation])
-        for name, _, unit_in, cell_unit in graphs:
-            merged = group_graph(unit_in, cell_unit, labels[group], k)
-            modularity[name].append(modularity_of_merge(merged, np.arange(k)))
-    agreement = [adjusted_rand_score(on_evaluation[i], on_evaluation[j])
-                 for i in range(n_runs) for j in range(i + 1, n_runs)]
-    se = float(np.std(agreement) / np.sqrt(len(agreement)))
-    return float(np.mean(agreement)), se, {name: float(np.mean(v)) for name, v in
-                                           modularity.items()}
+        labels = mixture(points, k, int(s), size, n_init=RUN_INITS).predict(points)
+        runs.append((labels, {name: modularity_of_merge(
+            group_graph(unit_in, cell_unit, labels[group], k), np.arange(k))
+            for name, _, unit_in, cell_unit in graphs}))
+    return _agreement([labels[evaluation] for labels, _ in runs], [m for _, m in runs])
+
+
+def _score_tree_cuts(points, group, evaluation, n_leaves, graphs, seed, n_runs) -> dict:
+    """Stability and mean modularity of every cut of ``n_runs`` entropy-merged trees."""
+    seeds = np.random.SeedSequence([seed, 0, n_leaves]).generate_state(n_runs)
+    size = min(SUBSAMPLE, int(0.8 * len(points)))
+    trees = []
+    for s in seeds:
+        gmm = mixture(points, n_leaves, int(s), size, n_init=RUN_INITS)
+        tree = merge_by_entropy(gmm.predict_proba(points[evaluation]), MIN_DOMAIN_SHARE)
+        leaf = gmm.predict(points)
+        summed = {name: group_graph(unit_in, cell_unit, leaf[group], tree.n_leaves)
+                  for name, _, unit_in, cell_unit in graphs}
+        trees.append((tree, leaf, summed))
+    rows = {}
+    for k in range(1, min(t.n_leaves for t, _, _ in trees) + 1):
+        cuts = [tree.cut(k) for tree, _, _ in trees]
+        rows[k] = _agreement(
+            [cut[leaf[evaluation]] for cut, (_, leaf, _) in zip(cuts, trees)],
+            [{name: modularity_of_merge(g, cut) for name, g in summed.items()}
+             for cut, (_, _, summed) in zip(cuts, trees)])
+    return rows
+
+
+def _agreement(partitions: list, modularities: list[dict]):
+    """Mean pairwise ARI, its standard error, and the mean modularity per graph."""
+    from sklearn.metrics import adjusted_rand_score
+
+    n = len(partitions)
+    ari = [adjusted_rand_score(partitions[i], partitions[j])
+           for i in range(n) for j in range(i + 1, n)]
+    return (float(np.mean(ari)), float(np.std(ari) / np.sqrt(len(ari))),
+            {name: float(np.mean([m[name] for m in modularities])) for name in modularities[0]})
 
 
 def _knn_graph(points: np.ndarray, n_neighbors: int):

@@ -17,7 +17,6 @@ logger = logging.getLogger(__name__)
 
 Method = Literal["gmm", "leiden", "louvain"]
 MAX_MERGE_CELLS = 5000  # soft assignments of this many cells describe the components' overlaps
-MIN_DOMAIN_SHARE = 0.02  # smaller clusters merge first when the tree is built
 
 
 def domains(
@@ -149,7 +148,7 @@ def domains(
 def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_key, options,
                   info) -> np.ndarray:
     """Labels of every cell from the domain tree (stored, or chosen and built here)."""
-    from ._domain_selection import coherence_graphs, mixture, select_n_domains
+    from ._domain_selection import MIN_DOMAIN_SHARE, coherence_graphs, mixture, select_n_domains
     from ._mixture_tree import MixtureTree, merge_by_entropy
 
     fingerprint = _fingerprint(z, options)
@@ -162,7 +161,8 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     else:
         graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors)
         scores = select_n_domains(points, group, graphs, seed, options["n_runs"])
-        gmm = mixture(points, scores["chosen"], seed, options["max_fit_cells"])
+        n_leaves = scores["chosen"] if scores["family"] == "mixture" else scores["n_tree_leaves"]
+        gmm = mixture(points, n_leaves, seed, options["max_fit_cells"])
         merge_on = np.random.default_rng(seed).permutation(len(points))[:MAX_MERGE_CELLS]
         tree = merge_by_entropy(gmm.predict_proba(points[np.sort(merge_on)]),
                                 min_size=MIN_DOMAIN_SHARE)
@@ -182,26 +182,26 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
 
 def _selection_record(scores: dict) -> dict:
     """What was chosen and why, for ``uns[key]['selection']``."""
-    best = int(scores["chosen"])
+    best, family = int(scores["chosen"]), scores["family"]
+    table = scores["families"][family]
+    top_family, top_k = scores["best_score"]
     i = best - 1
     graphs = " + ".join(f"{w:.2g} x {name}" for name, w in scores["weights"].items())
-    reason = (f"{best} domains: stability x modularity {scores['stability'][i]:.3f} x "
-              f"{scores['modularity'][i]:.3f} = {scores['score'][i]:.3f}, the fewest domains "
-              f"within one standard error of the best ({scores['best_score_k']} domains: "
-              f"{scores['score'][scores['best_score_k'] - 1]:.3f}) among 1..{scores['k'][-1]}; "
-              f"stability = mean ARI of {scores['n_runs']} mixtures on subsamples, modularity "
-              f"on {graphs}")
+    what = ("mixture" if family == "mixture" else
+            f"cut of a {scores['n_tree_leaves']}-component entropy-merged mixture tree")
+    reason = (f"{best} domains ({what}): stability x modularity {table['stability'][i]:.3f} x "
+              f"{table['modularity'][i]:.3f} = {table['score'][i]:.3f}, the fewest domains "
+              f"within one standard error of the best ({top_k} domains, {top_family}: "
+              f"{scores['families'][top_family]['score'][top_k - 1]:.3f}) among "
+              f"1..{table['k'][-1]}; stability = mean ARI of {scores['n_runs']} fits on "
+              f"subsamples, modularity on {graphs}")
     if scores["at_limit"]:
         reason += " (at the most domains the data allow: more may exist)"
-    record = {"rule": "stability x modularity, one-standard-error", "chosen": best,
-              "best_score_k": scores["best_score_k"], "k": scores["k"],
-              "stability": scores["stability"], "stability_se": scores["stability_se"],
-              "modularity": scores["modularity"],
-              "score": scores["score"], "weights": scores["weights"],
-              "n_runs": scores["n_runs"], "at_limit": scores["at_limit"], "reason": reason}
-    for name, values in scores["per_graph"].items():
-        record[f"modularity_{name}"] = values
-    return record
+    return {"rule": "stability x modularity, one-standard-error", "chosen": best,
+            "family": family, "best_score_family": top_family, "best_score_k": top_k,
+            "n_tree_leaves": scores["n_tree_leaves"], "weights": scores["weights"],
+            "n_runs": scores["n_runs"], "at_limit": scores["at_limit"], "reason": reason,
+            **scores["families"]}
 
 
 def _fingerprint(z: np.ndarray, options: dict) -> str:
