@@ -1,25 +1,33 @@
-"""How many domains: the number whose mixtures are both reproducible and coherent on their graph.
+"""How many domains: the partition that is both reproducible and coherent on its graph.
 
-Every candidate number of domains ``k`` is fitted several times (tied-covariance Gaussian
-mixtures, each on its own random subsample and seed) and judged twice:
+Two families of candidate partitions are scored for every number of domains ``k``:
+
+* **mixtures** -- a tied-covariance Gaussian mixture with ``k`` components;
+* **tree cuts** -- a mixture with more components (ten more than the largest ``k`` tried),
+  merged pairwise by entropy (:mod:`._mixture_tree`, Baudry et al. 2010) and cut at ``k``.
+  Merging lets one domain be described by several components, so elongated, curved or
+  skewed domains are candidates too.
+
+Each candidate is fitted several times (each on its own random subsample and seed) and judged
+twice:
 
 * **stability** -- the mean adjusted Rand index between the runs' partitions of the same cells
   (consensus clustering; chooseR and MultiK in single-cell work). Splitting a domain that is
-  not really two lands in a different place on every run; merging two real domains is
-  reproducible but is caught by the next score;
+  not really two lands in a different place on every run;
 * **coherence** -- the partition's modularity on the graph that defines domains at the
   embedding's alpha: the spatial graph at ``alpha = 0`` (a domain should be contiguous), the
   connectome at ``alpha = 1`` (a domain should be a community of connections), both weighted
   as :func:`spacon.tl.fuse` weights the embeddings in between; without either graph, the
-  embedding's own k-nearest-neighbour graph.
+  embedding's own k-nearest-neighbour graph. Merging two real domains, or splitting by cell
+  types that are mixed everywhere, lowers it.
 
-The score is stability x modularity; the chosen ``k`` is the fewest domains whose score is
-within one standard error (of the best score's stability) of the best (Breiman's one-standard-
-error rule: the stability comes from a few runs, and a finer split that is not clearly better
-is not taken). Neither score
-depends on the mixture's likelihood, so non-Gaussian (elongated, curved) domains do not inflate
-the count as the BIC does. Candidates start at ``1 .. 20`` and grow by ten while the choice lies
-in the top quarter of those tried (while at least 10 cells per domain remain), so no fixed ceiling decides the answer.
+The score is stability x modularity. The chosen candidate is the one with the fewest domains
+whose score is within one standard error (from the spread of the runs' agreement), and at least
+5 %, of the best score: a finer partition that is not clearly better is not taken. Neither
+score depends on the mixture's likelihood, so non-Gaussian domains do not inflate the count as
+the BIC does. Candidates start at ``1 .. 20`` and grow by ten while the choice lies in the top
+quarter of those tried (while at least 10 cells per domain remain), so no fixed ceiling decides
+the answer.
 """
 
 from __future__ import annotations

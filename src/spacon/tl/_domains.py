@@ -39,23 +39,25 @@ def domains(
     """Call spatial domains on the fused embedding, choosing their number from the data.
 
     The default (``method="gmm"``) fits Gaussian mixtures with one shared covariance (R
-    mclust's "EEE" model). Without ``n_domains`` their number is chosen among ``1, 2, ...``
-    (20 at first, more while the best is near the top: no fixed ceiling) as the one whose
-    mixtures are both reproducible over subsamples and seeds (stability: mean pairwise ARI of
-    ``n_runs`` fits) and coherent on the graph that defines domains at this ``alpha``
-    (modularity on the spatial graph at 0, on the connectome at 1, weighted in between; on the
-    embedding's kNN graph when ``adata`` has neither): the largest stability x modularity (see
-    :mod:`spacon.tl._domain_selection`). A mixture with that many components, fitted on up to
-    ``max_fit_cells`` cells, labels every cell; its components are then merged pairwise by
-    entropy (Baudry et al. 2010; clusters under 2 % of the cells first) into a domain tree
-    down to one domain.
+    mclust's "EEE" model). Without ``n_domains`` the number of domains is chosen among
+    ``1, 2, ...`` (20 at first, more while the choice is near the top: no fixed ceiling) from
+    two kinds of candidates, mixtures with ``k`` components and cuts at ``k`` of a larger
+    mixture whose components are merged pairwise by entropy (Baudry et al. 2010), so that
+    non-Gaussian domains can be several components. Each is fitted ``n_runs`` times on
+    subsamples and scored by stability (mean pairwise ARI of the runs) x coherence (modularity
+    on the spatial graph at ``alpha`` 0, on the connectome at 1, weighted in between; on the
+    embedding's kNN graph when ``adata`` has neither); the fewest domains within one standard
+    error (and 5 %) of the best score win (see :mod:`spacon.tl._domain_selection`). The winner
+    is refitted on up to ``max_fit_cells`` cells, labels every cell, and its components are
+    merged by entropy (clusters under 2 % of the cells first) into the domain tree, down to one
+    domain.
 
     ``n_domains=k`` is the tree's cut at ``k``: it cuts the tree already stored in
     ``uns[tree_key]['tree']`` (``tree_key`` defaults to ``key_added``) when that tree was built
     from the same embedding and options, without refitting, and otherwise builds the tree as
     the default call does and cuts it; so a fixed-``k`` call always equals the default tree cut
-    at ``k``. A ``k`` above the tree's leaves (the chosen number) fits a mixture with ``k``
-    components, not nested in the tree.
+    at ``k``. A ``k`` above the tree's leaves (the chosen number, or the larger mixture of a
+    tree cut) fits a mixture with ``k`` components, not nested in the tree.
 
     ``method="leiden"``/``"louvain"`` cluster a ``n_neighbors``-nearest-neighbour graph of the
     embedding at ``resolution``; with ``n_domains`` the resolution is searched to match it.
@@ -105,10 +107,12 @@ def domains(
     -------
     ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical, ``'0'`` the
     largest domain) and ``uns[key_added]`` with ``'params'``, ``'n_domains'`` and
-    ``'n_merged_points'``; for ``method="gmm"`` also ``'selection'`` (``'rule'``, ``'chosen'``; for
-    every candidate number ``'k'``, ``'stability'``, ``'modularity'`` (weighted over the
-    graphs; ``'modularity_<graph>'`` each) and ``'score'``; ``'weights'`` of the graphs,
-    ``'n_runs'``, ``'at_limit'`` and a one-line ``'reason'``) and ``'tree'`` (``'merges'``: the two clusters joined at each step, scipy
+    ``'n_merged_points'``; for ``method="gmm"`` also ``'selection'`` (``'rule'``, ``'chosen'``,
+    ``'family'`` (``'mixture'`` or ``'tree'``), ``'best_score_family'``, ``'best_score_k'``,
+    ``'n_tree_leaves'``, ``'weights'`` of the graphs, ``'n_runs'``, ``'at_limit'``, a one-line
+    ``'reason'``, and per family, ``'mixture'`` and ``'tree'``, the arrays ``'k'``,
+    ``'stability'``, ``'stability_se'``, ``'modularity'`` (weighted; ``'modularity_<graph>'``
+    each) and ``'score'``) and ``'tree'`` (``'merges'``: the two clusters joined at each step, scipy
     linkage numbering; ``'overlap'``: each merge's normalised entropy drop; ``'leaf_size'``;
     ``'leaves'``: every cell's leaf; ``'fingerprint'``: embedding and options it was built from).
     """
