@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 FIRST_MAX_K = 20  # candidates 1..FIRST_MAX_K first, then ten more at a time
 MIN_POINTS_PER_DOMAIN = 10
 SUBSAMPLE = 2000  # cells per stability run
+SUBSAMPLE_SHARE = 0.8  # and at most this share of them, so that runs differ (0.5 chose the same)
 EVALUATION = 5000  # cells on which the runs' partitions are compared
 RUN_INITS = 1  # initialisations per run (more cost time and did not change the choices)
 TREE_EXTRA_LEAVES = 10  # the tree family starts from this many more components than candidates
@@ -61,6 +62,22 @@ def mixture(points: np.ndarray, k: int, seed: int, max_fit_cells: int, n_init: i
     fit = points if len(points) <= max_fit_cells else points[
         np.sort(rng.choice(len(points), max_fit_cells, replace=False))]
     return GaussianMixture(k, covariance_type="tied", random_state=seed, n_init=n_init).fit(fit)
+
+
+def assign(gmm, points: np.ndarray, chunk: int = 100_000) -> np.ndarray:
+    """Most probable component of each point under a tied-covariance mixture.
+
+    The same answer as ``gmm.predict``, from one whitening of the points: with a shared
+    covariance the log-density differs between components only by ``x P . m_k P -
+    |m_k P|^2 / 2`` (``P`` the precision's Cholesky factor), several times faster on many cells.
+    """
+    whiten = gmm.precisions_cholesky_
+    means = gmm.means_ @ whiten
+    offset = np.log(gmm.weights_) - 0.5 * (means**2).sum(axis=1)
+    out = np.empty(len(points), dtype=np.int64)
+    for lo in range(0, len(points), chunk):
+        out[lo:lo + chunk] = np.argmax((points[lo:lo + chunk] @ whiten) @ means.T + offset, axis=1)
+    return out
 
 
 def coherence_graphs(adata, alpha: float | None, group: np.ndarray, points: np.ndarray,
@@ -150,10 +167,10 @@ def _one_standard_error(families: dict) -> tuple[str, int, str, int]:
 def _score_mixture(points, group, evaluation, k, graphs, seed, n_runs):
     """Stability and mean modularity of ``n_runs`` mixtures with ``k`` components."""
     seeds = np.random.SeedSequence([seed, k]).generate_state(n_runs)
-    size = min(SUBSAMPLE, int(0.8 * len(points)))  # every run sees different cells
+    size = min(SUBSAMPLE, int(SUBSAMPLE_SHARE * len(points)))  # every run sees different cells
     runs = []
     for s in seeds:
-        labels = mixture(points, k, int(s), size, n_init=RUN_INITS).predict(points)
+        labels = assign(mixture(points, k, int(s), size, n_init=RUN_INITS), points)
         runs.append((labels, {name: modularity_of_merge(
             group_graph(unit_in, cell_unit, labels[group], k), np.arange(k))
             for name, _, unit_in, cell_unit in graphs}))
@@ -163,12 +180,12 @@ def _score_mixture(points, group, evaluation, k, graphs, seed, n_runs):
 def _score_tree_cuts(points, group, evaluation, n_leaves, graphs, seed, n_runs) -> dict:
     """Stability and mean modularity of every cut of ``n_runs`` entropy-merged trees."""
     seeds = np.random.SeedSequence([seed, 0, n_leaves]).generate_state(n_runs)
-    size = min(SUBSAMPLE, int(0.8 * len(points)))
+    size = min(SUBSAMPLE, int(SUBSAMPLE_SHARE * len(points)))
     trees = []
     for s in seeds:
         gmm = mixture(points, n_leaves, int(s), size, n_init=RUN_INITS)
         tree = merge_by_entropy(gmm.predict_proba(points[evaluation]), MIN_DOMAIN_SHARE)
-        leaf = gmm.predict(points)
+        leaf = assign(gmm, points)
         summed = {name: group_graph(unit_in, cell_unit, leaf[group], tree.n_leaves)
                   for name, _, unit_in, cell_unit in graphs}
         trees.append((tree, leaf, summed))

@@ -152,7 +152,9 @@ def domains(
 def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_key, options,
                   info) -> np.ndarray:
     """Labels of every cell from the domain tree (stored, or chosen and built here)."""
-    from ._domain_selection import MIN_DOMAIN_SHARE, coherence_graphs, mixture, select_n_domains
+    from ._domain_selection import (
+        MIN_DOMAIN_SHARE, assign, coherence_graphs, mixture, select_n_domains,
+    )
     from ._mixture_tree import MixtureTree, merge_by_entropy
 
     fingerprint = _fingerprint(z, options)
@@ -170,7 +172,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         merge_on = np.random.default_rng(seed).permutation(len(points))[:MAX_MERGE_CELLS]
         tree = merge_by_entropy(gmm.predict_proba(points[np.sort(merge_on)]),
                                 min_size=MIN_DOMAIN_SHARE)
-        leaves = gmm.predict(points)[group]
+        leaves = assign(gmm, points)[group]
         tree.leaf_size = np.bincount(leaves, minlength=tree.n_leaves)
         selection = _selection_record(scores)
     info["selection"] = selection
@@ -181,7 +183,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         return tree.cut(k)[leaves]
     logger.info("domains: %d domains asked, above the tree's %d leaves; fitting %d components",
                 k, tree.n_leaves, k)
-    return mixture(points, k, seed, options["max_fit_cells"]).predict(points)[group]
+    return assign(mixture(points, k, seed, options["max_fit_cells"]), points)[group]
 
 
 def _selection_record(scores: dict) -> dict:
@@ -230,7 +232,13 @@ def merge_near_identical(z: np.ndarray, radius: float):
     if radius <= 0 or n < 2:
         return np.arange(n), z
     scale = float(np.sqrt(z.var(axis=0).sum())) or 1.0
-    pairs = cKDTree(z).query_pairs(radius * scale, output_type="ndarray")
+    # only points with a neighbour within the radius can be in a pair: find them with one
+    # bounded nearest-neighbour query (fast), then pair those alone
+    dist, _ = cKDTree(z).query(z, k=2, distance_upper_bound=radius * scale)
+    close = np.flatnonzero(np.isfinite(dist[:, 1]))
+    if len(close) == 0:
+        return np.arange(n), z
+    pairs = close[cKDTree(z[close]).query_pairs(radius * scale, output_type="ndarray")]
     if len(pairs) == 0:
         return np.arange(n), z
     graph = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
