@@ -323,7 +323,8 @@ def run(config: RunConfig, adata=None):
 
 def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
     """Domains at one alpha: ``obs[key]`` (the chosen number, or the one ``--n-domains``) and,
-    for several ``--n-domains``, one column per level cut from the same domain tree."""
+    for several ``--n-domains``, one column per level cut from the same domain tree.
+    """
     from . import tl
 
     wanted = sorted(set(config.n_domains or []))

@@ -61,7 +61,7 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
 
 
 def _linkage(tree) -> np.ndarray:
-    """scipy linkage matrix: merge step s at height s + 1 (counts are leaves, as scipy wants)."""
+    """Scipy linkage matrix: merge step s at height s + 1 (counts are leaves, as scipy wants)."""
     n = tree.n_leaves
     count = np.concatenate([np.ones(n), np.zeros(n - 1)])
     rows = []

@@ -167,7 +167,7 @@ def _one_standard_error(families: dict) -> tuple[str, int, str, int]:
 def _score_mixture(points, group, evaluation, k, graphs, seed, n_runs):
     """Stability and mean modularity of ``n_runs`` mixtures with ``k`` components."""
     seeds = np.random.SeedSequence([seed, k]).generate_state(n_runs)
-    size = min(SUBSAMPLE, int(SUBSAMPLE_SHARE * len(points)))  # every run sees different cells
+    size = _run_size(len(points), k)
     runs = []
     for s in seeds:
         labels = assign(mixture(points, k, int(s), size, n_init=RUN_INITS), points)
@@ -180,7 +180,7 @@ def _score_mixture(points, group, evaluation, k, graphs, seed, n_runs):
 def _score_tree_cuts(points, group, evaluation, n_leaves, graphs, seed, n_runs) -> dict:
     """Stability and mean modularity of every cut of ``n_runs`` entropy-merged trees."""
     seeds = np.random.SeedSequence([seed, 0, n_leaves]).generate_state(n_runs)
-    size = min(SUBSAMPLE, int(SUBSAMPLE_SHARE * len(points)))
+    size = _run_size(len(points), n_leaves)
     trees = []
     for s in seeds:
         gmm = mixture(points, n_leaves, int(s), size, n_init=RUN_INITS)
@@ -197,6 +197,11 @@ def _score_tree_cuts(points, group, evaluation, n_leaves, graphs, seed, n_runs) 
             [{name: modularity_of_merge(g, cut) for name, g in summed.items()}
              for cut, (_, _, summed) in zip(cuts, trees)])
     return rows
+
+
+def _run_size(n_points: int, n_components: int) -> int:
+    """Cells per run: every run sees different cells, and enough for its components."""
+    return max(min(SUBSAMPLE, int(SUBSAMPLE_SHARE * n_points)), min(n_points, 2 * n_components))
 
 
 def _agreement(partitions: list, modularities: list[dict]):
@@ -216,6 +221,8 @@ def _knn_graph(points: np.ndarray, n_neighbors: int):
     from scipy.spatial import cKDTree
 
     n = len(points)
+    if n < 2:
+        return sp.csr_matrix((n, n))
     k = max(1, min(n_neighbors, n - 1))
     _, idx = cKDTree(points).query(points, k=k + 1)
     rows = np.repeat(np.arange(n), k)

@@ -1,5 +1,6 @@
 """Domains from the fused embedding: a domain tree from a Gaussian mixture (default), or
-Leiden/Louvain."""
+Leiden/Louvain.
+"""
 
 from __future__ import annotations
 
@@ -153,7 +154,11 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                   info) -> np.ndarray:
     """Labels of every cell from the domain tree (stored, or chosen and built here)."""
     from ._domain_selection import (
-        MIN_DOMAIN_SHARE, assign, coherence_graphs, mixture, select_n_domains,
+        MIN_DOMAIN_SHARE,
+        assign,
+        coherence_graphs,
+        mixture,
+        select_n_domains,
     )
     from ._mixture_tree import MixtureTree, merge_by_entropy
 
@@ -164,6 +169,11 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         leaves = np.asarray(stored["tree"]["leaves"], dtype=np.int64)
         selection = dict(stored["selection"])
         logger.info("domains: cutting the tree stored in uns[%r]", tree_key)
+    elif len(points) < 2:  # one cell, or every cell at one point: nothing to choose
+        tree = MixtureTree(np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.array([len(z)]))
+        leaves = np.zeros(len(z), dtype=np.int64)
+        selection = {"rule": "a single point", "chosen": 1,
+                     "reason": "1 domain: every cell has the same embedding"}
     else:
         graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors)
         scores = select_n_domains(points, group, graphs, seed, options["n_runs"])
@@ -181,6 +191,9 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     k = int(selection["chosen"]) if n_domains is None else n_domains
     if k <= tree.n_leaves:
         return tree.cut(k)[leaves]
+    if k > len(points):
+        raise SpaconInputError(f"n_domains={k} is more than the {len(points)} distinct points of "
+                               f"the embedding (cells closer than merge_radius count as one).")
     logger.info("domains: %d domains asked, above the tree's %d leaves; fitting %d components",
                 k, tree.n_leaves, k)
     return assign(mixture(points, k, seed, options["max_fit_cells"]), points)[group]
