@@ -75,7 +75,6 @@ def test_tree_cuts_are_nested_and_merge_overlapping_pieces_first(rng):
     assert np.array_equal(MixtureTree.from_dict(tree.to_dict()).cut(4), tree.cut(4))
 
 
-@pytest.mark.slow
 def test_rule_finds_well_separated_clusters(rng):
     z, truth = blobs(rng)
     adata = embedded(z)
@@ -88,7 +87,6 @@ def test_rule_finds_well_separated_clusters(rng):
     assert len(selection["mixture"]["k"]) >= 20 and not selection["at_limit"]
 
 
-@pytest.mark.slow
 def test_rule_finds_elongated_clusters_where_bic_oversplits(rng):
     from sklearn.mixture import GaussianMixture
 
@@ -138,7 +136,6 @@ def test_tree_cut_equals_fixed_k_call_and_is_repeatable(rng, monkeypatch):
     assert again.uns["spacon_domain"]["tree"]["fingerprint"] != stored["fingerprint"]
 
 
-@pytest.mark.slow
 def test_spatial_graph_judges_low_alpha_domains(rng):
     # two spatial halves; cell types, mixed everywhere, also show in the embedding
     n = 600
@@ -164,7 +161,6 @@ def test_domain_options_are_checked(rng):
         spacon.pl.domain_tree(adata)
 
 
-@pytest.mark.slow
 def test_domain_tree_plot_labels_every_leaf_with_its_size(rng):
     adata = embedded(blobs(rng, 300, 3)[0])
     spacon.tl.domains(adata)
