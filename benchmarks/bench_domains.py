@@ -19,7 +19,7 @@ half and twice the true number and an ARI no more than 0.05 below the reference.
 default's time on ``--scale`` cells (a 16-domain synthetic embedding with a spatial graph).
 
 Trained embeddings are cached under ``--cache`` (default /tmp/spacon_bench_domains): the first
-run trains (about 10 minutes on 2 busy CPU cores), later runs take a few minutes.
+run trains (10-15 minutes on 2 busy CPU cores), later runs take about 3 minutes.
 """
 
 from __future__ import annotations
