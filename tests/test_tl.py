@@ -47,7 +47,7 @@ def test_fuse_mixes_standardised_embeddings(rng):
         spacon.tl.fuse(adata, 0.5)
 
 
-def test_domains_gmm_bic_finds_the_number_of_groups(rng):
+def test_domains_gmm_finds_the_number_of_groups(rng):
     adata = embedded(rng)
     spacon.tl.fuse(adata, 1)
     spacon.tl.domains(adata)

@@ -69,5 +69,9 @@ def demo(out: str | Path = "spacon_demo", *, seed: int = 0, epochs: int | None =
     for name, r in rows.items():
         print(f"{name:<34}{r['regions']['ari']:>9.3f}{r['modules']['ari']:>9.3f}"
               f"{r['n_domains']:>9d}")
+    for alpha in (0, 1):  # how many domains the default chose, and why
+        selection = result.uns[_keys.domain_for_alpha(alpha)].get("selection")
+        if selection is not None:
+            print(f"alpha {alpha}: {selection['reason']}")
     print(f"\nfigures: {out}/figures/  result: {out}/result.h5ad  scores: {out}/demo_scores.json")
     return rows

@@ -58,3 +58,8 @@ def unit_side(key: str) -> str:
 def assignment(key: str) -> str:
     """Uns key with how cells were assigned to units."""
     return f"{key}_assignment"
+
+
+def domain_level(alpha: float, n_domains: int) -> str:
+    """Obs key of one level of the domain tree: spacon_domain_alpha0_k8 (``--n-domains 4 8 16``)."""
+    return f"{domain_for_alpha(alpha)}_k{n_domains}"

@@ -43,7 +43,7 @@ class RunConfig:
     alpha: list[float] = field(default_factory=lambda: [0.0, 1.0])
     method: str = "gmm"
     resolution: float | None = None
-    n_domains: int | None = None
+    n_domains: list[int] | None = None
     refine: int | None = None
     epochs: int | None = None
     mode: str = "auto"
@@ -290,16 +290,17 @@ def run(config: RunConfig, adata=None):
     model.embed(device=config.device)
     lap("embedding")
 
-    counts = {}
+    counts, level_keys = {}, {}
     for i, alpha in enumerate(config.alpha):
         key = _keys.domain_for_alpha(alpha)
         tl.fuse(adata, alpha, key_added=f"X_spacon_alpha{alpha:g}")
-        tl.domains(adata, method=config.method, n_domains=config.n_domains,
-                   resolution=config.resolution, use_rep=f"X_spacon_alpha{alpha:g}",
-                   seed=config.seed, key_added=key)
-        if config.refine:
-            tl.refine(adata, k=config.refine, key=key, spatial_key=config.spatial_key,
-                      section_key=config.section_key, key_added=key)
+        levels = _domain_levels(adata, config, alpha, key)
+        for column in [key, *levels.values()]:
+            if config.refine:
+                tl.refine(adata, k=config.refine, key=column, spatial_key=config.spatial_key,
+                          section_key=config.section_key, key_added=column)
+        if levels:
+            level_keys[f"{alpha:g}"] = levels
         counts[f"{alpha:g}"] = int(adata.obs[key].nunique())
         if i == 0:
             adata.obs[_keys.DOMAIN] = adata.obs[key]
@@ -319,6 +320,7 @@ def run(config: RunConfig, adata=None):
         "timings_seconds": timings,
         "n_domains": counts,
         "domain_keys": {f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
+        "domain_levels": level_keys,
         "figures": figures,
         "versions": _versions(),
     }
@@ -331,6 +333,24 @@ def run(config: RunConfig, adata=None):
     for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
         (out / name).unlink(missing_ok=True)
     return adata, summary
+
+
+def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
+    """Domains at one alpha: ``obs[key]`` (the chosen number, or the one ``--n-domains``) and,
+    for several ``--n-domains``, one column per level cut from the same domain tree.
+    """
+    from . import tl
+
+    wanted = sorted(set(config.n_domains or []))
+    common = {"method": config.method, "resolution": config.resolution, "alpha": alpha,
+              "use_rep": f"X_spacon_alpha{alpha:g}", "seed": config.seed}
+    tl.domains(adata, n_domains=wanted[0] if len(wanted) == 1 else None, key_added=key,
+               **common)
+    levels = {}
+    for k in wanted if len(wanted) > 1 else []:
+        levels[str(k)] = _keys.domain_level(alpha, k)
+        tl.domains(adata, n_domains=k, tree_key=key, key_added=levels[str(k)], **common)
+    return levels
 
 
 def _figures(adata, config, folder: Path, model) -> list[str]:
@@ -356,6 +376,8 @@ def _figures(adata, config, folder: Path, model) -> list[str]:
         key, title = _keys.domain_for_alpha(alpha), f"domains at alpha = {alpha:g}"
         save(pl.domains(adata, key=key, section_key=section_key, section_order=config.section_order,
                         spatial_key=config.spatial_key, title=title), f"domains_alpha{alpha:g}.png")
+        if "tree" in adata.uns.get(key, {}):
+            save(pl.domain_tree(adata, key=key), f"domain_tree_alpha{alpha:g}.png")
         if section_key is not None:
             save(pl.section_divergence(adata, key=key, section_key=section_key,
                                        section_order=config.section_order),

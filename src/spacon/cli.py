@@ -101,6 +101,8 @@ def _run(args) -> int:
           + ("" if config.no_report else f", {config.out}/report.html"))
     for alpha, key in summary["domain_keys"].items():
         print(f"  alpha {alpha}: {summary['n_domains'][alpha]} domains in obs['{key}']")
+        for k, level in summary.get("domain_levels", {}).get(alpha, {}).items():
+            print(f"  alpha {alpha}: {k} domains in obs['{level}']")
     return 0
 
 
@@ -295,7 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     dom.add_argument("--method", choices=["gmm", "leiden", "louvain"], help="domain calling")
     size = dom.add_mutually_exclusive_group()
     size.add_argument("--resolution", type=float, help="Leiden/Louvain resolution")
-    size.add_argument("--n-domains", type=int, help="fixed number of domains")
+    size.add_argument("--n-domains", type=int, nargs="+",
+                      help="fixed number of domains; several (4 8 16) write one obs column per "
+                      "level of the domain tree, spacon_domain_alpha<A>_k<K>, next to the "
+                      "automatically chosen number in spacon_domain_alpha<A>")
     dom.add_argument("--refine", type=int, help="refine by the majority of K spatial neighbours")
     run.add_argument("--config", help="TOML file with the same options")
     run.add_argument("--out", help="output directory")

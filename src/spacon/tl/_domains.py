@@ -1,4 +1,6 @@
-"""Domains from the fused embedding: Gaussian mixture (default) or Leiden/Louvain."""
+"""Domains from the fused embedding: a domain tree from a Gaussian mixture (default), or
+Leiden/Louvain.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from .._utils import check_option
 logger = logging.getLogger(__name__)
 
 Method = Literal["gmm", "leiden", "louvain"]
+MAX_MERGE_CELLS = 5000  # soft assignments of this many cells describe the components' overlaps
 
 
 def domains(
@@ -23,26 +26,39 @@ def domains(
     method: Method = "gmm",
     n_domains: int | None = None,
     resolution: float | None = None,
-    max_domains: int = 20,
+    alpha: float | None = None,
+    n_runs: int = 4,
     n_neighbors: int = 40,
     use_rep: str = _keys.EMBEDDING_FUSED,
-    max_fit_cells: int = 50_000,
+    max_fit_cells: int = 20_000,
     merge_radius: float = 0.02,
     seed: int = 0,
+    tree_key: str | None = None,
     key_added: str = _keys.DOMAIN,
     copy: bool = False,
 ):
-    """Call spatial domains on the fused embedding.
+    """Call spatial domains on the fused embedding, choosing their number from the data.
 
-    Cells that share a connectivity unit have identical connectome rows, so at high alpha their
-    embeddings nearly coincide and Leiden/Louvain on a kNN graph shatters them into dozens of
-    tiny communities. The default therefore fits a Gaussian mixture with one shared full
-    covariance (R mclust's "EEE" model, here scikit-learn's ``"tied"``), in pure Python:
+    The default (``method="gmm"``) fits Gaussian mixtures with one shared covariance (R
+    mclust's "EEE" model). Without ``n_domains`` the number of domains is chosen among
+    ``1, 2, ...`` (20 at first, more while the choice is near the top: no fixed ceiling) from
+    two kinds of candidates, mixtures with ``k`` components and cuts at ``k`` of a larger
+    mixture whose components are merged pairwise by entropy (Baudry et al. 2010), so that
+    non-Gaussian domains can be several components. Each is fitted ``n_runs`` times on
+    subsamples and scored by stability (mean pairwise ARI of the runs) x coherence (modularity
+    on the spatial graph at ``alpha`` 0, on the connectome at 1, weighted in between; on the
+    embedding's kNN graph when ``adata`` has neither); the fewest domains within one standard
+    error (and 5 %) of the best score win (see :mod:`spacon.tl._domain_selection`). The winner
+    is refitted on up to ``max_fit_cells`` cells, labels every cell, and its components are
+    merged by entropy (clusters under 2 % of the cells first) into the domain tree, down to one
+    domain.
 
-    * with ``n_domains``: that many components;
-    * without: the number is chosen by BIC over ``1..max_domains`` at the elbow, the smallest
-      ``k`` after which three successive extra components each gain less than a tenth of the
-      largest single gain (the BIC minimum if the curve has no such elbow).
+    ``n_domains=k`` is the tree's cut at ``k``: it cuts the tree already stored in
+    ``uns[tree_key]['tree']`` (``tree_key`` defaults to ``key_added``) when that tree was built
+    from the same embedding and options, without refitting, and otherwise builds the tree as
+    the default call does and cuts it; so a fixed-``k`` call always equals the default tree cut
+    at ``k``. A ``k`` above the tree's leaves (the chosen number, or the larger mixture of a
+    tree cut) fits a mixture with ``k`` components, not nested in the tree.
 
     ``method="leiden"``/``"louvain"`` cluster a ``n_neighbors``-nearest-neighbour graph of the
     embedding at ``resolution``; with ``n_domains`` the resolution is searched to match it.
@@ -50,22 +66,29 @@ def domains(
     Parameters
     ----------
     adata
-        Data with ``obsm[use_rep]`` (see :func:`spacon.tl.fuse`).
+        Data with ``obsm[use_rep]`` (see :func:`spacon.tl.fuse`); ``obsp['spatial_connectivities']``
+        and the connectome graph, where present, judge the candidate numbers of domains.
     method
         ``"gmm"``, ``"leiden"`` or ``"louvain"``.
     n_domains
         Number of domains wanted (optional).
     resolution
         Leiden/Louvain resolution (default 1.0).
-    max_domains
-        Largest number of mixture components tried by the BIC search.
+    alpha
+        The alpha the embedding was fused at, which sets the weight of the connectome against
+        the spatial graph when judging domains (as :func:`spacon.tl.fuse` weights the
+        embeddings). ``None``: ``uns['spacon_fuse']['alpha']`` when present, otherwise both
+        graphs count equally.
+    n_runs
+        Mixtures fitted per candidate number of domains (each on 2,000 random cells) to
+        measure stability.
     n_neighbors
-        Neighbours of the kNN graph (Leiden/Louvain).
+        Neighbours of the kNN graph (Leiden/Louvain, and the fallback judging graph).
     use_rep
         ``obsm`` key of the embedding.
     max_fit_cells
-        Mixture models are fitted on at most this many randomly chosen cells, then every cell
-        is assigned; keeps whole-brain data fast.
+        The mixture is fitted on at most this many randomly chosen cells (components are merged
+        on at most 5,000), then every cell is assigned; keeps whole-brain data fast.
     merge_radius
         Cells whose embeddings lie within ``merge_radius`` times the embedding's overall scale
         (root of the summed variances) of each other, directly or through a chain, are
@@ -74,6 +97,8 @@ def domains(
         low alpha lie much farther apart and are left alone. ``0`` turns merging off.
     seed
         Random seed.
+    tree_key
+        ``uns`` key whose stored tree ``n_domains`` cuts (default: ``key_added``).
     key_added
         ``obs`` column written.
     copy
@@ -81,9 +106,16 @@ def domains(
 
     Returns
     -------
-    ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical) and
-    ``uns[key_added] = {'params': ..., 'n_domains': k, 'n_merged_points': m}`` (with the BIC
-    curve when searched).
+    ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical, ``'0'`` the
+    largest domain) and ``uns[key_added]`` with ``'params'``, ``'n_domains'`` and
+    ``'n_merged_points'``; for ``method="gmm"`` also ``'selection'`` (``'rule'``, ``'chosen'``,
+    ``'family'`` (``'mixture'`` or ``'tree'``), ``'best_score_family'``, ``'best_score_k'``,
+    ``'n_tree_leaves'``, ``'weights'`` of the graphs, ``'n_runs'``, ``'at_limit'``, a one-line
+    ``'reason'``, and per family, ``'mixture'`` and ``'tree'``, the arrays ``'k'``,
+    ``'stability'``, ``'stability_se'``, ``'modularity'`` (weighted; ``'modularity_<graph>'``
+    each) and ``'score'``) and ``'tree'`` (``'merges'``: the two clusters joined at each step, scipy
+    linkage numbering; ``'overlap'``: each merge's normalised entropy drop; ``'leaf_size'``;
+    ``'leaves'``: every cell's leaf; ``'fingerprint'``: embedding and options it was built from).
     """
     adata = adata.copy() if copy else adata
     check_option("method", method, ("gmm", "leiden", "louvain"))
@@ -91,6 +123,10 @@ def domains(
         raise SpaconInputError(f"adata.obsm has no {use_rep!r}; run spacon.tl.fuse first.")
     if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
         raise SpaconInputError(f"n_domains must be between 1 and the number of cells, got {n_domains}.")
+    if n_runs < 2:
+        raise SpaconInputError(f"n_runs must be at least 2 to measure stability, got {n_runs}.")
+    if alpha is None and "spacon_fuse" in adata.uns:
+        alpha = float(adata.uns["spacon_fuse"]["alpha"])
     z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
     info: dict = {"params": {"method": method, "use_rep": use_rep, "seed": seed,
                              "merge_radius": merge_radius}}
@@ -99,17 +135,101 @@ def domains(
     group, points = merge_near_identical(z, merge_radius)
     info["n_merged_points"] = int(len(points))
     if method == "gmm":
-        labels, chosen = _gmm(points, n_domains, max_domains, max_fit_cells, seed, info)
+        options = {"alpha": alpha, "n_runs": n_runs, "max_fit_cells": max_fit_cells}
+        info["params"].update({k: v for k, v in options.items() if v is not None})
+        labels = _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed,
+                               tree_key or key_added, {**info["params"], **options}, info)
     else:
-        labels, chosen = _community(points, method, n_domains, resolution, n_neighbors, seed,
-                                    info)
-    labels = labels[group]
+        labels, _ = _community(points, method, n_domains, resolution, n_neighbors, seed, info)
+        labels = labels[group]
     chosen = len(np.unique(labels))
     info["n_domains"] = int(chosen)
     logger.info("domains: %s gave %d domains", method, chosen)
     adata.obs[key_added] = _categorical(labels)
     adata.uns[key_added] = info
     return adata if copy else None
+
+
+def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_key, options,
+                  info) -> np.ndarray:
+    """Labels of every cell from the domain tree (stored, or chosen and built here)."""
+    from ._domain_selection import (
+        MIN_DOMAIN_SHARE,
+        assign,
+        coherence_graphs,
+        mixture,
+        select_n_domains,
+    )
+    from ._mixture_tree import MixtureTree, merge_by_entropy
+
+    fingerprint = _fingerprint(z, options)
+    stored = adata.uns.get(tree_key, {})
+    if stored.get("tree", {}).get("fingerprint") == fingerprint:
+        tree = MixtureTree.from_dict(stored["tree"])
+        leaves = np.asarray(stored["tree"]["leaves"], dtype=np.int64)
+        selection = dict(stored["selection"])
+        logger.info("domains: cutting the tree stored in uns[%r]", tree_key)
+    elif len(points) < 2:  # one cell, or every cell at one point: nothing to choose
+        tree = MixtureTree(np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.array([len(z)]))
+        leaves = np.zeros(len(z), dtype=np.int64)
+        selection = {"rule": "a single point", "chosen": 1,
+                     "reason": "1 domain: every cell has the same embedding"}
+    else:
+        graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors)
+        scores = select_n_domains(points, group, graphs, seed, options["n_runs"])
+        n_leaves = scores["chosen"] if scores["family"] == "mixture" else scores["n_tree_leaves"]
+        gmm = mixture(points, n_leaves, seed, options["max_fit_cells"])
+        merge_on = np.random.default_rng(seed).permutation(len(points))[:MAX_MERGE_CELLS]
+        tree = merge_by_entropy(gmm.predict_proba(points[np.sort(merge_on)]),
+                                min_size=MIN_DOMAIN_SHARE)
+        leaves = assign(gmm, points)[group]
+        tree.leaf_size = np.bincount(leaves, minlength=tree.n_leaves)
+        selection = _selection_record(scores)
+    info["selection"] = selection
+    info["tree"] = {**tree.to_dict(), "leaves": leaves.astype(np.int32),
+                    "fingerprint": fingerprint}
+    k = int(selection["chosen"]) if n_domains is None else n_domains
+    if k <= tree.n_leaves:
+        return tree.cut(k)[leaves]
+    if k > len(points):
+        raise SpaconInputError(f"n_domains={k} is more than the {len(points)} distinct points of "
+                               f"the embedding (cells closer than merge_radius count as one).")
+    logger.info("domains: %d domains asked, above the tree's %d leaves; fitting %d components",
+                k, tree.n_leaves, k)
+    return assign(mixture(points, k, seed, options["max_fit_cells"]), points)[group]
+
+
+def _selection_record(scores: dict) -> dict:
+    """What was chosen and why, for ``uns[key]['selection']``."""
+    best, family = int(scores["chosen"]), scores["family"]
+    table = scores["families"][family]
+    top_family, top_k = scores["best_score"]
+    i = best - 1
+    graphs = " + ".join(f"{w:.2g} x {name}" for name, w in scores["weights"].items())
+    what = ("mixture" if family == "mixture" else
+            f"cut of a {scores['n_tree_leaves']}-component entropy-merged mixture tree")
+    reason = (f"{best} domains ({what}): stability x modularity {table['stability'][i]:.3f} x "
+              f"{table['modularity'][i]:.3f} = {table['score'][i]:.3f}, the fewest domains "
+              f"within one standard error of the best ({top_k} domains, {top_family}: "
+              f"{scores['families'][top_family]['score'][top_k - 1]:.3f}) among "
+              f"1..{table['k'][-1]}; stability = mean ARI of {scores['n_runs']} fits on "
+              f"subsamples, modularity on {graphs}")
+    if scores["at_limit"]:
+        reason += " (at the most domains the data allow: more may exist)"
+    return {"rule": "stability x modularity, one-standard-error", "chosen": best,
+            "family": family, "best_score_family": top_family, "best_score_k": top_k,
+            "n_tree_leaves": scores["n_tree_leaves"], "weights": scores["weights"],
+            "n_runs": scores["n_runs"], "at_limit": scores["at_limit"], "reason": reason,
+            **scores["families"]}
+
+
+def _fingerprint(z: np.ndarray, options: dict) -> str:
+    """Identifies the embedding and the options a tree was built from."""
+    import hashlib
+
+    h = hashlib.sha1(np.ascontiguousarray(z).tobytes())
+    h.update(repr(sorted((k, v) for k, v in options.items())).encode())
+    return h.hexdigest()
 
 
 def merge_near_identical(z: np.ndarray, radius: float):
@@ -125,7 +245,13 @@ def merge_near_identical(z: np.ndarray, radius: float):
     if radius <= 0 or n < 2:
         return np.arange(n), z
     scale = float(np.sqrt(z.var(axis=0).sum())) or 1.0
-    pairs = cKDTree(z).query_pairs(radius * scale, output_type="ndarray")
+    # only points with a neighbour within the radius can be in a pair: find them with one
+    # bounded nearest-neighbour query (fast), then pair those alone
+    dist, _ = cKDTree(z).query(z, k=2, distance_upper_bound=radius * scale)
+    close = np.flatnonzero(np.isfinite(dist[:, 1]))
+    if len(close) == 0:
+        return np.arange(n), z
+    pairs = close[cKDTree(z[close]).query_pairs(radius * scale, output_type="ndarray")]
     if len(pairs) == 0:
         return np.arange(n), z
     graph = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
@@ -143,49 +269,6 @@ def _categorical(labels: np.ndarray) -> pd.Categorical:
     rank[order] = np.arange(len(order))
     codes = rank[labels]
     return pd.Categorical.from_codes(codes, [str(i) for i in range(len(order))])
-
-
-def _gmm(z, n_domains, max_domains, max_fit_cells, seed, info, max_search_cells=5000):
-    from sklearn.mixture import GaussianMixture
-
-    rng = np.random.default_rng(seed)
-    fit = z if len(z) <= max_fit_cells else z[rng.choice(len(z), max_fit_cells, replace=False)]
-
-    def model(k, data):
-        return GaussianMixture(k, covariance_type="tied", random_state=seed, n_init=2).fit(data)
-
-    if n_domains is None:
-        # BIC search, stopped once three successive components each gain < 1/10 of the best gain
-        search = fit[: min(len(fit), max_search_cells)]
-        fitted, bic = [], []
-        for k in range(1, min(max_domains, len(search) - 1) + 1):
-            fitted.append(model(k, search))
-            bic.append(fitted[-1].bic(search))
-            gains = -np.diff(bic)
-            if len(gains) >= 4 and (gains[-3:] < 0.1 * gains.max()).all():
-                break
-        bic = np.array(bic)
-        n_domains = _elbow(bic) + 1
-        gmm = model(n_domains, fit)
-        info["bic"] = {"k": np.arange(1, len(bic) + 1), "bic": bic}
-        info["params"]["selection"] = "BIC elbow"
-    else:
-        gmm = model(n_domains, fit)
-    return gmm.predict(z), n_domains
-
-
-def _elbow(bic: np.ndarray, patience: int = 3) -> int:
-    """Index of the smallest k after which ``patience`` successive components each gain less
-    than a tenth of the largest single gain; the BIC minimum when there is no such k.
-    """
-    gains = bic[:-1] - bic[1:]  # gain of going from k to k + 1
-    if len(gains) == 0 or gains.max() <= 0:
-        return 0
-    small = gains < 0.1 * gains.max()
-    for k in range(len(gains) - patience + 1):
-        if small[k : k + patience].all():
-            return k
-    return int(np.argmin(bic))
 
 
 def _community(z, method, n_domains, resolution, n_neighbors, seed, info):

@@ -1,0 +1,218 @@
+"""Domains that choose their own number: the default rule against the mixture with the true number
+and the old BIC-elbow default.
+
+Run:  python benchmarks/bench_domains.py [--data ../shared/data] [--cache DIR] [--json out.json]
+
+Cases (truth in brackets):
+1. the demo brain (``spacon.datasets.synthetic_brain()`` defaults, trained as ``spacon demo``
+   does) at alpha 0 [obs['region'], 16] and alpha 1 [obs['module'], 4];
+2. STARmap mPFC, three slices [obs['z'], 4 layers], spatial encoder alone (as
+   ``bench_real_data.py``);
+3. a 2-D layered cortex-like slice (``spacon.datasets.layered_slice()``) [obs['layer'], 5],
+   spatial encoder alone.
+
+For each: the number of domains and ARI of the default rule (:func:`spacon.tl.domains`), of the
+Gaussian mixture with the true number (the reference, fitted as the library fits mixtures), of
+the default's domain tree cut at the true number (``n_domains=k``), and of the old default (BIC
+elbow over 1..20, reimplemented here as it was). A case passes when the default gives between
+half and twice the true number and an ARI no more than 0.05 below the reference. Finally the
+default's time on ``--scale`` cells (a 16-domain synthetic embedding with a spatial graph).
+
+Trained embeddings are cached under ``--cache`` (default /tmp/spacon_bench_domains): the first
+run trains (10-15 minutes on 2 busy CPU cores), later runs take about 3 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def demo_brain(cache: Path, seed: int):
+    """The demo's result (embeddings at alpha 0 and 1, graphs), trained once and cached."""
+    import anndata as ad
+
+    from spacon._demo import DEMO_THRESHOLD
+    from spacon._pipeline import RunConfig, run
+    from spacon.datasets import synthetic_brain
+    from spacon.io import save_npz, write_h5ad
+
+    out = cache / "demo"
+    if not (out / "result.h5ad").exists():
+        adata, conn = synthetic_brain(seed=seed)
+        info = adata.uns["synthetic_brain"]
+        write_h5ad(adata, out / "input" / "brain.h5ad")
+        save_npz(out / "input" / "connectome.npz", conn.matrix, conn.labels)
+        run(RunConfig(adata=str(out / "input" / "brain.h5ad"),
+                      connectivity=str(out / "input" / "connectome.npz"), unit_key="unit",
+                      section_key="section", radius=info["suggested_radius"],
+                      z_radius=info["suggested_z_radius"], threshold=DEMO_THRESHOLD,
+                      alpha=[0.0, 1.0], seed=seed, out=str(out), overwrite=True,
+                      progress=False))
+    return ad.read_h5ad(out / "result.h5ad")
+
+
+def spatial_only(adata, name: str, cache: Path, seed: int):
+    """Normalise, spatial kNN graph (10), train the spatial encoder alone; cached."""
+    import anndata as ad
+
+    import spacon
+
+    path = cache / f"{name}.h5ad"
+    if path.exists():
+        return ad.read_h5ad(path)
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=10)
+    model = spacon.SpaCon(adata, connectome_key=None, seed=seed)
+    model.train(progress=False, seed=seed)
+    model.embed()
+    spacon.io.write_h5ad(adata, path)
+    return adata
+
+
+def cases(root: Path, cache: Path, seed: int):
+    """(name, adata, use_rep, alpha, truth column) of every case whose data are present."""
+    import anndata as ad
+
+    import spacon
+
+    brain = demo_brain(cache, seed)
+    yield "demo brain, alpha 0", brain, "X_spacon_alpha0", 0.0, "region"
+    yield "demo brain, alpha 1", brain, "X_spacon_alpha1", 1.0, "module"
+    folder = root / "starmap_mpfc_bass"
+    paths = sorted(folder.glob("starmap_mpfc_*.h5ad"))
+    if not paths:
+        print(f"STARmap: {folder} is missing; skipped")
+    for path in paths:
+        adata = spatial_only(ad.read_h5ad(path), path.stem, cache, seed)
+        adata.obs["layer_truth"] = adata.obs["z"].astype(str)
+        spacon.tl.fuse(adata, 0)
+        yield f"STARmap {path.stem.split('_')[3]}", adata, "X_spacon", 0.0, "layer_truth"
+    adata = spatial_only(spacon.datasets.layered_slice(seed=seed), "layered_slice", cache, seed)
+    spacon.tl.fuse(adata, 0)
+    yield "layered slice", adata, "X_spacon", 0.0, "layer"
+
+
+def old_bic_default(z: np.ndarray, seed: int) -> np.ndarray:
+    """The previous default: tied mixture, k by BIC elbow over 1..20 (on 5,000 cells)."""
+    from sklearn.mixture import GaussianMixture
+
+    from spacon.tl._domains import merge_near_identical
+
+    group, points = merge_near_identical(z, 0.02)
+    rng = np.random.default_rng(seed)
+    fit = points if len(points) <= 50_000 else points[rng.choice(len(points), 50_000, False)]
+    search = fit[:5000]
+    bic = []
+    for k in range(1, min(20, len(search) - 1) + 1):
+        bic.append(GaussianMixture(k, covariance_type="tied", random_state=seed, n_init=2)
+                   .fit(search).bic(search))
+        gains = -np.diff(bic)
+        if len(gains) >= 4 and (gains[-3:] < 0.1 * gains.max()).all():
+            break
+    bic = np.array(bic)
+    gains = bic[:-1] - bic[1:]
+    chosen = int(np.argmin(bic)) + 1
+    if len(gains) and gains.max() > 0:
+        small = gains < 0.1 * gains.max()
+        for k in range(len(gains) - 2):
+            if small[k : k + 3].all():
+                chosen = k + 1
+                break
+    gmm = GaussianMixture(chosen, covariance_type="tied", random_state=seed, n_init=2).fit(fit)
+    return gmm.predict(points)[group]
+
+
+def measure(adata, use_rep: str, alpha: float, truth_key: str, seed: int) -> dict:
+    import spacon
+    from spacon.tl._domain_selection import mixture
+    from spacon.tl._domains import merge_near_identical
+
+    truth = adata.obs[truth_key].astype(str)
+    k_true = truth.nunique()
+    t0 = time.perf_counter()
+    spacon.tl.domains(adata, use_rep=use_rep, alpha=alpha, seed=seed, key_added="d_default")
+    seconds = time.perf_counter() - t0
+    selection = adata.uns["d_default"]["selection"]
+    spacon.tl.domains(adata, use_rep=use_rep, alpha=alpha, seed=seed, n_domains=k_true,
+                      tree_key="d_default", key_added="d_cut")
+    group, points = merge_near_identical(np.asarray(adata.obsm[use_rep], float), 0.02)
+    reference = mixture(points, k_true, seed, 20_000).predict(points)[group]
+    old = old_bic_default(np.asarray(adata.obsm[use_rep], float), seed)
+    default = adata.obs["d_default"]
+    row = {
+        "n_cells": adata.n_obs, "true_k": k_true,
+        "default_k": int(default.nunique()),
+        "default_ari": spacon.tl.score(truth, default)["ari"],
+        "default_family": selection["family"], "reason": selection["reason"],
+        "default_seconds": round(seconds, 1),
+        "true_k_mixture_ari": spacon.tl.score(truth, reference)["ari"],
+        "tree_cut_true_k_ari": spacon.tl.score(truth, adata.obs["d_cut"])["ari"],
+        "old_bic_k": int(len(np.unique(old))),
+        "old_bic_ari": spacon.tl.score(truth, old)["ari"],
+    }
+    row["k_ok"] = bool(k_true / 2 <= row["default_k"] <= 2 * k_true)
+    row["ari_ok"] = bool(row["default_ari"] >= row["true_k_mixture_ari"] - 0.05)
+    return row
+
+
+def scale(n_cells: int, seed: int) -> dict:
+    """Time of the default on ``n_cells`` cells: 16 planted domains, spatial kNN graph."""
+    import anndata as ad
+
+    import spacon
+
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, (n_cells, 2))
+    domain = (np.floor(xy[:, 0] / 25) * 4 + np.floor(xy[:, 1] / 25)).astype(int)
+    centres = rng.normal(0, 3, (16, 16))
+    adata = ad.AnnData(np.zeros((n_cells, 1), dtype=np.float32))
+    adata.obsm["spatial"] = xy
+    adata.obsm["X_spacon"] = (centres[domain] + rng.normal(0, 1, (n_cells, 16))).astype(
+        np.float32)
+    spacon.pp.spatial_graph(adata, n_neighbors=10)
+    t0 = time.perf_counter()
+    spacon.tl.domains(adata, alpha=0, seed=seed)
+    seconds = time.perf_counter() - t0
+    return {"n_cells": n_cells, "seconds": round(seconds, 1),
+            "chosen": int(adata.uns["spacon_domain"]["selection"]["chosen"]),
+            "ari": spacon.tl.score(domain, adata.obs["spacon_domain"])["ari"]}
+
+
+def main() -> None:
+    from _measure import real_data_parser
+
+    p = real_data_parser(__doc__)
+    p.add_argument("--cache", default="/tmp/spacon_bench_domains",
+                   help="folder for the trained embeddings (reused when present)")
+    p.add_argument("--scale", type=int, default=250_000,
+                   help="cells of the timing case (0 skips it)")
+    args = p.parse_args()
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, adata, use_rep, alpha, truth in cases(Path(args.data), cache, args.seed):
+        results[name] = measure(adata, use_rep, alpha, truth, args.seed)
+        print(json.dumps({name: results[name]}), flush=True)
+    print("\nDomains chosen by the default rule vs the mixture with the true number (ARI)")
+    print(f"{'case':<22}{'true k':>7}{'default k':>10}{'ARI':>7}{'true-k GMM':>11}"
+          f"{'tree cut k':>11}{'old BIC k':>10}{'ARI':>7}{'pass':>6}")
+    for name, r in results.items():
+        ok = "yes" if r["k_ok"] and r["ari_ok"] else "NO"
+        print(f"{name:<22}{r['true_k']:>7}{r['default_k']:>10}{r['default_ari']:>7.3f}"
+              f"{r['true_k_mixture_ari']:>11.3f}{r['tree_cut_true_k_ari']:>11.3f}"
+              f"{r['old_bic_k']:>10}{r['old_bic_ari']:>7.3f}{ok:>6}")
+    if args.scale:
+        results["scale"] = scale(args.scale, args.seed)
+        s = results["scale"]
+        print(f"\ndefault on {s['n_cells']:,} cells (16 planted domains, spatial kNN graph): "
+              f"{s['seconds']:.0f} s, {s['chosen']} domains, ARI {s['ari']:.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The domain tree: which domains merge at each coarser level, with their sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import _keys
+from .._errors import SpaconInputError
+from ._figures import palette
+
+
+def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] | None = None):
+    """Dendrogram of the domain tree stored by :func:`spacon.tl.domains` in ``uns[key]['tree']``.
+
+    Each leaf is a domain of the finest level, labelled with its name in ``obs[key]``, its size
+    in cells, and coloured as in :func:`spacon.pl.domains`; the horizontal axis gives the number
+    of domains left after each merge, and a dashed line marks the number in ``obs[key]``.
+    """
+    import matplotlib.pyplot as plt
+    from scipy.cluster.hierarchy import dendrogram
+
+    from ..tl._mixture_tree import MixtureTree
+
+    stored = adata.uns.get(key, {})
+    if "tree" not in stored or key not in adata.obs:
+        raise SpaconInputError(
+            f"adata has no domain tree under {key!r}; call spacon.tl.domains(adata, "
+            f"key_added={key!r}) with method='gmm' first.")
+    tree = MixtureTree.from_dict(stored["tree"])
+    leaves = np.asarray(stored["tree"]["leaves"])
+    domains = pd.Categorical(adata.obs[key])
+    colours = dict(zip(domains.categories, palette(len(domains.categories))))
+    # the domain (at the level shown in obs[key]) that each leaf's cells carry
+    table = pd.crosstab(leaves, domains.codes)
+    leaf_domain = {leaf: domains.categories[row.to_numpy().argmax()]
+                   for leaf, row in table.iterrows()}
+    size = np.bincount(leaves, minlength=tree.n_leaves)
+    names = [f"{leaf_domain.get(i, '-')}  ({size[i]:,} cells)" for i in range(tree.n_leaves)]
+    n = tree.n_leaves
+    fig, ax = plt.subplots(figsize=figsize or (6.0, 1.0 + 0.3 * n))
+    if n == 1:
+        ax.barh([0], [size[0]], color=colours.get(leaf_domain.get(0), "grey"))
+        ax.set_yticks([0], names)
+        ax.set_title(f"{key}: one domain", fontsize="small")
+        return fig
+    linkage = _linkage(tree)
+    dendrogram(linkage, ax=ax, labels=names, orientation="left", color_threshold=0,
+               above_threshold_color="0.3")
+    for label in ax.get_yticklabels():
+        domain = label.get_text().split("  (")[0]
+        label.set_color(colours.get(domain, "black"))
+    ax.set_xticks(np.arange(n), [str(n - h) for h in range(n)])
+    ax.set_xlabel("domains after the merge")
+    shown = domains.categories.size
+    if 1 <= shown <= n:
+        ax.axvline(n - shown + 0.5, ls="--", color="tab:red", lw=1)
+    ax.set_title(f"{key}: domain tree ({shown} domains shown)", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _linkage(tree) -> np.ndarray:
+    """Scipy linkage matrix: merge step s at height s + 1 (counts are leaves, as scipy wants)."""
+    n = tree.n_leaves
+    count = np.concatenate([np.ones(n), np.zeros(n - 1)])
+    rows = []
+    for step, (a, b) in enumerate(tree.merges):
+        count[n + step] = count[a] + count[b]
+        rows.append([a, b, step + 1, count[n + step]])
+    return np.array(rows, dtype=np.float64)

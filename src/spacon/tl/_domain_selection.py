@@ -1,0 +1,230 @@
+"""How many domains: the partition that is both reproducible and coherent on its graph.
+
+Two families of candidate partitions are scored for every number of domains ``k``:
+
+* **mixtures** -- a tied-covariance Gaussian mixture with ``k`` components;
+* **tree cuts** -- a mixture with more components (ten more than the largest ``k`` tried),
+  merged pairwise by entropy (:mod:`._mixture_tree`, Baudry et al. 2010) and cut at ``k``.
+  Merging lets one domain be described by several components, so elongated, curved or
+  skewed domains are candidates too.
+
+Each candidate is fitted several times (each on its own random subsample and seed) and judged
+twice:
+
+* **stability** -- the mean adjusted Rand index between the runs' partitions of the same cells
+  (consensus clustering; chooseR and MultiK in single-cell work). Splitting a domain that is
+  not really two lands in a different place on every run;
+* **coherence** -- the partition's modularity on the graph that defines domains at the
+  embedding's alpha: the spatial graph at ``alpha = 0`` (a domain should be contiguous), the
+  connectome at ``alpha = 1`` (a domain should be a community of connections), both weighted
+  as :func:`spacon.tl.fuse` weights the embeddings in between; without either graph, the
+  embedding's own k-nearest-neighbour graph. Merging two real domains, or splitting by cell
+  types that are mixed everywhere, lowers it.
+
+The score is stability x modularity. The chosen candidate is the one with the fewest domains
+whose score is within one standard error (from the spread of the runs' agreement), and at least
+5 %, of the best score: a finer partition that is not clearly better is not taken. Neither
+score depends on the mixture's likelihood, so non-Gaussian domains do not inflate the count as
+the BIC does. Candidates start at ``1 .. 20`` and grow by ten while the choice lies in the top
+quarter of those tried (while at least 10 cells per domain remain), so no fixed ceiling decides
+the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .. import _keys
+from ._fuse import alpha_weight
+from ._mixture_tree import merge_by_entropy
+from ._modularity import group_graph, modularity_of_merge
+
+logger = logging.getLogger(__name__)
+
+FIRST_MAX_K = 20  # candidates 1..FIRST_MAX_K first, then ten more at a time
+MIN_POINTS_PER_DOMAIN = 10
+SUBSAMPLE = 2000  # cells per stability run
+SUBSAMPLE_SHARE = 0.8  # and at most this share of them, so that runs differ (0.5 chose the same)
+EVALUATION = 5000  # cells on which the runs' partitions are compared
+RUN_INITS = 1  # initialisations per run (more cost time and did not change the choices)
+TREE_EXTRA_LEAVES = 10  # the tree family starts from this many more components than candidates
+TOLERANCE = 0.05  # scores within this share of the best count as equally good
+MIN_DOMAIN_SHARE = 0.02  # when merging, clusters smaller than this share of cells go first
+
+
+def mixture(points: np.ndarray, k: int, seed: int, max_fit_cells: int, n_init: int = 2):
+    """Tied-covariance Gaussian mixture with ``k`` components on a random subsample."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(seed)
+    fit = points if len(points) <= max_fit_cells else points[
+        np.sort(rng.choice(len(points), max_fit_cells, replace=False))]
+    return GaussianMixture(k, covariance_type="tied", random_state=seed, n_init=n_init).fit(fit)
+
+
+def assign(gmm, points: np.ndarray, chunk: int = 100_000) -> np.ndarray:
+    """Most probable component of each point under a tied-covariance mixture.
+
+    The same answer as ``gmm.predict``, from one whitening of the points: with a shared
+    covariance the log-density differs between components only by ``x P . m_k P -
+    |m_k P|^2 / 2`` (``P`` the precision's Cholesky factor), several times faster on many cells.
+    """
+    whiten = gmm.precisions_cholesky_
+    means = gmm.means_ @ whiten
+    offset = np.log(gmm.weights_) - 0.5 * (means**2).sum(axis=1)
+    out = np.empty(len(points), dtype=np.int64)
+    for lo in range(0, len(points), chunk):
+        out[lo:lo + chunk] = np.argmax((points[lo:lo + chunk] @ whiten) @ means.T + offset, axis=1)
+    return out
+
+
+def coherence_graphs(adata, alpha: float | None, group: np.ndarray, points: np.ndarray,
+                     n_neighbors: int) -> list[tuple[str, float, object, np.ndarray]]:
+    """``(name, weight, unit_in, cell_unit)`` of the graphs that domains are judged on."""
+    from ..model._graphs import connectome_graph_of, spatial_graph_of
+
+    found = {}
+    if _keys.connectivities(_keys.SPATIAL_GRAPH) in adata.obsp:
+        g = spatial_graph_of(adata)
+        found["spatial"] = (g.unit_in, g.cell_unit)
+    if (_keys.connectivities(_keys.CONNECTOME_GRAPH) in adata.obsp
+            or "unit_connectivities" in adata.uns.get(_keys.neighbors(_keys.CONNECTOME_GRAPH), {})):
+        g = connectome_graph_of(adata)
+        found["connectome"] = (g.unit_in, g.cell_unit)
+    if alpha is None:  # unknown: every graph present counts equally
+        weights = {name: 1.0 / len(found) for name in found}
+    else:
+        w = alpha_weight(alpha)
+        weights = {"spatial": 1.0 - w if "connectome" in found else 1.0,
+                   "connectome": w if "spatial" in found else 1.0}
+    chosen = [(n, weights[n], *found[n]) for n in found if weights[n] > 0]
+    if not chosen:
+        chosen = [("embedding_knn", 1.0, _knn_graph(points, n_neighbors), group)]
+    return chosen
+
+
+def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
+                     n_runs: int = 4) -> dict:
+    """Score every candidate of both families (see the module docstring); the choice and scores.
+
+    Returns ``chosen`` and ``family``, ``n_tree_leaves``, and per family (``mixture``,
+    ``tree``) the arrays ``k``, ``stability``, ``stability_se``, ``modularity`` (weighted over
+    the graphs), ``modularity_<graph>`` and ``score``.
+    """
+    rng = np.random.default_rng(seed)
+    evaluation = np.sort(rng.choice(len(points), min(len(points), EVALUATION), replace=False))
+    limit = max(1, len(points) // MIN_POINTS_PER_DOMAIN)
+    mixtures: dict[int, tuple] = {1: (1.0, 0.0, {name: 0.0 for name, *_ in graphs})}
+    top = min(FIRST_MAX_K, limit)
+    while True:
+        for k in range(max(mixtures) + 1, top + 1):
+            mixtures[k] = _score_mixture(points, group, evaluation, k, graphs, seed, n_runs)
+        n_tree_leaves = min(limit, top + TREE_EXTRA_LEAVES)
+        cuts = _score_tree_cuts(points, group, evaluation, n_tree_leaves, graphs, seed, n_runs)
+        families = {"mixture": _table(mixtures, graphs, top),
+                    "tree": _table(cuts, graphs, top)}
+        family, best, top_family, top_k = _one_standard_error(families)
+        if best <= 0.75 * top or top >= limit:
+            break
+        logger.info("domains: k=%d is near the top of 1..%d; trying up to %d", best, top,
+                    min(top + 10, limit))
+        top = min(top + 10, limit)
+    return {"chosen": best, "family": family, "best_score": (top_family, top_k),
+            "n_tree_leaves": n_tree_leaves, "families": families, "n_runs": n_runs,
+            "weights": {name: float(w) for name, w, *_ in graphs},
+            "at_limit": bool(best > 0.75 * top)}
+
+
+def _table(rows: dict, graphs, top: int) -> dict:
+    """Arrays of one family's scores for ``k = 1 .. top``."""
+    ks = np.array([k for k in sorted(rows) if k <= top])
+    table = {"k": ks, "stability": np.array([rows[k][0] for k in ks]),
+             "stability_se": np.array([rows[k][1] for k in ks])}
+    for name, *_ in graphs:
+        table[f"modularity_{name}"] = np.array([rows[k][2][name] for k in ks])
+    table["modularity"] = sum(w * table[f"modularity_{name}"] for name, w, *_ in graphs)
+    table["score"] = table["stability"] * np.clip(table["modularity"], 0, None)
+    return table
+
+
+def _one_standard_error(families: dict) -> tuple[str, int, str, int]:
+    """The fewest domains scoring within one standard error (at least 5 %) of the best."""
+    top_family, top_i = max(((f, int(np.argmax(t["score"]))) for f, t in families.items()),
+                            key=lambda c: (round(families[c[0]]["score"][c[1]], 12),
+                                           -families[c[0]]["k"][c[1]]))
+    t = families[top_family]
+    margin = max(t["stability_se"][top_i] * max(t["modularity"][top_i], 0.0),
+                 TOLERANCE * t["score"][top_i])
+    floor = t["score"][top_i] - margin
+    candidates = [(int(t["k"][i]), -t["score"][i], f) for f, t in families.items()
+                  for i in np.flatnonzero(t["score"] >= floor)]
+    k, _, family = min(candidates)
+    return family, k, top_family, int(t["k"][top_i])
+
+
+def _score_mixture(points, group, evaluation, k, graphs, seed, n_runs):
+    """Stability and mean modularity of ``n_runs`` mixtures with ``k`` components."""
+    seeds = np.random.SeedSequence([seed, k]).generate_state(n_runs)
+    size = _run_size(len(points), k)
+    runs = []
+    for s in seeds:
+        labels = assign(mixture(points, k, int(s), size, n_init=RUN_INITS), points)
+        runs.append((labels, {name: modularity_of_merge(
+            group_graph(unit_in, cell_unit, labels[group], k), np.arange(k))
+            for name, _, unit_in, cell_unit in graphs}))
+    return _agreement([labels[evaluation] for labels, _ in runs], [m for _, m in runs])
+
+
+def _score_tree_cuts(points, group, evaluation, n_leaves, graphs, seed, n_runs) -> dict:
+    """Stability and mean modularity of every cut of ``n_runs`` entropy-merged trees."""
+    seeds = np.random.SeedSequence([seed, 0, n_leaves]).generate_state(n_runs)
+    size = _run_size(len(points), n_leaves)
+    trees = []
+    for s in seeds:
+        gmm = mixture(points, n_leaves, int(s), size, n_init=RUN_INITS)
+        tree = merge_by_entropy(gmm.predict_proba(points[evaluation]), MIN_DOMAIN_SHARE)
+        leaf = assign(gmm, points)
+        summed = {name: group_graph(unit_in, cell_unit, leaf[group], tree.n_leaves)
+                  for name, _, unit_in, cell_unit in graphs}
+        trees.append((tree, leaf, summed))
+    rows = {}
+    for k in range(1, min(t.n_leaves for t, _, _ in trees) + 1):
+        cuts = [tree.cut(k) for tree, _, _ in trees]
+        rows[k] = _agreement(
+            [cut[leaf[evaluation]] for cut, (_, leaf, _) in zip(cuts, trees)],
+            [{name: modularity_of_merge(g, cut) for name, g in summed.items()}
+             for cut, (_, _, summed) in zip(cuts, trees)])
+    return rows
+
+
+def _run_size(n_points: int, n_components: int) -> int:
+    """Cells per run: every run sees different cells, and enough for its components."""
+    return max(min(SUBSAMPLE, int(SUBSAMPLE_SHARE * n_points)), min(n_points, 2 * n_components))
+
+
+def _agreement(partitions: list, modularities: list[dict]):
+    """Mean pairwise ARI, its standard error, and the mean modularity per graph."""
+    from sklearn.metrics import adjusted_rand_score
+
+    n = len(partitions)
+    ari = [adjusted_rand_score(partitions[i], partitions[j])
+           for i in range(n) for j in range(i + 1, n)]
+    return (float(np.mean(ari)), float(np.std(ari) / np.sqrt(len(ari))),
+            {name: float(np.mean([m[name] for m in modularities])) for name in modularities[0]})
+
+
+def _knn_graph(points: np.ndarray, n_neighbors: int):
+    """Symmetric k-nearest-neighbour graph of the points (units are the points)."""
+    import scipy.sparse as sp
+    from scipy.spatial import cKDTree
+
+    n = len(points)
+    if n < 2:
+        return sp.csr_matrix((n, n))
+    k = max(1, min(n_neighbors, n - 1))
+    _, idx = cKDTree(points).query(points, k=k + 1)
+    rows = np.repeat(np.arange(n), k)
+    a = sp.csr_matrix((np.ones(n * k), (rows, idx[:, 1:].ravel())), shape=(n, n))
+    return ((a + a.T) > 0).astype(np.float64)

@@ -1,0 +1,223 @@
+"""Domains that choose their own number: the selection rule, the domain tree, modularity."""
+
+import json
+
+import anndata as ad
+import matplotlib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+matplotlib.use("Agg")
+
+import spacon  # noqa: E402
+from spacon import SpaconInputError  # noqa: E402
+from spacon.tl import score  # noqa: E402
+from spacon.tl._mixture_tree import MixtureTree, merge_by_entropy  # noqa: E402
+from spacon.tl._modularity import modularity  # noqa: E402
+
+
+def embedded(z):
+    adata = ad.AnnData(np.zeros((len(z), 1), dtype=np.float32))
+    adata.obs_names = [f"c{i}" for i in range(len(z))]
+    adata.obsm["X_spacon"] = np.asarray(z, dtype=np.float32)
+    return adata
+
+
+def blobs(rng, n=500, k=4):
+    truth = rng.integers(0, k, n)
+    return np.eye(k + 1)[truth] * 4 + rng.normal(0, 0.5, (n, k + 1)), truth
+
+
+def arcs(rng, n=600):
+    """Three concentric half-rings: elongated, curved, far from Gaussian."""
+    truth = rng.integers(0, 3, n)
+    angle = rng.uniform(0, np.pi, n)
+    radius = 4 + 3.0 * truth + rng.normal(0, 0.3, n)
+    return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)]), truth
+
+
+def test_modularity_of_two_triangles_by_hand():
+    # two triangles joined by one edge: m = 7, each side holds 3 edges and degree 7
+    edges = [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (3, 5), (2, 3)]
+    a = sp.coo_matrix((np.ones(7), tuple(zip(*edges))), shape=(6, 6))
+    a = (a + a.T).tocsr()
+    q = modularity(a.T, np.arange(6), np.array([0, 0, 0, 1, 1, 1]))
+    assert np.isclose(q, 2 * (3 / 7 - (7 / 14) ** 2))
+    assert np.isclose(modularity(a.T, np.arange(6), np.zeros(6)), 0.0)
+
+
+def test_factored_modularity_equals_the_expanded_cell_graph(rng):
+    units = sp.random(5, 5, density=0.5, random_state=1, format="csr")
+    cell_unit = rng.integers(0, 5, 40)
+    cells = units[cell_unit][:, cell_unit]  # cell i receives from cell j if unit edge
+    labels = rng.integers(0, 3, 40)
+    assert np.isclose(modularity(units, cell_unit, labels),
+                      modularity(cells, np.arange(40), labels))
+
+
+def test_tree_cuts_are_nested_and_merge_overlapping_pieces_first(rng):
+    from sklearn.mixture import GaussianMixture
+
+    z, truth = blobs(rng, 400, 3)
+    gmm = GaussianMixture(9, covariance_type="tied", random_state=0).fit(z)
+    tree = merge_by_entropy(gmm.predict_proba(z))
+    leaf = gmm.predict(z)
+    assert tree.merges.shape == (8, 2) and len(tree.overlap) == 8
+    for k in range(1, 9):
+        fine, coarse = tree.cut(k + 1), tree.cut(k)
+        assert len(np.unique(coarse)) == k
+        # every finer cluster lies inside one coarser cluster
+        assert all(len(np.unique(coarse[fine == c])) == 1 for c in np.unique(fine))
+    # pieces of one blob overlap more than separate blobs: the last two merges are between blobs
+    assert score(truth, tree.cut(3)[leaf])["ari"] > 0.99
+    assert tree.overlap[:6].min() > tree.overlap[6:].max()
+    assert np.array_equal(MixtureTree.from_dict(tree.to_dict()).cut(4), tree.cut(4))
+
+
+def test_rule_finds_well_separated_clusters(rng):
+    z, truth = blobs(rng)
+    adata = embedded(z)
+    spacon.tl.domains(adata)
+    selection = adata.uns["spacon_domain"]["selection"]
+    assert selection["chosen"] == 4 == adata.obs["spacon_domain"].nunique()
+    assert score(truth, adata.obs["spacon_domain"])["ari"] > 0.99
+    assert selection["reason"].startswith("4 domains")
+    assert selection["weights"] == {"embedding_knn": 1.0}  # no spatial graph: the kNN graph
+    assert len(selection["mixture"]["k"]) >= 20 and not selection["at_limit"]
+
+
+def test_rule_finds_elongated_clusters_where_bic_oversplits(rng):
+    from sklearn.mixture import GaussianMixture
+
+    z, truth = arcs(rng)
+    bic = [GaussianMixture(k, covariance_type="tied", random_state=0).fit(z).bic(z)
+           for k in range(1, 11)]
+    assert np.argmin(bic) + 1 > 6  # the BIC keeps adding components to follow the curves
+    adata = embedded(z)
+    spacon.tl.domains(adata)
+    selection = adata.uns["spacon_domain"]["selection"]
+    # the merged tree follows the curves; at most one ring is cut in two here (the kNN
+    # graph's modularity rewards cutting a long ring a little)
+    assert selection["family"] == "tree" and 3 <= selection["chosen"] <= 4
+    assert score(truth, adata.obs["spacon_domain"])["ari"] > 0.9
+    assert score(truth, spacon.tl.domains(adata, n_domains=3, copy=True).obs[
+        "spacon_domain"])["ari"] > 0.99
+
+
+@pytest.mark.slow
+def test_tree_cut_equals_fixed_k_call_and_is_repeatable(rng, monkeypatch):
+    z, _ = blobs(rng, 300, 3)
+    fresh = embedded(z)
+    adata = embedded(z)
+    spacon.tl.domains(adata)
+    stored = adata.uns["spacon_domain"]["tree"]
+    tree = MixtureTree.from_dict(stored)
+    assert tree.n_leaves >= 3 and len(stored["leaves"]) == adata.n_obs
+    # a fixed-k call on data without a tree builds the same tree and cuts it
+    spacon.tl.domains(fresh, n_domains=2)
+    expected = tree.cut(2)[np.asarray(stored["leaves"])]
+    assert score(expected, fresh.obs["spacon_domain"])["ari"] == 1.0
+    assert np.array_equal(fresh.uns["spacon_domain"]["tree"]["leaves"], stored["leaves"])
+    # with the tree stored, n_domains cuts it without refitting
+    import spacon.tl._domain_selection as selection
+
+    monkeypatch.setattr(selection, "select_n_domains", lambda *a, **k: pytest.fail("refit"))
+    spacon.tl.domains(adata, n_domains=2, key_added="two", tree_key="spacon_domain")
+    assert np.array_equal(adata.obs["two"].to_numpy(), fresh.obs["spacon_domain"].to_numpy())
+    monkeypatch.undo()
+    # repeatable for a seed; another seed refits
+    again = embedded(z)
+    spacon.tl.domains(again)
+    assert np.array_equal(again.obs["spacon_domain"], adata.obs["spacon_domain"])
+    assert np.array_equal(again.uns["spacon_domain"]["selection"]["mixture"]["score"],
+                          adata.uns["spacon_domain"]["selection"]["mixture"]["score"])
+    spacon.tl.domains(again, seed=1)
+    assert again.uns["spacon_domain"]["tree"]["fingerprint"] != stored["fingerprint"]
+
+
+def test_spatial_graph_judges_low_alpha_domains(rng):
+    # two spatial halves; cell types, mixed everywhere, also show in the embedding
+    n = 600
+    xy = rng.uniform(0, 10, (n, 2))
+    half = (xy[:, 0] > 5).astype(int)
+    cell_type = rng.integers(0, 2, n)
+    adata = embedded(np.column_stack([half * 4.0, cell_type * 2.0]) + rng.normal(0, 0.5, (n, 2)))
+    adata.obsm["spatial"] = xy
+    spacon.pp.spatial_graph(adata, n_neighbors=8)
+    spacon.tl.domains(adata, alpha=0)
+    selection = adata.uns["spacon_domain"]["selection"]
+    assert selection["weights"] == {"spatial": 1.0}
+    # cell types are mixed everywhere: splitting by them is not coherent in space
+    assert selection["chosen"] == 2
+    assert score(half, adata.obs["spacon_domain"])["ari"] > 0.9
+
+
+def test_domain_options_are_checked(rng):
+    adata = embedded(blobs(rng, 100)[0])
+    with pytest.raises(SpaconInputError, match="n_runs"):
+        spacon.tl.domains(adata, n_runs=1)
+    with pytest.raises(SpaconInputError, match="no domain tree"):
+        spacon.pl.domain_tree(adata)
+
+
+def test_domain_tree_plot_labels_every_leaf_with_its_size(rng):
+    adata = embedded(blobs(rng, 300, 3)[0])
+    spacon.tl.domains(adata)
+    spacon.tl.domains(adata, n_domains=2)
+    fig = spacon.pl.domain_tree(adata)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    n_leaves = len(adata.uns["spacon_domain"]["tree"]["leaf_size"])
+    assert len(labels) == n_leaves and all("cells)" in t for t in labels)
+    sizes = sum(int(t.split("(")[1].split()[0].replace(",", "")) for t in labels)
+    assert sizes == adata.n_obs
+    assert "2 domains shown" in fig.axes[0].get_title()
+
+
+@pytest.mark.slow
+def test_run_writes_one_column_per_level(sim_inputs, tmp_path):
+    from spacon.cli import main
+
+    out = tmp_path / "levels"
+    args = ["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+            "--section-key", "section", "--knn", "6", "--alpha", "0", "--n-domains", "2", "3",
+            "--hidden-dims", "16", "8", "4", "--epochs", "1", "--batch-size", "400", "--quiet",
+            "--out", str(out)]
+    assert main(args) == 0
+    res = ad.read_h5ad(out / "result.h5ad")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["domain_levels"] == {"0": {"2": "spacon_domain_alpha0_k2",
+                                              "3": "spacon_domain_alpha0_k3"}}
+    assert res.obs["spacon_domain_alpha0_k2"].nunique() == 2
+    assert res.obs["spacon_domain_alpha0_k3"].nunique() == 3
+    chosen = res.uns["spacon_domain_alpha0"]["selection"]["chosen"]
+    assert res.obs["spacon_domain_alpha0"].nunique() == chosen
+    if chosen >= 3:  # both levels cut from one tree: nested
+        pairs = res.obs.groupby("spacon_domain_alpha0_k3", observed=True)[
+            "spacon_domain_alpha0_k2"].nunique()
+        assert (pairs == 1).all()
+    assert (out / "figures" / "domain_tree_alpha0.png").exists()
+
+
+def test_one_distinct_point_gives_one_domain():
+    adata = embedded(np.zeros((30, 3)))
+    spacon.tl.domains(adata)
+    assert adata.uns["spacon_domain"]["selection"]["chosen"] == 1
+    assert adata.obs["spacon_domain"].nunique() == 1
+    with pytest.raises(SpaconInputError, match="distinct points"):
+        spacon.tl.domains(adata, n_domains=2)
+
+
+def test_layered_slice_has_curved_layers_and_cell_types_everywhere():
+    adata = spacon.datasets.layered_slice(600, 60, n_layers=4, seed=3)
+    again = spacon.datasets.layered_slice(600, 60, n_layers=4, seed=3)
+    assert (adata.X != again.X).nnz == 0
+    assert adata.obs["layer"].nunique() == 4 and adata.obsm["spatial"].shape == (600, 2)
+    table = adata.obs.groupby("layer", observed=True)["cell_type"].nunique()
+    assert (table == adata.obs["cell_type"].nunique()).all()
+    # layers are bands of depth: the radius from the arc's centre orders them
+    radius = np.linalg.norm(adata.obsm["spatial"], axis=1)
+    means = [radius[adata.obs["layer"] == f"L{i}"].mean() for i in range(1, 5)]
+    assert all(a > b for a, b in zip(means, means[1:]))
+    with pytest.raises(SpaconInputError, match="n_layers"):
+        spacon.datasets.layered_slice(n_layers=1)
