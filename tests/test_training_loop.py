@@ -160,3 +160,19 @@ def test_an_error_inside_training_closes_up(prepared, monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):
         model.train(1, mode="full", progress=False)
     assert next(model.module.parameters()).device.type == "cpu"
+
+
+def test_domain_calling_leaves_the_global_random_state_alone(rng):
+    z = np.concatenate([rng.normal(0, 0.3, (60, 3)), rng.normal(4, 0.3, (60, 3))])
+    import anndata as ad
+
+    adata = ad.AnnData(np.zeros((120, 1), dtype=np.float32), obsm={"X_spacon": z})
+    random.seed(7)
+    expected = random.random()
+    for method in ("louvain", "leiden"):
+        random.seed(7)
+        spacon.tl.domains(adata, method=method, resolution=0.5, key_added=method)
+        assert random.random() == expected, method
+    first = adata.obs["louvain"].copy()
+    spacon.tl.domains(adata, method="louvain", resolution=0.5, key_added="again")
+    assert (adata.obs["again"] == first).all()  # still repeatable for a seed

@@ -286,12 +286,16 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info):
             return tmp.obs["leiden"].cat.codes.to_numpy()
         import igraph as ig
 
-        g = ig.Graph.Weighted_Adjacency(tmp.obsp["connectivities"], mode="undirected")
         import random
 
-        random.seed(seed)  # igraph's Louvain draws from Python's random module
-        ig.set_random_number_generator(random)
-        return np.asarray(g.community_multilevel(weights="weight", resolution=res).membership)
+        g = ig.Graph.Weighted_Adjacency(tmp.obsp["connectivities"], mode="undirected")
+        # igraph's Louvain draws from the generator igraph is given: a private one, seeded,
+        # and igraph's own (Python's random module) put back, so no global state is touched
+        ig.set_random_number_generator(random.Random(seed))
+        try:
+            return np.asarray(g.community_multilevel(weights="weight", resolution=res).membership)
+        finally:
+            ig.set_random_number_generator(random)
 
     if n_domains is None:
         res = 1.0 if resolution is None else resolution
