@@ -1,9 +1,15 @@
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-import spacon
+# Training picks its thread count from how busy the machine is when it starts, and float sums
+# differ between thread counts: tests that compare separate runs need one fixed count.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import spacon  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -167,10 +167,11 @@ def test_run_options(inputs, tmp_path, extra):
         import anndata as ad
 
         res = ad.read_h5ad(out / "result.h5ad")
-        key = "spacon_domain_alpha0.5"
-        assert res.uns[key]["params"]["method"] == "louvain"
+        alpha = extra[extra.index("--alpha") + 1]
+        key = f"spacon_domain_alpha{alpha}"
+        assert res.uns[key]["params"]["method"] == extra[extra.index("--method") + 1]
         assert res.uns[key]["params"]["resolution"] == 0.5
-        assert res.obs[key].nunique() == summary["n_domains"]["0.5"] >= 2
+        assert res.obs[key].nunique() == summary["n_domains"][alpha] >= 2
 
 
 def test_run_with_named_dense_connectivity_knn_and_prenormalised(inputs, tmp_path):
