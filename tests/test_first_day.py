@@ -84,3 +84,65 @@ def test_a_saved_model_records_and_applies_its_preprocessing(brain, tmp_path):
     model.embed(by_hand)
     np.testing.assert_allclose(fresh.obsm["X_spacon_spa"], by_hand.obsm["X_spacon_spa"],
                                atol=1e-5)
+
+
+SMALL = ["--hidden-dims", "8", "4", "2", "--epochs", "2", "--mode", "full", "--figures", "none",
+         "--no-report", "--quiet", "--knn", "8", "--section-key", "section"]
+
+
+def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_inputs, tmp_path,
+                                                                         capsys):
+    import json
+
+    import anndata as ad
+    import pandas as pd
+
+    data = str(sim_inputs / "synthetic_brain.h5ad")
+    out = tmp_path / "run"
+    # no connectome and no --alpha: alpha 0 alone (it used to train, then fail at alpha 1)
+    assert main(["run", "--adata", data, "--no-connectivity", "--truth", "region",
+                 "--out", str(out), *SMALL]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["n_domains"]) == ["0"]
+    assert 0 < summary["truth_scores"]["0"]["ari"] <= 1 and summary["truth_scores"]["truth"] == "region"
+    table = pd.read_csv(out / "domains.csv", index_col="cell")
+    res = ad.read_h5ad(out / "result.h5ad")
+    assert list(table.columns) == ["section", "domain_alpha0", "region"]
+    assert (table["domain_alpha0"].astype(str).to_numpy() == res.obs["spacon_domain_alpha0"].astype(str).to_numpy()).all()
+    assert "ARI" in capsys.readouterr().out
+    # an explicit alpha > 0 without a connectome stops before training
+    assert main(["run", "--adata", data, "--no-connectivity", "--alpha", "0", "1",
+                 "--out", str(tmp_path / "bad"), *SMALL]) == 2
+    assert "use --alpha 0" in capsys.readouterr().err and not (tmp_path / "bad" / "model").exists()
+    # domains again at another number, without training
+    assert main(["domains", "--result", str(out), "--n-domains", "3", "--out",
+                 str(tmp_path / "again")]) == 0
+    again = ad.read_h5ad(tmp_path / "again" / "result.h5ad")
+    assert again.obs["spacon_domain_alpha0"].nunique() == 3
+    np.testing.assert_array_equal(again.obsm["X_spacon_spa"], res.obsm["X_spacon_spa"])
+    # the trained model on new (raw-count) tissue: preprocessed as the training data were
+    assert main(["embed", "--model", str(out / "model"), "--adata", data, "--truth", "region",
+                 "--out", str(tmp_path / "new")]) == 0
+    new = ad.read_h5ad(tmp_path / "new" / "result.h5ad")
+    np.testing.assert_allclose(new.obsm["X_spacon_spa"], res.obsm["X_spacon_spa"], atol=1e-4)
+    assert "spacon_domain_alpha0" in new.obs
+
+
+def test_fused_embedding_and_its_record_agree(sim_inputs, tmp_path):
+    import anndata as ad
+
+    out = tmp_path / "run"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+                 str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--threshold", "0.4",
+                 "--alpha", "0", "1", "--out", str(out), *SMALL]) == 0
+    res = ad.read_h5ad(out / "result.h5ad")
+    assert res.uns["spacon_fuse"]["alpha"] == 0.0  # it said 1 while X_spacon held alpha 0
+    np.testing.assert_array_equal(res.obsm["X_spacon"], res.obsm["X_spacon_alpha0"])
+
+
+def test_embed_command_errors(sim_inputs, tmp_path, capsys):
+    data = str(sim_inputs / "synthetic_brain.h5ad")
+    assert main(["embed", "--model", str(tmp_path / "none"), "--adata", data,
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "holds no spacon model" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

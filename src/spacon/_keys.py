@@ -40,6 +40,11 @@ COUNTS = "counts"  # layers: raw counts kept by pp.normalize
 CONNECTIVITY_PREDICTION = "spacon_connectivity_prediction"  # uns: metrics per method
 
 
+def fused_for_alpha(alpha: float) -> str:
+    """Obsm key of the embedding fused at one alpha: X_spacon_alpha0, ..._alpha0.5, ..._alpha1."""
+    return f"{EMBEDDING_FUSED}_alpha{alpha:g}"
+
+
 def domain_for_alpha(alpha: float) -> str:
     """Obs key of the domains called at one alpha: spacon_domain_alpha0, ..._alpha0.5, ..._alpha1."""
     return f"{DOMAIN}_alpha{alpha:g}"

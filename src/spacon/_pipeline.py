@@ -39,8 +39,9 @@ class RunConfig:
     negative: str = "drop"
     symmetrize: bool = False
     no_normalize: bool = False
+    n_top_genes: int | None = None
     hidden_dims: list[int] = field(default_factory=lambda: [256, 64, 16])
-    alpha: list[float] = field(default_factory=lambda: [0.0, 1.0])
+    alpha: list[float] | None = None  # default: 0 and 1, or 0 alone without a connectome
     method: str = "gmm"
     resolution: float | None = None
     n_domains: list[int] | None = None
@@ -59,6 +60,7 @@ class RunConfig:
     progress: bool = True
     figures: str = "basic"
     no_report: bool = False
+    truth: str | None = None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
@@ -124,6 +126,7 @@ def _coerce(name, value, default, annotation, source):
 
 
 CHECKPOINT = "checkpoint.pt"
+DOMAINS_CSV = "domains.csv"
 REPORT = "report.html"
 # none; basic: each kind of figure once (domain maps at every alpha); all: every figure at every alpha
 FIGURE_LEVELS = ("none", "basic", "all")
@@ -217,28 +220,75 @@ def run(config: RunConfig, adata=None):
     Launched by ``torchrun`` with several processes, training is data-parallel and rank 0
     alone embeds, calls domains and writes the results (the other ranks return no summary).
     """
-    from . import pp, tl
-    from .io import read_connectivity, write_h5ad, write_text
-    from .model import SpaCon
-    from .model._distributed import any_rank, init_from_environment
+    from .io import read_connectivity
+    from .model._distributed import init_from_environment
 
+    config = checked(config, adata_given=adata is not None)
+    # under torchrun every rank trains on its shard; rank 0 alone writes the results
+    group = init_from_environment(config.device)
+    main_rank, world_size = group is None or group[0] == 0, 1 if group is None else group[1]
+    out = _prepared_output(config, group, main_rank, world_size)
+    timer = Timer()
+    if adata is None:
+        adata = read_input(config.adata)
+    check_truth(adata, config.truth)
+    connectivity = None
+    if not config.no_connectivity and config.connectivity is not None:
+        connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
+    timer.lap("load")
+    adata, config = build_graphs(adata, config, connectivity, timer)
+    model = train(adata, config, out, progress=config.progress and main_rank)
+    timer.lap("training")
+    if not main_rank:
+        return adata, None
+    model.embed(device=config.device)
+    timer.lap("embedding")
+    domains = call_domains(adata, config)
+    timer.lap("domains")
+    summary = write_outputs(adata, config, out, model, domains, timer)
+    for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
+        (out / name).unlink(missing_ok=True)
+    return adata, summary
+
+
+def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
+    """Check the options that need no data, before anything runs; settle the alphas."""
     if config.out is None:
         raise SpaconInputError("--out DIR is required.")
-    if adata is None and config.adata is None:
+    if not adata_given and config.adata is None:
         raise SpaconInputError("--adata IN.h5ad is required.")
-    if not config.no_connectivity and config.connectivity is None and adata is None:
+    if not config.no_connectivity and config.connectivity is None and not adata_given:
         raise SpaconInputError(
             "--connectivity FILE is required (or --no-connectivity to use the spatial graph "
             "alone)."
         )
     check_option("figures", config.figures, FIGURE_LEVELS)
+    if config.alpha is None:
+        config = config.updated({"alpha": [0.0] if config.no_connectivity else [0.0, 1.0]})
     for a in config.alpha:
         if not 0 <= a <= 1:
             raise SpaconInputError(f"--alpha values must be in [0, 1], got {a:g}.")
-    # under torchrun every rank trains on its shard; rank 0 alone writes the results
-    group = init_from_environment(config.device)
-    main_rank = group is None or group[0] == 0
-    world_size = 1 if group is None else group[1]
+    if config.no_connectivity and any(a > 0 for a in config.alpha):
+        raise SpaconInputError(
+            f"--alpha {' '.join(f'{a:g}' for a in config.alpha)} mixes in the connectivity "
+            "embedding, but --no-connectivity trains the spatial encoder alone: use --alpha 0.")
+    if config.n_top_genes is not None and config.n_top_genes < 2:
+        raise SpaconInputError(f"--n-top-genes must be >= 2, got {config.n_top_genes}.")
+    return config
+
+
+def check_truth(adata, truth: str | None) -> None:
+    """Refuse a ``--truth`` column the data do not have."""
+    if truth is not None and truth not in adata.obs:
+        raise SpaconInputError(
+            f"--truth {truth!r} is not a column of adata.obs (it has: "
+            f"{', '.join(map(str, adata.obs.columns)) or 'none'}).")
+
+
+def _prepared_output(config: RunConfig, group, main_rank: bool, world_size: int) -> Path:
+    """``--out`` checked by rank 0; every rank stops together when it cannot be used."""
+    from .model._distributed import any_rank
+
     out, failed = Path(config.out), None
     if main_rank:
         try:
@@ -249,90 +299,150 @@ def run(config: RunConfig, adata=None):
         raise failed or SpaconInputError("rank 0 could not prepare --out; see its message.")
     if failed is not None:
         raise failed
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    return out
 
-    def lap(stage):
-        nonlocal clock
+
+class Timer:
+    """Seconds spent in each stage of a run."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Close ``stage``: the time since the previous lap."""
         now = time.perf_counter()
-        timings[stage] = round(now - clock, 3)
-        clock = now
+        self.seconds[stage] = round(now - self._clock, 3)
+        self._clock = now
 
-    if adata is None:
-        adata = read_input(config.adata)
-    connectivity = None
-    if not config.no_connectivity and config.connectivity is not None:
-        connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
-    lap("load")
+
+def build_graphs(adata, config: RunConfig, connectivity, timer: Timer):
+    """Normalise, select genes, and build the spatial and connectome graphs."""
+    from . import pp
 
     config = normalize_and_spatial_graph(adata, config)
-    lap("spatial_graph")
+    if config.n_top_genes is not None and config.n_top_genes < adata.n_vars:
+        adata = highly_variable(adata, config.n_top_genes)
+    timer.lap("spatial_graph")
     if not config.no_connectivity:
         pp.connectome_graph(
             adata, connectivity, unit_key=config.unit_key, threshold=config.threshold,
             top_k=config.top_k, negative=config.negative, symmetrize=config.symmetrize,
             spatial_key=config.spatial_key,
         )
-    lap("connectome_graph")
+        params = adata.uns[_keys.neighbors(_keys.CONNECTOME_GRAPH)]["params"]
+        logger.warning("connectome graph: %d edges kept, %.1f%% of all pairs",
+                       params["n_edges"], 100 * params["density"])
+    timer.lap("connectome_graph")
+    return adata, config
+
+
+def highly_variable(adata, n_top_genes: int):
+    """The ``n_top_genes`` most variable genes (scanpy's ``highly_variable_genes``, seurat
+    flavour, on the log-normalised expression), as a new AnnData.
+    """
+    import scanpy as sc
+
+    sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes, flavor="seurat")
+    logger.warning("training on the %d most variable of %d genes", n_top_genes, adata.n_vars)
+    return adata[:, adata.var["highly_variable"].to_numpy()].copy()
+
+
+def train(adata, config: RunConfig, out: Path, progress: bool = True):
+    """A SpaCon model of ``adata``, trained as the config says (checkpointing in ``out``)."""
+    from .model import SpaCon
 
     model = SpaCon(
         adata, hidden_dims=config.hidden_dims, seed=config.seed,
         connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
     )
-    model.train(config.epochs, mode=config.mode, batch_size=config.batch_size, lr=config.lr,
-                seed=config.seed, device=config.device, threads=config.threads,
-                progress=config.progress and main_rank,
-                checkpoint=out / CHECKPOINT, checkpoint_interval=config.checkpoint_interval,
-                resume=config.resume)
-    lap("training")
-    if not main_rank:
-        return adata, None
-    model.embed(device=config.device)
-    lap("embedding")
+    return model.train(config.epochs, mode=config.mode, batch_size=config.batch_size,
+                       lr=config.lr, seed=config.seed, device=config.device,
+                       threads=config.threads, progress=progress, checkpoint=out / CHECKPOINT,
+                       checkpoint_interval=config.checkpoint_interval, resume=config.resume)
 
-    counts, level_keys = {}, {}
-    for i, alpha in enumerate(config.alpha):
-        key = _keys.domain_for_alpha(alpha)
-        tl.fuse(adata, alpha, key_added=f"X_spacon_alpha{alpha:g}")
+
+def call_domains(adata, config: RunConfig) -> dict:
+    """Domains at every alpha (and tree levels), refined when asked, scored against
+    ``--truth``; ``obs['spacon_domain']`` and ``obsm['X_spacon']`` hold the first alpha's.
+
+    Returns
+    -------
+    ``{"n_domains": {alpha: count}, "levels": {alpha: {k: key}}, "truth": {alpha: scores}}``.
+    """
+    from . import tl
+
+    counts, level_keys, scores = {}, {}, {}
+    for alpha in config.alpha:
+        key, name = _keys.domain_for_alpha(alpha), f"{alpha:g}"
+        tl.fuse(adata, alpha, key_added=_keys.fused_for_alpha(alpha))
         levels = _domain_levels(adata, config, alpha, key)
         for column in [key, *levels.values()]:
             if config.refine:
                 tl.refine(adata, k=config.refine, key=column, spatial_key=config.spatial_key,
                           section_key=config.section_key, key_added=column)
         if levels:
-            level_keys[f"{alpha:g}"] = levels
-        counts[f"{alpha:g}"] = int(adata.obs[key].nunique())
-        if i == 0:
-            adata.obs[_keys.DOMAIN] = adata.obs[key]
-            adata.obsm[_keys.EMBEDDING_FUSED] = adata.obsm[f"X_spacon_alpha{alpha:g}"]
-    lap("domains")
+            level_keys[name] = levels
+        counts[name] = int(adata.obs[key].nunique())
+        if config.truth is not None:
+            scores[name] = tl.score_domains(adata, config.truth, key)
+    first = config.alpha[0]
+    adata.obs[_keys.DOMAIN] = adata.obs[_keys.domain_for_alpha(first)]
+    tl.fuse(adata, first)  # obsm['X_spacon'] and uns['spacon_fuse'] agree on the alpha
+    return {"n_domains": counts, "levels": level_keys, "truth": scores}
+
+
+def domain_table(adata, config: RunConfig, domains: dict):
+    """Each cell's section (when there are sections) and domain at every alpha and level."""
+    import pandas as pd
+
+    columns = {}
+    if config.section_key is not None and config.section_key in adata.obs:
+        columns["section"] = adata.obs[config.section_key].astype(str).to_numpy()
+    for alpha in config.alpha:
+        name = f"{alpha:g}"
+        columns[f"domain_alpha{name}"] = adata.obs[_keys.domain_for_alpha(alpha)].to_numpy()
+        for k, key in domains["levels"].get(name, {}).items():
+            columns[f"domain_alpha{name}_k{k}"] = adata.obs[key].to_numpy()
+    if config.truth is not None:
+        columns[config.truth] = adata.obs[config.truth].astype(str).to_numpy()
+    return pd.DataFrame(columns, index=pd.Index(adata.obs_names, name="cell"))
+
+
+def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
+                  timer: Timer) -> dict:
+    """Figures, the model, ``result.h5ad``, ``domains.csv``, the report and
+    ``summary.json``, each written atomically; returns the summary.
+    """
+    from .io import write_h5ad, write_text
 
     figures = _figures(adata, config, out / "figures", model)
-    lap("figures")
+    timer.lap("figures")
     model.save(out / "model", overwrite=True)
     write_h5ad(adata, out / "result.h5ad")
-    lap("write")
+    write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
+    timer.lap("write")
     summary = {
         "parameters": {k: v for k, v in asdict(config).items()
                        if k not in ("progress", "resume", "checkpoint_interval")},
         "training": model.train_params,
         "loss_history": [h["loss"] for h in model.history],
-        "timings_seconds": timings,
-        "n_domains": counts,
+        "timings_seconds": timer.seconds,
+        "n_domains": domains["n_domains"],
         "domain_keys": {f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
-        "domain_levels": level_keys,
+        "domain_levels": domains["levels"],
         "figures": figures,
         "versions": _versions(),
     }
+    if domains["truth"]:
+        summary["truth_scores"] = {"truth": config.truth, **domains["truth"]}
     if not config.no_report:
         from .report import write_report
 
         write_report(adata, out / REPORT, summary=summary)
-        lap("report")
+        timer.lap("report")
     write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
-    for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
-        (out / name).unlink(missing_ok=True)
-    return adata, summary
+    return summary
 
 
 def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
@@ -343,7 +453,7 @@ def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
 
     wanted = sorted(set(config.n_domains or []))
     common = {"method": config.method, "resolution": config.resolution, "alpha": alpha,
-              "use_rep": f"X_spacon_alpha{alpha:g}", "seed": config.seed}
+              "use_rep": _keys.fused_for_alpha(alpha), "seed": config.seed}
     tl.domains(adata, n_domains=wanted[0] if len(wanted) == 1 else None, key_added=key,
                **common)
     levels = {}
@@ -389,8 +499,12 @@ def _figures(adata, config, folder: Path, model) -> list[str]:
         if three_d:
             save(pl.stack3d(adata, key=key, spatial_key=config.spatial_key,
                             section_key=section_key, title=title), f"stack3d{suffix}.png")
-        save(pl.umap(adata, key=key, use_rep=f"X_spacon_alpha{alpha:g}", seed=config.seed,
+        save(pl.umap(adata, key=key, use_rep=_keys.fused_for_alpha(alpha), seed=config.seed,
                      title=title), f"umap{suffix}.png")
+    if config.truth is not None:
+        save(pl.domains(adata, key=config.truth, section_key=section_key,
+                        section_order=config.section_order, spatial_key=config.spatial_key,
+                        title=f"truth: {config.truth}"), "truth.png")
     save(pl.loss([h["loss"] for h in model.history]), "loss.png")
     return written
 

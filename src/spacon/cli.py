@@ -96,12 +96,13 @@ def _run(args) -> int:
     adata, summary = run(config)
     if summary is None:  # a rank other than 0 of a distributed run: rank 0 reports
         return 0
-    print(f"wrote {config.out}/result.h5ad, {config.out}/model/, {config.out}/figures/, "
-          f"{config.out}/summary.json"
+    print(f"wrote {config.out}/result.h5ad, {config.out}/domains.csv, {config.out}/model/, "
+          f"{config.out}/figures/, {config.out}/summary.json"
           + ("" if config.no_report else f", {config.out}/report.html"))
-    for alpha, key in summary["domain_keys"].items():
-        print(f"  alpha {alpha}: {summary['n_domains'][alpha]} domains in obs['{key}']")
-        for k, level in summary.get("domain_levels", {}).get(alpha, {}).items():
+    truth = summary.get("truth_scores", {})
+    _print_domains({"n_domains": summary["n_domains"], "truth": truth})
+    for alpha, levels in summary.get("domain_levels", {}).items():
+        for k, level in levels.items():
             print(f"  alpha {alpha}: {k} domains in obs['{level}']")
     return 0
 
@@ -109,7 +110,7 @@ def _run(args) -> int:
 def _config(args, exclude=()):
     from ._pipeline import RunConfig
 
-    config = RunConfig.from_toml(args.config) if args.config else RunConfig()
+    config = RunConfig.from_toml(args.config) if getattr(args, "config", None) else RunConfig()
     given = {
         k: v for k, v in vars(args).items()
         if v is not None and k not in ("command", "func", "config", "verbose", "quiet", "what",
@@ -216,6 +217,84 @@ def _add_data_options(parser) -> None:
                        help="CPU threads (default: OMP_NUM_THREADS, else the idle usable CPUs)")
 
 
+def _add_domain_options(parser) -> None:
+    """How domains are called and scored: `run`, `embed` and `domains` share these."""
+    dom = parser.add_argument_group("domains")
+    dom.add_argument("--alpha", type=float, nargs="+",
+                     help="alphas in [0, 1] (0 1; 0 alone without a connectome)")
+    dom.add_argument("--method", choices=["gmm", "leiden", "louvain"], help="domain calling")
+    size = dom.add_mutually_exclusive_group()
+    size.add_argument("--resolution", type=float, help="Leiden/Louvain resolution")
+    size.add_argument("--n-domains", type=int, nargs="+",
+                      help="fixed number of domains; several (4 8 16) write one obs column per "
+                      "level of the domain tree, spacon_domain_alpha<A>_k<K>, next to the "
+                      "automatically chosen number in spacon_domain_alpha<A>")
+    dom.add_argument("--refine", type=int, help="refine by the majority of K spatial neighbours")
+    dom.add_argument("--truth", help="obs column of known labels: domains are scored against "
+                     "it (summary.json) and it is drawn next to them")
+
+
+def _add_reuse_parsers(sub) -> None:
+    """``spacon embed`` and ``spacon domains``: a trained model or a finished run, reused."""
+    embed = sub.add_parser(
+        "embed", help="embed new tissue with a trained model and call its domains",
+        description="Preprocess NEW.h5ad as the model's training data were (raw counts "
+        "normalised the same way, the spatial graph built with the same settings unless "
+        "--radius/--knn are given), embed it with the model in --model DIR (the spatial "
+        "encoder alone unless --connectivity is given), call domains and write "
+        "OUT/result.h5ad and OUT/domains.csv.",
+    )
+    embed.add_argument("--model", required=True, help="a model directory (spacon run's DIR/model)")
+    _add_data_options(embed)
+    _add_domain_options(embed)
+    embed.add_argument("--out", help="output directory")
+    embed.add_argument("--overwrite", action="store_true", default=None,
+                       help="replace an existing result in --out")
+    embed.set_defaults(func=_embed)
+    domains = sub.add_parser(
+        "domains", help="call domains again on a finished run, without training",
+        description="Read --result DIR/result.h5ad (a spacon run output), call domains at "
+        "--alpha with --n-domains (or the automatic number) and write OUT/result.h5ad (with "
+        "the new columns) and OUT/domains.csv.",
+    )
+    domains.add_argument("--result", required=True, help="output directory of spacon run")
+    _add_domain_options(domains)
+    domains.add_argument("--seed", type=int, help="random seed (0)")
+    domains.add_argument("--out", help="output directory")
+    domains.add_argument("--overwrite", action="store_true", default=None,
+                         help="replace an existing result in --out")
+    domains.set_defaults(func=_domains)
+
+
+def _embed(args) -> int:
+    from ._embed import embed_new_tissue
+
+    config = _config(args, exclude=("model",))
+    _, domains = embed_new_tissue(config, args.model)
+    print(f"wrote {config.out}/result.h5ad and {config.out}/domains.csv")
+    _print_domains(domains)
+    return 0
+
+
+def _domains(args) -> int:
+    from ._recall import recall_domains
+
+    config = _config(args, exclude=("result",))
+    _, domains = recall_domains(config, args.result)
+    print(f"wrote {config.out}/result.h5ad and {config.out}/domains.csv")
+    _print_domains(domains)
+    return 0
+
+
+def _print_domains(domains: dict) -> None:
+    from . import _keys
+
+    for alpha, count in domains["n_domains"].items():
+        print(f"  alpha {alpha}: {count} domains in obs['{_keys.domain_for_alpha(float(alpha))}']"
+              + (f"; ARI {domains['truth'][alpha]['ari']:.3f} against the truth"
+                 if alpha in domains["truth"] else ""))
+
+
 def _add_prepare_parser(sub) -> None:
     """``spacon prepare abc``: an atlas and a connectome into the files ``run`` reads."""
     prepare = sub.add_parser("prepare", help="turn an atlas and a connectome into run inputs")
@@ -292,16 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(names with underscores); flags override it. The input file is never modified.",
     )
     _add_data_options(run)
-    dom = run.add_argument_group("domains")
-    dom.add_argument("--alpha", type=float, nargs="+", help="alphas in [0, 1] (0 1)")
-    dom.add_argument("--method", choices=["gmm", "leiden", "louvain"], help="domain calling")
-    size = dom.add_mutually_exclusive_group()
-    size.add_argument("--resolution", type=float, help="Leiden/Louvain resolution")
-    size.add_argument("--n-domains", type=int, nargs="+",
-                      help="fixed number of domains; several (4 8 16) write one obs column per "
-                      "level of the domain tree, spacon_domain_alpha<A>_k<K>, next to the "
-                      "automatically chosen number in spacon_domain_alpha<A>")
-    dom.add_argument("--refine", type=int, help="refine by the majority of K spatial neighbours")
+    run.add_argument("--n-top-genes", type=int,
+                     help="train on the N most variable genes (scanpy's highly_variable_genes)")
+    _add_domain_options(run)
     run.add_argument("--config", help="TOML file with the same options")
     run.add_argument("--out", help="output directory")
     run.add_argument("--overwrite", action="store_true", default=None,
@@ -313,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_output_options(run)
     run.set_defaults(func=_run)
+    _add_reuse_parsers(sub)
 
     evaluate = sub.add_parser(
         "evaluate", help="measure what the embeddings predict",

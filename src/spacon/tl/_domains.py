@@ -284,9 +284,9 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info):
             sc.tl.leiden(tmp, resolution=res, random_state=seed, flavor="igraph",
                          n_iterations=2, directed=False)
             return tmp.obs["leiden"].cat.codes.to_numpy()
-        import igraph as ig
-
         import random
+
+        import igraph as ig
 
         g = ig.Graph.Weighted_Adjacency(tmp.obsp["connectivities"], mode="undirected")
         # igraph's Louvain draws from the generator igraph is given: a private one, seeded,

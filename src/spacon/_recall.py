@@ -1,0 +1,62 @@
+"""``spacon domains``: domains of a finished run at other alphas or numbers, without training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import _keys
+from ._errors import SpaconInputError
+from ._pipeline import (
+    DOMAINS_CSV,
+    RunConfig,
+    call_domains,
+    check_truth,
+    checked,
+    domain_table,
+    prepare_output,
+    read_input,
+)
+
+
+def recall_domains(config: RunConfig, result_dir: str | Path):
+    """Call domains again on ``result_dir/result.h5ad`` (a ``spacon run`` output).
+
+    The embeddings and graphs stored in the result are reused; the run's section and spatial
+    keys are read from its ``summary.json``.
+
+    Returns
+    -------
+    The annotated data and ``{"n_domains", "levels", "truth"}``; writes ``OUT/result.h5ad``
+    (the result with the new domain columns) and ``OUT/domains.csv``.
+    """
+    from .io import write_h5ad, write_text
+
+    result_dir = Path(result_dir)
+    if not (result_dir / "result.h5ad").exists():
+        raise SpaconInputError(f"--result {str(result_dir)!r} holds no result.h5ad of spacon run.")
+    adata = read_input(result_dir / "result.h5ad")
+    run = _run_parameters(result_dir)
+    given = {k: run[k] for k in ("section_key", "spatial_key") if run.get(k) is not None}
+    if config.alpha is None:
+        given["alpha"] = [0.0, 1.0] if _keys.EMBEDDING_CON in adata.obsm else [0.0]
+    config = checked(config.updated(given), adata_given=True)
+    out = prepare_output(config.out, config.overwrite)
+    check_truth(adata, config.truth)
+    needs = {_keys.EMBEDDING_SPA} | ({_keys.EMBEDDING_CON} if max(config.alpha) > 0 else set())
+    missing = sorted(needs - set(adata.obsm))
+    if missing:
+        raise SpaconInputError(
+            f"the result has no {', '.join(missing)}: it was trained without a connectome, so "
+            "only --alpha 0 can be called.")
+    domains = call_domains(adata, config)
+    write_h5ad(adata, out / "result.h5ad")
+    write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
+    return adata, domains
+
+
+def _run_parameters(result_dir: Path) -> dict:
+    summary = result_dir / "summary.json"
+    if not summary.exists():
+        return {}
+    return json.loads(summary.read_text()).get("parameters", {})
