@@ -60,7 +60,7 @@ def human(root: Path, seed: int, export_to: Path | None = None) -> dict:
         print(f"wrote {export_to}/human_regions.h5ad, human_fc.csv, human_sc.csv; the FC row "
               f"again through the command line:\n  spacon evaluate connectivity --adata "
               f"{export_to}/human_regions.h5ad --connectivity {export_to}/human_fc.csv "
-              f"--no-normalize --knn 6 --folds 5 --hidden-dims 64 32 8 --threshold {t!r} "
+              f"--no-normalize --n-neighbors 6 --folds 5 --hidden-dims 64 32 8 --threshold {t!r} "
               f"--predictor ridge --out human_fc_prediction")
     return out
 

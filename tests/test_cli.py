@@ -69,7 +69,7 @@ def test_config_file_and_flags_override(inputs, tmp_path):
 def test_spatial_only_run(inputs, tmp_path):
     out = tmp_path / "s"
     args = ["run", "--adata", str(inputs / "synthetic_brain.h5ad"), "--no-connectivity",
-            "--section-key", "section", "--knn", "6", "--alpha", "0", "--out", str(out), *SMALL]
+            "--section-key", "section", "--n-neighbors", "6", "--alpha", "0", "--out", str(out), *SMALL]
     assert main(args) == 0
     import anndata as ad
 
@@ -187,7 +187,7 @@ def test_run_with_named_dense_connectivity_knn_and_prenormalised(inputs, tmp_pat
     out = tmp_path / "dense"
     args = ["run", "--adata", str(tmp_path / "norm.h5ad"), "--connectivity",
             str(tmp_path / "dense.npz"), "--connectivity-key", "sc", "--unit-key", "unit",
-            "--spatial-key", "xyz", "--knn", "8", "--no-normalize", "--threshold", "0.4",
+            "--spatial-key", "xyz", "--n-neighbors", "8", "--no-normalize", "--threshold", "0.4",
             "--alpha", "1", "--out", str(out), *SMALL]
     assert main(args) == 0
     res = ad.read_h5ad(out / "result.h5ad")

@@ -121,7 +121,7 @@ def test_spacon_run_under_torchrun(sim_inputs, tmp_path):
     run = torchrun(
         "-m", "spacon.cli", "run", "--adata", sim_inputs / "synthetic_brain.h5ad",
         "--connectivity", sim_inputs / "connectome.npz", "--unit-key", "unit",
-        "--section-key", "section", "--knn", "6", "--threshold", "0.4", "--mode", "sampled",
+        "--section-key", "section", "--n-neighbors", "6", "--threshold", "0.4", "--mode", "sampled",
         "--epochs", "2", "--batch-size", "128", "--hidden-dims", "16", "8", "4",
         "--alpha", "0", "1", "--out", out, "--quiet")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -212,7 +212,7 @@ def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inpu
     def command(out, *extra):
         return ["-m", "spacon.cli", "--verbose", "run", "--adata",
                 sim_inputs / "synthetic_brain.h5ad", "--connectivity",
-                sim_inputs / "connectome.npz", "--unit-key", "unit", "--knn", "6",
+                sim_inputs / "connectome.npz", "--unit-key", "unit", "--n-neighbors", "6",
                 "--threshold", "0.4", "--mode", "sampled", "--epochs", "40", "--batch-size",
                 "128", "--hidden-dims", "16", "8", "4", "--alpha", "1", "--out", out,
                 "--quiet", *extra]

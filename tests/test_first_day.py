@@ -87,7 +87,7 @@ def test_a_saved_model_records_and_applies_its_preprocessing(brain, tmp_path):
 
 
 SMALL = ["--hidden-dims", "8", "4", "2", "--epochs", "2", "--mode", "full", "--figures", "none",
-         "--no-report", "--quiet", "--knn", "8", "--section-key", "section"]
+         "--no-report", "--quiet", "--n-neighbors", "8", "--section-key", "section"]
 
 
 def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_inputs, tmp_path,
@@ -148,3 +148,14 @@ def test_embed_command_errors(sim_inputs, tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) == 2
     assert "holds no spacon model" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_one_word_for_spatial_neighbours(tmp_path):
+    from spacon._pipeline import RunConfig
+    from spacon.cli import build_parser
+
+    for flag in ("--n-neighbors", "--knn"):  # --knn: the former name, still understood
+        args = build_parser().parse_args(["run", flag, "7"])
+        assert args.n_neighbors == 7
+    (tmp_path / "run.toml").write_text("knn = 5\n")
+    assert RunConfig.from_toml(tmp_path / "run.toml").n_neighbors == 5

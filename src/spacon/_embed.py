@@ -26,7 +26,7 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
 
     The tissue is preprocessed as the training data were (raw counts normalised the same
     way, unless ``no_normalize``; the spatial graph built with the training settings unless
-    ``radius``/``knn`` say otherwise), restricted to the model's genes when it holds more,
+    ``radius``/``n_neighbors`` say otherwise), restricted to the model's genes when it holds more,
     and embedded by the spatial encoder alone unless a connectivity file is given.
 
     Returns
@@ -49,8 +49,8 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     out = prepare_output(config.out, config.overwrite)
     adata = _model_genes(read_input(config.adata), model_dir)
     check_truth(adata, config.truth)
-    if config.radius is not None or config.knn is not None:
-        pp.spatial_graph(adata, radius=config.radius, n_neighbors=config.knn,
+    if config.radius is not None or config.n_neighbors is not None:
+        pp.spatial_graph(adata, radius=config.radius, n_neighbors=config.n_neighbors,
                          spatial_key=config.spatial_key, section_key=config.section_key,
                          section_order=config.section_order, z_radius=config.z_radius)
     if config.connectivity is not None:

@@ -32,7 +32,7 @@ class RunConfig:
     section_key: str | None = None
     section_order: list[str] | None = None
     radius: float | None = None
-    knn: int | None = None
+    n_neighbors: int | None = None
     z_radius: float | None = None
     threshold: float | None = None
     top_k: int | None = None
@@ -76,7 +76,10 @@ class RunConfig:
             raw = tomllib.loads(path.read_text())
         except Exception as err:
             raise SpaconInputError(f"config file {path.name!r} is not valid TOML: {err}") from err
-        return cls().updated({k.replace("-", "_"): v for k, v in raw.items()}, source=path.name)
+        values = {k.replace("-", "_"): v for k, v in raw.items()}
+        if "knn" in values:  # the option's former name
+            values.setdefault("n_neighbors", values.pop("knn"))
+        return cls().updated(values, source=path.name)
 
     def updated(self, values: dict, source: str = "options") -> RunConfig:
         """A copy with ``values`` applied, each checked against the option's type."""
@@ -203,11 +206,11 @@ def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
     else:
         pp.check_expression(adata)
         warn_zero_genes(adata)
-    if config.radius is None and config.knn is None:
-        config = config.updated({"knn": 10})
-        logger.info("no --radius or --knn: using 10 nearest neighbours")
+    if config.radius is None and config.n_neighbors is None:
+        config = config.updated({"n_neighbors": 10})
+        logger.info("no --radius or --n-neighbors: using 10 nearest neighbours")
     pp.spatial_graph(
-        adata, radius=config.radius, n_neighbors=config.knn, spatial_key=config.spatial_key,
+        adata, radius=config.radius, n_neighbors=config.n_neighbors, spatial_key=config.spatial_key,
         section_key=config.section_key, section_order=config.section_order,
         z_radius=config.z_radius,
     )

@@ -197,7 +197,8 @@ def _add_data_options(parser) -> None:
     graphs = parser.add_argument_group("graphs")
     how = graphs.add_mutually_exclusive_group()
     how.add_argument("--radius", type=float, help="spatial neighbours within this distance")
-    how.add_argument("--knn", type=int, help="k nearest spatial neighbours (default 10)")
+    how.add_argument("--n-neighbors", "--knn", type=int, dest="n_neighbors",
+                     help="k nearest spatial neighbours (default 10); --knn is its former name")
     graphs.add_argument("--z-radius", type=float, help="in-plane radius to adjacent sections")
     graphs.add_argument("--threshold", type=float, help="keep connections above this value")
     graphs.add_argument("--top-k", type=int, help="keep each row's k strongest connections")
@@ -240,7 +241,7 @@ def _add_reuse_parsers(sub) -> None:
         "embed", help="embed new tissue with a trained model and call its domains",
         description="Preprocess NEW.h5ad as the model's training data were (raw counts "
         "normalised the same way, the spatial graph built with the same settings unless "
-        "--radius/--knn are given), embed it with the model in --model DIR (the spatial "
+        "--radius/--n-neighbors are given), embed it with the model in --model DIR (the spatial "
         "encoder alone unless --connectivity is given), call domains and write "
         "OUT/result.h5ad and OUT/domains.csv.",
     )
