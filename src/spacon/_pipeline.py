@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _keys
 from ._errors import SpaconInputError
+from ._utils import check_option
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class RunConfig:
     negative: str = "drop"
     symmetrize: bool = False
     no_normalize: bool = False
+    encoder: str = "spacon"
+    n_hops: int = 2
     hidden_dims: list[int] = field(default_factory=lambda: [256, 64, 16])
     alpha: list[float] = field(default_factory=lambda: [0.0, 1.0])
     method: str = "gmm"
@@ -120,6 +123,9 @@ def _coerce(name, value, default, annotation, source):
 
 
 CHECKPOINT = "checkpoint.pt"
+# "spacon" trains the graph attention autoencoder; "smoothing" averages expression PCs over the
+# graphs instead (tl.smoothed_expression): no training, the same obsm keys, the same domains
+ENCODERS = ("spacon", "smoothing")
 
 
 def checkpoint_files(world_size: int = 1) -> list[str]:
@@ -224,6 +230,7 @@ def run(config: RunConfig, adata=None):
             "--connectivity FILE is required (or --no-connectivity to use the spatial graph "
             "alone)."
         )
+    check_option("encoder", config.encoder, ENCODERS)
     for a in config.alpha:
         if not 0 <= a <= 1:
             raise SpaconInputError(f"--alpha values must be in [0, 1], got {a:g}.")
@@ -267,19 +274,26 @@ def run(config: RunConfig, adata=None):
         )
     lap("connectome_graph")
 
-    model = SpaCon(
-        adata, hidden_dims=config.hidden_dims, seed=config.seed,
-        connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
-    )
-    model.train(config.epochs, mode=config.mode, batch_size=config.batch_size, lr=config.lr,
-                seed=config.seed, device=config.device, progress=config.progress and main_rank,
-                checkpoint=out / CHECKPOINT, checkpoint_interval=config.checkpoint_interval,
-                resume=config.resume)
-    lap("training")
-    if not main_rank:
-        return adata, None
-    model.embed(device=config.device)
-    lap("embedding")
+    if config.encoder == "smoothing":
+        if not main_rank:
+            return adata, None
+        model = None
+        smoothing_embeddings(adata, config)
+        lap("embedding")
+    else:
+        model = SpaCon(
+            adata, hidden_dims=config.hidden_dims, seed=config.seed,
+            connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
+        )
+        model.train(config.epochs, mode=config.mode, batch_size=config.batch_size, lr=config.lr,
+                    seed=config.seed, device=config.device, progress=config.progress and main_rank,
+                    checkpoint=out / CHECKPOINT, checkpoint_interval=config.checkpoint_interval,
+                    resume=config.resume)
+        lap("training")
+        if not main_rank:
+            return adata, None
+        model.embed(device=config.device)
+        lap("embedding")
 
     counts = {}
     for i, alpha in enumerate(config.alpha):
@@ -299,14 +313,16 @@ def run(config: RunConfig, adata=None):
 
     figures = _figures(adata, config, out / "figures", model)
     lap("figures")
-    model.save(out / "model", overwrite=True)
+    if model is not None:
+        model.save(out / "model", overwrite=True)
     write_h5ad(adata, out / "result.h5ad")
     lap("write")
     summary = {
         "parameters": {k: v for k, v in asdict(config).items()
                        if k not in ("progress", "resume", "checkpoint_interval")},
-        "training": model.train_params,
-        "loss_history": [h["loss"] for h in model.history],
+        "training": (model.train_params if model is not None else
+                     {"encoder": "smoothing", **adata.uns[_keys.EMBEDDING_SPA]["params"]}),
+        "loss_history": [] if model is None else [h["loss"] for h in model.history],
         "timings_seconds": timings,
         "n_domains": counts,
         "domain_keys": {f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
@@ -317,6 +333,19 @@ def run(config: RunConfig, adata=None):
     for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
         (out / name).unlink(missing_ok=True)
     return adata, summary
+
+
+def smoothing_embeddings(adata, config: RunConfig) -> None:
+    """``--encoder smoothing``: expression PCs averaged over each graph, in the obsm keys of
+    SpaCon's spatial and connectivity embeddings, so that ``tl.fuse`` and the domains use them.
+    """
+    from . import tl
+
+    tl.smoothed_expression(adata, graph="spatial", n_hops=config.n_hops, seed=config.seed,
+                           key_added=_keys.EMBEDDING_SPA)
+    if not config.no_connectivity:
+        tl.smoothed_expression(adata, graph="connectome", n_hops=config.n_hops,
+                               seed=config.seed, key_added=_keys.EMBEDDING_CON)
 
 
 def _figures(adata, config, folder: Path, model) -> list[str]:
@@ -349,7 +378,8 @@ def _figures(adata, config, folder: Path, model) -> list[str]:
     if adata.obsm[config.spatial_key].shape[1] == 3:
         save(pl.stack3d(adata, key=_keys.DOMAIN, spatial_key=config.spatial_key), "stack3d.png")
     save(pl.umap(adata, key=_keys.DOMAIN), "umap.png")
-    save(pl.loss([h["loss"] for h in model.history]), "loss.png")
+    if model is not None:
+        save(pl.loss([h["loss"] for h in model.history]), "loss.png")
     return written
 
 

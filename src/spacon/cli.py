@@ -75,7 +75,8 @@ def _run(args) -> int:
     adata, summary = run(config)
     if summary is None:  # a rank other than 0 of a distributed run: rank 0 reports
         return 0
-    print(f"wrote {config.out}/result.h5ad, {config.out}/model/, {config.out}/figures/, "
+    model = "" if config.encoder == "smoothing" else f"{config.out}/model/, "
+    print(f"wrote {config.out}/result.h5ad, {model}{config.out}/figures/, "
           f"{config.out}/summary.json")
     for alpha, key in summary["domain_keys"].items():
         print(f"  alpha {alpha}: {summary['n_domains'][alpha]} domains in obs['{key}']")
@@ -225,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(names with underscores); flags override it. The input file is never modified.",
     )
     _add_data_options(run)
+    encoder = run.add_argument_group("encoder")
+    encoder.add_argument(
+        "--encoder", choices=["spacon", "smoothing"],
+        help="spacon: train the graph attention autoencoder (default); smoothing: no training, "
+        "expression PCs averaged over each graph --n-hops times (the baseline to beat)")
+    encoder.add_argument("--n-hops", type=int, help="hops of averaging for --encoder smoothing (2)")
     dom = run.add_argument_group("domains")
     dom.add_argument("--alpha", type=float, nargs="+", help="alphas in [0, 1] (0 1)")
     dom.add_argument("--method", choices=["gmm", "leiden", "louvain"], help="domain calling")
