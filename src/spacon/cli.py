@@ -295,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the main job on the embedded synthetic brain, scored against its truth",
         description="Simulate the default synthetic brain, run spacon on it and print the "
         "adjusted Rand index of its domains against the planted regions and connectivity "
-        "modules, next to an expression-only baseline (PCA + Leiden).",
+        "modules, next to two baselines: expression PCs averaged over the spatial graph "
+        "(alpha 0) or the connectome (alpha 1), and expression alone (PCA + Leiden).",
     )
     demo.add_argument("--out", default="spacon_demo", help="output directory (spacon_demo)")
     demo.add_argument("--seed", type=int, default=0)
