@@ -105,8 +105,8 @@ def smoothing_rows(case: Case, seed: int) -> dict:
 
 
 def train_spacon(adata, connectome: bool, variant: str, seed: int, **kwargs):
-    """Train and embed; returns the seconds taken and the model's train parameters."""
-    t0 = time.perf_counter()
+    """Train and embed; returns the wall and CPU seconds taken and the train parameters."""
+    t0, cpu0 = time.perf_counter(), time.process_time()
     if variant == "default":
         model = spacon.SpaCon(adata, connectome_key=_keys.CONNECTOME_GRAPH if connectome
                               else None, seed=seed, **kwargs)
@@ -117,7 +117,8 @@ def train_spacon(adata, connectome: bool, variant: str, seed: int, **kwargs):
         from _encoder_variants import train_variant
 
         params = train_variant(adata, variant, connectome=connectome, seed=seed)
-    return round(time.perf_counter() - t0, 1), params
+    return (round(time.perf_counter() - t0, 1), round(time.process_time() - cpu0, 1),
+            params)
 
 
 def brain_cases(root, seed):
@@ -181,6 +182,23 @@ TISSUES = {"brain": brain_cases, "slice": slice_cases, "starmap": starmap_cases,
            "human": human_cases}
 
 
+def print_table(rows: list[dict], grid: bool = False) -> None:
+    """The table of true-k ARIs: one line per tissue and seed."""
+    variants = [k[len("spacon "):] for k in rows[0] if k.startswith("spacon ")]
+    print("\nTrue-k ARI (GMM, shared covariance, true number of domains); CPU seconds of "
+          "training and embedding (one thread)")
+    head = "".join(f"{'spacon ' + v:>24}" for v in variants)
+    print(f"{'tissue':<28}{'seed':>5}{head}{'smoothing best':>16}{'(at)':>20}"
+          f"{'smooth default':>16}{'expression':>12}")
+    for r in rows:
+        cells = "".join(f"{r[f'spacon {v}']:>10.3f} ({r[f'cpu seconds {v}']:>4.0f} cpu s)"
+                        for v in variants)
+        print(f"{r['case']:<28}{r['seed']:>5}{cells}{r['best']:>16.3f}{r['best_at']:>20}"
+              f"{r['default']:>16.3f}{r['expression']:>12.3f}")
+        if grid:
+            print("    " + ", ".join(f"{k}: {v:.3f}" for k, v in r["grid"].items()))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="/work/shared/data", help="folder of the shared data sets")
@@ -190,7 +208,13 @@ def main() -> None:
                    help="spacon training recipes: default, or names in _encoder_variants.py")
     p.add_argument("--grid", action="store_true", help="print every smoothing grid point")
     p.add_argument("--json", default=None)
+    p.add_argument("--combine", nargs="+", default=None, metavar="JSON",
+                   help="print one table from the --json files of runs made in parallel")
     args = p.parse_args()
+    if args.combine:
+        rows = [r for f in args.combine for r in json.loads(Path(f).read_text())]
+        print_table(rows, args.grid)
+        return
     root = Path(args.data)
     rows = []
     for tissue in args.tissues:
@@ -203,7 +227,8 @@ def main() -> None:
                 for variant in args.variants:
                     if variant != "default" and case.alpha != 0:
                         # the recipes train the spatial encoder alone
-                        row[f"spacon {variant}"], row[f"seconds {variant}"] = np.nan, np.nan
+                        for key in ("spacon", "seconds", "cpu seconds"):
+                            row[f"{key} {variant}"] = np.nan
                         continue
                     # the brain's two cases share one data set: one training serves both alphas
                     run = (id(case.adata), variant)
@@ -213,22 +238,12 @@ def main() -> None:
                     spacon.tl.fuse(case.adata, case.alpha, key_added="X_bench_spacon")
                     row[f"spacon {variant}"] = ari(case.adata, "X_bench_spacon", case.truth,
                                                    case.k, seed)
-                    row[f"seconds {variant}"] = trained[run][0]
+                    row[f"seconds {variant}"], row[f"cpu seconds {variant}"] = trained[run][:2]
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    print("\nTrue-k ARI (GMM, shared covariance, true number of domains)")
-    head = "".join(f"{'spacon ' + v:>19}" for v in args.variants)
-    print(f"{'tissue':<28}{'seed':>5}{head}{'smoothing best':>16}{'(at)':>20}"
-          f"{'smooth default':>16}{'expression':>12}")
-    for r in rows:
-        cells = "".join(f"{r[f'spacon {v}']:>10.3f} ({r[f'seconds {v}']:>4.0f}s)"
-                        for v in args.variants)
-        print(f"{r['case']:<28}{r['seed']:>5}{cells}{r['best']:>16.3f}{r['best_at']:>20}"
-              f"{r['default']:>16.3f}{r['expression']:>12.3f}")
-        if args.grid:
-            print("    " + ", ".join(f"{k}: {v:.3f}" for k, v in r["grid"].items()))
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=float))
+    print_table(rows, args.grid)
 
 
 if __name__ == "__main__":

@@ -165,3 +165,20 @@ def test_run_refuses_unknown_encoder(tmp_path):
     config = RunConfig(adata="x.h5ad", no_connectivity=True, encoder="gcn", out=str(tmp_path))
     with pytest.raises(spacon.SpaconInputError, match="encoder"):
         run(config)
+
+
+@pytest.mark.slow  # domains by BIC search: twenty mixture fits per alpha
+def test_demo_baseline_finds_regions_and_modules(brain):
+    from spacon._demo import smoothing_baseline
+
+    adata, conn = brain
+    spacon.pp.normalize(adata)
+    info = adata.uns["synthetic_brain"]
+    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
+                            z_radius=info["suggested_z_radius"])
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    regions = smoothing_baseline(adata, 0.0)
+    modules = smoothing_baseline(adata, 1.0)
+    assert len(regions) == adata.n_obs and "smoothed_domain" not in adata.obs  # input untouched
+    assert spacon.tl.score(adata.obs["region"], regions)["ari"] > 0.3
+    assert spacon.tl.score(adata.obs["module"], modules)["ari"] > 0.5
