@@ -212,7 +212,11 @@ def main() -> None:
                    help="print one table from the --json files of runs made in parallel")
     args = p.parse_args()
     if args.combine:
-        rows = [r for f in args.combine for r in json.loads(Path(f).read_text())]
+        merged: dict = {}  # runs of other variants on the same case and seed add columns
+        for f in args.combine:
+            for r in json.loads(Path(f).read_text()):
+                merged.setdefault((r["case"], r["seed"]), {}).update(r)
+        rows = list(merged.values())
         print_table(rows, args.grid)
         return
     root = Path(args.data)
