@@ -12,7 +12,7 @@ Gaussian mixture with one shared covariance). Rows per tissue:
 * ``smoothing best``: the best of :func:`spacon.tl.smoothed_expression` over 1-3 hops of the
   10/20/30-nearest-neighbour spatial graphs and of the graph SpaCon trains on (alpha 0), or
   over 1-3 hops of the connectome (alpha 1); every grid point is printed with ``--grid``;
-* ``smoothing default``: what ``spacon run --encoder smoothing`` gives (2 hops of the graph
+* ``smoothing default``: what ``spacon run --encoder smoothing`` gives (3 hops of the graph
   the SpaCon row used);
 * ``expression``: 30 expression PCs alone.
 
@@ -183,19 +183,24 @@ TISSUES = {"brain": brain_cases, "slice": slice_cases, "starmap": starmap_cases,
 
 
 def print_table(rows: list[dict], grid: bool = False) -> None:
-    """The table of true-k ARIs: one line per tissue and seed."""
-    variants = [k[len("spacon "):] for k in rows[0] if k.startswith("spacon ")]
-    print("\nTrue-k ARI (GMM, shared covariance, true number of domains); CPU seconds of "
-          "training and embedding (one thread)")
-    head = "".join(f"{'spacon ' + v:>24}" for v in variants)
-    print(f"{'tissue':<28}{'seed':>5}{head}{'smoothing best':>16}{'(at)':>20}"
-          f"{'smooth default':>16}{'expression':>12}")
+    """The table of true-k ARIs: one line per tissue and seed; SpaCon variants as columns."""
+    variants = list(dict.fromkeys(k[len("spacon "):] for r in rows for k in r
+                                  if k.startswith("spacon ")))
+    print("\nTrue-k ARI (GMM, shared covariance, true number of domains); in brackets the CPU "
+          "seconds of training and embedding (one thread)")
+    for i, v in enumerate(variants):
+        print(f"  spacon {i}: {v}")
+    head = "".join(f"{f'spacon {i}':>20}" for i in range(len(variants)))
+    print(f"{'tissue':<40}{'seed':>5}{head}{'smoothing best':>16}  {'(at)':<22}"
+          f"{'smooth default':>15}{'expression':>12}")
+    nan = float("nan")
     for r in rows:
-        cells = "".join(f"{r[f'spacon {v}']:>10.3f} ({r[f'cpu seconds {v}']:>4.0f} cpu s)"
+        cells = "".join(f"{r.get(f'spacon {v}', nan):>10.3f} ({r.get(f'cpu seconds {v}', nan):>4.0f} s)"
                         for v in variants)
-        print(f"{r['case']:<28}{r['seed']:>5}{cells}{r['best']:>16.3f}{r['best_at']:>20}"
-              f"{r['default']:>16.3f}{r['expression']:>12.3f}")
-        if grid:
+        print(f"{r['case']:<40}{r['seed']:>5}{cells}{r.get('best', nan):>16.3f}  "
+              f"{r.get('best_at', ''):<22}{r.get('default', nan):>15.3f}"
+              f"{r.get('expression', nan):>12.3f}")
+        if grid and "grid" in r:
             print("    " + ", ".join(f"{k}: {v:.3f}" for k, v in r["grid"].items()))
 
 
@@ -208,6 +213,8 @@ def main() -> None:
                    help="spacon training recipes: default, or names in _encoder_variants.py")
     p.add_argument("--grid", action="store_true", help="print every smoothing grid point")
     p.add_argument("--json", default=None)
+    p.add_argument("--no-baselines", action="store_true",
+                   help="SpaCon rows only (to --combine with a run that has the baselines)")
     p.add_argument("--combine", nargs="+", default=None, metavar="JSON",
                    help="print one table from the --json files of runs made in parallel")
     args = p.parse_args()
@@ -226,8 +233,9 @@ def main() -> None:
             cases = TISSUES[tissue](root, seed)
             trained = {}
             for case in cases:
-                row = {"case": case.name, "seed": seed, "k": case.k,
-                       **smoothing_rows(case, seed)}
+                row = {"case": case.name, "seed": seed, "k": case.k}
+                if not args.no_baselines:
+                    row.update(smoothing_rows(case, seed))
                 for variant in args.variants:
                     if variant != "default" and case.alpha != 0:
                         # the recipes train the spatial encoder alone
@@ -247,7 +255,8 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, default=float))
-    print_table(rows, args.grid)
+    if not args.no_baselines:
+        print_table(rows, args.grid)
 
 
 if __name__ == "__main__":

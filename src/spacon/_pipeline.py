@@ -40,7 +40,7 @@ class RunConfig:
     symmetrize: bool = False
     no_normalize: bool = False
     encoder: str = "spacon"
-    n_hops: int = 2
+    n_hops: int = 3
     hidden_dims: list[int] = field(default_factory=lambda: [256, 64, 16])
     alpha: list[float] = field(default_factory=lambda: [0.0, 1.0])
     method: str = "gmm"

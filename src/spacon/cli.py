@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoder", choices=["spacon", "smoothing"],
         help="spacon: train the graph attention autoencoder (default); smoothing: no training, "
         "expression PCs averaged over each graph --n-hops times (the baseline to beat)")
-    encoder.add_argument("--n-hops", type=int, help="hops of averaging for --encoder smoothing (2)")
+    encoder.add_argument("--n-hops", type=int, help="hops of averaging for --encoder smoothing (3)")
     dom = run.add_argument_group("domains")
     dom.add_argument("--alpha", type=float, nargs="+", help="alphas in [0, 1] (0 1)")
     dom.add_argument("--method", choices=["gmm", "leiden", "louvain"], help="domain calling")

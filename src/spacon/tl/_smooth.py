@@ -23,7 +23,7 @@ def smoothed_expression(
     adata,
     *,
     graph: Graph = "spatial",
-    n_hops: int = 2,
+    n_hops: int = 3,
     alpha: float = 0.0,
     n_comps: int = 30,
     spatial_key: str = _keys.SPATIAL_GRAPH,
