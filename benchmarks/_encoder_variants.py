@@ -26,7 +26,7 @@ from torch import nn
 from spacon import _keys
 from spacon._utils import respect_thread_limit
 from spacon.model._graphs import spatial_graph_of
-from spacon.nn import Adjacency, GATEncoder
+from spacon.nn import Adjacency, GATConv, GATEncoder
 from spacon.nn._adjacency import aggregate
 
 # SpaCon's spatial encoder as spacon.SpaCon trains it full-batch today
@@ -81,6 +81,28 @@ class MeanEncoder(nn.Module):
         return outs
 
 
+class SharpGATConv(GATConv):
+    """GATConv with the usual GAT score, LeakyReLU(0.2) instead of a sigmoid: attention weights
+    are no longer confined within a factor e of uniform, so edges across a boundary can be
+    turned down."""
+
+    def forward(self, x, adj, return_attention_weights=False):
+        h = x @ self.weight
+        logits = F.leaky_relu((h @ self.att_src)[adj.indices] + (h[: adj.n_dst] @ self.att_dst)[
+            adj.row], 0.2).clamp(-30, 30)
+        weights = torch.exp(logits)
+        total = torch.zeros(adj.n_dst, dtype=h.dtype).index_add_(0, adj.row, weights)
+        alpha = weights / total[adj.row]
+        return aggregate(F.dropout(alpha, self.dropout, self.training), h, adj)
+
+
+def sharp_encoder(dims, dropout):
+    encoder = GATEncoder(dims, dropout)
+    for i in (1, 2, 3):
+        setattr(encoder, f"conv{i}", SharpGATConv(dims[i - 1], dims[i], dropout))
+    return encoder
+
+
 class SmoothingEncoder(nn.Module):
     """Three linear mean-aggregation layers whose weights start at the identity: untrained, the
     embedding is exactly the 3-hop smoothing baseline; training can only move it from there."""
@@ -108,6 +130,8 @@ class Model(nn.Module):
             self.encoder = SmoothingEncoder(n_in)
         elif cfg["agg"] == "gat":
             self.encoder = GATEncoder(dims, cfg["dropout"])
+        elif cfg["agg"] == "sharp":
+            self.encoder = sharp_encoder(dims, cfg["dropout"])
         else:
             self.encoder = MeanEncoder(dims, cfg["dropout"])
         z = dims[-1]
