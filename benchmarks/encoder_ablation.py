@@ -45,7 +45,6 @@ def tissue(name: str, seed: int, root: Path):
         return a, a.obs["region"].to_numpy()
     if name == "human":
         from _human import human_regions
-
         from bench_encoders import LOBES
 
         a, _ = human_regions(root)
