@@ -206,18 +206,3 @@ def test_one_distinct_point_gives_one_domain():
     assert adata.obs["spacon_domain"].nunique() == 1
     with pytest.raises(SpaconInputError, match="distinct points"):
         spacon.tl.domains(adata, n_domains=2)
-
-
-def test_layered_slice_has_curved_layers_and_cell_types_everywhere():
-    adata = spacon.datasets.layered_slice(600, 60, n_layers=4, seed=3)
-    again = spacon.datasets.layered_slice(600, 60, n_layers=4, seed=3)
-    assert (adata.X != again.X).nnz == 0
-    assert adata.obs["layer"].nunique() == 4 and adata.obsm["spatial"].shape == (600, 2)
-    table = adata.obs.groupby("layer", observed=True)["cell_type"].nunique()
-    assert (table == adata.obs["cell_type"].nunique()).all()
-    # layers are bands of depth: the radius from the arc's centre orders them
-    radius = np.linalg.norm(adata.obsm["spatial"], axis=1)
-    means = [radius[adata.obs["layer"] == f"L{i}"].mean() for i in range(1, 5)]
-    assert all(a > b for a, b in zip(means, means[1:]))
-    with pytest.raises(SpaconInputError, match="n_layers"):
-        spacon.datasets.layered_slice(n_layers=1)

@@ -29,6 +29,7 @@ def neighbors(key: str) -> str:
 EMBEDDING_CON = "X_spacon_con"
 EMBEDDING_SPA = "X_spacon_spa"
 EMBEDDING_FUSED = "X_spacon"
+SMOOTHED = "X_smoothed"  # obsm: expression PCs averaged over a graph (tl.smoothed_expression)
 RECONSTRUCTED = "spacon_reconstructed"
 MODEL_UNS = "spacon"
 NORMALIZE = "spacon_normalize"  # uns: how pp.normalize normalised X

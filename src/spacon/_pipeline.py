@@ -40,6 +40,8 @@ class RunConfig:
     symmetrize: bool = False
     no_normalize: bool = False
     n_top_genes: int | None = None
+    encoder: str = "spacon"
+    n_hops: int = 3
     hidden_dims: list[int] = field(default_factory=lambda: [256, 64, 16])
     alpha: list[float] | None = None  # default: 0 and 1, or 0 alone without a connectome
     method: str = "gmm"
@@ -133,6 +135,9 @@ DOMAINS_CSV = "domains.csv"
 REPORT = "report.html"
 # none; basic: each kind of figure once (domain maps at every alpha); all: every figure at every alpha
 FIGURE_LEVELS = ("none", "basic", "all")
+# "spacon" trains the graph attention autoencoder; "smoothing" averages expression PCs over the
+# graphs instead (tl.smoothed_expression): no training, the same obsm keys, the same domains
+ENCODERS = ("spacon", "smoothing")
 
 
 def checkpoint_files(world_size: int = 1) -> list[str]:
@@ -240,11 +245,16 @@ def run(config: RunConfig, adata=None):
         connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
     timer.lap("load")
     adata, config = build_graphs(adata, config, connectivity, timer)
-    model = train(adata, config, out, progress=config.progress and main_rank)
-    timer.lap("training")
+    model = None
+    if config.encoder == "spacon":
+        model = train(adata, config, out, progress=config.progress and main_rank)
+        timer.lap("training")
     if not main_rank:
         return adata, None
-    model.embed(device=config.device)
+    if model is None:
+        smoothing_embeddings(adata, config)
+    else:
+        model.embed(device=config.device)
     timer.lap("embedding")
     domains = call_domains(adata, config)
     timer.lap("domains")
@@ -268,6 +278,7 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     check_option("figures", config.figures, FIGURE_LEVELS)
     if config.alpha is None:
         config = config.updated({"alpha": [0.0] if config.no_connectivity else [0.0, 1.0]})
+    check_option("encoder", config.encoder, ENCODERS)
     for a in config.alpha:
         if not 0 <= a <= 1:
             raise SpaconInputError(f"--alpha values must be in [0, 1], got {a:g}.")
@@ -421,15 +432,17 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
 
     figures = _figures(adata, config, out / "figures", model)
     timer.lap("figures")
-    model.save(out / "model", overwrite=True)
+    if model is not None:
+        model.save(out / "model", overwrite=True)
     write_h5ad(adata, out / "result.h5ad")
     write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
     timer.lap("write")
     summary = {
         "parameters": {k: v for k, v in asdict(config).items()
                        if k not in ("progress", "resume", "checkpoint_interval")},
-        "training": model.train_params,
-        "loss_history": [h["loss"] for h in model.history],
+        "training": (model.train_params if model is not None else
+                     {"encoder": "smoothing", **adata.uns[_keys.EMBEDDING_SPA]["params"]}),
+        "loss_history": [] if model is None else [h["loss"] for h in model.history],
         "timings_seconds": timer.seconds,
         "n_domains": domains["n_domains"],
         "domain_keys": {f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
@@ -464,6 +477,19 @@ def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
         levels[str(k)] = _keys.domain_level(alpha, k)
         tl.domains(adata, n_domains=k, tree_key=key, key_added=levels[str(k)], **common)
     return levels
+
+
+def smoothing_embeddings(adata, config: RunConfig) -> None:
+    """``--encoder smoothing``: expression PCs averaged over each graph, in the obsm keys of
+    SpaCon's spatial and connectivity embeddings, so that ``tl.fuse`` and the domains use them.
+    """
+    from . import tl
+
+    tl.smoothed_expression(adata, graph="spatial", n_hops=config.n_hops, seed=config.seed,
+                           key_added=_keys.EMBEDDING_SPA)
+    if not config.no_connectivity:
+        tl.smoothed_expression(adata, graph="connectome", n_hops=config.n_hops,
+                               seed=config.seed, key_added=_keys.EMBEDDING_CON)
 
 
 def _figures(adata, config, folder: Path, model) -> list[str]:
@@ -508,7 +534,8 @@ def _figures(adata, config, folder: Path, model) -> list[str]:
         save(pl.domains(adata, key=config.truth, section_key=section_key,
                         section_order=config.section_order, spatial_key=config.spatial_key,
                         title=f"truth: {config.truth}"), "truth.png")
-    save(pl.loss([h["loss"] for h in model.history]), "loss.png")
+    if model is not None:
+        save(pl.loss([h["loss"] for h in model.history]), "loss.png")
     return written
 
 

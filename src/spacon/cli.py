@@ -96,7 +96,8 @@ def _run(args) -> int:
     adata, summary = run(config)
     if summary is None:  # a rank other than 0 of a distributed run: rank 0 reports
         return 0
-    print(f"wrote {config.out}/result.h5ad, {config.out}/domains.csv, {config.out}/model/, "
+    model = "" if config.encoder == "smoothing" else f"{config.out}/model/, "
+    print(f"wrote {config.out}/result.h5ad, {config.out}/domains.csv, {model}"
           f"{config.out}/figures/, {config.out}/summary.json"
           + ("" if config.no_report else f", {config.out}/report.html"))
     truth = summary.get("truth_scores", {})
@@ -374,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(run)
     run.add_argument("--n-top-genes", type=int,
                      help="train on the N most variable genes (scanpy's highly_variable_genes)")
+    encoder = run.add_argument_group("encoder")
+    encoder.add_argument(
+        "--encoder", choices=["spacon", "smoothing"],
+        help="spacon: train the graph attention autoencoder (default); smoothing: no training, "
+        "expression PCs averaged over each graph --n-hops times (the baseline to beat)")
+    encoder.add_argument("--n-hops", type=int, help="hops of averaging for --encoder smoothing (3)")
     _add_domain_options(run)
     run.add_argument("--config", help="TOML file with the same options")
     run.add_argument("--out", help="output directory")
@@ -438,7 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the main job on the embedded synthetic brain, scored against its truth",
         description="Simulate the default synthetic brain, run spacon on it and print the "
         "adjusted Rand index of its domains against the planted regions and connectivity "
-        "modules, next to an expression-only baseline (PCA + Leiden).",
+        "modules, next to two baselines: expression PCs averaged over the spatial graph "
+        "(alpha 0) or the connectome (alpha 1), and expression alone (PCA + Leiden).",
     )
     demo.add_argument("--out", default="spacon_demo", help="output directory (spacon_demo)")
     demo.add_argument("--seed", type=int, default=0)

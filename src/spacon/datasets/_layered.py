@@ -1,11 +1,11 @@
-"""A 2-D cortex-like slice: curved layers of uneven thickness, cell types mixed everywhere.
+"""A 2-D cortex-like slice: curved layers, cell types mixed through all of them, no connectome.
 
-Cells fill a curved band (a sector of an annulus, as a coronal slice of cortex). The band is cut
-into layers by radius; the layer boundaries wave along the band, and the layers differ in
-thickness. Cell types are found in every layer (with layer-dependent proportions) and carry the
-strongest expression program, so expression alone clusters cell types; the layers carry a
-weaker program and are recovered only by using space. No connectome: the slice is for spatial
-domain calling (``connectome_key=None``).
+Cells fill a sector of an annulus (a cortical column bent like a gyrus). The sector is cut along
+its depth into layers of unequal thickness whose boundaries wave gently, so no straight line or
+single coordinate separates them. Every cell type occurs in every layer, with a mild
+layer-dependent preference, and carries the strongest expression program: clustering on
+expression alone finds cell types. Each layer adds a weaker program of its own, which only
+pooling a cell's neighbours brings out: the task of a spatial domain method.
 """
 
 from __future__ import annotations
@@ -16,30 +16,34 @@ import scipy.sparse as sp
 
 from .._errors import SpaconInputError
 
+# relative layer thicknesses, superficial to deep (cortex-like: a thin L1, a thick L5/L6)
+_THICKNESS = (0.6, 1.0, 1.0, 0.8, 1.4, 1.3, 0.9)
+
 
 def layered_slice(
-    n_cells: int = 3000,
-    n_genes: int = 150,
+    n_cells: int = 4000,
+    n_genes: int = 200,
     *,
-    n_layers: int = 5,
+    n_layers: int = 7,
     n_cell_types: int = 6,
     type_strength: float = 2.0,
-    layer_strength: float = 1.0,
+    layer_strength: float = 0.5,
     dispersion: float = 4.0,
     seed: int = 0,
 ):
-    """Simulate one 2-D slice of curved cortical layers with cell types mixed everywhere.
+    """Simulate a 2-D slice with curved layers and cell types mixed everywhere.
 
     Parameters
     ----------
     n_cells, n_genes
         Size of the expression matrix.
     n_layers
-        Number of layers (the domains to recover), at least 2.
+        Number of curved layers (the ground-truth domains).
     n_cell_types
-        Number of cell types, present in every layer.
+        Number of cell types, each present in every layer.
     type_strength, layer_strength
-        Log-fold change of the cell-type and layer marker genes; lower is harder.
+        Log-fold change of the cell-type and layer marker genes; the layer program is the weak
+        one.
     dispersion
         Negative-binomial size parameter (smaller = noisier counts).
     seed
@@ -47,71 +51,91 @@ def layered_slice(
 
     Returns
     -------
-    AnnData with counts in ``X`` (CSR, float32), ``obsm['spatial']`` (x, y in micrometres),
-    ``obs['layer']`` (``L1`` = outermost) and ``obs['cell_type']`` (ground truth),
-    ``var['program']`` and ``uns['layered_slice']`` (parameters and a suggested graph radius).
+    AnnData with counts in ``X`` (CSR, float32); ``obsm['spatial']`` (x, y in micrometres);
+    ``obs['layer']`` (ordered categorical ``L1``.., the truth) and ``obs['cell_type']``;
+    ``var['program']`` (which program each gene marks); ``uns['layered_slice']`` (parameters
+    and the typical distance between neighbouring cells).
     """
-    if n_layers < 2 or n_cell_types < 1 or n_cells < 10 * n_layers or n_genes < 4 * n_layers:
-        raise SpaconInputError(
-            "layered_slice: needs n_layers >= 2, n_cell_types >= 1, n_cells >= 10 * n_layers "
-            "and n_genes >= 4 * n_layers."
-        )
+    _check(n_cells, n_genes, n_layers, n_cell_types, dispersion)
     rng = np.random.default_rng(seed)
-    inner, outer, angle = 2000.0, 3500.0, 0.6 * np.pi  # micrometres, radians
-    # uniform over the annulus sector: radius with density ~ r
+    # uniform density over an annular sector: radius ~ sqrt(uniform) between the two arcs
+    inner, outer, angle = 2000.0, 3500.0, np.pi / 2
     r = np.sqrt(rng.uniform(inner**2, outer**2, n_cells))
-    theta = rng.uniform(-angle / 2, angle / 2, n_cells) + np.pi / 2
-    depth = (outer - r) / (outer - inner)  # 0 at the pia, 1 at the white matter
-    # uneven thicknesses, and boundaries that wave along the band
-    thickness = rng.uniform(0.5, 1.5, n_layers)
-    edges = np.cumsum(thickness)[:-1] / thickness.sum()
-    wave = 0.04 * np.sin(3.0 * theta + rng.uniform(0, 2 * np.pi))
-    layer = np.searchsorted(edges, depth + wave)
-    props = rng.dirichlet(np.full(n_cell_types, 5.0), size=n_layers)
-    cum = np.cumsum(props, axis=1)[layer]
-    cell_type = np.minimum((rng.random(n_cells)[:, None] > cum).sum(axis=1), n_cell_types - 1)
-    counts, program = _counts(
-        [(cell_type, n_cell_types, type_strength, "type"),
-         (layer, n_layers, layer_strength, "layer")],
-        n_cells, n_genes, dispersion, rng,
-    )
+    theta = rng.uniform(-angle / 2, angle / 2, n_cells)
+    coords = np.column_stack([r * np.sin(theta), r * np.cos(theta)])
+    # depth below the outer (pial) arc in [0, 1], with wavy layer boundaries
+    depth = (outer - r) / (outer - inner)
+    depth = depth + 0.03 * np.sin(5 * theta + 1.0) * np.sin(np.pi * depth)
+    thickness = np.resize(np.asarray(_THICKNESS), n_layers)
+    bounds = np.cumsum(thickness) / thickness.sum()
+    layer = np.minimum(np.searchsorted(bounds, depth), n_layers - 1)
+    # every type everywhere, each type most common in its own band of layers
+    preference = np.exp(-0.5 * ((np.arange(n_layers)[:, None] / max(n_layers - 1, 1)
+                                 - np.linspace(0, 1, n_cell_types)[None]) / 0.5) ** 2)
+    preference /= preference.sum(axis=1, keepdims=True)
+    u = rng.random(n_cells)[:, None]
+    cell_type = (u > np.cumsum(preference[layer], axis=1)).sum(axis=1)
+    cell_type = np.minimum(cell_type, n_cell_types - 1)
+    counts, program = _counts(cell_type, layer, n_genes, n_cell_types, n_layers,
+                              type_strength, layer_strength, dispersion, rng)
+
     import anndata as ad
 
-    obs = pd.DataFrame(
-        {"layer": pd.Categorical.from_codes(layer, [f"L{i + 1}" for i in range(n_layers)]),
-         "cell_type": pd.Categorical.from_codes(
-             cell_type, [f"type{i}" for i in range(n_cell_types)])},
-        index=pd.Index([f"cell{i}" for i in range(n_cells)]),
-    )
-    adata = ad.AnnData(counts, obs=obs,
-                       var=pd.DataFrame({"program": program},
-                                        index=[f"gene{i}" for i in range(n_genes)]))
-    adata.obsm["spatial"] = np.column_stack([r * np.cos(theta), r * np.sin(theta)]).astype(
-        np.float32)
-    spacing = np.sqrt(0.5 * angle * (outer**2 - inner**2) / n_cells)
+    obs = pd.DataFrame({
+        "layer": pd.Categorical.from_codes(layer, [f"L{i + 1}" for i in range(n_layers)],
+                                           ordered=True),
+        "cell_type": pd.Categorical.from_codes(cell_type,
+                                               [f"type{i}" for i in range(n_cell_types)]),
+    }, index=pd.Index([f"cell{i}" for i in range(n_cells)]))
+    var = pd.DataFrame({"program": program}, index=[f"gene{i}" for i in range(n_genes)])
+    adata = ad.AnnData(counts, obs=obs, var=var)
+    adata.obsm["spatial"] = coords.astype(np.float32)
+    area = angle / 2 * (outer**2 - inner**2)
     adata.uns["layered_slice"] = {
         "params": {"n_cells": n_cells, "n_genes": n_genes, "n_layers": n_layers,
                    "n_cell_types": n_cell_types, "type_strength": type_strength,
                    "layer_strength": layer_strength, "dispersion": dispersion, "seed": seed},
-        "suggested_radius": float(3.0 * spacing),
+        "cell_spacing": float(np.sqrt(area / n_cells)),
         "ground_truth": ["layer", "cell_type"],
     }
     return adata
 
 
-def _counts(programs, n_cells, n_genes, dispersion, rng):
-    """Negative-binomial counts: a baseline plus one marker-gene program per label set."""
+def _counts(cell_type, layer, n_genes, n_types, n_layers, type_strength, layer_strength,
+            dispersion, rng):
+    """Negative-binomial counts from a baseline plus a cell-type and a layer program."""
+    per_type = max(2, int(0.35 * n_genes / n_types))
+    per_layer = max(2, int(0.35 * n_genes / n_layers))
     order = rng.permutation(n_genes)
     program = np.array(["background"] * n_genes, dtype=object)
-    log_mu = np.broadcast_to(rng.normal(np.log(0.4), 0.8, n_genes), (n_cells, n_genes)).copy()
+    log_mu = rng.normal(np.log(0.4), 0.8, size=n_genes)[None, :].repeat(len(layer), 0)
     start = 0
-    for labels, n_groups, strength, name in programs:
-        per_group = max(2, int(0.35 * n_genes / n_groups))
+    for labels, n_groups, per_group, strength, name in (
+        (cell_type, n_types, per_type, type_strength, "type"),
+        (layer, n_layers, per_layer, layer_strength, "layer"),
+    ):
+        lfc = np.zeros((n_groups, n_genes))
         for g in range(n_groups):
             genes = order[start : start + per_group]
             start += per_group
-            log_mu[np.ix_(labels == g, genes)] += strength * rng.uniform(0.7, 1.3, len(genes))
+            lfc[g, genes] = strength * rng.uniform(0.7, 1.3, size=len(genes))
             program[genes] = f"{name}{g}"
-    mu = np.exp(log_mu) * rng.lognormal(0.0, 0.25, n_cells)[:, None]
-    counts = rng.poisson(rng.gamma(dispersion, mu / dispersion)).astype(np.float32)
-    return sp.csr_matrix(counts), program.astype(str)
+        log_mu += lfc[labels]
+    mu = np.exp(log_mu) * rng.lognormal(0.0, 0.25, size=len(layer))[:, None]
+    counts = rng.poisson(rng.gamma(dispersion, mu / dispersion))
+    return sp.csr_matrix(counts.astype(np.float32)), program.astype(str)
+
+
+def _check(n_cells, n_genes, n_layers, n_cell_types, dispersion) -> None:
+    problems = []
+    if n_layers < 2 or n_cell_types < 2:
+        problems.append(f"n_layers={n_layers}, n_cell_types={n_cell_types} (need >= 2 each)")
+    if n_cells < 10 * n_layers:
+        problems.append(f"n_cells={n_cells} (need >= 10 per layer)")
+    if n_genes < 2 * (n_layers + n_cell_types):
+        problems.append(f"n_genes={n_genes} (need >= {2 * (n_layers + n_cell_types)} for "
+                        "marker programs)")
+    if not dispersion > 0:
+        problems.append(f"dispersion={dispersion} (need > 0)")
+    if problems:
+        raise SpaconInputError("layered_slice: " + "; ".join(problems) + ".")

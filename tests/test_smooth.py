@@ -1,0 +1,185 @@
+"""Smoothed expression: the graph-averaging baseline encoder (tl.smoothed_expression)."""
+
+from __future__ import annotations
+
+import json
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import spacon
+from spacon import _keys
+from spacon.graph import FactoredGraph
+from spacon.tl._smooth import average_over_graph, expression_pcs
+
+
+def _path_graph_adata(directed=False):
+    """Four cells on a line 0 - 1 - 2 - 3 with a spatial graph written by hand."""
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(rng.poisson(3.0, (4, 6)).astype(np.float32))
+    adata.obsm["spatial"] = np.column_stack([np.arange(4.0), np.zeros(4)])
+    if directed:
+        a = sp.csr_matrix(([1.0], ([0], [1])), shape=(4, 4))  # one edge 0 -> 1
+    else:
+        rows, cols = [0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]
+        a = sp.csr_matrix((np.full(6, 0.3), (rows, cols)), shape=(4, 4))  # weights ignored
+    adata.obsp["spatial_connectivities"] = a
+    return adata
+
+
+def test_one_hop_by_hand():
+    x = np.array([[1.0], [2.0], [4.0], [8.0]])
+    graph = spacon.model._graphs.spatial_graph_of(_path_graph_adata())
+    # each cell: mean over itself and its neighbours on the line
+    assert np.allclose(average_over_graph(x, graph, 1).ravel(), [1.5, 7 / 3, 14 / 3, 6.0])
+    # two hops: the one-hop values averaged again
+    one = np.array([1.5, 7 / 3, 14 / 3, 6.0])
+    two = [(one[0] + one[1]) / 2, one[:3].mean(), one[1:].mean(), (one[2] + one[3]) / 2]
+    assert np.allclose(average_over_graph(x, graph, 2).ravel(), two)
+    assert np.allclose(average_over_graph(x, graph, 0), x)
+
+
+def test_directed_edges_feed_their_target_only():
+    x = np.array([[1.0], [2.0], [4.0], [8.0]])
+    graph = spacon.model._graphs.spatial_graph_of(_path_graph_adata(directed=True))
+    # stored rows are sources: cell 1 hears cell 0, nobody hears cell 1
+    assert np.allclose(average_over_graph(x, graph, 1).ravel(), [1.0, 1.5, 4.0, 8.0])
+
+
+def test_smoothed_expression_averages_the_pcs():
+    adata = _path_graph_adata()
+    pcs = expression_pcs(adata, 3)
+    spacon.tl.smoothed_expression(adata, n_hops=1, n_comps=3, key_added="X_s")
+    z = adata.obsm["X_s"]
+    assert z.shape == (4, 3) and z.dtype == np.float32
+    assert np.allclose(z[0], (pcs[0] + pcs[1]) / 2, atol=1e-5)
+    assert np.allclose(z[1], pcs[:3].mean(0), atol=1e-5)
+    assert adata.uns["X_s"]["params"] == {
+        "graph": "spatial", "n_hops": 1, "alpha": 0.0, "n_comps": 3, "seed": 0}
+    spacon.tl.smoothed_expression(adata, n_hops=0, n_comps=3)
+    assert np.allclose(adata.obsm[_keys.SMOOTHED], pcs, atol=1e-5)
+
+
+def test_factored_graph_equals_its_expansion():
+    # unit 0 sends to itself and unit 1; unit 1 sends to 2; unit 2 to 0; unit 3 hears nobody
+    unit_in = sp.csr_matrix(np.array([  # rows = targets
+        [1, 0, 1, 0],
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, 0, 0],
+    ], dtype=np.float32))
+    cell_unit = np.array([0, 1, 0, 2, 2, 1, 3, 0, 2])
+    factored = FactoredGraph(unit_in, cell_unit)
+    expanded = FactoredGraph.from_cell_graph(factored.expand())
+    x = np.random.default_rng(1).normal(size=(9, 5))
+    for hops in (1, 3):
+        got = average_over_graph(x, factored, hops)
+        assert np.allclose(got, average_over_graph(x, expanded, hops))
+    one = average_over_graph(x, factored, 1)
+    assert np.allclose(one[6], x[6])  # no incoming edges: the cell keeps its own value
+    # cell 1 (unit 1) hears all of unit 0 (cells 0, 2, 7) and itself
+    assert np.allclose(one[1], x[[0, 2, 7, 1]].mean(0))
+    # cell 0 (unit 0) hears units 0 and 2: cells 0, 2, 7, 3, 4, 8 (itself among them)
+    assert np.allclose(one[0], x[[0, 2, 7, 3, 4, 8]].mean(0))
+
+
+def test_unit_connectome_equals_cell_connectome(brain):
+    adata, conn = brain
+    spacon.pp.normalize(adata)
+    cell_level = adata.copy()
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    # the same graph given between cells
+    rows = np.asarray(conn.labels).astype(str).tolist()
+    codes = np.array([rows.index(u) for u in adata.obs["unit"].astype(str)])
+    dense = conn.matrix[codes][:, codes]
+    spacon.pp.connectome_graph(
+        cell_level, spacon.io.Connectivity(dense, cell_level.obs_names.to_numpy()),
+        threshold=0.4)
+    for a in (adata, cell_level):
+        spacon.tl.smoothed_expression(a, graph="connectome", n_hops=2)
+    assert np.allclose(adata.obsm[_keys.SMOOTHED], cell_level.obsm[_keys.SMOOTHED], atol=1e-4)
+
+
+def test_both_mixes_like_fuse(brain):
+    adata, conn = brain
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=10)
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    before = adata.copy()
+    spa = spacon.tl.smoothed_expression(adata, graph="spatial", copy=True).obsm[_keys.SMOOTHED]
+    con = spacon.tl.smoothed_expression(adata, graph="connectome", copy=True).obsm[
+        _keys.SMOOTHED]
+    assert set(adata.obsm) == set(before.obsm)  # copy=True left the input alone
+    adata.obsm[_keys.EMBEDDING_SPA], adata.obsm[_keys.EMBEDDING_CON] = spa, con
+    for alpha in (0.0, 0.3, 1.0):
+        spacon.tl.smoothed_expression(adata, graph="both", alpha=alpha, key_added="X_both")
+        spacon.tl.fuse(adata, alpha, key_added="X_fused")
+        assert np.allclose(adata.obsm["X_both"], adata.obsm["X_fused"], atol=1e-4)
+    assert spa.shape == (adata.n_obs, 30)
+
+
+def test_bad_input_is_refused(brain):
+    adata, _ = brain
+    spacon.pp.normalize(adata)
+    with pytest.raises(spacon.SpaconInputError, match="spatial_connectivities"):
+        spacon.tl.smoothed_expression(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=5)
+    with pytest.raises(spacon.SpaconInputError, match="no connectome graph"):
+        spacon.tl.smoothed_expression(adata, graph="both")
+    with pytest.raises(spacon.SpaconInputError, match="graph="):
+        spacon.tl.smoothed_expression(adata, graph="spatal")
+    with pytest.raises(spacon.SpaconInputError, match="n_hops"):
+        spacon.tl.smoothed_expression(adata, n_hops=-1)
+    assert _keys.SMOOTHED not in adata.obsm
+
+
+@pytest.mark.slow  # the whole job: domains, figures and UMAP (about half a minute)
+def test_run_with_smoothing_encoder(sim_inputs, tmp_path):
+    from spacon.cli import main
+
+    out = tmp_path / "run"
+    rc = main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+               "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+               "--threshold", "0.4", "--encoder", "smoothing", "--n-hops", "3",
+               "--n-domains", "6", "--out", str(out), "--quiet"])
+    assert rc == 0
+    result = ad.read_h5ad(out / "result.h5ad")
+    assert result.obsm[_keys.EMBEDDING_SPA].shape == (result.n_obs, 30)
+    assert result.obsm[_keys.EMBEDDING_CON].shape == (result.n_obs, 30)
+    for alpha in (0, 1):
+        assert result.obs[_keys.domain_for_alpha(alpha)].nunique() == 6
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["training"]["encoder"] == "smoothing"
+    assert summary["training"]["n_hops"] == 3
+    assert not (out / "model").exists()
+    # the regions are spatial: smoothing over the spatial graph finds them
+    assert spacon.tl.score(result.obs["region"], result.obs[_keys.domain_for_alpha(0)])[
+        "ari"] > 0.3
+
+
+def test_run_refuses_unknown_encoder(tmp_path):
+    from spacon._pipeline import RunConfig, run
+
+    config = RunConfig(adata="x.h5ad", no_connectivity=True, encoder="gcn", out=str(tmp_path))
+    with pytest.raises(spacon.SpaconInputError, match="encoder"):
+        run(config)
+
+
+@pytest.mark.slow  # domains by BIC search: twenty mixture fits per alpha
+def test_demo_baseline_finds_regions_and_modules(brain):
+    from spacon._demo import smoothing_baseline
+
+    adata, conn = brain
+    spacon.pp.normalize(adata)
+    info = adata.uns["synthetic_brain"]
+    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
+                            z_radius=info["suggested_z_radius"])
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    regions = smoothing_baseline(adata, 0.0)
+    modules = smoothing_baseline(adata, 1.0)
+    assert len(regions) == adata.n_obs and "smoothed_domain" not in adata.obs  # input untouched
+    # expression alone scores about 0 on the regions (cell types dominate it)
+    assert spacon.tl.score(adata.obs["region"], regions)["ari"] > 0.2
+    assert spacon.tl.score(adata.obs["module"], modules)["ari"] > 0.5
