@@ -101,7 +101,7 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     out = tmp_path / "run"
     # no connectome and no --alpha: alpha 0 alone (it used to train, then fail at alpha 1)
     assert main(["run", "--adata", data, "--no-connectivity", "--truth", "region",
-                 "--out", str(out), *SMALL]) == 0
+                 "--encoder", "spacon", "--out", str(out), *SMALL]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["n_domains"]) == ["0"]
     assert summary["truth_scores"]["truth"] == "region"
@@ -159,3 +159,14 @@ def test_one_word_for_spatial_neighbours(tmp_path):
         assert args.n_neighbors == 7
     (tmp_path / "run.toml").write_text("knn = 5\n")
     assert RunConfig.from_toml(tmp_path / "run.toml").n_neighbors == 5
+
+
+def test_without_a_connectome_the_default_is_the_smoothing_encoder(sim_inputs, tmp_path):
+    import json
+
+    out = tmp_path / "run"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--out", str(out), *SMALL]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["parameters"]["encoder"] == "smoothing"
+    assert summary["training"]["encoder"] == "smoothing" and not (out / "model").exists()

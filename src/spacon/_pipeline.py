@@ -40,7 +40,7 @@ class RunConfig:
     symmetrize: bool = False
     no_normalize: bool = False
     n_top_genes: int | None = None
-    encoder: str = "spacon"
+    encoder: str = "auto"
     n_hops: int = 3
     hidden_dims: list[int] = field(default_factory=lambda: [256, 64, 16])
     alpha: list[float] | None = None  # default: 0 and 1, or 0 alone without a connectome
@@ -137,7 +137,9 @@ REPORT = "report.html"
 FIGURE_LEVELS = ("none", "basic", "all")
 # "spacon" trains the graph attention autoencoder; "smoothing" averages expression PCs over the
 # graphs instead (tl.smoothed_expression): no training, the same obsm keys, the same domains
-ENCODERS = ("spacon", "smoothing")
+# "auto": smoothing without a connectome (where it beats the trained spatial encoder by far,
+# see the README's "Learned encoders against plain graph smoothing"), spacon with one
+ENCODERS = ("auto", "spacon", "smoothing")
 
 
 def checkpoint_files(world_size: int = 1) -> list[str]:
@@ -279,6 +281,8 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     if config.alpha is None:
         config = config.updated({"alpha": [0.0] if config.no_connectivity else [0.0, 1.0]})
     check_option("encoder", config.encoder, ENCODERS)
+    if config.encoder == "auto":
+        config = config.updated({"encoder": "smoothing" if config.no_connectivity else "spacon"})
     for a in config.alpha:
         if not 0 <= a <= 1:
             raise SpaconInputError(f"--alpha values must be in [0, 1], got {a:g}.")

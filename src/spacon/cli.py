@@ -377,9 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train on the N most variable genes (scanpy's highly_variable_genes)")
     encoder = run.add_argument_group("encoder")
     encoder.add_argument(
-        "--encoder", choices=["spacon", "smoothing"],
-        help="spacon: train the graph attention autoencoder (default); smoothing: no training, "
-        "expression PCs averaged over each graph --n-hops times (the baseline to beat)")
+        "--encoder", choices=["auto", "spacon", "smoothing"],
+        help="spacon: train the graph attention autoencoder; smoothing: no training, expression "
+        "PCs averaged over each graph --n-hops times (the baseline to beat); auto (default): "
+        "smoothing with --no-connectivity, where it finds layers far better, else spacon")
     encoder.add_argument("--n-hops", type=int, help="hops of averaging for --encoder smoothing (3)")
     _add_domain_options(run)
     run.add_argument("--config", help="TOML file with the same options")

@@ -21,6 +21,7 @@ from .._utils import (
     choose_threads,
     cpu_threads,
     deterministic_algorithms,
+    flush_denormals,
     resolve_device,
 )
 from ..graph import NeighborSampler
@@ -267,8 +268,8 @@ class SpaCon:
         device = resolve_device(device)
         sync = _sync(config, device)
         config = self._resolve(config, sync)
-        with _own_random_state(device), deterministic_algorithms(device), cpu_threads(
-                choose_threads(threads)) as n_threads:
+        with _own_random_state(device), deterministic_algorithms(device), flush_denormals(), \
+                cpu_threads(choose_threads(threads)) as n_threads:
             if seed is not None:
                 torch.manual_seed(seed + sync.rank)  # independent dropout on each rank
             module = self.module.to(device)
