@@ -170,3 +170,26 @@ def test_without_a_connectome_the_default_is_the_smoothing_encoder(sim_inputs, t
     summary = json.loads((out / "summary.json").read_text())
     assert summary["parameters"]["encoder"] == "smoothing"
     assert summary["training"]["encoder"] == "smoothing" and not (out / "model").exists()
+
+
+def test_ctrl_c_in_the_demo_does_not_offer_a_resume_it_lacks(monkeypatch, capsys, tmp_path):
+    from spacon.model import TrainingInterrupted
+
+    def interrupted(args):
+        raise TrainingInterrupted("stopped", tmp_path / "checkpoint.pt", 3, 1)
+
+    monkeypatch.setattr(spacon.cli, "_demo", interrupted)
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 130
+    err = capsys.readouterr().err
+    assert "--resume" not in err and "run it again" in err and "epoch 3, batch 1" in err
+
+
+def test_n_top_genes_trains_on_the_most_variable_genes(sim_inputs, tmp_path):
+    import anndata as ad
+
+    out = tmp_path / "hvg"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--encoder", "spacon", "--n-top-genes", "30", "--out", str(out), *SMALL]) == 0
+    res = ad.read_h5ad(out / "result.h5ad")
+    assert res.n_vars == 30 and res.var["highly_variable"].all()
+    assert len(__import__("json").loads((out / "model" / "model.json").read_text())["var_names"]) == 30
