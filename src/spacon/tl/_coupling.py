@@ -214,21 +214,7 @@ def coupling(
     check_memory(12.0 * n * n * 8, f"coupling over {n} units",
                  "pool cells into fewer, larger units (unit_key=).")
 
-    pool = sp.csr_matrix((np.ones(adata.n_obs), (cell_unit, np.arange(adata.n_obs))),
-                         shape=(n, adata.n_obs))
-    size = np.asarray(pool.sum(axis=1)).ravel()
-    pool = sp.diags(1.0 / size) @ pool
-    x = adata.X if layer is None else adata.layers[layer]
-    values = x.data if sp.issparse(x) else np.asarray(x)
-    if not np.isfinite(values).all():
-        raise SpaconInputError(f"{'adata.X' if layer is None else f'layer {layer!r}'} has NaN "
-                               "or infinite values.")
-    profiles = ((pool @ x.astype(np.float64)).toarray() if sp.issparse(x)
-                else pool @ np.asarray(x, dtype=np.float64))
-    profiles = profiles[:, profiles.std(axis=0) > 0]
-    if profiles.shape[1] < 3:
-        raise SpaconInputError("coupling needs at least 3 genes that vary between units.")
-    centroids = pool @ coords
+    profiles, centroids = _unit_profiles(adata, cell_unit, n, layer, coords)
 
     matrix = connectivity.matrix[used][:, used].toarray().astype(np.float64)
     scale = np.abs(matrix).max()
@@ -265,6 +251,25 @@ def coupling(
     result = pd.DataFrame([s.row(n_perm) for s in prepared], columns=COLUMNS)
     adata.uns[key_added] = result
     return result
+
+
+def _unit_profiles(adata, cell_unit, n: int, layer, coords):
+    """Mean expression (genes that vary between units) and centroid of each unit's cells."""
+    pool = sp.csr_matrix((np.ones(adata.n_obs), (cell_unit, np.arange(adata.n_obs))),
+                         shape=(n, adata.n_obs))
+    size = np.asarray(pool.sum(axis=1)).ravel()
+    pool = sp.diags(1.0 / size) @ pool
+    x = adata.X if layer is None else adata.layers[layer]
+    values = x.data if sp.issparse(x) else np.asarray(x)
+    if not np.isfinite(values).all():
+        raise SpaconInputError(f"{'adata.X' if layer is None else f'layer {layer!r}'} has NaN "
+                               "or infinite values.")
+    profiles = ((pool @ x.astype(np.float64)).toarray() if sp.issparse(x)
+                else pool @ np.asarray(x, dtype=np.float64))
+    profiles = profiles[:, profiles.std(axis=0) > 0]
+    if profiles.shape[1] < 3:
+        raise SpaconInputError("coupling needs at least 3 genes that vary between units.")
+    return profiles, pool @ coords
 
 
 def _check_integer(name: str, value, minimum: int) -> None:
