@@ -271,18 +271,19 @@ def _add_reuse_parsers(sub) -> None:
 def _embed(args) -> int:
     from ._embed import embed_new_tissue
 
-    config = _config(args, exclude=("model",))
-    _, domains = embed_new_tissue(config, args.model)
-    print(f"wrote {config.out}/result.h5ad and {config.out}/domains.csv")
-    _print_domains(domains)
-    return 0
+    return _domains_from(args, embed_new_tissue, "model")
 
 
 def _domains(args) -> int:
     from ._recall import recall_domains
 
-    config = _config(args, exclude=("result",))
-    _, domains = recall_domains(config, args.result)
+    return _domains_from(args, recall_domains, "result")
+
+
+def _domains_from(args, command, source: str) -> int:
+    """Run ``command(config, args.<source>)`` and report the domains it wrote."""
+    config = _config(args, exclude=(source,))
+    _, domains = command(config, getattr(args, source))
     print(f"wrote {config.out}/result.h5ad and {config.out}/domains.csv")
     _print_domains(domains)
     return 0
