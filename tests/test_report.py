@@ -228,18 +228,32 @@ class Page:
             self.proc.kill()
 
 
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    """The demo brain (the default synthetic brain, 6,000 cells) through ``spacon run``; the
+    smoothing encoder stands in for training so that the test stays short."""
+    sim = tmp_path_factory.mktemp("demo_brain")
+    assert main(["simulate", "--out", str(sim)]) == 0
+    out = sim / "res"
+    assert main(["run", "--adata", str(sim / "synthetic_brain.h5ad"), "--connectivity",
+                 str(sim / "connectome.npz"), "--unit-key", "unit", "--section-key", "section",
+                 "--radius", "675", "--z-radius", "337", "--threshold", "0.4",
+                 "--encoder", "smoothing", "--figures", "none", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
 @pytest.mark.slow
-def test_report_opens_in_a_headless_browser(browser, run_dir, tmp_path):
+def test_report_opens_in_a_headless_browser(browser, demo_dir, tmp_path):
     import matplotlib.pyplot as plt
 
     page = Page(browser, tmp_path / "profile")
     try:
-        page.call("Page.navigate", url=(run_dir / "report.html").resolve().as_uri())
+        page.call("Page.navigate", url=(demo_dir / "report.html").resolve().as_uri())
         page.wait_for("document.body && document.body.dataset.ready === 'true'")
         assert page.errors == []
         assert page.evaluate("document.querySelectorAll('#scene .gl-container canvas').length") >= 1
         assert page.evaluate("document.getElementById('scene')._fullLayout.scene !== undefined")
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = json.loads((demo_dir / "summary.json").read_text())
         options = page.evaluate(
             "Array.from(document.querySelectorAll('#alpha-select option')).map(o => o.text)")
         assert len(options) == len(summary["domain_keys"]) and options[0].startswith("alpha = 0")
