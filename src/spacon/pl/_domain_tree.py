@@ -16,6 +16,19 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     Each leaf is a domain of the finest level, labelled with its name in ``obs[key]``, its size
     in cells, and coloured as in :func:`spacon.pl.domains`; the horizontal axis gives the number
     of domains left after each merge, and a dashed line marks the number in ``obs[key]``.
+
+    Parameters
+    ----------
+    adata
+        Annotated data with ``obs[key]`` and ``uns[key]['tree']``.
+    key
+        Key of the domains (``obs``) and of how they were called (``uns``).
+    figsize
+        Figure size in inches (default: from the number of leaves).
+
+    Returns
+    -------
+    The matplotlib :class:`~matplotlib.figure.Figure`.
     """
     import matplotlib.pyplot as plt
     from scipy.cluster.hierarchy import dendrogram
