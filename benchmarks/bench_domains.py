@@ -6,10 +6,11 @@ Run:  python benchmarks/bench_domains.py [--data ../shared/data] [--cache DIR] [
 Cases (truth in brackets):
 1. the demo brain (``spacon.datasets.synthetic_brain()`` defaults, trained as ``spacon demo``
    does) at alpha 0 [obs['region'], 16] and alpha 1 [obs['module'], 4];
-2. STARmap mPFC, three slices [obs['z'], 4 layers], spatial encoder alone (as
-   ``bench_real_data.py``);
-3. a 2-D layered cortex-like slice (``spacon.datasets.layered_slice()``) [obs['layer'], 5],
-   spatial encoder alone.
+2. STARmap mPFC, three slices [obs['z'], 4 layers], no connectome: the smoothing encoder, as
+   ``spacon run --no-connectivity`` does by default (``--spatial-encoder spacon``: the trained
+   spatial encoder alone, as ``bench_real_data.py``);
+3. a 2-D layered cortex-like slice (``spacon.datasets.layered_slice()``) [obs['layer'], 7],
+   no connectome, likewise.
 
 For each: the number of domains and ARI of the default rule (:func:`spacon.tl.domains`), of the
 Gaussian mixture with the true number (the reference, fitted as the library fits mixtures), of
@@ -55,17 +56,23 @@ def demo_brain(cache: Path, seed: int):
     return ad.read_h5ad(out / "result.h5ad")
 
 
-def spatial_only(adata, name: str, cache: Path, seed: int):
-    """Normalise, spatial kNN graph (10), train the spatial encoder alone; cached."""
+def spatial_only(adata, name: str, cache: Path, seed: int, encoder: str = "smoothing"):
+    """Normalise, spatial kNN graph (10), and the spatial embedding: the smoothing encoder
+    (what ``spacon run --no-connectivity`` uses by default) or the trained spatial encoder
+    alone (``--encoder spacon``, cached)."""
     import anndata as ad
 
     import spacon
 
     path = cache / f"{name}.h5ad"
-    if path.exists():
+    if encoder == "spacon" and path.exists():
         return ad.read_h5ad(path)
     spacon.pp.normalize(adata)
     spacon.pp.spatial_graph(adata, n_neighbors=10)
+    if encoder == "smoothing":
+        spacon.tl.smoothed_expression(adata, graph="spatial", seed=seed,
+                                      key_added="X_spacon_spa")
+        return adata
     model = spacon.SpaCon(adata, connectome_key=None, seed=seed)
     model.train(progress=False, seed=seed)
     model.embed()
@@ -73,7 +80,7 @@ def spatial_only(adata, name: str, cache: Path, seed: int):
     return adata
 
 
-def cases(root: Path, cache: Path, seed: int):
+def cases(root: Path, cache: Path, seed: int, encoder: str = "smoothing"):
     """(name, adata, use_rep, alpha, truth column) of every case whose data are present."""
     import anndata as ad
 
@@ -87,11 +94,12 @@ def cases(root: Path, cache: Path, seed: int):
     if not paths:
         print(f"STARmap: {folder} is missing; skipped")
     for path in paths:
-        adata = spatial_only(ad.read_h5ad(path), path.stem, cache, seed)
+        adata = spatial_only(ad.read_h5ad(path), path.stem, cache, seed, encoder)
         adata.obs["layer_truth"] = adata.obs["z"].astype(str)
         spacon.tl.fuse(adata, 0)
         yield f"STARmap {path.stem.split('_')[3]}", adata, "X_spacon", 0.0, "layer_truth"
-    adata = spatial_only(spacon.datasets.layered_slice(seed=seed), "layered_slice", cache, seed)
+    adata = spatial_only(spacon.datasets.layered_slice(seed=seed), "layered_slice", cache, seed,
+                         encoder)
     spacon.tl.fuse(adata, 0)
     yield "layered slice", adata, "X_spacon", 0.0, "layer"
 
@@ -190,11 +198,15 @@ def main() -> None:
                    help="folder for the trained embeddings (reused when present)")
     p.add_argument("--scale", type=int, default=250_000,
                    help="cells of the timing case (0 skips it)")
+    p.add_argument("--spatial-encoder", choices=["smoothing", "spacon"], default="smoothing",
+                   help="embedding of the spatial-only cases (smoothing: spacon run's default "
+                   "without a connectome)")
     args = p.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     results = {}
-    for name, adata, use_rep, alpha, truth in cases(Path(args.data), cache, args.seed):
+    for name, adata, use_rep, alpha, truth in cases(Path(args.data), cache, args.seed,
+                                                    args.spatial_encoder):
         results[name] = measure(adata, use_rep, alpha, truth, args.seed)
         print(json.dumps({name: results[name]}), flush=True)
     print("\nDomains chosen by the default rule vs the mixture with the true number (ARI)")
