@@ -193,3 +193,8 @@ def test_n_top_genes_trains_on_the_most_variable_genes(sim_inputs, tmp_path):
     res = ad.read_h5ad(out / "result.h5ad")
     assert res.n_vars == 30 and res.var["highly_variable"].all()
     assert len(__import__("json").loads((out / "model" / "model.json").read_text())["var_names"]) == 30
+    # the model on its own (raw, all-gene) tissue: normalised over all genes as in training
+    assert main(["embed", "--model", str(out / "model"), "--adata",
+                 str(sim_inputs / "synthetic_brain.h5ad"), "--out", str(tmp_path / "new")]) == 0
+    new = ad.read_h5ad(tmp_path / "new" / "result.h5ad")
+    np.testing.assert_allclose(new.obsm["X_spacon_spa"], res.obsm["X_spacon_spa"], atol=1e-4)

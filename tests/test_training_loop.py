@@ -176,3 +176,15 @@ def test_domain_calling_leaves_the_global_random_state_alone(rng):
     first = adata.obs["louvain"].copy()
     spacon.tl.domains(adata, method="louvain", resolution=0.5, key_added="again")
     assert (adata.obs["again"] == first).all()  # still repeatable for a seed
+
+
+def test_a_checkpoint_of_another_model_shape_is_refused(prepared, tmp_path, monkeypatch):
+    ckpt = tmp_path / "checkpoint.pt"
+    monkeypatch.setattr(_train, "StopFlag", _StopAfter)
+    with pytest.raises(TrainingInterrupted):
+        SpaCon(prepared, hidden_dims=DIMS).train(3, mode="full", checkpoint=ckpt,
+                                                 progress=False)
+    monkeypatch.undo()
+    with pytest.raises(SpaconInputError, match="model of another shape"):
+        SpaCon(prepared, hidden_dims=(8, 4, 2)).train(3, mode="full", checkpoint=ckpt,
+                                                      resume=True, progress=False)

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+from . import _keys
 from ._errors import SpaconInputError
 from ._pipeline import (
     DOMAINS_CSV,
@@ -17,6 +18,7 @@ from ._pipeline import (
     prepare_output,
     read_input,
 )
+from .pp._normalize import looks_like_counts
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +26,11 @@ logger = logging.getLogger(__name__)
 def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     """Embed ``config.adata`` with the model in ``model_dir`` and call its domains.
 
-    The tissue is preprocessed as the training data were (raw counts normalised the same
-    way, unless ``no_normalize``; the spatial graph built with the training settings unless
-    ``radius``/``n_neighbors`` say otherwise), restricted to the model's genes when it holds more,
-    and embedded by the spatial encoder alone unless a connectivity file is given.
+    The tissue is preprocessed as the training data were: raw counts normalised the same way
+    over all genes (unless ``no_normalize``), then restricted to the model's genes when it holds
+    more; the spatial graph built with the training settings, each graph option given in
+    ``config`` overriding (keys, radius or neighbours, sections). It is embedded by the spatial
+    encoder alone unless a connectivity file is given.
 
     Returns
     -------
@@ -47,24 +50,47 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
             "--alpha 0 (or give its connectivity).")
     config = checked(config.updated({"no_connectivity": config.connectivity is None}))
     out = prepare_output(config.out, config.overwrite)
-    adata = _model_genes(read_input(config.adata), model_dir)
+    adata = read_input(config.adata)
     check_truth(adata, config.truth)
-    if config.radius is not None or config.n_neighbors is not None:
-        pp.spatial_graph(adata, radius=config.radius, n_neighbors=config.n_neighbors,
-                         spatial_key=config.spatial_key, section_key=config.section_key,
-                         section_order=config.section_order, z_radius=config.z_radius)
+    preprocessing = json.loads((model_dir / "model.json").read_text()).get("preprocessing", {})
+    norm = preprocessing.get("normalize")
+    if not config.no_normalize and norm and looks_like_counts(adata):
+        # over all genes, as training did, before keeping the model's (e.g. --n-top-genes)
+        pp.normalize(adata, target_sum=norm["target_sum"])
+    adata = _model_genes(adata, model_dir)
+    _spatial_graph(adata, config, preprocessing.get("spatial_graph") or {})
     if config.connectivity is not None:
         pp.connectome_graph(
             adata, read_connectivity(config.connectivity, key=config.connectivity_key),
             unit_key=config.unit_key, threshold=config.threshold, top_k=config.top_k,
             negative=config.negative, symmetrize=config.symmetrize,
             spatial_key=config.spatial_key)
-    model = SpaCon.load(model_dir, adata, prepare=not config.no_normalize)
+    model = SpaCon.load(model_dir, adata)
     model.embed(adata, device=config.device, threads=config.threads)
     domains = call_domains(adata, config)
     write_h5ad(adata, out / "result.h5ad")
     write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
     return adata, domains
+
+
+def _spatial_graph(adata, config: RunConfig, trained: dict) -> None:
+    """The spatial graph: the training settings, with every option given here overriding."""
+    from . import pp
+
+    given = config.radius is not None or config.n_neighbors is not None
+    radius = config.radius if given else trained.get("radius")
+    n_neighbors = config.n_neighbors if given else trained.get("n_neighbors")
+    if radius is None and n_neighbors is None:
+        n_neighbors = 10
+    section_key = config.section_key or trained.get("section_key")
+    section_key = section_key if section_key in adata.obs else None
+    z_radius = config.z_radius if config.z_radius is not None else trained.get("z_radius")
+    spatial_key = (config.spatial_key if config.spatial_key != _keys.SPATIAL
+                   else trained.get("spatial_key", _keys.SPATIAL))
+    pp.spatial_graph(adata, radius=radius, n_neighbors=n_neighbors,
+                     spatial_key=spatial_key, section_key=section_key,
+                     section_order=config.section_order if section_key else None,
+                     z_radius=z_radius if section_key else None)
 
 
 def _model_genes(adata, model_dir: Path):

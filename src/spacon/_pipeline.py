@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _keys
 from ._errors import SpaconInputError
-from ._utils import check_option
+from ._utils import check_option, choose_threads, cpu_threads
 
 logger = logging.getLogger(__name__)
 
@@ -253,14 +253,15 @@ def run(config: RunConfig, adata=None):
         timer.lap("training")
     if not main_rank:
         return adata, None
-    if model is None:
-        smoothing_embeddings(adata, config)
-    else:
-        model.embed(device=config.device)
-    timer.lap("embedding")
-    domains = call_domains(adata, config)
-    timer.lap("domains")
-    summary = write_outputs(adata, config, out, model, domains, timer)
+    with cpu_threads(choose_threads(config.threads or model and model.train_params["threads"])):
+        if model is None:
+            smoothing_embeddings(adata, config)
+        else:
+            model.embed(device=config.device)
+        timer.lap("embedding")
+        domains = call_domains(adata, config)
+        timer.lap("domains")
+        summary = write_outputs(adata, config, out, model, domains, timer)
     for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
         (out / name).unlink(missing_ok=True)
     return adata, summary

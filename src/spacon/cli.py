@@ -96,10 +96,12 @@ def _run(args) -> int:
     adata, summary = run(config)
     if summary is None:  # a rank other than 0 of a distributed run: rank 0 reports
         return 0
-    model = "" if config.encoder == "smoothing" else f"{config.out}/model/, "
-    print(f"wrote {config.out}/result.h5ad, {config.out}/domains.csv, {model}"
-          f"{config.out}/figures/, {config.out}/summary.json"
-          + ("" if config.no_report else f", {config.out}/report.html"))
+    used = summary["parameters"]
+    written = ["result.h5ad", "domains.csv", "summary.json"]
+    written += [] if used["encoder"] == "smoothing" else ["model/"]
+    written += ["figures/"] if summary["figures"] else []
+    written += [] if used["no_report"] else ["report.html"]
+    print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")
     truth = summary.get("truth_scores", {})
     _print_domains({"n_domains": summary["n_domains"], "truth": truth})
     for alpha, levels in summary.get("domain_levels", {}).items():
@@ -544,14 +546,16 @@ def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 flags.update(_flags(sub))
-        elif action.option_strings and action.option_strings[-1].startswith("--"):
-            flags[action.dest] = action.option_strings[-1]
+        else:
+            long = [o for o in action.option_strings if o.startswith("--")]
+            if long:  # the first spelling is the current one (--n-neighbors, not --knn)
+                flags[action.dest] = long[0]
     return flags
 
 
 def _in_flags(text: str, flags: dict[str, str]) -> str:
     """Messages name options as the library takes them (``unit_key=``); say the flag."""
-    return re.sub(r"\b([a-z][a-z_]*)=(?=[\s,.;:)]|$)",
+    return re.sub(r"(?<![(,] )(?<!\()\b([a-z][a-z_]*)=(?=[\s,;:)]|\.(?!\.)|$)",
                   lambda m: flags.get(m.group(1), m.group(0)), text)
 
 

@@ -126,6 +126,10 @@ class LocalSync:
         """The checkpoint file as given."""
         return path
 
+    def shared_int(self, value: int) -> int:
+        """The value as it is."""
+        return value
+
 
 class GroupSync:
     """The ranks of an initialised process group, kept in step (see the module docstring)."""
@@ -156,3 +160,11 @@ class GroupSync:
     def checkpoint_path(self, path):
         """Each rank checkpoints to its own file, ``<stem>.rank<r><suffix>``."""
         return path.with_name(f"{path.stem}.rank{self.rank}{path.suffix}")
+
+    def shared_int(self, value: int) -> int:
+        """Rank 0's ``value`` on every rank (e.g. a freshly drawn seed)."""
+        import torch.distributed as dist
+
+        t = torch.tensor([value], dtype=torch.int64, device=self.device)
+        dist.broadcast(t, src=0)
+        return int(t.item())

@@ -109,7 +109,7 @@ class SpaCon:
         self.var_names = np.asarray(adata.var_names).astype(str)
         self.data = self._read(adata)
         self.preprocessing = preprocessing_of(adata, spatial_key, connectome_key)
-        with torch.random.fork_rng(devices=[]):
+        with _own_random_state():
             if seed is not None:
                 torch.manual_seed(seed)
             self.module = SpaConModule(
@@ -276,12 +276,18 @@ class SpaCon:
             optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
             path = None if checkpoint is None else sync.checkpoint_path(Path(checkpoint))
             checkpointer = Checkpointer(path, module, optimizer, config)
-            state = TrainState(history=list(self.history), sampler_seed=_sampler_seed(seed),
+            state = TrainState(history=list(self.history),
+                               sampler_seed=sync.shared_int(_sampler_seed(seed)),
                                threads=n_threads)
             if resume:
                 state = checkpointer.resume(state, sync)
                 if threads is None:
                     torch.set_num_threads(state.threads)  # the checkpoint's count
+                elif state.threads != n_threads:
+                    logger.warning("resuming with %d threads where the checkpoint used %d: the "
+                                   "result will differ in the last bits", n_threads,
+                                   state.threads)
+                    state.threads = n_threads
             sync.broadcast(module)
             self.train_params = config.resume_params()
             module.train()
@@ -525,8 +531,10 @@ def _sampler_seed(seed: int | None) -> int:
 
 
 @contextlib.contextmanager
-def _own_random_state(device):
-    """Seed and draw inside without touching the caller's torch random state."""
-    devices = [device] if device.type == "cuda" else []
+def _own_random_state(device=None):
+    """Seed and draw inside without touching the caller's torch random state (CPU and every
+    CUDA device: ``torch.manual_seed`` seeds them all).
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         yield

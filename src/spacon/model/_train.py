@@ -171,8 +171,14 @@ class Checkpointer:
             raise failed or SpaconInputError(
                 "another rank's checkpoint cannot be resumed; see its message.")
         if saved is not None:
-            self.module.load_state_dict(saved["module"])
-            self.optimizer.load_state_dict(saved["optimizer"])
+            try:
+                self.module.load_state_dict(saved["module"])
+                self.optimizer.load_state_dict(saved["optimizer"])
+            except (RuntimeError, ValueError) as err:
+                raise SpaconInputError(
+                    f"the checkpoint {str(self.path)!r} holds a model of another shape (other "
+                    "genes, hidden dims or connectome): resume with the options it was written "
+                    "with, or start a new run.") from err
             restore_rng(saved)
             state = TrainState(**saved["position"], history=saved["history"])
             logger.info("resuming training at epoch %d, batch %d", state.epoch, state.batch)
