@@ -198,3 +198,15 @@ def test_n_top_genes_trains_on_the_most_variable_genes(sim_inputs, tmp_path):
                  str(sim_inputs / "synthetic_brain.h5ad"), "--out", str(tmp_path / "new")]) == 0
     new = ad.read_h5ad(tmp_path / "new" / "result.h5ad")
     np.testing.assert_allclose(new.obsm["X_spacon_spa"], res.obsm["X_spacon_spa"], atol=1e-4)
+
+
+def test_an_input_error_found_late_leaves_no_output_directory(sim_inputs, tmp_path, capsys):
+    data = str(sim_inputs / "synthetic_brain.h5ad")
+    out = tmp_path / "run"
+    assert main(["run", "--adata", data, "--no-connectivity", "--truth", "nope",
+                 "--out", str(out), *SMALL]) == 2
+    assert "--truth 'nope'" in capsys.readouterr().err and not out.exists()
+    existing = tmp_path / "kept"
+    existing.mkdir()
+    assert main(["domains", "--result", str(tmp_path / "none"), "--out", str(existing)]) == 2
+    assert existing.exists()  # a directory the user made is never removed

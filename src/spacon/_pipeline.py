@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -230,6 +232,25 @@ def run(config: RunConfig, adata=None):
     Launched by ``torchrun`` with several processes, training is data-parallel and rank 0
     alone embeds, calls domains and writes the results (the other ranks return no summary).
     """
+    with no_empty_output_on_error(config.out):
+        return _run(config, adata)
+
+
+@contextlib.contextmanager
+def no_empty_output_on_error(out) -> Iterator[None]:
+    """Remove ``out`` again when an input error stops a command after it created the directory
+    but before anything was written there.
+    """
+    existed = out is None or Path(out).exists()
+    try:
+        yield
+    except SpaconInputError:
+        if not existed and Path(out).is_dir() and not any(Path(out).iterdir()):
+            Path(out).rmdir()
+        raise
+
+
+def _run(config: RunConfig, adata=None):
     from .io import read_connectivity
     from .model._distributed import init_from_environment
 

@@ -284,8 +284,11 @@ def _domains(args) -> int:
 
 def _domains_from(args, command, source: str) -> int:
     """Run ``command(config, args.<source>)`` and report the domains it wrote."""
+    from ._pipeline import no_empty_output_on_error
+
     config = _config(args, exclude=(source,))
-    _, domains = command(config, getattr(args, source))
+    with no_empty_output_on_error(config.out):
+        _, domains = command(config, getattr(args, source))
     print(f"wrote {config.out}/result.h5ad and {config.out}/domains.csv")
     _print_domains(domains)
     return 0
