@@ -1,12 +1,20 @@
-"""Epoch time and peak memory of full-batch and sampled training, and of exact embedding.
+"""Where a sampled training step's time goes, on the CPU or a GPU, at whole-brain tier sizes.
 
-Run:  python benchmarks/bench_training.py [--sizes 10000 100000] [--genes 300]
+Run:  python benchmarks/bench_training.py [--sizes 50000 250000] [--genes 1000] [--device cpu]
+      [--steps 10] [--schedule]
 
-Full-batch: the mean of --steps steps (one step = one epoch). Sampled: the mean time of --steps
-batches (default size) times the number of batches in an epoch.
+The brain is the one of ``bench_scaling.py`` (40 regions, 5 connectivity modules, ~60 cells per
+connectivity unit, ~1,940 cells per section), preprocessed as ``spacon run`` does. Each size runs
+in a fresh process. Printed per size, over ``--steps`` sampled steps with the default settings
+(256 seeds, fan-outs 10/5/5, 20 spatial neighbours):
 
-Each (size, mode) runs in a fresh process so its peak RSS is its own. Full-batch training is
-skipped (and said so) when its memory estimate exceeds --budget-gb.
+- the step's parts: **sample** (the subgraph, drawn on the training device), **build** (its
+  adjacencies and expression rows, built on the device: nothing is copied from the host) and
+  **train** (forward, backward, optimiser step), each timed with the device synchronised;
+- seconds per step of ``SpaCon.train`` itself (the real loop, parts not synchronised);
+- on a GPU, the share of the loop's wall time the GPU was computing (kernel time over wall
+  time, from the torch profiler over the same steps);
+- with ``--schedule``: the wall time of the default schedule (``SpaCon.train()``: 500 steps).
 """
 
 from __future__ import annotations
@@ -21,77 +29,150 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def model_batches(model, n_cells: int) -> int:
-    """Batches per sampled epoch at the batch size the model was trained with."""
-    return -(-n_cells // model.train_params["batch_size"])
-
-
-def one(n_cells: int, n_genes: int, mode: str, budget_gb: float, steps: int) -> dict:
-    from _measure import Stages, prepared_brain
+def whole_brain(n_cells: int, n_genes: int):
+    """The brain of bench_scaling's tiers, normalised, with both graphs."""
+    from bench_scaling import BRAIN, THRESHOLD
 
     import spacon
 
-    stages = Stages()
-    with stages.stage("prepare"):
-        adata = prepared_brain(n_cells, n_genes, max(12, n_cells // 2000))
-    model = spacon.SpaCon(adata)
-    row = {"n_cells": n_cells, "n_genes": n_genes, "mode": mode,
-           "implied_edges": adata.uns["connectome_neighbors"]["params"]["implied_cell_edges"],
-           "full_batch_estimate_gb": round(model.full_batch_bytes() / 1024**3, 2)}
-    if mode == "full" and model.full_batch_bytes() > budget_gb * 1024**3:
-        row["skipped"] = f"full batch needs ~{row['full_batch_estimate_gb']} GB > {budget_gb} GB"
-        return row
-    with stages.stage("train") as r:
-        t = time.perf_counter()
-        if mode == "full":
-            model.train(steps, mode="full", progress=False)
-            per_epoch = (time.perf_counter() - t) / steps
-        else:
-            model.train(1, mode="sampled", progress=False, max_steps=steps)
-            per_batch = (time.perf_counter() - t) / model.train_params["steps"]
-            per_epoch = per_batch * model_batches(model, n_cells)
-        r["seconds_per_epoch"] = per_epoch
-    with stages.stage("embed"):
-        model.embed()
-    train, embed = stages.rows[1], stages.rows[2]
-    row.update(seconds_per_epoch=round(train["seconds_per_epoch"], 2),
-               train_peak_rss_gb=train["peak_rss_gb"], embed_seconds=embed["seconds"],
-               embed_peak_rss_gb=embed["peak_rss_gb"],
-               steps_per_epoch=1 if mode == "full" else model_batches(model, n_cells))
+    adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, max(12, round(n_cells / 1940)),
+                                                  seed=0, **BRAIN)
+    info = adata.uns["synthetic_brain"]
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
+                            z_radius=info["suggested_z_radius"])
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=THRESHOLD)
+    return adata
+
+
+def _sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def parts(model, device, steps: int) -> dict:
+    """Mean seconds of sample / build / train over ``steps`` steps, device synchronised."""
+    import torch
+
+    from spacon.graph import NeighborSampler
+    from spacon.graph import _ops as ops
+    from spacon.model import SampledBatches, TrainConfig
+    from spacon.model._distributed import LocalSync
+    from spacon.model._train import training_step
+
+    config = TrainConfig(epochs=1, mode="sampled")
+    sampler = NeighborSampler(model.data.connectome, model.data.spatial, config.fanouts,
+                              config.batch_size, seed=0, device=device)
+    batches = SampledBatches(model.data, sampler)
+    module = model.module.to(device).train()
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
+    order = ops.permutation(ops.generator([0], device), sampler.n_cells, device)
+    totals = {"sample": 0.0, "build": 0.0, "train": 0.0}
+    nodes = edges = 0
+    for b in range(steps + 1):  # the first step warms up and is not counted
+        seeds = order[b * config.batch_size:(b + 1) * config.batch_size]
+        _sync(device)
+        t0 = time.perf_counter()
+        subgraph = sampler.sample(seeds, ops.generator([0, b], device))
+        _sync(device)
+        t1 = time.perf_counter()
+        batch = batches.assemble(subgraph)
+        _sync(device)
+        t2 = time.perf_counter()
+        training_step(module, optimizer, batch, config, LocalSync())
+        _sync(device)
+        t3 = time.perf_counter()
+        if b:
+            for key, dt in zip(totals, (t1 - t0, t2 - t1, t3 - t2)):
+                totals[key] += dt
+            nodes += len(batch.x)
+            edges += batch.adj_con.n_edges + batch.adj_spa.n_edges
+    model.module.to("cpu")
+    out = {key: round(v / steps, 4) for key, v in totals.items()}
+    out.update(mean_nodes=nodes // steps, mean_edges=edges // steps)
+    return out
+
+
+def gpu_busy_share(adata, device, steps: int) -> float:
+    """Kernel time over wall time of ``steps`` steps of ``SpaCon.train`` (torch profiler)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    import spacon
+
+    model = spacon.SpaCon(adata, seed=0)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        t0 = time.perf_counter()
+        model.train(1, mode="sampled", progress=False, max_steps=steps, device=str(device))
+        torch.cuda.synchronize(device)
+        wall = time.perf_counter() - t0
+    kernel_us = sum(e.self_device_time_total for e in prof.key_averages())
+    return round(kernel_us / 1e6 / wall, 3)
+
+
+def one(n_cells: int, n_genes: int, device_name: str, steps: int, schedule: bool) -> dict:
+    import torch
+
+    import spacon
+
+    device = torch.device(device_name)
+    t0 = time.perf_counter()
+    adata = whole_brain(n_cells, n_genes)
+    row = {"n_cells": n_cells, "n_genes": n_genes, "device": device_name,
+           "card": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+           "threads": torch.get_num_threads(), "prepare_s": round(time.perf_counter() - t0, 1),
+           "implied_edges": adata.uns["connectome_neighbors"]["params"]["implied_cell_edges"]}
+    row.update(parts(spacon.SpaCon(adata, seed=0), device, steps))
+    model = spacon.SpaCon(adata, seed=0)
+    t0 = time.perf_counter()
+    model.train(1, mode="sampled", progress=False, max_steps=steps, device=device_name)
+    row["train_s_per_step"] = round((time.perf_counter() - t0) / steps, 4)
+    if device.type == "cuda":
+        row["gpu_busy_share"] = gpu_busy_share(adata, device, steps)
+    if schedule:
+        model = spacon.SpaCon(adata, seed=0)
+        t0, start = time.perf_counter(), time.time()
+        model.train(progress=False, device=device_name)
+        row.update(schedule_steps=model.train_params["steps"],
+                   schedule_s=round(time.perf_counter() - t0, 1),
+                   schedule_unix=[round(start, 1), round(time.time(), 1)],
+                   schedule_final_loss=round(model.history[-1]["loss"], 1))
     return row
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--genes", type=int, default=300)
-    parser.add_argument("--budget-gb", type=float, default=6.0)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 250_000])
+    parser.add_argument("--genes", type=int, default=1000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--schedule", action="store_true", help="also time the 500-step default")
+    parser.add_argument("--_one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._one:
-        n, mode = int(args._one[0]), args._one[1]
-        print(json.dumps(one(n, args.genes, mode, args.budget_gb, args.steps)))
+        print(json.dumps(one(args._one, args.genes, args.device, args.steps, args.schedule)))
         return
     rows = []
     for n in args.sizes:
-        for mode in ("full", "sampled"):
-            res = subprocess.run(
-                [sys.executable, __file__, "--_one", str(n), mode, "--genes", str(args.genes),
-                 "--budget-gb", str(args.budget_gb), "--steps", str(args.steps)],
-                capture_output=True, text=True, check=True,
-            )
-            rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-            print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{'cells':>8} {'mode':>8} {'implied edges':>14} {'s/epoch':>9} {'train GB':>9} "
-          f"{'embed s':>8} {'embed GB':>9}")
+        cmd = [sys.executable, __file__, "--_one", str(n), "--genes", str(args.genes), "--device",
+               args.device, "--steps", str(args.steps)] + ["--schedule"] * args.schedule
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{n} cells failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+            break
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    print(f"\n{'cells':>8} {'device':>22} {'nodes/step':>10} {'sample s':>9} {'build s':>8} "
+          f"{'train s':>8} {'loop s/step':>11} {'GPU busy':>8}")
     for r in rows:
-        if "skipped" in r:
-            print(f"{r['n_cells']:>8} {r['mode']:>8} {r['implied_edges']:>14,}  {r['skipped']}")
-            continue
-        print(f"{r['n_cells']:>8} {r['mode']:>8} {r['implied_edges']:>14,} "
-              f"{r['seconds_per_epoch']:>9.2f} {r['train_peak_rss_gb']:>9.2f} "
-              f"{r['embed_seconds']:>8.1f} {r['embed_peak_rss_gb']:>9.2f}")
+        busy = f"{r['gpu_busy_share']:.0%}" if "gpu_busy_share" in r else "-"
+        print(f"{r['n_cells']:>8} {r['card']:>22} {r['mean_nodes']:>10} {r['sample']:>9.3f} "
+              f"{r['build']:>8.3f} {r['train']:>8.3f} {r['train_s_per_step']:>11.3f} {busy:>8}")
+        if "schedule_s" in r:
+            print(f"{'':>8} default schedule: {r['schedule_steps']} steps in {r['schedule_s']} s "
+                  f"(final loss {r['schedule_final_loss']})")
 
 
 if __name__ == "__main__":

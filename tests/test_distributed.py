@@ -58,11 +58,11 @@ def reference_state():
     opt = torch.optim.Adam(module.parameters(), lr=5e-3, weight_decay=1e-4)
     sampler = spacon.graph.NeighborSampler(model.data.connectome, model.data.spatial,
                                            (10, 5, 5), 64, "neighbors", 20, seed=0)
-    shards = [SampledBatches(model.data, sampler, "cpu", r, 2).epoch(0) for r in range(2)]
+    shards = [SampledBatches(model.data, sampler, r, 2).epoch(0) for r in range(2)]
     for _ in range(STEPS):
         grads = []
         for shard in shards:
-            x, adj_con, adj_spa = next(shard)
+            x, adj_con, adj_spa, _ = next(shard)
             module.zero_grad(set_to_none=True)
             loss = torch.nn.functional.mse_loss(module(x, adj_con, adj_spa)[2], x,
                                                 reduction="sum")

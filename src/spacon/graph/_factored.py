@@ -65,53 +65,16 @@ class FactoredGraph:
         """Number of cell-cell edges the graph implies."""
         return int(np.sum(self.unit_degree * self.unit_size))
 
-    def source_at(self, cells: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """The source cell at ``positions`` of each target cell's neighbour list."""
-        units = self.cell_unit[cells]
-        global_pos = self._row_start[units] + positions
-        edge = np.searchsorted(self._edge_end, global_pos, side="right")
-        unit = self.unit_in.indices[edge]
-        offset = global_pos - (self._edge_end[edge] - self.unit_size[unit])
-        return self.members[self.member_ptr[unit] + offset]
-
     def neighbors(self, cells: np.ndarray):
         """All incoming edges of ``cells``: returns ``(target_index, source_cell)`` arrays."""
-        deg = self.degree(cells)
-        target = np.repeat(np.arange(len(cells)), deg)
-        starts = np.cumsum(deg) - deg
-        positions = np.arange(int(deg.sum())) - np.repeat(starts, deg)
-        return target, self.source_at(cells[target], positions)
+        from ._device import GraphOnDevice
 
-    def sample(self, cells: np.ndarray, fanout: int, rng: np.random.Generator):
-        """Sample up to ``fanout`` incoming edges per cell, uniformly over its neighbour list.
-
-        Cells with at most ``fanout`` neighbours keep all of them. Otherwise ``fanout``
-        positions are drawn uniformly (with replacement) and repeats dropped, so each neighbour
-        is included with the same probability, as when sampling the expanded cell graph.
-
-        Returns ``(target_index, source_cell)`` arrays.
-        """
-        if fanout < 0:
-            return self.neighbors(cells)
-        deg = self.degree(cells)
-        small = deg <= fanout
-        t_small, s_small = self.neighbors(cells[small])
-        t_small = np.flatnonzero(small)[t_small]
-        big = np.flatnonzero(~small)
-        if len(big) == 0:
-            return t_small, s_small
-        pos = (rng.random((len(big), fanout)) * deg[big, None]).astype(np.int64)
-        pos.sort(axis=1)
-        keep = np.ones_like(pos, dtype=bool)
-        keep[:, 1:] = pos[:, 1:] != pos[:, :-1]
-        target = np.repeat(big, fanout).reshape(len(big), fanout)[keep]
-        sources = self.source_at(cells[target], pos[keep])
-        return np.concatenate([t_small, target]), np.concatenate([s_small, sources])
+        return GraphOnDevice(self, "cpu").neighbors(np.asarray(cells, dtype=np.int64))
 
     def expand(self) -> sp.csr_matrix:
         """The full cell x cell incoming-edge CSR (only for graphs that fit in memory)."""
         cells = np.arange(self.n_cells)
-        target, source = self.neighbors(cells)
+        _, source = self.neighbors(cells)
         indptr = np.concatenate([[0], np.cumsum(self.degree(cells))])
         m = sp.csr_matrix(
             (np.ones(len(source), np.float32), source, indptr), shape=(self.n_cells, self.n_cells)

@@ -1,7 +1,8 @@
 """Neighbour sampling on the connectivity graph, with the spatial neighbourhood alongside.
 
-Ours, vectorised over each hop with NumPy (no pyg-lib / torch-sparse): a batch costs time in
-proportion to the subgraph it samples, never to the data set or the implied edge count.
+Ours, vectorised over each hop with torch ops on the training device (no pyg-lib /
+torch-sparse): a batch costs time in proportion to the subgraph it samples, never to the data
+set or the implied edge count, and on a GPU it is drawn there, with nothing built on the host.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import torch
 
-from .._utils import unique_sorted
+from . import _ops as ops
+from ._device import GraphOnDevice
 from ._factored import FactoredGraph
 
 SpatialSampling = Literal["neighbors", "induced"]
@@ -20,12 +23,14 @@ SpatialSampling = Literal["neighbors", "induced"]
 
 @dataclass
 class Subgraph:
-    """A sampled subgraph: global ids of its nodes (seeds first) and its edges, local ids."""
+    """A sampled subgraph: global ids of its nodes (seeds first) and its edges, local ids,
+    as int64 tensors on the sampler's device.
+    """
 
-    n_id: np.ndarray
+    n_id: torch.Tensor
     n_seeds: int
-    connectome_edges: tuple[np.ndarray, np.ndarray] | None  # (target, source)
-    spatial_edges: tuple[np.ndarray, np.ndarray]
+    connectome_edges: tuple[torch.Tensor, torch.Tensor] | None  # (target, source)
+    spatial_edges: tuple[torch.Tensor, torch.Tensor]
 
 
 class NeighborSampler:
@@ -56,6 +61,10 @@ class NeighborSampler:
     seed
         Seeds are shuffled every epoch with a generator derived from ``(seed, epoch)``, so an
         epoch's batches do not depend on what ran before (resumable, and shardable by rank).
+    device
+        Where the graphs are held and sampled (the training device). The same seed gives the
+        same batches on the CPU in any process; a GPU draws its own random numbers (the same
+        on every run with the same seed).
     """
 
     def __init__(
@@ -67,16 +76,19 @@ class NeighborSampler:
         spatial_sampling: SpatialSampling = "neighbors",
         spatial_fanout: int = 20,
         seed: int = 0,
+        device="cpu",
     ):
-        self.connectome = connectome
-        self.spatial = spatial
+        self.device = torch.device(device)
+        self.connectome = None if connectome is None else GraphOnDevice(connectome, device)
+        self.spatial = GraphOnDevice(spatial, device)
         self.fanouts = list(fanouts)
         self.batch_size = int(batch_size)
         self.spatial_sampling = spatial_sampling
         self.spatial_fanout = spatial_fanout
         self.seed = seed
         self.n_cells = spatial.n_cells
-        self._local = np.full(self.n_cells, -1, dtype=np.int64)  # global -> local, reset per batch
+        # global -> local ids of the batch being sampled, reset after each batch
+        self._local = ops.as_index(np.full(self.n_cells, -1), self.device)
 
     def __len__(self) -> int:
         return -(-self.n_cells // self.batch_size)
@@ -93,58 +105,61 @@ class NeighborSampler:
         Batch ``b`` is drawn with a generator seeded by ``(seed, epoch, rank, b)``, so an epoch
         can be resumed at any batch (``start``) and gives the batches it would have given.
         """
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.n_cells)
+        order = ops.permutation(ops.generator([self.seed, epoch], self.device), self.n_cells,
+                                self.device)
         order = order[rank::world_size]
         for b, lo in enumerate(range(0, len(order), self.batch_size)):
             if b < start:
                 continue
-            rng = np.random.default_rng([self.seed, epoch, rank, b])
-            yield self.sample(order[lo : lo + self.batch_size], rng)
+            yield self.sample(order[lo : lo + self.batch_size],
+                              ops.generator([self.seed, epoch, rank, b], self.device))
 
-    def sample(self, seeds: np.ndarray, rng: np.random.Generator) -> Subgraph:
-        """Sample the subgraph around ``seeds``."""
-        nodes = [np.asarray(seeds, dtype=np.int64)]
+    def sample(self, seeds, generator) -> Subgraph:
+        """Sample the subgraph around ``seeds`` (global cell ids) with ``generator``
+        (:func:`spacon.graph._ops.generator` for the sampler's device).
+        """
+        nodes = [ops.as_index(seeds, self.device)]
         local = self._local
-        local[nodes[0]] = np.arange(len(nodes[0]))
         n = len(nodes[0])
+        local[nodes[0]] = ops.arange(0, n, local)
         con_edges = None
         try:
             if self.connectome is not None:
                 targets, sources = [], []
                 frontier = nodes[0]
                 for fanout in self.fanouts:
-                    t, s = self.connectome.sample(frontier, fanout, rng)
+                    t, s = self.connectome.sample(frontier, fanout, generator)
                     new, n = self._add(s, n, nodes)
                     targets.append(local[frontier[t]])
                     sources.append(local[s])
                     frontier = new
-                con_edges = (np.concatenate(targets), np.concatenate(sources))
+                con_edges = (ops.cat(targets), ops.cat(sources))
             if self.spatial_sampling == "neighbors":
                 # seeds and their first connectivity hop get sampled spatial neighbours
                 # (added to the subgraph); outer nodes keep the spatial edges among the
                 # subgraph, so its size stays bounded by the fan-outs, not the data
-                inner = np.concatenate(nodes[:2])
-                t, s = self.spatial.sample(inner, self.spatial_fanout, rng)
+                inner = ops.cat(nodes[:2])
+                t, s = self.spatial.sample(inner, self.spatial_fanout, generator)
                 _, n = self._add(s, n, nodes)
-                outer = np.arange(len(inner), n)
-                t2, s2 = self.spatial.neighbors(np.concatenate(nodes)[outer])
+                outer = ops.arange(len(inner), n, local)
+                t2, s2 = self.spatial.neighbors(ops.cat(nodes)[outer])
                 inside = local[s2] >= 0
-                spa_edges = (np.concatenate([t, outer[t2[inside]]]),
-                             np.concatenate([local[s], local[s2[inside]]]))
+                spa_edges = (ops.cat([t, outer[t2[inside]]]),
+                             ops.cat([local[s], local[s2[inside]]]))
             else:
-                t, s = self.spatial.neighbors(np.concatenate(nodes))
+                t, s = self.spatial.neighbors(ops.cat(nodes))
                 inside = local[s] >= 0
                 spa_edges = (t[inside], local[s[inside]])
-            n_id = np.concatenate(nodes)
+            n_id = ops.cat(nodes)
         finally:
             for part in nodes:
                 local[part] = -1
         return Subgraph(n_id, len(seeds), con_edges, spa_edges)
 
-    def _add(self, candidates: np.ndarray, n: int, nodes: list) -> tuple[np.ndarray, int]:
+    def _add(self, candidates: torch.Tensor, n: int, nodes: list) -> tuple[torch.Tensor, int]:
         """Append the not-yet-seen ``candidates`` to the subgraph; return them and the new size."""
         local = self._local
-        fresh = unique_sorted(candidates[local[candidates] < 0])
-        local[fresh] = np.arange(n, n + len(fresh))
+        fresh = ops.unique_sorted(candidates[local[candidates] < 0])
+        local[fresh] = ops.arange(n, n + len(fresh), local)
         nodes.append(fresh)
         return fresh, n + len(fresh)

@@ -12,14 +12,19 @@ from .._errors import SpaconInputError
 from ..graph import NeighborSampler, Subgraph
 from ..nn import Adjacency
 from ._data import ModelData
+from ._rows import ExpressionRows
 
 
 class Batch(NamedTuple):
-    """One training step's input: expression and both graphs' adjacencies, on the device."""
+    """One training step's input: expression and both graphs' adjacencies, on the device.
+
+    ``n_id`` holds the global cell of each row of ``x`` (``None``: every cell, in order).
+    """
 
     x: torch.Tensor
     adj_con: Adjacency | None
     adj_spa: Adjacency
+    n_id: torch.Tensor | None = None
 
 
 class FullBatch:
@@ -44,15 +49,17 @@ class FullBatch:
 class SampledBatches:
     """Mini-batches of seed cells with sampled neighbourhoods (:class:`NeighborSampler`).
 
-    Every rank of a distributed run takes the same number of batches per epoch (the smallest
-    shard's), so the ranks stay in step.
+    Everything a step needs is made on the sampler's device: the expression is held there
+    once (:class:`ExpressionRows`), and the subgraph, its adjacencies and its rows are built
+    there with torch ops, so a GPU step copies nothing from the host. Every rank of a
+    distributed run takes the same number of batches per epoch (the smallest shard's), so the
+    ranks stay in step.
     """
 
-    def __init__(self, data: ModelData, sampler: NeighborSampler, device, rank: int = 0,
+    def __init__(self, data: ModelData, sampler: NeighborSampler, rank: int = 0,
                  world_size: int = 1):
-        self.data = data
         self.sampler = sampler
-        self.device = device
+        self.expression = ExpressionRows(data.features, sampler.device)
         self.rank, self.world_size = rank, world_size
         self.n_batches = min(sampler.n_batches(r, world_size) for r in range(world_size))
         if self.n_batches == 0:
@@ -64,12 +71,12 @@ class SampledBatches:
         """The batches of ``epoch`` on this rank, from batch ``start`` on."""
         subgraphs = self.sampler.epoch(epoch, self.rank, self.world_size, start=start)
         for subgraph in itertools.islice(subgraphs, max(self.n_batches - start, 0)):
-            yield self.to_device(subgraph)
+            yield self.assemble(subgraph)
 
-    def to_device(self, subgraph: Subgraph) -> Batch:
-        """A sampled subgraph's expression and adjacencies on the device."""
+    def assemble(self, subgraph: Subgraph) -> Batch:
+        """A sampled subgraph's expression rows and adjacencies (built where it was sampled)."""
         n = len(subgraph.n_id)
         adj_con = None if subgraph.connectome_edges is None else Adjacency.from_edges(
-            *subgraph.connectome_edges, n, n).to(self.device)
-        return Batch(self.data.expression(subgraph.n_id, self.device), adj_con,
-                     Adjacency.from_edges(*subgraph.spatial_edges, n, n).to(self.device))
+            *subgraph.connectome_edges, n, n)
+        return Batch(self.expression.rows(subgraph.n_id), adj_con,
+                     Adjacency.from_edges(*subgraph.spatial_edges, n, n), subgraph.n_id)

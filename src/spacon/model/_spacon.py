@@ -329,8 +329,9 @@ class SpaCon:
             return FullBatch(self.data, device)
         sampler = NeighborSampler(
             self.data.connectome, self.data.spatial, config.fanouts, config.batch_size,
-            config.spatial_sampling, config.spatial_fanout, seed=state.sampler_seed)
-        return SampledBatches(self.data, sampler, device, sync.rank, sync.world_size)
+            config.spatial_sampling, config.spatial_fanout, seed=state.sampler_seed,
+            device=device)
+        return SampledBatches(self.data, sampler, sync.rank, sync.world_size)
 
     # ------------------------------------------------------------------ embedding
     @torch.no_grad()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .._utils import unique_sorted
+from ..graph import _ops as ops
 
 
 def csr_tensor(indptr, indices, values, shape) -> torch.Tensor:
@@ -42,17 +41,18 @@ class Adjacency:
 
     @classmethod
     def from_edges(cls, target, source, n_dst: int, n_src: int, self_loops: bool = True):
-        """Build from edge arrays (numpy or torch); duplicates merged, self-loops added."""
-        target = np.asarray(target, dtype=np.int64)
-        source = np.asarray(source, dtype=np.int64)
+        """Build from edge arrays: NumPy (built on the CPU) or torch tensors (built on their
+        device); duplicates merged, self-loops added.
+        """
+        device = target.device if isinstance(target, torch.Tensor) else "cpu"
+        target, source = ops.as_index(target, device), ops.as_index(source, device)
         if self_loops:
-            loops = np.arange(n_dst, dtype=np.int64)
-            target = np.concatenate([target, loops])
-            source = np.concatenate([source, loops])
-        key = unique_sorted(target * n_src + source)
-        target, source = key // n_src, key % n_src
-        indptr = np.searchsorted(target, np.arange(n_dst + 1))
-        return cls(torch.from_numpy(indptr), torch.from_numpy(source), n_src)
+            loops = ops.arange(0, n_dst, target)
+            target, source = ops.cat([target, loops]), ops.cat([source, loops])
+        key = ops.unique_sorted(target * n_src + source)
+        target = key // n_src
+        indptr = ops.searchsorted(target, ops.arange(0, n_dst + 1, target))
+        return cls(ops.as_tensor(indptr), ops.as_tensor(key - target * n_src), n_src)
 
     @classmethod
     def from_scipy(cls, matrix: sp.spmatrix, self_loops: bool = True) -> Adjacency:
