@@ -12,6 +12,11 @@ graph, training (mode chosen automatically), exact embedding, domains at alpha 0
 then the log-log slope of each stage between tiers (1 = linear in the cell count). Quality is
 the adjusted Rand index of a true-k Gaussian mixture against regions (alpha 0) and modules
 (alpha 1), the same score as ``bench_vs_original.py``.
+
+Real density:  python benchmarks/bench_scaling.py --tiers 250000 --cells-per-unit 4 --density 0.02
+gives the connectome its real whole-brain density: ~77,000 occupied units (voxels) of ~3 cells
+each, every unit projecting to ~2% of all units (1e8 unit edges, 1.1e9 implied cell-cell edges;
+the published whole-brain run had 1.3e9 edges between 250k spots).
 """
 
 from __future__ import annotations
@@ -31,7 +36,17 @@ BRAIN = dict(n_regions=40, n_modules=5, cells_per_unit=60, long_range_degree=40)
 THRESHOLD = 0.4
 
 
-def tier(n_cells: int, n_genes: int, folder: Path, steps: int | None) -> dict:
+def brain_params(n_cells: int, cells_per_unit: float | None, density: float | None) -> dict:
+    """The simulated brain's parameters: BRAIN, or a unit graph of the given density."""
+    params = dict(BRAIN)
+    if cells_per_unit is not None:
+        params["cells_per_unit"] = cells_per_unit
+    if density is not None:  # long-range targets per unit: a share of all units
+        params["long_range_degree"] = max(1, round(density * n_cells / params["cells_per_unit"]))
+    return params
+
+
+def tier(n_cells: int, n_genes: int, folder: Path, steps: int | None, brain: dict) -> dict:
     """One tier, in this process: simulate to files, then run and measure every stage."""
     from _measure import Stages
     from bench_vs_original import score
@@ -40,8 +55,10 @@ def tier(n_cells: int, n_genes: int, folder: Path, steps: int | None) -> dict:
 
     n_sections = max(12, round(n_cells / 1940))
     t0 = time.perf_counter()
-    adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, n_sections, seed=0, **BRAIN)
+    adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, n_sections, seed=0, **brain)
     info = adata.uns["synthetic_brain"]
+    units = {"n_units": info["n_units"], "unit_edges": int(conn.matrix.nnz),
+             "unit_density": round(conn.matrix.nnz / info["n_units"] ** 2, 4)}
     spacon.io.write_h5ad(adata, folder / "brain.h5ad")
     spacon.io.save_npz(folder / "connectome.npz", conn.matrix, conn.labels)
     simulate_s = time.perf_counter() - t0
@@ -78,7 +95,7 @@ def tier(n_cells: int, n_genes: int, folder: Path, steps: int | None) -> dict:
             row[f"alpha{alpha}_{truth}_ari"] = round(
                 spacon.tl.score(adata.obs[truth], adata.obs[f"domain_alpha{alpha}"])["ari"], 3)
     quality = score(adata, adata.obsm["X_spacon_spa"], adata.obsm["X_spacon_con"])
-    return {"n_cells": n_cells, "n_genes": n_genes, "n_sections": n_sections,
+    return {"n_cells": n_cells, "n_genes": n_genes, "n_sections": n_sections, **units,
             "simulate_seconds": round(simulate_s, 1), "stages": stages.rows,
             "total_seconds": round(sum(r["seconds"] for r in stages.rows), 1),
             "max_peak_rss_gb": max(r["peak_rss_gb"] for r in stages.rows),
@@ -90,12 +107,17 @@ def main() -> None:
     p.add_argument("--tiers", type=int, nargs="+", default=[6000, 50_000, 250_000])
     p.add_argument("--genes", type=int, default=1000)
     p.add_argument("--steps", type=int, default=None, help="cap training steps (quick checks)")
+    p.add_argument("--cells-per-unit", type=float, default=None,
+                   help=f"cells per connectivity unit (default {BRAIN['cells_per_unit']})")
+    p.add_argument("--density", type=float, default=None,
+                   help="share of all units each unit projects to (sets the long-range degree)")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--_tier", type=int, help=argparse.SUPPRESS)
     p.add_argument("--_dir", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args._tier:
-        print(json.dumps(tier(args._tier, args.genes, Path(args._dir), args.steps)))
+        brain = brain_params(args._tier, args.cells_per_unit, args.density)
+        print(json.dumps(tier(args._tier, args.genes, Path(args._dir), args.steps, brain)))
         return
 
     results = []
@@ -103,6 +125,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [sys.executable, __file__, "--_tier", str(n), "--_dir", tmp, "--genes",
                    str(args.genes)] + ([] if args.steps is None else ["--steps", str(args.steps)])
+            for flag, value in (("--cells-per-unit", args.cells_per_unit),
+                                ("--density", args.density)):
+                cmd += [] if value is None else [flag, str(value)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"tier {n} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -137,7 +162,8 @@ def main() -> None:
         d = next(s for s in r["stages"] if s["stage"] == "domains")
         t = next(s for s in r["stages"] if s["stage"] == "training")
         c = next(s for s in r["stages"] if s["stage"] == "connectome_graph")
-        print(f"{r['n_cells']:,} cells: {c['implied_edges']:,} implied connectome edges; "
+        print(f"{r['n_cells']:,} cells: {r['n_units']:,} units, {r['unit_edges']:,} unit edges "
+              f"(density {r['unit_density']:.2%}), {c['implied_edges']:,} implied connectome edges; "
               f"training {t['mode']}, {t['steps']} steps; default domains alpha 0: "
               f"{d['alpha0_domains']} (region ARI {d['alpha0_region_ari']}), alpha 1: "
               f"{d['alpha1_domains']} (module ARI {d['alpha1_module_ari']})")

@@ -1,7 +1,7 @@
 """Where a sampled training step's time goes, on the CPU or a GPU, at whole-brain tier sizes.
 
 Run:  python benchmarks/bench_training.py [--sizes 50000 250000] [--genes 1000] [--device cpu]
-      [--steps 10] [--schedule]
+      [--steps 10] [--schedule] [--cells-per-unit 4 --density 0.02]
 
 The brain is the one of ``bench_scaling.py`` (40 regions, 5 connectivity modules, ~60 cells per
 connectivity unit, ~1,940 cells per section), preprocessed as ``spacon run`` does. Each size runs
@@ -29,14 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def whole_brain(n_cells: int, n_genes: int):
-    """The brain of bench_scaling's tiers, normalised, with both graphs."""
-    from bench_scaling import BRAIN, THRESHOLD
+def whole_brain(n_cells: int, n_genes: int, brain: dict):
+    """A brain of bench_scaling's tiers, normalised, with both graphs."""
+    from bench_scaling import THRESHOLD
 
     import spacon
 
     adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, max(12, round(n_cells / 1940)),
-                                                  seed=0, **BRAIN)
+                                                  seed=0, **brain)
     info = adata.uns["synthetic_brain"]
     spacon.pp.normalize(adata)
     spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
@@ -112,19 +112,23 @@ def gpu_busy_share(adata, device, steps: int) -> float:
     return round(kernel_us / 1e6 / wall, 3)
 
 
-def one(n_cells: int, n_genes: int, device_name: str, steps: int, schedule: bool) -> dict:
+def one(n_cells: int, n_genes: int, device_name: str, steps: int, schedule: bool,
+        brain: dict) -> dict:
     import torch
 
     import spacon
+    from spacon._utils import flush_denormals
 
     device = torch.device(device_name)
     t0 = time.perf_counter()
-    adata = whole_brain(n_cells, n_genes)
+    adata = whole_brain(n_cells, n_genes, brain)
     row = {"n_cells": n_cells, "n_genes": n_genes, "device": device_name,
            "card": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "threads": torch.get_num_threads(), "prepare_s": round(time.perf_counter() - t0, 1),
+           "brain": brain,
            "implied_edges": adata.uns["connectome_neighbors"]["params"]["implied_cell_edges"]}
-    row.update(parts(spacon.SpaCon(adata, seed=0), device, steps))
+    with flush_denormals():  # as SpaCon.train does
+        row.update(parts(spacon.SpaCon(adata, seed=0), device, steps))
     model = spacon.SpaCon(adata, seed=0)
     t0 = time.perf_counter()
     model.train(1, mode="sampled", progress=False, max_steps=steps, device=device_name)
@@ -149,15 +153,26 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--schedule", action="store_true", help="also time the 500-step default")
+    parser.add_argument("--cells-per-unit", type=float, default=None,
+                        help="cells per connectivity unit (see bench_scaling.py)")
+    parser.add_argument("--density", type=float, default=None,
+                        help="share of all units each unit projects to (see bench_scaling.py)")
     parser.add_argument("--_one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._one:
-        print(json.dumps(one(args._one, args.genes, args.device, args.steps, args.schedule)))
+        from bench_scaling import brain_params
+
+        brain = brain_params(args._one, args.cells_per_unit, args.density)
+        print(json.dumps(one(args._one, args.genes, args.device, args.steps, args.schedule,
+                             brain)))
         return
     rows = []
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--_one", str(n), "--genes", str(args.genes), "--device",
                args.device, "--steps", str(args.steps)] + ["--schedule"] * args.schedule
+        for flag, value in (("--cells-per-unit", args.cells_per_unit),
+                            ("--density", args.density)):
+            cmd += [] if value is None else [flag, str(value)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{n} cells failed:\n{proc.stderr[-2000:]}", file=sys.stderr)

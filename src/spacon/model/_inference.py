@@ -15,6 +15,7 @@ import torch
 from .._utils import unique_sorted
 from ..graph import FactoredGraph
 from ..nn import Adjacency, BlockAdjacency
+from ..nn._gat import Projected
 
 
 class LayerWise:
@@ -37,25 +38,30 @@ class LayerWise:
         """The three layer outputs ``h1, h2, z`` of an encoder for every cell."""
         outs, h = [], x
         for i in range(3):
-            h = self.propagate(lambda xs, adj, i=i: encoder.layer(i, xs, adj), h, graph)
+            h = self.propagate(lambda xs, adj, i=i: encoder.layer(i, xs, adj), h, graph,
+                               encoder.conv(i))
             outs.append(h)
         return outs
 
     def decoder(self, decoder, h1, h2, z, graph: FactoredGraph) -> torch.Tensor:
         """The decoder's reconstruction for every cell (``h1, h2``: the skip features)."""
-        h = self.propagate(lambda xs, adj: decoder.layer(2, xs, adj), z, graph)
+        h = self.propagate(lambda xs, adj: decoder.layer(2, xs, adj), z, graph,
+                           decoder.conv(2))
         h = self.propagate(lambda xs, adj: decoder.layer(1, xs, adj), decoder.skip(h, h2),
-                           graph)
+                           graph, decoder.conv(1))
         return self.propagate(lambda xs, adj: decoder.layer(0, xs, adj), decoder.skip(h, h1),
-                              graph)
+                              graph, decoder.conv(0))
 
-    def propagate(self, fn, h: torch.Tensor, graph: FactoredGraph) -> torch.Tensor:
+    def propagate(self, fn, h: torch.Tensor, graph: FactoredGraph, conv) -> torch.Tensor:
         """Apply ``fn(x_nodes, adj)`` to every cell with its full neighbourhood.
 
-        Factored graphs go by whole units, one dense attention block per unit; cell graphs by
-        edge lists.
+        Factored graphs go by whole units, one dense attention block per unit; their chunks'
+        sources can span most cells (a dense connectome), so the layer's ``conv`` projects
+        every cell once and chunks take rows of that. Cell graphs go by edge lists.
         """
         by_unit = graph.unit_size.max() > 1
+        if by_unit:
+            h = self.project(conv, h)
         out = None
         local = np.full(graph.n_cells, -1, dtype=np.int64)
         for targets in self._unit_chunks(graph) if by_unit else self._chunks(graph):
@@ -77,11 +83,18 @@ class LayerWise:
             else:
                 adj = Adjacency.from_edges(edge_targets, local[sources], len(targets), len(nodes))
             local[nodes] = -1
-            res = fn(h[torch.from_numpy(nodes)].to(self.device), adj.to(self.device)).cpu()
+            index = torch.from_numpy(nodes)
+            rows = h.rows(index.to(self.device)) if by_unit else h[index].to(self.device)
+            res = fn(rows, adj.to(self.device)).cpu()
             if out is None:
                 out = torch.empty((graph.n_cells, res.shape[1]), dtype=res.dtype)
             out[torch.from_numpy(targets)] = res
         return out
+
+    def project(self, conv, h: torch.Tensor, rows: int = 65536) -> Projected:
+        """``conv.project`` of every row of ``h``, on the device, ``rows`` rows at a time."""
+        parts = [conv.project(h[lo:lo + rows].to(self.device)) for lo in range(0, len(h), rows)]
+        return Projected(*(torch.cat(p) for p in zip(*parts)))
 
     def _chunks(self, graph: FactoredGraph):
         """Consecutive runs of cells whose degrees (plus self-loops) sum to <= max_edges."""

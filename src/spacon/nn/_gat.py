@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._adjacency import Adjacency, BlockAdjacency, aggregate
+
+
+class Projected(NamedTuple):
+    """Nodes' projected features ``W x`` with their source and target attention scores.
+
+    What :meth:`GATConv.project` computes once for every cell in layer-wise inference, so
+    chunks that share source cells do not project them again.
+    """
+
+    h: torch.Tensor
+    score_src: torch.Tensor
+    score_dst: torch.Tensor
+
+    def rows(self, index: torch.Tensor) -> Projected:
+        """The entries of nodes ``index``."""
+        return Projected(self.h[index], self.score_src[index], self.score_dst[index])
 
 
 class GATConv(nn.Module):
@@ -47,17 +65,26 @@ class GATConv(nn.Module):
             view = att.data.view(1, 1, -1)
             nn.init.xavier_normal_(view, gain=1.414)
 
+    def project(self, x: torch.Tensor) -> Projected:
+        """``W x`` of every row of ``x`` with its attention scores (see :class:`Projected`)."""
+        h = x @ self.weight
+        return Projected(h, h @ self.att_src, h @ self.att_dst)
+
     def forward(
-        self, x: torch.Tensor, adj: Adjacency, return_attention_weights: bool = False
+        self, x: torch.Tensor | Projected, adj: Adjacency, return_attention_weights: bool = False
     ):
         """Aggregate the ``adj.n_src`` rows of ``x`` onto the first ``adj.n_dst`` nodes.
 
-        Returns the ``(n_dst, out_channels)`` output, and with ``return_attention_weights``
-        also the attention coefficient of every edge, in ``adj`` order.
+        ``x`` may be already projected (:meth:`project`). Returns the ``(n_dst,
+        out_channels)`` output, and with ``return_attention_weights`` also the attention
+        coefficient of every edge, in ``adj`` order.
         """
-        h = x @ self.weight
-        score_src = h @ self.att_src
-        score_dst = h[: adj.n_dst] @ self.att_dst
+        if isinstance(x, Projected):
+            h, score_src, score_dst = x.h, x.score_src, x.score_dst[: adj.n_dst]
+        else:
+            h = x @ self.weight
+            score_src = h @ self.att_src
+            score_dst = h[: adj.n_dst] @ self.att_dst
         if isinstance(adj, BlockAdjacency):
             if return_attention_weights:
                 raise ValueError("attention weights are returned for edge-list graphs only")

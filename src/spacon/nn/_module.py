@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._adjacency import Adjacency
-from ._gat import GATConv
+from ._gat import GATConv, Projected
 
 Fusion = Literal["concat", "add"]
 
@@ -26,8 +26,14 @@ class GATEncoder(nn.Module):
         self.conv3 = GATConv(dims[2], dims[3], dropout)
         self.bn3 = nn.BatchNorm1d(dims[3])
 
-    def layer(self, i: int, x: torch.Tensor, adj: Adjacency) -> torch.Tensor:
-        """Layer ``i`` (0, 1, 2) alone: what layer-wise inference needs."""
+    def conv(self, i: int) -> GATConv:
+        """The attention layer of layer ``i`` (0, 1, 2)."""
+        return (self.conv1, self.conv2, self.conv3)[i]
+
+    def layer(self, i: int, x: torch.Tensor | Projected, adj: Adjacency) -> torch.Tensor:
+        """Layer ``i`` (0, 1, 2) alone: what layer-wise inference needs (``x`` may be
+        projected by :meth:`conv` ``(i).project`` already).
+        """
         conv, bn = [(self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)][i]
         out = bn(conv(x, adj))
         return F.elu(out) if i < 2 else out
@@ -52,10 +58,15 @@ class GATDecoder(nn.Module):
         self.conv1 = GATConv(dims[1], dims[0], dropout)
         self.bn1 = nn.BatchNorm1d(dims[0])
 
-    def layer(self, i: int, x: torch.Tensor, adj: Adjacency) -> torch.Tensor:
+    def conv(self, i: int) -> GATConv:
+        """The attention layer of decoder layer ``i`` (2, 1, 0 in the order they run)."""
+        return (self.conv1, self.conv2, self.conv3)[i]
+
+    def layer(self, i: int, x: torch.Tensor | Projected, adj: Adjacency) -> torch.Tensor:
         """Decoder layer ``i`` (2, 1, 0 in the order they run) alone, for layer-wise inference.
 
-        ``x`` already holds the skip features where skip connections are on.
+        ``x`` already holds the skip features where skip connections are on (and may be
+        projected already).
         """
         conv, bn = [(self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)][i]
         out = bn(conv(x, adj))
