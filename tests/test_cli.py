@@ -195,3 +195,11 @@ def test_run_with_named_dense_connectivity_knn_and_prenormalised(inputs, tmp_pat
     # counts were expected: normalising log data must be refused
     args[args.index("--no-normalize")] = "--overwrite"
     assert main(args) == 2
+
+
+def test_embed_refuses_training_options_it_would_ignore(capsys):
+    """`spacon embed` reuses a trained model: training options are an error, not ignored."""
+    with pytest.raises(SystemExit) as stop:
+        main(["embed", "--model", "m", "--adata", "a.h5ad", "--epochs", "3"])
+    assert stop.value.code == 2
+    assert "--epochs" in capsys.readouterr().err

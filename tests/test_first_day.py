@@ -93,6 +93,7 @@ SMALL = ["--hidden-dims", "8", "4", "2", "--epochs", "2", "--mode", "full", "--f
 def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_inputs, tmp_path,
                                                                          capsys):
     import json
+    import time
 
     import anndata as ad
     import pandas as pd
@@ -122,6 +123,16 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     again = ad.read_h5ad(tmp_path / "again" / "result.h5ad")
     assert again.obs["spacon_domain_alpha0"].nunique() == 3
     np.testing.assert_array_equal(again.obsm["X_spacon_spa"], res.obsm["X_spacon_spa"])
+    again_summary = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again_summary["n_domains"] == {"0": 3}
+    assert again_summary["domains_from"] == str(out.resolve())
+    assert (tmp_path / "again" / "report.html").exists()
+    # into the run's own directory: its summary and report describe the new domains too
+    started = time.time()
+    assert main(["domains", "--result", str(out), "--n-domains", "4", "--out", str(out),
+                 "--overwrite"]) == 0
+    assert json.loads((out / "summary.json").read_text())["n_domains"] == {"0": 4}
+    assert (out / "report.html").stat().st_mtime >= started - 1
     # the trained model on new (raw-count) tissue: preprocessed as the training data were
     assert main(["embed", "--model", str(out / "model"), "--adata", data, "--truth", "region",
                  "--out", str(tmp_path / "new")]) == 0

@@ -9,6 +9,7 @@ from . import _keys
 from ._errors import SpaconInputError
 from ._pipeline import (
     DOMAINS_CSV,
+    REPORT,
     RunConfig,
     call_domains,
     check_truth,
@@ -28,7 +29,9 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     Returns
     -------
     The annotated data and ``{"n_domains", "levels", "truth"}``; writes ``OUT/result.h5ad``
-    (the result with the new domain columns) and ``OUT/domains.csv``.
+    (the result with the new domain columns), ``OUT/domains.csv``, ``OUT/summary.json`` (the
+    run's, with the new domains) and, unless ``no_report``, ``OUT/report.html``: with ``OUT``
+    the run's own directory (and ``overwrite``) the run's files all describe the new domains.
     """
     from .io import write_h5ad, write_text
 
@@ -49,14 +52,32 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
         raise SpaconInputError(
             f"the result has no {', '.join(missing)}: it was trained without a connectome, so "
             "only --alpha 0 can be called.")
+    summary = _run_summary(result_dir)
     domains = call_domains(adata, config)
     write_h5ad(adata, out / "result.h5ad")
     write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
+    summary.update(
+        domains_from=str(result_dir.resolve()), n_domains=domains["n_domains"],
+        domain_keys={f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
+        domain_levels=domains["levels"])
+    summary.setdefault("parameters", {}).update(
+        alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
+        resolution=config.resolution, refine=config.refine, truth=config.truth)
+    summary.pop("truth_scores", None)
+    if domains["truth"]:
+        summary["truth_scores"] = {"truth": config.truth, **domains["truth"]}
+    if not config.no_report:
+        from .report import write_report
+
+        write_report(adata, out / REPORT, summary=summary)
+    write_text(json.dumps(summary, indent=1, default=str), out / "summary.json")
     return adata, domains
 
 
-def _run_parameters(result_dir: Path) -> dict:
+def _run_summary(result_dir: Path) -> dict:
     summary = result_dir / "summary.json"
-    if not summary.exists():
-        return {}
-    return json.loads(summary.read_text()).get("parameters", {})
+    return json.loads(summary.read_text()) if summary.exists() else {}
+
+
+def _run_parameters(result_dir: Path) -> dict:
+    return _run_summary(result_dir).get("parameters", {})

@@ -190,8 +190,10 @@ def _add_evaluate_output(parser, result: str) -> None:
                         help=f"replace an existing {result} in --out")
 
 
-def _add_data_options(parser) -> None:
-    """The data, graph and training options that `run` and `evaluate connectivity` share."""
+def _add_data_options(parser, training: bool = True) -> None:
+    """The data, graph and training options that `run` and `evaluate connectivity` share
+    (`embed` takes them without the training options).
+    """
     data = _add_input_options(parser)
     data.add_argument("--no-connectivity", action="store_true", default=None,
                       help="no connectome: train the spatial encoder alone")
@@ -209,6 +211,12 @@ def _add_data_options(parser) -> None:
                         help="negative connectivity values (default drop)")
     graphs.add_argument("--symmetrize", action="store_true", default=None,
                         help="make the connectome undirected")
+    if not training:
+        compute = parser.add_argument_group("compute")
+        compute.add_argument("--device", help="auto, cpu or cuda")
+        compute.add_argument("--threads", type=int, help="CPU threads (default: OMP_NUM_THREADS, "
+                             "else the idle usable CPUs)")
+        return
     model = parser.add_argument_group("model and training")
     model.add_argument("--hidden-dims", type=int, nargs=3, help="encoder sizes (256 64 16)")
     model.add_argument("--epochs", type=int, help="epochs (default 20 sampled / 500 full)")
@@ -249,7 +257,7 @@ def _add_reuse_parsers(sub) -> None:
         "OUT/result.h5ad and OUT/domains.csv.",
     )
     embed.add_argument("--model", required=True, help="a model directory (spacon run's DIR/model)")
-    _add_data_options(embed)
+    _add_data_options(embed, training=False)
     _add_domain_options(embed)
     embed.add_argument("--out", help="output directory")
     embed.add_argument("--overwrite", action="store_true", default=None,
