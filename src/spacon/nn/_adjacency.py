@@ -34,8 +34,10 @@ class Adjacency:
         self.indices = indices
         self.n_dst = len(indptr) - 1
         self.n_src = int(n_src)
+        # output_size: the number of edges is known, so a GPU need not synchronise here
         self.row = torch.repeat_interleave(
-            torch.arange(self.n_dst, device=indptr.device), indptr[1:] - indptr[:-1]
+            torch.arange(self.n_dst, device=indptr.device), indptr[1:] - indptr[:-1],
+            output_size=len(indices),
         )
         self._transpose = None
 
@@ -70,9 +72,10 @@ class Adjacency:
         """``(indptr, indices, perm)`` of the source x target CSR; ``perm`` maps edge order."""
         if self._transpose is None:
             perm = torch.argsort(self.indices * self.n_dst + self.row)
-            counts = torch.bincount(self.indices, minlength=self.n_src)
-            indptr = torch.zeros(self.n_src + 1, dtype=torch.int64, device=self.indices.device)
-            indptr[1:] = torch.cumsum(counts, 0)
+            # row pointers of the sorted sources by search, not bincount (which synchronises
+            # a GPU to size its output)
+            indptr = torch.searchsorted(self.indices[perm], torch.arange(
+                self.n_src + 1, device=self.indices.device))
             self._transpose = (indptr, self.row[perm], perm)
         return self._transpose
 

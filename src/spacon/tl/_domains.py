@@ -138,8 +138,11 @@ def domains(
     if method == "gmm":
         options = {"alpha": alpha, "n_runs": n_runs, "max_fit_cells": max_fit_cells}
         info["params"].update({k: v for k, v in options.items() if v is not None})
-        labels = _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed,
-                               tree_key or key_added, {**info["params"], **options}, info)
+        # many small fits on subsamples: threads only contend (alpha 0 of the demo brain: 4 s
+        # on one thread against 39 s on two busy cores, 38 s on 16 cores beside torch's pool)
+        with threadpool_limits(limits=1):
+            labels = _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed,
+                                   tree_key or key_added, {**info["params"], **options}, info)
     else:
         labels, _ = _community(points, method, n_domains, resolution, n_neighbors, seed, info)
         labels = labels[group]
@@ -177,10 +180,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                      "reason": "1 domain: every cell has the same embedding"}
     else:
         graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors)
-        # dozens of small fits on subsamples: threads only contend (4 s on one thread against
-        # 39 s on two busy cores, 38 s on 16 cores beside torch's pool)
-        with threadpool_limits(limits=1):
-            scores = select_n_domains(points, group, graphs, seed, options["n_runs"])
+        scores = select_n_domains(points, group, graphs, seed, options["n_runs"])
         n_leaves = scores["chosen"] if scores["family"] == "mixture" else scores["n_tree_leaves"]
         gmm = mixture(points, n_leaves, seed, options["max_fit_cells"])
         merge_on = np.random.default_rng(seed).permutation(len(points))[:MAX_MERGE_CELLS]
