@@ -84,11 +84,12 @@ class LayerWise:
                 adj = Adjacency.from_edges(edge_targets, local[sources], len(targets), len(nodes))
             local[nodes] = -1
             index = torch.from_numpy(nodes)
-            rows = h.rows(index.to(self.device)) if by_unit else h[index].to(self.device)
+            rows = (h.rows(index.to(self.device)) if by_unit
+                    else h.index_select(0, index).to(self.device))
             res = fn(rows, adj.to(self.device)).cpu()
             if out is None:
                 out = torch.empty((graph.n_cells, res.shape[1]), dtype=res.dtype)
-            out[torch.from_numpy(targets)] = res
+            out.index_copy_(0, torch.from_numpy(targets), res)
         return out
 
     def project(self, conv, h: torch.Tensor, rows: int = 65536) -> Projected:

