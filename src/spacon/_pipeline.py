@@ -279,6 +279,8 @@ def _run(config: RunConfig, adata=None):
             smoothing_embeddings(adata, config)
         else:
             model.embed(device=config.device)
+            if connectivity is not None:
+                fit_connectivity_map(model, adata, connectivity, config)
         timer.lap("embedding")
         domains = call_domains(adata, config)
         timer.lap("domains")
@@ -286,6 +288,19 @@ def _run(config: RunConfig, adata=None):
     for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
         (out / name).unlink(missing_ok=True)
     return adata, summary
+
+
+def fit_connectivity_map(model, adata, connectivity, config: RunConfig) -> None:
+    """Fit the model's map from the spatial embedding to connectivity (saved with the model,
+    for ``spacon predict``); a connectome it cannot be fit on is reported, not fatal.
+    """
+    try:
+        model.fit_connectivity_map(connectivity, unit_key=config.unit_key,
+                                   embedding=adata.obsm[_keys.EMBEDDING_SPA],
+                                   negative=config.negative, seed=config.seed)
+    except SpaconInputError as err:
+        logger.warning("no connectivity map saved with the model (spacon predict will refuse "
+                       "it): %s", err)
 
 
 def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
