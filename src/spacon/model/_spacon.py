@@ -189,6 +189,7 @@ class SpaCon:
         checkpoint: str | Path | None = None,
         checkpoint_interval: float = 300.0,
         resume: bool = False,
+        auxiliary=None,
     ) -> SpaCon:
         """Train by reconstructing expression.
 
@@ -254,7 +255,13 @@ class SpaCon:
             Continue from ``checkpoint`` if it exists; the training parameters must be those
             it was written with. Resuming gives the result of an uninterrupted run.
 
-        Ctrl-C stops training between two steps, saves the checkpoint (when one is given) and
+        auxiliary
+            An extra training objective (off by default: the published architecture),
+            e.g. :class:`spacon.model.ConnectivityCodeObjective`: its loss is added to the
+            reconstruction loss and its own parameters are trained with the model's. It is
+            not checkpointed, so it cannot be resumed.
+
+                Ctrl-C stops training between two steps, saves the checkpoint (when one is given) and
         raises :class:`spacon.model.TrainingInterrupted` saying how to resume.
 
         Returns
@@ -276,7 +283,13 @@ class SpaCon:
             if seed is not None:
                 torch.manual_seed(seed + sync.rank)  # independent dropout on each rank
             module = self.module.to(device)
-            optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+            parameters = list(module.parameters())
+            if auxiliary is not None:
+                if resume:
+                    raise SpaconInputError("training with an auxiliary objective cannot be "
+                                           "resumed (it is not checkpointed).")
+                parameters += list(auxiliary.to(device).parameters())
+            optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
             path = None if checkpoint is None else sync.checkpoint_path(Path(checkpoint))
             checkpointer = Checkpointer(path, module, optimizer, config)
             state = TrainState(history=list(self.history),
@@ -296,10 +309,12 @@ class SpaCon:
             module.train()
             try:
                 partial = fit(module, optimizer, self._batches(config, state, sync, device),
-                              config, state, sync, checkpointer)
+                              config, state, sync, checkpointer, auxiliary)
                 sync.broadcast(module)  # batch-norm running statistics differ between ranks
             finally:
                 self.module.to("cpu")
+                if auxiliary is not None:
+                    auxiliary.to("cpu")
         self.history = state.history + partial
         self.train_params.update(seconds=state.seconds, steps=state.steps, threads=state.threads)
         return self
