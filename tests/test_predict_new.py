@@ -159,3 +159,54 @@ def _prepared(path):
     spacon.pp.normalize(a)
     spacon.pp.spatial_graph(a, radius=700)
     return a
+
+
+def test_connectivity_code_objective_reads_known_cells_only(rng):
+    from types import SimpleNamespace
+
+    import scipy.sparse as sp
+    import torch
+
+    from spacon.model import ConnectivityCodeObjective
+
+    profiles = sp.csr_matrix(rng.random((30, 12)) * (rng.random((30, 12)) > 0.5))
+    known = np.arange(30) >= 10
+    objective = ConnectivityCodeObjective(profiles, known, 3, embedding_dim=4)
+    changed = profiles.tolil()
+    changed[:10] = 5.0  # unknown cells' rows are never read
+    again = ConnectivityCodeObjective(changed.tocsr(), known, 3, embedding_dim=4)
+    assert torch.equal(objective.code, again.code) and (objective.code[:10] == 0).all()
+    assert np.allclose(objective.code[10:].std(0).numpy(), 1, atol=0.05)
+    z = torch.randn(30, 4, requires_grad=True)
+    objective(z, SimpleNamespace(n_id=None)).backward()  # a full batch: rows are all cells
+    assert (z.grad[:10] == 0).all() and (z.grad[10:] != 0).any()
+    z = torch.randn(5, 4, requires_grad=True)
+    n_id = torch.tensor([3, 12, 7, 20, 29])  # a sampled batch's cells, by global id
+    loss = objective(z, SimpleNamespace(n_id=n_id))
+    loss.backward()
+    assert (z.grad[[0, 2]] == 0).all() and (z.grad[[1, 3, 4]] != 0).any()
+    expected = ((objective.head(z[[1, 3, 4]]) - objective.code[[12, 20, 29]]) ** 2).sum()
+    assert torch.isclose(loss, expected)
+    with pytest.raises(SpaconInputError, match="needs each batch's cell ids"):
+        objective(torch.randn(5, 4), SimpleNamespace(n_id=None))
+
+
+def test_training_with_the_connectivity_code_puts_it_in_the_embedding(held_out_sections):
+    """With the objective the spatial embedding (as embedded, in evaluation mode) predicts
+    the training cells' code linearly far better than the published objective's does."""
+    from spacon.model import ConnectivityCodeObjective
+
+    _, train, _, conn = held_out_sections
+    rows = positions_in(train.obs["unit"], conn.labels)
+    error = {}
+    for code in (False, True):
+        model = spacon.SpaCon(train, hidden_dims=(32, 16, 8))
+        objective = ConnectivityCodeObjective(conn.matrix.maximum(0)[rows],
+                                              np.ones(train.n_obs, bool), 5, 8)
+        model.train(60, mode="full", progress=False, auxiliary=objective if code else None)
+        z = model._spatial_embedding(model.data, "cpu", None)
+        z = np.c_[z, np.ones(len(z))]
+        target = objective.code.numpy()
+        fit = np.linalg.lstsq(z, target, rcond=None)[0]
+        error[code] = float(((z @ fit - target) ** 2).mean())
+    assert error[True] < 0.8 * error[False], error
