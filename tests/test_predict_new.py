@@ -210,3 +210,19 @@ def test_training_with_the_connectivity_code_puts_it_in_the_embedding(held_out_s
         fit = np.linalg.lstsq(z, target, rcond=None)[0]
         error[code] = float(((z @ fit - target) ** 2).mean())
     assert error[True] < 0.8 * error[False], error
+
+
+def test_connectivity_code_option_of_run_and_evaluate(sim_inputs, tmp_path):
+    import json
+
+    data = ["--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+            str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--radius", "700",
+            "--threshold", "0.4", "--hidden-dims", "16", "8", "4", "--mode", "full",
+            "--connectivity-code", "3"]
+    assert main(["run", *data, "--epochs", "3", "--quiet", "--figures", "none",
+                 "--no-report", "--out", str(tmp_path / "run")]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["parameters"]["connectivity_code"] == 3
+    assert (tmp_path / "run" / "model" / "connectivity_map.npz").exists()
+    assert main(["evaluate", "connectivity", *data, "--epochs", "3", "--folds", "2",
+                 "--out", str(tmp_path / "eval")]) == 0

@@ -45,6 +45,7 @@ class RunConfig:
     encoder: str = "auto"
     n_hops: int = 3
     hidden_dims: list[int] = field(default_factory=lambda: [256, 64, 16])
+    connectivity_code: int = 0  # > 0: the auxiliary objective (model.ConnectivityCodeObjective)
     alpha: list[float] | None = None  # default: 0 and 1, or 0 alone without a connectome
     method: str = "gmm"
     resolution: float | None = None
@@ -270,7 +271,8 @@ def _run(config: RunConfig, adata=None):
     adata, config = build_graphs(adata, config, connectivity, timer)
     model = None
     if config.encoder == "spacon":
-        model = train(adata, config, out, progress=config.progress and main_rank)
+        model = train(adata, config, out, progress=config.progress and main_rank,
+                      connectivity=connectivity)
         timer.lap("training")
     if not main_rank:
         return adata, None
@@ -403,18 +405,28 @@ def highly_variable(adata, n_top_genes: int):
     return adata[:, adata.var["highly_variable"].to_numpy()].copy()
 
 
-def train(adata, config: RunConfig, out: Path, progress: bool = True):
-    """A SpaCon model of ``adata``, trained as the config says (checkpointing in ``out``)."""
-    from .model import SpaCon
+def train(adata, config: RunConfig, out: Path, progress: bool = True, connectivity=None):
+    """A SpaCon model of ``adata``, trained as the config says (checkpointing in ``out``);
+    with ``connectivity_code`` also by the auxiliary objective on ``connectivity``'s rows.
+    """
+    from .model import ConnectivityCodeObjective, SpaCon
+    from .model._connectivity_map import training_profiles
 
     model = SpaCon(
         adata, hidden_dims=config.hidden_dims, seed=config.seed,
         connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
     )
+    auxiliary = None
+    if config.connectivity_code and connectivity is not None:
+        profiles, _ = training_profiles(adata, connectivity, config.unit_key, config.negative)
+        auxiliary = ConnectivityCodeObjective(
+            profiles, np.ones(adata.n_obs, dtype=bool), config.connectivity_code,
+            config.hidden_dims[-1], seed=config.seed)
     return model.train(config.epochs, mode=config.mode, batch_size=config.batch_size,
                        lr=config.lr, seed=config.seed, device=config.device,
                        threads=config.threads, progress=progress, checkpoint=out / CHECKPOINT,
-                       checkpoint_interval=config.checkpoint_interval, resume=config.resume)
+                       checkpoint_interval=config.checkpoint_interval, resume=config.resume,
+                       auxiliary=auxiliary)
 
 
 def call_domains(adata, config: RunConfig) -> dict:

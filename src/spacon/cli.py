@@ -221,6 +221,14 @@ def _add_data_options(parser) -> None:
                        help="CPU threads (default: OMP_NUM_THREADS, else the idle usable CPUs)")
 
 
+def _add_connectivity_code_option(parser) -> None:
+    parser.add_argument(
+        "--connectivity-code", type=int, metavar="K",
+        help="also train the spatial embedding to predict the top K principal components of "
+        "the training cells' connectivity rows (an auxiliary objective, off by default; the "
+        "connectivity predicted for held-out or new tissue is mapped from that embedding)")
+
+
 def _add_domain_options(parser) -> None:
     """How domains are called and scored: `run`, `embed` and `domains` share these."""
     dom = parser.add_argument_group("domains")
@@ -439,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
         "smoothing with --no-connectivity, where it finds layers far better, else spacon")
     encoder.add_argument("--n-hops", type=int, help="hops of averaging for --encoder smoothing (3)")
     _add_domain_options(run)
+    _add_connectivity_code_option(run)
     run.add_argument("--config", help="TOML file with the same options")
     run.add_argument("--out", help="output directory")
     run.add_argument("--overwrite", action="store_true", default=None,
@@ -477,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument("--predictor", choices=["ridge", "knn"], default="ridge",
                       help="ridge regression, penalty by cross-validation inside the training "
                       "cells, or the mean of the 15 nearest training cells (ridge)")
+    _add_connectivity_code_option(conn)
     _add_evaluate_output(conn, "metrics.json")
     conn.set_defaults(func=_evaluate_connectivity)
 

@@ -167,8 +167,25 @@ def fit_on_training_data(adata, connectivity, embedding: np.ndarray, *, unit_key
     their rows (their units' rows) of ``connectivity``; the penalty's inner folds are runs of
     sections (k-means blocks of ``spatial_key`` without ``section_key``), units kept whole.
     """
+    from ..tl._predict import _inner_groups
+
+    profiles, targets = training_profiles(adata, connectivity, unit_key, negative)
+    if section_key is not None and section_key not in adata.obs:
+        section_key = None
+    groups = _inner_groups(adata, np.ones(adata.n_obs, dtype=bool), section_key, None,
+                           spatial_key, unit_key, seed)
+    return fit_connectivity_map(
+        embedding, profiles, targets, groups, n_components=n_components, seed=seed,
+        params={"unit_key": unit_key, "negative": negative, "section_key": section_key})
+
+
+def training_profiles(adata, connectivity, unit_key: str | None = None,
+                      negative: str = "drop") -> tuple[sp.csr_matrix, np.ndarray]:
+    """Each cell's connectivity row (its unit's, with ``unit_key``), negative values dropped
+    (``negative="absolute"``: their magnitude), and the targets' labels.
+    """
     from ..io import as_connectivity
-    from ..tl._predict import _inner_groups, profile_rows
+    from ..tl._predict import profile_rows
 
     connectivity = as_connectivity(connectivity)
     rows = profile_rows(adata, connectivity, unit_key)
@@ -176,13 +193,7 @@ def fit_on_training_data(adata, connectivity, embedding: np.ndarray, *, unit_key
     matrix = abs(matrix) if negative == "absolute" else matrix.maximum(0)
     targets = (connectivity.labels if connectivity.labels is not None
                else np.arange(connectivity.n).astype(str))
-    if section_key is not None and section_key not in adata.obs:
-        section_key = None
-    groups = _inner_groups(adata, np.ones(adata.n_obs, dtype=bool), section_key, None,
-                           spatial_key, unit_key, seed)
-    return fit_connectivity_map(
-        embedding, matrix[rows], targets, groups, n_components=n_components, seed=seed,
-        params={"unit_key": unit_key, "negative": negative, "section_key": section_key})
+    return matrix[rows], targets
 
 
 def predicted_profiles(cmap: ConnectivityMap, adata, embedding: np.ndarray,
