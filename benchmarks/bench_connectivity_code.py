@@ -10,7 +10,8 @@ Run:  python benchmarks/bench_connectivity_code.py [--data ../shared/data] [--on
 of the training cells' connectivity rows through a linear head (held-out rows and columns
 removed), at each loss weight. Printed next to the expression baselines (30 PCs, all genes)
 and the spatially-aware null, on the default synthetic brain (4 folds by section, threshold
-0.4) and the human ENIGMA FC / SC regions (5 spatial-block folds).
+0.4, 5 epochs per fold), the harder brain of ``bench_predict_features.py`` (``--only harder``)
+and the human ENIGMA FC / SC regions (5 spatial-block folds).
 
 The default brain trains on sampled mini-batches. Until the sampler gives each batch its cells'
 global ids (``Batch.n_id``), this script adds them to the batches (a shim that changes
@@ -89,11 +90,11 @@ def main() -> None:
     results = {}
     for name in args.only.split(","):
         t0 = time.perf_counter()
-        if name == "default":
+        if name in ("default", "harder"):
             sys.path.insert(0, str(Path(__file__).parent))
             from bench_predict_features import brain
 
-            adata, conn = brain(harder=False)
+            adata, conn = brain(harder=name == "harder")
             results[name] = run(adata, conn, weights=weights, components=args.components,
                                 unit_key="unit", folds=4, section_key="section",
                                 threshold=0.4,
