@@ -329,6 +329,9 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
         raise SpaconInputError(
             f"--alpha {' '.join(f'{a:g}' for a in config.alpha)} mixes in the connectivity "
             "embedding, but --no-connectivity trains the spatial encoder alone: use --alpha 0.")
+    if config.connectivity_code < 0:
+        raise SpaconInputError(
+            f"--connectivity-code must be >= 0 (0: off), got {config.connectivity_code}.")
     if config.n_top_genes is not None and config.n_top_genes < 2:
         raise SpaconInputError(f"--n-top-genes must be >= 2, got {config.n_top_genes}.")
     return config

@@ -46,6 +46,9 @@ class ConnectivityCodeObjective(nn.Module):
     def __init__(self, profiles, known: np.ndarray, n_components: int, embedding_dim: int,
                  weight: float = 1.0, seed: int = 0):
         super().__init__()
+        if int(n_components) < 1:
+            raise SpaconInputError(f"the connectivity code needs at least one component, got "
+                                   f"{n_components}.")
         known = np.asarray(known, dtype=bool)
         profiles = sp.csr_matrix(profiles, dtype=np.float64)
         if profiles.shape[0] != len(known):

@@ -261,7 +261,7 @@ class SpaCon:
             reconstruction loss and its own parameters are trained with the model's. It is
             not checkpointed, so it cannot be resumed.
 
-                Ctrl-C stops training between two steps, saves the checkpoint (when one is given) and
+        Ctrl-C stops training between two steps, saves the checkpoint (when one is given) and
         raises :class:`spacon.model.TrainingInterrupted` saying how to resume.
 
         Returns

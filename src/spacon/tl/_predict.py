@@ -465,6 +465,9 @@ def predict_connectivity(
     if "null" in methods and "spacon" not in methods:
         raise SpaconInputError("the 'null' method permutes SpaCon's predictions: add 'spacon'.")
     check_option("predictor", predictor, PREDICTORS)
+    if connectivity_code < 0:
+        raise SpaconInputError(f"connectivity_code must be >= 0 (0: off), got "
+                               f"{connectivity_code}.")
     connectivity = as_connectivity(connectivity)
     if _keys.connectivities(_keys.SPATIAL_GRAPH) not in adata.obsp:
         raise SpaconInputError("adata has no spatial graph; run spacon.pp.spatial_graph first.")
