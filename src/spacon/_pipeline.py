@@ -300,9 +300,9 @@ def fit_connectivity_map(model, adata, connectivity, config: RunConfig) -> None:
         model.fit_connectivity_map(connectivity, unit_key=config.unit_key,
                                    embedding=adata.obsm[_keys.EMBEDDING_SPA],
                                    negative=config.negative, seed=config.seed)
-    except SpaconInputError as err:
+    except (SpaconInputError, MemoryError) as err:
         logger.warning("no connectivity map saved with the model (spacon predict will refuse "
-                       "it): %s", err)
+                       "it): %s", err or "out of memory")
 
 
 def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:

@@ -184,12 +184,16 @@ def training_profiles(adata, connectivity, unit_key: str | None = None,
     """Each cell's connectivity row (its unit's, with ``unit_key``), negative values dropped
     (``negative="absolute"``: their magnitude), and the targets' labels.
     """
+    from .._utils import check_memory
     from ..io import as_connectivity
     from ..tl._predict import profile_rows
 
     connectivity = as_connectivity(connectivity)
     rows = profile_rows(adata, connectivity, unit_key)
     matrix = connectivity.matrix.tocsr()
+    nnz = int(np.diff(matrix.indptr)[rows].sum())
+    check_memory(nnz * 12 * 3, "each training cell's connectivity row (sparse)",
+                 "use a sparser connectome (a threshold or top-k) or coarser units.")
     matrix = abs(matrix) if negative == "absolute" else matrix.maximum(0)
     targets = (connectivity.labels if connectivity.labels is not None
                else np.arange(connectivity.n).astype(str))
