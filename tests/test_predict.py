@@ -5,6 +5,7 @@ import json
 import anndata as ad
 import numpy as np
 import pytest
+import torch
 
 import spacon
 from spacon import SpaconInputError
@@ -66,18 +67,29 @@ def test_folds_by_blocks_are_spatially_compact(prepared):
         spacon.tl.spatial_folds(adata, 1)
 
 
-def test_training_never_sees_held_out_connectivity(prepared, monkeypatch):
+@pytest.mark.parametrize("code", [0, 3])
+def test_training_never_sees_held_out_connectivity(prepared, monkeypatch, code):
     """Neither SpaCon's training nor the ridge penalty's inner cross-validation sees a
     held-out cell: SpaCon's connectome has no edge to or from them, and every ridge fit or
-    inner validation uses training cells only (held-out cells are predicted once, at the end)."""
+    inner validation uses training cells only (held-out cells are predicted once, at the end).
+    With the auxiliary connectivity code (``code`` components) its target is made of training
+    rows without held-out columns, and held-out cells are out of its loss."""
     adata, conn = prepared
-    seen, fits, predictions = [], [], []
+    seen, fits, predictions, objectives = [], [], [], []
     original_train = spacon.SpaCon.train
     original_fit, original_predict = _ridge.ridge_fit, _ridge.ridge_predict
 
     def spy(self, *args, **kwargs):
         seen.append(self.data.connectome)
+        objectives.append(kwargs.get("auxiliary"))
         return original_train(self, *args, **kwargs)
+
+    class CodeSpy(spacon.model.ConnectivityCodeObjective):
+        def __init__(self, profiles, known, *args, **kwargs):
+            self.spy_profiles, self.spy_known = profiles.copy(), np.asarray(known).copy()
+            super().__init__(profiles, known, *args, **kwargs)
+
+    monkeypatch.setattr(spacon.model, "ConnectivityCodeObjective", CodeSpy)
 
     def fit_spy(x, y, fit_rows):
         assert y.shape[0] == len(fit_rows)
@@ -95,8 +107,19 @@ def test_training_never_sees_held_out_connectivity(prepared, monkeypatch):
     result = spacon.tl.predict_connectivity(
         adata, conn, unit_key="unit", folds=2, section_key="section", threshold=0.4,
         methods=methods, model_kwargs={"hidden_dims": (16, 8, 4)},
-        train_kwargs={"max_steps": 3, "batch_size": 200})
+        train_kwargs={"max_steps": 3, "batch_size": 200, **({"mode": "full"} if code else {})},
+        connectivity_code=code)
     fold = adata.uns["spacon_connectivity_prediction"]["folds"]
+    units = spacon.io.positions_in(adata.obs["unit"], conn.labels)
+    for f, objective in enumerate(objectives):
+        assert (objective is None) == (code == 0)
+        if objective is not None:
+            test = fold == f
+            assert not objective.spy_known[test].any() and objective.spy_known[~test].all()
+            assert objective.spy_profiles[np.flatnonzero(test)].nnz == 0
+            assert objective.spy_profiles[:, np.unique(units[test])].nnz == 0
+            assert not objective.known[torch.from_numpy(test)].any()
+            assert (objective.code[torch.from_numpy(test)] == 0).all()
     assert adata.uns["spacon_connectivity_prediction"]["predictor"] == "ridge"
     assert len(seen) == 2
     for f, graph in enumerate(seen):

@@ -56,6 +56,7 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
         spatial_key=config.spatial_key, threshold=config.threshold, top_k=config.top_k,
         negative=config.negative, symmetrize=config.symmetrize, predictor=predictor,
         model_kwargs={"hidden_dims": config.hidden_dims}, train_kwargs=train, seed=config.seed,
+        connectivity_code=config.connectivity_code,
     )
     info = adata.uns["spacon_connectivity_prediction"]
     metrics = {"predictor": predictor, "folds": int(len(set(info["folds"][info["folds"] >= 0]))),

@@ -38,6 +38,8 @@ MARKERS = "spacon_markers"  # uns: {domain key: marker table}
 FUSE = "spacon_fuse"  # uns: alpha and weight of the fused embedding in obsm['X_spacon']
 COUPLING = "spacon_coupling"  # uns: tl.coupling's table
 COUNTS = "counts"  # layers: raw counts kept by pp.normalize
+CONNECTIVITY_CODE = "X_connectivity_code"  # obsm: low-rank code of predicted connectivity
+CONNECTIVITY_MAP = "spacon_connectivity_map"  # uns: the map's targets, axes and penalty
 CONNECTIVITY_PREDICTION = "spacon_connectivity_prediction"  # uns: metrics per method
 
 

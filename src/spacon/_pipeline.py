@@ -45,6 +45,7 @@ class RunConfig:
     encoder: str = "auto"
     n_hops: int = 3
     hidden_dims: list[int] = field(default_factory=lambda: [256, 64, 16])
+    connectivity_code: int = 0  # > 0: the auxiliary objective (model.ConnectivityCodeObjective)
     alpha: list[float] | None = None  # default: 0 and 1, or 0 alone without a connectome
     method: str = "gmm"
     resolution: float | None = None
@@ -270,7 +271,8 @@ def _run(config: RunConfig, adata=None):
     adata, config = build_graphs(adata, config, connectivity, timer)
     model = None
     if config.encoder == "spacon":
-        model = train(adata, config, out, progress=config.progress and main_rank)
+        model = train(adata, config, out, progress=config.progress and main_rank,
+                      connectivity=connectivity)
         timer.lap("training")
     if not main_rank:
         return adata, None
@@ -279,6 +281,8 @@ def _run(config: RunConfig, adata=None):
             smoothing_embeddings(adata, config)
         else:
             model.embed(device=config.device)
+            if connectivity is not None:
+                fit_connectivity_map(model, adata, connectivity, config)
         timer.lap("embedding")
         domains = call_domains(adata, config)
         timer.lap("domains")
@@ -286,6 +290,19 @@ def _run(config: RunConfig, adata=None):
     for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
         (out / name).unlink(missing_ok=True)
     return adata, summary
+
+
+def fit_connectivity_map(model, adata, connectivity, config: RunConfig) -> None:
+    """Fit the model's map from the spatial embedding to connectivity (saved with the model,
+    for ``spacon predict``); a connectome it cannot be fit on is reported, not fatal.
+    """
+    try:
+        model.fit_connectivity_map(connectivity, unit_key=config.unit_key,
+                                   embedding=adata.obsm[_keys.EMBEDDING_SPA],
+                                   negative=config.negative, seed=config.seed)
+    except (SpaconInputError, MemoryError) as err:
+        logger.warning("no connectivity map saved with the model (spacon predict will refuse "
+                       "it): %s", err or "out of memory")
 
 
 def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
@@ -312,6 +329,9 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
         raise SpaconInputError(
             f"--alpha {' '.join(f'{a:g}' for a in config.alpha)} mixes in the connectivity "
             "embedding, but --no-connectivity trains the spatial encoder alone: use --alpha 0.")
+    if config.connectivity_code < 0:
+        raise SpaconInputError(
+            f"--connectivity-code must be >= 0 (0: off), got {config.connectivity_code}.")
     if config.n_top_genes is not None and config.n_top_genes < 2:
         raise SpaconInputError(f"--n-top-genes must be >= 2, got {config.n_top_genes}.")
     return config
@@ -388,18 +408,28 @@ def highly_variable(adata, n_top_genes: int):
     return adata[:, adata.var["highly_variable"].to_numpy()].copy()
 
 
-def train(adata, config: RunConfig, out: Path, progress: bool = True):
-    """A SpaCon model of ``adata``, trained as the config says (checkpointing in ``out``)."""
-    from .model import SpaCon
+def train(adata, config: RunConfig, out: Path, progress: bool = True, connectivity=None):
+    """A SpaCon model of ``adata``, trained as the config says (checkpointing in ``out``);
+    with ``connectivity_code`` also by the auxiliary objective on ``connectivity``'s rows.
+    """
+    from .model import ConnectivityCodeObjective, SpaCon
+    from .model._connectivity_map import training_profiles
 
     model = SpaCon(
         adata, hidden_dims=config.hidden_dims, seed=config.seed,
         connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
     )
+    auxiliary = None
+    if config.connectivity_code and connectivity is not None:
+        profiles, _ = training_profiles(adata, connectivity, config.unit_key, config.negative)
+        auxiliary = ConnectivityCodeObjective(
+            profiles, np.ones(adata.n_obs, dtype=bool), config.connectivity_code,
+            config.hidden_dims[-1], seed=config.seed)
     return model.train(config.epochs, mode=config.mode, batch_size=config.batch_size,
                        lr=config.lr, seed=config.seed, device=config.device,
                        threads=config.threads, progress=progress, checkpoint=out / CHECKPOINT,
-                       checkpoint_interval=config.checkpoint_interval, resume=config.resume)
+                       checkpoint_interval=config.checkpoint_interval, resume=config.resume,
+                       auxiliary=auxiliary)
 
 
 def call_domains(adata, config: RunConfig) -> dict:

@@ -1,5 +1,5 @@
-"""The ``spacon`` command line: ``simulate``, ``prepare``, ``run``, ``evaluate``, ``demo``,
-``report``.
+"""The ``spacon`` command line: ``simulate``, ``prepare``, ``run``, ``embed``, ``predict``,
+``domains``, ``evaluate``, ``demo``, ``report``.
 """
 
 from __future__ import annotations
@@ -229,6 +229,14 @@ def _add_data_options(parser, training: bool = True) -> None:
                        help="CPU threads (default: OMP_NUM_THREADS, else the idle usable CPUs)")
 
 
+def _add_connectivity_code_option(parser) -> None:
+    parser.add_argument(
+        "--connectivity-code", type=int, metavar="K",
+        help="also train the spatial embedding to predict the top K principal components of "
+        "the training cells' connectivity rows (an auxiliary objective, off by default; the "
+        "connectivity predicted for held-out or new tissue is mapped from that embedding)")
+
+
 def _add_domain_options(parser) -> None:
     """How domains are called and scored: `run`, `embed` and `domains` share these."""
     dom = parser.add_argument_group("domains")
@@ -263,6 +271,7 @@ def _add_reuse_parsers(sub) -> None:
     embed.add_argument("--overwrite", action="store_true", default=None,
                        help="replace an existing result in --out")
     embed.set_defaults(func=_embed)
+    _add_predict_parser(sub)
     domains = sub.add_parser(
         "domains", help="call domains again on a finished run, without training",
         description="Read --result DIR/result.h5ad (a spacon run output), call domains at "
@@ -278,10 +287,59 @@ def _add_reuse_parsers(sub) -> None:
     domains.set_defaults(func=_domains)
 
 
+def _add_predict_parser(sub) -> None:
+    """``spacon predict``: the connectivity of new tissue, from a trained model."""
+    predict = sub.add_parser(
+        "predict", help="predict the connectivity of new tissue with a trained model",
+        description="Prepare NEW.h5ad as `spacon embed` does (raw counts normalised as for "
+        "training, the spatial graph built with the training settings unless --radius/"
+        "--n-neighbors are given), embed it with the spatial encoder of the model in --model "
+        "DIR and map each cell to a connectivity profile over the training connectome's "
+        "targets (ridge regression fit by `spacon run` on the training cells' connectivity "
+        "rows, stored in DIR/connectivity_map.npz). Writes OUT/predicted_connectivity.npz "
+        "(rows = cells, or units with --unit-key: the mean over their cells; columns = the "
+        "targets' labels; arrays profiles, rows, columns) and OUT/result.h5ad (each cell's "
+        "spatial embedding and, in obsm['X_connectivity_code'], its predicted profile on the "
+        "top principal axes of the training profiles).",
+    )
+    predict.add_argument("--model", required=True,
+                         help="a model directory (spacon run's DIR/model, or DIR)")
+    data = predict.add_argument_group("data")
+    data.add_argument("--adata", help="new tissue .h5ad (counts in X unless --no-normalize)")
+    data.add_argument("--unit-key", help="obs column of units: predict one profile per unit")
+    data.add_argument("--spatial-key", help="obsm key of coordinates (default spatial)")
+    data.add_argument("--no-normalize", action="store_true", default=None,
+                      help="X is already log-normalised")
+    data.add_argument("--section-key", help="obs column of the section of each cell")
+    data.add_argument("--section-order", help="comma-separated section order, e.g. a,b,c")
+    graphs = predict.add_argument_group("spatial graph (default: as for training)")
+    how = graphs.add_mutually_exclusive_group()
+    how.add_argument("--radius", type=float, help="spatial neighbours within this distance")
+    how.add_argument("--n-neighbors", type=int, help="k nearest spatial neighbours")
+    graphs.add_argument("--z-radius", type=float, help="in-plane radius to adjacent sections")
+    predict.add_argument("--device", help="auto, cpu or cuda")
+    predict.add_argument("--threads", type=int, help="CPU threads")
+    predict.add_argument("--out", help="output directory")
+    predict.add_argument("--overwrite", action="store_true", default=None,
+                         help="replace an existing result in --out")
+    predict.set_defaults(func=_predict)
+
+
 def _embed(args) -> int:
     from ._embed import embed_new_tissue
 
     return _domains_from(args, embed_new_tissue, "model")
+
+
+def _predict(args) -> int:
+    from ._pipeline import no_empty_output_on_error
+    from ._predict_new import describe, predict_new_tissue
+
+    config = _config(args, exclude=("model",))
+    with no_empty_output_on_error(config.out):
+        adata, profiles = predict_new_tissue(config, args.model)
+    print(describe(adata, profiles, config.out))
+    return 0
 
 
 def _domains(args) -> int:
@@ -397,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
         "smoothing with --no-connectivity, where it finds layers far better, else spacon")
     encoder.add_argument("--n-hops", type=int, help="hops of averaging for --encoder smoothing (3)")
     _add_domain_options(run)
+    _add_connectivity_code_option(run)
     run.add_argument("--config", help="TOML file with the same options")
     run.add_argument("--out", help="output directory")
     run.add_argument("--overwrite", action="store_true", default=None,
@@ -435,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument("--predictor", choices=["ridge", "knn"], default="ridge",
                       help="ridge regression, penalty by cross-validation inside the training "
                       "cells, or the mean of the 15 nearest training cells (ridge)")
+    _add_connectivity_code_option(conn)
     _add_evaluate_output(conn, "metrics.json")
     conn.set_defaults(func=_evaluate_connectivity)
 

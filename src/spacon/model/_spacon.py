@@ -28,6 +28,8 @@ from ..graph import NeighborSampler
 from ..io import atomic_path
 from ..nn import SpaConModule
 from ._batches import FullBatch, SampledBatches
+from ._connectivity_map import FILE as CONNECTIVITY_MAP_FILE
+from ._connectivity_map import ConnectivityMap
 from ._data import (
     ModelData,
     check_genes,
@@ -119,6 +121,7 @@ class SpaCon:
             self._init_output_scale()
         self.history: list[dict] = []
         self.train_params: dict = {}
+        self.connectivity_map: ConnectivityMap | None = None
 
     def _init_output_scale(self) -> None:
         """Start the decoder's last BatchNorm at each gene's mean, with a tenth of its spread.
@@ -186,6 +189,7 @@ class SpaCon:
         checkpoint: str | Path | None = None,
         checkpoint_interval: float = 300.0,
         resume: bool = False,
+        auxiliary=None,
     ) -> SpaCon:
         """Train by reconstructing expression.
 
@@ -251,6 +255,12 @@ class SpaCon:
             Continue from ``checkpoint`` if it exists; the training parameters must be those
             it was written with. Resuming gives the result of an uninterrupted run.
 
+        auxiliary
+            An extra training objective (off by default: the published architecture),
+            e.g. :class:`spacon.model.ConnectivityCodeObjective`: its loss is added to the
+            reconstruction loss and its own parameters are trained with the model's. It is
+            not checkpointed, so it cannot be resumed.
+
         Ctrl-C stops training between two steps, saves the checkpoint (when one is given) and
         raises :class:`spacon.model.TrainingInterrupted` saying how to resume.
 
@@ -273,7 +283,13 @@ class SpaCon:
             if seed is not None:
                 torch.manual_seed(seed + sync.rank)  # independent dropout on each rank
             module = self.module.to(device)
-            optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+            parameters = list(module.parameters())
+            if auxiliary is not None:
+                if resume:
+                    raise SpaconInputError("training with an auxiliary objective cannot be "
+                                           "resumed (it is not checkpointed).")
+                parameters += list(auxiliary.to(device).parameters())
+            optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
             path = None if checkpoint is None else sync.checkpoint_path(Path(checkpoint))
             checkpointer = Checkpointer(path, module, optimizer, config)
             state = TrainState(history=list(self.history),
@@ -293,10 +309,12 @@ class SpaCon:
             module.train()
             try:
                 partial = fit(module, optimizer, self._batches(config, state, sync, device),
-                              config, state, sync, checkpointer)
+                              config, state, sync, checkpointer, auxiliary)
                 sync.broadcast(module)  # batch-norm running statistics differ between ranks
             finally:
                 self.module.to("cpu")
+                if auxiliary is not None:
+                    auxiliary.to("cpu")
         self.history = state.history + partial
         self.train_params.update(seconds=state.seconds, steps=state.steps, threads=state.threads)
         return self
@@ -428,12 +446,120 @@ class SpaCon:
         return prepare_like(adata, self.preprocessing, spatial_key=self.params["spatial_key"],
                             normalize=normalize)
 
+    # ------------------------------------------------------------------ connectivity
+    def fit_connectivity_map(self, connectivity, *, unit_key: str | None = None,
+                             embedding: np.ndarray | None = None, negative: str = "drop",
+                             n_components: int = 10, seed: int = 0, device: str = "auto",
+                             threads: int | None = None) -> SpaCon:
+        """Fit the map from the spatial embedding to the training cells' connectivity rows.
+
+        Ridge regression (penalty by a spatial cross-validation inside the training cells:
+        runs of sections, units kept whole) from each training cell's spatial embedding to
+        its row of ``connectivity`` (its unit's row, with ``unit_key``); negative values are
+        dropped (``negative="absolute"``: their magnitude). :meth:`save` stores it beside the
+        model, and :meth:`predict_connectivity` applies it to new tissue.
+
+        Parameters
+        ----------
+        connectivity
+            The training connectome (:class:`~spacon.io.Connectivity`, path or matrix).
+        unit_key
+            ``obs`` column of the training data mapping cells to connectivity units.
+        embedding
+            The training cells' spatial embedding when already computed (``obsm
+            ['X_spacon_spa']`` after :meth:`embed`); computed otherwise.
+        negative, n_components, seed
+            Negative values; principal axes of the low-rank code; seed of the inner folds.
+        device, threads
+            As for :meth:`embed`.
+
+        Returns
+        -------
+        The model itself, with :attr:`connectivity_map` set.
+        """
+        from ._connectivity_map import fit_on_training_data
+
+        if embedding is None:
+            embedding = self._spatial_embedding(self.data, device, threads)
+        graph = self.preprocessing.get("spatial_graph") or {}
+        self.connectivity_map = fit_on_training_data(
+            self.adata, connectivity, embedding, unit_key=unit_key,
+            section_key=graph.get("section_key"), spatial_key=graph.get("spatial_key",
+                                                                        _keys.SPATIAL),
+            negative=negative, n_components=n_components, seed=seed)
+        return self
+
+    def predict_connectivity(self, adata, *, unit_key: str | None = None,
+                             key_added: str = _keys.CONNECTIVITY_CODE, device: str = "auto",
+                             threads: int | None = None):
+        """Predict the connectivity of new tissue from its spatial embedding.
+
+        ``adata`` (the model's genes, log-normalised, with a spatial graph: see
+        :meth:`prepare`) is embedded by the spatial encoder alone and each cell's embedding
+        mapped by :attr:`connectivity_map` (:meth:`fit_connectivity_map`; ``spacon run``
+        fits and saves one when it has a connectome) to a profile over the training
+        connectome's targets.
+
+        Parameters
+        ----------
+        adata
+            New tissue; it needs no connectivity.
+        unit_key
+            ``obs`` column of ``adata``: predict each unit's profile (the mean of its cells').
+        key_added
+            ``obsm`` key of each cell's low-rank code.
+        device, threads
+            As for :meth:`embed`.
+
+        Returns
+        -------
+        The predicted profiles as a :class:`pandas.DataFrame` (rows = cells or units,
+        columns = the training connectome's target labels). Sets ``obsm['X_spacon_spa']``,
+        ``obsm[key_added]`` (each cell's predicted profile on the top principal axes of
+        the training profiles) and ``uns['spacon_connectivity_map']`` (``targets``,
+        ``components``, ``profile_mean``, ``alpha``, ``params``).
+        """
+        from ._connectivity_map import predicted_profiles
+
+        if self.connectivity_map is None:
+            raise SpaconInputError(
+                "this model has no connectivity map: fit one with "
+                "model.fit_connectivity_map(training_connectivity) on the training data "
+                "(spacon run stores one in DIR/model when it trains with a connectome).")
+        if unit_key is not None and unit_key not in adata.obs:
+            raise SpaconInputError(f"adata.obs has no unit column {unit_key!r}.")
+        data = self._read(adata, connectome_optional=True)
+        check_preprocessing(adata, self.preprocessing)
+        z = self._spatial_embedding(data, device, threads)
+        cmap = self.connectivity_map
+        profiles = predicted_profiles(cmap, adata, z, unit_key)
+        adata.obsm[_keys.EMBEDDING_SPA] = z
+        adata.obsm[key_added] = cmap.code(z)
+        adata.uns[_keys.CONNECTIVITY_MAP] = {
+            "targets": cmap.targets, "components": cmap.components,
+            "profile_mean": cmap.profile_mean, "alpha": cmap.alpha,
+            "params": {k: v for k, v in cmap.params.items() if v is not None}}
+        return profiles
+
+    def _spatial_embedding(self, data: ModelData, device: str, threads: int | None):
+        """The spatial encoder's embedding of every cell of ``data`` (its connectome unused)."""
+        device = resolve_device(device)
+        try:
+            with cpu_threads(choose_threads(threads or self.train_params.get("threads"))), \
+                    torch.no_grad():
+                out = embed_all(self.module.to(device).eval(), replace(data, connectome=None),
+                                20_000_000, device, False)
+        finally:
+            self.module.to("cpu")
+        return out["spatial"].numpy()
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, *, overwrite: bool = False) -> None:
         """Save to a directory.
 
-        Writes ``model.pt`` (state_dict) and ``model.json`` (constructor parameters, gene
-        names, package version, loss history), each atomically.
+        Writes ``model.pt`` (state_dict), ``model.json`` (constructor parameters, gene
+        names, package version, loss history) and, when one was fit,
+        ``connectivity_map.npz`` (:meth:`fit_connectivity_map`), each atomically.
         """
         from .. import __version__
 
@@ -450,6 +576,10 @@ class SpaCon:
             torch.save(self.module.state_dict(), tmp)
         with atomic_path(path / "model.json") as tmp:
             tmp.write_text(json.dumps(meta, indent=1))
+        if self.connectivity_map is not None:
+            self.connectivity_map.save(path / CONNECTIVITY_MAP_FILE)
+        else:  # never leave another model's map beside this one
+            (path / CONNECTIVITY_MAP_FILE).unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | Path, adata, *, prepare: bool = False) -> SpaCon:
@@ -480,6 +610,9 @@ class SpaCon:
         model.module.load_state_dict(torch.load(path / "model.pt", map_location="cpu"))
         model.history = meta["history"]
         model.train_params = meta["train_params"]
+        has_map = (path / CONNECTIVITY_MAP_FILE).exists()
+        model.connectivity_map = ConnectivityMap.load(path / CONNECTIVITY_MAP_FILE) if has_map \
+            else None
         return model
 
     @classmethod

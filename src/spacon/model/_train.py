@@ -114,14 +114,26 @@ class TrainState:
         self.epoch, self.batch, self.total, self.count = self.epoch + 1, 0, 0.0, 0
 
 
-def training_step(module, optimizer, batch: Batch, config: TrainConfig, sync) -> float:
-    """One optimiser step reconstructing ``batch``'s expression; returns the loss per cell."""
+def training_step(module, optimizer, batch: Batch, config: TrainConfig, sync,
+                  auxiliary=None) -> float:
+    """One optimiser step reconstructing ``batch``'s expression; returns the loss per cell.
+
+    ``auxiliary`` (an ``nn.Module`` whose parameters the optimiser holds, e.g.
+    :class:`~spacon.model.ConnectivityCodeObjective`) adds ``auxiliary(z_spa, batch,
+    config.loss)`` to the loss.
+    """
     optimizer.zero_grad(set_to_none=True)
-    _, _, x_hat = module(batch.x, batch.adj_con, batch.adj_spa)
+    _, z_spa, x_hat = module(batch.x, batch.adj_con, batch.adj_spa)
     loss = F.mse_loss(x_hat, batch.x, reduction=config.loss)
+    if auxiliary is not None:
+        loss = loss + auxiliary(z_spa, batch, config.loss)
     loss.backward()
     sync.average_gradients(module)
-    torch.nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
+    parameters = list(module.parameters())
+    if auxiliary is not None:
+        sync.average_gradients(auxiliary)
+        parameters += list(auxiliary.parameters())
+    torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
     optimizer.step()
     return loss.item() / (len(batch.x) if config.loss == "sum" else 1)
 
@@ -190,8 +202,9 @@ class Checkpointer:
 
 
 def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync,
-        checkpointer: Checkpointer) -> list[dict]:
-    """Run ``config.epochs`` epochs of ``batches`` from ``state`` on, updating ``state``.
+        checkpointer: Checkpointer, auxiliary=None) -> list[dict]:
+    """Run ``config.epochs`` epochs of ``batches`` from ``state`` on, updating ``state``
+    (``auxiliary``: an extra loss, see :func:`training_step`).
 
     Checkpoints at the end of every sampled epoch, every ``checkpoint_interval`` seconds,
     at the end and on Ctrl-C, which stops between two steps and raises
@@ -216,7 +229,7 @@ def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync
         with stop.catching_sigint():
             while state.epoch < config.epochs and not capped:
                 for batch in batches.epoch(state.epoch, start=state.batch):
-                    loss = training_step(module, optimizer, batch, config, sync)
+                    loss = training_step(module, optimizer, batch, config, sync, auxiliary)
                     state.record(loss, len(batch.x))
                     state.seconds = time.perf_counter() - start
                     bar.update()

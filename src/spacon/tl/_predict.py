@@ -189,11 +189,15 @@ def _expression_genes(adata, train) -> np.ndarray:
 
 
 def _spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs, model_kwargs,
-                      train_kwargs):
-    """Train with the test cells' connectivity hidden; embed everyone by the spatial encoder."""
+                      train_kwargs, connectivity_code=None):
+    """Train with the test cells' connectivity hidden; embed everyone by the spatial encoder.
+
+    ``connectivity_code`` (``{"n_components", "weight"}``) adds the auxiliary objective
+    (:class:`spacon.model.ConnectivityCodeObjective`) on the training cells' masked rows.
+    """
     from .. import pp
     from ..io import Connectivity
-    from ..model import SpaCon
+    from ..model import ConnectivityCodeObjective, SpaCon
 
     hidden = np.zeros(connectivity.n, dtype=bool)
     hidden[np.unique(rows[test])] = True
@@ -203,7 +207,17 @@ def _spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs, m
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpaconWarning)  # held-out cells are isolated on purpose
         pp.connectome_graph(a, masked, unit_key=unit_key, **graph_kwargs)
-    model = SpaCon(a, **model_kwargs).train(**{"progress": False, **train_kwargs})
+    model = SpaCon(a, **model_kwargs)
+    auxiliary = None
+    if connectivity_code:
+        profiles = masked.matrix.tocsr()
+        profiles = abs(profiles) if graph_kwargs.get("negative") == "absolute" else \
+            profiles.maximum(0)
+        auxiliary = ConnectivityCodeObjective(
+            profiles[rows], ~test, connectivity_code["n_components"],
+            model.params["hidden_dims"][-1], weight=connectivity_code.get("weight", 1.0),
+            seed=model_kwargs.get("seed") or 0)
+    model.train(**{"progress": False, **train_kwargs}, auxiliary=auxiliary)
     view = a.copy()
     for key in list(view.obsp):
         if key.startswith("connectome"):
@@ -371,6 +385,8 @@ def predict_connectivity(
     symmetrize: bool = False,
     model_kwargs: dict | None = None,
     train_kwargs: dict | None = None,
+    connectivity_code: int = 0,
+    connectivity_code_weight: float = 1.0,
     seed: int = 0,
 ) -> dict:
     """Predict held-out cells' connectivity profiles from expression, and score them.
@@ -426,6 +442,12 @@ def predict_connectivity(
         Passed to :func:`spacon.pp.connectome_graph`; they also define "connected".
     model_kwargs, train_kwargs
         Passed to :class:`spacon.SpaCon` and :meth:`spacon.SpaCon.train`.
+    connectivity_code, connectivity_code_weight
+        When above 0, SpaCon is trained with an auxiliary objective
+        (:class:`spacon.model.ConnectivityCodeObjective`): its spatial embedding also
+        predicts the top ``connectivity_code`` principal components of the training cells'
+        connectivity rows (computed on the fold's training rows, held-out rows and columns
+        removed), weighted by ``connectivity_code_weight``. Off by default.
     seed
         Seed of folds, PCA and training.
 
@@ -443,6 +465,9 @@ def predict_connectivity(
     if "null" in methods and "spacon" not in methods:
         raise SpaconInputError("the 'null' method permutes SpaCon's predictions: add 'spacon'.")
     check_option("predictor", predictor, PREDICTORS)
+    if connectivity_code < 0:
+        raise SpaconInputError(f"connectivity_code must be >= 0 (0: off), got "
+                               f"{connectivity_code}.")
     connectivity = as_connectivity(connectivity)
     if _keys.connectivities(_keys.SPATIAL_GRAPH) not in adata.obsp:
         raise SpaconInputError("adata has no spatial graph; run spacon.pp.spatial_graph first.")
@@ -469,8 +494,10 @@ def predict_connectivity(
         train = ~test
         _check_fold(f, rows, test, train)
         y_train, y_test = matrix[rows[train]], matrix[rows[test]]
+        code = ({"n_components": connectivity_code, "weight": connectivity_code_weight}
+                if connectivity_code else None)
         embedding = (_spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs,
-                                       model_kwargs, train_kwargs)
+                                       model_kwargs, train_kwargs, code)
                      if "spacon" in methods else None)
         feats = fold_features(adata, methods, train, coords=coords, n_pcs=n_pcs, seed=seed,
                               spacon=embedding)

@@ -57,6 +57,15 @@ def ridge_predict(fit: dict, x: np.ndarray, rows: np.ndarray, alpha: float) -> n
     return proj @ (fit["coef"] / (fit["evals"] + alpha)[:, None]) + fit["y_mean"]
 
 
+def ridge_weights(fit: dict, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The fit at ``alpha`` as explicit ``(weights, intercept)``: ``x @ weights + intercept``
+    is :func:`ridge_predict`'s prediction (``weights`` is ``p x targets``).
+    """
+    basis = fit["vecs"] if fit["dual"] is None else fit["dual"].T @ fit["vecs"]
+    weights = basis @ (fit["coef"] / (fit["evals"] + alpha)[:, None])
+    return weights, fit["y_mean"] - fit["centre"] @ weights
+
+
 def row_blocks(n_rows: int, n_targets: int, max_values: int = 2**24):
     """Consecutive blocks of row positions whose dense targets hold at most ``max_values``."""
     step = max(1, max_values // max(1, n_targets))

@@ -1,0 +1,87 @@
+"""``spacon predict``: the connectivity of new tissue, predicted by a trained model."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from . import _keys
+from ._errors import SpaconInputError
+from ._pipeline import RunConfig, prepare_output, read_input
+
+logger = logging.getLogger(__name__)
+
+PROFILES = "predicted_connectivity.npz"
+
+
+def model_directory(path: str | Path) -> Path:
+    """The model directory ``path`` names: itself, or ``path/model`` for a run's output."""
+    path = Path(path)
+    if not (path / "model.json").exists() and (path / "model" / "model.json").exists():
+        path = path / "model"
+    if not (path / "model.json").exists():
+        raise SpaconInputError(f"--model {str(path)!r} holds no spacon model (model.json).")
+    return path
+
+
+def predict_new_tissue(config: RunConfig, model: str | Path):
+    """Predict the connectivity of ``config.adata`` with the model in ``model``.
+
+    The tissue is prepared as ``spacon embed`` prepares it (raw counts normalised as for
+    training, the model's genes kept when it has more, the spatial graph built with the
+    training settings unless graph options are given), embedded by the spatial encoder and
+    mapped to profiles over the training connectome's targets by the model's connectivity
+    map (``connectivity_map.npz``, written by ``spacon run`` with a connectome).
+
+    Returns
+    -------
+    The annotated data and the profiles (a DataFrame); writes ``OUT/predicted_connectivity.npz``
+    (:func:`spacon.io.read_profiles` reads it) and ``OUT/result.h5ad``.
+    """
+    from . import pp
+    from ._embed import _model_genes, _spatial_graph
+    from .io import save_profiles, write_h5ad
+    from .model import SpaCon
+    from .model._connectivity_map import FILE
+    from .model._data import check_genes
+    from .pp._normalize import looks_like_counts
+
+    if config.out is None:
+        raise SpaconInputError("--out DIR is required.")
+    if config.adata is None:
+        raise SpaconInputError("--adata NEW.h5ad is required.")
+    model_dir = model_directory(model)
+    if not (model_dir / FILE).exists():
+        raise SpaconInputError(
+            f"the model in {str(model_dir)!r} has no connectivity map ({FILE}): spacon run "
+            "writes one when it trains with --connectivity (or fit one with "
+            "SpaCon.fit_connectivity_map and save the model).")
+    out = prepare_output(config.out, config.overwrite)
+    adata = read_input(config.adata)
+    if config.unit_key is not None and config.unit_key not in adata.obs:
+        raise SpaconInputError(
+            f"--unit-key {config.unit_key!r} is not a column of adata.obs (it has: "
+            f"{', '.join(map(str, adata.obs.columns)) or 'none'}).")
+    meta = json.loads((model_dir / "model.json").read_text())
+    norm = meta.get("preprocessing", {}).get("normalize")
+    if not config.no_normalize and norm and looks_like_counts(adata):
+        pp.normalize(adata, target_sum=norm["target_sum"])
+    adata = _model_genes(adata, model_dir)
+    check_genes(adata, meta["var_names"])
+    _spatial_graph(adata, config, meta.get("preprocessing", {}).get("spatial_graph") or {})
+    model = SpaCon.load(model_dir, adata)
+    profiles = model.predict_connectivity(adata, unit_key=config.unit_key,
+                                          device=config.device, threads=config.threads)
+    save_profiles(out / PROFILES, profiles.to_numpy(), profiles.index, profiles.columns)
+    write_h5ad(adata, out / "result.h5ad")
+    return adata, profiles
+
+
+def describe(adata, profiles, out) -> str:
+    """What ``spacon predict`` wrote, for the command line."""
+    return (f"wrote {out}/{PROFILES} ({profiles.shape[0]} {profiles.index.name}s x "
+            f"{profiles.shape[1]} targets) and {out}/result.h5ad (obsm['"
+            f"{_keys.CONNECTIVITY_CODE}']: each cell's predicted profile on the "
+            f"{adata.obsm[_keys.CONNECTIVITY_CODE].shape[1]} top principal axes of the "
+            "training profiles)")

@@ -1,0 +1,228 @@
+"""Connectivity of new tissue: the ridge map fit on training cells, SpaCon.predict_connectivity
+and ``spacon predict``."""
+
+import anndata as ad
+import numpy as np
+import pytest
+
+import spacon
+from spacon import SpaconInputError
+from spacon.cli import main
+from spacon.io import positions_in, read_profiles
+from spacon.model._connectivity_map import ConnectivityMap, principal_axes
+from spacon.tl._predict import pearson_rows, spatial_null_order
+from spacon.tl._ridge import ridge_fit, ridge_predict, ridge_weights
+
+
+def test_ridge_weights_give_ridge_predictions(rng):
+    for n, p in ((40, 5), (6, 9)):  # the primal and the dual form
+        x, y = rng.normal(size=(n, p)), rng.normal(size=(n, 3))
+        fit = ridge_fit(x, y[: n - 2], np.arange(n - 2))
+        w, b = ridge_weights(fit, 0.7)
+        assert np.allclose(x @ w + b, ridge_predict(fit, x, np.arange(n), 0.7))
+
+
+def test_principal_axes_match_a_dense_svd(rng):
+    import scipy.sparse as sp
+
+    y = sp.random(60, 25, density=0.3, random_state=0, format="csr")
+    axes, mean = principal_axes(y, 4)
+    dense = y.toarray() - y.toarray().mean(axis=0)
+    _, _, vt = np.linalg.svd(dense, full_matrices=False)
+    assert np.allclose(mean, y.toarray().mean(axis=0))
+    assert np.allclose(np.abs(axes @ vt[:4].T), np.eye(4), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def held_out_sections():
+    """A brain trained on six of its sections; the two middle ones are the new tissue."""
+    adata, conn = spacon.datasets.synthetic_brain(n_cells=2400, n_genes=120, n_sections=8,
+                                                  seed=0)
+    info = adata.uns["synthetic_brain"]
+    spacon.pp.normalize(adata)
+    new = adata.obs["section"].astype(str).isin(["s003", "s004"]).to_numpy()
+    train, tissue = adata[~new].copy(), adata[new].copy()
+    for a in (train, tissue):
+        spacon.pp.spatial_graph(a, radius=info["suggested_radius"], section_key="section",
+                                z_radius=info["suggested_z_radius"])
+    spacon.pp.connectome_graph(train, conn, unit_key="unit", threshold=0.4)
+    model = spacon.SpaCon(train, hidden_dims=(32, 16, 8)).train(max_steps=40, progress=False)
+    model.fit_connectivity_map(conn, unit_key="unit")
+    return model, train, tissue, conn
+
+
+def test_new_tissue_connectivity_beats_the_mean_profile_and_the_spatial_null(
+        held_out_sections):
+    """Held-out sections whose connectivity the model never saw: each unit's predicted profile
+    correlates with its true row better than the training cells' mean profile and than the
+    predictions moved to other units (the spatially-aware null)."""
+    model, train, tissue, conn = held_out_sections
+    profiles = model.predict_connectivity(tissue, unit_key="unit")
+    assert list(profiles.columns) == list(conn.labels)
+    assert set(profiles.index) == set(tissue.obs["unit"].astype(str))
+    truth = conn.matrix.toarray()[positions_in(profiles.index, conn.labels)].clip(0)
+    r = np.nanmean(pearson_rows(profiles.to_numpy(), truth))
+    mean = conn.matrix.toarray()[positions_in(train.obs["unit"], conn.labels)].clip(0).mean(0)
+    r_mean = np.nanmean(pearson_rows(np.tile(mean, (len(truth), 1)), truth))
+    units = tissue.obs["unit"].astype(str).to_numpy()
+    xy = np.array([tissue.obsm["spatial"][units == u].mean(axis=0) for u in profiles.index])
+    r_null = np.nanmean(pearson_rows(profiles.to_numpy()[spatial_null_order(xy)], truth))
+    assert r > r_mean + 0.05 and r > r_null + 0.05, (r, r_mean, r_null)
+    # each cell's code is its predicted profile on the training profiles' principal axes
+    cmap = model.connectivity_map
+    cells = model.predict_connectivity(tissue)
+    code = tissue.obsm["X_connectivity_code"]
+    assert np.allclose(code, (cells.to_numpy() - cmap.profile_mean) @ cmap.components.T,
+                       atol=1e-3)
+    assert np.allclose(profiles.loc[units[0]], cells[units == units[0]].mean(axis=0), atol=1e-4)
+
+
+def test_the_map_is_saved_and_loaded_with_the_model(held_out_sections, tmp_path):
+    model, _, tissue, _ = held_out_sections
+    model.save(tmp_path / "m")
+    assert (tmp_path / "m" / "connectivity_map.npz").exists()
+    loaded = spacon.SpaCon.load(tmp_path / "m", tissue.copy())
+    assert isinstance(loaded.connectivity_map, ConnectivityMap)
+    a = model.predict_connectivity(tissue.copy())
+    b = loaded.predict_connectivity(tissue.copy())
+    assert np.array_equal(a.to_numpy(), b.to_numpy()) and (a.columns == b.columns).all()
+    loaded.connectivity_map = None  # a model saved without a map leaves none behind
+    loaded.save(tmp_path / "m", overwrite=True)
+    assert not (tmp_path / "m" / "connectivity_map.npz").exists()
+    with pytest.raises(SpaconInputError, match="has no connectivity map"):
+        spacon.SpaCon.load(tmp_path / "m", tissue.copy()).predict_connectivity(tissue.copy())
+
+
+@pytest.fixture(scope="module")
+def trained_run(sim_inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "result"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+                 str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--radius", "700",
+                 "--threshold", "0.4", "--epochs", "2", "--hidden-dims", "16", "8", "4",
+                 "--quiet", "--figures", "none", "--no-report", "--out", str(out)]) == 0
+    return out
+
+
+def test_predict_command_round_trip(sim_inputs, trained_run, tmp_path, capsys):
+    out = tmp_path / "new"
+    assert main(["predict", "--model", str(trained_run), "--adata",
+                 str(sim_inputs / "synthetic_brain.h5ad"), "--unit-key", "unit",
+                 "--out", str(out)]) == 0
+    assert "predicted_connectivity.npz" in capsys.readouterr().out
+    profiles = read_profiles(out / "predicted_connectivity.npz")
+    conn = spacon.io.read_connectivity(sim_inputs / "connectome.npz")
+    assert list(profiles.columns) == list(conn.labels)
+    result = ad.read_h5ad(out / "result.h5ad")
+    assert set(profiles.index) == set(result.obs["unit"].astype(str))
+    assert result.obsm["X_connectivity_code"].shape[0] == result.n_obs
+    assert np.isfinite(profiles.to_numpy()).all()
+    # the same through the API, on the same data prepared by hand
+    a = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    spacon.pp.normalize(a)
+    spacon.pp.spatial_graph(a, radius=700)
+    api = spacon.SpaCon.load(trained_run / "model", a).predict_connectivity(a, unit_key="unit")
+    assert np.allclose(api.loc[profiles.index].to_numpy(), profiles.to_numpy(), atol=1e-5)
+    assert main(["predict", "--model", str(trained_run / "model"), "--adata",
+                 str(sim_inputs / "synthetic_brain.h5ad"), "--out", str(out)]) == 2  # exists
+    assert "X_spacon_spa" not in ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad").obsm
+
+
+def _refused(args, capsys, out, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_predict_command_refuses_bad_input_and_writes_nothing(sim_inputs, trained_run,
+                                                               tmp_path, capsys):
+    h5ad = sim_inputs / "synthetic_brain.h5ad"
+    out = tmp_path / "new"
+    base = ["predict", "--adata", str(h5ad), "--out", str(out)]
+    _refused([*base, "--model", str(tmp_path / "nowhere")], capsys, out,
+             "holds no spacon model")
+    _refused([*base, "--model", str(trained_run), "--unit-key", "voxel"], capsys, out,
+             "--unit-key 'voxel' is not a column")
+    other = ad.read_h5ad(h5ad)
+    other.var_names = [f"{g}_x" if i < 3 else g for i, g in enumerate(other.var_names)]
+    other.write_h5ad(tmp_path / "other.h5ad")
+    _refused(["predict", "--adata", str(tmp_path / "other.h5ad"), "--out", str(out),
+              "--model", str(trained_run)], capsys, out, "3 missing (e.g. ")
+    no_map = tmp_path / "no_map"
+    spacon.SpaCon.load(trained_run / "model", _prepared(h5ad)).save(no_map)
+    (no_map / "connectivity_map.npz").unlink()
+    _refused([*base, "--model", str(no_map)], capsys, out, "has no connectivity map")
+
+
+def _prepared(path):
+    a = ad.read_h5ad(path)
+    spacon.pp.normalize(a)
+    spacon.pp.spatial_graph(a, radius=700)
+    return a
+
+
+def test_connectivity_code_objective_reads_known_cells_only(rng):
+    from types import SimpleNamespace
+
+    import scipy.sparse as sp
+    import torch
+
+    from spacon.model import ConnectivityCodeObjective
+
+    profiles = sp.csr_matrix(rng.random((30, 12)) * (rng.random((30, 12)) > 0.5))
+    known = np.arange(30) >= 10
+    objective = ConnectivityCodeObjective(profiles, known, 3, embedding_dim=4)
+    changed = profiles.tolil()
+    changed[:10] = 5.0  # unknown cells' rows are never read
+    again = ConnectivityCodeObjective(changed.tocsr(), known, 3, embedding_dim=4)
+    assert torch.equal(objective.code, again.code) and (objective.code[:10] == 0).all()
+    assert np.allclose(objective.code[10:].std(0).numpy(), 1, atol=0.05)
+    z = torch.randn(30, 4, requires_grad=True)
+    objective(z, SimpleNamespace(n_id=None)).backward()  # a full batch: rows are all cells
+    assert (z.grad[:10] == 0).all() and (z.grad[10:] != 0).any()
+    z = torch.randn(5, 4, requires_grad=True)
+    n_id = torch.tensor([3, 12, 7, 20, 29])  # a sampled batch's cells, by global id
+    loss = objective(z, SimpleNamespace(n_id=n_id))
+    loss.backward()
+    assert (z.grad[[0, 2]] == 0).all() and (z.grad[[1, 3, 4]] != 0).any()
+    expected = ((objective.head(z[[1, 3, 4]]) - objective.code[[12, 20, 29]]) ** 2).sum()
+    assert torch.isclose(loss, expected)
+    with pytest.raises(SpaconInputError, match="needs each batch's cell ids"):
+        objective(torch.randn(5, 4), SimpleNamespace(n_id=None))
+
+
+def test_training_with_the_connectivity_code_puts_it_in_the_embedding(held_out_sections):
+    """With the objective the spatial embedding (as embedded, in evaluation mode) predicts
+    the training cells' code linearly far better than the published objective's does."""
+    from spacon.model import ConnectivityCodeObjective
+
+    _, train, _, conn = held_out_sections
+    rows = positions_in(train.obs["unit"], conn.labels)
+    error = {}
+    for code in (False, True):
+        model = spacon.SpaCon(train, hidden_dims=(32, 16, 8))
+        objective = ConnectivityCodeObjective(conn.matrix.maximum(0)[rows],
+                                              np.ones(train.n_obs, bool), 5, 8)
+        model.train(60, mode="full", progress=False, auxiliary=objective if code else None)
+        z = model._spatial_embedding(model.data, "cpu", None)
+        z = np.c_[z, np.ones(len(z))]
+        target = objective.code.numpy()
+        fit = np.linalg.lstsq(z, target, rcond=None)[0]
+        error[code] = float(((z @ fit - target) ** 2).mean())
+    assert error[True] < 0.8 * error[False], error
+
+
+def test_connectivity_code_option_of_run_and_evaluate(sim_inputs, tmp_path):
+    import json
+
+    data = ["--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+            str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--radius", "700",
+            "--threshold", "0.4", "--hidden-dims", "16", "8", "4", "--mode", "full",
+            "--connectivity-code", "3"]
+    assert main(["run", *data, "--epochs", "3", "--quiet", "--figures", "none",
+                 "--no-report", "--out", str(tmp_path / "run")]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["parameters"]["connectivity_code"] == 3
+    assert (tmp_path / "run" / "model" / "connectivity_map.npz").exists()
+    assert main(["evaluate", "connectivity", *data, "--epochs", "3", "--folds", "2",
+                 "--out", str(tmp_path / "eval")]) == 0
