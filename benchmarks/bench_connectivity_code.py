@@ -12,10 +12,6 @@ removed), at each loss weight. Printed next to the expression baselines (30 PCs,
 and the spatially-aware null, on the default synthetic brain (4 folds by section, threshold
 0.4, 5 epochs per fold), the harder brain of ``bench_predict_features.py`` (``--only harder``)
 and the human ENIGMA FC / SC regions (5 spatial-block folds).
-
-The default brain trains on sampled mini-batches. Until the sampler gives each batch its cells'
-global ids (``Batch.n_id``), this script adds them to the batches (a shim that changes
-nothing else); the library refuses the objective on sampled batches without them.
 """
 
 from __future__ import annotations
@@ -25,32 +21,8 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
-
-
-def ids_on_sampled_batches() -> None:
-    """Give sampled batches their cells' global ids when the sampler does not yet."""
-    import torch
-
-    from spacon.model import _batches
-
-    if "n_id" in _batches.Batch._fields:
-        return
-
-    class BatchWithIds(NamedTuple):
-        x: object
-        adj_con: object
-        adj_spa: object
-        n_id: object
-
-    original = _batches.SampledBatches.to_device
-
-    def to_device(self, subgraph):
-        return BatchWithIds(*original(self, subgraph), torch.as_tensor(subgraph.n_id))
-
-    _batches.SampledBatches.to_device = to_device
 
 
 def run(adata, conn, *, weights, components, **kwargs) -> dict:
@@ -85,7 +57,6 @@ def main() -> None:
     args = p.parse_args()
     import spacon
 
-    ids_on_sampled_batches()
     weights = [float(w) for w in args.weights.split(",")]
     results = {}
     for name in args.only.split(","):

@@ -33,14 +33,12 @@ def main() -> None:
     p.add_argument("--harder", action="store_true")
     args = p.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
-    from bench_connectivity_code import ids_on_sampled_batches
     from bench_predict_features import brain
 
     import spacon
     from spacon.model._connectivity_map import fit_on_training_data, training_profiles
     from spacon.tl._predict import _expression_genes, _expression_pcs
 
-    ids_on_sampled_batches()
     t0 = time.perf_counter()
     adata, conn = brain(harder=args.harder)  # normalised, spatial graph built
     new = adata.obs["section"].astype(str).isin(HELD_OUT).to_numpy()

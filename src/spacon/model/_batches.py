@@ -10,6 +10,7 @@ import torch
 
 from .._errors import SpaconInputError
 from ..graph import NeighborSampler, Subgraph
+from ..graph import _ops as ops
 from ..nn import Adjacency
 from ._data import ModelData
 from ._rows import ExpressionRows
@@ -79,4 +80,5 @@ class SampledBatches:
         adj_con = None if subgraph.connectome_edges is None else Adjacency.from_edges(
             *subgraph.connectome_edges, n, n)
         return Batch(self.expression.rows(subgraph.n_id), adj_con,
-                     Adjacency.from_edges(*subgraph.spatial_edges, n, n), subgraph.n_id)
+                     Adjacency.from_edges(*subgraph.spatial_edges, n, n),
+                     ops.as_tensor(subgraph.n_id))

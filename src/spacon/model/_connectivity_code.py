@@ -82,8 +82,8 @@ class ConnectivityCodeObjective(nn.Module):
         if n_id is None:
             if len(z_spa) != len(self.known):
                 raise SpaconInputError(
-                    "the connectivity code needs each batch's cell ids; this sampler gives "
-                    "none: train with mode='full' (--mode full).")
+                    "the connectivity code needs each batch's cell ids (Batch.n_id); this "
+                    "batch has none.")
             n_id = torch.arange(len(z_spa), device=z_spa.device)
         n_id = n_id.to(self.known.device)
         keep = self.known[n_id]
