@@ -206,3 +206,18 @@ def test_one_distinct_point_gives_one_domain():
     assert adata.obs["spacon_domain"].nunique() == 1
     with pytest.raises(SpaconInputError, match="distinct points"):
         spacon.tl.domains(adata, n_domains=2)
+
+
+def test_near_identical_points_merge_in_bounded_memory():
+    """A clump of coinciding points (as a whole-brain connectivity embedding gives) is one
+    group, linked through at most ``max_neighbors`` neighbours per point; scattered points
+    stay apart."""
+    from spacon.tl._domains import merge_near_identical
+
+    rng = np.random.default_rng(0)
+    clump = 1e-9 * rng.normal(size=(5000, 4))
+    scattered = rng.normal(size=(300, 4)) * 10
+    group, means = merge_near_identical(np.vstack([clump, scattered]), 1e-3, max_neighbors=8)
+    assert len(np.unique(group[:5000])) == 1
+    assert len(np.unique(group)) == 301
+    assert np.allclose(means[group[0]], clump.mean(axis=0))

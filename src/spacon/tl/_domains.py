@@ -236,8 +236,14 @@ def _fingerprint(z: np.ndarray, options: dict) -> str:
     return h.hexdigest()
 
 
-def merge_near_identical(z: np.ndarray, radius: float):
+def merge_near_identical(z: np.ndarray, radius: float, max_neighbors: int = 32):
     """Group points within ``radius`` x scale of each other (single linkage, KD-tree).
+
+    Each point is linked to at most ``max_neighbors`` of its nearest points within the radius,
+    so memory stays ``n x max_neighbors`` when many points coincide (a whole-brain
+    connectivity embedding gave a pair list that did not fit in 24 GB); the groups are exact
+    single linkage whenever no point has more neighbours than that within the radius, and a
+    clump of coinciding points stays one group either way.
 
     Returns each point's group and the group means.
     """
@@ -249,16 +255,18 @@ def merge_near_identical(z: np.ndarray, radius: float):
     if radius <= 0 or n < 2:
         return np.arange(n), z
     scale = float(np.sqrt(z.var(axis=0).sum())) or 1.0
-    # only points with a neighbour within the radius can be in a pair: find them with one
-    # bounded nearest-neighbour query (fast), then pair those alone
+    # only points with a neighbour within the radius can be linked: find them with one
+    # bounded nearest-neighbour query (fast), then link those alone
     dist, _ = cKDTree(z).query(z, k=2, distance_upper_bound=radius * scale)
     close = np.flatnonzero(np.isfinite(dist[:, 1]))
     if len(close) == 0:
         return np.arange(n), z
-    pairs = close[cKDTree(z[close]).query_pairs(radius * scale, output_type="ndarray")]
-    if len(pairs) == 0:
-        return np.arange(n), z
-    graph = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    k = min(max_neighbors + 1, len(close))
+    dist, nearest = cKDTree(z[close]).query(z[close], k=k, distance_upper_bound=radius * scale)
+    linked = np.isfinite(dist[:, 1:])
+    rows = np.repeat(close, k - 1).reshape(len(close), k - 1)[linked]
+    cols = close[nearest[:, 1:][linked]]
+    graph = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     _, group = connected_components(graph, directed=False)
     sizes = np.bincount(group)
     means = np.column_stack([np.bincount(group, weights=c) for c in z.T]) / sizes[:, None]
