@@ -484,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
         "spatially-aware null. Writes DIR/metrics.json (Pearson r, AUROC of the targets the "
         "connectome graph's --threshold/--top-k keep, and MSE per method, mean and sd over "
         "folds) and "
-        "DIR/connectivity_prediction.png. Takes the data options of `spacon run`.",
+        "DIR/connectivity_prediction.png. Takes the data options of `spacon run`; each fold's "
+        "model trains 120 steps unless --epochs is given.",
     )
     _add_data_options(conn)
     folds = conn.add_mutually_exclusive_group()
