@@ -49,11 +49,13 @@ class Stages:
 
 
 def prepared_brain(n_cells: int = 6000, n_genes: int = 300, n_sections: int = 12, *,
-                   seed: int = 0, threshold: float = 0.4):
-    """A simulated brain, normalised, with its spatial graph and thresholded connectome."""
+                   seed: int = 0, threshold: float = 0.4, **brain):
+    """A simulated brain (``brain``: more ``synthetic_brain`` parameters), normalised, with its
+    spatial graph and thresholded connectome."""
     import spacon
 
-    adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, n_sections, seed=seed)
+    adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, n_sections, seed=seed,
+                                                  **brain)
     info = adata.uns["synthetic_brain"]
     spacon.pp.normalize(adata)
     spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",

@@ -46,6 +46,23 @@ def brain_params(n_cells: int, cells_per_unit: float | None, density: float | No
     return params
 
 
+def add_brain_options(parser) -> None:
+    """--cells-per-unit and --density: the unit graph of a real-density tier."""
+    parser.add_argument("--cells-per-unit", type=float, default=None,
+                        help=f"cells per connectivity unit (default {BRAIN['cells_per_unit']})")
+    parser.add_argument("--density", type=float, default=None,
+                        help="share of all units each unit projects to (sets the long-range "
+                        "degree)")
+
+
+def brain_flags(args) -> list[str]:
+    """The brain options of ``args`` as command-line flags for a tier's own process."""
+    flags = []
+    for flag, value in (("--cells-per-unit", args.cells_per_unit), ("--density", args.density)):
+        flags += [] if value is None else [flag, str(value)]
+    return flags
+
+
 def tier(n_cells: int, n_genes: int, folder: Path, steps: int | None, brain: dict) -> dict:
     """One tier, in this process: simulate to files, then run and measure every stage."""
     from _measure import Stages
@@ -107,10 +124,7 @@ def main() -> None:
     p.add_argument("--tiers", type=int, nargs="+", default=[6000, 50_000, 250_000])
     p.add_argument("--genes", type=int, default=1000)
     p.add_argument("--steps", type=int, default=None, help="cap training steps (quick checks)")
-    p.add_argument("--cells-per-unit", type=float, default=None,
-                   help=f"cells per connectivity unit (default {BRAIN['cells_per_unit']})")
-    p.add_argument("--density", type=float, default=None,
-                   help="share of all units each unit projects to (sets the long-range degree)")
+    add_brain_options(p)
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--_tier", type=int, help=argparse.SUPPRESS)
     p.add_argument("--_dir", help=argparse.SUPPRESS)
@@ -125,9 +139,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [sys.executable, __file__, "--_tier", str(n), "--_dir", tmp, "--genes",
                    str(args.genes)] + ([] if args.steps is None else ["--steps", str(args.steps)])
-            for flag, value in (("--cells-per-unit", args.cells_per_unit),
-                                ("--density", args.density)):
-                cmd += [] if value is None else [flag, str(value)]
+            cmd += brain_flags(args)
             proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"tier {n} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)

@@ -28,21 +28,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from bench_scaling import add_brain_options, brain_flags  # noqa: E402
+
 
 def whole_brain(n_cells: int, n_genes: int, brain: dict):
     """A brain of bench_scaling's tiers, normalised, with both graphs."""
+    from _measure import prepared_brain
     from bench_scaling import THRESHOLD
 
-    import spacon
-
-    adata, conn = spacon.datasets.synthetic_brain(n_cells, n_genes, max(12, round(n_cells / 1940)),
-                                                  seed=0, **brain)
-    info = adata.uns["synthetic_brain"]
-    spacon.pp.normalize(adata)
-    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
-                            z_radius=info["suggested_z_radius"])
-    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=THRESHOLD)
-    return adata
+    return prepared_brain(n_cells, n_genes, max(12, round(n_cells / 1940)), threshold=THRESHOLD,
+                          **brain)
 
 
 def _sync(device):
@@ -153,10 +148,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--schedule", action="store_true", help="also time the 500-step default")
-    parser.add_argument("--cells-per-unit", type=float, default=None,
-                        help="cells per connectivity unit (see bench_scaling.py)")
-    parser.add_argument("--density", type=float, default=None,
-                        help="share of all units each unit projects to (see bench_scaling.py)")
+    add_brain_options(parser)
     parser.add_argument("--_one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._one:
@@ -170,9 +162,7 @@ def main():
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--_one", str(n), "--genes", str(args.genes), "--device",
                args.device, "--steps", str(args.steps)] + ["--schedule"] * args.schedule
-        for flag, value in (("--cells-per-unit", args.cells_per_unit),
-                            ("--density", args.density)):
-            cmd += [] if value is None else [flag, str(value)]
+        cmd += brain_flags(args)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{n} cells failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
