@@ -42,6 +42,19 @@ def human_regions(root: Path):
     return adata, matrices
 
 
+def prediction_cases(root: Path):
+    """The regions with their spatial graph (6 neighbours), then per connectome ``(kind,
+    adata, connectivity, threshold)``: FC keeps its strongest quarter of the positive values,
+    SC every connection (the prediction benchmarks' rule)."""
+    import spacon
+
+    adata, matrices = human_regions(root)
+    spacon.pp.spatial_graph(adata, n_neighbors=6)
+    for kind, conn in matrices.items():
+        m = conn.matrix.toarray()
+        yield kind, adata, conn, float(np.quantile(m[m > 0], 0.75)) if kind == "FC" else None
+
+
 def export(adata, matrices, folder: Path) -> None:
     """Write the regions as ``human_regions.h5ad`` and ``human_fc.csv`` / ``human_sc.csv``."""
     import pandas as pd

@@ -22,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def run(adata, conn, *, weights, components, **kwargs) -> dict:
     """Baselines and SpaCon without, then with the objective at each weight."""
@@ -55,7 +53,6 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    import spacon
 
     weights = [float(w) for w in args.weights.split(",")]
     results = {}
@@ -72,13 +69,9 @@ def main() -> None:
                                 train_kwargs={"epochs": args.epochs, "progress": False})
         elif name == "human":
             sys.path.insert(0, str(Path(__file__).parent))
-            from _human import human_regions
+            from _human import prediction_cases
 
-            adata, matrices = human_regions(Path(args.data))
-            spacon.pp.spatial_graph(adata, n_neighbors=6)
-            for kind, conn in matrices.items():
-                m = conn.matrix.toarray()
-                threshold = float(np.quantile(m[m > 0], 0.75)) if kind == "FC" else None
+            for kind, adata, conn, threshold in prediction_cases(Path(args.data)):
                 results[f"human {kind}"] = run(
                     adata, conn, weights=weights, components=args.components, folds=5,
                     threshold=threshold, model_kwargs={"hidden_dims": (64, 32, 8)},

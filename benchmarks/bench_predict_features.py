@@ -151,15 +151,9 @@ def main() -> None:
             import sys
 
             sys.path.insert(0, str(Path(__file__).parent))
-            from _human import human_regions
+            from _human import prediction_cases
 
-            import spacon
-
-            adata, matrices = human_regions(Path(args.data))
-            spacon.pp.spatial_graph(adata, n_neighbors=6)
-            for kind, conn in matrices.items():
-                m = conn.matrix.toarray()
-                threshold = float(np.quantile(m[m > 0], 0.75)) if kind == "FC" else None
+            for kind, adata, conn, threshold in prediction_cases(Path(args.data)):
                 results[f"human {kind}"] = evaluate(
                     adata, conn, unit_key=None, folds=5, section_key=None, threshold=threshold,
                     top_k=None, train_kwargs={"progress": False},
