@@ -55,19 +55,6 @@ def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:
     return coords
 
 
-def unique_sorted(values: np.ndarray) -> np.ndarray:
-    """Sorted unique integers by one sort (much faster than ``np.unique``'s hashing path on
-    millions of edge keys).
-    """
-    values = np.sort(values)
-    if len(values) < 2:
-        return values
-    keep = np.empty(len(values), dtype=bool)
-    keep[0] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
-
-
 def available_memory_bytes() -> int | None:
     """Memory the system can give this process now (Linux ``MemAvailable``), or ``None``."""
     try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._utils import unique_sorted
 from ..graph import FactoredGraph
+from ..graph._ops import unique_sorted
 from ..nn import Adjacency, BlockAdjacency
 from ..nn._gat import Projected
 

@@ -12,7 +12,8 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_memory, spatial_coordinates, unique_sorted
+from .._utils import check_memory, spatial_coordinates
+from ..graph._ops import unique_sorted
 
 logger = logging.getLogger(__name__)
 
