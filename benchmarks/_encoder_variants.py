@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spacon import _keys
-from spacon._utils import respect_thread_limit
+from spacon._utils import choose_threads
 from spacon.model._graphs import spatial_graph_of
 from spacon.nn import Adjacency, GATConv, GATEncoder
 from spacon.nn._adjacency import aggregate
@@ -202,7 +202,7 @@ def train_variant(adata, name: str = "default", *, connectome: bool = False, see
     torch.set_flush_denormal(True)
     # scanpy's numba steps reset torch's thread count; on a shared CPU the extra OpenMP thread
     # made each step ten times slower in wall time
-    respect_thread_limit()
+    torch.set_num_threads(choose_threads())
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x = features(adata, cfg, seed)

@@ -221,3 +221,39 @@ def test_near_identical_points_merge_in_bounded_memory():
     assert len(np.unique(group[:5000])) == 1
     assert len(np.unique(group)) == 301
     assert np.allclose(means[group[0]], clump.mean(axis=0))
+
+
+def test_clumped_cells_are_weighed_as_the_cells_they_stand_for(rng):
+    """Cells that coincide (a whole-brain connectivity embedding: every cell of a unit, every
+    unit of a tight module) merge into a few points; each point still counts as its cells, so
+    five clumps of unequal size are five domains, not one (before, the count was capped at
+    one domain per 10 points)."""
+    centres = rng.normal(0, 5, (5, 6))
+    truth = np.repeat(np.arange(5), [3000, 2500, 2000, 1500, 1000])
+    adata = embedded(centres[truth] + 1e-7 * rng.normal(size=(len(truth), 6)))
+    spacon.tl.domains(adata, seed=0)
+    info = adata.uns["spacon_domain"]
+    assert info["n_merged_points"] < 20  # each clump one point, or a few
+    assert info["selection"]["chosen"] == 5
+    assert score(truth, adata.obs["spacon_domain"])["ari"] == pytest.approx(1.0)
+
+
+def test_embedding_knn_graph_on_merged_points_equals_the_cells_graph(rng):
+    """The judging kNN graph over merged points gives a partition about the modularity it has
+    on the cells' own kNN graph (which links each cell to 10 cells of its clump, symmetrised)."""
+    from spacon.tl._domain_selection import _knn_graph
+    from spacon.tl._domains import merge_near_identical
+
+    centres = rng.normal(0, 5, (4, 3))
+    truth = np.repeat(np.arange(4), [60, 50, 40, 30])
+    z = centres[truth] + 1e-9 * rng.normal(size=(len(truth), 3))
+    group, points = merge_near_identical(z, 1e-3)
+    sizes = np.bincount(group)
+    merged = _knn_graph(points, 10, sizes)
+    cells = _knn_graph(z, 10)
+    for partition in (truth, truth % 2, (truth > 0).astype(int)):  # one label per clump
+        assert modularity(merged, group, partition) == pytest.approx(
+            modularity(cells, np.arange(len(z)), partition), abs=0.005)
+    # with no merged points it is the plain binary kNN graph
+    plain = _knn_graph(z[:20] * 1e9, 5)
+    assert set(np.unique(plain.data)) == {1.0} and plain.diagonal().sum() == 0

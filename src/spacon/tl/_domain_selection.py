@@ -54,14 +54,29 @@ TOLERANCE = 0.05  # scores within this share of the best count as equally good
 MIN_DOMAIN_SHARE = 0.02  # when merging, clusters smaller than this share of cells go first
 
 
-def mixture(points: np.ndarray, k: int, seed: int, max_fit_cells: int, n_init: int = 2):
-    """Tied-covariance Gaussian mixture with ``k`` components on a random subsample."""
+def mixture(points: np.ndarray, k: int, seed: int, max_fit_cells: int, n_init: int = 2,
+            group: np.ndarray | None = None):
+    """Tied-covariance Gaussian mixture with ``k`` components on a random subsample of cells.
+
+    ``group`` gives each cell's point when near-identical cells were merged into one point
+    (:func:`spacon.tl._domains.merge_near_identical`): cells are drawn, so a point weighs as
+    many cells as it stands for (5 clumps of 10,000 cells are 5 heavy points, not 5 of many).
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
     rng = np.random.default_rng(seed)
-    fit = points if len(points) <= max_fit_cells else points[
-        np.sort(rng.choice(len(points), max_fit_cells, replace=False))]
-    return GaussianMixture(k, covariance_type="tied", random_state=seed, n_init=n_init).fit(fit)
+    cells = np.arange(len(points)) if group is None else np.asarray(group)
+    fit = cells if len(cells) <= max_fit_cells else cells[
+        np.sort(rng.choice(len(cells), max_fit_cells, replace=False))]
+    with warnings.catch_warnings():
+        # a sample of merged points may hold fewer distinct points than components: k-means
+        # initialisation then says so, and the mixture still fits
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        return GaussianMixture(k, covariance_type="tied", random_state=seed,
+                               n_init=n_init).fit(points[fit])
 
 
 def assign(gmm, points: np.ndarray, chunk: int = 100_000) -> np.ndarray:
@@ -101,7 +116,8 @@ def coherence_graphs(adata, alpha: float | None, group: np.ndarray, points: np.n
                    "connectome": w if "spatial" in found else 1.0}
     chosen = [(n, weights[n], *found[n]) for n in found if weights[n] > 0]
     if not chosen:
-        chosen = [("embedding_knn", 1.0, _knn_graph(points, n_neighbors), group)]
+        sizes = np.bincount(group, minlength=len(points))
+        chosen = [("embedding_knn", 1.0, _knn_graph(points, n_neighbors, sizes), group)]
     return chosen
 
 
@@ -109,13 +125,17 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
                      n_runs: int = 4) -> dict:
     """Score every candidate of both families (see the module docstring); the choice and scores.
 
+    ``points`` are the distinct points of the embedding and ``group`` each cell's point;
+    ``evaluation`` below holds points, one per sampled cell (repeated where cells share one).
     Returns ``chosen`` and ``family``, ``n_tree_leaves``, and per family (``mixture``,
     ``tree``) the arrays ``k``, ``stability``, ``stability_se``, ``modularity`` (weighted over
     the graphs), ``modularity_<graph>`` and ``score``.
     """
     rng = np.random.default_rng(seed)
-    evaluation = np.sort(rng.choice(len(points), min(len(points), EVALUATION), replace=False))
-    limit = max(1, len(points) // MIN_POINTS_PER_DOMAIN)
+    n_cells = len(group)
+    # the runs are compared on cells, so a merged point counts as the cells it stands for
+    evaluation = group[np.sort(rng.choice(n_cells, min(n_cells, EVALUATION), replace=False))]
+    limit = max(1, min(len(points), n_cells // MIN_POINTS_PER_DOMAIN))
     mixtures: dict[int, tuple] = {1: (1.0, 0.0, {name: 0.0 for name, *_ in graphs})}
     top = min(FIRST_MAX_K, limit)
     while True:
@@ -134,7 +154,9 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
     return {"chosen": best, "family": family, "best_score": (top_family, top_k),
             "n_tree_leaves": n_tree_leaves, "families": families, "n_runs": n_runs,
             "weights": {name: float(w) for name, w, *_ in graphs},
-            "at_limit": bool(best > 0.75 * top)}
+            # more domains may exist when the cap came from the cells per domain, not from
+            # the number of distinct points
+            "at_limit": bool(best > 0.75 * top and top < len(points))}
 
 
 def _table(rows: dict, graphs, top: int) -> dict:
@@ -167,10 +189,10 @@ def _one_standard_error(families: dict) -> tuple[str, int, str, int]:
 def _score_mixture(points, group, evaluation, k, graphs, seed, n_runs):
     """Stability and mean modularity of ``n_runs`` mixtures with ``k`` components."""
     seeds = np.random.SeedSequence([seed, k]).generate_state(n_runs)
-    size = _run_size(len(points), k)
+    size = _run_size(len(group), k)
     runs = []
     for s in seeds:
-        labels = assign(mixture(points, k, int(s), size, n_init=RUN_INITS), points)
+        labels = assign(mixture(points, k, int(s), size, RUN_INITS, group), points)
         runs.append((labels, {name: modularity_of_merge(
             group_graph(unit_in, cell_unit, labels[group], k), np.arange(k))
             for name, _, unit_in, cell_unit in graphs}))
@@ -180,10 +202,10 @@ def _score_mixture(points, group, evaluation, k, graphs, seed, n_runs):
 def _score_tree_cuts(points, group, evaluation, n_leaves, graphs, seed, n_runs) -> dict:
     """Stability and mean modularity of every cut of ``n_runs`` entropy-merged trees."""
     seeds = np.random.SeedSequence([seed, 0, n_leaves]).generate_state(n_runs)
-    size = _run_size(len(points), n_leaves)
+    size = _run_size(len(group), n_leaves)
     trees = []
     for s in seeds:
-        gmm = mixture(points, n_leaves, int(s), size, n_init=RUN_INITS)
+        gmm = mixture(points, n_leaves, int(s), size, RUN_INITS, group)
         tree = merge_by_entropy(gmm.predict_proba(points[evaluation]), MIN_DOMAIN_SHARE)
         leaf = assign(gmm, points)
         summed = {name: group_graph(unit_in, cell_unit, leaf[group], tree.n_leaves)
@@ -199,9 +221,9 @@ def _score_tree_cuts(points, group, evaluation, n_leaves, graphs, seed, n_runs) 
     return rows
 
 
-def _run_size(n_points: int, n_components: int) -> int:
+def _run_size(n_cells: int, n_components: int) -> int:
     """Cells per run: every run sees different cells, and enough for its components."""
-    return max(min(SUBSAMPLE, int(SUBSAMPLE_SHARE * n_points)), min(n_points, 2 * n_components))
+    return max(min(SUBSAMPLE, int(SUBSAMPLE_SHARE * n_cells)), min(n_cells, 2 * n_components))
 
 
 def _agreement(partitions: list, modularities: list[dict]):
@@ -215,16 +237,33 @@ def _agreement(partitions: list, modularities: list[dict]):
             {name: float(np.mean([m[name] for m in modularities])) for name in modularities[0]})
 
 
-def _knn_graph(points: np.ndarray, n_neighbors: int):
-    """Symmetric k-nearest-neighbour graph of the points (units are the points)."""
+def _knn_graph(points: np.ndarray, n_neighbors: int, sizes: np.ndarray | None = None):
+    """The cells' symmetric k-nearest-neighbour graph, on points that stand for ``sizes`` cells.
+
+    A cell's ``n_neighbors`` nearest cells are first the other cells of its own point, then
+    the cells of the nearest points in turn; ``W[u, v]`` is the share of ``v``'s cells that
+    each cell of ``u`` counts as neighbours (the weight :func:`group_graph` gives every cell
+    pair), symmetrised by the larger of the two directions. Without merged points (every size
+    1) this is the plain binary kNN graph of the points.
+    """
     import scipy.sparse as sp
     from scipy.spatial import cKDTree
 
     n = len(points)
+    sizes = np.ones(n, dtype=np.int64) if sizes is None else np.asarray(sizes, dtype=np.int64)
     if n < 2:
-        return sp.csr_matrix((n, n))
+        return sp.diags(np.minimum(sizes - 1, n_neighbors) / sizes).tocsr()
     k = max(1, min(n_neighbors, n - 1))
     _, idx = cKDTree(points).query(points, k=k + 1)
+    near = idx[:, 1:]
+    own = np.minimum(sizes - 1, n_neighbors)  # neighbours inside the cell's own point
+    wanted = (n_neighbors - own)[:, None]
+    size_near = sizes[near]
+    before = np.cumsum(size_near, axis=1) - size_near  # neighbour cells taken from closer points
+    share = np.clip(wanted - before, 0, size_near) / size_near
     rows = np.repeat(np.arange(n), k)
-    a = sp.csr_matrix((np.ones(n * k), (rows, idx[:, 1:].ravel())), shape=(n, n))
-    return ((a + a.T) > 0).astype(np.float64)
+    a = sp.csr_matrix((share.ravel(), (rows, near.ravel())), shape=(n, n))
+    a.eliminate_zeros()
+    graph = (a.maximum(a.T) + sp.diags(own / sizes)).tocsr()
+    graph.eliminate_zeros()
+    return graph

@@ -182,9 +182,9 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors)
         scores = select_n_domains(points, group, graphs, seed, options["n_runs"])
         n_leaves = scores["chosen"] if scores["family"] == "mixture" else scores["n_tree_leaves"]
-        gmm = mixture(points, n_leaves, seed, options["max_fit_cells"])
-        merge_on = np.random.default_rng(seed).permutation(len(points))[:MAX_MERGE_CELLS]
-        tree = merge_by_entropy(gmm.predict_proba(points[np.sort(merge_on)]),
+        gmm = mixture(points, n_leaves, seed, options["max_fit_cells"], group=group)
+        merge_on = np.random.default_rng(seed).permutation(len(z))[:MAX_MERGE_CELLS]
+        tree = merge_by_entropy(gmm.predict_proba(points[group[np.sort(merge_on)]]),
                                 min_size=MIN_DOMAIN_SHARE)
         leaves = assign(gmm, points)[group]
         tree.leaf_size = np.bincount(leaves, minlength=tree.n_leaves)
@@ -200,7 +200,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                                f"the embedding (cells closer than merge_radius count as one).")
     logger.info("domains: %d domains asked, above the tree's %d leaves; fitting %d components",
                 k, tree.n_leaves, k)
-    return assign(mixture(points, k, seed, options["max_fit_cells"]), points)[group]
+    return assign(mixture(points, k, seed, options["max_fit_cells"], group=group), points)[group]
 
 
 def _selection_record(scores: dict) -> dict:
