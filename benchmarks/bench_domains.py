@@ -13,10 +13,13 @@ Cases (truth in brackets):
    no connectome, likewise.
 
 For each: the number of domains and ARI of the default rule (:func:`spacon.tl.domains`), of the
-Gaussian mixture with the true number (the reference, fitted as the library fits mixtures), of
+Gaussian mixture with the true number (the reference, fitted as the library fits mixtures: the
+mean ARI of 5 seeds, and their range, since one seed's ARI varies by up to 0.5 on STARmap), of
 the default's domain tree cut at the true number (``n_domains=k``), and of the old default (BIC
 elbow over 1..20, reimplemented here as it was). A case passes when the default gives between
-half and twice the true number and an ARI no more than 0.05 below the reference. Finally the
+half and twice the true number and an ARI no more than 0.05 below the reference. The default
+is also run with ``--rule-seeds`` seeds (3) and the passes counted, since the choice can
+depend on the seed. Finally the
 default's time on ``--scale`` cells (a 16-domain synthetic embedding with a spatial graph).
 
 Trained embeddings are cached under ``--cache`` (default /tmp/spacon_bench_domains): the first
@@ -30,6 +33,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+REFERENCE_SEEDS = 5  # true-k mixtures (seeds seed .. seed + 4) whose mean ARI is the reference
 
 
 def demo_brain(cache: Path, seed: int):
@@ -87,6 +92,8 @@ def cases(root: Path, cache: Path, seed: int, encoder: str = "smoothing"):
     import spacon
 
     brain = demo_brain(cache, seed)
+    for alpha in (0, 1):  # fused again: the cached run may predate the current tl.fuse
+        spacon.tl.fuse(brain, alpha, key_added=f"X_spacon_alpha{alpha}")
     yield "demo brain, alpha 0", brain, "X_spacon_alpha0", 0.0, "region"
     yield "demo brain, alpha 1", brain, "X_spacon_alpha1", 1.0, "module"
     folder = root / "starmap_mpfc_bass"
@@ -134,7 +141,8 @@ def old_bic_default(z: np.ndarray, seed: int) -> np.ndarray:
     return gmm.predict(points)[group]
 
 
-def measure(adata, use_rep: str, alpha: float, truth_key: str, seed: int) -> dict:
+def measure(adata, use_rep: str, alpha: float, truth_key: str, seed: int,
+            rule_seeds: int = 1) -> dict:
     import spacon
     from spacon.tl._domain_selection import mixture
     from spacon.tl._domains import merge_near_identical
@@ -148,7 +156,11 @@ def measure(adata, use_rep: str, alpha: float, truth_key: str, seed: int) -> dic
     spacon.tl.domains(adata, use_rep=use_rep, alpha=alpha, seed=seed, n_domains=k_true,
                       tree_key="d_default", key_added="d_cut")
     group, points = merge_near_identical(np.asarray(adata.obsm[use_rep], float), 0.02)
-    reference = mixture(points, k_true, seed, 20_000).predict(points)[group]
+    # the reference is a distribution, not one draw: on STARmap one seed's true-k mixture
+    # scored anywhere from 0.21 to 0.68 on the same slice
+    references = [spacon.tl.score(truth, mixture(points, k_true, seed + s, 20_000, group=group)
+                                  .predict(points)[group])["ari"]
+                  for s in range(REFERENCE_SEEDS)]
     old = old_bic_default(np.asarray(adata.obsm[use_rep], float), seed)
     default = adata.obs["d_default"]
     row = {
@@ -157,13 +169,22 @@ def measure(adata, use_rep: str, alpha: float, truth_key: str, seed: int) -> dic
         "default_ari": spacon.tl.score(truth, default)["ari"],
         "default_family": selection["family"], "reason": selection["reason"],
         "default_seconds": round(seconds, 1),
-        "true_k_mixture_ari": spacon.tl.score(truth, reference)["ari"],
+        "true_k_mixture_ari": float(np.mean(references)),
+        "true_k_mixture_range": [float(min(references)), float(max(references))],
         "tree_cut_true_k_ari": spacon.tl.score(truth, adata.obs["d_cut"])["ari"],
         "old_bic_k": int(len(np.unique(old))),
         "old_bic_ari": spacon.tl.score(truth, old)["ari"],
     }
     row["k_ok"] = bool(k_true / 2 <= row["default_k"] <= 2 * k_true)
     row["ari_ok"] = bool(row["default_ari"] >= row["true_k_mixture_ari"] - 0.05)
+    # the rule with other seeds: does the choice hold?
+    row["seeds"] = [{"k": row["default_k"], "ari": row["default_ari"],
+                     "pass": row["k_ok"] and row["ari_ok"]}]
+    for s in range(seed + 1, seed + rule_seeds):
+        spacon.tl.domains(adata, use_rep=use_rep, alpha=alpha, seed=s, key_added="d_seed")
+        k, ari = int(adata.obs["d_seed"].nunique()), spacon.tl.score(truth, adata.obs["d_seed"])["ari"]
+        row["seeds"].append({"k": k, "ari": ari, "pass": bool(
+            k_true / 2 <= k <= 2 * k_true and ari >= row["true_k_mixture_ari"] - 0.05)})
     return row
 
 
@@ -198,6 +219,9 @@ def main() -> None:
                    help="folder for the trained embeddings (reused when present)")
     p.add_argument("--scale", type=int, default=250_000,
                    help="cells of the timing case (0 skips it)")
+    p.add_argument("--rule-seeds", type=int, default=3,
+                   help="seeds of the default rule per case (the table shows the first; the "
+                   "last column how many of them pass)")
     p.add_argument("--spatial-encoder", choices=["smoothing", "spacon"], default="smoothing",
                    help="embedding of the spatial-only cases (smoothing: spacon run's default "
                    "without a connectome)")
@@ -207,16 +231,21 @@ def main() -> None:
     results = {}
     for name, adata, use_rep, alpha, truth in cases(Path(args.data), cache, args.seed,
                                                     args.spatial_encoder):
-        results[name] = measure(adata, use_rep, alpha, truth, args.seed)
+        results[name] = measure(adata, use_rep, alpha, truth, args.seed, args.rule_seeds)
         print(json.dumps({name: results[name]}), flush=True)
     print("\nDomains chosen by the default rule vs the mixture with the true number (ARI)")
-    print(f"{'case':<22}{'true k':>7}{'default k':>10}{'ARI':>7}{'true-k GMM':>11}"
-          f"{'tree cut k':>11}{'old BIC k':>10}{'ARI':>7}{'pass':>6}")
+    print(f"{'case':<22}{'true k':>7}{'default k':>10}{'ARI':>7}{'true-k GMM (5 seeds)':>22}"
+          f"{'tree cut k':>11}{'old BIC k':>10}{'ARI':>7}{'pass':>6}"
+          f"  rule seeds: k (ARI), passes")
     for name, r in results.items():
         ok = "yes" if r["k_ok"] and r["ari_ok"] else "NO"
+        lo, hi = r["true_k_mixture_range"]
+        seeds = ", ".join(f"{s['k']} ({s['ari']:.2f})" for s in r["seeds"])
+        passes = sum(s["pass"] for s in r["seeds"])
         print(f"{name:<22}{r['true_k']:>7}{r['default_k']:>10}{r['default_ari']:>7.3f}"
-              f"{r['true_k_mixture_ari']:>11.3f}{r['tree_cut_true_k_ari']:>11.3f}"
-              f"{r['old_bic_k']:>10}{r['old_bic_ari']:>7.3f}{ok:>6}")
+              f"{r['true_k_mixture_ari']:>9.3f} ({lo:.2f}-{hi:.2f})"
+              f"{r['tree_cut_true_k_ari']:>11.3f}{r['old_bic_k']:>10}{r['old_bic_ari']:>7.3f}"
+              f"{ok:>6}  {seeds}: {passes}/{len(r['seeds'])}")
     if args.scale:
         results["scale"] = scale(args.scale, args.seed)
         s = results["scale"]

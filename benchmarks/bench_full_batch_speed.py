@@ -69,7 +69,7 @@ def default_run(a) -> None:
     k = a.obs["layer"].nunique()
 
     def layer_ari(key):
-        z = spacon.tl._fuse._standardise(a.obsm[key].astype("float64"))
+        z = spacon.tl._fuse.standardise(a.obsm[key])
         return spacon.tl.score(a.obs["layer"], mixture(z, k, 0, 20_000).predict(z))["ari"]
 
     model = spacon.SpaCon(a, connectome_key=None, seed=0)

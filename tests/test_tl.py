@@ -31,17 +31,30 @@ def test_alpha_weight_endpoints_and_shape():
     assert alpha_weight(0.25) > 0.25  # rises steeply
 
 
-def test_fuse_mixes_standardised_embeddings(rng):
+def test_fuse_mixes_scaled_embeddings(rng):
     adata = embedded(rng)
+    # the spatial embedding's dimensions differ in variance, as a PCA-like embedding's do
+    adata.obsm["X_spacon_spa"] = adata.obsm["X_spacon_spa"] * np.linspace(3, 0.1, 8)[
+        : adata.obsm["X_spacon_spa"].shape[1]]
     spacon.tl.fuse(adata, 0)
     spa = adata.obsm["X_spacon_spa"]
-    assert np.allclose(adata.obsm["X_spacon"], (spa - spa.mean(0)) / spa.std(0), atol=1e-5)
+    centred = spa - spa.mean(0)
+    # one factor for the whole embedding: mean variance 1, the dimensions' ratios kept
+    assert np.allclose(adata.obsm["X_spacon"], centred / np.sqrt((spa.var(0)).mean()),
+                       atol=1e-5)
+    assert np.isclose(adata.obsm["X_spacon"].var(0).mean(), 1.0, atol=1e-4)
+    assert adata.uns["spacon_fuse"]["scale"] == "embedding"
+    spacon.tl.fuse(adata, 0, scale="dimension")  # spacon 0.1: every dimension to variance 1
+    assert np.allclose(adata.obsm["X_spacon"], centred / spa.std(0), atol=1e-5)
     spacon.tl.fuse(adata, 1)
     con = adata.obsm["X_spacon_con"]
-    assert np.allclose(adata.obsm["X_spacon"], (con - con.mean(0)) / con.std(0), atol=1e-5)
+    assert np.allclose(adata.obsm["X_spacon"], (con - con.mean(0)) / np.sqrt(con.var(0).mean()),
+                       atol=1e-5)
     assert adata.uns["spacon_fuse"]["alpha"] == 1
     with pytest.raises(SpaconInputError, match=r"\[0, 1\]"):
         spacon.tl.fuse(adata, 1.5)
+    with pytest.raises(SpaconInputError, match="scale"):
+        spacon.tl.fuse(adata, 1, scale="column")
     del adata.obsm["X_spacon_con"]
     with pytest.raises(SpaconInputError, match="spatial-only"):
         spacon.tl.fuse(adata, 0.5)

@@ -12,7 +12,7 @@ from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import check_option
 from ..graph import FactoredGraph
-from ._fuse import _standardise, alpha_weight
+from ._fuse import alpha_weight, standardise
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def smoothed_expression(
     smoothed = {name: average_over_graph(pcs, g, int(n_hops)) for name, g in graphs.items()}
     if graph == "both":
         w = alpha_weight(alpha)
-        out = w * _standardise(smoothed["connectome"]) + (1 - w) * _standardise(
+        out = w * standardise(smoothed["connectome"]) + (1 - w) * standardise(
             smoothed["spatial"])
     else:
         out = smoothed[graph]
