@@ -257,3 +257,20 @@ def test_embedding_knn_graph_on_merged_points_equals_the_cells_graph(rng):
     # with no merged points it is the plain binary kNN graph
     plain = _knn_graph(z[:20] * 1e9, 5)
     assert set(np.unique(plain.data)) == {1.0} and plain.diagonal().sum() == 0
+
+
+def test_fast_tied_mixture_fits_as_scikit_learn_does(rng):
+    """The mixture whose E-step whitens once is scikit-learn's model and EM: the same
+    likelihood and partition (components may come in another order when two starts tie)."""
+    from sklearn.mixture import GaussianMixture
+
+    from spacon.tl._domain_selection import mixture
+
+    x = np.vstack([rng.normal(c, 1.0, (300, 12)) for c in rng.normal(0, 3, (5, 12))])
+    for k in (3, 5, 9):
+        ours = mixture(x, k, seed=1, max_fit_cells=len(x), n_init=3)
+        theirs = GaussianMixture(k, covariance_type="tied", random_state=1, n_init=3).fit(x)
+        assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, abs=1e-9)
+        assert score(theirs.predict(x), ours.predict(x))["ari"] == pytest.approx(1.0)
+        # the faster step against scikit-learn's, on the same fitted model
+        assert np.allclose(ours._estimate_log_prob(x), GaussianMixture._estimate_log_prob(ours, x))

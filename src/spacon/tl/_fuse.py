@@ -80,7 +80,8 @@ def fuse(adata, alpha: float, *, scale: Scale = "embedding",
 
 def standardise(x, scale: Scale = "embedding") -> np.ndarray:
     """Centre ``x``; scale it to mean variance 1 per dimension (``"embedding"``: one factor
-    for all dimensions) or every dimension to variance 1 (``"dimension"``)."""
+    for all dimensions) or every dimension to variance 1 (``"dimension"``).
+    """
     x = np.asarray(x, dtype=np.float64)
     x = x - x.mean(axis=0)
     sd = x.std(axis=0)
