@@ -274,3 +274,20 @@ def test_fast_tied_mixture_fits_as_scikit_learn_does(rng):
         assert score(theirs.predict(x), ours.predict(x))["ari"] == pytest.approx(1.0)
         # the faster step against scikit-learn's, on the same fitted model
         assert np.allclose(ours._estimate_log_prob(x), GaussianMixture._estimate_log_prob(ours, x))
+
+
+def test_one_big_clump_beside_a_few_cells(rng):
+    """20,000 coinciding cells beside 40 scattered ones: no partition is both reproducible
+    and coherent (the clump holds nearly all the graph's weight), so one domain, as before
+    cells were weighed; and a fixed number of domains is still that many, though a sample of
+    cells would hold little but the clump."""
+    from spacon.tl._domain_selection import assign, mixture
+    from spacon.tl._domains import merge_near_identical
+
+    z = np.vstack([np.zeros((20_000, 4)), rng.normal(0, 3, (40, 4))])
+    adata = embedded(z)
+    spacon.tl.domains(adata, seed=0)
+    assert adata.uns["spacon_domain"]["selection"]["chosen"] == 1
+    group, points = merge_near_identical(z, 0.02)
+    labels = assign(mixture(points, 35, 0, max_fit_cells=2000, group=group), points)
+    assert len(np.unique(labels)) == 35

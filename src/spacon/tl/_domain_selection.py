@@ -23,7 +23,8 @@ twice:
 
 The score is stability x modularity. The chosen candidate is the one with the fewest domains
 whose score is within one standard error (from the spread of the runs' agreement), and at least
-5 %, of the best score: a finer partition that is not clearly better is not taken. Neither
+5 % and 0.01, of the best score: a finer partition that is not clearly better is not taken, and
+where nothing scores above 0.01, one domain is chosen. Neither
 score depends on the mixture's likelihood, so non-Gaussian domains do not inflate the count as
 the BIC does. Candidates start at ``1 .. 20`` and grow by ten while the choice lies in the top
 quarter of those tried (while at least 10 cells per domain remain), so no fixed ceiling decides
@@ -53,6 +54,8 @@ RUN_INITS = 3  # initialisations per run: with one, the runs' disagreement measu
 FINAL_INITS = 8  # initialisations of the mixture that labels the cells
 TREE_EXTRA_LEAVES = 10  # the tree family starts from this many more components than candidates
 TOLERANCE = 0.05  # scores within this share of the best count as equally good
+ABSOLUTE_TOLERANCE = 0.01  # and within this much: when no partition scores above it (one
+# clump of coinciding cells beside a few others), one domain is the answer
 MIN_DOMAIN_SHARE = 0.02  # when merging, clusters smaller than this share of cells go first
 
 
@@ -73,6 +76,10 @@ def mixture(points: np.ndarray, k: int, seed: int, max_fit_cells: int,
     cells = np.arange(len(points)) if group is None else np.asarray(group)
     fit = cells if len(cells) <= max_fit_cells else cells[
         np.sort(rng.choice(len(cells), max_fit_cells, replace=False))]
+    if len(np.unique(fit)) < min(k, len(points)):
+        # a big clump can crowd the other points out of the sample: keep one of each, so
+        # that ``k`` components have ``k`` distinct points to sit on
+        fit = np.concatenate([fit, np.setdiff1d(np.arange(len(points)), fit)])
     with warnings.catch_warnings():
         # a sample of merged points may hold fewer distinct points than components: k-means
         # initialisation then says so, and the mixture still fits
@@ -208,13 +215,15 @@ def _table(rows: dict, graphs, top: int) -> dict:
 
 
 def _one_standard_error(families: dict) -> tuple[str, int, str, int]:
-    """The fewest domains scoring within one standard error (at least 5 %) of the best."""
+    """The fewest domains scoring within one standard error (at least 5 % and 0.01) of the
+    best.
+    """
     top_family, top_i = max(((f, int(np.argmax(t["score"]))) for f, t in families.items()),
                             key=lambda c: (round(families[c[0]]["score"][c[1]], 12),
                                            -families[c[0]]["k"][c[1]]))
     t = families[top_family]
     margin = max(t["stability_se"][top_i] * max(t["modularity"][top_i], 0.0),
-                 TOLERANCE * t["score"][top_i])
+                 TOLERANCE * t["score"][top_i], ABSOLUTE_TOLERANCE)
     floor = t["score"][top_i] - margin
     candidates = [(int(t["k"][i]), -t["score"][i], f) for f, t in families.items()
                   for i in np.flatnonzero(t["score"] >= floor)]
