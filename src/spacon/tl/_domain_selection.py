@@ -83,7 +83,8 @@ def mixture(points: np.ndarray, k: int, seed: int, max_fit_cells: int,
     with warnings.catch_warnings():
         # a sample of merged points may hold fewer distinct points than components: k-means
         # initialisation then says so, and the mixture still fits
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="Number of distinct clusters",
+                                category=ConvergenceWarning)
         return _tied_mixture_class()(k, covariance_type="tied", random_state=seed,
                                      n_init=n_init).fit(points[fit])
 

@@ -49,8 +49,9 @@ def smoothed_expression(
         graph from :func:`spacon.pp.spatial_graph` and/or a connectome graph from
         :func:`spacon.pp.connectome_graph`.
     graph
-        ``"spatial"``, ``"connectome"``, or ``"both"``: the two averages standardised and mixed
-        by ``alpha`` as :func:`spacon.tl.fuse` mixes SpaCon's embeddings.
+        ``"spatial"``, ``"connectome"``, or ``"both"``: the two averages mixed by ``alpha`` as
+        :func:`spacon.tl.fuse` mixes SpaCon's embeddings (each scaled as a whole, its
+        components keeping their relative variance).
     n_hops
         Rounds of neighbourhood averaging (``0``: the PCs themselves).
     alpha
