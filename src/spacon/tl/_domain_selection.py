@@ -107,8 +107,10 @@ def _tied_mixture_class():
         class TiedGaussianMixture(GaussianMixture):
             def _estimate_log_prob(self, X, xp=None):
                 whiten = self.precisions_cholesky_
-                y = X @ whiten
-                centres = self.means_ @ whiten
+                # about the means' centre, so that data far from the origin lose no precision
+                middle = self.means_.mean(axis=0)
+                y = (X - middle) @ whiten
+                centres = (self.means_ - middle) @ whiten
                 # squared distances as |y|^2 - 2 y.c + |c|^2: one matrix product
                 log_prob = np.maximum(
                     np.einsum("ij,ij->i", y, y)[:, None] - 2.0 * (y @ centres.T)
