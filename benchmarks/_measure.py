@@ -74,3 +74,18 @@ def real_data_parser(doc: str):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the results to this file")
     return p
+
+
+def run_child(cmd: list[str], label: str) -> dict | None:
+    """Run one measurement in a fresh process; its last stdout line as JSON (printed too),
+    or ``None`` after printing the end of its stderr when it failed."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"{label} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(json.dumps(row), flush=True)
+    return row

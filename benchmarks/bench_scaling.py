@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import tempfile
 import time
@@ -120,6 +119,8 @@ def tier(n_cells: int, n_genes: int, folder: Path, steps: int | None, brain: dic
 
 
 def main() -> None:
+    from _measure import run_child
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tiers", type=int, nargs="+", default=[6000, 50_000, 250_000])
     p.add_argument("--genes", type=int, default=1000)
@@ -140,12 +141,10 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--_tier", str(n), "--_dir", tmp, "--genes",
                    str(args.genes)] + ([] if args.steps is None else ["--steps", str(args.steps)])
             cmd += brain_flags(args)
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"tier {n} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+            row = run_child(cmd, f"tier {n}")
+        if row is None:
             break
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print(json.dumps(results[-1]), flush=True)
+        results.append(row)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if not results:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -142,6 +141,8 @@ def one(n_cells: int, n_genes: int, device_name: str, steps: int, schedule: bool
 
 
 def main():
+    from _measure import run_child
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 250_000])
     parser.add_argument("--genes", type=int, default=1000)
@@ -163,12 +164,10 @@ def main():
         cmd = [sys.executable, __file__, "--_one", str(n), "--genes", str(args.genes), "--device",
                args.device, "--steps", str(args.steps)] + ["--schedule"] * args.schedule
         cmd += brain_flags(args)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"{n} cells failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        row = run_child(cmd, f"{n} cells")
+        if row is None:
             break
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print(json.dumps(rows[-1]), flush=True)
+        rows.append(row)
     print(f"\n{'cells':>8} {'device':>22} {'nodes/step':>10} {'sample s':>9} {'build s':>8} "
           f"{'train s':>8} {'loop s/step':>11} {'GPU busy':>8}")
     for r in rows:
