@@ -291,3 +291,32 @@ def test_one_big_clump_beside_a_few_cells(rng):
     group, points = merge_near_identical(z, 0.02)
     labels = assign(mixture(points, 35, 0, max_fit_cells=2000, group=group), points)
     assert len(np.unique(labels)) == 35
+
+
+def test_worker_processes_give_the_serial_answer(rng):
+    """Each run is seeded on its own: spreading them over processes changes nothing."""
+    z, _ = blobs(rng)
+    results = []
+    for n_jobs in (1, 2):
+        adata = embedded(z)
+        spacon.tl.domains(adata, n_jobs=n_jobs)
+        results.append(adata)
+    serial, parallel = results
+    np.testing.assert_array_equal(serial.obs["spacon_domain"], parallel.obs["spacon_domain"])
+    for family in ("mixture", "tree"):
+        a, b = (r.uns["spacon_domain"]["selection"][family] for r in results)
+        np.testing.assert_array_equal(a["score"], b["score"])
+    with pytest.raises(SpaconInputError, match="n_jobs"):
+        spacon.tl.domains(embedded(z), n_jobs=0)
+
+
+def test_adjusted_rand_equals_scikit_learn(rng):
+    from sklearn.metrics import adjusted_rand_score
+
+    from spacon.tl._domain_selection import adjusted_rand
+
+    for n, ka, kb in [(1, 1, 1), (50, 1, 3), (500, 4, 4), (3000, 12, 20)]:
+        a = rng.integers(0, ka, n)
+        b = np.where(rng.random(n) < 0.7, a % kb, rng.integers(0, kb, n))
+        assert adjusted_rand(a, b) == adjusted_rand_score(a, b)
+    assert adjusted_rand(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0])) == 1.0

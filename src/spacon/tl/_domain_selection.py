@@ -43,6 +43,7 @@ from ._mixture_tree import merge_by_entropy
 from ._modularity import group_graph, modularity_of_merge
 
 logger = logging.getLogger(__name__)
+BACKEND = "loky"  # joblib's backend for the runs: processes ("loky") or "threading"
 
 FIRST_MAX_K = 20  # candidates 1..FIRST_MAX_K first, then ten more at a time
 MIN_POINTS_PER_DOMAIN = 10
@@ -118,6 +119,14 @@ def _tied_mixture_class():
                 log_det = np.sum(np.log(np.diag(whiten)))
                 return -0.5 * (X.shape[1] * math.log(2 * math.pi) + log_prob) + log_det
 
+            def _estimate_log_prob_resp(self, X, xp=None):
+                # the log-sum-exp in plain NumPy: scikit-learn's array-API version took two
+                # thirds of the E-step on a few thousand points
+                weighted = self._estimate_weighted_log_prob(X)
+                top = weighted.max(axis=1, keepdims=True)
+                log_norm = np.log(np.exp(weighted - top).sum(axis=1)) + top[:, 0]
+                return log_norm, weighted - log_norm[:, None]
+
         _TIED = TiedGaussianMixture
     return _TIED
 
@@ -168,11 +177,13 @@ def coherence_graphs(adata, alpha: float | None, group: np.ndarray, points: np.n
 
 
 def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
-                     n_runs: int = 8) -> dict:
+                     n_runs: int = 8, n_jobs: int = 1) -> dict:
     """Score every candidate of both families (see the module docstring); the choice and scores.
 
     ``points`` are the distinct points of the embedding and ``group`` each cell's point;
     ``evaluation`` below holds points, one per sampled cell (repeated where cells share one).
+    The runs are independent fits, spread over ``n_jobs`` processes; each is seeded on its
+    own, so the answer does not depend on ``n_jobs``.
     Returns ``chosen`` and ``family``, ``n_tree_leaves``, and per family (``mixture``,
     ``tree``) the arrays ``k``, ``stability``, ``stability_se``, ``modularity`` (weighted over
     the graphs), ``modularity_<graph>`` and ``score``.
@@ -185,10 +196,18 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
     mixtures: dict[int, tuple] = {1: (1.0, 0.0, {name: 0.0 for name, *_ in graphs})}
     top = min(FIRST_MAX_K, limit)
     while True:
-        for k in range(max(mixtures) + 1, top + 1):
-            mixtures[k] = _score_mixture(points, group, evaluation, k, graphs, seed, n_runs)
+        ks = list(range(max(mixtures) + 1, top + 1))
         n_tree_leaves = min(limit, top + TREE_EXTRA_LEAVES)
-        cuts = _score_tree_cuts(points, group, evaluation, n_tree_leaves, graphs, seed, n_runs)
+        # the tree's fits first: they are the longest
+        jobs = [(n_tree_leaves, s, True) for s in _run_seeds(seed, n_runs, 0, n_tree_leaves)]
+        jobs += [(k, s, False) for k in ks for s in _run_seeds(seed, n_runs, k)]
+        runs = _parallel_map(_one_run, [(points, group, evaluation, graphs, *job)
+                                        for job in jobs], n_jobs)
+        cuts = _score_tree_cuts(runs[:n_runs], evaluation)
+        for i, k in enumerate(ks):
+            mine = runs[n_runs * (i + 1):n_runs * (i + 2)]
+            mixtures[k] = _agreement([labels[evaluation] for labels, _ in mine],
+                                     [m for _, m in mine])
         families = {"mixture": _table(mixtures, graphs, top),
                     "tree": _table(cuts, graphs, top)}
         family, best, top_family, top_k = _one_standard_error(families)
@@ -234,31 +253,32 @@ def _one_standard_error(families: dict) -> tuple[str, int, str, int]:
     return family, k, top_family, int(t["k"][top_i])
 
 
-def _score_mixture(points, group, evaluation, k, graphs, seed, n_runs):
-    """Stability and mean modularity of ``n_runs`` mixtures with ``k`` components."""
-    seeds = np.random.SeedSequence([seed, k]).generate_state(n_runs)
-    size = _run_size(len(group), k)
-    runs = []
-    for s in seeds:
-        labels = assign(mixture(points, k, int(s), size, RUN_INITS, group), points)
-        runs.append((labels, {name: modularity_of_merge(
-            group_graph(unit_in, cell_unit, labels[group], k), np.arange(k))
-            for name, _, unit_in, cell_unit in graphs}))
-    return _agreement([labels[evaluation] for labels, _ in runs], [m for _, m in runs])
+def _run_seeds(seed: int, n_runs: int, *key: int) -> list[int]:
+    """The seeds of one candidate's runs (``key``: ``k``, or ``0, n_leaves`` for the tree)."""
+    return [int(s) for s in np.random.SeedSequence([seed, *key]).generate_state(n_runs)]
 
 
-def _score_tree_cuts(points, group, evaluation, n_leaves, graphs, seed, n_runs) -> dict:
-    """Stability and mean modularity of every cut of ``n_runs`` entropy-merged trees."""
-    seeds = np.random.SeedSequence([seed, 0, n_leaves]).generate_state(n_runs)
-    size = _run_size(len(group), n_leaves)
-    trees = []
-    for s in seeds:
-        gmm = mixture(points, n_leaves, int(s), size, RUN_INITS, group)
-        tree = merge_by_entropy(gmm.predict_proba(points[evaluation]), MIN_DOMAIN_SHARE)
-        leaf = assign(gmm, points)
-        summed = {name: group_graph(unit_in, cell_unit, leaf[group], tree.n_leaves)
-                  for name, _, unit_in, cell_unit in graphs}
-        trees.append((tree, leaf, summed))
+def _one_run(points, group, evaluation, graphs, k, seed, tree):
+    """One run: a mixture with ``k`` components on its own subsample of cells.
+
+    Returns each point's component and, for a tree run, ``(tree, leaf, summed graphs)``
+    (the entropy-merged tree and the graphs summed over its leaves, which every cut of the
+    tree reuses); else ``(labels, modularity per graph)``.
+    """
+    gmm = mixture(points, k, seed, _run_size(len(group), k), RUN_INITS, group)
+    labels = assign(gmm, points)
+    if tree:
+        merged = merge_by_entropy(gmm.predict_proba(points[evaluation]), MIN_DOMAIN_SHARE)
+        return merged, labels, {
+            name: group_graph(unit_in, cell_unit, labels[group], merged.n_leaves)
+            for name, _, unit_in, cell_unit in graphs}
+    return labels, {name: modularity_of_merge(
+        group_graph(unit_in, cell_unit, labels[group], k), np.arange(k))
+        for name, _, unit_in, cell_unit in graphs}
+
+
+def _score_tree_cuts(trees: list, evaluation: np.ndarray) -> dict:
+    """Stability and mean modularity of every cut of the runs' entropy-merged trees."""
     rows = {}
     for k in range(1, min(t.n_leaves for t, _, _ in trees) + 1):
         cuts = [tree.cut(k) for tree, _, _ in trees]
@@ -269,6 +289,19 @@ def _score_tree_cuts(points, group, evaluation, n_leaves, graphs, seed, n_runs) 
     return rows
 
 
+def _parallel_map(function, jobs: list[tuple], n_jobs: int) -> list:
+    """``function(*job)`` for every job, in order, on up to ``n_jobs`` workers (``BACKEND``),
+    each with one BLAS thread (many small fits: more threads only contend).
+    """
+    if n_jobs <= 1 or len(jobs) < 2:
+        return [function(*job) for job in jobs]
+    from joblib import Parallel, delayed
+
+    options = {"inner_max_num_threads": 1} if BACKEND == "loky" else {}
+    return Parallel(n_jobs=min(n_jobs, len(jobs)), backend=BACKEND, **options)(
+        delayed(function)(*job) for job in jobs)
+
+
 def _run_size(n_cells: int, n_components: int) -> int:
     """Cells per run: every run sees different cells, and enough for its components."""
     return max(min(SUBSAMPLE, int(SUBSAMPLE_SHARE * n_cells)), min(n_cells, 2 * n_components))
@@ -276,13 +309,29 @@ def _run_size(n_cells: int, n_components: int) -> int:
 
 def _agreement(partitions: list, modularities: list[dict]):
     """Mean pairwise ARI, its standard error, and the mean modularity per graph."""
-    from sklearn.metrics import adjusted_rand_score
-
     n = len(partitions)
-    ari = [adjusted_rand_score(partitions[i], partitions[j])
-           for i in range(n) for j in range(i + 1, n)]
+    ari = [adjusted_rand(partitions[i], partitions[j]) for i in range(n) for j in range(i + 1, n)]
     return (float(np.mean(ari)), float(np.std(ari) / np.sqrt(len(ari))),
             {name: float(np.mean([m[name] for m in modularities])) for name in modularities[0]})
+
+
+def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
+    """scikit-learn's ``adjusted_rand_score`` of two labellings by small non-negative integers,
+    from one ``bincount`` (the same pair counts and formula; 20x faster on 5,000 cells, and
+    selection compares thousands of pairs).
+    """
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    n = len(a)
+    pairs = np.bincount(a * (int(b.max()) + 1) + b)
+    same_both = int((pairs**2).sum())
+    same_a = int((np.bincount(a) ** 2).sum()) - same_both
+    same_b = int((np.bincount(b) ** 2).sum()) - same_both
+    together = same_both - n
+    apart = n * n - same_a - same_b - same_both
+    if same_a == 0 and same_b == 0:
+        return 1.0
+    return 2.0 * (together * apart - same_a * same_b) / (
+        (together + same_a) * (same_a + apart) + (together + same_b) * (same_b + apart))
 
 
 def _knn_graph(points: np.ndarray, n_neighbors: int, sizes: np.ndarray | None = None):

@@ -18,6 +18,7 @@ from .._utils import check_option
 logger = logging.getLogger(__name__)
 
 Method = Literal["gmm", "leiden", "louvain"]
+PARALLEL_CELLS = 2000  # selection on fewer cells runs in this process
 MAX_MERGE_CELLS = 5000  # soft assignments of this many cells describe the components' overlaps
 
 
@@ -34,6 +35,7 @@ def domains(
     max_fit_cells: int = 20_000,
     merge_radius: float = 0.02,
     seed: int = 0,
+    n_jobs: int | None = None,
     tree_key: str | None = None,
     key_added: str = _keys.DOMAIN,
     copy: bool = False,
@@ -98,6 +100,9 @@ def domains(
         low alpha lie much farther apart and are left alone. ``0`` turns merging off.
     seed
         Random seed.
+    n_jobs
+        Processes for the candidates' fits (default: the CPUs other processes leave idle, one
+        for fewer than 2,000 cells). The result does not depend on it.
     tree_key
         ``uns`` key whose stored tree ``n_domains`` cuts (default: ``key_added``).
     key_added
@@ -142,7 +147,8 @@ def domains(
         # on one thread against 39 s on two busy cores, 38 s on 16 cores beside torch's pool)
         with threadpool_limits(limits=1):
             labels = _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed,
-                                   tree_key or key_added, {**info["params"], **options}, info)
+                                   tree_key or key_added, {**info["params"], **options}, info,
+                                   _n_jobs(n_jobs, len(z)))
     else:
         labels, _ = _community(points, method, n_domains, resolution, n_neighbors, seed, info)
         labels = labels[group]
@@ -154,8 +160,21 @@ def domains(
     return adata if copy else None
 
 
+def _n_jobs(n_jobs: int | None, n_cells: int) -> int:
+    """Processes for domain selection: ``n_jobs``, else the idle CPUs on 2,000 cells or more
+    (below that, starting the processes costs more than the fits).
+    """
+    from .._utils import choose_threads
+
+    if n_jobs is not None:
+        if int(n_jobs) < 1:
+            raise SpaconInputError(f"n_jobs must be >= 1, got {n_jobs}.")
+        return int(n_jobs)
+    return choose_threads() if n_cells >= PARALLEL_CELLS else 1
+
+
 def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_key, options,
-                  info) -> np.ndarray:
+                  info, n_jobs: int = 1) -> np.ndarray:
     """Labels of every cell from the domain tree (stored, or chosen and built here)."""
     from ._domain_selection import (
         MIN_DOMAIN_SHARE,
@@ -180,7 +199,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                      "reason": "1 domain: every cell has the same embedding"}
     else:
         graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors)
-        scores = select_n_domains(points, group, graphs, seed, options["n_runs"])
+        scores = select_n_domains(points, group, graphs, seed, options["n_runs"], n_jobs)
         n_leaves = scores["chosen"] if scores["family"] == "mixture" else scores["n_tree_leaves"]
         gmm = mixture(points, n_leaves, seed, options["max_fit_cells"], group=group)
         merge_on = np.random.default_rng(seed).permutation(len(z))[:MAX_MERGE_CELLS]
