@@ -210,7 +210,8 @@ def main() -> None:
     p.add_argument("--tissues", nargs="+", default=list(TISSUES), choices=list(TISSUES))
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--variants", nargs="+", default=["default"],
-                   help="spacon training recipes: default, or names in _encoder_variants.py")
+                   help="spacon training recipes: default, or names in _encoder_variants.py; "
+                   "none: the smoothing baselines alone")
     p.add_argument("--grid", action="store_true", help="print every smoothing grid point")
     p.add_argument("--json", default=None)
     p.add_argument("--no-baselines", action="store_true",
@@ -236,7 +237,7 @@ def main() -> None:
                 row = {"case": case.name, "seed": seed, "k": case.k}
                 if not args.no_baselines:
                     row.update(smoothing_rows(case, seed))
-                for variant in args.variants:
+                for variant in [v for v in args.variants if v != "none"]:
                     if variant != "default" and case.alpha != 0:
                         # the recipes train the spatial encoder alone
                         for key in ("spacon", "seconds", "cpu seconds"):
