@@ -1,18 +1,31 @@
-"""Analysis: fusion, domains, refinement, metrics, connectivity prediction, markers, coupling."""
+"""Analysis: fusion, domains, refinement, metrics, connectivity prediction, markers, coupling.
 
-from ._continuity import section_divergence
-from ._coupling import coexpression, coupling, partial_correlation
-from ._domains import domains
-from ._fuse import alpha_weight, fuse
-from ._markers import marker_genes
-from ._metrics import hungarian_f1, score, score_domains
-from ._predict import predict_connectivity, spatial_folds
-from ._refine import refine
-from ._smooth import smoothed_expression
-from ._subtypes import classify_subtypes
+Each function loads its module on first use (see :mod:`spacon`).
+"""
 
-__all__ = [
-    "alpha_weight", "classify_subtypes", "coexpression", "coupling", "domains", "fuse",
-    "hungarian_f1", "marker_genes", "partial_correlation", "predict_connectivity", "refine",
-    "score", "score_domains", "section_divergence", "smoothed_expression", "spatial_folds",
-]
+import importlib
+
+_WHERE = {
+    "section_divergence": "_continuity",
+    "coexpression": "_coupling", "coupling": "_coupling", "partial_correlation": "_coupling",
+    "domains": "_domains",
+    "alpha_weight": "_fuse", "fuse": "_fuse",
+    "marker_genes": "_markers",
+    "hungarian_f1": "_metrics", "score": "_metrics", "score_domains": "_metrics",
+    "predict_connectivity": "_predict", "spatial_folds": "_predict",
+    "refine": "_refine",
+    "smoothed_expression": "_smooth",
+    "classify_subtypes": "_subtypes",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module 'spacon.tl' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
