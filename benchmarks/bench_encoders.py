@@ -75,12 +75,15 @@ def ari(adata, rep: str, truth, k: int, seed: int) -> float:
     return round(spacon.tl.score(truth, adata.obs["_bench_domain"])["ari"], 3)
 
 
-def smoothing_rows(case: Case, seed: int) -> dict:
-    """Every grid point of the smoothing baseline, its best, the run default, expression."""
+def smoothing_rows(case: Case, seed: int, knn_grid=(None, *KNN_GRID)) -> dict:
+    """Every grid point of the smoothing baseline, its best, the run default, expression.
+
+    ``knn_grid``: the spatial graphs tried, ``None`` for the graph SpaCon trains on.
+    """
     a = case.adata
     grid = {}
     if case.alpha == 0:
-        for knn in (None, *KNN_GRID):  # None: the graph SpaCon trains on
+        for knn in knn_grid:
             key = _keys.SPATIAL_GRAPH if knn is None else f"bench_knn{knn}"
             if _keys.connectivities(key) not in a.obsp:
                 case.knn_graph(a, knn, key)
@@ -209,6 +212,9 @@ def main() -> None:
     p.add_argument("--data", default="/work/shared/data", help="folder of the shared data sets")
     p.add_argument("--tissues", nargs="+", default=list(TISSUES), choices=list(TISSUES))
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--knn", type=int, nargs="+", default=[0, *KNN_GRID],
+                   help="spatial graphs of the smoothing grid: neighbours, 0 for the graph "
+                   "SpaCon trains on")
     p.add_argument("--variants", nargs="+", default=["default"],
                    help="spacon training recipes: default, or names in _encoder_variants.py; "
                    "none: the smoothing baselines alone")
@@ -236,7 +242,7 @@ def main() -> None:
             for case in cases:
                 row = {"case": case.name, "seed": seed, "k": case.k}
                 if not args.no_baselines:
-                    row.update(smoothing_rows(case, seed))
+                    row.update(smoothing_rows(case, seed, [k or None for k in args.knn]))
                 for variant in [v for v in args.variants if v != "none"]:
                     if variant != "default" and case.alpha != 0:
                         # the recipes train the spatial encoder alone

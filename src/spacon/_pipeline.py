@@ -525,7 +525,8 @@ def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
 
     wanted = sorted(set(config.n_domains or []))
     common = {"method": config.method, "resolution": config.resolution, "alpha": alpha,
-              "use_rep": _keys.fused_for_alpha(alpha), "seed": config.seed}
+              "use_rep": _keys.fused_for_alpha(alpha), "seed": config.seed,
+              "n_jobs": config.threads}  # --threads bounds the selection's processes too
     tl.domains(adata, n_domains=wanted[0] if len(wanted) == 1 else None, key_added=key,
                **common)
     levels = {}

@@ -226,7 +226,8 @@ def _add_data_options(parser, training: bool = True) -> None:
     model.add_argument("--seed", type=int, help="random seed (0)")
     model.add_argument("--device", help="auto, cpu or cuda")
     model.add_argument("--threads", type=int,
-                       help="CPU threads (default: OMP_NUM_THREADS, else the idle usable CPUs)")
+                       help="CPU threads, and processes of the domain selection (default: "
+                       "OMP_NUM_THREADS, else the idle usable CPUs)")
 
 
 def _add_connectivity_code_option(parser) -> None:
