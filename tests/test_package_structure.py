@@ -87,3 +87,33 @@ def test_model_methods():
         assert len(positional) <= 2, f"SpaCon.{name}: options keyword-only: {positional}"
         doc = inspect.getdoc(method) or ""
         assert doc.splitlines()[0].endswith("."), f"SpaCon.{name}: one-line summary"
+
+
+def test_submodules_load_on_first_use():
+    """``import spacon`` and a domain-selection worker load no torch; every public name
+    resolves, and ``spacon.tl.__all__`` lists exactly the lazily loaded names."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import spacon, spacon.tl._domain_selection
+assert "torch" not in sys.modules, "torch loaded"
+assert sorted(spacon.tl.__all__) == sorted(spacon.tl._WHERE)
+for name in spacon.tl.__all__:
+    assert callable(getattr(spacon.tl, name)), name
+for name in spacon.__all__:
+    getattr(spacon, name)
+assert spacon.SpaCon.__name__ == "SpaCon" and spacon.tl._coupling.coupling is spacon.tl.coupling
+for missing in ("no_such_module", "_no_such"):
+    for module in (spacon, spacon.tl):
+        try:
+            getattr(module, missing)
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError(missing)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

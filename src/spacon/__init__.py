@@ -7,8 +7,13 @@ load torch.
 
 import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from ._errors import SpaconInputError, SpaconWarning
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the names, eagerly
+    from . import datasets, graph, io, nn, pl, pp, tl
+    from .model import SpaCon
 
 try:
     __version__ = version("spacon")
@@ -25,13 +30,16 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
     if name == "SpaCon":
         from .model import SpaCon
 
         return SpaCon
-    raise AttributeError(f"module 'spacon' has no attribute {name!r}")
+    try:  # the public submodules, and private ones (``spacon._utils``) as eager imports gave
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise  # the submodule exists, one of its imports does not
+        raise AttributeError(f"module 'spacon' has no attribute {name!r}") from None
 
 
 def __dir__():

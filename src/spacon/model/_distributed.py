@@ -13,17 +13,23 @@ import os
 
 import torch
 
-# Handles of the latest collectives. A finished gloo collective is released by whichever
-# holds it last; when that is gloo's worker thread during interpreter shutdown, releasing the
-# work's tensors needs the GIL and aborts the process ("terminate called without an active
-# exception", in about 1 of 25 two-rank test runs here). Kept here, the last reference is Python's.
-_RECENT_WORK: collections.deque = collections.deque(maxlen=64)
+# Handles of the latest gloo collectives. A finished gloo collective is released by whichever
+# holds it last; when that is one of gloo's (two) worker threads during interpreter shutdown,
+# releasing the work's tensors needs the GIL and aborts the process ("terminate called without
+# an active exception", in 2 of 45 two-rank test runs here). Kept here, the last reference is
+# Python's.
+_RECENT_WORK: collections.deque = collections.deque(maxlen=8)
 
 
 def _collective(name: str, tensor: torch.Tensor, **options) -> None:
-    """``torch.distributed.<name>(tensor, **options)``, waited for, its handle kept a while."""
+    """``torch.distributed.<name>(tensor, **options)``; on gloo waited for and its handle kept
+    a while (see ``_RECENT_WORK``), on nccl the plain synchronous call.
+    """
     import torch.distributed as dist
 
+    if dist.get_backend() != "gloo":
+        getattr(dist, name)(tensor, **options)
+        return
     work = getattr(dist, name)(tensor, async_op=True, **options)
     work.wait()
     _RECENT_WORK.append(work)

@@ -4,6 +4,19 @@ Each function loads its module on first use (see :mod:`spacon`).
 """
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the names, eagerly
+    from ._continuity import section_divergence
+    from ._coupling import coexpression, coupling, partial_correlation
+    from ._domains import domains
+    from ._fuse import alpha_weight, fuse
+    from ._markers import marker_genes
+    from ._metrics import hungarian_f1, score, score_domains
+    from ._predict import predict_connectivity, spatial_folds
+    from ._refine import refine
+    from ._smooth import smoothed_expression
+    from ._subtypes import classify_subtypes
 
 _WHERE = {
     "section_divergence": "_continuity",
@@ -18,12 +31,22 @@ _WHERE = {
     "classify_subtypes": "_subtypes",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "alpha_weight", "classify_subtypes", "coexpression", "coupling", "domains", "fuse",
+    "hungarian_f1", "marker_genes", "partial_correlation", "predict_connectivity", "refine",
+    "score", "score_domains", "section_divergence", "smoothed_expression", "spatial_folds",
+]
 
 
 def __getattr__(name: str):
     if name in _WHERE:
         return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    if name.startswith("_"):  # a private module (``spacon.tl._coupling``), as eager imports gave
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":
+                raise
     raise AttributeError(f"module 'spacon.tl' has no attribute {name!r}")
 
 

@@ -203,11 +203,10 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
         jobs += [(k, s, False) for k in ks for s in _run_seeds(seed, n_runs, k)]
         runs = _parallel_map(_one_run, [(points, group, evaluation, graphs, *job)
                                         for job in jobs], n_jobs)
-        cuts = _score_tree_cuts(runs[:n_runs], evaluation)
+        cuts = _score_tree_cuts(runs[:n_runs])
         for i, k in enumerate(ks):
             mine = runs[n_runs * (i + 1):n_runs * (i + 2)]
-            mixtures[k] = _agreement([labels[evaluation] for labels, _ in mine],
-                                     [m for _, m in mine])
+            mixtures[k] = _agreement([labels for labels, _ in mine], [m for _, m in mine])
         families = {"mixture": _table(mixtures, graphs, top),
                     "tree": _table(cuts, graphs, top)}
         family, best, top_family, top_k = _one_standard_error(families)
@@ -261,29 +260,30 @@ def _run_seeds(seed: int, n_runs: int, *key: int) -> list[int]:
 def _one_run(points, group, evaluation, graphs, k, seed, tree):
     """One run: a mixture with ``k`` components on its own subsample of cells.
 
-    Returns each point's component and, for a tree run, ``(tree, leaf, summed graphs)``
-    (the entropy-merged tree and the graphs summed over its leaves, which every cut of the
-    tree reuses); else ``(labels, modularity per graph)``.
+    Returns the components of the ``evaluation`` cells and, for a tree run, ``(tree, those
+    leaves, summed graphs)`` (the entropy-merged tree and the graphs summed over its leaves,
+    which every cut of the tree reuses); else ``(those labels, modularity per graph)``. Only
+    the evaluation cells' labels are kept: some 160 runs are held at once.
     """
     gmm = mixture(points, k, seed, _run_size(len(group), k), RUN_INITS, group)
     labels = assign(gmm, points)
     if tree:
         merged = merge_by_entropy(gmm.predict_proba(points[evaluation]), MIN_DOMAIN_SHARE)
-        return merged, labels, {
+        return merged, labels[evaluation], {
             name: group_graph(unit_in, cell_unit, labels[group], merged.n_leaves)
             for name, _, unit_in, cell_unit in graphs}
-    return labels, {name: modularity_of_merge(
+    return labels[evaluation], {name: modularity_of_merge(
         group_graph(unit_in, cell_unit, labels[group], k), np.arange(k))
         for name, _, unit_in, cell_unit in graphs}
 
 
-def _score_tree_cuts(trees: list, evaluation: np.ndarray) -> dict:
+def _score_tree_cuts(trees: list) -> dict:
     """Stability and mean modularity of every cut of the runs' entropy-merged trees."""
     rows = {}
     for k in range(1, min(t.n_leaves for t, _, _ in trees) + 1):
         cuts = [tree.cut(k) for tree, _, _ in trees]
         rows[k] = _agreement(
-            [cut[leaf[evaluation]] for cut, (_, leaf, _) in zip(cuts, trees)],
+            [cut[leaf] for cut, (_, leaf, _) in zip(cuts, trees)],
             [{name: modularity_of_merge(g, cut) for name, g in summed.items()}
              for cut, (_, _, summed) in zip(cuts, trees)])
     return rows

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 Method = Literal["gmm", "leiden", "louvain"]
 PARALLEL_CELLS = 2000  # selection on fewer cells runs in this process
+MAX_DEFAULT_JOBS = 8  # worker processes by default (each holds ~100 MB)
 MAX_MERGE_CELLS = 5000  # soft assignments of this many cells describe the components' overlaps
 
 
@@ -101,8 +102,9 @@ def domains(
     seed
         Random seed.
     n_jobs
-        Processes for the candidates' fits (default: the CPUs other processes leave idle, one
-        for fewer than 2,000 cells). The result does not depend on it.
+        Processes for the candidates' fits; -1: every CPU (default: the CPUs other processes
+        leave idle, at most 8; one for fewer than 2,000 cells). The result does not depend
+        on it.
     tree_key
         ``uns`` key whose stored tree ``n_domains`` cuts (default: ``key_added``).
     key_added
@@ -131,6 +133,8 @@ def domains(
         raise SpaconInputError(f"n_domains must be between 1 and the number of cells, got {n_domains}.")
     if n_runs < 2:
         raise SpaconInputError(f"n_runs must be at least 2 to measure stability, got {n_runs}.")
+    if n_jobs is not None and (int(n_jobs) == 0 or int(n_jobs) < -1):
+        raise SpaconInputError(f"n_jobs must be >= 1, or -1 for every CPU, got {n_jobs}.")
     if alpha is None and "spacon_fuse" in adata.uns:
         alpha = float(adata.uns["spacon_fuse"]["alpha"])
     z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
@@ -148,7 +152,7 @@ def domains(
         with threadpool_limits(limits=1):
             labels = _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed,
                                    tree_key or key_added, {**info["params"], **options}, info,
-                                   _n_jobs(n_jobs, len(z)))
+                                   n_jobs)
     else:
         labels, _ = _community(points, method, n_domains, resolution, n_neighbors, seed, info)
         labels = labels[group]
@@ -161,20 +165,19 @@ def domains(
 
 
 def _n_jobs(n_jobs: int | None, n_cells: int) -> int:
-    """Processes for domain selection: ``n_jobs``, else the idle CPUs on 2,000 cells or more
-    (below that, starting the processes costs more than the fits).
+    """Processes for domain selection: ``n_jobs``, else the idle CPUs (at most
+    ``MAX_DEFAULT_JOBS``) on 2,000 cells or more (below that, starting the processes costs
+    more than the fits).
     """
-    from .._utils import choose_threads
+    from .._utils import available_cpus, choose_threads
 
     if n_jobs is not None:
-        if int(n_jobs) < 1:
-            raise SpaconInputError(f"n_jobs must be >= 1, got {n_jobs}.")
-        return int(n_jobs)
-    return choose_threads() if n_cells >= PARALLEL_CELLS else 1
+        return available_cpus() if int(n_jobs) == -1 else int(n_jobs)
+    return min(choose_threads(), MAX_DEFAULT_JOBS) if n_cells >= PARALLEL_CELLS else 1
 
 
 def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_key, options,
-                  info, n_jobs: int = 1) -> np.ndarray:
+                  info, n_jobs: int | None = 1) -> np.ndarray:
     """Labels of every cell from the domain tree (stored, or chosen and built here)."""
     from ._domain_selection import (
         MIN_DOMAIN_SHARE,
@@ -199,7 +202,8 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                      "reason": "1 domain: every cell has the same embedding"}
     else:
         graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors)
-        scores = select_n_domains(points, group, graphs, seed, options["n_runs"], n_jobs)
+        scores = select_n_domains(points, group, graphs, seed, options["n_runs"],
+                                  _n_jobs(n_jobs, len(z)))
         n_leaves = scores["chosen"] if scores["family"] == "mixture" else scores["n_tree_leaves"]
         gmm = mixture(points, n_leaves, seed, options["max_fit_cells"], group=group)
         merge_on = np.random.default_rng(seed).permutation(len(z))[:MAX_MERGE_CELLS]
