@@ -30,6 +30,22 @@ def interior(labels: np.ndarray, graph: sp.csr_matrix) -> np.ndarray:
     return np.bincount(rows[differs], minlength=len(degree)) == 0
 
 
+def full_run(points, group, evaluation, graphs, k, seed, tree):
+    """``_domain_selection._one_run``, returning every point's label (interior cells need
+    the labels of all cells, not only the evaluation cells').
+    """
+    gmm = ds.mixture(points, k, seed, ds._run_size(len(group), k), ds.RUN_INITS, group)
+    labels = ds.assign(gmm, points)
+    if tree:
+        merged = ds.merge_by_entropy(gmm.predict_proba(points[evaluation]), ds.MIN_DOMAIN_SHARE)
+        return merged, labels, {
+            name: ds.group_graph(unit_in, cell_unit, labels[group], merged.n_leaves)
+            for name, _, unit_in, cell_unit in graphs}
+    return labels, {name: ds.modularity_of_merge(
+        ds.group_graph(unit_in, cell_unit, labels[group], k), np.arange(k))
+        for name, _, unit_in, cell_unit in graphs}
+
+
 def agreement(variant, partitions, cores, modularities):
     """Like ``_domain_selection._agreement``, on interior cells for the variants."""
     aris = []
@@ -57,7 +73,7 @@ def select(variant, points, group, graphs, cell_graph, seed, n_runs=8):
     n_leaves = min(limit, top + ds.TREE_EXTRA_LEAVES)
     jobs = [(n_leaves, s, True) for s in ds._run_seeds(seed, n_runs, 0, n_leaves)]
     jobs += [(k, s, False) for k in ks for s in ds._run_seeds(seed, n_runs, k)]
-    runs = ds._parallel_map(ds._one_run, [(points, group, evaluation, graphs, *job)
+    runs = ds._parallel_map(full_run, [(points, group, evaluation, graphs, *job)
                                           for job in jobs], 2)
 
     def core(labels):
