@@ -159,6 +159,12 @@ def features(adata, cfg, seed):
     if cfg["input"] == "pca":
         x = expression_pcs(adata, cfg["n_pcs"], seed=seed).astype(np.float32)
         x = x / x[:, 0].std()
+    elif cfg["input"] == "multispati":  # the components that vary most smoothly in space
+        from spacon.tl._spatial_pca import N_INPUT_PCS, multispati
+
+        pcs = expression_pcs(adata, N_INPUT_PCS, seed=seed)
+        x = multispati(pcs, spatial_graph_of(adata), cfg["n_pcs"])[0].astype(np.float32)
+        x = x / x[:, 0].std()
     else:
         x = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))

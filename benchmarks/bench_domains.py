@@ -74,8 +74,11 @@ def spatial_only(adata, name: str, cache: Path, seed: int, encoder: str = "smoot
         return ad.read_h5ad(path)
     spacon.pp.normalize(adata)
     spacon.pp.spatial_graph(adata, n_neighbors=10)
-    if encoder == "smoothing":
+    if encoder == "smoothing":  # as spacon run: its components and hops
+        from spacon._pipeline import RunConfig
+
         spacon.tl.smoothed_expression(adata, graph="spatial", seed=seed,
+                                      n_hops=RunConfig.n_hops, components=RunConfig.components,
                                       key_added="X_spacon_spa")
         return adata
     model = spacon.SpaCon(adata, connectome_key=None, seed=seed)

@@ -57,7 +57,8 @@ def test_smoothed_expression_averages_the_pcs():
     assert np.allclose(z[0], (pcs[0] + pcs[1]) / 2, atol=1e-5)
     assert np.allclose(z[1], pcs[:3].mean(0), atol=1e-5)
     assert adata.uns["X_s"]["params"] == {
-        "graph": "spatial", "n_hops": 1, "alpha": 0.0, "n_comps": 3, "seed": 0}
+        "graph": "spatial", "n_hops": 1, "alpha": 0.0, "n_comps": 3, "components": "pca",
+        "seed": 0}
     spacon.tl.smoothed_expression(adata, n_hops=0, n_comps=3)
     assert np.allclose(adata.obsm[_keys.SMOOTHED], pcs, atol=1e-5)
 
@@ -142,7 +143,7 @@ def test_run_with_smoothing_encoder(sim_inputs, tmp_path):
     out = tmp_path / "run"
     rc = main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
                "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
-               "--threshold", "0.4", "--encoder", "smoothing", "--n-hops", "3",
+               "--threshold", "0.4", "--encoder", "smoothing", "--components", "multispati",
                "--n-domains", "6", "--out", str(out), "--quiet"])
     assert rc == 0
     result = ad.read_h5ad(out / "result.h5ad")
@@ -152,7 +153,8 @@ def test_run_with_smoothing_encoder(sim_inputs, tmp_path):
         assert result.obs[_keys.domain_for_alpha(alpha)].nunique() == 6
     summary = json.loads((out / "summary.json").read_text())
     assert summary["training"]["encoder"] == "smoothing"
-    assert summary["training"]["n_hops"] == 3
+    assert summary["training"]["n_hops"] == 3  # the default
+    assert summary["training"]["components"] == "multispati"
     assert not (out / "model").exists()
     # the regions are spatial: smoothing over the spatial graph finds them
     assert spacon.tl.score(result.obs["region"], result.obs[_keys.domain_for_alpha(0)])[
@@ -164,6 +166,10 @@ def test_run_refuses_unknown_encoder(tmp_path):
 
     config = RunConfig(adata="x.h5ad", no_connectivity=True, encoder="gcn", out=str(tmp_path))
     with pytest.raises(spacon.SpaconInputError, match="encoder"):
+        run(config)
+    config = RunConfig(adata="x.h5ad", no_connectivity=True, components="ica",
+                       out=str(tmp_path))
+    with pytest.raises(spacon.SpaconInputError, match="components"):
         run(config)
 
 

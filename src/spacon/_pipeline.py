@@ -44,6 +44,7 @@ class RunConfig:
     n_top_genes: int | None = None
     encoder: str = "auto"
     n_hops: int = 3
+    components: str = "pca"  # what --encoder smoothing averages: pca or multispati
     hidden_dims: list[int] = field(default_factory=lambda: [256, 64, 16])
     connectivity_code: int = 0  # > 0: the auxiliary objective (model.ConnectivityCodeObjective)
     alpha: list[float] | None = None  # default: 0 and 1, or 0 alone without a connectome
@@ -138,8 +139,8 @@ DOMAINS_CSV = "domains.csv"
 REPORT = "report.html"
 # none; basic: each kind of figure once (domain maps at every alpha); all: every figure at every alpha
 FIGURE_LEVELS = ("none", "basic", "all")
-# "spacon" trains the graph attention autoencoder; "smoothing" averages expression PCs over the
-# graphs instead (tl.smoothed_expression): no training, the same obsm keys, the same domains
+# "spacon" trains the graph attention autoencoder; "smoothing" averages expression components
+# over the graphs instead (tl.smoothed_expression): no training, the same obsm keys, the same domains
 # "auto": smoothing without a connectome (where it beats the trained spatial encoder by far,
 # see the README's "Learned encoders against plain graph smoothing"), spacon with one
 ENCODERS = ("auto", "spacon", "smoothing")
@@ -320,6 +321,7 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     if config.alpha is None:
         config = config.updated({"alpha": [0.0] if config.no_connectivity else [0.0, 1.0]})
     check_option("encoder", config.encoder, ENCODERS)
+    check_option("components", config.components, ("multispati", "pca"))
     if config.encoder == "auto":
         config = config.updated({"encoder": "smoothing" if config.no_connectivity else "spacon"})
     for a in config.alpha:
@@ -537,16 +539,18 @@ def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
 
 
 def smoothing_embeddings(adata, config: RunConfig) -> None:
-    """``--encoder smoothing``: expression PCs averaged over each graph, in the obsm keys of
-    SpaCon's spatial and connectivity embeddings, so that ``tl.fuse`` and the domains use them.
+    """``--encoder smoothing``: components of the expression (``--components``) averaged over
+    each graph, in the obsm keys of SpaCon's spatial and connectivity embeddings, so that
+    ``tl.fuse`` and the domains use them.
     """
     from . import tl
 
     tl.smoothed_expression(adata, graph="spatial", n_hops=config.n_hops, seed=config.seed,
-                           key_added=_keys.EMBEDDING_SPA)
+                           components=config.components, key_added=_keys.EMBEDDING_SPA)
     if not config.no_connectivity:
         tl.smoothed_expression(adata, graph="connectome", n_hops=config.n_hops,
-                               seed=config.seed, key_added=_keys.EMBEDDING_CON)
+                               seed=config.seed, components=config.components,
+                               key_added=_keys.EMBEDDING_CON)
 
 
 def _figures(adata, config, folder: Path, model) -> list[str]:

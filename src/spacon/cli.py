@@ -452,9 +452,15 @@ def build_parser() -> argparse.ArgumentParser:
     encoder.add_argument(
         "--encoder", choices=["auto", "spacon", "smoothing"],
         help="spacon: train the graph attention autoencoder; smoothing: no training, expression "
-        "PCs averaged over each graph --n-hops times (the baseline to beat); auto (default): "
+        "components averaged over each graph --n-hops times; auto (default): "
         "smoothing with --no-connectivity, where it finds layers far better, else spacon")
     encoder.add_argument("--n-hops", type=int, help="hops of averaging for --encoder smoothing (3)")
+    encoder.add_argument(
+        "--components", choices=["pca", "multispati"],
+        help="what --encoder smoothing averages: pca (default), expression PCs; multispati, "
+        "the components of the expression that vary most smoothly over the graph "
+        "(tl.spatial_pca; with --n-hops 2 better layers with the true number of domains on "
+        "some tissues, but a worse automatic number: see the README)")
     _add_domain_options(run)
     _add_connectivity_code_option(run)
     run.add_argument("--config", help="TOML file with the same options")

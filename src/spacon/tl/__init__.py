@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the names, eagerly
     from ._predict import predict_connectivity, spatial_folds
     from ._refine import refine
     from ._smooth import smoothed_expression
+    from ._spatial_pca import spatial_pca
     from ._subtypes import classify_subtypes
 
 _WHERE = {
@@ -28,6 +29,7 @@ _WHERE = {
     "predict_connectivity": "_predict", "spatial_folds": "_predict",
     "refine": "_refine",
     "smoothed_expression": "_smooth",
+    "spatial_pca": "_spatial_pca",
     "classify_subtypes": "_subtypes",
 }
 
@@ -35,6 +37,7 @@ __all__ = [
     "alpha_weight", "classify_subtypes", "coexpression", "coupling", "domains", "fuse",
     "hungarian_f1", "marker_genes", "partial_correlation", "predict_connectivity", "refine",
     "score", "score_domains", "section_divergence", "smoothed_expression", "spatial_folds",
+    "spatial_pca",
 ]
 
 

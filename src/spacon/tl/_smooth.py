@@ -17,6 +17,8 @@ from ._fuse import alpha_weight, standardise
 logger = logging.getLogger(__name__)
 
 Graph = Literal["spatial", "connectome", "both"]
+Components = Literal["multispati", "pca"]
+COMPONENTS = ("multispati", "pca")
 
 
 def smoothed_expression(
@@ -26,6 +28,7 @@ def smoothed_expression(
     n_hops: int = 3,
     alpha: float = 0.0,
     n_comps: int = 30,
+    components: Components = "pca",
     spatial_key: str = _keys.SPATIAL_GRAPH,
     connectome_key: str = _keys.CONNECTOME_GRAPH,
     layer: str | None = None,
@@ -57,7 +60,11 @@ def smoothed_expression(
     alpha
         Mixing parameter in ``[0, 1]`` for ``graph="both"`` (0 = spatial, 1 = connectome).
     n_comps
-        Principal components of the expression (fewer if the data has fewer cells or genes).
+        Components averaged (fewer if the data has fewer cells or genes).
+    components
+        What is averaged: ``"pca"``, the expression's principal components (plain smoothing),
+        or ``"multispati"``, the components of the first 100 PCs that vary most smoothly over
+        the graph averaged on (variance x Moran's I; :func:`spacon.tl.spatial_pca`).
     spatial_key, connectome_key
         Keys the graphs were stored under.
     layer
@@ -76,6 +83,7 @@ def smoothed_expression(
     """
     adata = adata.copy() if copy else adata
     check_option("graph", graph, ("spatial", "connectome", "both"))
+    check_option("components", components, COMPONENTS)
     if int(n_hops) != n_hops or n_hops < 0:
         raise SpaconInputError(f"n_hops must be a non-negative integer, got {n_hops!r}.")
     if int(n_comps) != n_comps or n_comps < 1:
@@ -88,8 +96,16 @@ def smoothed_expression(
         graphs["spatial"] = _spatial_graph(adata, spatial_key)
     if graph in ("connectome", "both"):
         graphs["connectome"] = _connectome_graph(adata, connectome_key)
-    pcs = expression_pcs(adata, n_comps, layer, seed)
-    smoothed = {name: average_over_graph(pcs, g, int(n_hops)) for name, g in graphs.items()}
+    if components == "pca":
+        pcs = expression_pcs(adata, n_comps, layer, seed)
+        start = {name: pcs for name in graphs}
+    else:
+        from ._spatial_pca import N_INPUT_PCS, multispati
+
+        pcs = expression_pcs(adata, max(N_INPUT_PCS, int(n_comps)), layer, seed)
+        start = {name: multispati(pcs, g, int(n_comps))[0] for name, g in graphs.items()}
+    smoothed = {name: average_over_graph(start[name], g, int(n_hops))
+                for name, g in graphs.items()}
     if graph == "both":
         w = alpha_weight(alpha)
         out = w * standardise(smoothed["connectome"]) + (1 - w) * standardise(
@@ -99,7 +115,7 @@ def smoothed_expression(
     adata.obsm[key_added] = np.asarray(out, dtype=np.float32)
     adata.uns[key_added] = {"params": {
         "graph": graph, "n_hops": int(n_hops), "alpha": float(alpha),
-        "n_comps": int(pcs.shape[1]), "seed": seed,
+        "n_comps": int(out.shape[1]), "components": components, "seed": seed,
     }}
     return adata if copy else None
 
@@ -130,6 +146,23 @@ def average_over_graph(features: np.ndarray, graph: FactoredGraph, n_hops: int) 
     itself when ``u`` does not send to itself: with ``M`` the cell -> unit membership and ``B``
     the binarised unit graph, the sum is ``M B M^T h (+ h_i)``, all sparse products.
     """
+    total, count = _summing(graph)
+    h = np.asarray(features, dtype=np.float64)
+    for _ in range(n_hops):
+        h = total(h) / count[:, None]
+    return h
+
+
+def neighbour_mean(features: np.ndarray, graph: FactoredGraph) -> np.ndarray:
+    """Each cell's mean of its in-neighbours' features, itself left out (0 with none)."""
+    total, count = _summing(graph)
+    h = np.asarray(features, dtype=np.float64)
+    others = count - 1
+    return (total(h) - h) / np.maximum(others, 1)[:, None] * (others > 0)[:, None]
+
+
+def _summing(graph: FactoredGraph):
+    """The sum over each cell and its in-neighbours (each once) as a function, and the count."""
     n_units = graph.unit_in.shape[0]
     membership = sp.csr_matrix(
         (np.ones(graph.n_cells), (np.arange(graph.n_cells), graph.cell_unit)),
@@ -143,11 +176,11 @@ def average_over_graph(features: np.ndarray, graph: FactoredGraph, n_hops: int) 
     sends_to_self = np.asarray(unit_graph.diagonal() > 0)[graph.cell_unit]
     add_self = (~sends_to_self).astype(np.float64)
     count = membership @ (unit_graph @ graph.unit_size.astype(np.float64)) + add_self
-    h = np.asarray(features, dtype=np.float64)
-    for _ in range(n_hops):
-        unit_sums = membership.T @ h
-        h = (membership @ (unit_graph @ unit_sums) + add_self[:, None] * h) / count[:, None]
-    return h
+
+    def total(h):
+        return membership @ (unit_graph @ (membership.T @ h)) + add_self[:, None] * h
+
+    return total, count
 
 
 def _spatial_graph(adata, key: str) -> FactoredGraph:
