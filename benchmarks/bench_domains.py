@@ -34,6 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+from spacon._pipeline import RunConfig  # noqa: E402
+
+# the smoothing encoder of the spatial-only cases: spacon run's defaults unless given
+SMOOTHING = {"components": RunConfig.components, "n_hops": RunConfig.n_hops}
 REFERENCE_SEEDS = 5  # true-k mixtures (seeds seed .. seed + 4) whose mean ARI is the reference
 
 
@@ -74,11 +78,8 @@ def spatial_only(adata, name: str, cache: Path, seed: int, encoder: str = "smoot
         return ad.read_h5ad(path)
     spacon.pp.normalize(adata)
     spacon.pp.spatial_graph(adata, n_neighbors=10)
-    if encoder == "smoothing":  # as spacon run: its components and hops
-        from spacon._pipeline import RunConfig
-
-        spacon.tl.smoothed_expression(adata, graph="spatial", seed=seed,
-                                      n_hops=RunConfig.n_hops, components=RunConfig.components,
+    if encoder == "smoothing":  # as spacon run: its components and hops (or --components ...)
+        spacon.tl.smoothed_expression(adata, graph="spatial", seed=seed, **SMOOTHING,
                                       key_added="X_spacon_spa")
         return adata
     model = spacon.SpaCon(adata, connectome_key=None, seed=seed)
@@ -228,7 +229,15 @@ def main() -> None:
     p.add_argument("--spatial-encoder", choices=["smoothing", "spacon"], default="smoothing",
                    help="embedding of the spatial-only cases (smoothing: spacon run's default "
                    "without a connectome)")
+    p.add_argument("--components", choices=["pca", "multispati"], default=None,
+                   help="components the smoothing encoder averages (spacon run's default)")
+    p.add_argument("--n-hops", type=int, default=None,
+                   help="hops of the smoothing encoder (spacon run's default)")
     args = p.parse_args()
+    if args.components is not None:
+        SMOOTHING["components"] = args.components
+    if args.n_hops is not None:
+        SMOOTHING["n_hops"] = args.n_hops
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     results = {}

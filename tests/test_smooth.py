@@ -171,6 +171,10 @@ def test_run_refuses_unknown_encoder(tmp_path):
                        out=str(tmp_path))
     with pytest.raises(spacon.SpaconInputError, match="components"):
         run(config)
+    config = RunConfig(adata="x.h5ad", connectivity="c.npz", encoder="spacon",
+                       components="multispati", out=str(tmp_path))
+    with pytest.raises(spacon.SpaconInputError, match="applies to --encoder smoothing"):
+        run(config)
 
 
 @pytest.mark.slow  # domains by BIC search: twenty mixture fits per alpha

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anndata as ad
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import spacon
 from spacon import _keys
@@ -105,3 +106,27 @@ def test_bad_input_is_refused(brain):
     with pytest.raises(spacon.SpaconInputError, match="components="):
         spacon.tl.smoothed_expression(adata, components="ica")
     assert "X_spatial_pca" not in adata.obsm and _keys.SMOOTHED not in adata.obsm
+
+
+def test_duplicate_edges_leave_the_graph_intact():
+    adata, *_ = _planted(n_side=12)
+    g = adata.obsp["spatial_connectivities"].tocsr()
+    # row 0's first edge stored twice (a CSR built by hand may hold it)
+    indices = np.insert(g.indices, 0, g.indices[0])
+    data = np.insert(g.data, 0, g.data[0])
+    indptr = g.indptr + 1
+    indptr[0] = 0
+    adata.obsp["spatial_connectivities"] = sp.csr_matrix((data, indices, indptr), shape=g.shape)
+    assert not adata.obsp["spatial_connectivities"].has_canonical_format
+    graph = spacon.model._graphs.spatial_graph_of(adata)
+    indptr, indices = graph.unit_in.indptr.copy(), graph.unit_in.indices.copy()
+    y = np.random.default_rng(0).normal(size=(adata.n_obs, 3))
+    neighbour_mean(y, graph)
+    assert np.array_equal(graph.unit_in.indptr, indptr)
+    assert np.array_equal(graph.unit_in.indices, indices)
+    spacon.tl.smoothed_expression(adata, components="multispati", n_comps=5)
+    # the stored edge counts once: same as the graph without the duplicate
+    clean = adata.copy()
+    clean.obsp["spatial_connectivities"] = g
+    spacon.tl.smoothed_expression(clean, components="multispati", n_comps=5)
+    assert np.allclose(adata.obsm[_keys.SMOOTHED], clean.obsm[_keys.SMOOTHED], atol=1e-5)

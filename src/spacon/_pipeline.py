@@ -324,6 +324,10 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     check_option("components", config.components, ("multispati", "pca"))
     if config.encoder == "auto":
         config = config.updated({"encoder": "smoothing" if config.no_connectivity else "spacon"})
+    if config.encoder == "spacon" and config.components != "pca":
+        raise SpaconInputError(
+            f"--components {config.components} applies to --encoder smoothing; SpaCon trains on "
+            "the expression itself.")
     for a in config.alpha:
         if not 0 <= a <= 1:
             raise SpaconInputError(f"--alpha values must be in [0, 1], got {a:g}.")

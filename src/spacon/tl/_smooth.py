@@ -169,8 +169,10 @@ def _summing(graph: FactoredGraph):
         shape=(graph.n_cells, n_units),
     )
     unit_in = graph.unit_in
+    # copies: sum_duplicates rewrites the index arrays, which must stay the graph's own
     unit_graph = sp.csr_matrix(
-        (np.ones(unit_in.nnz), unit_in.indices, unit_in.indptr), shape=unit_in.shape)
+        (np.ones(unit_in.nnz), unit_in.indices.copy(), unit_in.indptr.copy()),
+        shape=unit_in.shape)
     unit_graph.sum_duplicates()
     unit_graph.data[:] = 1.0
     sends_to_self = np.asarray(unit_graph.diagonal() > 0)[graph.cell_unit]

@@ -91,7 +91,7 @@ def multispati(features: np.ndarray, graph: FactoredGraph, n_comps: int):
     from cell to cell would score by its variance alone), the directions are the top
     eigenvectors of the symmetrised ``Y^T W Y / n``. Returns the scores (cells x
     components), each component's variance and its Moran's I; signs are fixed so that each
-    direction's largest loading is positive (the same answer on every machine).
+    direction's largest loading is positive (the same answer for the same input features).
     """
     from ._smooth import neighbour_mean
 
