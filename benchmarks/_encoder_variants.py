@@ -151,7 +151,7 @@ class Model(nn.Module):
         return self.decoder(z)
 
 
-def features(adata, cfg, seed):
+def features(adata, cfg, seed, graph=None):
     """Input and target: log expression (genes) or its PCs, both standardised per column
     for the PCA input; the target is always what the input is."""
     from spacon.tl._smooth import expression_pcs
@@ -163,7 +163,7 @@ def features(adata, cfg, seed):
         from spacon.tl._spatial_pca import N_INPUT_PCS, multispati
 
         pcs = expression_pcs(adata, N_INPUT_PCS, seed=seed)
-        x = multispati(pcs, spatial_graph_of(adata), cfg["n_pcs"])[0].astype(np.float32)
+        x = multispati(pcs, graph, cfg["n_pcs"])[0].astype(np.float32)
         x = x / x[:, 0].std()
     else:
         x = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
@@ -211,8 +211,8 @@ def train_variant(adata, name: str = "default", *, connectome: bool = False, see
     torch.set_num_threads(choose_threads())
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    x = features(adata, cfg, seed)
     graph = spatial_graph_of(adata, spatial_key)
+    x = features(adata, cfg, seed, graph)
     adj = Adjacency.from_scipy(graph.expand())
     model = Model(x.shape[1], x.shape[1], cfg)
     if cfg["decoder"] == "gat" and cfg["input"] == "genes":
