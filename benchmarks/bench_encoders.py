@@ -1,11 +1,13 @@
-"""Do SpaCon's learned encoders beat plain graph smoothing? True-k ARI on four tissues.
+"""Do SpaCon's learned encoders beat plain graph smoothing? True-k ARI on five tissues.
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_encoders.py [--data /work/shared/data]
           [--tissues brain slice starmap human] [--seeds 0] [--variants default]
           [--json out.json]
 
-Every domain call is the same: :func:`spacon.tl.domains` with the true number of domains (a
-Gaussian mixture with one shared covariance). Rows per tissue:
+Every domain call is the same: :func:`spacon.tl.domains` with the true number of domains
+(``n_domains=k``: the default's domain tree of Gaussian mixtures with one shared covariance,
+cut at ``k``; a mixture with ``k`` components where the default chose fewer). Rows per
+tissue:
 
 * ``spacon <variant>``: the model trained and embedded (``default``: the package's defaults;
   other variants are the training recipes of ``benchmarks/_encoder_variants.py``);
@@ -19,6 +21,10 @@ Gaussian mixture with one shared covariance). Rows per tissue:
   (``tl.spatial_pca``), averaged over 2 hops; ``--grid`` prints 1-3 hops;
 * ``expression``: 30 expression PCs alone.
 
+After the means over seeds, a table of what ``spacon run`` uses for each kind of input
+(``--encoder auto``: SpaCon with a connectome, the smoothing encoder without) against the other
+encoder it offers.
+
 Tissues:
 
 * ``brain``: ``spacon.datasets.synthetic_brain()`` defaults (as ``spacon demo``): regions at
@@ -26,6 +32,9 @@ Tissues:
 * ``slice``: ``spacon.datasets.layered_slice()`` (4,000 cells, 7 curved layers, 6 mixed cell
   types, no connectome): layers, spatial encoder alone;
 * ``starmap``: the three STARmap mPFC slices (4 layers), spatial encoder alone;
+* ``mob``: the mouse olfactory bulb, Spatial Transcriptomics (Stahl et al. 2016, replicate
+  11; 260 labelled spots of 262, 5 concentric layers), the 10-nearest-neighbour graph
+  ``spacon run`` builds by default, spatial encoder alone;
 * ``human``: 66 Desikan-Killiany regions (AHBA expression; ``_human.py``), 6 nearest
   neighbours as in ``bench_real_data.py``, spatial encoder alone; the truth is the six lobes of
   the standard Desikan-Killiany lobe grouping (``LOBES`` below, chosen before the first run).
@@ -191,8 +200,23 @@ def human_cases(root, seed):
                  {"hidden_dims": (64, 32, 8)})]
 
 
+def mob_cases(root, seed):
+    import anndata as ad
+
+    path = root / "mouse_olfactory_bulb_st_meringue" / "mOB_stahl2016_rep11.h5ad"
+    if not path.exists():
+        print(f"mouse olfactory bulb: {path} is missing; skipped")
+        return []
+    adata = ad.read_h5ad(path)
+    adata = adata[adata.obs["layer"].notna()].copy()  # 2 of 262 spots carry no layer
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=10)  # as spacon run builds it by default
+    return [Case("mouse olfactory bulb (layers)", adata, adata.obs["layer"].astype(str), 0.0,
+                 _knn, False)]
+
+
 TISSUES = {"brain": brain_cases, "slice": slice_cases, "starmap": starmap_cases,
-           "human": human_cases}
+           "human": human_cases, "mob": mob_cases}
 
 
 def print_table(rows: list[dict], grid: bool = False) -> None:
@@ -218,6 +242,35 @@ def print_table(rows: list[dict], grid: bool = False) -> None:
             print("    multispati: " + ", ".join(
                 f"{k}: {v:.3f}" for k, v in r.get("multispati grid", {}).items()))
     print_means(rows, variants)
+    print_defaults(rows)
+
+
+def print_defaults(rows: list[dict]) -> None:
+    """What ``spacon run`` uses for each kind of input (``--encoder auto``) against the other
+    encoder it offers, mean true-k ARI over seeds: with a connectome SpaCon trains (the other:
+    ``--encoder smoothing``, 30 PCs over 3 hops of the same graph); without one the smoothing
+    encoder (the other: ``--encoder spacon``, the trained spatial encoder alone).
+    """
+    by_case: dict[str, list[dict]] = {}
+    for r in rows:
+        if "spacon default" in r and "default" in r:
+            by_case.setdefault(r["case"], []).append(r)
+    if not by_case:
+        return
+    print("\nspacon run's default encoder (--encoder auto) against the other one, mean true-k "
+          "ARI over seeds")
+    print(f"{'tissue':<40}{'seeds':>6}  {'input':<14}{'auto uses':<11}{'auto':>7}{'other':>7}"
+          f"{'auto better':>13}")
+    for case, rs in by_case.items():
+        # runs saved before rows recorded it: the brain is the one tissue with a connectome
+        connectome = rs[0].get("connectome", case.startswith("brain"))
+        trained = float(np.mean([r["spacon default"] for r in rs]))
+        smoothed = float(np.mean([r["default"] for r in rs]))
+        auto, other = (trained, smoothed) if connectome else (smoothed, trained)
+        verdict = "tie" if abs(auto - other) < 0.005 else ("yes" if auto > other else "NO")
+        print(f"{case:<40}{len(rs):>6}  {'connectome' if connectome else 'spatial only':<14}"
+              f"{'spacon' if connectome else 'smoothing':<11}{auto:>7.3f}{other:>7.3f}"
+              f"{verdict:>13}")
 
 
 def print_means(rows: list[dict], variants: list[str]) -> None:
@@ -295,7 +348,8 @@ def main() -> None:
             cases = TISSUES[tissue](root, seed)
             trained = {}
             for case in cases:
-                row = {"case": case.name, "seed": seed, "k": case.k}
+                row = {"case": case.name, "seed": seed, "k": case.k,
+                       "connectome": bool(case.connectome)}
                 if not args.no_baselines:
                     row.update(smoothing_rows(case, seed, [k or None for k in args.knn]))
                 for variant in [v for v in args.variants if v != "none"]:
