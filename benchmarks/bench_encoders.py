@@ -1,13 +1,13 @@
 """Do SpaCon's learned encoders beat plain graph smoothing? True-k ARI on five tissues.
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_encoders.py [--data /work/shared/data]
-          [--tissues brain slice starmap human] [--seeds 0] [--variants default]
+          [--tissues brain slice starmap human mob] [--seeds 0] [--variants default]
           [--json out.json]
 
 Every domain call is the same: :func:`spacon.tl.domains` with the true number of domains
 (``n_domains=k``: the default's domain tree of Gaussian mixtures with one shared covariance,
-cut at ``k``; a mixture with ``k`` components where the default chose fewer). Rows per
-tissue:
+cut at ``k``; a mixture with ``k`` components where the tree has fewer than ``k`` leaves).
+Rows per tissue:
 
 * ``spacon <variant>``: the model trained and embedded (``default``: the package's defaults;
   other variants are the training recipes of ``benchmarks/_encoder_variants.py``);
