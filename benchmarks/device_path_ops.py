@@ -24,6 +24,7 @@ import collections
 import traceback
 
 import torch
+from _measure import prepared_brain
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import spacon
@@ -86,12 +87,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--n-cells", type=int, default=6000)
     args = p.parse_args()
-    adata, conn = spacon.datasets.synthetic_brain(n_cells=args.n_cells, seed=0)
-    info = adata.uns["synthetic_brain"]
-    spacon.pp.normalize(adata)
-    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
-                            z_radius=info["suggested_z_radius"])
-    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    adata = prepared_brain(args.n_cells)
     model = spacon.SpaCon(adata, seed=0)
     _ops.is_cpu = lambda device: False  # the device (torch) path, on CPU tensors
     counter = OpCounter()
