@@ -42,12 +42,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 def cases(which: str, seed: int, root: Path, tables: Path):
