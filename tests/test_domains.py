@@ -260,20 +260,30 @@ def test_embedding_knn_graph_on_merged_points_equals_the_cells_graph(rng):
 
 
 def test_fast_tied_mixture_fits_as_scikit_learn_does(rng):
-    """The mixture whose E-step whitens once is scikit-learn's model and EM: the same
-    likelihood and partition (components may come in another order when two starts tie)."""
+    """The mixture with its own EM is scikit-learn's model and EM: the same likelihood and
+    partition (components may come in another order when two starts tie), also where points
+    repeat (EM runs on the distinct ones, weighted) and lie far from the origin."""
+    from scipy.special import softmax
     from sklearn.mixture import GaussianMixture
+    from sklearn.mixture._gaussian_mixture import _estimate_log_gaussian_prob
 
     from spacon.tl._domain_selection import mixture
 
     x = np.vstack([rng.normal(c, 1.0, (300, 12)) for c in rng.normal(0, 3, (5, 12))])
-    for k in (3, 5, 9):
-        ours = mixture(x, k, seed=1, max_fit_cells=len(x), n_init=3)
-        theirs = GaussianMixture(k, covariance_type="tied", random_state=1, n_init=3).fit(x)
-        assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, abs=1e-9)
-        assert score(theirs.predict(x), ours.predict(x))["ari"] == pytest.approx(1.0)
-        # the faster step against scikit-learn's, on the same fitted model
-        assert np.allclose(ours._estimate_log_prob(x), GaussianMixture._estimate_log_prob(ours, x))
+    repeated = 1000.0 + x[rng.integers(0, len(x) // 4, len(x))]  # a quarter of the points
+    for data in (x, repeated):
+        for k in (3, 5, 9):
+            ours = mixture(data, k, seed=1, max_fit_cells=len(data), n_init=3)
+            theirs = GaussianMixture(k, covariance_type="tied", random_state=1,
+                                     n_init=3).fit(data)
+            assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, abs=1e-9)
+            assert score(theirs.predict(data), ours.predict(data))["ari"] == pytest.approx(1.0)
+            # its log-densities and responsibilities against scikit-learn's, same model
+            log_prob = _estimate_log_gaussian_prob(data, ours.means_,
+                                                   ours.precisions_cholesky_, "tied")
+            assert np.allclose(ours._estimate_log_prob(data), log_prob)
+            assert np.allclose(ours.predict_proba(data),
+                               softmax(log_prob + np.log(ours.weights_), axis=1), atol=1e-12)
 
 
 def test_one_big_clump_beside_a_few_cells(rng):
