@@ -159,6 +159,12 @@ def test_domain_options_are_checked(rng):
         spacon.tl.domains(adata, n_runs=1)
     with pytest.raises(SpaconInputError, match="no domain tree"):
         spacon.pl.domain_tree(adata)
+    z = blobs(rng, 100)[0]
+    z[[3, 7], 1] = np.nan
+    broken = embedded(z)
+    with pytest.raises(SpaconInputError, match=r"NaN or infinite values in 2 cells"):
+        spacon.tl.domains(broken)
+    assert "spacon_domain" not in broken.obs and "spacon_domain" not in broken.uns
 
 
 def test_domain_tree_plot_labels_every_leaf_with_its_size(rng):

@@ -138,6 +138,13 @@ def domains(
     if alpha is None and "spacon_fuse" in adata.uns:
         alpha = float(adata.uns["spacon_fuse"]["alpha"])
     z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
+    if z.ndim != 2 or len(z) != adata.n_obs:
+        raise SpaconInputError(f"adata.obsm[{use_rep!r}] must be cells x dimensions, got shape "
+                               f"{z.shape} for {adata.n_obs} cells.")
+    if not np.isfinite(z).all():
+        bad = int((~np.isfinite(z)).any(axis=1).sum())
+        raise SpaconInputError(f"adata.obsm[{use_rep!r}] has NaN or infinite values in {bad} "
+                               "cells; domains need a finite embedding.")
     info: dict = {"params": {"method": method, "use_rep": use_rep, "seed": seed,
                              "merge_radius": merge_radius}}
     # cells sharing a connectivity unit nearly coincide at high alpha: cluster one point per
