@@ -16,9 +16,9 @@ does (the smoothing encoder; see ``domain_rules_offline.py``), prints:
 Measured (27 Nov, seeds 0-4): adjacent layers are told apart with accuracy 0.91-0.96 on every
 seed; the library's 7-component mixture reaches ARI 0.73 / 0.56 / 0.47 / 0.67 / 0.71 (seeds
 0-4), and EM started from the truth drifts to 0.73 / 0.66 / 0.63 / 0.68 / 0.73, with a clearly
-higher likelihood than the k-means starts on seed 2 only (-35.755 against -35.802). So on seeds 1-2 the 7-layer partition is neither the mixture's best fit
-nor one its starts find reproducibly, which is what the stability of each number of domains
-measures.
+higher likelihood than the k-means starts on seed 2 only (-35.755 against -35.802). So on
+seeds 1-2 the 7-layer partition is neither the mixture's best fit nor one its starts find
+reproducibly, which is what the stability of each number of domains measures.
 """
 
 from __future__ import annotations

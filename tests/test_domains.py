@@ -290,6 +290,11 @@ def test_fast_tied_mixture_fits_as_scikit_learn_does(rng):
             assert np.allclose(ours._estimate_log_prob(data), log_prob)
             assert np.allclose(ours.predict_proba(data),
                                softmax(log_prob + np.log(ours.weights_), axis=1), atol=1e-12)
+    # options it does not implement are refused, not ignored
+    with pytest.raises(ValueError, match="supports only"):
+        type(ours)(3, covariance_type="full").fit(x)
+    assert np.array_equal(type(ours)(3, covariance_type="tied", random_state=1).fit_predict(x),
+                          mixture(x, 3, seed=1, max_fit_cells=len(x), n_init=1).predict(x))
 
 
 def test_one_big_clump_beside_a_few_cells(rng):

@@ -144,7 +144,7 @@ def domains(
     if not np.isfinite(z).all():
         bad = int((~np.isfinite(z)).any(axis=1).sum())
         raise SpaconInputError(f"adata.obsm[{use_rep!r}] has NaN or infinite values in {bad} "
-                               "cells; domains need a finite embedding.")
+                               f"cell{'s' if bad > 1 else ''}; domains need a finite embedding.")
     info: dict = {"params": {"method": method, "use_rep": use_rep, "seed": seed,
                              "merge_radius": merge_radius}}
     # cells sharing a connectivity unit nearly coincide at high alpha: cluster one point per
