@@ -4,6 +4,7 @@ Run:  OMP_NUM_THREADS=1 python benchmarks/domain_rules_offline.py gather
           {brain,starmap,slice,slice4,human} --seeds 0 1 2 [--data /work/shared/data]
           [--tables FOLDER] [--n-runs 8]
       python benchmarks/domain_rules_offline.py judge [--tables FOLDER [FOLDER ...]]
+      python benchmarks/domain_rules_offline.py labels {brain,...} --seeds 0 1 2
 
 ``gather`` runs the default :func:`spacon.tl.domains` on each case and seed and keeps what
 every rule needs: both families' score tables (``uns[key]['selection']``: stability, its
@@ -122,6 +123,22 @@ def gather(which: str, seeds: list[int], root: Path, tables: Path, n_runs: int =
     print(f"wrote {path}")
 
 
+def labels(which: str, seeds: list[int], root: Path, tables: Path) -> None:
+    """The library's own labels for each case and seed: domains chosen, ARI against the
+    truth, and which start of the labelling mixture was kept (the tables score the most
+    likely start; the library may keep another, see ``tl.domains``).
+    """
+    import spacon
+
+    for seed in seeds:
+        for name, adata, rep, alpha, truth in cases(which, seed, root, tables):
+            spacon.tl.domains(adata, use_rep=rep, alpha=alpha, seed=seed, key_added="d")
+            selection = adata.uns["d"]["selection"]
+            ari = spacon.tl.score(truth.astype(str).values, adata.obs["d"])["ari"]
+            print(f"{name} seed {seed}: {selection['chosen']} domains, ARI {ari:.3f}; "
+                  f"{selection['labelling']}", flush=True)
+
+
 def score(table: dict, stability_power: float = 1.0, modularity_power: float = 1.0):
     return (np.asarray(table["stability"]) ** stability_power
             * np.clip(table["modularity"], 0, None) ** modularity_power)
@@ -192,7 +209,7 @@ def judge(folders: list[Path]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("action", choices=["gather", "judge"])
+    p.add_argument("action", choices=["gather", "judge", "labels"])
     p.add_argument("which", nargs="?", choices=["brain", "starmap", "slice", "slice4", "human"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--n-runs", type=int, default=8, help="stability runs per candidate")
@@ -200,10 +217,13 @@ def main() -> None:
     p.add_argument("--tables", nargs="+", default=["/tmp/spacon_domain_tables"],
                    help="folder of tables (gather: the first; judge: one column each)")
     args = p.parse_args()
-    if args.action == "gather":
+    if args.action in ("gather", "labels"):
         if args.which is None:
-            p.error("gather needs brain, starmap, slice, slice4 or human")
-        gather(args.which, args.seeds, Path(args.data), Path(args.tables[0]), args.n_runs)
+            p.error(f"{args.action} needs brain, starmap, slice, slice4 or human")
+        if args.action == "labels":
+            labels(args.which, args.seeds, Path(args.data), Path(args.tables[0]))
+        else:
+            gather(args.which, args.seeds, Path(args.data), Path(args.tables[0]), args.n_runs)
     else:
         judge([Path(t) for t in args.tables])
 

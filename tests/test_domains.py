@@ -297,6 +297,32 @@ def test_fast_tied_mixture_fits_as_scikit_learn_does(rng):
                           mixture(x, 3, seed=1, max_fit_cells=len(x), n_init=1).predict(x))
 
 
+def test_cells_are_labelled_by_the_start_the_runs_reproduce(rng):
+    """Of the final fit's starts, the most likely one is kept unless another agrees clearly
+    better with the stability runs' partitions; every start is a fitted model, most likely
+    first, and the first is the fit itself."""
+    from spacon.tl._domain_selection import mixture, most_reproducible
+
+    runs = [np.repeat([0, 1, 2], 400) for _ in range(4)]
+    other = np.repeat([0, 1], 600)
+    # the most likely start (first) found another partition: the runs' wins
+    assert most_reproducible([other, runs[0]], lambda p: p, runs)[0] == 1
+    # within 0.01 of the best agreement, the most likely start stays
+    nearly = runs[0].copy()
+    nearly[0] = 1
+    assert most_reproducible([nearly, runs[0]], lambda p: p, runs)[0] == 0
+    x = np.vstack([rng.normal(c, 1.0, (100, 3)) for c in rng.normal(0, 2, (4, 3))])
+    fitted = mixture(x, 4, seed=0, max_fit_cells=len(x), n_init=5)
+    starts = fitted.starts()
+    assert len(starts) == 5 and starts[0].lower_bound_ == fitted.lower_bound_
+    assert all(a.lower_bound_ >= b.lower_bound_ for a, b in zip(starts, starts[1:]))
+    assert np.array_equal(starts[0].predict(x), fitted.predict(x))
+    z, truth = blobs(rng)
+    adata = embedded(z)
+    spacon.tl.domains(adata, seed=0)
+    assert "with the runs" in adata.uns["spacon_domain"]["selection"]["labelling"]
+
+
 def test_one_big_clump_beside_a_few_cells(rng):
     """20,000 coinciding cells beside 40 scattered ones: no partition is both reproducible
     and coherent (the clump holds nearly all the graph's weight), so one domain, as before

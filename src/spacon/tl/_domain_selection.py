@@ -143,7 +143,8 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
     own, so the answer does not depend on ``n_jobs``.
     Returns ``chosen`` and ``family``, ``n_tree_leaves``, and per family (``mixture``,
     ``tree``) the arrays ``k``, ``stability``, ``stability_se``, ``modularity`` (weighted over
-    the graphs), ``modularity_<graph>`` and ``score``.
+    the graphs), ``modularity_<graph>`` and ``score``; and ``evaluation`` with
+    ``run_partitions``, the chosen candidate's runs' partitions of those cells.
     """
     rng = np.random.default_rng(seed)
     n_cells = len(group)
@@ -151,6 +152,7 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
     evaluation = group[np.sort(rng.choice(n_cells, min(n_cells, EVALUATION), replace=False))]
     limit = max(1, min(len(points), n_cells // MIN_POINTS_PER_DOMAIN))
     mixtures: dict[int, tuple] = {1: (1.0, 0.0, {name: 0.0 for name, *_ in graphs})}
+    partitions = {1: [np.zeros(len(evaluation), dtype=np.int64)] * n_runs}  # mixtures' runs
     top = min(FIRST_MAX_K, limit)
     while True:
         ks = list(range(max(mixtures) + 1, top + 1))
@@ -163,7 +165,8 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
         cuts = _score_tree_cuts(runs[:n_runs])
         for i, k in enumerate(ks):
             mine = runs[n_runs * (i + 1):n_runs * (i + 2)]
-            mixtures[k] = _agreement([labels for labels, _ in mine], [m for _, m in mine])
+            partitions[k] = [labels for labels, _ in mine]
+            mixtures[k] = _agreement(partitions[k], [m for _, m in mine])
         families = {"mixture": _table(mixtures, graphs, top),
                     "tree": _table(cuts, graphs, top)}
         family, best, top_family, top_k = _one_standard_error(families)
@@ -172,7 +175,10 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
         logger.info("domains: k=%d is near the top of 1..%d; trying up to %d", best, top,
                     min(top + 10, limit))
         top = min(top + 10, limit)
+    if family == "tree":
+        partitions[best] = [tree.cut(best)[leaf] for tree, leaf, _ in runs[:n_runs]]
     return {"chosen": best, "family": family, "best_score": (top_family, top_k),
+            "evaluation": evaluation, "run_partitions": partitions[best],
             "n_tree_leaves": n_tree_leaves, "families": families, "n_runs": n_runs,
             "weights": {name: float(w) for name, w, *_ in graphs},
             # more domains may exist when the cap came from the cells per domain, not from
@@ -190,6 +196,16 @@ def _table(rows: dict, graphs, top: int) -> dict:
     table["modularity"] = sum(w * table[f"modularity_{name}"] for name, w, *_ in graphs)
     table["score"] = table["stability"] * np.clip(table["modularity"], 0, None)
     return table
+
+
+def most_reproducible(candidates: list, partition_of, runs: list,
+                      tolerance: float = 0.01) -> tuple[int, list[float]]:
+    """The first candidate whose partition agrees with the runs' (mean ARI) within
+    ``tolerance`` of the best agreement, and each one's agreement.
+    """
+    agreement = [float(np.mean([adjusted_rand(partition_of(c), r) for r in runs]))
+                 for c in candidates]
+    return int(np.flatnonzero(np.asarray(agreement) >= max(agreement) - tolerance)[0]), agreement
 
 
 def _one_standard_error(families: dict) -> tuple[str, int, str, int]:

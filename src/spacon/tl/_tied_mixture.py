@@ -13,6 +13,7 @@ are one matrix product. ``tests/test_domains.py`` checks the fits against scikit
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 
@@ -139,17 +140,16 @@ def tied_mixture_class():
                 distinct -= centre
                 xtx = distinct.T @ (count[:, None] * distinct)
                 random_state = check_random_state(self.random_state)
-                best = None
+                fits = []
                 for _ in range(self.n_init):
                     start = KMeans(n_clusters=self.n_components, n_init=1,
                                    random_state=random_state).fit(x).labels_[first]
-                    fitted = em(distinct, xtx, count, start, self.n_components,
-                                self.reg_covar, self.tol, self.max_iter)
-                    if best is None or fitted[0] > best[0]:
-                        best = fitted
-                self.lower_bound_, self.n_iter_, self.converged_, parameters = best
-                self.weights_, means, self.covariances_, self.precisions_cholesky_ = parameters
-                self.means_, self._centre = means + centre, centre
+                    fits.append(em(distinct, xtx, count, start, self.n_components,
+                                   self.reg_covar, self.tol, self.max_iter))
+                # the most likely first (scikit-learn keeps it; the first of equals)
+                order = sorted(range(len(fits)), key=lambda i: -fits[i][0])
+                self._fits, self._centre = [fits[i] for i in order], centre
+                self._set_fit(0)
                 self.precisions_ = self.precisions_cholesky_ @ self.precisions_cholesky_.T
                 self.n_features_in_ = x.shape[1]
                 if not self.converged_:
@@ -165,6 +165,20 @@ def tied_mixture_class():
                 log_norm, resp = self._e_step_of(X)
                 with np.errstate(divide="ignore"):
                     return log_norm, np.log(resp.T)
+
+            def _set_fit(self, i):
+                self.lower_bound_, self.n_iter_, self.converged_, parameters = self._fits[i]
+                self.weights_, means, self.covariances_, self.precisions_cholesky_ = parameters
+                self.means_ = means + self._centre
+
+            def starts(self) -> list:
+                """The fit from every start, as models, the most likely first."""
+                out = []
+                for i in range(len(self._fits)):
+                    model = copy.copy(self)
+                    model._set_fit(i)
+                    out.append(model)
+                return out
 
             def fit_predict(self, X, y=None):
                 return self.fit(X).predict(X)
