@@ -301,7 +301,13 @@ def test_cells_are_labelled_by_the_start_the_runs_reproduce(rng):
     """Of the final fit's starts, the most likely one is kept unless another agrees clearly
     better with the stability runs' partitions; every start is a fitted model, most likely
     first, and the first is the fit itself."""
-    from spacon.tl._domain_selection import mixture, most_reproducible
+    from spacon.tl._domain_selection import (
+        _knn_graph,
+        mixture,
+        most_reproducible,
+        select_n_domains,
+    )
+    from spacon.tl._domains import _final_mixture
 
     runs = [np.repeat([0, 1, 2], 400) for _ in range(4)]
     other = np.repeat([0, 1], 600)
@@ -311,16 +317,35 @@ def test_cells_are_labelled_by_the_start_the_runs_reproduce(rng):
     nearly = runs[0].copy()
     nearly[0] = 1
     assert most_reproducible([nearly, runs[0]], lambda p: p, runs)[0] == 0
-    x = np.vstack([rng.normal(c, 1.0, (100, 3)) for c in rng.normal(0, 2, (4, 3))])
-    fitted = mixture(x, 4, seed=0, max_fit_cells=len(x), n_init=5)
+    # structureless points: the 8 starts end in different partitions
+    x = rng.uniform(0, 1, (600, 2))
+    fitted = mixture(x, 6, seed=0, max_fit_cells=len(x))
     starts = fitted.starts()
-    assert len(starts) == 5 and starts[0].lower_bound_ == fitted.lower_bound_
+    assert len(starts) == 8 and starts[0].lower_bound_ == fitted.lower_bound_
     assert all(a.lower_bound_ >= b.lower_bound_ for a, b in zip(starts, starts[1:]))
     assert np.array_equal(starts[0].predict(x), fitted.predict(x))
+    for start in starts:
+        cholesky = start.precisions_cholesky_
+        assert np.allclose(start.precisions_, cholesky @ cholesky.T)
+    agreement = [score(starts[0].predict(x), s.predict(x))["ari"] for s in starts]
+    other = int(np.argmin(agreement))
+    assert agreement[other] < 0.9
+    # runs that reproduce another start's partition: the cells get that start's labels
+    evaluation = np.arange(len(x))
+    scores = {"chosen": 6, "family": "mixture", "evaluation": evaluation,
+              "run_partitions": [starts[other].predict(x)] * 4}
+    model, _, labelling = _final_mixture(x, evaluation, scores, 0, len(x))
+    assert score(model.predict(x), starts[other].predict(x))["ari"] > 0.99
+    assert "start 1 of" not in labelling
+    # and the selection hands over the chosen number's runs
     z, truth = blobs(rng)
+    found = select_n_domains(z, np.arange(len(z)), [("embedding_knn", 1.0,
+                             _knn_graph(z, 10), np.arange(len(z)))], seed=0)
+    assert found["chosen"] == 4 and len(found["run_partitions"]) == found["n_runs"]
+    assert all(len(np.unique(p)) == 4 for p in found["run_partitions"])
     adata = embedded(z)
     spacon.tl.domains(adata, seed=0)
-    assert "with the runs" in adata.uns["spacon_domain"]["selection"]["labelling"]
+    assert "with the runs at 4 domains" in adata.uns["spacon_domain"]["selection"]["labelling"]
 
 
 def test_one_big_clump_beside_a_few_cells(rng):

@@ -208,7 +208,8 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         tree = MixtureTree(np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.array([len(z)]))
         leaves = np.zeros(len(z), dtype=np.int64)
         selection = {"rule": "a single point", "chosen": 1,
-                     "reason": "1 domain: every cell has the same embedding"}
+                     "reason": "1 domain: every cell has the same embedding",
+                     "labelling": "every cell at one point: nothing to fit"}
     else:
         graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors)
         scores = select_n_domains(points, group, graphs, seed, options["n_runs"],
@@ -265,7 +266,8 @@ def _final_mixture(points, group, scores, seed, max_fit_cells):
 
     best, agreement = most_reproducible(candidates, partition, scores["run_partitions"])
     labelling = (f"start {best + 1} of {len(candidates)} by likelihood, mean ARI "
-                 f"{agreement[best]:.3f} with the runs at {k} domains (the most likely: "
+                 f"{agreement[best]:.3f} with the runs at {k} domain{'s' if k > 1 else ''} "
+                 f"(the most likely: "
                  f"{agreement[0]:.3f})")
     return *candidates[best], labelling
 

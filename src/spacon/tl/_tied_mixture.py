@@ -150,7 +150,6 @@ def tied_mixture_class():
                 order = sorted(range(len(fits)), key=lambda i: -fits[i][0])
                 self._fits, self._centre = [fits[i] for i in order], centre
                 self._set_fit(0)
-                self.precisions_ = self.precisions_cholesky_ @ self.precisions_cholesky_.T
                 self.n_features_in_ = x.shape[1]
                 if not self.converged_:
                     warnings.warn("Best performing initialization did not converge.",
@@ -170,6 +169,7 @@ def tied_mixture_class():
                 self.lower_bound_, self.n_iter_, self.converged_, parameters = self._fits[i]
                 self.weights_, means, self.covariances_, self.precisions_cholesky_ = parameters
                 self.means_ = means + self._centre
+                self.precisions_ = self.precisions_cholesky_ @ self.precisions_cholesky_.T
 
             def starts(self) -> list:
                 """The fit from every start, as models, the most likely first."""
