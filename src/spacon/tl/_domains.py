@@ -253,23 +253,21 @@ def _final_mixture(points, group, scores, seed, max_fit_cells):
     k, family, evaluation = scores["chosen"], scores["family"], scores["evaluation"]
     n_leaves = k if family == "mixture" else scores["n_tree_leaves"]
     merge_on = np.sort(np.random.default_rng(seed).permutation(len(group))[:MAX_MERGE_CELLS])
-    candidates = []
-    for model in mixture(points, n_leaves, seed, max_fit_cells, group=group).starts():
-        tree = merge_by_entropy(model.predict_proba(points[group[merge_on]]),
+
+    def tree_of(model):
+        return merge_by_entropy(model.predict_proba(points[group[merge_on]]),
                                 min_size=MIN_DOMAIN_SHARE)
-        candidates.append((model, tree))
 
-    def partition(candidate):
-        model, tree = candidate
+    def partition(model):
         labels = assign(model, points[evaluation])
-        return labels if family == "mixture" else tree.cut(k)[labels]
+        return labels if family == "mixture" else tree_of(model).cut(k)[labels]
 
-    best, agreement = most_reproducible(candidates, partition, scores["run_partitions"])
-    labelling = (f"start {best + 1} of {len(candidates)} by likelihood, mean ARI "
+    starts = mixture(points, n_leaves, seed, max_fit_cells, group=group).starts()
+    best, agreement = most_reproducible(starts, partition, scores["run_partitions"])
+    labelling = (f"start {best + 1} of {len(starts)} by likelihood, mean ARI "
                  f"{agreement[best]:.3f} with the runs at {k} domain{'s' if k > 1 else ''} "
-                 f"(the most likely: "
-                 f"{agreement[0]:.3f})")
-    return *candidates[best], labelling
+                 f"(the most likely: {agreement[0]:.3f})")
+    return starts[best], tree_of(starts[best]), labelling
 
 
 def _selection_record(scores: dict) -> dict:
