@@ -9,6 +9,8 @@ rule and choice among starts. Only the bookkeeping around the arithmetic is gone
 X`` is computed once per fit instead of once per M-step. The E-step whitens the points once,
 not once per component: with one shared covariance, the squared distances to the whitened means
 are one matrix product. ``tests/test_domains.py`` checks the fits against scikit-learn's.
+Unlike scikit-learn's, it keeps the fit from every start (``starts()``, the most likely first),
+so that :func:`spacon.tl.domains` can label cells with the start the stability runs reproduce.
 """
 
 from __future__ import annotations
