@@ -5,6 +5,9 @@ checked on every machine, with torch tensors on the CPU ("cpu-torch": the CPU no
 with NumPy arrays).
 """
 
+import contextlib
+import threading
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -13,7 +16,7 @@ import torch
 import spacon
 from spacon.graph import FactoredGraph, GraphOnDevice, NeighborSampler
 from spacon.graph import _ops as ops
-from spacon.model import SampledBatches, SpaCon, _rows
+from spacon.model import SampledBatches, SpaCon, TrainingInterrupted, _rows
 from spacon.nn import Adjacency
 
 
@@ -135,3 +138,50 @@ def test_sampled_training_on_the_gpu_is_repeatable_and_learns(brain, device):
     assert next(a.module.parameters()).device.type == "cpu"  # handed back on the CPU
     a.embed(device=device)
     assert np.isfinite(brain.obsm["X_spacon_spa"]).all()
+
+
+def prefetching_threads():
+    return [t for t in threading.enumerate() if t.name == "spacon-prefetch"]
+
+
+def test_batches_made_ahead_in_a_thread_are_the_batches(brain, device):
+    model = SpaCon(brain, seed=0)
+
+    def epoch(prefetch):
+        sampler = NeighborSampler(model.data.connectome, model.data.spatial, batch_size=256,
+                                  seed=5, device=device)
+        batches = SampledBatches(model.data, sampler, prefetch=prefetch)
+        return batches, list(batches.epoch(1, start=2))
+
+    default, _ = epoch(None)
+    assert default.prefetch  # off the CPU's NumPy path, batches are made ahead
+    (_, plain), (_, ahead) = epoch(False), epoch(True)
+    assert len(plain) == len(ahead) == default.n_batches - 2
+    for p, a in zip(plain, ahead):
+        assert torch.equal(p.n_id, a.n_id) and torch.equal(p.x, a.x)
+        for adj_p, adj_a in ((p.adj_con, a.adj_con), (p.adj_spa, a.adj_spa)):
+            assert torch.equal(adj_p.indptr, adj_a.indptr)
+            assert torch.equal(adj_p.indices, adj_a.indices)
+    assert not prefetching_threads()
+
+
+def test_an_interrupted_run_leaves_no_prefetching_thread(brain, device, monkeypatch):
+    from spacon.model import _train
+
+    class StopAtTheSecondStep:
+        checks = 0
+
+        @property
+        def requested(self):
+            self.checks += 1
+            return self.checks >= 2
+
+        def catching_sigint(self):
+            return contextlib.nullcontext(self)
+
+    monkeypatch.setattr(_train, "StopFlag", StopAtTheSecondStep)
+    with pytest.raises(TrainingInterrupted) as stopped:  # keeps the stopped loop's frames
+        SpaCon(brain, seed=0).train(1, mode="sampled", batch_size=128, device=device,
+                                    progress=False)
+    assert stopped.value.batch == 2
+    assert not prefetching_threads()

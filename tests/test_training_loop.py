@@ -188,3 +188,33 @@ def test_a_checkpoint_of_another_model_shape_is_refused(prepared, tmp_path, monk
     with pytest.raises(SpaconInputError, match="model of another shape"):
         SpaCon(prepared, hidden_dims=(8, 4, 2)).train(3, mode="full", checkpoint=ckpt,
                                                       resume=True, progress=False)
+
+
+def test_prefetching_keeps_the_order_raises_the_threads_error_and_stops():
+    import threading
+
+    from spacon.model._prefetch import prefetched
+
+    assert list(prefetched(iter(range(5)), "cpu")) == [0, 1, 2, 3, 4]
+
+    def failing():
+        yield 1
+        raise ValueError("bad batch 2")
+
+    items = prefetched(failing(), "cpu")
+    assert next(items) == 1
+    with pytest.raises(ValueError, match="bad batch 2"):
+        next(items)
+
+    made = []
+
+    def endless():
+        while True:
+            made.append(len(made))
+            yield made[-1]
+
+    items = prefetched(endless(), "cpu", depth=2)
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()
+    assert not [t for t in threading.enumerate() if t.name == "spacon-prefetch"]
+    assert len(made) <= 3 + 2 + 1  # at most `depth` ahead, and one being made

@@ -13,6 +13,7 @@ from ..graph import NeighborSampler, Subgraph
 from ..graph import _ops as ops
 from ..nn import Adjacency
 from ._data import ModelData
+from ._prefetch import prefetched
 from ._rows import ExpressionRows
 
 
@@ -52,14 +53,17 @@ class SampledBatches:
 
     Everything a step needs is made on the sampler's device: the expression is held there
     once (:class:`ExpressionRows`), and the subgraph, its adjacencies and its rows are built
-    there with torch ops, so a GPU step copies nothing from the host. Every rank of a
-    distributed run takes the same number of batches per epoch (the smallest shard's), so the
-    ranks stay in step.
+    there with torch ops, so a GPU step copies nothing from the host. Off the CPU each batch is
+    made one step ahead in a background thread (``prefetch``, see
+    :func:`~spacon.model._prefetch.prefetched`); the batches are the same either way. Every
+    rank of a distributed run takes the same number of batches per epoch (the smallest
+    shard's), so the ranks stay in step.
     """
 
     def __init__(self, data: ModelData, sampler: NeighborSampler, rank: int = 0,
-                 world_size: int = 1):
+                 world_size: int = 1, prefetch: bool | None = None):
         self.sampler = sampler
+        self.prefetch = not ops.is_cpu(sampler.device) if prefetch is None else prefetch
         self.expression = ExpressionRows(data.features, sampler.device)
         self.rank, self.world_size = rank, world_size
         self.n_batches = min(sampler.n_batches(r, world_size) for r in range(world_size))
@@ -71,8 +75,8 @@ class SampledBatches:
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """The batches of ``epoch`` on this rank, from batch ``start`` on."""
         subgraphs = self.sampler.epoch(epoch, self.rank, self.world_size, start=start)
-        for subgraph in itertools.islice(subgraphs, max(self.n_batches - start, 0)):
-            yield self.assemble(subgraph)
+        batches = map(self.assemble, itertools.islice(subgraphs, max(self.n_batches - start, 0)))
+        yield from prefetched(batches, self.sampler.device) if self.prefetch else batches
 
     def assemble(self, subgraph: Subgraph) -> Batch:
         """A sampled subgraph's expression rows and adjacencies (built where it was sampled)."""

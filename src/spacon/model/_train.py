@@ -8,6 +8,7 @@ loop, with the progress bar, checkpoints and Ctrl-C around it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -228,21 +229,23 @@ def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync
     try:
         with stop.catching_sigint():
             while state.epoch < config.epochs and not capped:
-                for batch in batches.epoch(state.epoch, start=state.batch):
-                    loss = training_step(module, optimizer, batch, config, sync, auxiliary)
-                    state.record(loss, len(batch.x))
-                    state.seconds = time.perf_counter() - start
-                    bar.update()
-                    bar.set_postfix(loss=f"{loss:.4g}")
-                    stopping, due = sync.any([stop.requested, checkpointer.due()])
-                    if stopping:
-                        checkpointer.save(state)
-                        raise _interrupted(state, checkpointer.path)
-                    capped = config.max_steps is not None and state.steps >= config.max_steps
-                    if capped:
-                        break
-                    if state.batch < n_batches and due:
-                        checkpointer.save(state)
+                # closed on leaving the loop early: a batch prefetching thread stops then
+                with contextlib.closing(batches.epoch(state.epoch, start=state.batch)) as epoch:
+                    for batch in epoch:
+                        loss = training_step(module, optimizer, batch, config, sync, auxiliary)
+                        state.record(loss, len(batch.x))
+                        state.seconds = time.perf_counter() - start
+                        bar.update()
+                        bar.set_postfix(loss=f"{loss:.4g}")
+                        stopping, due = sync.any([stop.requested, checkpointer.due()])
+                        if stopping:
+                            checkpointer.save(state)
+                            raise _interrupted(state, checkpointer.path)
+                        capped = config.max_steps is not None and state.steps >= config.max_steps
+                        if capped:
+                            break
+                        if state.batch < n_batches and due:
+                            checkpointer.save(state)
                 if state.batch < n_batches:  # max_steps reached inside the epoch
                     return _finish(state, start, checkpointer, [
                         {"epoch": len(state.history), "loss": state.epoch_loss(sync),

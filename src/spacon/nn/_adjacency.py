@@ -11,15 +11,24 @@ from ..graph import _ops as ops
 
 
 def csr_tensor(indptr, indices, values, shape) -> torch.Tensor:
-    """A torch CSR tensor, built without torch's warnings.
+    """A torch CSR tensor, built without torch's warning.
 
-    torch flags CSR support as beta on every construction and spacon checks its own
-    invariants; the warnings are silenced here only, never process-wide.
+    torch flags CSR support as beta, once per process, and spacon checks its own invariants;
+    the warning is silenced here only, never process-wide. After the first construction
+    there is nothing left to silence (and a training step builds dozens).
     """
+    global _silenced
+    if _silenced:
+        return torch.sparse_csr_tensor(indptr, indices, values, shape, check_invariants=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly")
-        return torch.sparse_csr_tensor(indptr, indices, values, shape, check_invariants=False)
+        out = torch.sparse_csr_tensor(indptr, indices, values, shape, check_invariants=False)
+    _silenced = True
+    return out
+
+
+_silenced = False
 
 
 class Adjacency:

@@ -80,22 +80,25 @@ class GATConv(nn.Module):
         coefficient of every edge, in ``adj`` order.
         """
         if isinstance(x, Projected):
-            h, score_src, score_dst = x.h, x.score_src, x.score_dst[: adj.n_dst]
+            h, score_src, score_dst = x.h, x.score_src, _first(x.score_dst, adj.n_dst)
         else:
             h = x @ self.weight
             score_src = h @ self.att_src
-            score_dst = h[: adj.n_dst] @ self.att_dst
+            score_dst = _first(h, adj.n_dst) @ self.att_dst
         if isinstance(adj, BlockAdjacency):
             if return_attention_weights:
                 raise ValueError("attention weights are returned for edge-list graphs only")
             return self._forward_blocks(h, score_src, score_dst, adj)
-        logits = torch.sigmoid(score_src[adj.indices] + score_dst[adj.row])
+        # index_select, not [] indexing: the same gather, but its backward is one index_add_
+        # where a GPU sorts the indices for indexing's (many launches per layer)
+        logits = torch.sigmoid(score_src.index_select(0, adj.indices)
+                               + score_dst.index_select(0, adj.row))
         # logits lie in (0, 1): exp cannot overflow, so no max-subtraction is needed
         weights = torch.exp(logits)
         total = torch.zeros(adj.n_dst, dtype=h.dtype, device=h.device).index_add_(
             0, adj.row, weights
         )
-        alpha = weights / total[adj.row]
+        alpha = weights / total.index_select(0, adj.row)
         out = aggregate(F.dropout(alpha, self.dropout, self.training), h, adj)
         if return_attention_weights:
             return out, alpha
@@ -129,3 +132,10 @@ class GATConv(nn.Module):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"
+
+
+def _first(t: torch.Tensor, n: int) -> torch.Tensor:
+    """The first ``n`` rows of ``t``; ``t`` itself when it has ``n`` rows (training batches
+    target every node; a slice would cost a zero-fill and a copy in the backward pass).
+    """
+    return t if len(t) == n else t[:n]
