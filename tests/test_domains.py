@@ -392,3 +392,21 @@ def test_adjusted_rand_equals_scikit_learn(rng):
         b = np.where(rng.random(n) < 0.7, a % kb, rng.integers(0, kb, n))
         assert adjusted_rand(a, b) == adjusted_rand_score(a, b)
     assert adjusted_rand(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0])) == 1.0
+
+
+def _has_sklearn_mixture():
+    import sys
+
+    return "sklearn.mixture" in sys.modules
+
+
+def test_selection_workers_started_ahead_are_ready_for_the_runs():
+    from joblib.externals.loky import get_reusable_executor
+
+    from spacon.tl import _domain_selection as selection
+
+    assert selection.start_workers(1) is None  # one process: nothing to start
+    get_reusable_executor().shutdown(wait=True)  # fresh workers, as in a new session
+    selection.start_workers(2).join()
+    # the selection's next call reuses the started workers, which have imported its fits
+    assert all(selection._parallel_map(_has_sklearn_mixture, [()] * 4, 2))

@@ -218,3 +218,36 @@ def test_prefetching_keeps_the_order_raises_the_threads_error_and_stops():
     items.close()
     assert not [t for t in threading.enumerate() if t.name == "spacon-prefetch"]
     assert len(made) <= 3 + 2 + 1  # at most `depth` ahead, and one being made
+
+
+def test_adam_updates_as_torch_adam_and_shares_its_checkpoint_format():
+    from spacon.model._adam import Adam
+
+    def parameters():
+        gen = torch.Generator().manual_seed(0)
+        return [torch.randn(shape, generator=gen, requires_grad=True)
+                for shape in ((5, 7), (7,), (3,))]
+
+    ours, theirs = parameters(), parameters()
+    ours_opt = Adam(ours, lr=5e-3, weight_decay=1e-4)
+    torch_opt = torch.optim.Adam(theirs, lr=5e-3, weight_decay=1e-4)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(40):
+        grads = [torch.randn(p.shape, generator=gen) for p in ours]
+        for params, opt in ((ours, ours_opt), (theirs, torch_opt)):
+            opt.zero_grad(set_to_none=True)
+            for i, (p, g) in enumerate(zip(params, grads)):
+                if not (i == 2 and step % 7 == 3):  # a parameter that sometimes has no gradient
+                    p.grad = g.clone()
+            opt.step()
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a, b)  # to the last bit on the CPU
+    mine, torchs = ours_opt.state_dict(), torch_opt.state_dict()
+    assert mine["param_groups"] == torchs["param_groups"]
+    assert float(mine["state"][2]["step"]) == 40 - 6 == float(torchs["state"][2]["step"])
+    resumed = Adam(parameters(), lr=5e-3, weight_decay=1e-4)
+    resumed.load_state_dict(torchs)  # a checkpoint written with torch's Adam
+    assert resumed.steps == [40, 40, 34]
+    assert torch.equal(resumed.exp_avg_sq[0], torchs["state"][0]["exp_avg_sq"])
+    with pytest.raises(ValueError, match="other parameters"):
+        Adam(parameters()[:2]).load_state_dict(mine)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _keys
 from ._errors import SpaconInputError
-from ._utils import check_option, choose_threads, cpu_threads
+from ._utils import check_option, choose_threads, cpu_threads, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -270,13 +270,20 @@ def _run(config: RunConfig, adata=None):
         connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
     timer.lap("load")
     adata, config = build_graphs(adata, config, connectivity, timer)
-    model = None
+    model, workers = None, None
     if config.encoder == "spacon":
+        if main_rank and config.method == "gmm" and resolve_device(config.device).type != "cpu":
+            # the CPUs are idle while a GPU trains: start the domains' processes meanwhile
+            from .tl._domains import start_selection_workers
+
+            workers = start_selection_workers(adata.n_obs, config.threads)
         model = train(adata, config, out, progress=config.progress and main_rank,
                       connectivity=connectivity)
         timer.lap("training")
     if not main_rank:
         return adata, None
+    if workers is not None:
+        workers.join()
     with cpu_threads(choose_threads(config.threads or model and model.train_params["threads"])):
         if model is None:
             smoothing_embeddings(adata, config)

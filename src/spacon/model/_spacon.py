@@ -27,6 +27,7 @@ from .._utils import (
 from ..graph import NeighborSampler
 from ..io import atomic_path
 from ..nn import SpaConModule
+from ._adam import Adam
 from ._batches import FullBatch, SampledBatches
 from ._connectivity_map import FILE as CONNECTIVITY_MAP_FILE
 from ._connectivity_map import ConnectivityMap
@@ -289,7 +290,7 @@ class SpaCon:
                     raise SpaconInputError("training with an auxiliary objective cannot be "
                                            "resumed (it is not checkpointed).")
                 parameters += list(auxiliary.to(device).parameters())
-            optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+            optimizer = Adam(parameters, lr=lr, weight_decay=weight_decay)
             path = None if checkpoint is None else sync.checkpoint_path(Path(checkpoint))
             checkpointer = Checkpointer(path, module, optimizer, config)
             state = TrainState(history=list(self.history),

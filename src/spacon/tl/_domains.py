@@ -174,6 +174,16 @@ def domains(
     return adata if copy else None
 
 
+def start_selection_workers(n_cells: int, n_jobs: int | None = None):
+    """Start the processes that :func:`domains` of ``n_cells`` cells with ``n_jobs`` will
+    use, in the background (see :func:`~spacon.tl._domain_selection.start_workers`); returns
+    the thread to join before calling it, or ``None``.
+    """
+    from ._domain_selection import start_workers
+
+    return start_workers(_n_jobs(n_jobs, n_cells))
+
+
 def _n_jobs(n_jobs: int | None, n_cells: int) -> int:
     """Processes for domain selection: ``n_jobs``, else the idle CPUs (at most
     ``MAX_DEFAULT_JOBS``) on 2,000 cells or more (below that, starting the processes costs
