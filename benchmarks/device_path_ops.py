@@ -12,9 +12,11 @@ and indexing with a boolean mask (their output size depends on the data). At the
 a GPU step is bound by launches and synchronisations, not by GPU work (README, "Training on a
 GPU"), so these counts are what a faster small-data step has to reduce.
 
-The optimiser's and gradient clipping's counts are the CPU's: torch uses its per-parameter
-loop there and the multi-tensor (``foreach``) kernels on a GPU, so on a GPU they are a few
-launches, and their ``.item()`` calls read CPU step counters, which do not synchronise.
+The optimiser (``spacon.model._adam``) is counted as on a GPU: multi-tensor (``foreach``)
+calls, each a few launches for all parameters. Gradient clipping's count is the CPU's: torch
+loops over the parameters there and uses multi-tensor kernels on a GPU. Batches are made in
+line here (on a GPU a second thread makes them one step ahead, with the same ops), since the
+counter sees its own thread only.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import spacon
 from spacon.graph import _ops
+from spacon.model import _batches
 
 DATA_DEPENDENT = {"aten.nonzero.default", "aten.masked_select.default", "aten._unique2.default",
                   "aten.unique_consecutive.default", "aten.unique_dim.default"}
 PHASES = {"graph/": "sampling", "nn/_adjacency": "building", "model/_rows": "building",
-          "model/_batches": "building", "nn/": "forward"}
+          "model/_batches": "building", "nn/": "forward", "model/_adam": "optimiser"}
 
 
 def place() -> tuple[str, str]:
@@ -46,8 +49,8 @@ def place() -> tuple[str, str]:
     text = f.line or ""
     if "backward" in text:
         return "backward", where
-    if "optimizer.step" in text or "clip_grad" in text:
-        return "optimiser (CPU variant)", where
+    if "clip_grad" in text:
+        return "gradient clipping (CPU variant)", where
     for prefix, phase in PHASES.items():
         if where.startswith(prefix):
             return phase, where
@@ -90,6 +93,11 @@ def main() -> None:
     adata = prepared_brain(args.n_cells)
     model = spacon.SpaCon(adata, seed=0)
     _ops.is_cpu = lambda device: False  # the device (torch) path, on CPU tensors
+    # batches made in line: the op counter sees this thread only (on a GPU a second thread
+    # makes them, with the same ops)
+    original = _batches.SampledBatches.__init__
+    _batches.SampledBatches.__init__ = lambda self, *a, **k: original(
+        self, *a, **{**k, "prefetch": False})
     counter = OpCounter()
     with counter:
         model.train(mode="sampled", epochs=1, max_steps=args.steps, progress=False, seed=0)
