@@ -179,9 +179,14 @@ def test_an_interrupted_run_leaves_no_prefetching_thread(brain, device, monkeypa
         def catching_sigint(self):
             return contextlib.nullcontext(self)
 
+    stop_flag = _train.StopFlag
     monkeypatch.setattr(_train, "StopFlag", StopAtTheSecondStep)
     with pytest.raises(TrainingInterrupted) as stopped:  # keeps the stopped loop's frames
         SpaCon(brain, seed=0).train(1, mode="sampled", batch_size=128, device=device,
                                     progress=False)
     assert stopped.value.batch == 2
     assert not prefetching_threads()
+    monkeypatch.setattr(_train, "StopFlag", stop_flag)  # the device fixture's patch stays
+    model = SpaCon(brain, seed=0).train(1, mode="sampled", batch_size=128, device=device,
+                                        max_steps=3, progress=False)  # stops inside the epoch
+    assert model.train_params["steps"] == 3 and not prefetching_threads()

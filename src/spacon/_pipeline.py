@@ -270,20 +270,21 @@ def _run(config: RunConfig, adata=None):
         connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
     timer.lap("load")
     adata, config = build_graphs(adata, config, connectivity, timer)
-    model, workers = None, None
+    model, workers, threads = None, None, config.threads
     if config.encoder == "spacon":
-        if main_rank and config.method == "gmm" and resolve_device(config.device).type != "cpu":
-            # the CPUs are idle while a GPU trains: start the domains' processes meanwhile
+        if (main_rank and config.method == "gmm" and not config.resume
+                and resolve_device(config.device).type != "cpu"):
+            # the CPUs are idle while a GPU trains: start the domains' processes meanwhile,
+            # after counting the idle CPUs for training (the starting processes keep some busy)
             from .tl._domains import start_selection_workers
 
+            threads = choose_threads(config.threads)
             workers = start_selection_workers(adata.n_obs, config.threads)
         model = train(adata, config, out, progress=config.progress and main_rank,
-                      connectivity=connectivity)
+                      connectivity=connectivity, threads=threads)
         timer.lap("training")
     if not main_rank:
         return adata, None
-    if workers is not None:
-        workers.join()
     with cpu_threads(choose_threads(config.threads or model and model.train_params["threads"])):
         if model is None:
             smoothing_embeddings(adata, config)
@@ -292,6 +293,8 @@ def _run(config: RunConfig, adata=None):
             if connectivity is not None:
                 fit_connectivity_map(model, adata, connectivity, config)
         timer.lap("embedding")
+        if workers is not None:
+            workers.join()
         domains = call_domains(adata, config)
         timer.lap("domains")
         summary = write_outputs(adata, config, out, model, domains, timer)
@@ -421,9 +424,11 @@ def highly_variable(adata, n_top_genes: int):
     return adata[:, adata.var["highly_variable"].to_numpy()].copy()
 
 
-def train(adata, config: RunConfig, out: Path, progress: bool = True, connectivity=None):
+def train(adata, config: RunConfig, out: Path, progress: bool = True, connectivity=None,
+          threads: int | None = None):
     """A SpaCon model of ``adata``, trained as the config says (checkpointing in ``out``);
     with ``connectivity_code`` also by the auxiliary objective on ``connectivity``'s rows.
+    ``threads``: torch's CPU threads (default ``--threads``).
     """
     from .model import ConnectivityCodeObjective, SpaCon
     from .model._connectivity_map import training_profiles
@@ -440,7 +445,8 @@ def train(adata, config: RunConfig, out: Path, progress: bool = True, connectivi
             config.hidden_dims[-1], seed=config.seed)
     return model.train(config.epochs, mode=config.mode, batch_size=config.batch_size,
                        lr=config.lr, seed=config.seed, device=config.device,
-                       threads=config.threads, progress=progress, checkpoint=out / CHECKPOINT,
+                       threads=threads if threads is not None else config.threads,
+                       progress=progress, checkpoint=out / CHECKPOINT,
                        checkpoint_interval=config.checkpoint_interval, resume=config.resume,
                        auxiliary=auxiliary)
 

@@ -57,6 +57,8 @@ class Adam:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not live:
             return
+        if any(self.params[i].grad.is_sparse for i in live):
+            raise RuntimeError("Adam does not support sparse gradients")
         for i in live:
             if self.exp_avg[i] is None:
                 p = self.params[i]
@@ -93,7 +95,9 @@ class Adam:
 
     def load_state_dict(self, saved: dict) -> None:
         """Continue from a state of :meth:`state_dict` or ``torch.optim.Adam``'s; its
-        tensors are moved to the parameters' device and dtype.
+        tensors are moved to the parameters' device and dtype. The learning rate, betas and
+        weight decay stay this optimiser's (a checkpoint is resumed only with the options it
+        was written with).
         """
         groups = saved["param_groups"]
         if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):

@@ -75,7 +75,8 @@ class SampledBatches:
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """The batches of ``epoch`` on this rank, from batch ``start`` on."""
         subgraphs = self.sampler.epoch(epoch, self.rank, self.world_size, start=start)
-        batches = map(self.assemble, itertools.islice(subgraphs, max(self.n_batches - start, 0)))
+        batches = (self.assemble(subgraph) for subgraph in itertools.islice(
+            subgraphs, max(self.n_batches - start, 0)))
         yield from prefetched(batches, self.sampler.device) if self.prefetch else batches
 
     def assemble(self, subgraph: Subgraph) -> Batch:

@@ -21,7 +21,7 @@ class _Failure:
 
 
 def prefetched(items: Iterator[T], device, depth: int = 1) -> Iterator[T]:
-    """The items of ``items`` in order, each made in a background thread up to ``depth`` ahead.
+    """The items of ``items`` in order, each made in a background thread, ``depth`` ahead.
 
     On a GPU a sampled batch is drawn and built with a few hundred small kernels, and the
     sampler waits on the device wherever a size depends on the data; the training step is
@@ -31,21 +31,21 @@ def prefetched(items: Iterator[T], device, depth: int = 1) -> Iterator[T]:
     current stream of ``device``, so a batch's kernels run before those of the step that
     reads it, and memory freed by one thread is reused in stream order by the other.
 
-    An error in the thread is raised here, at the item it stopped at; closing the iterator
-    (or leaving a loop over it early) stops the thread.
+    The thread starts an item only when fewer than ``depth`` made items wait to be taken,
+    so besides the item the caller holds, at most ``depth`` are alive. An error in the thread
+    is raised here, at the item it stopped at; closing the iterator (or leaving a loop over
+    it early) stops the thread.
     """
     device = torch.device(device)
     stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
-    out: queue.Queue = queue.Queue(maxsize=depth)
+    out: queue.SimpleQueue = queue.SimpleQueue()
+    slots = threading.Semaphore(depth)
     stop = threading.Event()
 
-    def put(item) -> bool:
+    def free_slot() -> bool:
         while not stop.is_set():
-            try:
-                out.put(item, timeout=0.05)
+            if slots.acquire(timeout=0.05):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def work() -> None:
@@ -54,12 +54,14 @@ def prefetched(items: Iterator[T], device, depth: int = 1) -> Iterator[T]:
                 if stream is not None:  # current device and stream are per thread
                     scope.enter_context(torch.cuda.device(stream.device))
                     scope.enter_context(torch.cuda.stream(stream))
-                for item in items:
-                    if not put(item):
+                iterator = iter(items)
+                while free_slot():
+                    item = next(iterator, _END)
+                    out.put(item)
+                    if item is _END:
                         return
-            put(_END)
         except BaseException as err:  # noqa: BLE001 - handed to the consuming thread
-            put(_Failure(err))
+            out.put(_Failure(err))
 
     thread = threading.Thread(target=work, name="spacon-prefetch", daemon=True)
     thread.start()
@@ -70,6 +72,7 @@ def prefetched(items: Iterator[T], device, depth: int = 1) -> Iterator[T]:
                 return
             if isinstance(item, _Failure):
                 raise item.error
+            slots.release()  # the caller holds this one: the next may be made
             yield item
     finally:
         stop.set()

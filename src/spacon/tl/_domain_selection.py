@@ -278,11 +278,13 @@ def _parallel_map(function, jobs: list[tuple], n_jobs: int) -> list:
 def start_workers(n_jobs: int):
     """Start the ``n_jobs`` worker processes of :func:`select_n_domains` in the background.
 
-    A worker imports NumPy, SciPy and scikit-learn as it starts: seconds each, and on a GPU
-    machine the selection's first call took 9 s where the second took 2. Started while the
-    caller has other work (training on a GPU leaves the CPUs idle), they are ready when the
-    domains are called, which reuse them. Returns the thread starting them (join it before
-    calling the domains), or ``None`` when there is nothing to start.
+    A worker imports NumPy, SciPy and scikit-learn as it starts: seconds each on a GPU
+    machine whose packages have no compiled bytecode. Started while the caller has other work
+    (training on a GPU leaves the CPUs idle), they are ready when the domains are called,
+    which reuse them (joblib stops workers idle for 300 s: a longer wait loses the head
+    start, nothing else). Each worker is likely, not certain, to get one of the ``2 *
+    n_jobs`` warm-up jobs. Returns the thread starting them (join it before calling the
+    domains), or ``None`` when there is nothing to start.
     """
     import threading
 
@@ -291,7 +293,7 @@ def start_workers(n_jobs: int):
 
     def start():
         try:
-            _parallel_map(_ready, [()] * n_jobs, n_jobs)
+            _parallel_map(_ready, [()] * (2 * n_jobs), n_jobs)
         except Exception as err:  # noqa: BLE001 - only a head start: the selection starts them
             logger.debug("domain workers not started ahead: %s", err)
 
