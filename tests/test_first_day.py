@@ -157,7 +157,14 @@ def test_embed_command_errors(sim_inputs, tmp_path, capsys):
     data = str(sim_inputs / "synthetic_brain.h5ad")
     assert main(["embed", "--model", str(tmp_path / "none"), "--adata", data,
                  "--out", str(tmp_path / "o")]) == 2
-    assert "holds no spacon model" in capsys.readouterr().err
+    assert "no spacon model in" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    # a smoothing run trains no model, and the error says what to do instead
+    assert main(["run", "--adata", data, "--no-connectivity", "--out", str(tmp_path / "smooth"),
+                 "--quiet"]) == 0
+    assert main(["embed", "--model", str(tmp_path / "smooth"), "--adata", data,
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "--encoder spacon to embed new tissue" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
@@ -205,7 +212,8 @@ def test_n_top_genes_trains_on_the_most_variable_genes(sim_inputs, tmp_path):
     assert res.n_vars == 30 and res.var["highly_variable"].all()
     assert len(__import__("json").loads((out / "model" / "model.json").read_text())["var_names"]) == 30
     # the model on its own (raw, all-gene) tissue: normalised over all genes as in training
-    assert main(["embed", "--model", str(out / "model"), "--adata",
+    # (the run's output folder names its model/ too)
+    assert main(["embed", "--model", str(out), "--adata",
                  str(sim_inputs / "synthetic_brain.h5ad"), "--out", str(tmp_path / "new")]) == 0
     new = ad.read_h5ad(tmp_path / "new" / "result.h5ad")
     np.testing.assert_allclose(new.obsm["X_spacon_spa"], res.obsm["X_spacon_spa"], atol=1e-4)

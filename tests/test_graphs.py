@@ -136,6 +136,15 @@ def test_isolated_cells_warn():
         spacon.pp.spatial_graph(adata, radius=1.0)
 
 
+def test_graphs_that_link_everything_or_nothing_are_refused():
+    adata = make_adata([[0, 0], [0.1, 0], [10, 10], [20, 20]])
+    with pytest.raises(SpaconInputError, match="n_neighbors=4 links every cell .* 4 cells"):
+        spacon.pp.spatial_graph(adata, n_neighbors=4)
+    with pytest.raises(SpaconInputError, match="within radius=0.01 .* nearest one is 7.09"):
+        spacon.pp.spatial_graph(adata, radius=0.01)
+    assert "spatial_connectivities" not in adata.obsp
+
+
 def test_inputs_not_modified_and_copy(rng):
     adata = make_adata(rng.uniform(size=(30, 2)))
     before = adata.obsm["spatial"].copy()

@@ -25,6 +25,20 @@ def test_npz_sparse_with_and_without_labels(tmp_path):
     assert np.allclose(sp.load_npz(tmp_path / "b.npz").toarray(), M)  # still scipy-readable
 
 
+def test_save_npz_takes_a_connectivity_and_refuses_what_is_not_one(tmp_path):
+    conn = Connectivity(sp.csr_matrix(M), labels=["x", "y", "z"])
+    save_npz(tmp_path / "c.npz", conn)  # as read_mouse_tracer returns it
+    back = read_connectivity(tmp_path / "c.npz")
+    assert list(back.labels) == ["x", "y", "z"] and np.allclose(dense(back), M)
+    with pytest.raises(SpaconInputError, match="square"):
+        save_npz(tmp_path / "d.npz", M[:2])
+    with pytest.raises(SpaconInputError, match="numeric matrix or a Connectivity"):
+        save_npz(tmp_path / "d.npz", np.array([[1, "a"], [2, 3]], dtype=object))
+    with pytest.raises(SpaconInputError, match="2 labels for 3 rows"):
+        save_npz(tmp_path / "d.npz", M, labels=["x", "y"])
+    assert not (tmp_path / "d.npz").exists()
+
+
 def test_npz_dense_named_array(tmp_path):
     np.savez(tmp_path / "c.npz", fc=M, other=M * 2)
     assert np.allclose(dense(read_connectivity(tmp_path / "c.npz", key="other")), 2 * M)
@@ -99,8 +113,14 @@ def test_file_errors(tmp_path):
     with pytest.raises(SpaconInputError, match="unknown format"):
         read_connectivity(tmp_path / "x.txt")
     (tmp_path / "bad.npy").write_bytes(b"not numpy")
-    with pytest.raises(SpaconInputError, match="could not read"):
+    with pytest.raises(SpaconInputError, match="is not a NumPy .npy file; it looks like text"):
         read_connectivity(tmp_path / "bad.npy")
+    pd.DataFrame(M).to_csv(tmp_path / "csv.npz")  # a CSV with the wrong name
+    with pytest.raises(SpaconInputError, match="not a NumPy .npz file .*a CSV"):
+        read_connectivity(tmp_path / "csv.npz")
+    (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(SpaconInputError, match="could not read"):
+        read_connectivity(tmp_path / "cut.npz")
     pd.DataFrame(M, index=["a", "b", "c"], columns=["a", "b", "d"]).to_csv(tmp_path / "l.csv")
     with pytest.raises(SpaconInputError, match="labels differ"):
         read_connectivity(tmp_path / "l.csv")

@@ -99,7 +99,7 @@ def test_save_load_roundtrip_and_gene_check(prepared, tmp_path):
     fewer = prepared[:, 5:].copy()
     with pytest.raises(SpaconInputError, match="5 missing"):
         SpaCon.load(tmp_path / "m", fewer)
-    with pytest.raises(SpaconInputError, match="not a spacon model"):
+    with pytest.raises(SpaconInputError, match="no spacon model in"):
         SpaCon.load(tmp_path, prepared)
 
 

@@ -140,7 +140,7 @@ def test_predict_command_refuses_bad_input_and_writes_nothing(sim_inputs, traine
     out = tmp_path / "new"
     base = ["predict", "--adata", str(h5ad), "--out", str(out)]
     _refused([*base, "--model", str(tmp_path / "nowhere")], capsys, out,
-             "holds no spacon model")
+             "no spacon model in")
     _refused([*base, "--model", str(trained_run), "--unit-key", "voxel"], capsys, out,
              "--unit-key 'voxel' is not a column")
     other = ad.read_h5ad(h5ad)

@@ -96,3 +96,29 @@ def test_cortical_fmri_recipe(tmp_path):
     run_blocks(find("Cortical fMRI"), tmp_path)
     result = ad.read_h5ad(tmp_path / "fmri_result" / "result.h5ad")
     assert "spacon_domain_alpha1" in result.obs and result.n_obs == 120
+
+
+def test_python_example(tmp_path):
+    """The README's Python block, as written but smaller: each substitution must match once, so
+    a changed call in the README fails here instead of passing unrun."""
+    from test_tracer import write_tracer
+
+    text = README.read_text()
+    section = text[text.index("### Python"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    smaller = {
+        "spacon.datasets.synthetic_brain()": "spacon.datasets.synthetic_brain(n_cells=900, "
+                                             "n_sections=4)",
+        "model.train()": "model.train(max_steps=4)",
+        "folds=4,": "folds=2, train_kwargs={'max_steps': 2},",
+    }
+    for old, new in smaller.items():
+        assert code.count(old) == 1, f"the README's Python block no longer has {old!r}"
+        code = code.replace(old, new)
+    (tmp_path / "mouse_oh2014_sc_synaptome").mkdir()
+    write_tracer(tmp_path / "mouse_oh2014_sc_synaptome")
+    run_blocks([("python", code)], tmp_path)
+    for name in ("domain_tree.png", "domains.png", "report.html", "markers.png", "coupling.png",
+                 "model/model.pt"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    run_blocks([("python", code)], tmp_path)  # a second run in the same folder works too

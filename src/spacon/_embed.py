@@ -40,10 +40,9 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     from . import pp
     from .io import read_connectivity, write_h5ad, write_text
     from .model import SpaCon
+    from .model._spacon import model_directory
 
-    model_dir = Path(model_dir)
-    if not (model_dir / "model.json").exists():
-        raise SpaconInputError(f"--model {str(model_dir)!r} holds no spacon model (model.json).")
+    model_dir = model_directory(model_dir)
     if config.connectivity is None and any(a > 0 for a in config.alpha or []):
         raise SpaconInputError(
             "without --connectivity new tissue is embedded by the spatial encoder alone: use "

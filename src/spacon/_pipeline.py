@@ -327,6 +327,10 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
             "--connectivity FILE is required (or --no-connectivity to use the spatial graph "
             "alone)."
         )
+    if config.no_connectivity and config.connectivity is not None:
+        raise SpaconInputError(
+            f"--connectivity {config.connectivity} and --no-connectivity contradict each other "
+            "(from the command line or the config file): drop one.")
     check_option("figures", config.figures, FIGURE_LEVELS)
     if config.alpha is None:
         config = config.updated({"alpha": [0.0] if config.no_connectivity else [0.0, 1.0]})

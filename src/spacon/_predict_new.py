@@ -15,16 +15,6 @@ logger = logging.getLogger(__name__)
 PROFILES = "predicted_connectivity.npz"
 
 
-def model_directory(path: str | Path) -> Path:
-    """The model directory ``path`` names: itself, or ``path/model`` for a run's output."""
-    path = Path(path)
-    if not (path / "model.json").exists() and (path / "model" / "model.json").exists():
-        path = path / "model"
-    if not (path / "model.json").exists():
-        raise SpaconInputError(f"--model {str(path)!r} holds no spacon model (model.json).")
-    return path
-
-
 def predict_new_tissue(config: RunConfig, model: str | Path):
     """Predict the connectivity of ``config.adata`` with the model in ``model``.
 
@@ -45,6 +35,7 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
     from .model import SpaCon
     from .model._connectivity_map import FILE
     from .model._data import check_genes
+    from .model._spacon import model_directory
     from .pp._normalize import looks_like_counts
 
     if config.out is None:

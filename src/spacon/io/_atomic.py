@@ -49,15 +49,32 @@ def write_text(text: str, path: str | Path) -> None:
 
 
 def save_npz(path: str | Path, matrix, labels=None) -> None:
-    """Save a sparse connectivity matrix (and its row labels) atomically.
+    """Save a connectivity matrix (and its row labels) atomically.
 
-    The file is readable by :func:`scipy.sparse.load_npz` and by
-    :func:`spacon.io.read_connectivity`, which also picks up the labels.
+    ``matrix`` is a sparse or dense square array, or a :class:`spacon.io.Connectivity` (as
+    :func:`spacon.io.read_connectivity` and :func:`spacon.datasets.read_mouse_tracer` return),
+    whose labels are saved unless ``labels`` is given. The file is readable by
+    :func:`scipy.sparse.load_npz` and by :func:`spacon.io.read_connectivity`, which also
+    picks up the labels.
     """
     import numpy as np
     import scipy.sparse as sp
 
-    m = sp.csr_matrix(matrix)
+    from .._errors import SpaconInputError
+
+    if hasattr(matrix, "matrix") and hasattr(matrix, "labels"):  # a Connectivity
+        matrix, labels = matrix.matrix, matrix.labels if labels is None else labels
+    try:
+        m = sp.csr_matrix(matrix, dtype=np.result_type(getattr(matrix, "dtype", float),
+                                                       np.float32))
+    except (TypeError, ValueError) as error:
+        raise SpaconInputError(f"save_npz needs a numeric matrix or a Connectivity, got "
+                               f"{type(matrix).__name__}: {error}") from None
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise SpaconInputError(f"save_npz needs a square connectivity matrix, got shape "
+                               f"{m.shape}.")
+    if labels is not None and len(labels) != m.shape[0]:
+        raise SpaconInputError(f"save_npz got {len(labels)} labels for {m.shape[0]} rows.")
     arrays = dict(
         format=np.array("csr"), shape=np.array(m.shape), data=m.data, indices=m.indices,
         indptr=m.indptr,

@@ -135,6 +135,7 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         raise SpaconInputError(
             f"connectivity file {path.name!r} has an unknown format; use one of {', '.join(FORMATS)}."
         )
+    _check_signature(path, suffix)
     try:
         if suffix == ".npz":
             matrix, labels = _read_npz(path, key)
@@ -151,6 +152,28 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
     conn = Connectivity(matrix, labels)
     logger.info("read %s: %d x %d, %d non-zero", path.name, conn.n, conn.n, conn.matrix.nnz)
     return conn
+
+
+# what a file of each binary format starts with (HDF5 and MATLAB v7.3 have a 512-byte user block)
+_SIGNATURES = {".npz": (b"PK\x03\x04", "a NumPy .npz file (a zip of arrays)"),
+               ".npy": (b"\x93NUMPY", "a NumPy .npy file")}
+
+
+def _check_signature(path: Path, suffix: str) -> None:
+    """Refuse a file whose contents are not its suffix's format (a CSV renamed ``.npz``) with an
+    error that says so, before a reader gives a confusing one.
+    """
+    if suffix not in _SIGNATURES:
+        return
+    magic, what = _SIGNATURES[suffix]
+    with path.open("rb") as f:
+        head = f.read(len(magic))
+    if head != magic:
+        text = head.strip() and all(32 <= b < 127 or b in b"\t\r\n" for b in head)
+        raise SpaconInputError(
+            f"connectivity file {path.name!r} is not {what}"
+            + ("; it looks like text (a CSV? name it .csv)." if text else ".")
+        )
 
 
 def _read_npz(path: Path, key: str | None):

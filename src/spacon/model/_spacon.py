@@ -584,15 +584,14 @@ class SpaCon:
 
     @classmethod
     def load(cls, path: str | Path, adata, *, prepare: bool = False) -> SpaCon:
-        """Load a model saved by :meth:`save` and attach ``adata`` (its genes must match).
+        """Load a model saved by :meth:`save` (or the ``model/`` of a ``spacon run`` output
+        folder named by ``path``) and attach ``adata`` (its genes must match).
 
         ``adata`` needs the spatial graph (``prepare=True`` first preprocesses it as the
         training data were, see :meth:`prepare`); without a connectome graph the model embeds
         with its spatial encoder alone.
         """
-        path = Path(path)
-        if not (path / "model.json").exists() or not (path / "model.pt").exists():
-            raise SpaconInputError(f"{path} is not a spacon model directory (model.json/model.pt).")
+        path = model_directory(path)
         meta = json.loads((path / "model.json").read_text())
         model = cls.__new__(cls)
         model.params = meta["params"]
@@ -673,3 +672,26 @@ def _own_random_state(device=None):
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         yield
+
+
+def model_directory(path: str | Path) -> Path:
+    """The saved model ``path`` names: the folder itself, or ``path/model`` when ``path`` is
+    the output folder of ``spacon run``.
+    """
+    path = Path(path)
+    if not (path / "model.json").exists() and (path / "model" / "model.json").exists():
+        path = path / "model"
+    if (path / "model.json").exists() and (path / "model.pt").exists():
+        return path
+    hint = ""
+    summary = path / "summary.json"
+    if summary.exists():
+        try:
+            encoder = json.loads(summary.read_text())["training"].get("encoder")
+        except (ValueError, KeyError, AttributeError):
+            encoder = None
+        if encoder == "smoothing":
+            hint = (" That run used --encoder smoothing, which trains no model: run again with "
+                    "--encoder spacon to embed new tissue with it.")
+    raise SpaconInputError(f"no spacon model in {str(path)!r} (model.json and model.pt, or a "
+                           f"run's output folder holding model/).{hint}")

@@ -91,6 +91,9 @@ def spatial_graph(
         raise SpaconInputError(f"z_radius must be a positive number, got {z_radius!r}.")
     coords = spatial_coordinates(adata, spatial_key)
     n = adata.n_obs
+    if n_neighbors is not None and n_neighbors >= n:
+        raise SpaconInputError(f"n_neighbors={n_neighbors} links every cell to all others: there "
+                               f"are {n} cells (spatial graphs use ~6-30 neighbours).")
     if n_neighbors is not None:
         # k-NN query output, the symmetrised edge lists and the two CSR matrices
         check_memory(n * min(n_neighbors, n) * BYTES_PER_KNN_EDGE, f"a {n_neighbors}-nearest-"
@@ -111,6 +114,11 @@ def spatial_graph(
     isolated = int((degree == 0).sum())
     logger.info("spatial graph: %d edges, %.2f neighbours per cell on average", adjacency.nnz,
                 degree.mean())
+    if isolated == n and n > 1 and radius is not None:
+        raise SpaconInputError(
+            f"no cell has a spatial neighbour within radius={radius:g} (the median distance "
+            f"from a cell to its nearest one is {_nearest_distance(coords):.3g}); increase the "
+            "radius or check the coordinates' units.")
     if isolated:
         warnings.warn(
             f"{isolated} of {n} cells have no spatial neighbour at this radius/k; they are linked "
@@ -242,6 +250,14 @@ def section_codes(adata, section_key: str, section_order=None):
     position = {s: i for i, s in enumerate(order)}
     codes = labels.map(position).to_numpy(dtype=np.int64)
     return codes, order
+
+
+def _nearest_distance(coords, n_sample: int = 2000) -> float:
+    """Median distance from a cell to its nearest other cell (over a sample of cells)."""
+    pick = np.random.default_rng(0).choice(len(coords), min(n_sample, len(coords)),
+                                           replace=False)
+    distance = cKDTree(coords).query(coords[pick], k=2)[0][:, 1]
+    return float(np.median(distance))
 
 
 def _neighbors(coords, radius, n_neighbors, tree=None):
