@@ -281,6 +281,24 @@ def test_evaluate_connectivity_command(sim_inputs, tmp_path, capsys):
     assert "X_spacon_spa" not in a.obsm  # the input file is untouched
 
 
+def test_evaluate_connectivity_keeps_to_its_threads(sim_inputs, tmp_path, monkeypatch):
+    import threadpoolctl
+    import torch
+
+    seen = {}
+
+    def spy(*args, train_kwargs, **kwargs):
+        seen["torch"], seen["train"] = torch.get_num_threads(), train_kwargs["threads"]
+        seen["blas"] = {p["num_threads"] for p in threadpoolctl.threadpool_info()}
+        raise spacon.SpaconInputError("stop here: only the settings are checked")
+
+    monkeypatch.setattr(spacon.tl, "predict_connectivity", spy)
+    assert main(["evaluate", "connectivity", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+                 "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+                 "--radius", "700", "--threads", "1", "--out", str(tmp_path / "e")]) == 2
+    assert seen == {"torch": 1, "train": 1, "blas": {1}}
+
+
 def test_genes_feature_space_keeps_highly_variable_genes(monkeypatch):
     import scipy.sparse as sp
 

@@ -41,8 +41,19 @@ def smoothing_baseline(adata, alpha: float, seed: int = 0):
 
 
 def demo(out: str | Path = "spacon_demo", *, seed: int = 0, epochs: int | None = None,
-         progress: bool = True) -> dict:
-    """Simulate, run, score; print a table and return the scores."""
+         progress: bool = True, threads: int | None = None) -> dict:
+    """Simulate, run, score; print a table and return the scores (``threads`` bounds the CPU
+    threads of the whole job, as ``spacon run --threads`` does; default: the idle CPUs).
+    """
+    if threads is None:
+        return _demo(out, seed, epochs, progress, None)
+    from ._utils import choose_threads, cpu_threads
+
+    with cpu_threads(choose_threads(threads)):
+        return _demo(out, seed, epochs, progress, threads)
+
+
+def _demo(out, seed, epochs, progress, threads) -> dict:
     from . import _keys
     from ._pipeline import RunConfig, run
     from .datasets import synthetic_brain
@@ -60,6 +71,7 @@ def demo(out: str | Path = "spacon_demo", *, seed: int = 0, epochs: int | None =
         unit_key="unit", section_key="section", radius=info["suggested_radius"],
         z_radius=info["suggested_z_radius"], threshold=DEMO_THRESHOLD, alpha=[0.0, 1.0],
         epochs=epochs, seed=seed, out=str(out), overwrite=True, progress=progress,
+        threads=threads,
     )
     result, summary = run(config)
     baseline = expression_baseline(result, seed)

@@ -30,13 +30,20 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
     "auroc", "auroc_sd", "mse", "mse_sd", "per_fold"}}}`` (``connected`` states the rule that
     defines connected targets for the AUROC: the connectome graph's threshold and top-k).
     """
+    from ._utils import choose_threads, cpu_threads
+
+    if config.out is None:
+        raise SpaconInputError("--out DIR is required.")
+    with cpu_threads(choose_threads(config.threads)) as threads:
+        return _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads)
+
+
+def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads) -> dict:
     import matplotlib.pyplot as plt
 
     from . import pl, tl
     from .io import atomic_path, read_connectivity, write_text
 
-    if config.out is None:
-        raise SpaconInputError("--out DIR is required.")
     if config.connectivity is None and adata is None:
         raise SpaconInputError("--connectivity FILE is required: it is what is predicted.")
     out = Path(config.out)
@@ -51,7 +58,7 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
     connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
     config = normalize_and_spatial_graph(adata, config)
     train = {"mode": config.mode, "batch_size": config.batch_size, "lr": config.lr,
-             "device": config.device, "progress": False}
+             "device": config.device, "progress": False, "threads": threads}
     if config.epochs is not None:
         train["epochs"] = config.epochs
     else:

@@ -156,7 +156,8 @@ def _evaluate_coupling(args) -> int:
 def _demo(args) -> int:
     from ._demo import demo
 
-    demo(args.out, seed=args.seed, epochs=args.epochs, progress=not args.quiet)
+    demo(args.out, seed=args.seed, epochs=args.epochs, progress=not args.quiet,
+         threads=args.threads)
     return 0
 
 
@@ -534,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="spacon_demo", help="output directory (spacon_demo)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 20)")
+    demo.add_argument("--threads", type=int, help="CPU threads, and processes of the domain "
+                      "selection (default: the idle CPUs)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
     _add_report_command(sub)

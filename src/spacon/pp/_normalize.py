@@ -92,22 +92,47 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
     counts are kept in ``layers['counts']`` and ``uns['spacon_normalize']`` records how (a
     saved model keeps it, so new tissue is normalised the same way).
     """
-    import scanpy as sc
-
     adata = adata.copy() if copy else adata
     check_expression(adata, counts=True)
     warn_zero_genes(adata)
-    totals = np.asarray(adata.X.sum(axis=1)).ravel()
+    counts = adata.X
+    x = counts.tocsr() if sp.issparse(counts) else np.array(counts)  # a copy, as a CSR or array
+    if sp.issparse(x) and x is counts:
+        x = x.copy()
+    if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
+        x = x.astype(np.float32)
+    totals = _row_totals(x)
     if (totals == 0).any():
         raise SpaconInputError(
             f"{int((totals == 0).sum())} cells have no counts at all; filter them first "
             "(e.g. scanpy.pp.filter_cells(adata, min_counts=1))."
         )
-    adata.layers[_keys.COUNTS] = adata.X.copy()
-    sc.pp.normalize_total(adata, target_sum=target_sum)
-    sc.pp.log1p(adata)
+    # scanpy's normalize_total and log1p, to the last bit: each value divided by its cell's
+    # total / target_sum (in the data's precision), then log1p
+    scale = totals / x.dtype.type(target_sum)
+    if sp.issparse(x):
+        x.data /= np.repeat(scale, np.diff(x.indptr))
+        np.log1p(x.data, out=x.data)
+    else:
+        x /= scale[:, None]
+        np.log1p(x, out=x)
+    adata.layers[_keys.COUNTS] = counts.copy()
+    adata.X = x
+    adata.uns["log1p"] = {"base": None}  # as scanpy records it
     adata.uns[_keys.NORMALIZE] = {"target_sum": float(target_sum), "log1p": True}
     return adata if copy else None
+
+
+def _row_totals(x) -> np.ndarray:
+    """Each cell's total counts, summed in double precision and stored in the data's (exact
+    for counts, whatever the order of the sum).
+    """
+    if sp.issparse(x):
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        totals = np.bincount(rows, weights=x.data, minlength=x.shape[0])
+    else:
+        totals = x.sum(axis=1, dtype=np.float64)
+    return totals.astype(x.dtype)
 
 
 def looks_like_counts(adata) -> bool:

@@ -1,0 +1,53 @@
+"""pp.normalize: scanpy's normalize_total + log1p to the last bit, without scanpy or its threads."""
+
+import anndata as ad
+import numpy as np
+import pytest
+import scanpy as sc
+import scipy.sparse as sp
+
+import spacon
+
+
+def counts(seed: int, dtype) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    depth = rng.gamma(2, 1, size=(80, 1)) * [1, 40, 3000][seed % 3]
+    x = rng.poisson(rng.gamma(0.5, 3, size=(1, 50)) * depth)
+    x[:, 0] += 1  # every cell has counts
+    x[0] += 1  # and every gene
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+@pytest.mark.parametrize("form", [sp.csr_matrix, sp.csc_matrix, np.asarray])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_same_values_as_scanpy(seed, form, dtype):
+    x = form(counts(seed, dtype))
+    ours, theirs = ad.AnnData(x.copy()), ad.AnnData(x.copy())
+    spacon.pp.normalize(ours, target_sum=1e4)
+    sc.pp.normalize_total(theirs, target_sum=1e4)
+    sc.pp.log1p(theirs)
+    assert type(ours.X) is type(theirs.X) and ours.X.dtype == theirs.X.dtype
+    dense = (lambda m: m.toarray()) if sp.issparse(ours.X) else np.asarray
+    np.testing.assert_array_equal(dense(ours.X), dense(theirs.X))
+    assert ours.uns["log1p"] == theirs.uns["log1p"]
+    np.testing.assert_array_equal(dense(ours.layers["counts"]), dense(x))  # raw counts kept
+
+
+def test_input_untouched_sparse_arrays_and_threads():
+    import torch
+
+    x = sp.csr_array(counts(0, np.float32))
+    before = x.copy()
+    adata = ad.AnnData(x)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = spacon.pp.normalize(adata, copy=True)
+        assert torch.get_num_threads() == 1  # scanpy's numba kernels reset it to every CPU
+    finally:
+        torch.set_num_threads(threads)
+    assert (adata.X != before).nnz == 0 and "counts" not in adata.layers
+    assert isinstance(out.X, sp.csr_array)
+    totals = np.expm1(out.X.toarray().astype(np.float64)).sum(axis=1)
+    np.testing.assert_allclose(totals, 1e4, rtol=1e-4)
