@@ -87,6 +87,16 @@ def test_rule_finds_well_separated_clusters(rng):
     assert len(selection["mixture"]["k"]) >= 20 and not selection["at_limit"]
 
 
+def test_a_choice_at_the_most_the_cells_allow_warns(rng):
+    z, _ = blobs(rng, n=120, k=14)  # 14 blobs, but at most 120 / 10 = 12 domains
+    adata = embedded(z)
+    with pytest.warns(spacon.SpaconWarning, match="near the most these 120 cells allow .*"
+                      "set it with n_domains="):
+        spacon.tl.domains(adata)
+    assert adata.uns["spacon_domain"]["selection"]["at_limit"]
+    spacon.tl.domains(adata, n_domains=5)  # a number given: nothing to warn about
+
+
 def test_rule_finds_elongated_clusters_where_bic_oversplits(rng):
     from sklearn.mixture import GaussianMixture
 

@@ -112,7 +112,9 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     assert list(table.columns) == ["section", "domain_alpha0", "region"]
     np.testing.assert_array_equal(table["domain_alpha0"].astype(str),
                                   res.obs["spacon_domain_alpha0"].astype(str))
-    assert "ARI" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    ari = summary["truth_scores"]["0"]["ari"]
+    assert f"against the truth: ARI {ari:.3f}, NMI" in printed and "F1" in printed
     # an explicit alpha > 0 without a connectome stops before training
     assert main(["run", "--adata", data, "--no-connectivity", "--alpha", "0", "1",
                  "--out", str(tmp_path / "bad"), *SMALL]) == 2

@@ -100,6 +100,8 @@ def test_3d_without_sections_is_drawn_in_slices_not_flattened(result):
     cuts = spacon.pl.slices(result)
     assert cuts.depth == "z" and cuts.plane == (0, 1) and 2 <= len(cuts.names) <= 12
     assert np.all(np.diff(cuts.codes) >= 0)  # slabs follow depth
+    result.obsm["spatial"][:, 2] -= 150  # negative depths read as a range, not "-150--125"
+    assert spacon.pl.slices(result).names[0].startswith("z -150 to -1")
 
 
 def test_domain_map_says_when_only_some_sections_are_shown(result):

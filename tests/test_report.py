@@ -104,6 +104,20 @@ def test_report_is_one_offline_file_that_states_its_size(result, tmp_path):
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 
+def test_report_shows_the_truth_scores_and_says_when_nothing_was_trained(result, tmp_path):
+    scores = {"truth": "region", "0": {"ari": 0.8123, "nmi": 0.7, "v_measure": 0.7,
+                                       "hungarian_f1": 0.9}}
+    page = write_report(result, tmp_path / "a.html", summary={**SUMMARY, "truth_scores": scores})
+    page = page.read_text()
+    assert "Domains against the truth (obs['region'])" in page and "0.8123" in page
+    assert 'id="loss"' in page
+    del result.uns["spacon"]  # a smoothing run: no loss history anywhere
+    page = write_report(result, tmp_path / "b.html", summary={**SUMMARY, "loss_history": []})
+    page = page.read_text()
+    assert 'id="loss"' not in page and "was not trained" in page
+    assert "Domains against the truth" not in page
+
+
 def test_report_of_3d_data_without_sections_is_sliced(result):
     result.obs = result.obs.drop(columns="section")
     data = payload(result, {**SUMMARY, "parameters": {}})

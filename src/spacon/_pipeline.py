@@ -331,6 +331,8 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
         raise SpaconInputError(
             f"--connectivity {config.connectivity} and --no-connectivity contradict each other "
             "(from the command line or the config file): drop one.")
+    if config.threads is not None and config.threads < 1:
+        raise SpaconInputError(f"--threads must be >= 1, got {config.threads}.")
     check_option("figures", config.figures, FIGURE_LEVELS)
     if config.alpha is None:
         config = config.updated({"alpha": [0.0] if config.no_connectivity else [0.0, 1.0]})

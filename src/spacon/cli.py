@@ -365,10 +365,13 @@ def _domains_from(args, command, source: str) -> int:
 def _print_domains(domains: dict) -> None:
     from . import _keys
 
+    names = {"ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "hungarian_f1": "F1"}
     for alpha, count in domains["n_domains"].items():
+        scores = domains["truth"].get(alpha, {})
         print(f"  alpha {alpha}: {count} domains in obs['{_keys.domain_for_alpha(float(alpha))}']"
-              + (f"; ARI {domains['truth'][alpha]['ari']:.3f} against the truth"
-                 if alpha in domains["truth"] else ""))
+              + ("; against the truth: " + ", ".join(f"{name} {scores[key]:.3f}"
+                                                      for key, name in names.items())
+                 if scores else ""))
 
 
 def _add_prepare_parser(sub) -> None:

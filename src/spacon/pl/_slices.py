@@ -69,5 +69,5 @@ def slices(adata, *, section_key: str | None = None, section_order=None,
     edges = np.linspace(depth.min(), depth.max(), n_slabs + 1)
     slab = np.clip(np.searchsorted(edges, depth, side="right") - 1, 0, n_slabs - 1)
     used, codes = np.unique(slab, return_inverse=True)  # empty slabs are not drawn
-    names = [f"{name} {edges[s]:.4g}-{edges[s + 1]:.4g}" for s in used]
+    names = [f"{name} {edges[s]:.4g} to {edges[s + 1]:.4g}" for s in used]  # not "-38--15"
     return Slices(codes.astype(np.int64), names, plane, name)

@@ -56,8 +56,9 @@ def check_expression(adata, *, layer: str | None = None, counts: bool = False) -
         )
     if counts and not np.allclose(values, np.round(values)):
         raise SpaconInputError(
-            f"{where} does not hold integer counts, and normalising needs raw counts; skip "
-            "normalisation if the data are already normalised."
+            f"{where} does not hold integer counts, and normalising needs raw counts; if the "
+            "data are already normalised, do not normalise them again (spacon run: "
+            "--no-normalize)."
         )
 
 

@@ -40,16 +40,30 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+SCORES = {"ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "hungarian_f1": "F1"}
+
+
 def _run_tables(summary: dict) -> str:
     parts = []
     for key, title in (("parameters", "Parameters"), ("training", "Training"),
                        ("timings_seconds", "Timings (seconds)"), ("n_domains", "Domains per alpha"),
-                       ("versions", "Versions")):
+                       ("truth_scores", "Domains against the truth"), ("versions", "Versions")):
         record = summary.get(key)
-        if record:  # timings stay in the order of the stages
+        if record and key == "truth_scores":
+            parts.append(_truth_table(record))
+        elif record:  # timings stay in the order of the stages
             items = record.items() if key == "timings_seconds" else sorted(record.items())
             parts.append(f"<h3>{title}</h3>" + _table(list(items)))
     return "".join(parts) or "<p class='note'>no summary.json was found for this result.</p>"
+
+
+def _truth_table(record: dict) -> str:
+    """``--truth``'s scores: one row per alpha."""
+    rows = [[alpha, *(scores.get(k) for k in SCORES)] for alpha, scores in record.items()
+            if isinstance(scores, dict)]
+    truth = html.escape(str(record.get("truth", "the truth")))
+    return (f"<h3>Domains against the truth (obs['{truth}'])</h3>"
+            + _table(rows, ["alpha", *SCORES.values()]))
 
 
 def _marker_tables(markers: dict) -> str:
@@ -104,7 +118,9 @@ def render(data: dict, title: str = "SpaCon result") -> str:
  <select id="section-select" aria-label="section"></select></label></div>
 <div id="section-map"></div>
 <div class="row"><div><h2>Domain sizes</h2><div id="domain-sizes"></div></div>
-<div><h2>Training loss</h2><div id="loss"></div></div></div>
+<div><h2>Training loss</h2>{'<div id="loss"></div>' if data['loss'] else
+ "<p class='note'>none: this result's embedding was not trained (e.g. --encoder "
+ "smoothing averages expression over the graph).</p>"}</div></div>
 <h2>Marker genes</h2>{_marker_tables(data['markers'])}
 <h2>Connectivity prediction of held-out cells</h2>{_prediction_table(
         data['connectivity_prediction'])}

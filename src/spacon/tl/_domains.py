@@ -5,6 +5,7 @@ Leiden/Louvain.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .. import _keys
-from .._errors import SpaconInputError
+from .._errors import SpaconInputError, SpaconWarning
 from .._utils import check_option
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ def domains(
     if use_rep not in adata.obsm:
         raise SpaconInputError(f"adata.obsm has no {use_rep!r}; run spacon.tl.fuse first.")
     if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
-        raise SpaconInputError(f"n_domains must be between 1 and the number of cells, got {n_domains}.")
+        raise SpaconInputError(f"n_domains must be between 1 and the number of cells "
+                               f"({adata.n_obs}), got {n_domains}.")
     if n_runs < 2:
         raise SpaconInputError(f"n_runs must be at least 2 to measure stability, got {n_runs}.")
     if n_jobs is not None and (int(n_jobs) == 0 or int(n_jobs) < -1):
@@ -200,6 +202,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                   info, n_jobs: int | None = 1) -> np.ndarray:
     """Labels of every cell from the domain tree (stored, or chosen and built here)."""
     from ._domain_selection import (
+        MIN_POINTS_PER_DOMAIN,
         assign,
         coherence_graphs,
         mixture,
@@ -229,6 +232,13 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         leaves = assign(gmm, points)[group]
         tree.leaf_size = np.bincount(leaves, minlength=tree.n_leaves)
         selection = {**_selection_record(scores), "labelling": labelling}
+        if scores["at_limit"] and n_domains is None:
+            top = scores["families"][scores["family"]]["k"][-1]
+            warnings.warn(
+                f"{selection['chosen']} domains is near the most these {len(z)} cells allow "
+                f"({top}: at least {MIN_POINTS_PER_DOMAIN} cells per domain), so the data did not "
+                "choose the number and more may exist; set it with n_domains= if you know it.",
+                SpaconWarning, stacklevel=2)
     info["selection"] = selection
     info["tree"] = {**tree.to_dict(), "leaves": leaves.astype(np.int32),
                     "fingerprint": fingerprint}
