@@ -35,6 +35,8 @@ def run(mode, epochs, skip=False, fusion="concat", con=True):
     hist = [round(x["loss"], 10) for x in m.history]
     return h.hexdigest()[:16], hist[-1], len(hist)
 
+if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+    raise SystemExit(__doc__)
 out = {}
 CASES = [("full", 15), ("sampled", 2), ("full", 10, True, "add"), ("sampled", 2, True, "add"),
          ("full", 8, False, "concat", False)]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import spacon
+from spacon._pipeline import checked
 from spacon.cli import main
 
 SMALL = ["--hidden-dims", "16", "8", "4", "--epochs", "1", "--batch-size", "400", "--quiet"]
@@ -64,6 +65,19 @@ def test_config_file_and_flags_override(inputs, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["parameters"]["seed"] == 5 and summary["parameters"]["alpha"] == [1.0]
     assert summary["n_domains"] == {"1": 2}
+
+
+def test_no_connectivity_flag_overrides_a_config_files_connectome(inputs, tmp_path):
+    from spacon.cli import _config, build_parser
+
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'connectivity = "{inputs / "connectome.npz"}"\nunit-key = "unit"\n')
+    args = build_parser().parse_args(["run", "--config", str(cfg), "--no-connectivity"])
+    config = _config(args)
+    assert config.no_connectivity and config.connectivity is None
+    both = build_parser().parse_args(["run", "--connectivity", "c.npz", "--no-connectivity"])
+    with pytest.raises(spacon.SpaconInputError, match="contradict"):
+        checked(_config(both).updated({"adata": "a.h5ad", "out": "o"}))
 
 
 def test_spatial_only_run(inputs, tmp_path):

@@ -1,6 +1,7 @@
 """Domains that choose their own number: the selection rule, the domain tree, modularity."""
 
 import json
+import warnings
 
 import anndata as ad
 import matplotlib
@@ -94,7 +95,9 @@ def test_a_choice_at_the_most_the_cells_allow_warns(rng):
                       "set it with n_domains="):
         spacon.tl.domains(adata)
     assert adata.uns["spacon_domain"]["selection"]["at_limit"]
-    spacon.tl.domains(adata, n_domains=5)  # a number given: nothing to warn about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spacon.tl.domains(embedded(z), n_domains=5)  # a number given: nothing to warn about
 
 
 def test_rule_finds_elongated_clusters_where_bic_oversplits(rng):

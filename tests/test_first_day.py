@@ -166,7 +166,7 @@ def test_embed_command_errors(sim_inputs, tmp_path, capsys):
                  "--quiet"]) == 0
     assert main(["embed", "--model", str(tmp_path / "smooth"), "--adata", data,
                  "--out", str(tmp_path / "o")]) == 2
-    assert "--encoder spacon to embed new tissue" in capsys.readouterr().err
+    assert "--encoder spacon for a model to apply" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

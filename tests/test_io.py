@@ -30,11 +30,14 @@ def test_save_npz_takes_a_connectivity_and_refuses_what_is_not_one(tmp_path):
     save_npz(tmp_path / "c.npz", conn)  # as read_mouse_tracer returns it
     back = read_connectivity(tmp_path / "c.npz")
     assert list(back.labels) == ["x", "y", "z"] and np.allclose(dense(back), M)
+    # refused as read_connectivity would refuse the file
     with pytest.raises(SpaconInputError, match="square"):
         save_npz(tmp_path / "d.npz", M[:2])
-    with pytest.raises(SpaconInputError, match="numeric matrix or a Connectivity"):
+    with pytest.raises(SpaconInputError, match="must be numeric"):
         save_npz(tmp_path / "d.npz", np.array([[1, "a"], [2, 3]], dtype=object))
-    with pytest.raises(SpaconInputError, match="2 labels for 3 rows"):
+    with pytest.raises(SpaconInputError, match="NaN"):
+        save_npz(tmp_path / "d.npz", np.where(M > 1, np.nan, M))
+    with pytest.raises(SpaconInputError, match="2 labels"):
         save_npz(tmp_path / "d.npz", M, labels=["x", "y"])
     assert not (tmp_path / "d.npz").exists()
 

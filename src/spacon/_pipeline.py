@@ -8,6 +8,7 @@ import logging
 import os
 import platform
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _keys
-from ._errors import SpaconInputError
+from ._errors import SpaconInputError, SpaconWarning
 from ._utils import check_option, choose_threads, cpu_threads, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -552,8 +553,11 @@ def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
     common = {"method": config.method, "resolution": config.resolution, "alpha": alpha,
               "use_rep": _keys.fused_for_alpha(alpha), "seed": config.seed,
               "n_jobs": config.threads}  # --threads bounds the selection's processes too
-    tl.domains(adata, n_domains=wanted[0] if len(wanted) == 1 else None, key_added=key,
-               **common)
+    with warnings.catch_warnings():
+        if len(wanted) > 1:  # the numbers were given: the chosen one sits beside them
+            warnings.filterwarnings("ignore", "[0-9]+ domains is near the most", SpaconWarning)
+        tl.domains(adata, n_domains=wanted[0] if len(wanted) == 1 else None, key_added=key,
+                   **common)
     levels = {}
     for k in wanted if len(wanted) > 1 else []:
         levels[str(k)] = _keys.domain_level(alpha, k)

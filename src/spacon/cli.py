@@ -123,6 +123,8 @@ def _config(args, exclude=()):
         given["section_order"] = [s for s in given["section_order"].split(",") if s]
     if getattr(args, "quiet", False):
         given["progress"] = False
+    if given.get("no_connectivity") and "connectivity" not in given:
+        given["connectivity"] = None  # the flag overrides a --config file's connectome
     return config.updated(given, source="command line")
 
 

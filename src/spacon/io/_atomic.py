@@ -58,23 +58,13 @@ def save_npz(path: str | Path, matrix, labels=None) -> None:
     picks up the labels.
     """
     import numpy as np
-    import scipy.sparse as sp
 
-    from .._errors import SpaconInputError
+    from ._connectivity import Connectivity
 
-    if hasattr(matrix, "matrix") and hasattr(matrix, "labels"):  # a Connectivity
+    if isinstance(matrix, Connectivity):
         matrix, labels = matrix.matrix, matrix.labels if labels is None else labels
-    try:
-        m = sp.csr_matrix(matrix, dtype=np.result_type(getattr(matrix, "dtype", float),
-                                                       np.float32))
-    except (TypeError, ValueError) as error:
-        raise SpaconInputError(f"save_npz needs a numeric matrix or a Connectivity, got "
-                               f"{type(matrix).__name__}: {error}") from None
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise SpaconInputError(f"save_npz needs a square connectivity matrix, got shape "
-                               f"{m.shape}.")
-    if labels is not None and len(labels) != m.shape[0]:
-        raise SpaconInputError(f"save_npz got {len(labels)} labels for {m.shape[0]} rows.")
+    conn = Connectivity(matrix, labels)  # checked as read_connectivity checks what it reads
+    m, labels = conn.matrix, conn.labels
     arrays = dict(
         format=np.array("csr"), shape=np.array(m.shape), data=m.data, indices=m.indices,
         indptr=m.indptr,

@@ -135,8 +135,8 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         raise SpaconInputError(
             f"connectivity file {path.name!r} has an unknown format; use one of {', '.join(FORMATS)}."
         )
-    _check_signature(path, suffix)
     try:
+        _check_signature(path, suffix)
         if suffix == ".npz":
             matrix, labels = _read_npz(path, key)
         elif suffix == ".npy":

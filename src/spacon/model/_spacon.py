@@ -679,6 +679,10 @@ def model_directory(path: str | Path) -> Path:
     the output folder of ``spacon run``.
     """
     path = Path(path)
+    if not path.is_dir():
+        raise SpaconInputError(f"no spacon model in {str(path)!r}: "
+                               + ("it is a file, not a folder." if path.exists() else
+                                  "it does not exist."))
     if not (path / "model.json").exists() and (path / "model" / "model.json").exists():
         path = path / "model"
     if (path / "model.json").exists() and (path / "model.pt").exists():
@@ -692,6 +696,6 @@ def model_directory(path: str | Path) -> Path:
             encoder = None
         if encoder == "smoothing":
             hint = (" That run used --encoder smoothing, which trains no model: run again with "
-                    "--encoder spacon to embed new tissue with it.")
+                    "--encoder spacon for a model to apply to new tissue.")
     raise SpaconInputError(f"no spacon model in {str(path)!r} (model.json and model.pt, or a "
                            f"run's output folder holding model/).{hint}")

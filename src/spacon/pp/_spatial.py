@@ -91,13 +91,13 @@ def spatial_graph(
         raise SpaconInputError(f"z_radius must be a positive number, got {z_radius!r}.")
     coords = spatial_coordinates(adata, spatial_key)
     n = adata.n_obs
-    if n_neighbors is not None and n_neighbors >= n:
-        raise SpaconInputError(f"n_neighbors={n_neighbors} links every cell to all others: there "
-                               f"are {n} cells (spatial graphs use ~6-30 neighbours).")
     if n_neighbors is not None:
         # k-NN query output, the symmetrised edge lists and the two CSR matrices
         check_memory(n * min(n_neighbors, n) * BYTES_PER_KNN_EDGE, f"a {n_neighbors}-nearest-"
                      "neighbour graph", "choose a smaller n_neighbors= (spatial graphs use ~6-30).")
+        if n_neighbors >= n:
+            raise SpaconInputError(f"n_neighbors={n_neighbors} links every cell to all others: "
+                                   f"there are {n} cells (spatial graphs use ~6-30 neighbours).")
 
     if section_key is None:
         rows, cols = _neighbors(coords, radius, n_neighbors)
