@@ -192,6 +192,22 @@ def test_without_a_connectome_the_default_is_the_smoothing_encoder(sim_inputs, t
     assert summary["training"]["encoder"] == "smoothing" and not (out / "model").exists()
 
 
+def test_demo_keeps_to_its_threads(monkeypatch, tmp_path):
+    import torch
+
+    import spacon._pipeline
+
+    seen = {}
+
+    def run(config):
+        seen["config"], seen["torch"] = config.threads, torch.get_num_threads()
+        raise spacon.SpaconInputError("stop here: only the settings are checked")
+
+    monkeypatch.setattr(spacon._pipeline, "run", run)
+    assert main(["demo", "--threads", "1", "--out", str(tmp_path / "d")]) == 2
+    assert seen == {"config": 1, "torch": 1}
+
+
 def test_ctrl_c_in_the_demo_does_not_offer_a_resume_it_lacks(monkeypatch, capsys, tmp_path):
     from spacon.model import TrainingInterrupted
 

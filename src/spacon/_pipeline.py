@@ -406,6 +406,9 @@ def build_graphs(adata, config: RunConfig, connectivity, timer: Timer):
     config = normalize_and_spatial_graph(adata, config)
     if config.n_top_genes is not None and config.n_top_genes < adata.n_vars:
         adata = highly_variable(adata, config.n_top_genes)
+    elif config.n_top_genes is not None:
+        logger.warning("--n-top-genes %d: the data have %d genes; training on all of them",
+                       config.n_top_genes, adata.n_vars)
     timer.lap("spatial_graph")
     if not config.no_connectivity:
         pp.connectome_graph(
