@@ -245,6 +245,29 @@ def test_unit_level_drops_unused_units_and_matches_labels():
     assert np.allclose(stored["unit_connectivities"].toarray(), w[[1, 3]][:, [1, 3]])
 
 
+def test_a_labelled_dataframe_is_matched_by_its_labels():
+    w = np.arange(16, dtype=float).reshape(4, 4) + 1
+    labels = ["A", "B", "C", "D"]
+    adata = make_adata(np.zeros((3, 2)), obs=pd.DataFrame({"region": ["D", "B", "D"]}))
+    def edges():  # unit -> unit weights, whatever the units' order
+        stored = adata.uns["connectome_neighbors"]
+        m, units = stored["unit_connectivities"].tocoo(), list(stored["units"])
+        return {(units[i], units[j]): v for i, j, v in zip(m.row, m.col, m.data)}
+
+    spacon.pp.connectome_graph(adata, Connectivity(w, labels=labels), unit_key="region")
+    expected = edges()
+    shuffled = pd.DataFrame(w, index=labels, columns=labels).iloc[[2, 0, 3, 1], [3, 1, 0, 2]]
+    spacon.pp.connectome_graph(adata, shuffled, unit_key="region")
+    assert edges() == expected and expected[("D", "B")] == w[3, 1]
+    cells = make_adata(np.zeros((3, 2)))  # cell level: the labels are cell names
+    m = pd.DataFrame(w[:3, :3], index=cells.obs_names, columns=cells.obs_names).iloc[::-1, ::-1]
+    spacon.pp.connectome_graph(cells, m)
+    np.testing.assert_array_equal(cells.obsp["connectome_connectivities"].toarray(), w[:3, :3])
+    with pytest.raises(SpaconInputError, match="not in the connectivity"):
+        spacon.pp.connectome_graph(adata, pd.DataFrame(w, index=list("WXYZ"),
+                                                       columns=list("WXYZ")), unit_key="region")
+
+
 @pytest.mark.parametrize(
     "units,matrix,kwargs,match",
     [

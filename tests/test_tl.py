@@ -150,6 +150,12 @@ def test_score_permutation_invariant_and_errors():
     assert score([0, 0, 1, 1], [0, 1, 0, 1])["ari"] < 0
     with pytest.raises(SpaconInputError, match="differ in length"):
         score([0, 1], [0])
+    # unlabelled cells are left out, not scored as a class "nan"
+    truth = pd.Categorical(["a", "a", "b", None, None, "b"])
+    assert score(truth, [0, 0, 1, 0, 1, 1]) == score(["a", "a", "b", "b"], [0, 0, 1, 1])
+    assert score([1.0, np.nan, 2.0], [0, 0, 1])["hungarian_f1"] == 1.0
+    with pytest.raises(SpaconInputError, match="all missing"):
+        score([np.nan, np.nan], [0, 1])
 
 
 def test_section_divergence_by_hand():

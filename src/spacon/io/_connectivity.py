@@ -88,13 +88,23 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
 def as_connectivity(connectivity) -> Connectivity:
     """The argument as a :class:`Connectivity`.
 
-    It may be one already, a file path (read with :func:`read_connectivity`) or a square array
-    or sparse matrix.
+    It may be one already, a file path (read with :func:`read_connectivity`), a square array
+    or sparse matrix (matched by position), or a pandas DataFrame labelled by cells or units
+    (matched by its labels, columns put in the rows' order; one with the default 0..n-1
+    labels on both axes is matched by position).
     """
+    import pandas as pd
+
     if isinstance(connectivity, Connectivity):
         return connectivity
     if isinstance(connectivity, (str, Path)):
         return read_connectivity(connectivity)
+    if isinstance(connectivity, pd.DataFrame):
+        default = pd.RangeIndex(len(connectivity))
+        if connectivity.index.equals(default) and connectivity.columns.equals(
+                pd.RangeIndex(connectivity.shape[1])):
+            return Connectivity(connectivity.to_numpy())
+        return Connectivity(*_labelled_table(connectivity, "the connectivity DataFrame"))
     return Connectivity(connectivity)
 
 
@@ -213,23 +223,31 @@ def _read_table(path: Path, sep: str):
         has_labels = True
     if not has_labels:
         return np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2), None
-    table = pd.read_csv(path, sep=sep, index_col=0)
+    return _labelled_table(pd.read_csv(path, sep=sep, index_col=0), repr(path.name))
+
+
+def _labelled_table(table, name: str):
+    """A square table labelled by units (rows = sources): its values with the columns put in
+    the rows' order, and the labels.
+    """
     rows, cols = table.index.astype(str), table.columns.astype(str)
     if len(rows) != len(cols):
         raise SpaconInputError(
-            f"{path.name!r} is not square: {len(rows)} labelled rows, {len(cols)} columns."
+            f"{name} is not square: {len(rows)} labelled rows, {len(cols)} columns."
         )
     if set(rows) != set(cols):
         missing = sorted(set(rows) ^ set(cols))[:5]
         raise SpaconInputError(
-            f"{path.name!r}: row and column labels differ (e.g. {', '.join(missing)}); a "
+            f"{name}: row and column labels differ (e.g. {', '.join(missing)}); a "
             "connectivity table needs the same units as rows and columns."
         )
-    table.columns = cols
-    table = table[list(rows)]  # put columns in row order
+    if rows.duplicated().any():
+        raise SpaconInputError(f"{name} has duplicate labels (e.g. "
+                               f"{', '.join(rows[rows.duplicated()][:3])}).")
+    table = table.set_axis(cols, axis=1)[list(rows)]  # put columns in row order
     values = table.to_numpy()
     if not np.issubdtype(values.dtype, np.number):
-        raise SpaconInputError(f"{path.name!r} has non-numeric entries.")
+        raise SpaconInputError(f"{name} has non-numeric entries.")
     return values.astype(np.float64), np.asarray(rows)
 
 

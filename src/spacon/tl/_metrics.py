@@ -27,12 +27,20 @@ def hungarian_f1(truth, predicted) -> float:
 
 
 def score(truth, predicted) -> dict:
-    """ARI, NMI, V-measure and Hungarian-matched F1 of ``predicted`` against ``truth``."""
+    """ARI, NMI, V-measure and Hungarian-matched F1 of ``predicted`` against ``truth``.
+
+    Cells without a known label (``NaN`` or ``None`` in ``truth``, e.g. unannotated spots)
+    are left out, as :func:`hungarian_f1` leaves them out; they are not a class of their own.
+    """
     from sklearn import metrics
 
+    known = ~pd.isna(pd.Series(np.asarray(truth, dtype=object))).to_numpy()
     truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
     if truth.shape != predicted.shape:
         raise SpaconInputError(f"label arrays differ in length: {truth.shape} vs {predicted.shape}.")
+    if not known.any():
+        raise SpaconInputError("the true labels are all missing (NaN): nothing to score against.")
+    truth, predicted = truth[known], predicted[known]
     return {
         "ari": float(metrics.adjusted_rand_score(truth, predicted)),
         "nmi": float(metrics.normalized_mutual_info_score(truth, predicted)),
