@@ -58,6 +58,15 @@ def test_domain_map_shows_every_domain_and_every_section(result):
         assert has_colour(img, colour)
 
 
+def test_legends_lie_inside_the_figure_beside_the_panels(result):
+    for fig in (spacon.pl.domains(result), spacon.pl.stack3d(result)):
+        renderer = fig.canvas.get_renderer()
+        legend = fig.legends[0].get_window_extent(renderer)
+        panels = max(ax.get_window_extent(renderer).x1 for ax in fig.axes if ax.get_visible())
+        # a plain savefig (no bbox_inches="tight") keeps the legend, and no panel is under it
+        assert 0 <= legend.x0 and legend.x1 <= fig.bbox.width and panels <= legend.x0
+
+
 def test_highlight_uses_two_colours(result):
     img = pixels(spacon.pl.highlight(result, "3", point_size=80))
     assert has_colour(img, (0xe4 / 255, 0x57 / 255, 0x2e / 255))

@@ -78,12 +78,23 @@ def _grid(n, size=3.0, max_cols=6):
     return fig, axes.ravel()
 
 
-def _legend(fig, colours: dict, title: str):
+def _legend(fig, colours: dict, title: str, tight: bool = True):
+    """The domains' legend at the figure's right edge, inside the figure (a plain
+    ``fig.savefig`` keeps it), the panels laid out in the rest (``tight``)."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", ls="", color=c, label=str(k)) for k, c in colours.items()]
-    fig.legend(handles=handles, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5),
-               frameon=False, ncol=1 if len(handles) <= 20 else 2, fontsize="small")
+    legend = fig.legend(handles=handles, title=title, loc="center right",
+                        bbox_to_anchor=(1.0, 0.5), frameon=False,
+                        ncol=1 if len(handles) <= 20 else 2, fontsize="small")
+    try:
+        width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
+    except AttributeError:  # a canvas without a renderer: a fixed share
+        width = 0.2
+    if tight:
+        fig.tight_layout(rect=(0, 0, max(0.5, 1 - width - 0.01), 1))
+    else:
+        fig.subplots_adjust(right=max(0.5, 1 - width - 0.01))
 
 
 def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
@@ -135,11 +146,10 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0].invert_yaxis()  # image convention; shared, so once for all panels
-    _legend(fig, colours, key)
     heading = "; ".join(t for t in (title, note) if t)
     if heading:
         fig.suptitle(heading)
-    fig.tight_layout()
+    _legend(fig, colours, key)
     return fig
 
 
@@ -250,7 +260,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     ax.invert_zaxis()
     if title:
         ax.set_title(title)
-    _legend(fig, colours, key)
+    _legend(fig, colours, key, tight=False)  # 3-D axes do not take part in a tight layout
     return fig
 
 
@@ -317,7 +327,6 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     if heading:
         ax.set_title(heading, fontsize="small")
     _legend(fig, colours, key)
-    fig.tight_layout()
     return fig
 
 
