@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -79,6 +81,17 @@ def test_layerwise_embedding_equals_full_graph_forward(prepared):
     assert np.allclose(prepared.obsm["X_spacon_con"], z_con.numpy(), atol=1e-4)
     assert np.allclose(prepared.obsm["X_spacon_spa"], z_spa.numpy(), atol=1e-4)
     assert np.allclose(prepared.layers["spacon_reconstructed"], x_hat.numpy(), atol=1e-3)
+
+
+def test_raw_counts_warn(prepared):
+    raw = prepared.copy()
+    raw.X = raw.layers["counts"].copy()
+    del raw.uns["spacon_normalize"]
+    with pytest.warns(spacon.SpaconWarning, match="looks like raw counts"):
+        SpaCon(raw, hidden_dims=DIMS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SpaCon(prepared, hidden_dims=DIMS)  # normalised: nothing to say
 
 
 def test_save_load_roundtrip_and_gene_check(prepared, tmp_path):

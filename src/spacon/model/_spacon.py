@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -14,7 +15,7 @@ import scipy.sparse as sp
 import torch
 
 from .. import _keys
-from .._errors import SpaconInputError
+from .._errors import SpaconInputError, SpaconWarning
 from .._utils import (
     check_memory,
     check_option,
@@ -27,6 +28,7 @@ from .._utils import (
 from ..graph import NeighborSampler
 from ..io import atomic_path
 from ..nn import SpaConModule
+from ..pp._normalize import looks_like_counts
 from ._adam import Adam
 from ._batches import FullBatch, SampledBatches
 from ._connectivity_map import FILE as CONNECTIVITY_MAP_FILE
@@ -110,6 +112,10 @@ class SpaCon:
             "seed": seed,
         }
         self.var_names = np.asarray(adata.var_names).astype(str)
+        if layer is None and _keys.NORMALIZE not in adata.uns and looks_like_counts(adata):
+            warnings.warn("adata.X looks like raw counts; SpaCon models log-normalised "
+                          "expression: call spacon.pp.normalize(adata) first.", SpaconWarning,
+                          stacklevel=2)
         self.data = self._read(adata)
         self.preprocessing = preprocessing_of(adata, spatial_key, connectome_key)
         with _own_random_state():

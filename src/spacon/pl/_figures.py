@@ -80,7 +80,8 @@ def _grid(n, size=3.0, max_cols=6):
 
 def _legend(fig, colours: dict, title: str, tight: bool = True):
     """The domains' legend at the figure's right edge, inside the figure (a plain
-    ``fig.savefig`` keeps it), the panels laid out in the rest (``tight``)."""
+    ``fig.savefig`` keeps it), the panels laid out in the rest (``tight``).
+    """
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", ls="", color=c, label=str(k)) for k, c in colours.items()]
