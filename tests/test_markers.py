@@ -1,6 +1,7 @@
 """PLS marker genes recover the simulator's planted region programs."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import spacon
@@ -19,7 +20,7 @@ def test_markers_are_the_planted_region_genes(brain):
         found = set(top["gene"][: len(planted)])
         assert len(found & planted) >= 0.8 * len(planted), region
         assert (np.diff(top["coefficient"]) <= 0).all()  # ranked by coefficient
-        score = adata.obs[f"spacon_metagene_{region}"]
+        score = adata.obs[f"region_metagene_{region}"]
         means = score.groupby(adata.obs["region"].astype(str), observed=True).mean()
         assert means.idxmax() == region
 
@@ -34,6 +35,18 @@ def test_marker_errors_and_plot(brain):
     adata.obs["one"] = "a"
     with pytest.raises(SpaconInputError, match="one domain"):
         spacon.tl.marker_genes(adata, "one")
+    adata.obs["depth"] = np.linspace(0, 1, adata.n_obs)
+    with pytest.raises(SpaconInputError, match="holds numbers .* not domains"):
+        spacon.tl.marker_genes(adata, "depth")
+    # two keys with the same domain names keep their own scores; domains in category order
+    adata.obs["other"] = adata.obs["region"].cat.reorder_categories(
+        adata.obs["region"].cat.categories[::-1])
+    spacon.tl.marker_genes(adata, "region", n_genes=5)
+    before = adata.obs["region_metagene_region0"].copy()
+    table = spacon.tl.marker_genes(adata, "other", n_genes=5)
+    assert adata.obs["region_metagene_region0"].equals(before)
+    assert "other_metagene_region0" in adata.obs
+    assert list(pd.unique(table["domain"])) == list(adata.obs["other"].cat.categories)
     table = spacon.tl.marker_genes(adata, "region", domains=["region0"], n_genes=5)
     fig = spacon.pl.marker_genes(table, "region0")
     assert len(fig.axes[0].patches) == len(table) <= 5

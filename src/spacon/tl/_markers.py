@@ -26,7 +26,7 @@ def marker_genes(
     For each domain, a PLS regression of its membership (1 inside, 0 outside) on standardised
     expression gives one coefficient per gene; the ``n_genes`` largest positive ones are the
     domain's markers. Their coefficient-weighted mean of standardised expression is the domain's
-    metagene score, written to ``obs['spacon_metagene_{domain}']`` for every cell.
+    metagene score, written to ``obs['{key}_metagene_{domain}']`` for every cell.
 
     Parameters
     ----------
@@ -58,9 +58,14 @@ def marker_genes(
         raise SpaconInputError(f"adata.obs has no {key!r} with domains.")
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
-    labels = adata.obs[key].astype(str).to_numpy()
-    present = pd.unique(labels)
-    chosen = present if domains is None else np.asarray([str(d) for d in domains])
+    column = adata.obs[key]
+    if pd.api.types.is_float_dtype(column):
+        raise SpaconInputError(f"adata.obs[{key!r}] holds numbers ({column.nunique()} distinct), "
+                               "not domains: name a categorical column of domains.")
+    labels = column.astype(str).to_numpy()
+    present = ([str(c) for c in column.cat.categories if str(c) in set(labels)]
+               if isinstance(column.dtype, pd.CategoricalDtype) else sorted(set(labels)))
+    chosen = present if domains is None else [str(d) for d in domains]
     missing = sorted(str(d) for d in set(chosen) - set(present))
     if missing:
         raise SpaconInputError(f"domains {missing} are not in adata.obs[{key!r}].")
@@ -82,7 +87,7 @@ def marker_genes(
         top = np.argsort(-coef)[:n_genes]
         top = top[coef[top] > 0]
         weights = coef[top] / coef[top].sum() if len(top) else coef[top]
-        adata.obs[f"spacon_metagene_{domain}"] = z[:, top] @ weights if len(top) else 0.0
+        adata.obs[f"{key}_metagene_{domain}"] = z[:, top] @ weights if len(top) else 0.0
         rows += [{"domain": domain, "rank": r + 1, "gene": genes[g], "coefficient": float(coef[g])}
                  for r, g in enumerate(top)]
     table = pd.DataFrame(rows, columns=["domain", "rank", "gene", "coefficient"])
