@@ -108,6 +108,10 @@ def test_domain_errors(rng):
         spacon.tl.domains(adata, method="kmeans")
     with pytest.raises(SpaconInputError, match="n_domains"):
         spacon.tl.domains(adata, n_domains=0)
+    with pytest.raises(SpaconInputError, match="n_domains must be a whole number, got '4'"):
+        spacon.tl.domains(adata, n_domains="4")
+    with pytest.raises(SpaconInputError, match="resolution must be a positive number"):
+        spacon.tl.domains(adata, method="leiden", resolution=-1)
 
 
 def test_refine_majority_vote_by_hand():
@@ -120,6 +124,8 @@ def test_refine_majority_vote_by_hand():
     assert list(adata.obs["spacon_domain_refined"]) == ["a", "a", "a", "b", "b", "b"]
     with pytest.raises(SpaconInputError, match="no 'nope'"):
         spacon.tl.refine(adata, key="nope")
+    with pytest.raises(SpaconInputError, match="every one of the 6 cells"):
+        spacon.tl.refine(adata, k=6)
 
 
 def test_refine_within_sections():

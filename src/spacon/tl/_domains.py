@@ -133,6 +133,11 @@ def domains(
     check_option("method", method, ("gmm", "leiden", "louvain"))
     if use_rep not in adata.obsm:
         raise SpaconInputError(f"adata.obsm has no {use_rep!r}; run spacon.tl.fuse first.")
+    if n_domains is not None and (isinstance(n_domains, bool)
+                                  or not isinstance(n_domains, (int, np.integer))):
+        raise SpaconInputError(f"n_domains must be a whole number, got {n_domains!r}.")
+    if resolution is not None and not (np.isfinite(resolution) and resolution > 0):
+        raise SpaconInputError(f"resolution must be a positive number, got {resolution!r}.")
     if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
         raise SpaconInputError(f"n_domains must be between 1 and the number of cells "
                                f"({adata.n_obs}), got {n_domains}.")

@@ -56,6 +56,9 @@ def refine(
         raise SpaconInputError(f"adata.obs has no {key!r} labels to refine.")
     if int(k) != k or k < 1:
         raise SpaconInputError(f"k must be a positive integer, got {k!r}.")
+    if k >= adata.n_obs:
+        raise SpaconInputError(f"k={k} neighbours would vote over every one of the "
+                               f"{adata.n_obs} cells; refinement uses a few (~6-30).")
     coords = spatial_coordinates(adata, spatial_key)
     labels = pd.Categorical(adata.obs[key])
     codes = labels.codes.astype(np.int64)
