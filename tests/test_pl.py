@@ -2,6 +2,7 @@ import io
 
 import anndata as ad
 import matplotlib
+import matplotlib.colors
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -65,6 +66,17 @@ def test_legends_lie_inside_the_figure_beside_the_panels(result):
         panels = max(ax.get_window_extent(renderer).x1 for ax in fig.axes if ax.get_visible())
         # a plain savefig (no bbox_inches="tight") keeps the legend, and no panel is under it
         assert 0 <= legend.x0 and legend.x1 <= fig.bbox.width and panels <= legend.x0
+
+
+def test_colours_stored_as_scanpy_stores_them_are_used(result):
+    n = result.obs["spacon_domain"].nunique()
+    chosen = ["#000000", "#ff00ff", "#00ffff", "#808000", "#123456"][:n]
+    result.uns["spacon_domain_colors"] = chosen
+    img = pixels(spacon.pl.domains(result, point_size=80))
+    for colour in chosen:
+        assert has_colour(img, matplotlib.colors.to_rgb(colour))
+    result.uns["spacon_domain_colors"] = chosen[:1]  # too few for the categories: the palette
+    assert has_colour(pixels(spacon.pl.domains(result, point_size=80)), spacon.pl.palette(n)[1])
 
 
 def test_highlight_uses_two_colours(result):

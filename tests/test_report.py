@@ -118,6 +118,12 @@ def test_report_shows_the_truth_scores_and_says_when_nothing_was_trained(result,
     assert "Domains against the truth" not in page
 
 
+def test_report_colours_domains_as_the_figures_do(result):
+    result.uns["spacon_domain_alpha1_colors"] = ["#000000", "#ff00ff"]  # as scanpy stores them
+    data = payload(result, SUMMARY)
+    assert [a["colours"] for a in data["alphas"] if a["alpha"] == "1"] == [["#000000", "#ff00ff"]]
+
+
 def test_report_of_3d_data_without_sections_is_sliced(result):
     result.obs = result.obs.drop(columns="section")
     data = payload(result, {**SUMMARY, "parameters": {}})

@@ -40,11 +40,24 @@ def palette(n: int) -> list:
     return [colours[i % len(colours)] for i in range(n)]
 
 
+def colours_of(adata, key: str, n: int) -> list:
+    """The colours of ``obs[key]``'s ``n`` categories: ``uns[f'{key}_colors']`` where scanpy
+    (or the user) stored one per category, else :func:`palette`; as RGB tuples.
+    """
+    import matplotlib.colors as mcolors
+
+    stored = adata.uns.get(f"{key}_colors")
+    if stored is not None and len(stored) >= n and all(mcolors.is_color_like(c)
+                                                      for c in list(stored)[:n]):
+        return [mcolors.to_rgb(c) for c in list(stored)[:n]]
+    return palette(n)
+
+
 def _labels(adata, key):
     if key not in adata.obs:
         raise SpaconInputError(f"adata.obs has no {key!r} to plot.")
     cat = pd.Categorical(adata.obs[key])
-    return cat, dict(zip(cat.categories, palette(len(cat.categories))))
+    return cat, dict(zip(cat.categories, colours_of(adata, key, len(cat.categories))))
 
 
 def _point_size(n_points: int, panel_inches: float = 3.0) -> float:
