@@ -77,7 +77,8 @@ def test_layerwise_embedding_equals_full_graph_forward(prepared):
         adj_con = Adjacency.from_scipy(model.data.connectome.expand())
         adj_spa = Adjacency.from_scipy(model.data.spatial.expand())
         z_con, z_spa, x_hat = model.module(x, adj_con, adj_spa)
-    model.embed(reconstruct=True, max_edges=5000)  # many small chunks
+    with pytest.warns(spacon.SpaconWarning, match="untrained model"):  # untrained says so
+        model.embed(reconstruct=True, max_edges=5000)  # many small chunks
     assert np.allclose(prepared.obsm["X_spacon_con"], z_con.numpy(), atol=1e-4)
     assert np.allclose(prepared.obsm["X_spacon_spa"], z_spa.numpy(), atol=1e-4)
     assert np.allclose(prepared.layers["spacon_reconstructed"], x_hat.numpy(), atol=1e-3)

@@ -110,6 +110,8 @@ def test_domain_errors(rng):
         spacon.tl.domains(adata, n_domains=0)
     with pytest.raises(SpaconInputError, match="n_domains must be a whole number, got '4'"):
         spacon.tl.domains(adata, n_domains="4")
+    with pytest.raises(SpaconInputError, match="no domain tree under 'spacon_domian'"):
+        spacon.tl.domains(adata, n_domains=2, tree_key="spacon_domian")
     with pytest.raises(SpaconInputError, match="resolution must be a positive number"):
         spacon.tl.domains(adata, method="leiden", resolution=-1)
 

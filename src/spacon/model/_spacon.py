@@ -126,9 +126,21 @@ class SpaCon:
                 use_connectivity=connectome_key is not None, skip_connections=skip_connections,
             )
             self._init_output_scale()
+        self._initial_digest = self._weights_digest()
         self.history: list[dict] = []
         self.train_params: dict = {}
         self.connectivity_map: ConnectivityMap | None = None
+
+    def _weights_digest(self) -> str:
+        """A digest of every weight: equal to the one taken at construction while nothing has
+        trained or loaded the model.
+        """
+        import hashlib
+
+        h = hashlib.sha1()
+        for tensor in self.module.state_dict().values():
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
 
     def _init_output_scale(self) -> None:
         """Start the decoder's last BatchNorm at each gene's mean, with a tenth of its spread.
@@ -396,6 +408,9 @@ class SpaCon:
         connectome graph), ``layers['spacon_reconstructed']`` (``reconstruct=True``) and
         ``uns['spacon']`` (parameters, preprocessing and loss history).
         """
+        if self._weights_digest() == self._initial_digest:
+            warnings.warn("embedding with an untrained model: its weights are the random "
+                          "start; call train() first.", SpaconWarning, stacklevel=2)
         if adata is not None and adata is not self.adata:
             check_preprocessing(adata, self.preprocessing)
         data = self.data if adata is None or adata is self.adata else self._read(
@@ -614,6 +629,7 @@ class SpaCon:
             skip_connections=model.params.setdefault("skip_connections", False),
         )
         model.module.load_state_dict(torch.load(path / "model.pt", map_location="cpu"))
+        model._initial_digest = None  # saved weights: whatever they are, they were chosen
         model.history = meta["history"]
         model.train_params = meta["train_params"]
         has_map = (path / CONNECTIVITY_MAP_FILE).exists()

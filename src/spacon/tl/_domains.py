@@ -136,6 +136,9 @@ def domains(
     if n_domains is not None and (isinstance(n_domains, bool)
                                   or not isinstance(n_domains, (int, np.integer))):
         raise SpaconInputError(f"n_domains must be a whole number, got {n_domains!r}.")
+    if method == "gmm" and tree_key is not None and "tree" not in adata.uns.get(tree_key, {}):
+        raise SpaconInputError(f"adata.uns has no domain tree under {tree_key!r}; call "
+                               f"tl.domains(adata, key_added={tree_key!r}) first.")
     if resolution is not None and not (np.isfinite(resolution) and resolution > 0):
         raise SpaconInputError(f"resolution must be a positive number, got {resolution!r}.")
     if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
