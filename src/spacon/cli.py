@@ -366,8 +366,7 @@ def _domains_from(args, command, source: str) -> int:
 
 def _print_domains(domains: dict) -> None:
     from . import _keys
-
-    names = {"ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "hungarian_f1": "F1"}
+    from .tl._metrics import SCORE_NAMES as names
     for alpha, count in domains["n_domains"].items():
         scores = domains["truth"].get(alpha, {})
         print(f"  alpha {alpha}: {count} domains in obs['{_keys.domain_for_alpha(float(alpha))}']"

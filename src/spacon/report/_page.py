@@ -6,6 +6,8 @@ import html
 import json
 from importlib.resources import files
 
+from ..tl._metrics import SCORE_NAMES as SCORES
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 0 16px;
        color: #222; }
@@ -38,9 +40,6 @@ def _text(value) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_text(v)}" for k, v in value.items())
     return "" if value is None else str(value)
-
-
-SCORES = {"ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "hungarian_f1": "F1"}
 
 
 def _run_tables(summary: dict) -> str:

@@ -8,6 +8,9 @@ from scipy.optimize import linear_sum_assignment
 
 from .._errors import SpaconInputError
 
+# what :func:`score` returns, as a table or a printout names it
+SCORE_NAMES = {"ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "hungarian_f1": "F1"}
+
 
 def hungarian_f1(truth, predicted) -> float:
     """Macro F1 over the true classes after matching predicted labels one-to-one to classes.
