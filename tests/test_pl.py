@@ -179,3 +179,67 @@ def test_figure_levels_of_a_run(result, tmp_path, level, expected):
     written = _figures(result, config, tmp_path, SimpleNamespace(history=[{"loss": 1.0}]))
     assert {w.removeprefix("figures/").removesuffix(".png") for w in written} == expected
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{e}.png" for e in expected)
+
+
+NOTEBOOK = r"""
+import json
+import matplotlib
+from IPython.core.displayhook import DisplayHook
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets import Type
+
+results = []  # the formats of each cell's result, as a notebook would show it
+
+
+class Result(DisplayHook):
+    def write_format_data(self, format_dict, md_dict=None):
+        results.append(format_dict)
+
+
+class Shell(InteractiveShell):  # a notebook's shell without a GUI event loop
+    displayhook_class = Type(Result)
+
+    def enable_gui(self, gui=None):
+        pass
+
+
+shell = Shell.instance()
+shell.run_cell("%matplotlib inline")
+shell.run_cell("import spacon\nimport numpy as np\nimport anndata as ad\nimport pandas as pd\n"
+               "adata = ad.AnnData(np.zeros((60, 1), dtype=np.float32))\n"
+               "adata.obsm['spatial'] = np.random.default_rng(0).uniform(0, 9, (60, 2))\n"
+               "adata.obs['d'] = pd.Categorical(np.arange(60) % 3)")
+cells = ["spacon.pl.domains(adata, key='d', section_key=None)",
+         "fig = spacon.pl.domains(adata, key='d', section_key=None)",
+         "fig",
+         "import matplotlib.pyplot as plt\nfig = spacon.pl.loss([3, 2, 1])\nplt.show()",
+         "import matplotlib\nmatplotlib.use('agg')\nspacon.pl.loss([3, 2, 1])"]
+shown = []
+for cell in cells:
+    results.clear()
+    with capture_output() as captured:
+        shell.run_cell(cell).raise_error()
+    shown.append(sum("image/png" in data for data in
+                     [out.data for out in captured.outputs] + results))
+print(json.dumps(shown))
+"""
+
+
+def test_a_notebook_shows_each_figure_once(tmp_path):
+    """In Jupyter (the inline backend), a figure returned by a cell's last line used to show
+    twice: as the cell's result and again when pyplot's open figures were shown.
+    """
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("IPython")
+    script = tmp_path / "notebook.py"
+    script.write_text(NOTEBOOK)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    # the result of a cell; a figure kept in a variable; shown again in a later cell; with
+    # plt.show(); under Agg (nothing shows it but the notebook)
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [1, 1, 1, 1, 1]

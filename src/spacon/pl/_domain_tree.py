@@ -30,10 +30,10 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`.
     """
-    import matplotlib.pyplot as plt
     from scipy.cluster.hierarchy import dendrogram
 
     from ..tl._mixture_tree import MixtureTree
+    from ._figure import subplots
 
     stored = adata.uns.get(key, {})
     if "tree" not in stored or key not in adata.obs:
@@ -51,7 +51,7 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     size = np.bincount(leaves, minlength=tree.n_leaves)
     names = [f"{leaf_domain.get(i, '-')}  ({size[i]:,} cells)" for i in range(tree.n_leaves)]
     n = tree.n_leaves
-    fig, ax = plt.subplots(figsize=figsize or (6.0, 1.0 + 0.3 * n))
+    fig, ax = subplots(figsize=figsize or (6.0, 1.0 + 0.3 * n))
     if n == 1:
         ax.barh([0], [size[0]], color=colours.get(leaf_domain.get(0), "grey"))
         ax.set_yticks([0], names)

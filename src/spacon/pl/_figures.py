@@ -79,13 +79,13 @@ def _shown_slices(cuts, max_sections):
 
 
 def _grid(n, size=3.0, max_cols=6):
-    import matplotlib.pyplot as plt
+    from ._figure import subplots
 
     cols = min(n, max_cols)
     rows = -(-n // cols)
     # shared axes: sections keep their true relative size and position
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + 1.8, size * rows), squeeze=False,
-                             sharex=True, sharey=True)
+    fig, axes = subplots(rows, cols, figsize=(size * cols + 1.8, size * rows), squeeze=False,
+                         sharex=True, sharey=True)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes.ravel()
@@ -252,7 +252,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`.
     """
-    import matplotlib.pyplot as plt
+    from ._figure import figure
 
     coords = spatial_coordinates(adata, spatial_key)
     if coords.shape[1] != 3:
@@ -264,7 +264,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     if point_size is None:
         point_size = _point_size(len(idx), panel_inches=5.0)
     colour_of = np.array([colours[c] for c in cat.categories])
-    fig = plt.figure(figsize=(7, 6))
+    fig = figure(figsize=(7, 6))
     ax = fig.add_subplot(projection="3d")
     ax.scatter(coords[idx, 0], coords[idx, 2], coords[idx, 1], c=colour_of[cat.codes[idx]],
                s=point_size, linewidths=0)
@@ -310,7 +310,7 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`.
     """
-    import matplotlib.pyplot as plt
+    from ._figure import subplots
 
     check_option("backend", backend, ("spacon", "umap-learn"))
     if use_rep not in adata.obsm:
@@ -329,7 +329,7 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     if point_size is None:
         point_size = _point_size(len(idx), panel_inches=5.0)
     colour_of = np.array([colours[c] for c in cat.categories])
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, ax = subplots(figsize=(5.5, 5))
     ax.scatter(xy[:, 0], xy[:, 1], c=colour_of[cat.codes[idx]], s=point_size, linewidths=0)
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
@@ -357,7 +357,7 @@ def loss(adata_or_history):
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`.
     """
-    import matplotlib.pyplot as plt
+    from ._figure import subplots
 
     if hasattr(adata_or_history, "uns"):
         if _keys.MODEL_UNS not in adata_or_history.uns:
@@ -365,7 +365,7 @@ def loss(adata_or_history):
         values = np.asarray(adata_or_history.uns[_keys.MODEL_UNS]["loss_history"])
     else:
         values = np.asarray(adata_or_history, dtype=float)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) < 30 else None)
     ax.set_xlabel("epoch")
     ax.set_ylabel("reconstruction loss per cell")
@@ -392,12 +392,11 @@ def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "se
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`.
     """
-    import matplotlib.pyplot as plt
-
     from ..tl import section_divergence as compute
+    from ._figure import subplots
 
     table = compute(adata, key=key, section_key=section_key, section_order=section_order)
-    fig, ax = plt.subplots(figsize=(max(4, 0.25 * len(table) + 2), 3.5))
+    fig, ax = subplots(figsize=(max(4, 0.25 * len(table) + 2), 3.5))
     ax.bar(np.arange(len(table)), table["js_divergence"], color="#4c72b0")
     ax.set_xticks(np.arange(len(table)))
     ax.set_xticklabels([f"{a}-{b}" for a, b in zip(table["section"], table["next_section"])],

@@ -22,10 +22,10 @@ def connectivity_prediction(result: dict, *, predictor: str | None = None,
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`.
     """
-    import matplotlib.pyplot as plt
+    from ._figure import subplots
 
     methods = list(result)
-    fig, axes = plt.subplots(1, 3, figsize=(3.0 + 1.6 * len(methods), 3.4))
+    fig, axes = subplots(1, 3, figsize=(3.0 + 1.6 * len(methods), 3.4))
     for ax, metric, title in ((axes[0], "pearson_r", "Pearson r (profile)"),
                               (axes[1], "auroc", "AUROC (connected targets)"),
                               (axes[2], "mse", "mean squared error")):
@@ -62,14 +62,13 @@ def marker_genes(table, domain):
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`.
     """
-    import matplotlib.pyplot as plt
-
     from .._errors import SpaconInputError
+    from ._figure import subplots
 
     rows = table[table["domain"] == str(domain)]
     if rows.empty:
         raise SpaconInputError(f"the marker table has no domain {domain!r}.")
-    fig, ax = plt.subplots(figsize=(3.6, 0.25 * len(rows) + 1.0))
+    fig, ax = subplots(figsize=(3.6, 0.25 * len(rows) + 1.0))
     ax.barh(range(len(rows)), rows["coefficient"], color="#1f77b4")
     ax.set_yticks(range(len(rows)), rows["gene"])
     ax.invert_yaxis()
@@ -93,10 +92,10 @@ def coupling(table, alpha: float = 0.05):
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`.
     """
-    import matplotlib.pyplot as plt
+    from ._figure import subplots
 
     x = np.arange(len(table))
-    fig, ax = plt.subplots(figsize=(1.6 + 0.45 * len(table), 3.2))
+    fig, ax = subplots(figsize=(1.6 + 0.45 * len(table), 3.2))
     for offset, col, p_col, colour, label in (
             (-0.2, "r", "p_spatial", "#7f7f7f", "r"),
             (0.2, "r_partial", "p_partial_spatial", "#d62728", "r controlling for distance")):
