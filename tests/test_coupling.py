@@ -175,6 +175,11 @@ def test_plot():
     table = spacon.tl.coupling(adata, conn, groupby="module", n_perm=20)
     fig = spacon.pl.coupling(table)
     assert len(fig.axes[0].patches) == 2 * len(table)
+    import matplotlib.figure
+
+    caller = matplotlib.figure.Figure()
+    ax = caller.subplots()
+    assert spacon.pl.coupling(table, ax=ax) is caller and len(ax.patches) == 2 * len(table)
 
 
 def test_evaluate_coupling_command(sim_inputs, tmp_path, capsys):

@@ -5,6 +5,8 @@ import warnings
 
 import anndata as ad
 import matplotlib
+import matplotlib.colors
+import matplotlib.figure
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -191,6 +193,14 @@ def test_domain_tree_plot_labels_every_leaf_with_its_size(rng):
     sizes = sum(int(t.split("(")[1].split()[0].replace(",", "")) for t in labels)
     assert sizes == adata.n_obs
     assert "2 domains shown" in fig.axes[0].get_title()
+    # the colours of the domains' map (uns['{key}_colors'] where stored), and on a given axes
+    adata.uns["spacon_domain_colors"] = ["#ff0000", "#00ff00"]
+    caller = matplotlib.figure.Figure()
+    ax = caller.subplots()
+    assert spacon.pl.domain_tree(adata, ax=ax) is caller
+    coloured = {t.get_text().split("  (")[0]: matplotlib.colors.to_hex(t.get_color())
+                for t in ax.get_yticklabels()}
+    assert {coloured["0"], coloured["1"]} == {"#ff0000", "#00ff00"} and coloured["0"] == "#ff0000"
 
 
 @pytest.mark.slow

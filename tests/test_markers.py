@@ -50,5 +50,11 @@ def test_marker_errors_and_plot(brain):
     table = spacon.tl.marker_genes(adata, "region", domains=["region0"], n_genes=5)
     fig = spacon.pl.marker_genes(table, "region0")
     assert len(fig.axes[0].patches) == len(table) <= 5
+    import matplotlib.figure
+
+    caller = matplotlib.figure.Figure()
+    ax = caller.subplots()
+    assert spacon.pl.marker_genes(table, "region0", ax=ax) is caller
+    assert len(ax.patches) == len(table)
     with pytest.raises(SpaconInputError, match="no domain"):
         spacon.pl.marker_genes(table, "region1")

@@ -79,6 +79,19 @@ def test_colours_stored_as_scanpy_stores_them_are_used(result):
     assert has_colour(pixels(spacon.pl.domains(result, point_size=80)), spacon.pl.palette(n)[1])
 
 
+def test_a_domain_keeps_its_colour_in_a_subset_that_lacks_others(result):
+    from spacon.pl._figures import colours_of
+
+    result.obs["spacon_domain"] = result.obs["spacon_domain"].cat.set_categories(
+        ["0", "1", "2", "3"])
+    part = result[result.obs["spacon_domain"].isin(["1", "3"])].copy()  # drops "0" and "2"
+    assert list(part.obs["spacon_domain"].cat.categories) == ["1", "3"]
+    whole = dict(zip(["0", "1", "2", "3"], colours_of(result, "spacon_domain", 4)))
+    assert colours_of(part, "spacon_domain", 2) == [whole["1"], whole["3"]]
+    img = pixels(spacon.pl.domains(part, point_size=80))
+    assert has_colour(img, whole["3"]) and not has_colour(img, spacon.pl.palette(2)[0])
+
+
 def test_highlight_uses_two_colours(result):
     img = pixels(spacon.pl.highlight(result, "3", point_size=80))
     assert has_colour(img, (0xe4 / 255, 0x57 / 255, 0x2e / 255))
@@ -243,3 +256,29 @@ def test_a_notebook_shows_each_figure_once(tmp_path):
     # the result of a cell; a figure kept in a variable; shown again in a later cell; with
     # plt.show(); under Agg (nothing shows it but the notebook)
     assert json.loads(run.stdout.strip().splitlines()[-1]) == [1, 1, 1, 1, 1]
+
+
+def test_plots_draw_on_the_callers_axes(result):
+    """``ax=`` as in scanpy: the panel goes on the caller's axes, no figure of its own."""
+    import matplotlib.figure
+
+    one_section = result[result.obs["section"] == "s0"].copy()
+    fig = matplotlib.figure.Figure(figsize=(12, 3))
+    axes = fig.subplots(1, 4)
+    before = plt.get_fignums()
+    assert spacon.pl.domains(one_section, ax=axes[0]) is fig
+    assert spacon.pl.highlight(one_section, "1", ax=axes[1]) is fig
+    assert spacon.pl.umap(result, use_rep="X_spacon", max_cells=100, ax=axes[2]) is fig
+    assert spacon.pl.loss(result, ax=axes[3]) is fig
+    assert plt.get_fignums() == before  # nothing else was opened
+    assert len(axes[0].collections) == 1 and len(axes[0].collections[0].get_offsets()) == 200
+    assert len(axes[1].collections) == 2  # the domain and the rest
+    assert axes[0].get_legend() is not None and axes[2].get_legend() is not None
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["0", "1", "2", "3"]
+    assert len(axes[3].lines) == 1
+    assert not fig.legends  # legends beside their own panel, not across the caller's figure
+    assert "s0" in axes[0].get_title()
+    with pytest.raises(SpaconInputError, match="2 sections"):
+        spacon.pl.domains(result, ax=axes[0])
+    with pytest.raises(SpaconInputError, match="ax must be a matplotlib Axes"):
+        spacon.pl.loss(result, ax=fig)

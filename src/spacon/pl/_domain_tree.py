@@ -7,10 +7,11 @@ import pandas as pd
 
 from .. import _keys
 from .._errors import SpaconInputError
-from ._figures import palette
+from ._figures import colours_of
 
 
-def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] | None = None):
+def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] | None = None,
+                ax=None):
     """Dendrogram of the domain tree stored by :func:`spacon.tl.domains` in ``uns[key]['tree']``.
 
     Each leaf is a domain of the finest level, labelled with its name in ``obs[key]``, its size
@@ -25,15 +26,17 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
         Key of the domains (``obs``) and of how they were called (``uns``).
     figsize
         Figure size in inches (default: from the number of leaves).
+    ax
+        Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure`.
+    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
     from scipy.cluster.hierarchy import dendrogram
 
     from ..tl._mixture_tree import MixtureTree
-    from ._figure import subplots
+    from ._figure import figure_and_axes
 
     stored = adata.uns.get(key, {})
     if "tree" not in stored or key not in adata.obs:
@@ -43,7 +46,7 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     tree = MixtureTree.from_dict(stored["tree"])
     leaves = np.asarray(stored["tree"]["leaves"])
     domains = pd.Categorical(adata.obs[key])
-    colours = dict(zip(domains.categories, palette(len(domains.categories))))
+    colours = dict(zip(domains.categories, colours_of(adata, key, len(domains.categories))))
     # the domain (at the level shown in obs[key]) that each leaf's cells carry
     table = pd.crosstab(leaves, domains.codes)
     leaf_domain = {leaf: domains.categories[row.to_numpy().argmax()]
@@ -51,7 +54,8 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     size = np.bincount(leaves, minlength=tree.n_leaves)
     names = [f"{leaf_domain.get(i, '-')}  ({size[i]:,} cells)" for i in range(tree.n_leaves)]
     n = tree.n_leaves
-    fig, ax = subplots(figsize=figsize or (6.0, 1.0 + 0.3 * n))
+    own = ax is None
+    fig, ax = figure_and_axes(ax, figsize or (6.0, 1.0 + 0.3 * n))
     if n == 1:
         ax.barh([0], [size[0]], color=colours.get(leaf_domain.get(0), "grey"))
         ax.set_yticks([0], names)
@@ -69,7 +73,8 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     if 1 <= shown <= n:
         ax.axvline(n - shown + 0.5, ls="--", color="tab:red", lw=1)
     ax.set_title(f"{key}: domain tree ({shown} domains shown)", fontsize="small")
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig
 
 

@@ -62,3 +62,18 @@ def figure(**kwargs) -> Figure:
     import matplotlib.pyplot as plt
 
     return plt.figure(FigureClass=Figure, **kwargs)
+
+
+def figure_and_axes(ax, figsize: tuple[float, float]):
+    """``(figure, axes)`` to draw one panel on: ``ax`` and its figure (the caller lays it
+    out), or a new :class:`Figure` of ``figsize`` inches with one axes.
+    """
+    if ax is None:
+        return subplots(figsize=figsize)
+    from matplotlib.axes import Axes
+
+    from .._errors import SpaconInputError
+
+    if not isinstance(ax, Axes):
+        raise SpaconInputError(f"ax must be a matplotlib Axes, got {type(ax).__name__}.")
+    return ax.figure, ax

@@ -43,6 +43,10 @@ def palette(n: int) -> list:
 def colours_of(adata, key: str, n: int) -> list:
     """The colours of ``obs[key]``'s ``n`` categories: ``uns[f'{key}_colors']`` where scanpy
     (or the user) stored one per category, else :func:`palette`; as RGB tuples.
+
+    Categories that are all whole numbers (the domains of :func:`spacon.tl.domains`) take the
+    palette's colour of their number, so a domain keeps its colour in a subset of the cells
+    (one section) that lacks some domains.
     """
     import matplotlib.colors as mcolors
 
@@ -50,6 +54,10 @@ def colours_of(adata, key: str, n: int) -> list:
     if stored is not None and len(stored) >= n and all(mcolors.is_color_like(c)
                                                       for c in list(stored)[:n]):
         return [mcolors.to_rgb(c) for c in list(stored)[:n]]
+    names = [str(c) for c in pd.Categorical(adata.obs[key]).categories] if key in adata.obs else []
+    if len(names) == n and n and all(c.isdigit() and len(c) < 6 for c in names):
+        colours = palette(max(int(c) for c in names) + 1)
+        return [colours[int(c)] for c in names]
     return palette(n)
 
 
@@ -78,8 +86,17 @@ def _shown_slices(cuts, max_sections):
     return shown, note
 
 
-def _grid(n, size=3.0, max_cols=6):
-    from ._figure import subplots
+def _grid(n, size=3.0, max_cols=6, ax=None):
+    """The figure and ``n`` panels: a grid of shared axes, or ``ax`` when one panel is drawn."""
+    from ._figure import figure_and_axes, subplots
+
+    if ax is not None:
+        if n != 1:
+            raise SpaconInputError(
+                f"ax draws one panel, but there are {n} sections to draw; call without ax, "
+                "or with a subset of adata holding one section.")
+        fig, ax = figure_and_axes(ax, (size, size))
+        return fig, [ax]
 
     cols = min(n, max_cols)
     rows = -(-n // cols)
@@ -91,13 +108,18 @@ def _grid(n, size=3.0, max_cols=6):
     return fig, axes.ravel()
 
 
-def _legend(fig, colours: dict, title: str, tight: bool = True):
+def _legend(fig, colours: dict, title: str, tight: bool = True, ax=None):
     """The domains' legend at the figure's right edge, inside the figure (a plain
-    ``fig.savefig`` keeps it), the panels laid out in the rest (``tight``).
+    ``fig.savefig`` keeps it), the panels laid out in the rest (``tight``); beside ``ax``
+    instead when the caller gave the axes (their figure is theirs to lay out).
     """
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", ls="", color=c, label=str(k)) for k, c in colours.items()]
+    if ax is not None:
+        ax.legend(handles=handles, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                  frameon=False, ncol=1 if len(handles) <= 20 else 2, fontsize="small")
+        return
     legend = fig.legend(handles=handles, title=title, loc="center right",
                         bbox_to_anchor=(1.0, 0.5), frameon=False,
                         ncol=1 if len(handles) <= 20 else 2, fontsize="small")
@@ -113,7 +135,7 @@ def _legend(fig, colours: dict, title: str, tight: bool = True):
 
 def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
             section_order=None, spatial_key: str = _keys.SPATIAL, point_size: float | None = None,
-            max_sections: int = 24, title: str | None = None):
+            max_sections: int = 24, title: str | None = None, ax=None):
     """Domain map of each section (at most ``max_sections``, evenly spread).
 
     Without sections, 3-D data is drawn in slices along its thinnest axis
@@ -137,10 +159,13 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
         Most panels drawn.
     title
         Figure title, before the note of sections shown.
+    ax
+        Axes to draw on when there is one panel (2-D data, or one section); default: a new
+        figure.
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure`.
+    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
     cat, colours = _labels(adata, key)
     cuts = slices(adata, section_key=section_key, section_order=section_order,
@@ -150,26 +175,30 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
     shown, note = _shown_slices(cuts, max_sections)
     if point_size is None:
         point_size = _point_size(np.bincount(cuts.codes)[shown].max())
-    fig, axes = _grid(len(shown))
+    fig, axes = _grid(len(shown), ax=ax)
     colour_of = np.array([colours[c] for c in cat.categories])
-    for ax, s in zip(axes, shown):
+    for panel, s in zip(axes, shown):
         sel = cuts.codes == s
-        ax.scatter(xy[sel, 0], xy[sel, 1], c=colour_of[cat.codes[sel]], s=point_size, linewidths=0)
-        ax.set_title(cuts.names[s], fontsize="small")
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        panel.scatter(xy[sel, 0], xy[sel, 1], c=colour_of[cat.codes[sel]], s=point_size,
+                      linewidths=0)
+        panel.set_title(cuts.names[s], fontsize="small")
+        panel.set_aspect("equal")
+        panel.set_xticks([])
+        panel.set_yticks([])
     axes[0].invert_yaxis()  # image convention; shared, so once for all panels
     heading = "; ".join(t for t in (title, note) if t)
-    if heading:
+    if ax is not None:  # one panel: its section and the title above it
+        axes[0].set_title("\n".join(t for t in (heading, cuts.names[shown[0]]) if t),
+                          fontsize="small")
+    elif heading:
         fig.suptitle(heading)
-    _legend(fig, colours, key)
+    _legend(fig, colours, key, ax=ax)
     return fig
 
 
 def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
               section_order=None, spatial_key: str = _keys.SPATIAL,
-              point_size: float | None = None, max_sections: int = 24):
+              point_size: float | None = None, max_sections: int = 24, ax=None):
     """One domain in red across the sections (or slices, as in :func:`domains`), the rest grey.
 
     Parameters
@@ -190,10 +219,13 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
         Marker area in pt^2 (default: from the number of cells per panel).
     max_sections
         Most panels drawn, evenly spread.
+    ax
+        Axes to draw on when there is one panel (2-D data, or one section); default: a new
+        figure.
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure`.
+    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
     cat, _ = _labels(adata, key)
     if str(domain) not in set(map(str, cat.categories)):
@@ -205,19 +237,23 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
     shown, note = _shown_slices(cuts, max_sections)
     if point_size is None:
         point_size = _point_size(np.bincount(cuts.codes)[shown].max())
-    fig, axes = _grid(len(shown))
-    for ax, s in zip(axes, shown):
+    fig, axes = _grid(len(shown), ax=ax)
+    for panel, s in zip(axes, shown):
         sel = cuts.codes == s
-        ax.scatter(xy[sel & ~inside, 0], xy[sel & ~inside, 1], c="#d3d3d3", s=point_size,
+        panel.scatter(xy[sel & ~inside, 0], xy[sel & ~inside, 1], c="#d3d3d3", s=point_size,
                    linewidths=0)
-        ax.scatter(xy[sel & inside, 0], xy[sel & inside, 1], c="#e4572e", s=point_size,
-                   linewidths=0)
-        ax.set_title(cuts.names[s], fontsize="small")
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        panel.scatter(xy[sel & inside, 0], xy[sel & inside, 1], c="#e4572e", s=point_size,
+                      linewidths=0)
+        panel.set_title(cuts.names[s], fontsize="small")
+        panel.set_aspect("equal")
+        panel.set_xticks([])
+        panel.set_yticks([])
     axes[0].invert_yaxis()
-    fig.suptitle("; ".join(t for t in (f"{key} = {domain}", note) if t))
+    heading = "; ".join(t for t in (f"{key} = {domain}", note) if t)
+    if ax is not None:
+        axes[0].set_title(f"{heading}\n{cuts.names[shown[0]]}", fontsize="small")
+        return fig
+    fig.suptitle(heading)
     fig.tight_layout()
     return fig
 
@@ -280,7 +316,8 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
 
 def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED,
          max_cells: int = 3_000, seed: int = 0, point_size: float | None = None,
-         backend: Literal["spacon", "umap-learn"] = "spacon", title: str | None = None):
+         backend: Literal["spacon", "umap-learn"] = "spacon", title: str | None = None,
+         ax=None):
     """UMAP of the fused embedding coloured by domain (computed on at most ``max_cells``).
 
     ``backend="spacon"`` optimises UMAP's objective full-batch in NumPy (seconds,
@@ -305,12 +342,14 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
         ``"spacon"`` or ``"umap-learn"``.
     title
         Axes title, before the note of cells shown.
+    ax
+        Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure`.
+    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
-    from ._figure import subplots
+    from ._figure import figure_and_axes
 
     check_option("backend", backend, ("spacon", "umap-learn"))
     if use_rep not in adata.obsm:
@@ -329,7 +368,8 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     if point_size is None:
         point_size = _point_size(len(idx), panel_inches=5.0)
     colour_of = np.array([colours[c] for c in cat.categories])
-    fig, ax = subplots(figsize=(5.5, 5))
+    own = ax is None
+    fig, ax = figure_and_axes(ax, (5.5, 5))
     ax.scatter(xy[:, 0], xy[:, 1], c=colour_of[cat.codes[idx]], s=point_size, linewidths=0)
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
@@ -340,11 +380,11 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     heading = "; ".join(t for t in (title, shown) if t)
     if heading:
         ax.set_title(heading, fontsize="small")
-    _legend(fig, colours, key)
+    _legend(fig, colours, key, ax=None if own else ax)
     return fig
 
 
-def loss(adata_or_history):
+def loss(adata_or_history, *, ax=None):
     """Training loss per epoch.
 
     Parameters
@@ -352,12 +392,14 @@ def loss(adata_or_history):
     adata_or_history
         Annotated data with ``uns['spacon']['loss_history']`` (written by
         :meth:`spacon.SpaCon.embed`), or a sequence of losses, one per epoch.
+    ax
+        Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure`.
+    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
-    from ._figure import subplots
+    from ._figure import figure_and_axes
 
     if hasattr(adata_or_history, "uns"):
         if _keys.MODEL_UNS not in adata_or_history.uns:
@@ -365,16 +407,18 @@ def loss(adata_or_history):
         values = np.asarray(adata_or_history.uns[_keys.MODEL_UNS]["loss_history"])
     else:
         values = np.asarray(adata_or_history, dtype=float)
-    fig, ax = subplots(figsize=(5, 3.5))
+    own = ax is None
+    fig, ax = figure_and_axes(ax, (5, 3.5))
     ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) < 30 else None)
     ax.set_xlabel("epoch")
     ax.set_ylabel("reconstruction loss per cell")
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig
 
 
 def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "section",
-                       section_order=None):
+                       section_order=None, ax=None):
     """Jensen-Shannon divergence of domain composition between adjacent sections.
 
     One bar per pair of adjacent sections, from :func:`spacon.tl.section_divergence`.
@@ -387,16 +431,19 @@ def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "se
         ``obs`` column of the domains.
     section_key, section_order
         Sections and their order (see :func:`spacon.pp.section_codes`).
+    ax
+        Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure`.
+    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
     from ..tl import section_divergence as compute
-    from ._figure import subplots
+    from ._figure import figure_and_axes
 
     table = compute(adata, key=key, section_key=section_key, section_order=section_order)
-    fig, ax = subplots(figsize=(max(4, 0.25 * len(table) + 2), 3.5))
+    own = ax is None
+    fig, ax = figure_and_axes(ax, (max(4, 0.25 * len(table) + 2), 3.5))
     ax.bar(np.arange(len(table)), table["js_divergence"], color="#4c72b0")
     ax.set_xticks(np.arange(len(table)))
     ax.set_xticklabels([f"{a}-{b}" for a, b in zip(table["section"], table["next_section"])],
@@ -404,5 +451,6 @@ def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "se
     ax.set_ylim(0, 1)
     ax.set_ylabel("JS divergence")
     ax.set_title("domain composition change between adjacent sections", fontsize="small")
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig

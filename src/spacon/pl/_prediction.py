@@ -48,7 +48,7 @@ def connectivity_prediction(result: dict, *, predictor: str | None = None,
     return fig
 
 
-def marker_genes(table, domain):
+def marker_genes(table, domain, *, ax=None):
     """Top marker genes of ``domain`` and their PLS coefficients.
 
     Parameters
@@ -57,28 +57,32 @@ def marker_genes(table, domain):
         What :func:`spacon.tl.marker_genes` returns.
     domain
         The domain whose markers are drawn (compared as a string).
+    ax
+        Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure`.
+    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
     from .._errors import SpaconInputError
-    from ._figure import subplots
+    from ._figure import figure_and_axes
 
     rows = table[table["domain"] == str(domain)]
     if rows.empty:
         raise SpaconInputError(f"the marker table has no domain {domain!r}.")
-    fig, ax = subplots(figsize=(3.6, 0.25 * len(rows) + 1.0))
+    own = ax is None
+    fig, ax = figure_and_axes(ax, (3.6, 0.25 * len(rows) + 1.0))
     ax.barh(range(len(rows)), rows["coefficient"], color="#1f77b4")
     ax.set_yticks(range(len(rows)), rows["gene"])
     ax.invert_yaxis()
     ax.set_xlabel("PLS coefficient")
     ax.set_title(f"markers of domain {domain}", fontsize=10)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig
 
 
-def coupling(table, alpha: float = 0.05):
+def coupling(table, alpha: float = 0.05, *, ax=None):
     """Co-expression/connectivity correlation per scope, raw and controlling for distance.
 
     Parameters
@@ -87,15 +91,18 @@ def coupling(table, alpha: float = 0.05):
         What :func:`spacon.tl.coupling` returns.
     alpha
         Bars whose spatial-null p-value is below this are marked with a star.
+    ax
+        Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure`.
+    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
-    from ._figure import subplots
+    from ._figure import figure_and_axes
 
     x = np.arange(len(table))
-    fig, ax = subplots(figsize=(1.6 + 0.45 * len(table), 3.2))
+    own = ax is None
+    fig, ax = figure_and_axes(ax, (1.6 + 0.45 * len(table), 3.2))
     for offset, col, p_col, colour, label in (
             (-0.2, "r", "p_spatial", "#7f7f7f", "r"),
             (0.2, "r_partial", "p_partial_spatial", "#d62728", "r controlling for distance")):
@@ -109,5 +116,6 @@ def coupling(table, alpha: float = 0.05):
     ax.set_ylabel("correlation with connectivity")
     ax.set_title(f"co-expression vs connectivity (* spatial-null p < {alpha:g})", fontsize=10)
     ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig
