@@ -95,6 +95,9 @@ def test_leiden_resolution_search_hits_n_domains(rng):
     spacon.tl.fuse(adata, 1)
     spacon.tl.domains(adata, method="leiden", n_domains=3)
     assert adata.obs["spacon_domain"].nunique() == 3
+    with pytest.warns(spacon.SpaconWarning, match="not the 500 asked for"):
+        spacon.tl.domains(adata, method="leiden", n_domains=500, key_added="many")
+    assert 3 < adata.obs["many"].nunique() < 500
     spacon.tl.domains(adata, method="louvain", resolution=0.5, key_added="lv")
     assert adata.obs["lv"].nunique() >= 2
 

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 Method = Literal["gmm", "leiden", "louvain"]
 PARALLEL_CELLS = 2000  # selection on fewer cells runs in this process
 MAX_DEFAULT_JOBS = 8  # worker processes by default (each holds ~100 MB)
+RESOLUTIONS = (0.01, 5.0)  # Leiden/Louvain resolutions searched for n_domains
 MAX_MERGE_CELLS = 5000  # soft assignments of this many cells describe the components' overlaps
 
 
@@ -409,7 +410,7 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info):
         labels = run(res)
     else:
         # bisection on the resolution; keep the closest count if none matches exactly
-        lo, hi = 0.01, 5.0
+        lo, hi = RESOLUTIONS
         best = None
         for _ in range(20):
             res = (lo + hi) / 2
@@ -422,8 +423,11 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info):
             lo, hi = (res, hi) if k < n_domains else (lo, res)
         res, labels, k = best
         if k != n_domains:
-            logger.warning("resolution search found %d domains, not %d; the closest is kept",
-                           k, n_domains)
+            warnings.warn(
+                f"{method} found {k} domains, not the {n_domains} asked for, at any resolution "
+                f"from {RESOLUTIONS[0]:g} to {RESOLUTIONS[1]:g}; the closest count is kept "
+                f"(obs holds {k} domains). method='gmm' gives any number of domains.",
+                SpaconWarning, stacklevel=3)
         info["params"]["resolution_search"] = True
     info["params"]["resolution"] = float(res)
     info["params"]["n_neighbors"] = n_neighbors
