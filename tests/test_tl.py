@@ -53,6 +53,8 @@ def test_fuse_mixes_scaled_embeddings(rng):
     assert adata.uns["spacon_fuse"]["alpha"] == 1
     with pytest.raises(SpaconInputError, match=r"\[0, 1\]"):
         spacon.tl.fuse(adata, 1.5)
+    with pytest.raises(SpaconInputError, match="a number"):
+        spacon.tl.fuse(adata, "0")
     with pytest.raises(SpaconInputError, match="scale"):
         spacon.tl.fuse(adata, 1, scale="column")
     del adata.obsm["X_spacon_con"]
@@ -88,6 +90,28 @@ def test_gmm_does_not_shatter_coinciding_embeddings(rng):
     spacon.tl.domains(adata, method="leiden", key_added="merged")
     assert adata.obs["raw"].nunique() > 10
     assert adata.obs["merged"].nunique() < adata.obs["raw"].nunique()
+
+
+def test_domains_judge_an_embedding_at_the_alpha_it_was_fused_at(rng):
+    """Each fused key keeps its alpha: clustering alpha 0's embedding after fusing alpha 1
+    into another key judged it on the connectome (the last call's alpha).
+    """
+    adata = embedded(rng, n=300)
+    spacon.tl.fuse(adata, 0, key_added="X_a0")
+    spacon.tl.fuse(adata, 1, key_added="X_a1")
+    assert adata.uns["spacon_fuse"]["alphas"] == {"X_a0": 0.0, "X_a1": 1.0}
+    adata.obsm["X_other"] = adata.obsm["X_a0"].copy()
+    for use_rep, alpha in (("X_a0", 0.0), ("X_a1", 1.0), ("X_spacon_spa", 0.0),
+                           ("X_spacon_con", 1.0), ("X_other", None)):
+        spacon.tl.domains(adata, use_rep=use_rep, n_domains=2, key_added="d")
+        assert adata.uns["d"]["params"].get("alpha") == alpha, use_rep
+    spacon.tl.domains(adata, use_rep="X_a1", alpha=0.5, n_domains=2, key_added="d")
+    assert adata.uns["d"]["params"]["alpha"] == 0.5  # given: kept
+    with pytest.raises(SpaconInputError, match=r"no 'X_pca' \(it holds .*'X_a0'") as err:
+        spacon.tl.domains(adata, use_rep="X_pca")
+    assert "tl.fuse" not in str(err.value)
+    with pytest.raises(SpaconInputError, match="spacon.tl.fuse first"):
+        spacon.pl.umap(adata, use_rep="X_spacon_alpha0.5")
 
 
 def test_leiden_resolution_search_hits_n_domains(rng):

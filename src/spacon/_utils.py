@@ -21,6 +21,18 @@ def check_option(name: str, value: Any, valid: Iterable[Any]) -> None:
         )
 
 
+def check_obsm(adata, key: str) -> None:
+    """Refuse a missing ``obsm[key]``, naming the keys there are (and ``tl.fuse`` for the
+    fused embeddings it writes).
+    """
+    if key in adata.obsm:
+        return
+    held = ", ".join(repr(k) for k in adata.obsm) or "nothing"
+    hint = ("; run spacon.tl.fuse first (key_added=... for other keys)"
+            if key.startswith("X_spacon") else "")
+    raise SpaconInputError(f"adata.obsm has no {key!r} (it holds {held}){hint}.")
+
+
 def resolve_device(device: str = "auto"):
     """Turn ``"auto"`` into ``"cuda"`` when a GPU is present, else ``"cpu"``."""
     import torch
@@ -90,14 +102,16 @@ def available_cpus() -> int:
 
 def _cgroup_cpu_quota() -> float | None:
     """CPUs allowed by the cgroup (v2 ``cpu.max`` or v1 ``cfs_quota_us``), ``None`` if unlimited."""
+    from pathlib import Path
+
     try:
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
         return None if quota == "max" else int(quota) / int(period)
     except (OSError, ValueError):
         pass
     try:
-        quota = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
-        period = int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read())
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
         return None if quota <= 0 else quota / period
     except (OSError, ValueError):
         return None

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_option, spatial_coordinates
+from .._utils import check_obsm, check_option, spatial_coordinates
 from ._layout import umap_layout
 from ._slices import slices
 
@@ -352,8 +352,7 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     from ._figure import figure_and_axes
 
     check_option("backend", backend, ("spacon", "umap-learn"))
-    if use_rep not in adata.obsm:
-        raise SpaconInputError(f"adata.obsm has no {use_rep!r}; run spacon.tl.fuse first.")
+    check_obsm(adata, use_rep)
     cat, colours = _labels(adata, key)
     idx = np.arange(adata.n_obs)
     if len(idx) > max_cells:

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_option
+from .._utils import check_obsm, check_option
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +85,9 @@ def domains(
     alpha
         The alpha the embedding was fused at, which sets the weight of the connectome against
         the spatial graph when judging domains (as :func:`spacon.tl.fuse` weights the
-        embeddings). ``None``: ``uns['spacon_fuse']['alpha']`` when present, otherwise both
-        graphs count equally.
+        embeddings). ``None``: the alpha :func:`spacon.tl.fuse` recorded for ``use_rep``
+        (``uns['spacon_fuse']['alphas']``; 0 for ``'X_spacon_spa'``, 1 for
+        ``'X_spacon_con'``), otherwise both graphs count equally.
     n_runs
         Mixtures fitted per candidate number of domains (each on 2,000 random cells, best of
         3 starts) to measure stability; the standard error of their agreement decides ties.
@@ -132,8 +133,7 @@ def domains(
     """
     adata = adata.copy() if copy else adata
     check_option("method", method, ("gmm", "leiden", "louvain"))
-    if use_rep not in adata.obsm:
-        raise SpaconInputError(f"adata.obsm has no {use_rep!r}; run spacon.tl.fuse first.")
+    check_obsm(adata, use_rep)
     if n_domains is not None and (isinstance(n_domains, bool)
                                   or not isinstance(n_domains, (int, np.integer))):
         raise SpaconInputError(f"n_domains must be a whole number, got {n_domains!r}.")
@@ -149,8 +149,10 @@ def domains(
         raise SpaconInputError(f"n_runs must be at least 2 to measure stability, got {n_runs}.")
     if n_jobs is not None and (int(n_jobs) == 0 or int(n_jobs) < -1):
         raise SpaconInputError(f"n_jobs must be >= 1, or -1 for every CPU, got {n_jobs}.")
-    if alpha is None and "spacon_fuse" in adata.uns:
-        alpha = float(adata.uns["spacon_fuse"]["alpha"])
+    if alpha is None:
+        from ._fuse import alpha_of
+
+        alpha = alpha_of(adata, use_rep)
     z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
     if z.ndim != 2 or len(z) != adata.n_obs:
         raise SpaconInputError(f"adata.obsm[{use_rep!r}] must be cells x dimensions, got shape "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -52,9 +53,13 @@ def fuse(adata, alpha: float, *, scale: Scale = "embedding",
     Returns
     -------
     ``None``, or a copy if ``copy=True``. Sets ``obsm[key_added]`` and
-    ``uns['spacon_fuse'] = {'alpha': alpha, 'weight': w, 'scale': scale}``.
+    ``uns['spacon_fuse'] = {'alpha': alpha, 'weight': w, 'scale': scale, 'key': key_added,
+    'alphas': {key: alpha}}``, where ``'alphas'`` keeps the alpha of every key fused so far
+    (:func:`spacon.tl.domains` reads the alpha of the embedding it clusters from it).
     """
     adata = adata.copy() if copy else adata
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise SpaconInputError(f"alpha must be a number in [0, 1], got {alpha!r}.")
     if not (np.isfinite(alpha) and 0 <= alpha <= 1):
         raise SpaconInputError(f"alpha must be in [0, 1], got {alpha!r}.")
     check_option("scale", scale, ("embedding", "dimension"))
@@ -74,8 +79,25 @@ def fuse(adata, alpha: float, *, scale: Scale = "embedding",
             "which this data lacks (spatial-only run); use alpha=0."
         )
     adata.obsm[key_added] = fused.astype(np.float32)
-    adata.uns[_keys.FUSE] = {"alpha": float(alpha), "weight": w, "scale": scale}
+    before = adata.uns.get(_keys.FUSE)
+    alphas = dict(before.get("alphas", {})) if isinstance(before, Mapping) else {}
+    alphas[key_added] = float(alpha)
+    adata.uns[_keys.FUSE] = {"alpha": float(alpha), "weight": w, "scale": scale,
+                             "key": key_added, "alphas": alphas}
     return adata if copy else None
+
+
+def alpha_of(adata, key: str) -> float | None:
+    """The alpha of the embedding in ``obsm[key]``: as :func:`fuse` recorded it, 0 for the
+    spatial embedding and 1 for the connectivity embedding; ``None`` when unknown.
+    """
+    record = adata.uns.get(_keys.FUSE)
+    record = record if isinstance(record, Mapping) else {}
+    if key in record.get("alphas", {}):
+        return float(record["alphas"][key])
+    if "alphas" not in record and key == _keys.EMBEDDING_FUSED and "alpha" in record:
+        return float(record["alpha"])  # written by spacon before 0.2: the last call's alpha
+    return {_keys.EMBEDDING_SPA: 0.0, _keys.EMBEDDING_CON: 1.0}.get(key)
 
 
 def standardise(x, scale: Scale = "embedding") -> np.ndarray:
