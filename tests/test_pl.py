@@ -92,6 +92,22 @@ def test_a_domain_keeps_its_colour_in_a_subset_that_lacks_others(result):
     assert has_colour(img, whole["3"]) and not has_colour(img, spacon.pl.palette(2)[0])
 
 
+def test_cells_without_a_domain_are_grey_not_the_last_domain(result):
+    from spacon.pl._figures import MISSING_COLOUR
+
+    domain = result.obs["spacon_domain"].astype(object)
+    domain[domain == "3"] = np.nan  # e.g. domains of a subset copied back
+    result.obs["partial"] = pd.Categorical(domain, categories=["0", "1", "2"])
+    fig = spacon.pl.domains(result, key="partial", point_size=80)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["0", "1", "2", "NA"]
+    img = pixels(fig)
+    assert has_colour(img, MISSING_COLOUR, tol=10)
+    result.obs["depth"] = result.obsm["spatial"][:, 0]
+    with pytest.raises(SpaconInputError, match="holds numbers"):
+        spacon.pl.domains(result, key="depth")
+
+
 def test_highlight_uses_two_colours(result):
     img = pixels(spacon.pl.highlight(result, "3", point_size=80))
     assert has_colour(img, (0xe4 / 255, 0x57 / 255, 0x2e / 255))

@@ -124,6 +124,17 @@ def test_report_colours_domains_as_the_figures_do(result):
     assert [a["colours"] for a in data["alphas"] if a["alpha"] == "1"] == [["#000000", "#ff00ff"]]
 
 
+def test_report_of_domains_some_cells_lack(result, tmp_path):
+    domain = result.obs["spacon_domain_alpha1"].astype(object)
+    domain.iloc[:50] = np.nan
+    result.obs["partial"] = pd.Categorical(domain)
+    data = payload(result, SUMMARY, domain_keys={"1": "partial"})
+    alpha = data["alphas"][0]
+    assert alpha["categories"][-1] == "NA" and alpha["colours"][-1] == "#d3d3d3"
+    assert alpha["sizes"][-1] == 50 and sum(alpha["sizes"]) == result.n_obs
+    assert write_report(result, tmp_path / "r.html", domain_keys={"1": "partial"}).exists()
+
+
 def test_report_of_3d_data_without_sections_is_sliced(result):
     result.obs = result.obs.drop(columns="section")
     data = payload(result, {**SUMMARY, "parameters": {}})

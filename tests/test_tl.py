@@ -155,6 +155,17 @@ def test_refine_majority_vote_by_hand():
         spacon.tl.refine(adata, key="nope")
     with pytest.raises(SpaconInputError, match="every one of the 6 cells"):
         spacon.tl.refine(adata, k=6)
+    # a cell without a label neither votes nor gets one: cell 1 keeps NaN; cell 0's votes
+    # are a (itself), b (cell 2) and none (cell 1): a tie, so it keeps a
+    adata.obs["partial"] = pd.Categorical(["a", None, "b", "b", "b", "a"])
+    spacon.tl.refine(adata, k=3, key="partial")
+    assert list(adata.obs["partial_refined"].astype(object).fillna("-")) == \
+        ["a", "-", "b", "b", "b", "b"]
+    adata.obs["depth"] = np.linspace(0, 1, 6)
+    with pytest.raises(SpaconInputError, match="holds numbers"):
+        spacon.tl.refine(adata, key="depth")
+    adata.obs["read_back"] = [0.0, 1.0, np.nan, 1.0, 1.0, 0.0]  # labels read back with NaN
+    spacon.tl.refine(adata, k=3, key="read_back")
 
 
 def test_refine_within_sections():
@@ -204,3 +215,9 @@ def test_section_divergence_by_hand():
     kl = lambda p: sum(pi * np.log2(pi / mi) for pi, mi in zip(p, m) if pi > 0)  # noqa: E731
     expected = 0.5 * kl([0.5, 0.5]) + 0.5 * kl([1.0, 0.0])
     assert np.isclose(table["js_divergence"].iloc[0], expected)
+    # cells without a domain are left out; a section with none labelled gives NaN
+    adata.obs["partial"] = pd.Categorical(["a", "a", "b", "b", None, None, "a", "a"])
+    part = spacon.tl.section_divergence(adata, key="partial")
+    assert np.isclose(part["js_divergence"].iloc[0], expected)
+    adata.obs["partial"] = pd.Categorical(["a", "a", "b", "b", None, None, None, None])
+    assert np.isnan(spacon.tl.section_divergence(adata, key="partial")["js_divergence"].iloc[0])

@@ -33,6 +33,24 @@ def check_obsm(adata, key: str) -> None:
     raise SpaconInputError(f"adata.obsm has no {key!r} (it holds {held}){hint}.")
 
 
+def labels_column(adata, key: str, what: str = "domains"):
+    """``obs[key]``, refused when missing or when it holds measurements (floats that are not
+    whole numbers), not labels; whole-number floats (labels read back with NaN) pass.
+    """
+    import pandas as pd
+
+    if key not in adata.obs:
+        raise SpaconInputError(f"adata.obs has no {key!r} with {what}.")
+    column = adata.obs[key]
+    if pd.api.types.is_float_dtype(column):
+        values = column.dropna().to_numpy()
+        if not np.array_equal(values, np.round(values)):
+            raise SpaconInputError(
+                f"adata.obs[{key!r}] holds numbers ({column.nunique()} distinct), not {what}: "
+                "name a categorical column.")
+    return column
+
+
 def resolve_device(device: str = "auto"):
     """Turn ``"auto"`` into ``"cuda"`` when a GPU is present, else ``"cpu"``."""
     import torch

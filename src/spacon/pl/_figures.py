@@ -12,7 +12,7 @@ import pandas as pd
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_obsm, check_option, spatial_coordinates
+from .._utils import check_obsm, check_option, labels_column, spatial_coordinates
 from ._layout import umap_layout
 from ._slices import slices
 
@@ -61,11 +61,20 @@ def colours_of(adata, key: str, n: int) -> list:
     return palette(n)
 
 
-def _labels(adata, key):
-    if key not in adata.obs:
-        raise SpaconInputError(f"adata.obs has no {key!r} to plot.")
-    cat = pd.Categorical(adata.obs[key])
-    return cat, dict(zip(cat.categories, colours_of(adata, key, len(cat.categories))))
+MISSING_COLOUR = (0.827, 0.827, 0.827)  # light grey, as scanpy draws cells without a label
+
+
+def categories_and_colours(adata, key):
+    """``obs[key]`` as categories and their colours; cells without one (NaN) form a last
+    category ``'NA'`` drawn light grey.
+    """
+    cat = pd.Categorical(labels_column(adata, key, "labels to plot"))
+    colours = dict(zip(cat.categories, colours_of(adata, key, len(cat.categories))))
+    if (cat.codes < 0).any():
+        name = "NA" if "NA" not in colours else "no label"
+        cat = cat.add_categories([name]).fillna(name)
+        colours[name] = MISSING_COLOUR
+    return cat, colours
 
 
 def _point_size(n_points: int, panel_inches: float = 3.0) -> float:
@@ -167,7 +176,7 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
     -------
     The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
-    cat, colours = _labels(adata, key)
+    cat, colours = categories_and_colours(adata, key)
     cuts = slices(adata, section_key=section_key, section_order=section_order,
                   spatial_key=spatial_key)
     coords = spatial_coordinates(adata, spatial_key)
@@ -227,7 +236,7 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
     -------
     The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
     """
-    cat, _ = _labels(adata, key)
+    cat, _ = categories_and_colours(adata, key)
     if str(domain) not in set(map(str, cat.categories)):
         raise SpaconInputError(f"domain {domain!r} is not in adata.obs[{key!r}].")
     inside = np.asarray(cat.astype(str)) == str(domain)
@@ -293,7 +302,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     coords = spatial_coordinates(adata, spatial_key)
     if coords.shape[1] != 3:
         raise SpaconInputError("stack3d needs 3-D coordinates (x, y, z).")
-    cat, colours = _labels(adata, key)
+    cat, colours = categories_and_colours(adata, key)
     idx = np.arange(adata.n_obs)
     if len(idx) > max_cells:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
@@ -353,7 +362,7 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
 
     check_option("backend", backend, ("spacon", "umap-learn"))
     check_obsm(adata, use_rep)
-    cat, colours = _labels(adata, key)
+    cat, colours = categories_and_colours(adata, key)
     idx = np.arange(adata.n_obs)
     if len(idx) > max_cells:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))

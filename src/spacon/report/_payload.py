@@ -16,7 +16,7 @@ from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import spatial_coordinates
 from ..pl import slices
-from ..pl._figures import colours_of
+from ..pl._figures import categories_and_colours
 from ._sample import sample_per_domain
 
 MAX_LABEL_CATEGORIES = 1000  # obs columns with more values are not shown on hover
@@ -87,14 +87,16 @@ def payload(adata, summary: dict | None = None, *, domain_keys: dict[str, str] |
     cuts = slices(adata, section_key=section_key, section_order=params.get("section_order"),
                   spatial_key=spatial_key)
     # the categories coloured as the PNG figures colour them (uns[f'{key}_colors'] or palette)
-    domains = {a: pd.Categorical(adata.obs[k]) for a, k in keys.items()}
+    # (cells without a domain, NaN, as a last category 'NA' in grey)
+    labelled = {a: categories_and_colours(adata, k) for a, k in keys.items()}
+    domains = {a: cat for a, (cat, _) in labelled.items()}
     joint = np.zeros(adata.n_obs, dtype=np.int64)
     for cat in domains.values():  # strata: the combination of domains at every alpha
         joint = joint * len(cat.categories) + cat.codes
     drawn = sample_per_domain(joint, max_points, seed)
     alphas = []
     for alpha, cat in domains.items():
-        colours = [_hex(c) for c in colours_of(adata, keys[alpha], len(cat.categories))]
+        colours = [_hex(c) for c in labelled[alpha][1].values()]
         alphas.append({"alpha": alpha, "key": keys[alpha],
                        "categories": [str(c) for c in cat.categories], "colours": colours,
                        "sizes": np.bincount(cat.codes, minlength=len(cat.categories)).tolist(),

@@ -16,7 +16,8 @@ def section_divergence(
     """Jensen-Shannon divergence of domain composition between adjacent sections.
 
     Base 2, in [0, 1], for each pair of adjacent sections; low values mean domains continue
-    smoothly through the stack.
+    smoothly through the stack. Cells without a domain (NaN) are left out; a pair with a
+    section that has none labelled gets NaN.
 
     Parameters
     ----------
@@ -36,11 +37,17 @@ def section_divergence(
     if key not in adata.obs:
         raise SpaconInputError(f"adata.obs has no {key!r}.")
     codes, order = section_codes(adata, section_key, section_order)
-    table = pd.crosstab(codes, pd.Categorical(adata.obs[key]).codes).reindex(
+    domain = pd.Categorical(adata.obs[key]).codes
+    labelled = domain >= 0  # cells without a domain (NaN) are left out
+    if not labelled.any():
+        raise SpaconInputError(f"adata.obs[{key!r}] has no domain for any cell (all NaN).")
+    table = pd.crosstab(np.asarray(codes)[labelled], domain[labelled]).reindex(
         range(len(order)), fill_value=0).to_numpy(dtype=float)
-    share = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
-    rows = [
-        (order[i], order[i + 1], float(jensenshannon(share[i], share[i + 1], base=2) ** 2))
+    counts = table.sum(axis=1)
+    share = table / np.maximum(counts, 1)[:, None]
+    rows = [  # NaN beside a section with no labelled cells
+        (order[i], order[i + 1], float(jensenshannon(share[i], share[i + 1], base=2) ** 2)
+         if counts[i] and counts[i + 1] else np.nan)
         for i in range(len(order) - 1)
     ]
     return pd.DataFrame(rows, columns=["section", "next_section", "js_divergence"])

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError
+from .._utils import labels_column
 
 
 def marker_genes(
@@ -54,14 +55,9 @@ def marker_genes(
     """
     from sklearn.cross_decomposition import PLSRegression
 
-    if key not in adata.obs:
-        raise SpaconInputError(f"adata.obs has no {key!r} with domains.")
+    column = labels_column(adata, key)
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
-    column = adata.obs[key]
-    if pd.api.types.is_float_dtype(column):
-        raise SpaconInputError(f"adata.obs[{key!r}] holds numbers ({column.nunique()} distinct), "
-                               "not domains: name a categorical column of domains.")
     labels = column.astype(str).to_numpy()
     present = ([str(c) for c in column.cat.categories if str(c) in set(labels)]
                if isinstance(column.dtype, pd.CategoricalDtype) else sorted(set(labels)))

@@ -8,7 +8,7 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import spatial_coordinates
+from .._utils import labels_column, spatial_coordinates
 
 
 def refine(
@@ -52,16 +52,14 @@ def refine(
     ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical).
     """
     adata = adata.copy() if copy else adata
-    if key not in adata.obs:
-        raise SpaconInputError(f"adata.obs has no {key!r} labels to refine.")
+    labels = pd.Categorical(labels_column(adata, key, "labels to refine"))
     if int(k) != k or k < 1:
         raise SpaconInputError(f"k must be a positive integer, got {k!r}.")
     if k >= adata.n_obs:
         raise SpaconInputError(f"k={k} neighbours would vote over every one of the "
                                f"{adata.n_obs} cells; refinement uses a few (~6-30).")
     coords = spatial_coordinates(adata, spatial_key)
-    labels = pd.Categorical(adata.obs[key])
-    codes = labels.codes.astype(np.int64)
+    codes = labels.codes.astype(np.int64)  # -1: no label (NaN), which neither votes nor changes
     n_labels = len(labels.categories)
     out = codes.copy()
     if section_key is None:
@@ -77,12 +75,14 @@ def refine(
         kk = min(int(k), len(idx))
         _, nn = cKDTree(coords[idx]).query(coords[idx], kk)
         nn = nn.reshape(len(idx), kk)
-        votes = codes[idx][nn]
-        counts = np.zeros((len(idx), n_labels), dtype=np.int64)
-        np.add.at(counts, (np.repeat(np.arange(len(idx)), kk), votes.ravel()), 1)
+        votes = codes[idx][nn].ravel()
+        voter = np.repeat(np.arange(len(idx)), kk)
+        counts = np.zeros((len(idx), n_labels + 1), dtype=np.int64)  # last: no label
+        np.add.at(counts, (voter, np.where(votes >= 0, votes, n_labels)), 1)
+        counts = counts[:, :n_labels]
         best = counts.argmax(axis=1)
         own = codes[idx]
         tie = counts[np.arange(len(idx)), own] == counts[np.arange(len(idx)), best]
-        out[idx] = np.where(tie, own, best)
+        out[idx] = np.where(tie | (own < 0), own, best)
     adata.obs[key_added or f"{key}_refined"] = pd.Categorical.from_codes(out, labels.categories)
     return adata if copy else None
