@@ -179,7 +179,7 @@ def test_plot():
 
     caller = matplotlib.figure.Figure()
     ax = caller.subplots()
-    assert spacon.pl.coupling(table, ax=ax) is caller and len(ax.patches) == 2 * len(table)
+    assert spacon.pl.coupling(table, ax=ax) is ax and len(ax.patches) == 2 * len(table)
 
 
 def test_evaluate_coupling_command(sim_inputs, tmp_path, capsys):

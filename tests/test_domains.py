@@ -140,6 +140,15 @@ def test_tree_cut_equals_fixed_k_call_and_is_repeatable(rng, monkeypatch):
     monkeypatch.setattr(selection, "select_n_domains", lambda *a, **k: pytest.fail("refit"))
     spacon.tl.domains(adata, n_domains=2, key_added="two", tree_key="spacon_domain")
     assert np.array_equal(adata.obs["two"].to_numpy(), fresh.obs["spacon_domain"].to_numpy())
+    selection = adata.uns["two"]["selection"]
+    chosen = adata.uns["spacon_domain"]["selection"]["reason"]
+    assert selection["choice"] == chosen and selection["reason"].startswith("2 domains as asked")
+    assert selection["reason"].endswith(chosen)
+    # a named tree built from another embedding is not silently refitted
+    adata.obsm["X_other"] = adata.obsm["X_spacon"][:, ::-1].copy()
+    with pytest.raises(SpaconInputError, match=r"built from another embedding.*X_other"):
+        spacon.tl.domains(adata, use_rep="X_other", n_domains=2, tree_key="spacon_domain")
+    assert "spacon_domain" in adata.obs and "X_other" in adata.obsm
     monkeypatch.undo()
     # repeatable for a seed; another seed refits
     again = embedded(z)
@@ -193,11 +202,13 @@ def test_domain_tree_plot_labels_every_leaf_with_its_size(rng):
     sizes = sum(int(t.split("(")[1].split()[0].replace(",", "")) for t in labels)
     assert sizes == adata.n_obs
     assert "2 domains shown" in fig.axes[0].get_title()
+    with pytest.raises(SpaconInputError, match="built on 300 cells and adata has 100"):
+        spacon.pl.domain_tree(adata[:100].copy())
     # the colours of the domains' map (uns['{key}_colors'] where stored), and on a given axes
     adata.uns["spacon_domain_colors"] = ["#ff0000", "#00ff00"]
     caller = matplotlib.figure.Figure()
     ax = caller.subplots()
-    assert spacon.pl.domain_tree(adata, ax=ax) is caller
+    assert spacon.pl.domain_tree(adata, ax=ax) is ax
     coloured = {t.get_text().split("  (")[0]: matplotlib.colors.to_hex(t.get_color())
                 for t in ax.get_yticklabels()}
     assert {coloured["0"], coloured["1"]} == {"#ff0000", "#00ff00"} and coloured["0"] == "#ff0000"

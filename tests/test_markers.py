@@ -54,7 +54,7 @@ def test_marker_errors_and_plot(brain):
 
     caller = matplotlib.figure.Figure()
     ax = caller.subplots()
-    assert spacon.pl.marker_genes(table, "region0", ax=ax) is caller
+    assert spacon.pl.marker_genes(table, "region0", ax=ax) is ax
     assert len(ax.patches) == len(table)
     with pytest.raises(SpaconInputError, match="no domain"):
         spacon.pl.marker_genes(table, "region1")

@@ -243,6 +243,7 @@ cells = ["spacon.pl.domains(adata, key='d', section_key=None)",
          "fig = spacon.pl.domains(adata, key='d', section_key=None)",
          "fig",
          "import matplotlib.pyplot as plt\nfig = spacon.pl.loss([3, 2, 1])\nplt.show()",
+         "fig, ax = plt.subplots()\nspacon.pl.loss([3, 2, 1], ax=ax)",
          "import matplotlib\nmatplotlib.use('agg')\nspacon.pl.loss([3, 2, 1])"]
 shown = []
 for cell in cells:
@@ -270,22 +271,24 @@ def test_a_notebook_shows_each_figure_once(tmp_path):
                          cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     # the result of a cell; a figure kept in a variable; shown again in a later cell; with
-    # plt.show(); under Agg (nothing shows it but the notebook)
-    assert json.loads(run.stdout.strip().splitlines()[-1]) == [1, 1, 1, 1, 1]
+    # plt.show(); drawn on the caller's axes; under Agg (nothing shows it but the notebook)
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [1, 1, 1, 1, 1, 1]
 
 
 def test_plots_draw_on_the_callers_axes(result):
-    """``ax=`` as in scanpy: the panel goes on the caller's axes, no figure of its own."""
+    """``ax=`` as in scanpy: the panel goes on the caller's axes, no figure of its own, and
+    the axes are returned (a returned figure would show twice in a notebook).
+    """
     import matplotlib.figure
 
     one_section = result[result.obs["section"] == "s0"].copy()
     fig = matplotlib.figure.Figure(figsize=(12, 3))
     axes = fig.subplots(1, 4)
     before = plt.get_fignums()
-    assert spacon.pl.domains(one_section, ax=axes[0]) is fig
-    assert spacon.pl.highlight(one_section, "1", ax=axes[1]) is fig
-    assert spacon.pl.umap(result, use_rep="X_spacon", max_cells=100, ax=axes[2]) is fig
-    assert spacon.pl.loss(result, ax=axes[3]) is fig
+    assert spacon.pl.domains(one_section, ax=axes[0]) is axes[0]
+    assert spacon.pl.highlight(one_section, "1", ax=axes[1]) is axes[1]
+    assert spacon.pl.umap(result, use_rep="X_spacon", max_cells=100, ax=axes[2]) is axes[2]
+    assert spacon.pl.loss(result, ax=axes[3]) is axes[3]
     assert plt.get_fignums() == before  # nothing else was opened
     assert len(axes[0].collections) == 1 and len(axes[0].collections[0].get_offsets()) == 200
     assert len(axes[1].collections) == 2  # the domain and the rest

@@ -31,7 +31,8 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
+    returns the axes it drew on, so a notebook shows the caller's figure once).
     """
     from scipy.cluster.hierarchy import dendrogram
 
@@ -45,6 +46,11 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
             f"key_added={key!r}) with method='gmm' first.")
     tree = MixtureTree.from_dict(stored["tree"])
     leaves = np.asarray(stored["tree"]["leaves"])
+    if len(leaves) != adata.n_obs:
+        raise SpaconInputError(
+            f"the domain tree in uns[{key!r}] was built on {len(leaves)} cells and adata has "
+            f"{adata.n_obs} (a subset keeps the whole data's uns); draw the tree from the data "
+            "the domains were called on.")
     domains = pd.Categorical(adata.obs[key])
     colours = dict(zip(domains.categories, colours_of(adata, key, len(domains.categories))))
     # the domain (at the level shown in obs[key]) that each leaf's cells carry
@@ -60,7 +66,7 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
         ax.barh([0], [size[0]], color=colours.get(leaf_domain.get(0), "grey"))
         ax.set_yticks([0], names)
         ax.set_title(f"{key}: one domain", fontsize="small")
-        return fig
+        return fig if own else ax
     linkage = _linkage(tree)
     dendrogram(linkage, ax=ax, labels=names, orientation="left", color_threshold=0,
                above_threshold_color="0.3")
@@ -75,7 +81,7 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     ax.set_title(f"{key}: domain tree ({shown} domains shown)", fontsize="small")
     if own:
         fig.tight_layout()
-    return fig
+    return fig if own else ax
 
 
 def _linkage(tree) -> np.ndarray:

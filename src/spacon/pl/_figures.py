@@ -174,7 +174,8 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
+    returns the axes it drew on, so a notebook shows the caller's figure once).
     """
     cat, colours = categories_and_colours(adata, key)
     cuts = slices(adata, section_key=section_key, section_order=section_order,
@@ -202,7 +203,7 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
     elif heading:
         fig.suptitle(heading)
     _legend(fig, colours, key, ax=ax)
-    return fig
+    return fig if ax is None else ax
 
 
 def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
@@ -234,7 +235,8 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
+    returns the axes it drew on, so a notebook shows the caller's figure once).
     """
     cat, _ = categories_and_colours(adata, key)
     if str(domain) not in set(map(str, cat.categories)):
@@ -261,10 +263,10 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
     heading = "; ".join(t for t in (f"{key} = {domain}", note) if t)
     if ax is not None:
         axes[0].set_title(f"{heading}\n{cuts.names[shown[0]]}", fontsize="small")
-        return fig
+        return fig if ax is None else ax
     fig.suptitle(heading)
     fig.tight_layout()
-    return fig
+    return fig if ax is None else ax
 
 
 def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
@@ -356,7 +358,8 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
+    returns the axes it drew on, so a notebook shows the caller's figure once).
     """
     from ._figure import figure_and_axes
 
@@ -389,7 +392,7 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     if heading:
         ax.set_title(heading, fontsize="small")
     _legend(fig, colours, key, ax=None if own else ax)
-    return fig
+    return fig if own else ax
 
 
 def loss(adata_or_history, *, ax=None):
@@ -405,7 +408,8 @@ def loss(adata_or_history, *, ax=None):
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
+    returns the axes it drew on, so a notebook shows the caller's figure once).
     """
     from ._figure import figure_and_axes
 
@@ -422,7 +426,7 @@ def loss(adata_or_history, *, ax=None):
     ax.set_ylabel("reconstruction loss per cell")
     if own:
         fig.tight_layout()
-    return fig
+    return fig if own else ax
 
 
 def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "section",
@@ -444,7 +448,8 @@ def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "se
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
+    returns the axes it drew on, so a notebook shows the caller's figure once).
     """
     from ..tl import section_divergence as compute
     from ._figure import figure_and_axes
@@ -461,4 +466,4 @@ def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "se
     ax.set_title("domain composition change between adjacent sections", fontsize="small")
     if own:
         fig.tight_layout()
-    return fig
+    return fig if own else ax

@@ -62,7 +62,8 @@ def marker_genes(table, domain, *, ax=None):
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
+    returns the axes it drew on, so a notebook shows the caller's figure once).
     """
     from .._errors import SpaconInputError
     from ._figure import figure_and_axes
@@ -79,7 +80,7 @@ def marker_genes(table, domain, *, ax=None):
     ax.set_title(f"markers of domain {domain}", fontsize=10)
     if own:
         fig.tight_layout()
-    return fig
+    return fig if own else ax
 
 
 def coupling(table, alpha: float = 0.05, *, ax=None):
@@ -96,7 +97,8 @@ def coupling(table, alpha: float = 0.05, *, ax=None):
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure` (``ax``'s, when given).
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
+    returns the axes it drew on, so a notebook shows the caller's figure once).
     """
     from ._figure import figure_and_axes
 
@@ -118,4 +120,4 @@ def coupling(table, alpha: float = 0.05, *, ax=None):
     ax.legend(fontsize=8, frameon=False)
     if own:
         fig.tight_layout()
-    return fig
+    return fig if own else ax

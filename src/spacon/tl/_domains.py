@@ -63,10 +63,12 @@ def domains(
 
     ``n_domains=k`` is the tree's cut at ``k``: it cuts the tree already stored in
     ``uns[tree_key]['tree']`` (``tree_key`` defaults to ``key_added``) when that tree was built
-    from the same embedding and options, without refitting, and otherwise builds the tree as
-    the default call does and cuts it; so a fixed-``k`` call always equals the default tree cut
-    at ``k``. A ``k`` above the tree's leaves (the chosen number, or the larger mixture of a
-    tree cut) fits a mixture with ``k`` components, not nested in the tree.
+    from the same embedding and options, without refitting; a ``tree_key`` given whose tree was
+    built from another embedding, options or cells is an error. Without ``tree_key`` and no
+    matching tree under ``key_added``, it builds the tree as the default call does and cuts it;
+    so a fixed-``k`` call always equals the default tree cut at ``k``. A ``k`` above the
+    tree's leaves (the chosen number, or the larger mixture of a tree cut) fits a mixture with
+    ``k`` components, not nested in the tree.
 
     ``method="leiden"``/``"louvain"`` cluster a ``n_neighbors``-nearest-neighbour graph of the
     embedding at ``resolution``; with ``n_domains`` the resolution is searched to match it.
@@ -124,8 +126,9 @@ def domains(
     ``'n_merged_points'``; for ``method="gmm"`` also ``'selection'`` (``'rule'``, ``'chosen'``,
     ``'family'`` (``'mixture'`` or ``'tree'``), ``'best_score_family'``, ``'best_score_k'``,
     ``'n_tree_leaves'``, ``'weights'`` of the graphs, ``'n_runs'``, ``'at_limit'``, a one-line
-    ``'reason'``, ``'labelling'`` (which start labels the cells, and why), and per family,
-    ``'mixture'`` and ``'tree'``, the arrays ``'k'``,
+    ``'reason'`` (with ``n_domains``: that it was asked, then the data's own ``'choice'``),
+    ``'labelling'`` (which start labels the cells, and why), and per family, ``'mixture'`` and
+    ``'tree'``, the arrays ``'k'``,
     ``'stability'``, ``'stability_se'``, ``'modularity'`` (weighted; ``'modularity_<graph>'``
     each) and ``'score'``) and ``'tree'`` (``'merges'``: the two clusters joined at each step, scipy
     linkage numbering; ``'overlap'``: each merge's normalised entropy drop; ``'leaf_size'``;
@@ -175,7 +178,7 @@ def domains(
         with threadpool_limits(limits=1):
             labels = _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed,
                                    tree_key or key_added, {**info["params"], **options}, info,
-                                   n_jobs)
+                                   n_jobs, given_tree=tree_key is not None)
     else:
         labels, _ = _community(points, method, n_domains, resolution, n_neighbors, seed, info)
         labels = labels[group]
@@ -210,8 +213,10 @@ def _n_jobs(n_jobs: int | None, n_cells: int) -> int:
 
 
 def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_key, options,
-                  info, n_jobs: int | None = 1) -> np.ndarray:
-    """Labels of every cell from the domain tree (stored, or chosen and built here)."""
+                  info, n_jobs: int | None = 1, given_tree: bool = False) -> np.ndarray:
+    """Labels of every cell from the domain tree (stored, or chosen and built here; a tree the
+    caller named, ``given_tree``, must have been built from this embedding and options).
+    """
     from ._domain_selection import (
         MIN_POINTS_PER_DOMAIN,
         assign,
@@ -222,12 +227,21 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     from ._mixture_tree import MixtureTree
 
     fingerprint = _fingerprint(z, options)
-    stored = adata.uns.get(tree_key, {})
+    stored = adata.uns.get(tree_key or "", {})
     if stored.get("tree", {}).get("fingerprint") == fingerprint:
         tree = MixtureTree.from_dict(stored["tree"])
         leaves = np.asarray(stored["tree"]["leaves"], dtype=np.int64)
         selection = dict(stored["selection"])
         logger.info("domains: cutting the tree stored in uns[%r]", tree_key)
+    elif given_tree:  # a tree named by the caller is cut, never silently replaced
+        built = stored.get("params", {})
+        raise SpaconInputError(
+            f"the domain tree in uns[{tree_key!r}] was built from another embedding or options "
+            f"(obsm[{built.get('use_rep')!r}] at alpha {built.get('alpha')}, seed "
+            f"{built.get('seed')}, {len(stored['tree']['leaves'])} cells; here obsm"
+            f"[{options['use_rep']!r}] at alpha {options['alpha']}, seed {options['seed']}, "
+            f"{len(z)} cells). Call with the use_rep, alpha and options it was built with, on "
+            "the same cells, or leave tree_key out to build a tree for this embedding.")
     elif len(points) < 2:  # one cell, or every cell at one point: nothing to choose
         tree = MixtureTree(np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.array([len(z)]))
         leaves = np.zeros(len(z), dtype=np.int64)
@@ -250,10 +264,16 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                 f"({top}: at least {MIN_POINTS_PER_DOMAIN} cells per domain), so the data did not "
                 "choose the number and more may exist; set it with n_domains= if you know it.",
                 SpaconWarning, stacklevel=2)
+    # 'choice': the data's own choice, which the tree keeps; 'reason': this column's
+    choice = selection.get("choice", selection["reason"])
+    k = int(selection["chosen"]) if n_domains is None else n_domains
+    selection["choice"] = choice
+    selection["reason"] = choice if n_domains is None else (
+        f"{k} domain{'s' if k > 1 else ''} as asked (n_domains={k}); the data's own choice: "
+        f"{choice}")
     info["selection"] = selection
     info["tree"] = {**tree.to_dict(), "leaves": leaves.astype(np.int32),
                     "fingerprint": fingerprint}
-    k = int(selection["chosen"]) if n_domains is None else n_domains
     if k <= tree.n_leaves:
         return tree.cut(k)[leaves]
     if k > len(points):
