@@ -148,6 +148,22 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
+def test_writing_onto_a_folder_says_so(tmp_path):
+    import anndata as ad
+
+    from spacon.report import write_report
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("mine")
+    adata = ad.AnnData(np.zeros((4, 1), dtype=np.float32), obsm={"spatial": np.zeros((4, 2))})
+    adata.obs["spacon_domain"] = pd.Categorical(["0", "0", "1", "1"])
+    with pytest.raises(SpaconInputError, match="is a folder, not a file"):
+        write_report(adata, folder)
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]
+    assert [p.name for p in folder.iterdir()] == ["kept.txt"]
+
+
 def test_atomic_path_gives_the_usual_file_mode(tmp_path):
     import os
 

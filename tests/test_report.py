@@ -328,3 +328,19 @@ def test_report_of_domains_under_other_names(result, tmp_path):
     bare = ad.AnnData(np.zeros((3, 1), dtype=np.float32), obsm={"spatial": np.zeros((3, 2))})
     with pytest.raises(spacon.SpaconInputError, match="no domains"):
         payload(bare)
+
+
+def test_report_finds_the_domains_tl_domains_wrote_under_any_name(rng, tmp_path):
+    """The README's Python workflow names its domains; the report finds them unasked."""
+    adata = ad.AnnData(np.zeros((200, 1), dtype=np.float32))
+    adata.obs_names = [f"c{i}" for i in range(200)]
+    adata.obsm["spatial"] = rng.uniform(0, 10, (200, 2))
+    adata.obsm["X_spacon_spa"] = rng.normal(size=(200, 3))
+    adata.obsm["X_spacon_con"] = rng.normal(size=(200, 3))
+    for alpha in (0, 1):
+        spacon.tl.fuse(adata, alpha)
+        spacon.tl.domains(adata, n_domains=3, key_added=f"domain_alpha{alpha}")
+    adata.obs["batch"] = pd.Categorical(["a", "b"] * 100)  # labels, not domains
+    data = payload(adata)
+    assert {a["alpha"]: a["key"] for a in data["alphas"]} == {"0": "domain_alpha0",
+                                                              "1": "domain_alpha1"}

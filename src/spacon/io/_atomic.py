@@ -17,6 +17,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     reader never sees a half-written file.
     """
     path = Path(path)
+    if path.is_dir():
+        from .._errors import SpaconInputError
+
+        raise SpaconInputError(f"{path} is a folder, not a file; give the path of the file to "
+                               "write (in that folder, or elsewhere).")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

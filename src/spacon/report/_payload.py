@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -40,13 +41,26 @@ def find_domain_keys(adata, summary: dict | None) -> dict[str, str]:
         found = [(m.group(1), c) for c in adata.obs.columns
                  if (m := re.fullmatch(rf"{_keys.DOMAIN}_alpha(.+)", str(c)))]
         keys = dict(sorted(found, key=lambda item: float(item[0])))
+    if not keys:  # columns that spacon.tl.domains wrote, under any name
+        called = [str(c) for c in adata.obs.columns if _called_domains(adata, c)]
+        alphas = [adata.uns[c]["params"].get("alpha") for c in called]
+        named = [f"{a:g}" if a is not None and alphas.count(a) == 1 else c
+                 for a, c in zip(alphas, called)]
+        keys = dict(zip(named, called))
     if not keys and _keys.DOMAIN in adata.obs:
         keys = {"": _keys.DOMAIN}
     if not keys:
         raise SpaconInputError(
-            f"the result has no domains (obs['{_keys.DOMAIN}_alpha...']); run spacon run first."
-        )
+            f"adata has no domains: no obs['{_keys.DOMAIN}_alpha...'] (spacon run) and no column "
+            "written by spacon.tl.domains; pass domain_keys={'0': 'your_column'} to show others.")
     return keys
+
+
+def _called_domains(adata, column) -> bool:
+    """Whether ``obs[column]`` was written by :func:`spacon.tl.domains` (its ``uns`` record)."""
+    record = adata.uns.get(str(column))
+    return (isinstance(record, Mapping) and "n_domains" in record
+            and isinstance(record.get("params"), Mapping) and "method" in record["params"])
 
 
 def _label_columns(adata, exclude) -> list[str]:
