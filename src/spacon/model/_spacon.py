@@ -212,6 +212,10 @@ class SpaCon:
     ) -> SpaCon:
         """Train by reconstructing expression.
 
+        Training starts from the model's current weights: a second call continues training
+        (with a new optimiser) and appends to :attr:`history`, as scvi-tools' ``train`` does;
+        make a new :class:`SpaCon` to train from scratch.
+
         Parameters
         ----------
         epochs

@@ -123,7 +123,9 @@ def domains(
     -------
     ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical, ``'0'`` the
     largest domain) and ``uns[key_added]`` with ``'params'``, ``'n_domains'`` and
-    ``'n_merged_points'``; for ``method="gmm"`` also ``'selection'`` (``'rule'``, ``'chosen'``,
+    ``'n_merged_points'``, and ``uns[f'{key_added}_colors']`` (the domains' colours in spacon's
+    figures, where scanpy's plots find them too); for ``method="gmm"`` also ``'selection'``
+    (``'rule'``, ``'chosen'``,
     ``'family'`` (``'mixture'`` or ``'tree'``), ``'best_score_family'``, ``'best_score_k'``,
     ``'n_tree_leaves'``, ``'weights'`` of the graphs, ``'n_runs'``, ``'at_limit'``, a one-line
     ``'reason'`` (with ``n_domains``: that it was asked, then the data's own ``'choice'``),
@@ -187,7 +189,19 @@ def domains(
     logger.info("domains: %s gave %d domains", method, chosen)
     adata.obs[key_added] = _categorical(labels)
     adata.uns[key_added] = info
+    adata.uns[f"{key_added}_colors"] = domain_colours(chosen)
     return adata if copy else None
+
+
+def domain_colours(n: int) -> list[str]:
+    """The colours of ``n`` domains as hex strings, stored as scanpy stores a column's colours
+    (``uns[f'{key}_colors']``), so that scanpy's plots colour the domains as spacon's do.
+    """
+    from matplotlib.colors import to_hex
+
+    from ..pl import palette
+
+    return [to_hex(c) for c in palette(n)]
 
 
 def start_selection_workers(n_cells: int, n_jobs: int | None = None):

@@ -49,7 +49,8 @@ def refine(
 
     Returns
     -------
-    ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical).
+    ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical) and, where
+    ``uns[f"{key}_colors"]`` holds the domains' colours, ``uns[f"{key_added}_colors"]``.
     """
     adata = adata.copy() if copy else adata
     labels = pd.Categorical(labels_column(adata, key, "labels to refine"))
@@ -84,5 +85,9 @@ def refine(
         own = codes[idx]
         tie = counts[np.arange(len(idx)), own] == counts[np.arange(len(idx)), best]
         out[idx] = np.where(tie | (own < 0), own, best)
-    adata.obs[key_added or f"{key}_refined"] = pd.Categorical.from_codes(out, labels.categories)
+    key_added = key_added or f"{key}_refined"
+    adata.obs[key_added] = pd.Categorical.from_codes(out, labels.categories)
+    colours = adata.uns.get(f"{key}_colors")
+    if key_added != key and colours is not None and len(colours) == len(labels.categories):
+        adata.uns[f"{key_added}_colors"] = list(colours)  # the same domains, the same colours
     return adata if copy else None
