@@ -93,6 +93,20 @@ def test_raw_counts_warn(prepared):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         SpaCon(prepared, hidden_dims=DIMS)  # normalised: nothing to say
+    # the counts kept in a layer by pp.normalize, trained on by name
+    with pytest.warns(spacon.SpaconWarning, match=r"layers\['counts'\] looks like raw counts"):
+        SpaCon(prepared, hidden_dims=DIMS, layer="counts")
+    with pytest.raises(spacon.SpaconInputError, match="no 'count'"):
+        SpaCon(prepared, hidden_dims=DIMS, layer="count")
+
+
+def test_repeated_gene_names_warn(prepared):
+    repeated = prepared.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # anndata's own warning, when the names are set
+        repeated.var_names = [repeated.var_names[0], *repeated.var_names[:-1]]
+    with pytest.warns(spacon.SpaconWarning, match="1 repeated gene names"):
+        SpaCon(repeated, hidden_dims=DIMS)
 
 
 def test_save_load_roundtrip_and_gene_check(prepared, tmp_path):

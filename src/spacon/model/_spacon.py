@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
@@ -112,10 +113,20 @@ class SpaCon:
             "seed": seed,
         }
         self.var_names = np.asarray(adata.var_names).astype(str)
-        if layer is None and _keys.NORMALIZE not in adata.uns and looks_like_counts(adata):
-            warnings.warn("adata.X looks like raw counts; SpaCon models log-normalised "
-                          "expression: call spacon.pp.normalize(adata) first.", SpaconWarning,
-                          stacklevel=2)
+        if layer is not None and layer not in adata.layers:
+            raise SpaconInputError(f"adata.layers has no {layer!r}.")
+        if (layer is not None or _keys.NORMALIZE not in adata.uns) and looks_like_counts(
+                adata, layer):
+            where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+            warnings.warn(f"{where} looks like raw counts; SpaCon models log-normalised "
+                          "expression: call spacon.pp.normalize(adata) first (it keeps the "
+                          "counts in layers['counts']).", SpaconWarning, stacklevel=2)
+        duplicated = pd.Index(self.var_names).duplicated()
+        if duplicated.any():
+            warnings.warn(f"adata.var_names has {int(duplicated.sum())} repeated gene names "
+                          f"(e.g. {self.var_names[duplicated][0]!r}); a saved model is matched "
+                          "to new tissue by gene name: call adata.var_names_make_unique() "
+                          "first.", SpaconWarning, stacklevel=2)
         self.data = self._read(adata)
         self.preprocessing = preprocessing_of(adata, spatial_key, connectome_key)
         with _own_random_state():

@@ -139,7 +139,7 @@ def _legend(fig, colours: dict, title: str, tight: bool = True, ax=None):
     if tight:
         fig.tight_layout(rect=(0, 0, max(0.5, 1 - width - 0.01), 1))
     else:
-        fig.subplots_adjust(right=max(0.5, 1 - width - 0.01))
+        fig.subplots_adjust(right=max(0.5, 1 - width - 0.08))  # 3-D tick labels reach out
 
 
 def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "section",

@@ -136,9 +136,11 @@ def _row_totals(x) -> np.ndarray:
     return totals.astype(x.dtype)
 
 
-def looks_like_counts(adata) -> bool:
-    """Whether ``X`` holds raw counts: non-negative integers reaching beyond log scale."""
-    x = adata.X
+def looks_like_counts(adata, layer: str | None = None) -> bool:
+    """Whether ``X`` (or ``layers[layer]``) holds raw counts: non-negative integers reaching
+    beyond log scale.
+    """
+    x = adata.X if layer is None else adata.layers[layer]
     values = x.data if sp.issparse(x) else np.asarray(x).ravel()
     if values.size == 0:
         return False
