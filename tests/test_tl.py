@@ -96,16 +96,16 @@ def test_domains_judge_an_embedding_at_the_alpha_it_was_fused_at(rng):
     """Each fused key keeps its alpha: clustering alpha 0's embedding after fusing alpha 1
     into another key judged it on the connectome (the last call's alpha).
     """
-    adata = embedded(rng, n=300)
+    adata = embedded(rng, n=120)
     spacon.tl.fuse(adata, 0, key_added="X_a0")
     spacon.tl.fuse(adata, 1, key_added="X_a1")
     assert adata.uns["spacon_fuse"]["alphas"] == {"X_a0": 0.0, "X_a1": 1.0}
     adata.obsm["X_other"] = adata.obsm["X_a0"].copy()
     for use_rep, alpha in (("X_a0", 0.0), ("X_a1", 1.0), ("X_spacon_spa", 0.0),
                            ("X_spacon_con", 1.0), ("X_other", None)):
-        spacon.tl.domains(adata, use_rep=use_rep, n_domains=2, key_added="d")
+        spacon.tl.domains(adata, use_rep=use_rep, n_domains=2, n_runs=2, key_added="d")
         assert adata.uns["d"]["params"].get("alpha") == alpha, use_rep
-    spacon.tl.domains(adata, use_rep="X_a1", alpha=0.5, n_domains=2, key_added="d")
+    spacon.tl.domains(adata, use_rep="X_a1", alpha=0.5, n_domains=2, n_runs=2, key_added="d")
     assert adata.uns["d"]["params"]["alpha"] == 0.5  # given: kept
     with pytest.raises(SpaconInputError, match=r"no 'X_pca' \(it holds .*'X_a0'") as err:
         spacon.tl.domains(adata, use_rep="X_pca")
