@@ -45,6 +45,8 @@ def test_run_writes_every_output_and_leaves_input_untouched(inputs, tmp_path):
                 "spacon_domain"):
         assert key in res.obs
     assert (res.obs["spacon_domain"] == res.obs["spacon_domain_alpha0"]).all()
+    # the domains' colours stored as scanpy stores them, for the copied column too
+    assert list(res.uns["spacon_domain_colors"]) == list(res.uns["spacon_domain_alpha0_colors"])
     assert {"X_spacon_con", "X_spacon_spa", "X_spacon"} <= set(res.obsm)
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["n_domains"]) == {"0", "0.5", "1"}

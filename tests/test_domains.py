@@ -140,6 +140,10 @@ def test_tree_cut_equals_fixed_k_call_and_is_repeatable(rng, monkeypatch):
     monkeypatch.setattr(selection, "select_n_domains", lambda *a, **k: pytest.fail("refit"))
     spacon.tl.domains(adata, n_domains=2, key_added="two", tree_key="spacon_domain")
     assert np.array_equal(adata.obs["two"].to_numpy(), fresh.obs["spacon_domain"].to_numpy())
+    adata.obsm["X_same"] = adata.obsm["X_spacon"].copy()  # the same embedding, another key
+    spacon.tl.domains(adata, use_rep="X_same", n_domains=2, key_added="two_again",
+                      tree_key="spacon_domain")
+    assert np.array_equal(adata.obs["two_again"].to_numpy(), adata.obs["two"].to_numpy())
     selection = adata.uns["two"]["selection"]
     chosen = adata.uns["spacon_domain"]["selection"]["reason"]
     assert selection["choice"] == chosen and selection["reason"].startswith("2 domains as asked")
@@ -202,6 +206,16 @@ def test_domain_tree_plot_labels_every_leaf_with_its_size(rng):
     sizes = sum(int(t.split("(")[1].split()[0].replace(",", "")) for t in labels)
     assert sizes == adata.n_obs
     assert "2 domains shown" in fig.axes[0].get_title()
+    # a domain left without cells (merged into another, categories kept, as refine can do):
+    # every leaf is named by the domain its cells carry
+    merged = adata.copy()
+    column = merged.obs["spacon_domain"].copy()
+    column[column == "0"] = "1"
+    merged.obs["spacon_domain"] = column
+    assert list(merged.obs["spacon_domain"].cat.categories) == ["0", "1"]
+    names = [t.get_text().split("  (")[0]
+             for t in spacon.pl.domain_tree(merged).axes[0].get_yticklabels()]
+    assert set(names) == {"1"}
     with pytest.raises(SpaconInputError, match="built on 300 cells and adata has 100"):
         spacon.pl.domain_tree(adata[:100].copy())
     # the colours of the domains' map (uns['{key}_colors'] where stored), and on a given axes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -243,6 +244,13 @@ def test_an_input_error_found_late_leaves_no_output_directory(sim_inputs, tmp_pa
     assert main(["run", "--adata", data, "--no-connectivity", "--truth", "nope",
                  "--out", str(out), *SMALL]) == 2
     assert "--truth 'nope'" in capsys.readouterr().err and not out.exists()
+    # a column of measurements is refused before training, not by the figures at the end
+    measured = ad.read_h5ad(data)
+    measured.obs["depth"] = measured.obsm["spatial"][:, 0]
+    measured.write_h5ad(tmp_path / "measured.h5ad")
+    assert main(["run", "--adata", str(tmp_path / "measured.h5ad"), "--no-connectivity",
+                 "--truth", "depth", "--out", str(out), *SMALL]) == 2
+    assert "--truth" in capsys.readouterr().err and not out.exists()
     existing = tmp_path / "kept"
     existing.mkdir()
     assert main(["domains", "--result", str(tmp_path / "none"), "--out", str(existing)]) == 2

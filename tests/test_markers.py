@@ -38,6 +38,12 @@ def test_marker_errors_and_plot(brain):
     adata.obs["depth"] = np.linspace(0, 1, adata.n_obs)
     with pytest.raises(SpaconInputError, match="holds numbers .* not domains"):
         spacon.tl.marker_genes(adata, "depth")
+    # domains read back as whole-number floats, some missing: no 'nan' domain
+    codes = adata.obs["region"].cat.codes.to_numpy().astype(float)
+    adata.obs["read_back"] = np.where(np.arange(adata.n_obs) % 7 == 0, np.nan, codes % 2)
+    table = spacon.tl.marker_genes(adata, "read_back", n_genes=3)
+    assert sorted(set(table["domain"])) == ["0.0", "1.0"]
+    assert not any(c.endswith("_nan") for c in adata.obs.columns)
     # two keys with the same domain names keep their own scores; domains in category order
     adata.obs["other"] = adata.obs["region"].cat.reorder_categories(
         adata.obs["region"].cat.categories[::-1])

@@ -90,6 +90,9 @@ def test_a_domain_keeps_its_colour_in_a_subset_that_lacks_others(result):
     assert colours_of(part, "spacon_domain", 2) == [whole["1"], whole["3"]]
     img = pixels(spacon.pl.domains(part, point_size=80))
     assert has_colour(img, whole["3"]) and not has_colour(img, spacon.pl.palette(2)[0])
+    # ids past the palette's length (atlas region ids) are coloured by position: no repeats
+    result.obs["ccf"] = pd.Categorical(np.where(np.arange(result.n_obs) % 2, "385", "314"))
+    assert len(set(colours_of(result, "ccf", 2))) == 2
 
 
 def test_cells_without_a_domain_are_grey_not_the_last_domain(result):
@@ -244,7 +247,7 @@ cells = ["spacon.pl.domains(adata, key='d', section_key=None)",
          "fig",
          "import matplotlib.pyplot as plt\nfig = spacon.pl.loss([3, 2, 1])\nplt.show()",
          "fig, ax = plt.subplots()\nspacon.pl.loss([3, 2, 1], ax=ax)",
-         "import matplotlib\nmatplotlib.use('agg')\nspacon.pl.loss([3, 2, 1])"]
+         "import matplotlib\nmatplotlib.use('agg')\nkept = spacon.pl.loss([3, 2, 1])\nkept"]
 shown = []
 for cell in cells:
     results.clear()
@@ -252,7 +255,8 @@ for cell in cells:
         shell.run_cell(cell).raise_error()
     shown.append(sum("image/png" in data for data in
                      [out.data for out in captured.outputs] + results))
-print(json.dumps(shown))
+# shown under Agg (a terminal IPython), the figure stays open for plt.show() or savefig
+print(json.dumps(shown + [shell.user_ns["kept"].canvas.manager is not None]))
 """
 
 
@@ -272,7 +276,7 @@ def test_a_notebook_shows_each_figure_once(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     # the result of a cell; a figure kept in a variable; shown again in a later cell; with
     # plt.show(); drawn on the caller's axes; under Agg (nothing shows it but the notebook)
-    assert json.loads(run.stdout.strip().splitlines()[-1]) == [1, 1, 1, 1, 1, 1]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [1, 1, 1, 1, 1, 1, True]
 
 
 def test_plots_draw_on_the_callers_axes(result):
@@ -297,6 +301,9 @@ def test_plots_draw_on_the_callers_axes(result):
     assert len(axes[3].lines) == 1
     assert not fig.legends  # legends beside their own panel, not across the caller's figure
     assert "s0" in axes[0].get_title()
+    assert axes[0].yaxis_inverted()  # image convention, kept when drawn on again
+    spacon.pl.highlight(one_section, "2", ax=axes[0])
+    assert axes[0].yaxis_inverted()
     with pytest.raises(SpaconInputError, match="2 sections"):
         spacon.pl.domains(result, ax=axes[0])
     with pytest.raises(SpaconInputError, match="ax must be a matplotlib Axes"):

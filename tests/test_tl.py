@@ -166,6 +166,8 @@ def test_refine_majority_vote_by_hand():
         spacon.tl.refine(adata, key="depth")
     adata.obs["read_back"] = [0.0, 1.0, np.nan, 1.0, 1.0, 0.0]  # labels read back with NaN
     spacon.tl.refine(adata, k=3, key="read_back")
+    refined = adata.obs["read_back_refined"]
+    assert refined.isna().sum() == 1 and set(refined.dropna().astype(float)) == {0.0, 1.0}
 
 
 def test_refine_within_sections():
@@ -221,3 +223,6 @@ def test_section_divergence_by_hand():
     assert np.isclose(part["js_divergence"].iloc[0], expected)
     adata.obs["partial"] = pd.Categorical(["a", "a", "b", "b", None, None, None, None])
     assert np.isnan(spacon.tl.section_divergence(adata, key="partial")["js_divergence"].iloc[0])
+    adata.obs["depth"] = np.linspace(0, 1, 8)
+    with pytest.raises(SpaconInputError, match="holds numbers"):
+        spacon.tl.section_divergence(adata, key="depth")

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _keys
 from ._errors import SpaconInputError, SpaconWarning
-from ._utils import check_option, choose_threads, cpu_threads, resolve_device
+from ._utils import check_option, choose_threads, cpu_threads, labels_column, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -361,11 +361,15 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
 
 
 def check_truth(adata, truth: str | None) -> None:
-    """Refuse a ``--truth`` column the data do not have."""
+    """Refuse a ``--truth`` column the data do not have, or one of measurements, not labels
+    (before training: the figures drawn at the end would refuse it).
+    """
     if truth is not None and truth not in adata.obs:
         raise SpaconInputError(
             f"--truth {truth!r} is not a column of adata.obs (it has: "
             f"{', '.join(map(str, adata.obs.columns)) or 'none'}).")
+    if truth is not None:
+        labels_column(adata, truth, "labels to score domains against (--truth)")
 
 
 def _prepared_output(config: RunConfig, group, main_rank: bool, world_size: int) -> Path:
@@ -487,6 +491,9 @@ def call_domains(adata, config: RunConfig) -> dict:
             scores[name] = tl.score_domains(adata, config.truth, key)
     first = config.alpha[0]
     adata.obs[_keys.DOMAIN] = adata.obs[_keys.domain_for_alpha(first)]
+    colours = adata.uns.get(f"{_keys.domain_for_alpha(first)}_colors")
+    if colours is not None:  # the same domains, the same colours (in scanpy's plots too)
+        adata.uns[f"{_keys.DOMAIN}_colors"] = list(colours)
     tl.fuse(adata, first)  # obsm['X_spacon'] and uns['spacon_fuse'] agree on the alpha
     return {"n_domains": counts, "levels": level_keys, "truth": scores}
 

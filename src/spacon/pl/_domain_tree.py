@@ -7,6 +7,7 @@ import pandas as pd
 
 from .. import _keys
 from .._errors import SpaconInputError
+from .._utils import labels_column
 from ._figures import colours_of
 
 
@@ -51,12 +52,15 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
             f"the domain tree in uns[{key!r}] was built on {len(leaves)} cells and adata has "
             f"{adata.n_obs} (a subset keeps the whole data's uns); draw the tree from the data "
             "the domains were called on.")
-    domains = pd.Categorical(adata.obs[key])
+    domains = pd.Categorical(labels_column(adata, key))
     colours = dict(zip(domains.categories, colours_of(adata, key, len(domains.categories))))
-    # the domain (at the level shown in obs[key]) that each leaf's cells carry
-    table = pd.crosstab(leaves, domains.codes)
-    leaf_domain = {leaf: domains.categories[row.to_numpy().argmax()]
-                   for leaf, row in table.iterrows()}
+    # the domain (at the level shown in obs[key]) that most of each leaf's cells carry, by
+    # category code (unused categories and cells without a domain shift no column)
+    labelled = domains.codes >= 0
+    counts = np.zeros((tree.n_leaves, len(domains.categories)), dtype=np.int64)
+    np.add.at(counts, (leaves[labelled], domains.codes[labelled]), 1)
+    leaf_domain = {leaf: domains.categories[row.argmax()]
+                   for leaf, row in enumerate(counts) if row.any()}
     size = np.bincount(leaves, minlength=tree.n_leaves)
     names = [f"{leaf_domain.get(i, '-')}  ({size[i]:,} cells)" for i in range(tree.n_leaves)]
     n = tree.n_leaves

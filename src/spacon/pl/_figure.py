@@ -3,9 +3,10 @@
 The plotting functions return their figure, made through pyplot so that ``plt.show()`` and
 interactive backends work as with any matplotlib figure. In Jupyter, the inline backend shows
 a cell's open figures when it ends, and a figure returned by the cell's last line is shown
-again as its result: every plot appeared twice. This figure, once shown in a notebook, is
-closed in pyplot, so the inline backend does not show it again. Under a window or widget
-backend (Qt, ipympl) it leaves the showing to the backend.
+again as its result: every plot appeared twice. This figure, once shown in a notebook with
+the inline backend, is closed in pyplot, so that backend does not show it again. Under a
+window or widget backend (Qt, ipympl) it leaves the showing to the backend; elsewhere (a
+terminal IPython) it stays open for ``plt.show()`` or ``savefig``.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ class Figure(matplotlib.figure.Figure):
         finally:
             hook.enabled = enabled
         publish_display_data(data, metadata)
-        if open_in_pyplot:  # shown: the inline backend would show it again when the cell ends
+        if open_in_pyplot and "inline" in backend():
             import matplotlib.pyplot as plt
 
-            plt.close(self)
+            plt.close(self)  # shown: the inline backend would show it again when the cell ends
 
 
 def backend() -> str:

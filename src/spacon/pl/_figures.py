@@ -16,6 +16,8 @@ from .._utils import check_obsm, check_option, labels_column, spatial_coordinate
 from ._layout import umap_layout
 from ._slices import slices
 
+PALETTE_SIZE = 71  # distinct colours of palette() before it repeats
+
 
 def palette(n: int) -> list:
     """A qualitative palette of ``n`` distinguishable colours.
@@ -44,9 +46,9 @@ def colours_of(adata, key: str, n: int) -> list:
     """The colours of ``obs[key]``'s ``n`` categories: ``uns[f'{key}_colors']`` where scanpy
     (or the user) stored one per category, else :func:`palette`; as RGB tuples.
 
-    Categories that are all whole numbers (the domains of :func:`spacon.tl.domains`) take the
-    palette's colour of their number, so a domain keeps its colour in a subset of the cells
-    (one section) that lacks some domains.
+    Categories that are all whole numbers below the palette's 71 colours (the domains of
+    :func:`spacon.tl.domains`) take the palette's colour of their number, so a domain keeps
+    its colour in a subset of the cells (one section) that lacks some domains.
     """
     import matplotlib.colors as mcolors
 
@@ -55,7 +57,7 @@ def colours_of(adata, key: str, n: int) -> list:
                                                       for c in list(stored)[:n]):
         return [mcolors.to_rgb(c) for c in list(stored)[:n]]
     names = [str(c) for c in pd.Categorical(adata.obs[key]).categories] if key in adata.obs else []
-    if len(names) == n and n and all(c.isdigit() and len(c) < 6 for c in names):
+    if len(names) == n and n and all(c.isdigit() and int(c) < PALETTE_SIZE for c in names):
         colours = palette(max(int(c) for c in names) + 1)
         return [colours[int(c)] for c in names]
     return palette(n)
@@ -102,8 +104,8 @@ def _grid(n, size=3.0, max_cols=6, ax=None):
     if ax is not None:
         if n != 1:
             raise SpaconInputError(
-                f"ax draws one panel, but there are {n} sections to draw; call without ax, "
-                "or with a subset of adata holding one section.")
+                f"ax draws one panel, but there are {n} sections (or slices of 3-D data) to "
+                "draw; call without ax, or with a subset of adata holding one section.")
         fig, ax = figure_and_axes(ax, (size, size))
         return fig, [ax]
 
@@ -195,7 +197,8 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
         panel.set_aspect("equal")
         panel.set_xticks([])
         panel.set_yticks([])
-    axes[0].invert_yaxis()  # image convention; shared, so once for all panels
+    if not axes[0].yaxis_inverted():  # image convention; shared: once for all panels
+        axes[0].invert_yaxis()
     heading = "; ".join(t for t in (title, note) if t)
     if ax is not None:  # one panel: its section and the title above it
         axes[0].set_title("\n".join(t for t in (heading, cuts.names[shown[0]]) if t),
@@ -259,11 +262,12 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
         panel.set_aspect("equal")
         panel.set_xticks([])
         panel.set_yticks([])
-    axes[0].invert_yaxis()
+    if not axes[0].yaxis_inverted():
+        axes[0].invert_yaxis()
     heading = "; ".join(t for t in (f"{key} = {domain}", note) if t)
     if ax is not None:
         axes[0].set_title(f"{heading}\n{cuts.names[shown[0]]}", fontsize="small")
-        return fig if ax is None else ax
+        return ax
     fig.suptitle(heading)
     fig.tight_layout()
     return fig if ax is None else ax

@@ -50,8 +50,9 @@
   }
 
   const alphaSelect = document.getElementById("alpha-select");
+  const numeric = (a) => a.alpha !== "" && isFinite(Number(a.alpha));
   alphas.forEach((a, i) => alphaSelect.add(new Option(
-    a.alpha === "" ? a.key : "alpha = " + a.alpha + "  (" + a.categories.length + " domains)", i)));
+    (numeric(a) ? "alpha = " + a.alpha : a.key) + "  (" + a.categories.length + " domains)", i)));
   const sectionSelect = document.getElementById("section-select");
   D.slices.names.forEach((s, i) => sectionSelect.add(new Option(s, i)));
 

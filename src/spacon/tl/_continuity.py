@@ -8,6 +8,7 @@ from scipy.spatial.distance import jensenshannon
 
 from .. import _keys
 from .._errors import SpaconInputError
+from .._utils import labels_column
 
 
 def section_divergence(
@@ -34,10 +35,8 @@ def section_divergence(
     """
     from ..pp import section_codes
 
-    if key not in adata.obs:
-        raise SpaconInputError(f"adata.obs has no {key!r}.")
     codes, order = section_codes(adata, section_key, section_order)
-    domain = pd.Categorical(adata.obs[key]).codes
+    domain = pd.Categorical(labels_column(adata, key)).codes
     labelled = domain >= 0  # cells without a domain (NaN) are left out
     if not labelled.any():
         raise SpaconInputError(f"adata.obs[{key!r}] has no domain for any cell (all NaN).")

@@ -242,7 +242,11 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
 
     fingerprint = _fingerprint(z, options)
     stored = adata.uns.get(tree_key or "", {})
-    if stored.get("tree", {}).get("fingerprint") == fingerprint:
+    # the same embedding under another obsm key (spacon run's X_spacon_alpha0 and X_spacon)
+    # is the same tree
+    built_on = stored.get("params", {}).get("use_rep", options["use_rep"])
+    if stored.get("tree", {}).get("fingerprint") in (
+            fingerprint, _fingerprint(z, {**options, "use_rep": built_on})):
         tree = MixtureTree.from_dict(stored["tree"])
         leaves = np.asarray(stored["tree"]["leaves"], dtype=np.int64)
         selection = dict(stored["selection"])
@@ -460,8 +464,8 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info):
         res, labels, k = best
         if k != n_domains:
             warnings.warn(
-                f"{method} found {k} domains, not the {n_domains} asked for, at any resolution "
-                f"from {RESOLUTIONS[0]:g} to {RESOLUTIONS[1]:g}; the closest count is kept "
+                f"{method} found {k} domains, not the {n_domains} asked for, at the resolutions "
+                f"tried between {RESOLUTIONS[0]:g} and {RESOLUTIONS[1]:g}; the closest is kept "
                 f"(obs holds {k} domains). method='gmm' gives any number of domains.",
                 SpaconWarning, stacklevel=3)
         info["params"]["resolution_search"] = True

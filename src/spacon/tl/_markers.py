@@ -58,9 +58,10 @@ def marker_genes(
     column = labels_column(adata, key)
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
-    labels = column.astype(str).to_numpy()
-    present = ([str(c) for c in column.cat.categories if str(c) in set(labels)]
-               if isinstance(column.dtype, pd.CategoricalDtype) else sorted(set(labels)))
+    labelled = column.notna().to_numpy()  # cells without a domain are left out of the fits
+    labels = np.where(labelled, column.astype(str).to_numpy(), "")
+    present = ([str(c) for c in column.cat.categories if str(c) in set(labels[labelled])]
+               if isinstance(column.dtype, pd.CategoricalDtype) else sorted(set(labels[labelled])))
     chosen = present if domains is None else [str(d) for d in domains]
     missing = sorted(str(d) for d in set(chosen) - set(present))
     if missing:
@@ -71,9 +72,9 @@ def marker_genes(
     x = x.toarray() if sp.issparse(x) else np.asarray(x, dtype=np.float64)
     mean, sd = x.mean(axis=0), x.std(axis=0)
     z = (x - mean) / np.where(sd > 0, sd, 1.0)
-    fit = np.arange(adata.n_obs)
-    if adata.n_obs > max_cells:
-        fit = np.sort(np.random.default_rng(seed).choice(adata.n_obs, max_cells, replace=False))
+    fit = np.flatnonzero(labelled)
+    if len(fit) > max_cells:
+        fit = np.sort(np.random.default_rng(seed).choice(fit, max_cells, replace=False))
     genes = np.asarray(adata.var_names).astype(str)
     rows = []
     for domain in chosen:
