@@ -107,6 +107,13 @@ def test_domains_judge_an_embedding_at_the_alpha_it_was_fused_at(rng):
         assert adata.uns["d"]["params"].get("alpha") == alpha, use_rep
     spacon.tl.domains(adata, use_rep="X_a1", alpha=0.5, n_domains=2, n_runs=2, key_added="d")
     assert adata.uns["d"]["params"]["alpha"] == 0.5  # given: kept
+    # smoothed expression: the alpha of the graph it was averaged over
+    from spacon.tl._fuse import alpha_of
+
+    for graph, params, alpha in (("spatial", {}, 0.0), ("connectome", {}, 1.0),
+                                 ("both", {"alpha": 0.3}, 0.3)):
+        adata.uns["X_smooth"] = {"params": {"graph": graph, "n_hops": 3, **params}}
+        assert alpha_of(adata, "X_smooth") == alpha, graph
     with pytest.raises(SpaconInputError, match=r"no 'X_pca' \(it holds .*'X_a0'") as err:
         spacon.tl.domains(adata, use_rep="X_pca")
     assert "tl.fuse" not in str(err.value)

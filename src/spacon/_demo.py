@@ -36,7 +36,7 @@ def smoothing_baseline(adata, alpha: float, seed: int = 0):
     tmp = adata.copy()
     graph = "spatial" if alpha == 0 else "connectome" if alpha == 1 else "both"
     tl.smoothed_expression(tmp, graph=graph, alpha=alpha, seed=seed, key_added="X_smoothed")
-    tl.domains(tmp, use_rep="X_smoothed", seed=seed, key_added="smoothed_domain")
+    tl.domains(tmp, use_rep="X_smoothed", alpha=alpha, seed=seed, key_added="smoothed_domain")
     return tmp.obs["smoothed_domain"]
 
 

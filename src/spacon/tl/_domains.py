@@ -88,8 +88,9 @@ def domains(
         The alpha the embedding was fused at, which sets the weight of the connectome against
         the spatial graph when judging domains (as :func:`spacon.tl.fuse` weights the
         embeddings). ``None``: the alpha :func:`spacon.tl.fuse` recorded for ``use_rep``
-        (``uns['spacon_fuse']['alphas']``; 0 for ``'X_spacon_spa'``, 1 for
-        ``'X_spacon_con'``), otherwise both graphs count equally.
+        (``uns['spacon_fuse']['alphas']``), or :func:`spacon.tl.smoothed_expression` (its
+        graph's); 0 for ``'X_spacon_spa'``, 1 for ``'X_spacon_con'``; otherwise both graphs
+        count equally.
     n_runs
         Mixtures fitted per candidate number of domains (each on 2,000 random cells, best of
         3 starts) to measure stability; the standard error of their agreement decides ties.

@@ -88,13 +88,18 @@ def fuse(adata, alpha: float, *, scale: Scale = "embedding",
 
 
 def alpha_of(adata, key: str) -> float | None:
-    """The alpha of the embedding in ``obsm[key]``: as :func:`fuse` recorded it, 0 for the
-    spatial embedding and 1 for the connectivity embedding; ``None`` when unknown.
+    """The alpha of the embedding in ``obsm[key]``: as :func:`fuse` or
+    :func:`spacon.tl.smoothed_expression` recorded it, 0 for the spatial embedding and 1 for
+    the connectivity embedding; ``None`` when unknown.
     """
     record = adata.uns.get(_keys.FUSE)
     record = record if isinstance(record, Mapping) else {}
     if key in record.get("alphas", {}):
         return float(record["alphas"][key])
+    smoothed = adata.uns.get(key)
+    params = smoothed.get("params") if isinstance(smoothed, Mapping) else None
+    if isinstance(params, Mapping) and params.get("graph") in ("spatial", "connectome", "both"):
+        return {"spatial": 0.0, "connectome": 1.0}.get(params["graph"], params.get("alpha"))
     if "alphas" not in record and key == _keys.EMBEDDING_FUSED and "alpha" in record:
         return float(record["alpha"])  # written by spacon before 0.2: the last call's alpha
     return {_keys.EMBEDDING_SPA: 0.0, _keys.EMBEDDING_CON: 1.0}.get(key)
