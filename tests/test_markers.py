@@ -38,6 +38,8 @@ def test_marker_errors_and_plot(brain):
     adata.obs["depth"] = np.linspace(0, 1, adata.n_obs)
     with pytest.raises(SpaconInputError, match="holds numbers .* not domains"):
         spacon.tl.marker_genes(adata, "depth")
+    with pytest.warns(spacon.SpaconWarning, match=r"layers\['counts'\] looks like raw counts"):
+        spacon.tl.marker_genes(adata, "region", layer="counts", n_genes=3)
     # domains read back as whole-number floats, some missing: no 'nan' domain
     codes = adata.obs["region"].cat.codes.to_numpy().astype(float)
     adata.obs["read_back"] = np.where(np.arange(adata.n_obs) % 7 == 0, np.nan, codes % 2)
