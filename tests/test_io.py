@@ -40,6 +40,25 @@ def test_save_npz_takes_a_connectivity_and_refuses_what_is_not_one(tmp_path):
     with pytest.raises(SpaconInputError, match="2 labels"):
         save_npz(tmp_path / "d.npz", M, labels=["x", "y"])
     assert not (tmp_path / "d.npz").exists()
+    # a labelled DataFrame keeps its labels (columns put in the rows' order)
+    frame = pd.DataFrame(M[:, ::-1], index=["x", "y", "z"], columns=["z", "y", "x"])
+    save_npz(tmp_path / "e.npz", frame)
+    back = read_connectivity(tmp_path / "e.npz")
+    assert list(back.labels) == ["x", "y", "z"] and np.allclose(dense(back), M)
+
+
+def test_sparsify_checks_its_matrix():
+    from spacon.pp import sparsify
+
+    assert sparsify(M.tolist(), threshold=0.5).shape == (3, 3)  # any square array-like
+    with pytest.raises(SpaconInputError, match="NaN"):
+        sparsify(np.where(M > 1, np.nan, M))
+    with pytest.raises(SpaconInputError, match="square"):
+        sparsify(M[:, :2])
+    with pytest.raises(SpaconInputError, match="needs positions"):
+        sparsify(M, distance_scale=1.0)
+    with pytest.raises(SpaconInputError, match="negative="):
+        sparsify(M, negative="bogus")
 
 
 def test_npz_dense_named_array(tmp_path):

@@ -122,8 +122,21 @@ def test_save_load_roundtrip_and_gene_check(prepared, tmp_path):
     assert np.array_equal(before, prepared.obsm["X_spacon_con"])
     assert loaded.history == model.history
     other = prepared[:, ::-1].copy()
-    with pytest.raises(SpaconInputError, match="same genes in another order"):
+    with pytest.raises(SpaconInputError, match=r"model's genes \(in another order\): select"):
         SpaCon.load(tmp_path / "m", other)
+    import anndata as ad
+    import scipy.sparse as sp
+
+    x = prepared.X
+    more = ad.AnnData(sp.hstack([x, x[:, :3]]).tocsr() if sp.issparse(x) else
+                      np.hstack([x, x[:, :3]]), obs=prepared.obs, obsm=dict(prepared.obsm),
+                      obsp=dict(prepared.obsp), uns=dict(prepared.uns))
+    more.var_names = [*prepared.var_names, "extra0", "extra1", "extra2"]
+    with pytest.raises(SpaconInputError, match=r"model's genes \(3 more\)"):
+        SpaCon.load(tmp_path / "m", more)
+    # as the error says: the model's genes, in its order
+    reloaded = SpaCon.load(tmp_path / "m", more[:, loaded.var_names].copy())
+    assert list(reloaded.var_names) == list(prepared.var_names)
     fewer = prepared[:, 5:].copy()
     with pytest.raises(SpaconInputError, match="5 missing"):
         SpaCon.load(tmp_path / "m", fewer)

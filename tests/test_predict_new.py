@@ -77,6 +77,33 @@ def test_new_tissue_connectivity_beats_the_mean_profile_and_the_spatial_null(
     assert np.allclose(profiles.loc[units[0]], cells[units == units[0]].mean(axis=0), atol=1e-4)
 
 
+def test_the_map_refuses_what_it_cannot_fit(held_out_sections):
+    from spacon.io import Connectivity
+
+    model, train, tissue, conn = held_out_sections
+    signed = conn.matrix.toarray()
+    signed[signed > 0.5] *= -1
+    with pytest.raises(spacon.SpaconInputError, match="negative values"):
+        model.fit_connectivity_map(Connectivity(signed, conn.labels), unit_key="unit",
+                                   negative="error")
+    with pytest.raises(spacon.SpaconInputError, match="negative="):
+        model.fit_connectivity_map(conn, unit_key="unit", negative="bogus")
+    with pytest.raises(spacon.SpaconInputError, match="all zero"):
+        model.fit_connectivity_map(Connectivity(np.zeros((conn.n, conn.n)), conn.labels),
+                                   unit_key="unit")
+    with pytest.raises(spacon.SpaconInputError, match=r"cells x 8"):
+        model.fit_connectivity_map(conn, unit_key="unit", embedding=np.zeros((5, 8)))
+    with pytest.raises(spacon.SpaconInputError, match="n_components"):
+        model.fit_connectivity_map(conn, unit_key="unit", n_components=0)
+    # an identity connectome (each unit to itself only) fits: no ARPACK error
+    fitted = model.connectivity_map  # the fixture's, put back for the other tests
+    try:
+        model.fit_connectivity_map(Connectivity(np.eye(conn.n), conn.labels), unit_key="unit")
+        assert model.connectivity_map is not fitted
+    finally:
+        model.connectivity_map = fitted
+
+
 def test_the_map_is_saved_and_loaded_with_the_model(held_out_sections, tmp_path):
     model, _, tissue, _ = held_out_sections
     model.save(tmp_path / "m")

@@ -1,5 +1,6 @@
 """Subtype classification: one call, a tidy table, the expression baseline beside it."""
 
+import numpy as np
 import pytest
 
 import spacon
@@ -28,6 +29,14 @@ def test_subtype_table(brain, rng):
     assert scores.loc["expression only (PCA + GMM)", "ari"] < scores.loc["spacon alpha=0", "ari"]
     for col in ("ari", "nmi", "v_measure", "hungarian_f1"):
         assert table[col].between(-1, 1).all()
+    # cells without a subtype are left out, not a class of their own; one alpha as a number
+    partial = adata.obs["region"].astype(object)
+    partial.iloc[:40] = np.nan
+    adata.obs["partial"] = partial
+    one = spacon.tl.classify_subtypes(adata, "partial", alphas=0)
+    assert list(one["method"]) == ["spacon alpha=0", "expression only (PCA + GMM)"]
+    assert (one["n_cells"] == adata.n_obs - 40).all()
+    assert (one["n_domains"] <= adata.obs["partial"].nunique()).all()
 
 
 def test_subtype_errors(brain):

@@ -56,16 +56,18 @@ def write_text(text: str, path: str | Path) -> None:
 def save_npz(path: str | Path, matrix, labels=None) -> None:
     """Save a connectivity matrix (and its row labels) atomically.
 
-    ``matrix`` is a sparse or dense square array, or a :class:`spacon.io.Connectivity` (as
-    :func:`spacon.io.read_connectivity` and :func:`spacon.datasets.read_mouse_tracer` return),
-    whose labels are saved unless ``labels`` is given. The file is readable by
-    :func:`scipy.sparse.load_npz` and by :func:`spacon.io.read_connectivity`, which also
-    picks up the labels.
+    ``matrix`` is a sparse or dense square array, a :class:`spacon.io.Connectivity` (as
+    :func:`spacon.io.read_connectivity` and :func:`spacon.datasets.read_mouse_tracer` return)
+    or a labelled pandas DataFrame, whose labels are saved unless ``labels`` is given. The
+    file is readable by :func:`scipy.sparse.load_npz` and by
+    :func:`spacon.io.read_connectivity`, which also picks up the labels.
     """
     import numpy as np
 
-    from ._connectivity import Connectivity
+    from ._connectivity import Connectivity, as_connectivity
 
+    if hasattr(matrix, "columns") and hasattr(matrix, "index"):  # a labelled DataFrame
+        matrix = as_connectivity(matrix)
     if isinstance(matrix, Connectivity):
         matrix, labels = matrix.matrix, matrix.labels if labels is None else labels
     conn = Connectivity(matrix, labels)  # checked as read_connectivity checks what it reads

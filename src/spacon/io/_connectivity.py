@@ -63,7 +63,7 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
             raise SpaconInputError(f"{name} must be a 2-D matrix, got shape {arr.shape}.")
         values = arr
         m = None
-    shape = matrix.shape
+    shape = m.shape if m is not None else values.shape
     if len(shape) != 2 or shape[0] != shape[1]:
         raise SpaconInputError(
             f"{name} must be square (sources x targets over the same cells or units), "

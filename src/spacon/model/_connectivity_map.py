@@ -153,7 +153,14 @@ def principal_axes(profiles, n_components: int) -> tuple[np.ndarray, np.ndarray]
         (n, t), dtype=np.float64,
         matvec=lambda v: y @ np.ravel(v) - mean @ np.ravel(v),
         rmatvec=lambda u: y.T @ np.ravel(u) - mean * np.ravel(u).sum())
-    _, s, vt = svds(centred, k=k, v0=np.ones(min(n, t)) / np.sqrt(min(n, t)))
+    from scipy.sparse.linalg import ArpackError
+
+    try:
+        _, s, vt = svds(centred, k=k, v0=np.ones(min(n, t)) / np.sqrt(min(n, t)))
+    except ArpackError:  # the flat start lies in the centred profiles' null space (an
+        # identity connectome): a fixed, seeded start instead
+        v0 = np.random.default_rng(0).standard_normal(min(n, t))
+        _, s, vt = svds(centred, k=k, v0=v0 / np.linalg.norm(v0))
     vt = vt[np.argsort(-s)]
     signs = np.sign(vt[np.arange(k), np.abs(vt).argmax(axis=1)])
     return vt * signs[:, None], mean
@@ -194,7 +201,15 @@ def training_profiles(adata, connectivity, unit_key: str | None = None,
     nnz = int(np.diff(matrix.indptr)[rows].sum())
     check_memory(nnz * 12 * 3, "each training cell's connectivity row (sparse)",
                  "use a sparser connectome (a threshold or top-k) or coarser units.")
+    if negative == "error" and (matrix.data < 0).any():
+        raise SpaconInputError(
+            f"connectivity has {int((matrix.data < 0).sum())} negative values (signed data "
+            "such as functional correlations); choose negative='drop' or 'absolute'.")
     matrix = abs(matrix) if negative == "absolute" else matrix.maximum(0)
+    if matrix[rows].nnz == 0:
+        raise SpaconInputError(
+            "the training cells' connectivity rows are all zero (after dropping negative "
+            "values): there is no connectivity to predict.")
     targets = (connectivity.labels if connectivity.labels is not None
                else np.arange(connectivity.n).astype(str))
     return matrix[rows], targets

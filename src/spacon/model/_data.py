@@ -114,14 +114,17 @@ def check_genes(adata, var_names: np.ndarray) -> None:
         return
     missing = sorted(set(var_names) - set(genes))
     extra = sorted(set(genes) - set(var_names))
-    if missing or extra:
-        detail = (f"{len(missing)} missing (e.g. {', '.join(missing[:5]) or '-'}), "
-                  f"{len(extra)} extra (e.g. {', '.join(extra[:5]) or '-'})")
-    else:
-        detail = "it has the same genes in another order"
+    if missing:
+        raise SpaconInputError(
+            f"the data's genes differ from the model's: {len(missing)} missing (e.g. "
+            f"{', '.join(missing[:5])}), {len(extra)} extra (e.g. {', '.join(extra[:5]) or '-'}"
+            "); the model needs its genes (listed under 'var_names' in the model directory's "
+            "model.json).")
+    detail = f"{len(extra)} more" if extra else "in another order"
     raise SpaconInputError(
-        f"the data's genes differ from the model's: {detail}; keep the model's genes in its "
-        "order (listed under 'var_names' in the model directory's model.json).")
+        f"the data hold the model's genes ({detail}): select them in the model's order first, "
+        "adata[:, genes].copy() with genes = the model's var_names (SpaCon.var_names, or "
+        "'var_names' in the model directory's model.json).")
 
 
 def preprocessing_of(adata, spatial_key: str, connectome_key: str | None) -> dict:

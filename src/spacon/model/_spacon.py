@@ -516,8 +516,20 @@ class SpaCon:
         """
         from ._connectivity_map import fit_on_training_data
 
+        check_option("negative", negative, ("drop", "absolute", "error"))
+        if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
+                or n_components < 1:
+            raise SpaconInputError(f"n_components must be a positive whole number, got "
+                                   f"{n_components!r}.")
         if embedding is None:
             embedding = self._spatial_embedding(self.data, device, threads)
+        embedding = np.asarray(embedding)
+        width = self.params["hidden_dims"][-1]
+        if embedding.shape != (self.adata.n_obs, width):
+            raise SpaconInputError(
+                f"embedding must be the training cells' spatial embedding, cells x {width} "
+                f"({self.adata.n_obs} x {width}: obsm['X_spacon_spa'] after embed()), got "
+                f"shape {embedding.shape}.")
         graph = self.preprocessing.get("spatial_graph") or {}
         self.connectivity_map = fit_on_training_data(
             self.adata, connectivity, embedding, unit_key=unit_key,

@@ -209,8 +209,17 @@ def sparsify(
     self_loops: bool | None = None,
 ) -> sp.csr_matrix:
     """Threshold and sparsify a square connectivity matrix (see :func:`connectome_graph`)."""
-    m = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    check_option("negative", negative, ("drop", "absolute", "error"))
+    if distance_scale is not None and positions is None:
+        raise SpaconInputError("distance_scale needs positions= (one row of coordinates per "
+                               "row of the matrix).")
+    # checked as a connectome file is (square, finite); a DataFrame is taken by position
+    conn = as_connectivity(matrix.to_numpy() if hasattr(matrix, "to_numpy") else matrix)
+    m = sp.csr_matrix(conn.matrix, dtype=np.float32, copy=True)
     n = m.shape[0]
+    if distance_scale is not None and np.shape(positions)[0] != n:
+        raise SpaconInputError(f"positions has {np.shape(positions)[0]} rows for a {n} x {n} "
+                               "matrix.")
     if (m.data < 0).any():
         n_neg = int((m.data < 0).sum())
         if negative == "error":

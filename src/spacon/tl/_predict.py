@@ -465,6 +465,7 @@ def predict_connectivity(
     if "null" in methods and "spacon" not in methods:
         raise SpaconInputError("the 'null' method permutes SpaCon's predictions: add 'spacon'.")
     check_option("predictor", predictor, PREDICTORS)
+    check_option("negative", negative, ("drop", "absolute", "error"))
     if connectivity_code < 0:
         raise SpaconInputError(f"connectivity_code must be >= 0 (0: off), got "
                                f"{connectivity_code}.")

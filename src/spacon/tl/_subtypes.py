@@ -32,11 +32,11 @@ def classify_subtypes(
     adata
         Embedded data (``obsm['X_spacon_spa']``; ``obsm['X_spacon_con']`` for alpha > 0).
     subtype_key
-        ``obs`` column of the known subtypes.
+        ``obs`` column of the known subtypes; cells without one (NaN) are left out.
     population_key, population
         Restrict to one population (both or neither).
     alphas
-        Fusion weights to score (:func:`spacon.tl.fuse`).
+        Fusion weights to score (:func:`spacon.tl.fuse`), one or several.
     n_domains
         Groups to call (default: the number of subtypes present).
     n_pcs
@@ -58,8 +58,10 @@ def classify_subtypes(
             raise SpaconInputError(f"adata.obs has no {key!r}.")
     if (population_key is None) != (population is None):
         raise SpaconInputError("give both population_key= and population=, or neither.")
+    alphas = [alphas] if np.isscalar(alphas) else list(alphas)
     mask = np.ones(adata.n_obs, bool) if population_key is None else (
         adata.obs[population_key].astype(str).to_numpy() == str(population))
+    mask &= adata.obs[subtype_key].notna().to_numpy()  # cells without a subtype are left out
     if mask.sum() < 3:
         raise SpaconInputError(
             f"population {population!r} of adata.obs[{population_key!r}] has {int(mask.sum())} "
@@ -76,7 +78,8 @@ def classify_subtypes(
         rows.append({"method": f"spacon alpha={alpha:g}", "labels": sub.obs["_domain"]})
     x = sub.X.toarray() if hasattr(sub.X, "toarray") else np.asarray(sub.X)
     sub.obsm["_pcs"] = PCA(min(n_pcs, x.shape[1], sub.n_obs - 1), random_state=seed).fit_transform(x)
-    domains(sub, n_domains=k, use_rep="_pcs", seed=seed, key_added="_expression")
+    # judged on the spatial graph, as alpha 0 is (expression knows no connectivity)
+    domains(sub, n_domains=k, use_rep="_pcs", alpha=0.0, seed=seed, key_added="_expression")
     rows.append({"method": "expression only (PCA + GMM)", "labels": sub.obs["_expression"]})
     table = [{"method": r["method"], "n_cells": int(sub.n_obs),
               "n_domains": int(pd.Series(r["labels"]).nunique()), **score(truth, r["labels"])}
