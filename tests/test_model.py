@@ -100,6 +100,18 @@ def test_raw_counts_warn(prepared):
         SpaCon(prepared, hidden_dims=DIMS, layer="count")
 
 
+def test_training_options_are_checked_before_training(prepared):
+    with pytest.raises(spacon.SpaconInputError, match=r"dropout must be in \[0, 1\)"):
+        SpaCon(prepared, hidden_dims=DIMS, dropout=1.5)
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    with pytest.raises(spacon.SpaconInputError, match="one positive number per encoder layer"):
+        model.train(max_steps=1, mode="sampled", fanouts=(10, 5), progress=False)
+    with pytest.raises(spacon.SpaconInputError, match="'gpu' is not a device"):
+        model.train(max_steps=1, device="gpu", progress=False)
+    with pytest.raises(spacon.SpaconInputError, match="resume=True needs checkpoint="):
+        model.train(max_steps=1, resume=True, progress=False)
+
+
 def test_repeated_gene_names_warn(prepared):
     repeated = prepared.copy()
     with warnings.catch_warnings():

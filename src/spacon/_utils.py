@@ -59,7 +59,11 @@ def resolve_device(device: str = "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise SpaconInputError(f"device={device!r} was asked for but no CUDA GPU is available.")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SpaconInputError(f"device={device!r} is not a device; use 'auto', 'cpu' or "
+                               "'cuda' (or 'cuda:N').") from None
 
 
 def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:

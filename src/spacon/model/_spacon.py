@@ -61,7 +61,8 @@ class SpaCon:
     """SpaCon on an AnnData: a dual-encoder graph attention autoencoder.
 
     The connectivity encoder sees each cell's connectome neighbours, the spatial encoder its
-    spatial neighbours; a decoder with skip connections reconstructs expression. The two
+    spatial neighbours; a decoder reconstructs expression from both (with the published
+    skip connections from the encoders when ``skip_connections=True``; off by default). The two
     embeddings are later mixed by ``alpha`` (:func:`spacon.tl.fuse`).
 
     Parameters
@@ -103,6 +104,8 @@ class SpaCon:
         seed: int | None = 0,
     ):
         check_option("fusion", fusion, ("concat", "add"))
+        if not 0 <= float(dropout) < 1:
+            raise SpaconInputError(f"dropout must be in [0, 1), got {dropout!r}.")
         hidden_dims = [int(d) for d in hidden_dims]
         if len(hidden_dims) != 3 or min(hidden_dims) < 1:
             raise SpaconInputError(f"hidden_dims needs three positive sizes, got {hidden_dims}.")
@@ -302,6 +305,8 @@ class SpaCon:
         -------
         The model itself; the loss per epoch is in :attr:`history`.
         """
+        if resume and checkpoint is None:
+            raise SpaconInputError("resume=True needs checkpoint= (the file to resume from).")
         config = TrainConfig(
             epochs, mode=mode, batch_size=batch_size, fanouts=tuple(fanouts),
             spatial_sampling=spatial_sampling, spatial_fanout=spatial_fanout, lr=lr,

@@ -65,6 +65,9 @@ class TrainConfig:
         check_option("loss", self.loss, ("sum", "mean"))
         check_option("spatial_sampling", self.spatial_sampling, ("neighbors", "induced"))
         object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
+        if len(self.fanouts) != 3 or min(self.fanouts) < 1:
+            raise SpaconInputError(f"fanouts needs one positive number per encoder layer (3), "
+                                   f"got {list(self.fanouts)}.")
         for name in ("batch_size", "epochs", "max_steps", "threads"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
