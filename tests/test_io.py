@@ -59,6 +59,13 @@ def test_sparsify_checks_its_matrix():
         sparsify(M, distance_scale=1.0)
     with pytest.raises(SpaconInputError, match="negative="):
         sparsify(M, negative="bogus")
+    with pytest.raises(SpaconInputError, match="top_k must be a positive integer"):
+        sparsify(M, top_k=0)
+    with pytest.raises(SpaconInputError, match="top_fraction must be in"):
+        sparsify(M, top_fraction=2.0)
+    # given both, the smaller applies
+    both = sparsify(np.ones((4, 4)), top_k=3, top_fraction=0.5)
+    assert (np.diff(both.indptr) == 2).all()
 
 
 def test_npz_dense_named_array(tmp_path):

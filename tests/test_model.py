@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import spacon
-from spacon import SpaCon, SpaconInputError
+from spacon import SpaCon, SpaconInputError, SpaconWarning
 from spacon.nn import Adjacency
 
 DIMS = (32, 16, 4)
@@ -256,6 +256,13 @@ def test_resume_gives_the_uninterrupted_result(prepared, tmp_path):
     with pytest.raises(SpaconInputError, match="lr=0.005 .now 0.001"):
         SpaCon(adata, hidden_dims=DIMS, seed=0).train(
             2, mode="sampled", batch_size=200, lr=1e-3, progress=False, checkpoint=ckpt, resume=True)
+    # a checkpoint that ran past the new max_steps trains nothing, and says so
+    with pytest.warns(SpaconWarning, match="has run .* steps, more than max_steps=3"):
+        capped = SpaCon(adata, hidden_dims=DIMS, seed=0).train(
+            2, mode="sampled", batch_size=200, progress=False, checkpoint=ckpt, resume=True,
+            max_steps=3)
+    for key, value in whole.module.state_dict().items():
+        assert torch.equal(value, capped.module.state_dict()[key]), key
 
 
 def test_memory_guards_stop_before_running_out(prepared, monkeypatch):

@@ -128,7 +128,14 @@ def test_bad_input_is_refused(brain):
         spacon.tl.smoothed_expression(adata)
     spacon.pp.spatial_graph(adata, n_neighbors=5)
     with pytest.raises(spacon.SpaconInputError, match="no connectome graph"):
+        spacon.tl.smoothed_expression(adata, graph="both", alpha=0.5)
+    with pytest.raises(spacon.SpaconInputError, match="graph='both' mixes .* pass alpha="):
         spacon.tl.smoothed_expression(adata, graph="both")
+    # one graph is one alpha: another is refused rather than ignored
+    with pytest.raises(spacon.SpaconInputError, match="graph='spatial' .* alpha 0; got alpha=0.5"):
+        spacon.tl.smoothed_expression(adata, graph="spatial", alpha=0.5)
+    with pytest.raises(spacon.SpaconInputError, match="must be a number"):
+        spacon.tl.smoothed_expression(adata, graph="both", alpha="0.5")
     with pytest.raises(spacon.SpaconInputError, match="graph="):
         spacon.tl.smoothed_expression(adata, graph="spatal")
     with pytest.raises(spacon.SpaconInputError, match="n_hops"):
@@ -193,3 +200,25 @@ def test_demo_baseline_finds_regions_and_modules(brain):
     # expression alone scores about 0 on the regions (cell types dominate it)
     assert spacon.tl.score(adata.obs["region"], regions)["ari"] > 0.2
     assert spacon.tl.score(adata.obs["module"], modules)["ari"] > 0.5
+
+
+def test_raw_counts_are_warned_about(brain):
+    """Smoothing, MULTISPATI-PCA and coupling model log-normalised expression: raw counts in X
+    (or in a layer) are warned about, normalised expression is not."""
+    import warnings
+
+    adata, conn = brain
+    spacon.pp.spatial_graph(adata, n_neighbors=5)
+    with pytest.warns(spacon.SpaconWarning, match=r"adata.X looks like raw counts.*normalize"):
+        spacon.tl.smoothed_expression(adata, n_comps=5)
+    with pytest.warns(spacon.SpaconWarning, match="adata.X looks like raw counts"):
+        spacon.tl.spatial_pca(adata, n_comps=5, n_pcs=10)
+    with pytest.warns(spacon.SpaconWarning, match="co-expression of counts"):
+        spacon.tl.coupling(adata, conn, unit_key="unit", n_perm=0)
+    spacon.pp.normalize(adata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", spacon.SpaconWarning)
+        spacon.tl.smoothed_expression(adata, n_comps=5)
+        spacon.tl.spatial_pca(adata, n_comps=5, n_pcs=10)
+    with pytest.warns(spacon.SpaconWarning, match=r"adata.layers\['counts'\] looks like raw"):
+        spacon.tl.smoothed_expression(adata, n_comps=5, layer="counts")

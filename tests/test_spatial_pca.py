@@ -105,6 +105,8 @@ def test_bad_input_is_refused(brain):
         spacon.tl.spatial_pca(adata, n_comps=0)
     with pytest.raises(spacon.SpaconInputError, match="components="):
         spacon.tl.smoothed_expression(adata, components="ica")
+    with pytest.raises(spacon.SpaconInputError, match="n_comps=50 .* n_pcs=20"):
+        spacon.tl.spatial_pca(adata, n_comps=50, n_pcs=20)
     assert "X_spatial_pca" not in adata.obsm and _keys.SMOOTHED not in adata.obsm
 
 

@@ -85,6 +85,20 @@ def test_tracer_brain_places_cells_in_their_regions(tmp_path):
     assert (again.X != adata.X).nnz == 0
 
 
+def test_regions_at_one_centroid_keep_their_cells(tmp_path):
+    """The atlas gives some regions the same centroid (SUBd and SUBv); each keeps its cells
+    (one of them used to get none) and they lie around that centroid, not on it."""
+    write_tracer(tmp_path)
+    conn, regions = spacon.datasets.read_mouse_tracer(tmp_path)
+    regions.loc["TH", ["x", "y", "z"]] = regions.loc["CP", ["x", "y", "z"]].to_numpy()
+    adata = spacon.datasets.tracer_brain(conn, regions, cells_per_region=40, n_genes=200,
+                                         section_thickness=500, seed=1)
+    counts = adata.obs["region"].value_counts()
+    assert set(counts.index) == set(ACRONYMS) and counts[["TH", "CP"]].min() >= 20
+    shared = np.asarray(adata.obsm["spatial"])[adata.obs["region"].isin(["TH", "CP"]).to_numpy()]
+    assert shared[:, 0].std() > 0 and shared[:, 1].std() > 0
+
+
 def test_tracer_brain_errors(tmp_path):
     write_tracer(tmp_path)
     conn, regions = spacon.datasets.read_mouse_tracer(tmp_path)

@@ -110,6 +110,14 @@ def min_genes(n_cell_types: int, n_regions: int, n_divisions: int) -> int:
     return n
 
 
+def _nearest_other(tree, centre: np.ndarray) -> np.ndarray:
+    """Each centroid's distance to the nearest centroid at another place (1 where none is)."""
+    k = min(len(centre), 8)
+    distance = np.atleast_2d(tree.query(centre, k=k)[0]) if k > 1 else np.zeros((len(centre), 1))
+    distance = np.where(distance > 0, distance, np.inf).min(axis=1)
+    return np.where(np.isfinite(distance), distance, 1.0)
+
+
 def tracer_brain(
     connectivity: Connectivity,
     regions: pd.DataFrame,
@@ -181,10 +189,13 @@ def tracer_brain(
             f"need n_genes >= {least} for their programs; n_genes is {n_genes}.")
     rng = np.random.default_rng(seed)
     tree = cKDTree(centre)
-    spread = tree.query(centre, k=2)[0][:, 1] / 3.0
+    spread = _nearest_other(tree, centre) / 3.0
     origin = np.repeat(np.arange(n_regions), cells_per_region)
     coords = centre[origin] + rng.normal(size=(len(origin), 3)) * spread[origin, None]
-    region = tree.query(coords)[1]
+    distance, region = tree.query(coords)
+    # regions that share a centroid (the atlas gives some the same point) keep their own cells
+    tied = np.linalg.norm(coords - centre[origin], axis=1) <= distance
+    region[tied] = origin[tied]
     slab = np.floor((coords[:, 2] - coords[:, 2].min()) / section_thickness).astype(np.int64)
     used, section = np.unique(slab, return_inverse=True)
     coords[:, 2] = coords[:, 2].min() + (used[section] + 0.5) * section_thickness

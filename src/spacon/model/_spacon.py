@@ -29,7 +29,7 @@ from .._utils import (
 from ..graph import NeighborSampler
 from ..io import atomic_path
 from ..nn import SpaConModule
-from ..pp._normalize import looks_like_counts
+from ..pp._normalize import warn_if_counts
 from ._adam import Adam
 from ._batches import FullBatch, SampledBatches
 from ._connectivity_map import FILE as CONNECTIVITY_MAP_FILE
@@ -118,12 +118,7 @@ class SpaCon:
         self.var_names = np.asarray(adata.var_names).astype(str)
         if layer is not None and layer not in adata.layers:
             raise SpaconInputError(f"adata.layers has no {layer!r}.")
-        if (layer is not None or _keys.NORMALIZE not in adata.uns) and looks_like_counts(
-                adata, layer):
-            where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
-            warnings.warn(f"{where} looks like raw counts; SpaCon models log-normalised "
-                          "expression: call spacon.pp.normalize(adata) first (it keeps the "
-                          "counts in layers['counts']).", SpaconWarning, stacklevel=2)
+        warn_if_counts(adata, layer, "SpaCon models log-normalised expression")
         duplicated = pd.Index(self.var_names).duplicated()
         if duplicated.any():
             warnings.warn(f"adata.var_names has {int(duplicated.sum())} repeated gene names "
@@ -336,6 +331,10 @@ class SpaCon:
                                threads=n_threads)
             if resume:
                 state = checkpointer.resume(state, sync)
+                if max_steps is not None and state.steps > max_steps:
+                    warnings.warn(f"the checkpoint has run {state.steps} steps, more than "
+                                  f"max_steps={max_steps}: nothing is trained, and the model is "
+                                  "the checkpoint's.", SpaconWarning, stacklevel=2)
                 if threads is None:
                     torch.set_num_threads(state.threads)  # the checkpoint's count
                 elif state.threads != n_threads:

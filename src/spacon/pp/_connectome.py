@@ -71,7 +71,7 @@ def connectome_graph(
         positive entries.
     top_k, top_fraction
         Keep at most the ``top_k`` strongest targets per row, or the strongest ``top_fraction``
-        of all possible targets per row.
+        of all possible targets per row; given both, the smaller number applies.
     negative
         Signed data (functional correlations): ``"drop"`` negative entries (anticorrelation is
         not treated as a connection), use their ``"absolute"`` value, or raise an ``"error"``.
@@ -210,6 +210,7 @@ def sparsify(
 ) -> sp.csr_matrix:
     """Threshold and sparsify a square connectivity matrix (see :func:`connectome_graph`)."""
     check_option("negative", negative, ("drop", "absolute", "error"))
+    _check_numbers(threshold, top_k, top_fraction, distance_scale)
     if distance_scale is not None and positions is None:
         raise SpaconInputError("distance_scale needs positions= (one row of coordinates per "
                                "row of the matrix).")

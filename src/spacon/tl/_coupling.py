@@ -14,6 +14,7 @@ from scipy.spatial.distance import cdist
 from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import check_memory, spatial_coordinates
+from ..pp._normalize import warn_if_counts
 from ._surrogates import MoranSurrogates
 
 logger = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ def coupling(
                                f"adata.obs[{groupby!r}]; give every cell a group.")
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
+    warn_if_counts(adata, layer, "co-expression of counts follows the units' depth")
     coords = spatial_coordinates(adata, spatial_key)
     connectivity = as_connectivity(connectivity)
     if unit_key is not None:

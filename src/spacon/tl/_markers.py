@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from .. import _keys
-from .._errors import SpaconInputError, SpaconWarning
+from .._errors import SpaconInputError
 from .._utils import labels_column
+from ..pp._normalize import warn_if_counts
 
 
 def marker_genes(
@@ -60,12 +59,7 @@ def marker_genes(
     column = labels_column(adata, key)
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
-    from ..pp._normalize import looks_like_counts
-
-    if (layer is not None or _keys.NORMALIZE not in adata.uns) and looks_like_counts(adata, layer):
-        warnings.warn(f"{'adata.X' if layer is None else f'adata.layers[{layer!r}]'} looks like "
-                      "raw counts; markers from counts follow each cell's depth: call "
-                      "spacon.pp.normalize(adata) first.", SpaconWarning, stacklevel=2)
+    warn_if_counts(adata, layer, "markers from counts follow each cell's depth")
     labelled = column.notna().to_numpy()  # cells without a domain are left out of the fits
     labels = np.where(labelled, column.astype(str).to_numpy(), "")
     present = ([str(c) for c in column.cat.categories if str(c) in set(labels[labelled])]

@@ -12,6 +12,7 @@ from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import check_option
 from ..graph import FactoredGraph
+from ..pp._normalize import warn_if_counts
 from ._fuse import alpha_weight, standardise
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def smoothed_expression(
     *,
     graph: Graph = "spatial",
     n_hops: int = 3,
-    alpha: float = 0.0,
+    alpha: float | None = None,
     n_comps: int = 30,
     components: Components = "pca",
     spatial_key: str = _keys.SPATIAL_GRAPH,
@@ -58,7 +59,9 @@ def smoothed_expression(
     n_hops
         Rounds of neighbourhood averaging (``0``: the PCs themselves).
     alpha
-        Mixing parameter in ``[0, 1]`` for ``graph="both"`` (0 = spatial, 1 = connectome).
+        Mixing parameter in ``[0, 1]`` for ``graph="both"`` (0 = spatial, 1 = connectome),
+        which needs it. ``"spatial"`` is alpha 0 and ``"connectome"`` alpha 1; another value
+        with them is refused.
     n_comps
         Components averaged (fewer if the data has fewer cells or genes).
     components
@@ -88,8 +91,7 @@ def smoothed_expression(
         raise SpaconInputError(f"n_hops must be a non-negative integer, got {n_hops!r}.")
     if int(n_comps) != n_comps or n_comps < 1:
         raise SpaconInputError(f"n_comps must be a positive integer, got {n_comps!r}.")
-    if not (np.isfinite(alpha) and 0 <= alpha <= 1):
-        raise SpaconInputError(f"alpha must be in [0, 1], got {alpha!r}.")
+    alpha = _graph_alpha(graph, alpha)
     # read the graphs first: a missing one fails before any work
     graphs = {}
     if graph in ("spatial", "both"):
@@ -120,6 +122,25 @@ def smoothed_expression(
     return adata if copy else None
 
 
+def _graph_alpha(graph: str, alpha) -> float:
+    """The alpha an embedding on ``graph`` stands for; ``alpha`` is needed for ``"both"`` only."""
+    fixed = {"spatial": 0.0, "connectome": 1.0}.get(graph)
+    if alpha is None:
+        if fixed is None:
+            raise SpaconInputError("graph='both' mixes the two graphs' averages by alpha; pass "
+                                   "alpha= in [0, 1] (0 = spatial, 1 = connectome).")
+        return fixed
+    if isinstance(alpha, (bool, str)) or not isinstance(alpha, (int, float, np.number)):
+        raise SpaconInputError(f"alpha must be a number in [0, 1], got {alpha!r}.")
+    if not (np.isfinite(alpha) and 0 <= alpha <= 1):
+        raise SpaconInputError(f"alpha must be in [0, 1], got {alpha!r}.")
+    if fixed is not None and float(alpha) != fixed:
+        raise SpaconInputError(
+            f"graph={graph!r} averages over one graph, which is alpha {fixed:g}; got "
+            f"alpha={alpha!r}. To mix the two graphs use graph='both'.")
+    return float(alpha)
+
+
 def expression_pcs(adata, n_comps: int = 30, layer: str | None = None, seed: int = 0):
     """The first ``n_comps`` principal components of the expression (sparse data kept sparse)."""
     import scanpy as sc
@@ -128,7 +149,10 @@ def expression_pcs(adata, n_comps: int = 30, layer: str | None = None, seed: int
 
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
-    check_expression(adata)
+    check_expression(adata, layer=layer)
+    # user -> smoothed_expression / spatial_pca -> here -> warn_if_counts
+    warn_if_counts(adata, layer, "their principal components follow each cell's depth",
+                   stacklevel=4)
     x = adata.X if layer is None else adata.layers[layer]
     x = sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x) else np.asarray(x, np.float32)
     n = int(min(n_comps, x.shape[0] - 1, x.shape[1] - 1))

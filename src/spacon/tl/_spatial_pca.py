@@ -70,9 +70,13 @@ def spatial_pca(
     for name, value in (("n_comps", n_comps), ("n_pcs", n_pcs)):
         if int(value) != value or value < 1:
             raise SpaconInputError(f"{name} must be a positive integer, got {value!r}.")
+    if n_comps > n_pcs:
+        raise SpaconInputError(
+            f"n_comps={n_comps} components cannot be found among n_pcs={n_pcs} expression PCs; "
+            "raise n_pcs to at least n_comps.")
     g = (_spatial_graph(adata, spatial_key) if graph == "spatial"
          else _connectome_graph(adata, connectome_key))
-    pcs = expression_pcs(adata, max(int(n_pcs), int(n_comps)), layer, seed)
+    pcs = expression_pcs(adata, int(n_pcs), layer, seed)
     scores, variance, morans_i = multispati(pcs, g, int(n_comps))
     adata.obsm[key_added] = scores.astype(np.float32)
     adata.uns[key_added] = {
