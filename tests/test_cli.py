@@ -143,6 +143,27 @@ def test_unwritable_output(inputs, tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
 
 
+def test_an_input_where_the_results_go_is_refused(inputs, tmp_path, capsys):
+    """--adata OUT/result.h5ad with --overwrite would replace the input: refused, untouched."""
+    import shutil
+
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(inputs / "synthetic_brain.h5ad", out / "result.h5ad")
+    before = (out / "result.h5ad").read_bytes()
+    args = base_args(inputs, out)
+    args[args.index("--adata") + 1] = str(out / "result.h5ad")
+    assert main(args + ["--overwrite"]) == 2
+    assert "--adata" in (err := capsys.readouterr().err) and "would be overwritten" in err
+    assert (out / "result.h5ad").read_bytes() == before
+    (out / "model").mkdir()
+    shutil.copy(inputs / "connectome.npz", out / "model" / "c.npz")
+    args = base_args(inputs, out)
+    args[args.index("--connectivity") + 1] = str(out / "model" / "c.npz")
+    assert main(args + ["--overwrite"]) == 2
+    assert "--connectivity" in capsys.readouterr().err
+
+
 def test_help_for_every_command(capsys):
     for cmd in (["--help"], ["simulate", "--help"], ["run", "--help"], ["demo", "--help"]):
         with pytest.raises(SystemExit) as e:

@@ -179,6 +179,17 @@ def test_predict_command_refuses_bad_input_and_writes_nothing(sim_inputs, traine
     spacon.SpaCon.load(trained_run / "model", _prepared(h5ad)).save(no_map)
     (no_map / "connectivity_map.npz").unlink()
     _refused([*base, "--model", str(no_map)], capsys, out, "has no connectivity map")
+    # the new tissue where the prediction goes, with --overwrite: refused, left as it was
+    import shutil
+
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    shutil.copy(h5ad, inside / "result.h5ad")
+    before = (inside / "result.h5ad").read_bytes()
+    assert main(["predict", "--adata", str(inside / "result.h5ad"), "--out", str(inside),
+                 "--overwrite", "--model", str(trained_run)]) == 2
+    assert "the input would be overwritten" in capsys.readouterr().err
+    assert (inside / "result.h5ad").read_bytes() == before
 
 
 def _prepared(path):

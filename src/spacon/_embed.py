@@ -12,6 +12,7 @@ from ._pipeline import (
     DOMAINS_CSV,
     RunConfig,
     call_domains,
+    check_inputs_not_outputs,
     check_truth,
     checked,
     domain_table,
@@ -48,6 +49,7 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
             "without --connectivity new tissue is embedded by the spatial encoder alone: use "
             "--alpha 0 (or give its connectivity).")
     config = checked(config.updated({"no_connectivity": config.connectivity is None}))
+    check_inputs_not_outputs(config, ("result.h5ad", DOMAINS_CSV))
     out = prepare_output(config.out, config.overwrite)
     adata = read_input(config.adata)
     check_truth(adata, config.truth)

@@ -195,6 +195,24 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
     return out
 
 
+def check_inputs_not_outputs(config: RunConfig, files, folders=()) -> None:
+    """Refuse an input file (``--adata``, ``--connectivity``) that a command would write over,
+    e.g. ``--adata OUT/result.h5ad`` with ``--overwrite``: the input files are never written.
+    ``files`` and ``folders`` are the names the command writes in ``--out``.
+    """
+    if config.out is None:
+        return
+    out = Path(config.out).resolve()
+    for option, path in (("--adata", config.adata), ("--connectivity", config.connectivity)):
+        if path is None:
+            continue
+        where = Path(path).resolve()
+        if where in {out / f for f in files} or any(out / f in where.parents for f in folders):
+            raise SpaconInputError(
+                f"{option} {path} is where the results go (--out {config.out}); the input "
+                "would be overwritten: move it or choose another --out.")
+
+
 def read_input(path: str | Path):
     """Read the input h5ad into memory (the file itself is never written)."""
     import anndata as ad
@@ -379,6 +397,9 @@ def _prepared_output(config: RunConfig, group, main_rank: bool, world_size: int)
     out, failed = Path(config.out), None
     if main_rank:
         try:
+            check_inputs_not_outputs(
+                config, ("result.h5ad", DOMAINS_CSV, REPORT, "summary.json",
+                         *checkpoint_files(world_size)), ("figures", "model"))
             out = prepare_output(config.out, config.overwrite, config.resume, world_size)
         except SpaconInputError as err:
             failed = err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import _keys
 from ._errors import SpaconInputError
-from ._pipeline import RunConfig, prepare_output, read_input
+from ._pipeline import RunConfig, check_inputs_not_outputs, prepare_output, read_input
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
             f"the model in {str(model_dir)!r} has no connectivity map ({FILE}): spacon run "
             "writes one when it trains with --connectivity (or fit one with "
             "SpaCon.fit_connectivity_map and save the model).")
+    check_inputs_not_outputs(config, ("result.h5ad", PROFILES))
     out = prepare_output(config.out, config.overwrite)
     adata = read_input(config.adata)
     if config.unit_key is not None and config.unit_key not in adata.obs:
