@@ -163,6 +163,10 @@ def test_run_writes_the_report_and_report_rewrites_it(run_dir, tmp_path, capsys)
     assert "100 of 900 cells are drawn" in out.read_text()
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no result.h5ad" in capsys.readouterr().err
+    before = (run_dir / "result.h5ad").read_bytes()
+    assert main(["report", str(run_dir), "--out", str(run_dir / "result.h5ad")]) == 2
+    assert "is the result the report is made from" in capsys.readouterr().err
+    assert (run_dir / "result.h5ad").read_bytes() == before
 
 
 def test_no_report(sim_inputs, tmp_path):

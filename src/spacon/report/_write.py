@@ -70,6 +70,10 @@ def report(directory: str | Path, *, out: str | Path | None = None,
     result = directory / "result.h5ad"
     if not result.exists():
         raise SpaconInputError(f"{directory} holds no result.h5ad; give the --out of spacon run.")
+    if out is not None and Path(out).resolve() in {result.resolve(),
+                                                    (directory / "summary.json").resolve()}:
+        raise SpaconInputError(f"--out {out} is the result the report is made from; name an "
+                               ".html file.")
     try:
         adata = ad.read_h5ad(result, backed="r")
     except Exception as err:
