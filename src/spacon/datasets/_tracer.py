@@ -194,7 +194,7 @@ def tracer_brain(
     coords = centre[origin] + rng.normal(size=(len(origin), 3)) * spread[origin, None]
     distance, region = tree.query(coords)
     # regions that share a centroid (the atlas gives some the same point) keep their own cells
-    tied = np.linalg.norm(coords - centre[origin], axis=1) <= distance
+    tied = np.linalg.norm(coords - centre[origin], axis=1) <= distance * (1 + 1e-9)
     region[tied] = origin[tied]
     slab = np.floor((coords[:, 2] - coords[:, 2].min()) / section_thickness).astype(np.int64)
     used, section = np.unique(slab, return_inverse=True)
