@@ -47,6 +47,12 @@ def test_run_writes_every_output_and_leaves_input_untouched(inputs, tmp_path):
     assert (res.obs["spacon_domain"] == res.obs["spacon_domain_alpha0"]).all()
     # the domains' colours stored as scanpy stores them, for the copied column too
     assert list(res.uns["spacon_domain_colors"]) == list(res.uns["spacon_domain_alpha0_colors"])
+    # and how they were called, so the README's uns['spacon_domain'] keys are there, and its
+    # tree is cut without a refit
+    assert (res.uns["spacon_domain"]["selection"]["reason"]
+            == res.uns["spacon_domain_alpha0"]["selection"]["reason"])
+    spacon.tl.domains(res, n_domains=2, tree_key="spacon_domain", key_added="two")
+    assert res.obs["two"].nunique() == 2
     assert {"X_spacon_con", "X_spacon_spa", "X_spacon"} <= set(res.obsm)
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["n_domains"]) == {"0", "0.5", "1"}

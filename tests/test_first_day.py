@@ -209,6 +209,28 @@ def test_demo_keeps_to_its_threads(monkeypatch, tmp_path):
     assert seen == {"config": 1, "torch": 1}
 
 
+def test_demo_replaces_an_earlier_demo_but_no_other_folder(monkeypatch, capsys, tmp_path):
+    import spacon._pipeline
+
+    def run(config):
+        raise spacon.SpaconInputError("stop here: only the output folder is checked")
+
+    monkeypatch.setattr(spacon._pipeline, "run", run)
+    result = tmp_path / "result"  # e.g. a finished spacon run
+    result.mkdir()
+    (result / "result.h5ad").write_text("a run's result")
+    assert main(["demo", "--out", str(result)]) == 2
+    assert "not an earlier demo's" in capsys.readouterr().err
+    assert sorted(p.name for p in result.iterdir()) == ["result.h5ad"]  # nothing written
+    earlier = tmp_path / "demo"  # an earlier demo (its simulated input) is replaced
+    (earlier / "input").mkdir(parents=True)
+    (earlier / "input" / "synthetic_brain.h5ad").write_text("old")
+    assert main(["demo", "--out", str(earlier)]) == 2
+    assert "only the output folder" in capsys.readouterr().err
+    assert main(["demo", "--out", str(result), "--overwrite"]) == 2
+    assert "only the output folder" in capsys.readouterr().err
+
+
 def test_ctrl_c_in_the_demo_does_not_offer_a_resume_it_lacks(monkeypatch, capsys, tmp_path):
     from spacon.model import TrainingInterrupted
 

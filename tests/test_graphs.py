@@ -306,3 +306,19 @@ def test_path_input_and_roundtrip(tmp_path, brain):
         np.unique(adata.obs["unit"])][:, np.unique(adata.obs["unit"])]).nnz == 0
     assert (back.obsp["spatial_connectivities"] != adata.obsp["spatial_connectivities"]).nnz == 0
     assert sp.issparse(back.obsp["spatial_distances"])
+
+
+def test_the_run_says_what_the_connectome_graph_kept(brain):
+    """Unit-level graphs are described as unit connections and the cell edges they imply
+    (one number for each: a unit count read as cell edges misled), cell-level ones as edges."""
+    from spacon._pipeline import describe_connectome_graph
+
+    adata, conn = brain
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    params = adata.uns["connectome_neighbors"]["params"]
+    text = describe_connectome_graph(params)
+    assert f"{params['n_edges']:,} unit-unit connections kept" in text
+    assert f"{params['implied_cell_edges']:,} cell-cell edges" in text
+    assert f"{params['n_units']:,} units" in text
+    assert describe_connectome_graph({"n_edges": 1200, "density": 0.012}) == (
+        "1,200 cell-cell edges kept (1.2% of all pairs)")

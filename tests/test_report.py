@@ -166,6 +166,14 @@ def test_run_writes_the_report_and_report_rewrites_it(run_dir, tmp_path, capsys)
     before = (run_dir / "result.h5ad").read_bytes()
     assert main(["report", str(run_dir), "--out", str(run_dir / "result.h5ad")]) == 2
     assert "is the result the report is made from" in capsys.readouterr().err
+    import anndata as ad
+
+    bare = tmp_path / "predicted"  # a result without domains, as spacon predict writes
+    bare.mkdir()
+    ad.AnnData(np.ones((3, 2), np.float32)).write_h5ad(bare / "result.h5ad")
+    assert main(["report", str(bare)]) == 2
+    assert "holds no domains (a spacon predict result" in capsys.readouterr().err
+    assert not (bare / "report.html").exists()
     assert (run_dir / "result.h5ad").read_bytes() == before
 
 

@@ -41,16 +41,36 @@ def smoothing_baseline(adata, alpha: float, seed: int = 0):
 
 
 def demo(out: str | Path = "spacon_demo", *, seed: int = 0, epochs: int | None = None,
-         progress: bool = True, threads: int | None = None) -> dict:
+         progress: bool = True, threads: int | None = None, overwrite: bool = False) -> dict:
     """Simulate, run, score; print a table and return the scores (``threads`` bounds the CPU
     threads of the whole job, as ``spacon run --threads`` does; default: the idle CPUs).
+
+    ``out`` may hold an earlier demo, which is replaced; a folder holding anything else is
+    refused unless ``overwrite``.
     """
+    check_demo_output(out, overwrite)
     if threads is None:
         return _demo(out, seed, epochs, progress, None)
     from ._utils import choose_threads, cpu_threads
 
     with cpu_threads(choose_threads(threads)):
         return _demo(out, seed, epochs, progress, threads)
+
+
+def check_demo_output(out: str | Path, overwrite: bool) -> None:
+    """Refuse a non-empty ``out`` that is not an earlier demo's (its simulated input is
+    the first thing a demo writes), unless ``overwrite``.
+    """
+    from ._errors import SpaconInputError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpaconInputError(f"--out {str(out)!r} exists and is not a directory.")
+    earlier = (out / "input" / "synthetic_brain.h5ad").exists()
+    if out.is_dir() and any(out.iterdir()) and not earlier and not overwrite:
+        raise SpaconInputError(
+            f"--out {str(out)!r} holds files that are not an earlier demo's; choose another "
+            "--out or pass --overwrite.")
 
 
 def _demo(out, seed, epochs, progress, threads) -> dict:

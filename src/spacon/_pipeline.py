@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -442,10 +443,19 @@ def build_graphs(adata, config: RunConfig, connectivity, timer: Timer):
             spatial_key=config.spatial_key,
         )
         params = adata.uns[_keys.neighbors(_keys.CONNECTOME_GRAPH)]["params"]
-        logger.warning("connectome graph: %d edges kept, %.1f%% of all pairs",
-                       params["n_edges"], 100 * params["density"])
+        logger.warning("connectome graph: %s", describe_connectome_graph(params))
     timer.lap("connectome_graph")
     return adata, config
+
+
+def describe_connectome_graph(params: dict) -> str:
+    """What the connectome graph kept, at the level it was built (units or cells)."""
+    share = f"{100 * params['density']:.1f}%"
+    if "n_units" in params:
+        return (f"{params['n_edges']:,} unit-unit connections kept ({share} of the pairs of "
+                f"{params['n_units']:,} units), implying {params['implied_cell_edges']:,} "
+                "cell-cell edges")
+    return f"{params['n_edges']:,} cell-cell edges kept ({share} of all pairs)"
 
 
 def highly_variable(adata, n_top_genes: int):
@@ -510,12 +520,14 @@ def call_domains(adata, config: RunConfig) -> dict:
         counts[name] = int(adata.obs[key].nunique())
         if config.truth is not None:
             scores[name] = tl.score_domains(adata, config.truth, key)
-    first = config.alpha[0]
-    adata.obs[_keys.DOMAIN] = adata.obs[_keys.domain_for_alpha(first)]
-    colours = adata.uns.get(f"{_keys.domain_for_alpha(first)}_colors")
+    first = _keys.domain_for_alpha(config.alpha[0])
+    adata.obs[_keys.DOMAIN] = adata.obs[first]
+    if first in adata.uns:  # how they were called (selection, tree), as for any column
+        adata.uns[_keys.DOMAIN] = copy.deepcopy(adata.uns[first])
+    colours = adata.uns.get(f"{first}_colors")
     if colours is not None:  # the same domains, the same colours (in scanpy's plots too)
         adata.uns[f"{_keys.DOMAIN}_colors"] = list(colours)
-    tl.fuse(adata, first)  # obsm['X_spacon'] and uns['spacon_fuse'] agree on the alpha
+    tl.fuse(adata, config.alpha[0])  # obsm['X_spacon'] and uns['spacon_fuse'] agree on alpha
     return {"n_domains": counts, "levels": level_keys, "truth": scores}
 
 

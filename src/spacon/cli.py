@@ -102,11 +102,8 @@ def _run(args) -> int:
     written += ["figures/"] if summary["figures"] else []
     written += [] if used["no_report"] else ["report.html"]
     print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")
-    truth = summary.get("truth_scores", {})
-    _print_domains({"n_domains": summary["n_domains"], "truth": truth})
-    for alpha, levels in summary.get("domain_levels", {}).items():
-        for k, level in levels.items():
-            print(f"  alpha {alpha}: {k} domains in obs['{level}']")
+    _print_domains({"n_domains": summary["n_domains"], "truth": summary.get("truth_scores", {}),
+                    "levels": summary.get("domain_levels", {})})
     return 0
 
 
@@ -159,7 +156,7 @@ def _demo(args) -> int:
     from ._demo import demo
 
     demo(args.out, seed=args.seed, epochs=args.epochs, progress=not args.quiet,
-         threads=args.threads)
+         threads=args.threads, overwrite=args.overwrite)
     return 0
 
 
@@ -193,13 +190,15 @@ def _add_evaluate_output(parser, result: str) -> None:
                         help=f"replace an existing {result} in --out")
 
 
-def _add_data_options(parser, training: bool = True) -> None:
+def _add_data_options(parser, training: bool = True, optional_connectome: bool = False) -> None:
     """The data, graph and training options that `run` and `evaluate connectivity` share
-    (`embed` takes them without the training options).
+    (`embed` takes them without the training options; `run` alone, whose connectome is
+    optional, takes --no-connectivity).
     """
     data = _add_input_options(parser)
-    data.add_argument("--no-connectivity", action="store_true", default=None,
-                      help="no connectome: train the spatial encoder alone")
+    if optional_connectome:
+        data.add_argument("--no-connectivity", action="store_true", default=None,
+                          help="no connectome: the spatial embedding alone (alpha 0)")
     data.add_argument("--section-key", help="obs column of the section of each cell")
     data.add_argument("--section-order", help="comma-separated section order, e.g. a,b,c")
     graphs = parser.add_argument_group("graphs")
@@ -255,7 +254,7 @@ def _add_domain_options(parser) -> None:
                       "automatically chosen number in spacon_domain_alpha<A>")
     dom.add_argument("--refine", type=int, help="refine by the majority of K spatial neighbours")
     dom.add_argument("--truth", help="obs column of known labels: domains are scored against "
-                     "it (summary.json) and it is drawn next to them")
+                     "it (printed, and kept in summary.json; spacon run also draws it)")
 
 
 def _add_reuse_parsers(sub) -> None:
@@ -280,7 +279,8 @@ def _add_reuse_parsers(sub) -> None:
         "domains", help="call domains again on a finished run, without training",
         description="Read --result DIR/result.h5ad (a spacon run output), call domains at "
         "--alpha with --n-domains (or the automatic number) and write OUT/result.h5ad (with "
-        "the new columns) and OUT/domains.csv.",
+        "the new columns), OUT/domains.csv, OUT/summary.json (the run's, with the new domains) "
+        "and OUT/report.html.",
     )
     domains.add_argument("--result", required=True, help="output directory of spacon run")
     _add_domain_options(domains)
@@ -319,7 +319,8 @@ def _add_predict_parser(sub) -> None:
     graphs = predict.add_argument_group("spatial graph (default: as for training)")
     how = graphs.add_mutually_exclusive_group()
     how.add_argument("--radius", type=float, help="spatial neighbours within this distance")
-    how.add_argument("--n-neighbors", type=int, help="k nearest spatial neighbours")
+    how.add_argument("--n-neighbors", "--knn", type=int, dest="n_neighbors",
+                     help="k nearest spatial neighbours; --knn is its former name")
     graphs.add_argument("--z-radius", type=float, help="in-plane radius to adjacent sections")
     predict.add_argument("--device", help="auto, cpu or cuda")
     predict.add_argument("--threads", type=int, help="CPU threads")
@@ -349,17 +350,21 @@ def _predict(args) -> int:
 def _domains(args) -> int:
     from ._recall import recall_domains
 
-    return _domains_from(args, recall_domains, "result")
+    return _domains_from(args, recall_domains, "result", ("summary.json", "report.html"))
 
 
-def _domains_from(args, command, source: str) -> int:
-    """Run ``command(config, args.<source>)`` and report the domains it wrote."""
+def _domains_from(args, command, source: str, also=()) -> int:
+    """Run ``command(config, args.<source>)`` and report the files and domains it wrote
+    (``result.h5ad``, ``domains.csv`` and ``also``; no report with ``--no-report``).
+    """
     from ._pipeline import no_empty_output_on_error
 
     config = _config(args, exclude=(source,))
     with no_empty_output_on_error(config.out):
         _, domains = command(config, getattr(args, source))
-    print(f"wrote {config.out}/result.h5ad and {config.out}/domains.csv")
+    written = ["result.h5ad", "domains.csv",
+               *(f for f in also if not (f == "report.html" and config.no_report))]
+    print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")
     _print_domains(domains)
     return 0
 
@@ -373,6 +378,9 @@ def _print_domains(domains: dict) -> None:
               + ("; against the truth: " + ", ".join(f"{name} {scores[key]:.3f}"
                                                       for key, name in names.items())
                  if scores else ""))
+    for alpha, levels in domains.get("levels", {}).items():
+        for k, level in levels.items():
+            print(f"  alpha {alpha}: {k} domains in obs['{level}']")
 
 
 def _add_prepare_parser(sub) -> None:
@@ -446,11 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="train SpaCon on your data and call domains",
         description="Normalise, build the spatial and connectome graphs, train SpaCon, embed "
-        "every cell and call domains at each --alpha. Writes DIR/result.h5ad, DIR/model/, "
-        "DIR/figures/*.png and DIR/summary.json. A TOML --config holds the same options "
+        "every cell and call domains at each --alpha. Writes DIR/result.h5ad, DIR/domains.csv, "
+        "DIR/model/ (the trained model, with --encoder spacon), DIR/figures/*.png, "
+        "DIR/report.html and DIR/summary.json. A TOML --config holds the same options "
         "(names with underscores); flags override it. The input file is never modified.",
     )
-    _add_data_options(run)
+    _add_data_options(run, optional_connectome=True)
     run.add_argument("--n-top-genes", type=int,
                      help="train on the N most variable genes (scanpy's highly_variable_genes)")
     encoder = run.add_argument_group("encoder")
@@ -536,7 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
         "modules, next to two baselines: expression PCs averaged over the spatial graph "
         "(alpha 0) or the connectome (alpha 1), and expression alone (PCA + Leiden).",
     )
-    demo.add_argument("--out", default="spacon_demo", help="output directory (spacon_demo)")
+    demo.add_argument("--out", default="spacon_demo", help="output directory (spacon_demo; "
+                      "an earlier demo there is replaced)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="write into a non-empty --out that is not an earlier demo's")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 20)")
     demo.add_argument("--threads", type=int, help="CPU threads, and processes of the domain "

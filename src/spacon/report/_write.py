@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .._errors import SpaconInputError
 from ._page import render, with_size
-from ._payload import payload
+from ._payload import find_domain_keys, payload
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,14 @@ def report(directory: str | Path, *, out: str | Path | None = None,
         except json.JSONDecodeError as err:
             raise SpaconInputError(f"{directory}/summary.json is not valid JSON: {err}") from err
     try:
+        try:
+            find_domain_keys(adata, summary)
+        except SpaconInputError as err:
+            raise SpaconInputError(
+                f"{result} holds no domains (a spacon predict result has none): spacon report "
+                "shows the domains of spacon run, embed or domains; in Python, "
+                "spacon.report.write_report(adata, ..., domain_keys=...) shows any column."
+            ) from err
         return write_report(adata, out or directory / "report.html", summary=summary,
                             max_points=max_points, seed=seed, title=f"SpaCon result: {directory.name}")
     finally:
