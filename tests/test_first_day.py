@@ -209,6 +209,17 @@ def test_demo_keeps_to_its_threads(monkeypatch, tmp_path):
     assert seen == {"config": 1, "torch": 1}
 
 
+@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # shown, as for a user
+def test_no_normalize_on_counts_warns_once_with_the_flag_to_drop(sim_inputs, tmp_path,
+                                                                 capsys):
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-normalize",
+                 "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+                 "--threshold", "0.4", "--encoder", "smoothing", "--figures", "none",
+                 "--no-report", "--quiet", "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("looks like raw counts") == 1 and "drop --no-normalize" in err, err
+
+
 def test_demo_replaces_an_earlier_demo_but_no_other_folder(monkeypatch, capsys, tmp_path):
     import spacon._pipeline
 
@@ -229,6 +240,17 @@ def test_demo_replaces_an_earlier_demo_but_no_other_folder(monkeypatch, capsys, 
     assert "only the output folder" in capsys.readouterr().err
     assert main(["demo", "--out", str(result), "--overwrite"]) == 2
     assert "only the output folder" in capsys.readouterr().err
+    # a project with a simulated brain in input/ and a run beside it is not a demo
+    project = tmp_path / "project"
+    (project / "input").mkdir(parents=True)
+    (project / "input" / "synthetic_brain.h5ad").write_text("simulated")
+    (project / "result.h5ad").write_text("a run's result")
+    assert main(["demo", "--out", str(project)]) == 2
+    assert "not an earlier demo's" in capsys.readouterr().err
+    (project / "demo_scores.json").write_text("{}")  # ... unless the demo wrote its scores
+    (project / "notes.md").write_text("mine")  # and nothing else is there
+    assert main(["demo", "--out", str(project)]) == 2
+    assert "not an earlier demo's" in capsys.readouterr().err
 
 
 def test_ctrl_c_in_the_demo_does_not_offer_a_resume_it_lacks(monkeypatch, capsys, tmp_path):

@@ -63,6 +63,10 @@ def test_sparsify_checks_its_matrix():
         sparsify(M, top_k=0)
     with pytest.raises(SpaconInputError, match="top_fraction must be in"):
         sparsify(M, top_fraction=2.0)
+    for name, value in (("top_k", np.nan), ("top_k", np.inf), ("threshold", "0.4"),
+                        ("top_fraction", "0.5"), ("top_k", True)):
+        with pytest.raises(SpaconInputError, match=name):
+            sparsify(M, **{name: value})
     # given both, the smaller applies
     both = sparsify(np.ones((4, 4)), top_k=3, top_fraction=0.5)
     assert (np.diff(both.indptr) == 2).all()

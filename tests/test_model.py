@@ -265,6 +265,22 @@ def test_resume_gives_the_uninterrupted_result(prepared, tmp_path):
         assert torch.equal(value, capped.module.state_dict()[key]), key
 
 
+
+def test_resume_past_the_default_step_cap_warns(prepared, tmp_path, monkeypatch):
+    """Without epochs= the sampled schedule is capped (DEFAULT_SAMPLED_STEPS); a checkpoint
+    past that cap trains nothing, which is said as for an explicit max_steps."""
+    import spacon.model._spacon as module
+
+    ckpt = tmp_path / "checkpoint.pt"
+    SpaCon(prepared, hidden_dims=DIMS, seed=0).train(
+        mode="sampled", batch_size=100, progress=False, max_steps=6, checkpoint=ckpt,
+        checkpoint_interval=0)
+    monkeypatch.setattr(module, "DEFAULT_SAMPLED_STEPS", 4)
+    with pytest.warns(SpaconWarning, match="has run 6 steps, more than max_steps=4"):
+        SpaCon(prepared, hidden_dims=DIMS, seed=0).train(
+            mode="sampled", batch_size=100, progress=False, checkpoint=ckpt, resume=True)
+
+
 def test_memory_guards_stop_before_running_out(prepared, monkeypatch):
     """With too little free memory, full-batch training and embedding stop before starting
     with a message saying what to change; mode="auto" picks the bounded sampled path."""

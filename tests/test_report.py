@@ -166,6 +166,10 @@ def test_run_writes_the_report_and_report_rewrites_it(run_dir, tmp_path, capsys)
     before = (run_dir / "result.h5ad").read_bytes()
     assert main(["report", str(run_dir), "--out", str(run_dir / "result.h5ad")]) == 2
     assert "is the result the report is made from" in capsys.readouterr().err
+    csv = (run_dir / "domains.csv").read_bytes()
+    assert main(["report", str(run_dir), "--out", str(run_dir / "domains.csv")]) == 2
+    assert "name an .html file" in capsys.readouterr().err
+    assert (run_dir / "domains.csv").read_bytes() == csv
     import anndata as ad
 
     bare = tmp_path / "predicted"  # a result without domains, as spacon predict writes

@@ -134,8 +134,9 @@ def test_bad_input_is_refused(brain):
     # one graph is one alpha: another is refused rather than ignored
     with pytest.raises(spacon.SpaconInputError, match="graph='spatial' .* alpha 0; got alpha=0.5"):
         spacon.tl.smoothed_expression(adata, graph="spatial", alpha=0.5)
-    with pytest.raises(spacon.SpaconInputError, match="must be a number"):
-        spacon.tl.smoothed_expression(adata, graph="both", alpha="0.5")
+    for bad in ("0.5", np.complex128(0.5), True):
+        with pytest.raises(spacon.SpaconInputError, match="must be a number"):
+            spacon.tl.smoothed_expression(adata, graph="both", alpha=bad)
     with pytest.raises(spacon.SpaconInputError, match="graph="):
         spacon.tl.smoothed_expression(adata, graph="spatal")
     with pytest.raises(spacon.SpaconInputError, match="n_hops"):
@@ -209,12 +210,15 @@ def test_raw_counts_are_warned_about(brain):
 
     adata, conn = brain
     spacon.pp.spatial_graph(adata, n_neighbors=5)
-    with pytest.warns(spacon.SpaconWarning, match=r"adata.X looks like raw counts.*normalize"):
+    with pytest.warns(spacon.SpaconWarning, match=r"adata.X looks like raw counts.*normalize") \
+            as smoothing:
         spacon.tl.smoothed_expression(adata, n_comps=5)
-    with pytest.warns(spacon.SpaconWarning, match="adata.X looks like raw counts"):
+    with pytest.warns(spacon.SpaconWarning, match="adata.X looks like raw counts") as pca:
         spacon.tl.spatial_pca(adata, n_comps=5, n_pcs=10)
-    with pytest.warns(spacon.SpaconWarning, match="co-expression of counts"):
+    with pytest.warns(spacon.SpaconWarning, match="co-expression of counts") as coupling:
         spacon.tl.coupling(adata, conn, unit_key="unit", n_perm=0)
+    for record in (smoothing, pca, coupling):  # each points at the caller's line
+        assert [w.filename for w in record if "raw counts" in str(w.message)] == [__file__]
     spacon.pp.normalize(adata)
     with warnings.catch_warnings():
         warnings.simplefilter("error", spacon.SpaconWarning)

@@ -57,17 +57,27 @@ def demo(out: str | Path = "spacon_demo", *, seed: int = 0, epochs: int | None =
         return _demo(out, seed, epochs, progress, threads)
 
 
+# what a demo writes in its folder: anything else there is not an earlier demo's
+DEMO_FILES = {"input", "result.h5ad", "domains.csv", "summary.json", "report.html", "figures",
+              "model", "demo_scores.json", "checkpoint.pt"}
+
+
 def check_demo_output(out: str | Path, overwrite: bool) -> None:
-    """Refuse a non-empty ``out`` that is not an earlier demo's (its simulated input is
-    the first thing a demo writes), unless ``overwrite``.
+    """Refuse a non-empty ``out`` that is not an earlier demo's, unless ``overwrite``.
+
+    An earlier demo's folder holds the demo's simulated input and only what a demo writes,
+    and, if it holds a result, the demo's scores (written last): a run's folder that merely
+    has a simulated brain in ``input/`` is not replaced.
     """
     from ._errors import SpaconInputError
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SpaconInputError(f"--out {str(out)!r} exists and is not a directory.")
-    earlier = (out / "input" / "synthetic_brain.h5ad").exists()
-    if out.is_dir() and any(out.iterdir()) and not earlier and not overwrite:
+    names = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    earlier = ((out / "input" / "synthetic_brain.h5ad").exists() and names <= DEMO_FILES
+               and ((out / "demo_scores.json").exists() or not (out / "result.h5ad").exists()))
+    if names and not earlier and not overwrite:
         raise SpaconInputError(
             f"--out {str(out)!r} holds files that are not an earlier demo's; choose another "
             "--out or pass --overwrite.")

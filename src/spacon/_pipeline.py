@@ -208,7 +208,10 @@ def check_inputs_not_outputs(config: RunConfig, files, folders=()) -> None:
         if path is None:
             continue
         where = Path(path).resolve()
-        if where in {out / f for f in files} or any(out / f in where.parents for f in folders):
+        same = any((out / f).exists() and where.exists() and os.path.samefile(where, out / f)
+                   for f in files)  # e.g. RESULT.h5ad on a case-insensitive file system
+        if (same or where in {out / f for f in files}
+                or any(out / f in where.parents for f in folders)):
             raise SpaconInputError(
                 f"{option} {path} is where the results go (--out {config.out}); the input "
                 "would be overwritten: move it or choose another --out.")
@@ -230,13 +233,15 @@ def read_input(path: str | Path):
 def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
     """Normalise (unless ``no_normalize``) and build the spatial graph the config asks for."""
     from . import pp
-    from .pp._normalize import warn_zero_genes
+    from .pp._normalize import warn_if_counts, warn_zero_genes
 
     if not config.no_normalize:
         pp.normalize(adata)
     else:
         pp.check_expression(adata)
         warn_zero_genes(adata)
+        warn_if_counts(adata, None, "spacon models log-normalised expression",
+                       advice="drop --no-normalize to have it normalised")
     if config.radius is None and config.n_neighbors is None:
         config = config.updated({"n_neighbors": 10})
         logger.info("no --radius or --n-neighbors: using 10 nearest neighbours")
@@ -246,6 +251,18 @@ def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
         z_radius=config.z_radius,
     )
     return config
+
+
+@contextlib.contextmanager
+def counts_warned_once():
+    """Silence the library's raw-count warnings: the run has given its own, once, when it
+    read the data (they would repeat it with Python advice).
+    """
+    from .pp._normalize import COUNTS_WARNING
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=f".*{COUNTS_WARNING}", category=SpaconWarning)
+        yield
 
 
 def run(config: RunConfig, adata=None):
@@ -307,7 +324,8 @@ def _run(config: RunConfig, adata=None):
         return adata, None
     with cpu_threads(choose_threads(config.threads or model and model.train_params["threads"])):
         if model is None:
-            smoothing_embeddings(adata, config)
+            with counts_warned_once():
+                smoothing_embeddings(adata, config)
         else:
             model.embed(device=config.device)
             if connectivity is not None:
@@ -478,10 +496,11 @@ def train(adata, config: RunConfig, out: Path, progress: bool = True, connectivi
     from .model import ConnectivityCodeObjective, SpaCon
     from .model._connectivity_map import training_profiles
 
-    model = SpaCon(
-        adata, hidden_dims=config.hidden_dims, seed=config.seed,
-        connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
-    )
+    with counts_warned_once():
+        model = SpaCon(
+            adata, hidden_dims=config.hidden_dims, seed=config.seed,
+            connectome_key=None if config.no_connectivity else _keys.CONNECTOME_GRAPH,
+        )
     auxiliary = None
     if config.connectivity_code and connectivity is not None:
         profiles, _ = training_profiles(adata, connectivity, config.unit_key, config.negative)

@@ -455,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="train SpaCon on your data and call domains",
         description="Normalise, build the spatial and connectome graphs, train SpaCon, embed "
         "every cell and call domains at each --alpha. Writes DIR/result.h5ad, DIR/domains.csv, "
-        "DIR/model/ (the trained model, with --encoder spacon), DIR/figures/*.png, "
+        "DIR/model/ (the trained model; none with --encoder smoothing), DIR/figures/*.png, "
         "DIR/report.html and DIR/summary.json. A TOML --config holds the same options "
         "(names with underscores); flags override it. The input file is never modified.",
     )

@@ -331,9 +331,10 @@ class SpaCon:
                                threads=n_threads)
             if resume:
                 state = checkpointer.resume(state, sync)
-                if max_steps is not None and state.steps > max_steps:
+                cap = config.max_steps  # the default schedule's cap when not given
+                if cap is not None and state.steps > cap:
                     warnings.warn(f"the checkpoint has run {state.steps} steps, more than "
-                                  f"max_steps={max_steps}: nothing is trained, and the model is "
+                                  f"max_steps={cap}: nothing is trained, and the model is "
                                   "the checkpoint's.", SpaconWarning, stacklevel=2)
                 if threads is None:
                     torch.set_num_threads(state.threads)  # the checkpoint's count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 from typing import Literal
 
@@ -340,9 +341,14 @@ def _top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 
 def _check_numbers(threshold, top_k, top_fraction, distance_scale):
+    for name, value in (("threshold", threshold), ("top_k", top_k),
+                        ("top_fraction", top_fraction), ("distance_scale", distance_scale)):
+        if value is not None and (isinstance(value, (bool, np.bool_))
+                                  or not isinstance(value, numbers.Real)):
+            raise SpaconInputError(f"{name} must be a number, got {value!r}.")
     if threshold is not None and not np.isfinite(threshold):
         raise SpaconInputError(f"threshold must be a finite number, got {threshold!r}.")
-    if top_k is not None and (int(top_k) != top_k or top_k < 1):
+    if top_k is not None and (not np.isfinite(top_k) or int(top_k) != top_k or top_k < 1):
         raise SpaconInputError(f"top_k must be a positive integer, got {top_k!r}.")
     if top_fraction is not None and not (0 < top_fraction <= 1):
         raise SpaconInputError(f"top_fraction must be in (0, 1], got {top_fraction!r}.")

@@ -136,18 +136,22 @@ def _row_totals(x) -> np.ndarray:
     return totals.astype(x.dtype)
 
 
-def warn_if_counts(adata, layer: str | None, consequence: str, stacklevel: int = 3) -> None:
+COUNTS_WARNING = "looks like raw counts"  # the start of every raw-count warning's message
+
+
+def warn_if_counts(adata, layer: str | None, consequence: str, stacklevel: int = 3,
+                   advice: str = "call spacon.pp.normalize(adata) first (it keeps the counts "
+                                 "in layers['counts'])") -> None:
     """Warn when ``X`` (or ``layers[layer]``) looks like raw counts.
 
     ``X`` is trusted after :func:`spacon.pp.normalize` (``uns['spacon_normalize']``); a layer is
-    always checked. ``consequence`` says what counts would do to the result. The layer must
-    exist.
+    always checked. ``consequence`` says what counts would do to the result, ``advice`` what
+    to do. The layer must exist.
     """
     if (layer is None and _keys.NORMALIZE in adata.uns) or not looks_like_counts(adata, layer):
         return
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
-    warnings.warn(f"{where} looks like raw counts; {consequence}: call spacon.pp.normalize(adata) "
-                  "first (it keeps the counts in layers['counts']).", SpaconWarning,
+    warnings.warn(f"{where} {COUNTS_WARNING}; {consequence}: {advice}.", SpaconWarning,
                   stacklevel=stacklevel)
 
 

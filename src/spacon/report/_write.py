@@ -15,6 +15,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_POINTS = 200_000
 
 
+def check_html_path(path: str | Path) -> None:
+    """Refuse a report path that is not an ``.html`` file (a result's other files, an input;
+    a folder is refused where the page is written).
+    """
+    if not Path(path).is_dir() and Path(path).suffix.lower() not in (".html", ".htm"):
+        raise SpaconInputError(f"the report is a web page: name an .html file, got {str(path)!r}.")
+
+
 def write_report(adata, path: str | Path, *, summary: dict | None = None,
                  domain_keys: dict[str, str] | None = None,
                  max_points: int = DEFAULT_MAX_POINTS, seed: int = 0,
@@ -49,6 +57,7 @@ def write_report(adata, path: str | Path, *, summary: dict | None = None,
 
     if max_points < 1:
         raise SpaconInputError(f"max_points must be at least 1, got {max_points}.")
+    check_html_path(path)
     data = payload(adata, summary, domain_keys=domain_keys, max_points=max_points, seed=seed)
     page = with_size(render(data, title))
     path = Path(path)
@@ -74,6 +83,7 @@ def report(directory: str | Path, *, out: str | Path | None = None,
                                                     (directory / "summary.json").resolve()}:
         raise SpaconInputError(f"--out {out} is the result the report is made from; name an "
                                ".html file.")
+    check_html_path(out or directory / "report.html")
     try:
         adata = ad.read_h5ad(result, backed="r")
     except Exception as err:

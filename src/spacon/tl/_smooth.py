@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from typing import Literal
 
 import numpy as np
@@ -130,7 +131,7 @@ def _graph_alpha(graph: str, alpha) -> float:
             raise SpaconInputError("graph='both' mixes the two graphs' averages by alpha; pass "
                                    "alpha= in [0, 1] (0 = spatial, 1 = connectome).")
         return fixed
-    if isinstance(alpha, (bool, str)) or not isinstance(alpha, (int, float, np.number)):
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
         raise SpaconInputError(f"alpha must be a number in [0, 1], got {alpha!r}.")
     if not (np.isfinite(alpha) and 0 <= alpha <= 1):
         raise SpaconInputError(f"alpha must be in [0, 1], got {alpha!r}.")
