@@ -219,7 +219,9 @@ class Page:
         self.proc = subprocess.Popen(
             [binary, "--headless=new", "--no-sandbox", "--enable-unsafe-swiftshader",
              "--use-angle=swiftshader", "--no-first-run", "--window-size=1280,1000",
-             f"--remote-debugging-port={port}", f"--user-data-dir={profile}", "about:blank"],
+             f"--remote-debugging-port={port}", f"--user-data-dir={profile}",
+             # chromium refuses DevTools connections that carry a web origin unless allowed
+             f"--remote-allow-origins=http://127.0.0.1:{port}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:
@@ -233,7 +235,8 @@ class Page:
                     pytest.fail("chromium did not open its DevTools port")
                 time.sleep(0.2)
         tab = next(t for t in targets if t["type"] == "page")
-        self.ws = websocket.create_connection(tab["webSocketDebuggerUrl"], timeout=120)
+        self.ws = websocket.create_connection(tab["webSocketDebuggerUrl"], timeout=120,
+                                             suppress_origin=True)
         self.next_id, self.errors = 0, []
         for domain in ("Runtime", "Log", "Page"):
             self.call(f"{domain}.enable")
