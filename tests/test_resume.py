@@ -46,11 +46,17 @@ def start_and_stop(args, out, sig):
     return proc.returncode, err
 
 
+@pytest.fixture(scope="module")
+def whole(sim_inputs, tmp_path_factory):
+    """The uninterrupted run both ways of stopping are compared with."""
+    out = tmp_path_factory.mktemp("resume") / "whole"
+    assert main(run_args(sim_inputs, out)) == 0
+    assert not (out / "checkpoint.pt").exists()  # removed once the result is written
+    return out
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
-def test_interrupted_run_resumes_to_the_same_embeddings(inputs, tmp_path, sig):
-    whole = tmp_path / "whole"
-    assert main(run_args(inputs, whole)) == 0
-    assert not (whole / "checkpoint.pt").exists()  # removed once the result is written
+def test_interrupted_run_resumes_to_the_same_embeddings(inputs, whole, tmp_path, sig):
 
     out = tmp_path / "stopped"
     code, err = start_and_stop(run_args(inputs, out), out, sig)
