@@ -12,6 +12,16 @@ import pytest  # noqa: E402
 import spacon  # noqa: E402
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (pyproject's default): one worker per CPU, at most 4.
+
+    Each worker runs one BLAS thread, and its largest tests hold a few GB; beyond 4 workers the
+    longest file (the torchrun tests) decides the time anyway.
+    """
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
 @pytest.fixture(scope="session")
 def _brain_session():
     return spacon.datasets.synthetic_brain(
