@@ -33,6 +33,7 @@ def test_simulate_writes_what_run_reads(inputs):
     assert conn.labels is not None
 
 
+@pytest.mark.slow
 def test_run_writes_every_output_and_leaves_input_untouched(inputs, tmp_path):
     before = {p.name: digest(p) for p in inputs.iterdir()}
     out = tmp_path / "res"

@@ -413,6 +413,7 @@ def test_one_big_clump_beside_a_few_cells(rng):
     assert len(np.unique(labels)) == 35
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_serial_answer(rng):
     """Each run is seeded on its own: spreading them over processes changes nothing."""
     z, _ = blobs(rng)

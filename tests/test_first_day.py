@@ -91,6 +91,7 @@ SMALL = ["--hidden-dims", "8", "4", "2", "--epochs", "2", "--mode", "full", "--f
          "--no-report", "--quiet", "--n-neighbors", "8", "--section-key", "section"]
 
 
+@pytest.mark.slow
 def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_inputs, tmp_path,
                                                                          capsys):
     import json
@@ -210,6 +211,7 @@ def test_demo_keeps_to_its_threads(monkeypatch, tmp_path):
 
 
 @pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # shown, as for a user
+@pytest.mark.slow
 def test_no_normalize_on_counts_warns_once_with_the_flag_to_drop(sim_inputs, tmp_path,
                                                                  capsys):
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-normalize",
@@ -265,6 +267,7 @@ def test_ctrl_c_in_the_demo_does_not_offer_a_resume_it_lacks(monkeypatch, capsys
     assert "--resume" not in err and "run it again" in err and "epoch 3, batch 1" in err
 
 
+@pytest.mark.slow
 def test_n_top_genes_trains_on_the_most_variable_genes(sim_inputs, tmp_path):
     import anndata as ad
 

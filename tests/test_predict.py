@@ -235,6 +235,7 @@ def test_a_split_unit_is_refused(prepared):
                                        methods=("position",))
 
 
+@pytest.mark.slow
 def test_spacon_and_position_beat_the_spatial_null():
     """Connectivity in the simulator follows regions, which are spatially contiguous and carry
     marker genes: spatial interpolation and SpaCon's spatial embedding must both beat

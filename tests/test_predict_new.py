@@ -229,6 +229,7 @@ def test_connectivity_code_objective_reads_known_cells_only(rng):
         objective(torch.randn(5, 4), SimpleNamespace(n_id=None))
 
 
+@pytest.mark.slow
 def test_training_with_the_connectivity_code_puts_it_in_the_embedding(held_out_sections):
     """With the objective the spatial embedding (as embedded, in evaluation mode) predicts
     the training cells' code linearly far better than the published objective's does."""
@@ -250,6 +251,7 @@ def test_training_with_the_connectivity_code_puts_it_in_the_embedding(held_out_s
     assert error[True] < 0.8 * error[False], error
 
 
+@pytest.mark.slow
 def test_connectivity_code_option_of_run_and_evaluate(sim_inputs, tmp_path):
     import json
 

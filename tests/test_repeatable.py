@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = """
 import hashlib, torch, spacon
 torch.set_num_threads(2)
@@ -19,6 +21,7 @@ print(hashlib.sha256(a.obsm["X_spacon_spa"].tobytes() + a.obsm["X_spacon_con"].t
 """
 
 
+@pytest.mark.slow
 def test_training_is_repeatable_across_processes():
     """Large enough for torch's multi-threaded kernels (the gather backward summed in a
     process-dependent order before deterministic kernels were switched on)."""

@@ -56,6 +56,7 @@ def whole(sim_inputs, tmp_path_factory):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_embeddings(inputs, whole, tmp_path, sig):
 
     out = tmp_path / "stopped"

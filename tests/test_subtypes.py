@@ -7,6 +7,7 @@ import spacon
 from spacon import SpaconInputError
 
 
+@pytest.mark.slow
 def test_subtype_table(brain, rng):
     adata, _ = brain
     spacon.pp.normalize(adata)
