@@ -66,3 +66,19 @@ def test_marker_errors_and_plot(brain):
     assert len(ax.patches) == len(table)
     with pytest.raises(SpaconInputError, match="no domain"):
         spacon.pl.marker_genes(table, "region1")
+
+
+def test_one_domain_by_name_and_stale_metagenes_go(brain):
+    adata, _ = brain
+    spacon.pp.normalize(adata)
+    adata.obs["two"] = np.where(np.arange(adata.n_obs) % 2 == 0, "12", "3")
+    table = spacon.tl.marker_genes(adata, "two", domains="12", n_genes=3)  # one domain, "12"
+    assert set(table["domain"]) == {"12"} and "two_metagene_12" in adata.obs
+    adata.obs["codes"] = adata.obs["region"].cat.codes.astype(int)
+    spacon.tl.marker_genes(adata, "codes", n_genes=3)
+    assert "codes_metagene_1" in adata.obs
+    table = spacon.tl.marker_genes(adata, "codes", domains=0, n_genes=3)  # a scalar
+    assert set(table["domain"]) == {"0"}
+    # obs and uns describe the same call: the other domains' scores are gone
+    assert [c for c in adata.obs if c.startswith("codes_metagene_")] == ["codes_metagene_0"]
+    assert set(adata.uns["spacon_markers"]["codes"]["domain"]) == {"0"}

@@ -156,6 +156,32 @@ def test_save_load_roundtrip_and_gene_check(prepared, tmp_path):
         SpaCon.load(tmp_path, prepared)
 
 
+def test_model_of_scanpy_normalised_data_refuses_raw_counts(brain, tmp_path):
+    """Normalised outside spacon (no uns['spacon_normalize']): new tissue in raw counts was
+    embedded as it was; now refused, whether embedded directly, loaded or loaded to prepare.
+    """
+    import scanpy as sc
+
+    adata, _ = brain
+    info = adata.uns["synthetic_brain"]
+    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
+                            z_radius=info["suggested_z_radius"])
+    raw = adata.copy()
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    model = SpaCon(adata, hidden_dims=DIMS, connectome_key=None)
+    model.train(1, mode="sampled", batch_size=512, progress=False)
+    model.save(tmp_path / "m")
+    assert model.preprocessing["expression"] == {"looks_like_counts": False}
+    for embed in (lambda: model.embed(raw),
+                  lambda: SpaCon.load(tmp_path / "m", raw),
+                  lambda: SpaCon.load(tmp_path / "m", raw.copy(), prepare=True)):
+        with pytest.raises(SpaconInputError, match="trained on expression that did not"):
+            embed()
+    assert "X_spacon_spa" not in raw.obsm
+    model.embed(adata.copy())  # normalised tissue is embedded as before
+
+
 def test_spatial_encoder_embeds_tissue_without_connectivity(prepared):
     model = SpaCon(prepared, hidden_dims=DIMS)
     model.train(1, mode="sampled", batch_size=512, progress=False)

@@ -51,3 +51,13 @@ def test_input_untouched_sparse_arrays_and_threads():
     assert isinstance(out.X, sp.csr_array)
     totals = np.expm1(out.X.toarray().astype(np.float64)).sum(axis=1)
     np.testing.assert_allclose(totals, 1e4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("target_sum", [0, -5, np.nan, np.inf, None, "1e4", True])
+def test_target_sum_is_checked_before_anything_changes(target_sum):
+    adata = ad.AnnData(counts(0, np.float32))
+    before = adata.X.copy()
+    with pytest.raises(spacon.SpaconInputError, match="target_sum must be a positive number"):
+        spacon.pp.normalize(adata, target_sum=target_sum)
+    np.testing.assert_array_equal(adata.X, before)
+    assert "counts" not in adata.layers

@@ -126,6 +126,14 @@ def test_stack3d_and_errors(result):
     flat.obsm["spatial"] = flat.obsm["spatial"][:, :2]
     with pytest.raises(SpaconInputError, match="3-D"):
         spacon.pl.stack3d(flat)
+    # on the caller's 3-D axes, which it returns; 2-D axes are refused
+    fig = plt.figure()
+    ax = fig.add_subplot(1, 2, 1, projection="3d")
+    assert spacon.pl.stack3d(result, ax=ax) is ax and len(ax.collections) == 1
+    assert ax.get_legend() is not None
+    with pytest.raises(SpaconInputError, match="3-D axes"):
+        spacon.pl.stack3d(result, ax=fig.add_subplot(1, 2, 2))
+    plt.close(fig)
 
 
 def test_umap_loss_and_divergence(result):

@@ -27,6 +27,7 @@ def embedded(rng, n=600):
 
 def test_alpha_weight_endpoints_and_shape():
     assert alpha_weight(0) == 0 and np.isclose(alpha_weight(1), 1)
+    assert str(alpha_weight(0)) == "0.0"  # not -0.0 in uns['spacon_fuse']['weight']
     assert np.isclose(alpha_weight(0.5), (np.exp(-2) - 1) / (np.exp(-4) - 1))
     assert alpha_weight(0.25) > 0.25  # rises steeply
 
@@ -119,6 +120,32 @@ def test_domains_judge_an_embedding_at_the_alpha_it_was_fused_at(rng):
     assert "tl.fuse" not in str(err.value)
     with pytest.raises(SpaconInputError, match="spacon.tl.fuse first"):
         spacon.pl.umap(adata, use_rep="X_spacon_alpha0.5")
+
+
+@pytest.mark.parametrize("alpha", [5, -1, "1", np.nan, True])
+def test_domains_refuse_an_alpha_outside_0_1(rng, alpha):
+    adata = embedded(rng, n=60)
+    spacon.tl.fuse(adata, 0)
+    with pytest.raises(SpaconInputError, match="alpha must be"):
+        spacon.tl.domains(adata, alpha=alpha, n_domains=2, n_runs=2)
+    assert "spacon_domain" not in adata.obs
+
+
+def test_domains_are_judged_on_graphs_under_other_keys(rng):
+    adata = embedded(rng, n=200)
+    spacon.tl.fuse(adata, 0)
+    spacon.pp.spatial_graph(adata, n_neighbors=6, key_added="knn")
+    spacon.tl.domains(adata, n_runs=2, key_added="default_keys")
+    assert adata.uns["default_keys"]["selection"]["weights"] == {"embedding_knn": 1.0}
+    spacon.tl.domains(adata, n_runs=2, spatial_key="knn", key_added="d")
+    assert adata.uns["d"]["selection"]["weights"] == {"spatial": 1.0}
+    assert adata.uns["d"]["params"]["spatial_key"] == "knn"
+    assert adata.obs["d"].nunique() == 2
+    # the tree of a call with the named graph is cut by a call with the same options only
+    spacon.tl.domains(adata, n_runs=2, spatial_key="knn", n_domains=1, tree_key="d",
+                      key_added="cut")
+    with pytest.raises(SpaconInputError, match="built from another embedding or options"):
+        spacon.tl.domains(adata, n_runs=2, n_domains=1, tree_key="d", key_added="cut")
 
 
 def test_leiden_resolution_search_hits_n_domains(rng):

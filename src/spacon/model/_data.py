@@ -127,14 +127,20 @@ def check_genes(adata, var_names: np.ndarray) -> None:
         "'var_names' in the model directory's model.json).")
 
 
-def preprocessing_of(adata, spatial_key: str, connectome_key: str | None) -> dict:
-    """How ``adata`` was preprocessed: normalisation and both graphs' parameters."""
+def preprocessing_of(adata, spatial_key: str, connectome_key: str | None,
+                     layer: str | None = None) -> dict:
+    """How ``adata`` was preprocessed: normalisation, whether the expression the model reads
+    (``X`` or ``layers[layer]``) looked like raw counts, and both graphs' parameters.
+    """
+    from ..pp._normalize import looks_like_counts
+
     def params(key):
         stored = adata.uns.get(_keys.neighbors(key)) if key is not None else None
         return dict(stored["params"]) if stored and "params" in stored else None
 
     norm = adata.uns.get(_keys.NORMALIZE)
     return {"normalize": None if norm is None else dict(norm),
+            "expression": {"looks_like_counts": looks_like_counts(adata, layer)},
             "spatial_graph": params(spatial_key), "connectome_graph": params(connectome_key)}
 
 
@@ -168,7 +174,7 @@ def prepare_like(adata, preprocessing: dict, *, spatial_key: str = _keys.SPATIAL
     return done
 
 
-def check_preprocessing(adata, preprocessing: dict) -> None:
+def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) -> None:
     """Refuse raw counts when the model was trained on normalised expression."""
     from ..pp._normalize import looks_like_counts
 
@@ -178,3 +184,13 @@ def check_preprocessing(adata, preprocessing: dict) -> None:
             "adata.X looks like raw counts, but the model was trained on log-normalised "
             f"expression (total counts {norm['target_sum']:g} + log1p): normalise it first with "
             "spacon.pp.normalize(adata), or let SpaCon.load(..., prepare=True) do it.")
+    # normalised outside spacon (scanpy's normalize_total + log1p): nothing records how, so
+    # counts can only be refused (models saved before this record skip the check)
+    trained_on_counts = (preprocessing.get("expression") or {}).get("looks_like_counts")
+    if (not norm and trained_on_counts is False
+            and (layer is None or layer in adata.layers) and looks_like_counts(adata, layer)):
+        where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+        raise SpaconInputError(
+            f"{where} looks like raw counts, but the model was trained on expression that did "
+            "not (normalised outside spacon, e.g. scanpy.pp.normalize_total + log1p): "
+            "normalise the new tissue as the training data were first.")

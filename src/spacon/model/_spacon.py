@@ -126,7 +126,7 @@ class SpaCon:
                           "to new tissue by gene name: call adata.var_names_make_unique() "
                           "first.", SpaconWarning, stacklevel=2)
         self.data = self._read(adata)
-        self.preprocessing = preprocessing_of(adata, spatial_key, connectome_key)
+        self.preprocessing = preprocessing_of(adata, spatial_key, connectome_key, layer)
         with _own_random_state():
             if seed is not None:
                 torch.manual_seed(seed)
@@ -432,7 +432,7 @@ class SpaCon:
             warnings.warn("embedding with an untrained model: its weights are the random "
                           "start; call train() first.", SpaconWarning, stacklevel=2)
         if adata is not None and adata is not self.adata:
-            check_preprocessing(adata, self.preprocessing)
+            check_preprocessing(adata, self.preprocessing, self.params.get("layer"))
         data = self.data if adata is None or adata is self.adata else self._read(
             adata, connectome_optional=True)
         if reconstruct and self.module.use_connectivity and data.connectome is None:
@@ -583,7 +583,7 @@ class SpaCon:
         if unit_key is not None and unit_key not in adata.obs:
             raise SpaconInputError(f"adata.obs has no unit column {unit_key!r}.")
         data = self._read(adata, connectome_optional=True)
-        check_preprocessing(adata, self.preprocessing)
+        check_preprocessing(adata, self.preprocessing, self.params.get("layer"))
         z = self._spatial_embedding(data, device, threads)
         cmap = self.connectivity_map
         profiles = predicted_profiles(cmap, adata, z, unit_key)
@@ -653,7 +653,7 @@ class SpaCon:
         if prepare:
             check_genes(adata, model.var_names)
             model.prepare(adata)
-        check_preprocessing(adata, model.preprocessing)
+        check_preprocessing(adata, model.preprocessing, model.params.get("layer"))
         model.data = model._read(adata, connectome_optional=True)
         model.module = SpaConModule(
             len(model.var_names), model.params["hidden_dims"], model.params["fusion"],

@@ -275,7 +275,7 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
 
 def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
             section_key: str | None = None, point_size: float | None = None,
-            max_cells: int = 50_000, seed: int = 0, title: str | None = None):
+            max_cells: int = 50_000, seed: int = 0, title: str | None = None, ax=None):
     """The cells in 3-D coloured by domain (a random subset of ``max_cells``).
 
     The depth axis is called "z (section)" when ``obs[section_key]`` gives sections, else "z".
@@ -298,13 +298,20 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
         Seed of the random subset.
     title
         Axes title.
+    ax
+        3-D axes to draw on (``fig.add_subplot(projection="3d")``); default: a new figure.
 
     Returns
     -------
-    The matplotlib :class:`~matplotlib.figure.Figure`.
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given.
     """
-    from ._figure import figure
+    from ._figure import figure, figure_and_axes
 
+    own = ax is None
+    if not own:
+        figure_and_axes(ax, (7, 6))  # checks that it is an Axes
+        if getattr(ax, "name", None) != "3d":
+            raise SpaconInputError('stack3d draws on 3-D axes: fig.add_subplot(projection="3d").')
     coords = spatial_coordinates(adata, spatial_key)
     if coords.shape[1] != 3:
         raise SpaconInputError("stack3d needs 3-D coordinates (x, y, z).")
@@ -315,8 +322,11 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     if point_size is None:
         point_size = _point_size(len(idx), panel_inches=5.0)
     colour_of = np.array([colours[c] for c in cat.categories])
-    fig = figure(figsize=(7, 6))
-    ax = fig.add_subplot(projection="3d")
+    if own:
+        fig = figure(figsize=(7, 6))
+        ax = fig.add_subplot(projection="3d")
+    else:
+        fig = ax.figure
     ax.scatter(coords[idx, 0], coords[idx, 2], coords[idx, 1], c=colour_of[cat.codes[idx]],
                s=point_size, linewidths=0)
     ax.set_xlabel("x")
@@ -325,6 +335,9 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     ax.invert_zaxis()
     if title:
         ax.set_title(title)
+    if not own:
+        _legend(fig, colours, key, ax=ax)
+        return ax
     _legend(fig, colours, key, tight=False)  # 3-D axes do not take part in a tight layout
     return fig
 

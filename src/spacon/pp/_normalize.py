@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 
 import numpy as np
@@ -83,7 +84,8 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
     adata
         Annotated data with raw counts in ``X``.
     target_sum
-        Total counts per cell after scaling.
+        Total counts per cell after scaling (a positive number; scanpy's ``None``, the median
+        of the totals, is not taken: a fixed number lets new tissue be normalised alike).
     copy
         Return a copy instead of writing to ``adata``.
 
@@ -93,6 +95,11 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
     counts are kept in ``layers['counts']`` and ``uns['spacon_normalize']`` records how (a
     saved model keeps it, so new tissue is normalised the same way).
     """
+    if (isinstance(target_sum, (bool, np.bool_)) or not isinstance(target_sum, numbers.Real)
+            or not (np.isfinite(target_sum) and target_sum > 0)):
+        raise SpaconInputError(
+            f"target_sum must be a positive number of counts per cell (e.g. 1e4, the default), "
+            f"got {target_sum!r}.")
     adata = adata.copy() if copy else adata
     check_expression(adata, counts=True)
     warn_zero_genes(adata)

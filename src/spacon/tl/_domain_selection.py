@@ -108,17 +108,19 @@ def assign(gmm, points: np.ndarray, chunk: int = 100_000) -> np.ndarray:
 
 
 def coherence_graphs(adata, alpha: float | None, group: np.ndarray, points: np.ndarray,
-                     n_neighbors: int) -> list[tuple[str, float, object, np.ndarray]]:
+                     n_neighbors: int, spatial_key: str = _keys.SPATIAL_GRAPH,
+                     connectome_key: str = _keys.CONNECTOME_GRAPH,
+                     ) -> list[tuple[str, float, object, np.ndarray]]:
     """``(name, weight, unit_in, cell_unit)`` of the graphs that domains are judged on."""
     from ..model._graphs import connectome_graph_of, spatial_graph_of
 
     found = {}
-    if _keys.connectivities(_keys.SPATIAL_GRAPH) in adata.obsp:
-        g = spatial_graph_of(adata)
+    if _keys.connectivities(spatial_key) in adata.obsp:
+        g = spatial_graph_of(adata, spatial_key)
         found["spatial"] = (g.unit_in, g.cell_unit)
-    if (_keys.connectivities(_keys.CONNECTOME_GRAPH) in adata.obsp
-            or "unit_connectivities" in adata.uns.get(_keys.neighbors(_keys.CONNECTOME_GRAPH), {})):
-        g = connectome_graph_of(adata)
+    if (_keys.connectivities(connectome_key) in adata.obsp
+            or "unit_connectivities" in adata.uns.get(_keys.neighbors(connectome_key), {})):
+        g = connectome_graph_of(adata, connectome_key)
         found["connectome"] = (g.unit_in, g.cell_unit)
     if alpha is None:  # unknown: every graph present counts equally
         weights = {name: 1.0 / len(found) for name in found}

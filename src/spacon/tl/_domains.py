@@ -40,6 +40,8 @@ def domains(
     seed: int = 0,
     n_jobs: int | None = None,
     tree_key: str | None = None,
+    spatial_key: str = _keys.SPATIAL_GRAPH,
+    connectome_key: str = _keys.CONNECTOME_GRAPH,
     key_added: str = _keys.DOMAIN,
     copy: bool = False,
 ):
@@ -115,6 +117,9 @@ def domains(
         on it.
     tree_key
         ``uns`` key whose stored tree ``n_domains`` cuts (default: ``key_added``).
+    spatial_key, connectome_key
+        ``key_added`` of :func:`spacon.pp.spatial_graph` and :func:`spacon.pp.connectome_graph`:
+        the graphs that judge the candidates (``obsp[f'{key}_connectivities']``).
     key_added
         ``obs`` column written.
     copy
@@ -159,6 +164,10 @@ def domains(
         from ._fuse import alpha_of
 
         alpha = alpha_of(adata, use_rep)
+    else:
+        from ._fuse import check_alpha
+
+        alpha = check_alpha(alpha)
     z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
     if z.ndim != 2 or len(z) != adata.n_obs:
         raise SpaconInputError(f"adata.obsm[{use_rep!r}] must be cells x dimensions, got shape "
@@ -175,6 +184,11 @@ def domains(
     info["n_merged_points"] = int(len(points))
     if method == "gmm":
         options = {"alpha": alpha, "n_runs": n_runs, "max_fit_cells": max_fit_cells}
+        # graphs under other keys than the defaults are named (trees built before these
+        # options existed keep their fingerprints)
+        options.update({name: key for name, key, default in (
+            ("spatial_key", spatial_key, _keys.SPATIAL_GRAPH),
+            ("connectome_key", connectome_key, _keys.CONNECTOME_GRAPH)) if key != default})
         info["params"].update({k: v for k, v in options.items() if v is not None})
         # many small fits on subsamples: threads only contend (alpha 0 of the demo brain: 4 s
         # on one thread against 39 s on two busy cores, 38 s on 16 cores beside torch's pool)
@@ -268,7 +282,9 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                      "reason": "1 domain: every cell has the same embedding",
                      "labelling": "every cell at one point: nothing to fit"}
     else:
-        graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors)
+        graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors,
+                                  options.get("spatial_key", _keys.SPATIAL_GRAPH),
+                                  options.get("connectome_key", _keys.CONNECTOME_GRAPH))
         scores = select_n_domains(points, group, graphs, seed, options["n_runs"],
                                   _n_jobs(n_jobs, len(z)))
         gmm, tree, labelling = _final_mixture(points, group, scores, seed,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Literal
 
@@ -16,7 +17,16 @@ Scale = Literal["embedding", "dimension"]
 
 def alpha_weight(alpha: float) -> float:
     """Weight of the connectivity embedding at ``alpha``: ``(e^{-4a} - 1) / (e^{-4} - 1)``."""
-    return float((np.exp(-4 * alpha) - 1) / (np.exp(-4) - 1))
+    return float((np.exp(-4 * alpha) - 1) / (np.exp(-4) - 1)) + 0.0  # 0.0, not -0.0, at 0
+
+
+def check_alpha(alpha) -> float:
+    """``alpha`` as a float, refused unless it is a number in ``[0, 1]``."""
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
+        raise SpaconInputError(f"alpha must be a number in [0, 1], got {alpha!r}.")
+    if not (np.isfinite(alpha) and 0 <= alpha <= 1):
+        raise SpaconInputError(f"alpha must be in [0, 1], got {alpha!r}.")
+    return float(alpha)
 
 
 def fuse(adata, alpha: float, *, scale: Scale = "embedding",
@@ -58,10 +68,7 @@ def fuse(adata, alpha: float, *, scale: Scale = "embedding",
     (:func:`spacon.tl.domains` reads the alpha of the embedding it clusters from it).
     """
     adata = adata.copy() if copy else adata
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
-        raise SpaconInputError(f"alpha must be a number in [0, 1], got {alpha!r}.")
-    if not (np.isfinite(alpha) and 0 <= alpha <= 1):
-        raise SpaconInputError(f"alpha must be in [0, 1], got {alpha!r}.")
+    check_alpha(alpha)
     check_option("scale", scale, ("embedding", "dimension"))
     if _keys.EMBEDDING_SPA not in adata.obsm:
         raise SpaconInputError(

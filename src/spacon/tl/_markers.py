@@ -37,7 +37,8 @@ def marker_genes(
     key
         ``obs`` column of domains (e.g. ``"spacon_domain_alpha0"``).
     domains
-        Domains to describe (default: all).
+        Domains to describe: one, or a list (default: all). The table replaces an earlier
+        one of ``key``, and the metagene columns of the domains it leaves out are removed.
     n_genes
         Markers per domain.
     n_components
@@ -64,6 +65,8 @@ def marker_genes(
     labels = np.where(labelled, column.astype(str).to_numpy(), "")
     present = ([str(c) for c in column.cat.categories if str(c) in set(labels[labelled])]
                if isinstance(column.dtype, pd.CategoricalDtype) else sorted(set(labels[labelled])))
+    if domains is not None and (isinstance(domains, (str, bytes)) or np.ndim(domains) == 0):
+        domains = [domains]  # one domain, not a string's characters
     chosen = present if domains is None else [str(d) for d in domains]
     missing = sorted(str(d) for d in set(chosen) - set(present))
     if missing:
@@ -89,6 +92,13 @@ def marker_genes(
         adata.obs[f"{key}_metagene_{domain}"] = z[:, top] @ weights if len(top) else 0.0
         rows += [{"domain": domain, "rank": r + 1, "gene": genes[g], "coefficient": float(coef[g])}
                  for r, g in enumerate(top)]
+    # this table replaces the last one of ``key``: metagene scores of domains it leaves out
+    # go too, so that obs and uns describe the same call
+    kept = {f"{key}_metagene_{d}" for d in chosen}
+    stale = [c for c in adata.obs.columns
+             if str(c).startswith(f"{key}_metagene_") and c not in kept]
+    if stale:
+        adata.obs = adata.obs.drop(columns=stale)
     table = pd.DataFrame(rows, columns=["domain", "rank", "gene", "coefficient"])
     adata.uns.setdefault(_keys.MARKERS, {})[key] = table
     return table

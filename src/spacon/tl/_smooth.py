@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 from typing import Literal
 
 import numpy as np
@@ -14,7 +13,7 @@ from .._errors import SpaconInputError
 from .._utils import check_option
 from ..graph import FactoredGraph
 from ..pp._normalize import warn_if_counts
-from ._fuse import alpha_weight, standardise
+from ._fuse import alpha_weight, check_alpha, standardise
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +130,7 @@ def _graph_alpha(graph: str, alpha) -> float:
             raise SpaconInputError("graph='both' mixes the two graphs' averages by alpha; pass "
                                    "alpha= in [0, 1] (0 = spatial, 1 = connectome).")
         return fixed
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
-        raise SpaconInputError(f"alpha must be a number in [0, 1], got {alpha!r}.")
-    if not (np.isfinite(alpha) and 0 <= alpha <= 1):
-        raise SpaconInputError(f"alpha must be in [0, 1], got {alpha!r}.")
+    check_alpha(alpha)
     if fixed is not None and float(alpha) != fixed:
         raise SpaconInputError(
             f"graph={graph!r} averages over one graph, which is alpha {fixed:g}; got "
