@@ -253,6 +253,8 @@ def test_spacon_and_position_beat_the_spatial_null():
     assert r["position"] > r["null"] + 0.05
     assert r["spacon"] > r["null"] + 0.05
     assert r["expression"] < r["position"]
+    # the smoothing baseline: the same PCs, averaged over space, find the regions too
+    assert r["smoothed"] > r["expression"] + 0.05 and r["smoothed"] > r["null"] + 0.05
     assert res["spacon"]["auroc"] > 0.55 > res["null"]["auroc"]
 
 
@@ -273,6 +275,11 @@ def test_evaluate_connectivity_command(sim_inputs, tmp_path, capsys):
         assert len(m["per_fold"].get("ridge_alpha", [0] * 3)) == 3
     assert (out / "connectivity_prediction.png").stat().st_size > 1000
     assert "Pearson r" in capsys.readouterr().out
+    # what it was computed from, so that two metrics.json can be told apart
+    settings = metrics["settings"]
+    assert settings["unit_key"] == "unit" and settings["radius"] == 700
+    assert settings["training_per_fold"]["epochs"] == 1 and settings["seed"] == 0
+    assert settings["adata"] == str((sim_inputs / "synthetic_brain.h5ad").resolve())
     assert main(args) == 2  # metrics.json exists: refused without --overwrite
     assert main(args + ["--overwrite", "--predictor", "knn"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -280,6 +287,17 @@ def test_evaluate_connectivity_command(sim_inputs, tmp_path, capsys):
     assert "ridge_alpha" not in metrics["methods"]["genes"]["per_fold"]
     a = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
     assert "X_spacon_spa" not in a.obsm  # the input file is untouched
+
+
+@pytest.mark.parametrize("mistake", [["--unit-key", "unti"], ["--threshold", "100"],
+                                     ["--section-key", "sectoin"]])
+def test_evaluate_connectivity_input_error_leaves_no_folder(sim_inputs, tmp_path, mistake):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "connectivity", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+                 "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+                 "--radius", "700", "--threshold", "0.4", "--epochs", "1", *mistake,
+                 "--out", str(out)]) == 2
+    assert not out.exists()
 
 
 def test_evaluate_connectivity_keeps_to_its_threads(sim_inputs, tmp_path, monkeypatch):

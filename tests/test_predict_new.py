@@ -192,6 +192,46 @@ def test_predict_command_refuses_bad_input_and_writes_nothing(sim_inputs, traine
     assert (inside / "result.h5ad").read_bytes() == before
 
 
+def test_predict_and_embed_refuse_a_mistyped_section_key_and_the_model_folder(
+        sim_inputs, trained_run, tmp_path, capsys):
+    h5ad = sim_inputs / "synthetic_brain.h5ad"
+    for command in (["predict", "--unit-key", "unit"], ["embed", "--alpha", "0"]):
+        out = tmp_path / command[0]
+        base = [*command, "--model", str(trained_run), "--adata", str(h5ad)]
+        # a typo was ignored: a graph without sections, and profiles that differ
+        _refused([*base, "--section-key", "sectoin", "--out", str(out)], capsys, out,
+                 "--section-key sectoin: the data have no such obs column")
+        # the run's own folder: the new tissue's result.h5ad would replace the run's
+        before = (trained_run / "result.h5ad").read_bytes()
+        for folder in (trained_run, trained_run / "model"):
+            assert main([*base, "--out", str(folder), "--overwrite"]) == 2
+            assert "is the folder of the model" in capsys.readouterr().err
+        assert (trained_run / "result.h5ad").read_bytes() == before
+
+
+@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")
+def test_new_tissue_in_other_units_warns(sim_inputs, trained_run, tmp_path, capsys):
+    """Coordinates in mm against training's um: the training radius links hundreds of cells."""
+    a = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    a.obsm["spatial"] = a.obsm["spatial"] / 1000
+    a.write_h5ad(tmp_path / "mm.h5ad")
+    assert main(["predict", "--model", str(trained_run), "--adata", str(tmp_path / "mm.h5ad"),
+                 "--unit-key", "unit", "--out", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert "spacon predict: warning: " in err and "same units" in err and "--radius" in err
+    b = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    b.obsm["spatial"] = b.obsm["spatial"] / 1000
+    with pytest.warns(spacon.SpaconWarning, match="are the coordinates in the same units"):
+        spacon.SpaCon.load(trained_run / "model", b, prepare=True)
+    # the same tissue in the training's units: no warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", spacon.SpaconWarning)
+        spacon.SpaCon.load(trained_run / "model", ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad"),
+                           prepare=True)
+
+
 def _prepared(path):
     a = ad.read_h5ad(path)
     spacon.pp.normalize(a)

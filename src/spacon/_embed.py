@@ -13,6 +13,7 @@ from ._pipeline import (
     RunConfig,
     call_domains,
     check_inputs_not_outputs,
+    check_out_is_not_the_model,
     check_truth,
     checked,
     domain_table,
@@ -50,6 +51,7 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
             "--alpha 0 (or give its connectivity).")
     config = checked(config.updated({"no_connectivity": config.connectivity is None}))
     check_inputs_not_outputs(config, ("result.h5ad", DOMAINS_CSV))
+    check_out_is_not_the_model(config, model_dir)
     out = prepare_output(config.out, config.overwrite)
     adata = read_input(config.adata)
     check_truth(adata, config.truth)
@@ -83,6 +85,10 @@ def _spatial_graph(adata, config: RunConfig, trained: dict) -> None:
     n_neighbors = config.n_neighbors if given else trained.get("n_neighbors")
     if radius is None and n_neighbors is None:
         n_neighbors = 10
+    if config.section_key is not None and config.section_key not in adata.obs:
+        raise SpaconInputError(f"--section-key {config.section_key}: the data have no such obs "
+                               f"column (they have: {', '.join(map(str, adata.obs.columns))}).")
+    # the training data's sections are used where the new tissue has that column too
     section_key = config.section_key or trained.get("section_key")
     section_key = section_key if section_key in adata.obs else None
     z_radius = config.z_radius if config.z_radius is not None else trained.get("z_radius")
@@ -92,6 +98,12 @@ def _spatial_graph(adata, config: RunConfig, trained: dict) -> None:
                      spatial_key=spatial_key, section_key=section_key,
                      section_order=config.section_order if section_key else None,
                      z_radius=z_radius if section_key else None)
+    if not given:
+        from .model._data import warn_if_graph_density_differs
+
+        warn_if_graph_density_differs(
+            adata, trained, _keys.SPATIAL_GRAPH, "Rescale the coordinates to the training "
+            "data's units, or give the graph in theirs (--radius, --z-radius or --n-neighbors).")
 
 
 def _model_genes(adata, model_dir: Path):

@@ -27,8 +27,10 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
     Each fold's model trains ``EVALUATE_STEPS`` steps unless ``config.epochs`` is set.
     Writes ``OUT/metrics.json`` and ``OUT/connectivity_prediction.png``; returns the metrics:
     ``{"predictor", "folds", "connected", "methods": {method: {"pearson_r", "pearson_r_sd",
-    "auroc", "auroc_sd", "mse", "mse_sd", "per_fold"}}}`` (``connected`` states the rule that
-    defines connected targets for the AUROC: the connectome graph's threshold and top-k).
+    "auroc", "auroc_sd", "mse", "mse_sd", "per_fold"}}, "settings"}`` (``connected`` states the
+    rule that defines connected targets for the AUROC: the connectome graph's threshold and
+    top-k; ``settings`` the inputs and options it was computed from). Nothing is written when
+    the inputs are refused.
     """
     from ._utils import choose_threads, cpu_threads
 
@@ -50,7 +52,6 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
     if (out / METRICS).exists() and not config.overwrite:
         raise SpaconInputError(f"{out}/{METRICS} exists already; choose another --out or pass "
                                "--overwrite.")
-    prepare_output(out, overwrite=True)
     if adata is None:
         if config.adata is None:
             raise SpaconInputError("--adata IN.h5ad is required.")
@@ -73,7 +74,9 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
     )
     info = adata.uns["spacon_connectivity_prediction"]
     metrics = {"predictor": predictor, "folds": int(len(set(info["folds"][info["folds"] >= 0]))),
-               "connected": info["connected"], "methods": result}
+               "connected": info["connected"], "methods": result,
+               "settings": _settings(config, holdout_key, train)}
+    prepare_output(out, overwrite=True)  # only now: an input error leaves no folder behind
     fig = pl.connectivity_prediction(result, predictor=predictor,
                                      connected=info["connected"]["description"])
     with atomic_path(out / "connectivity_prediction.png") as tmp:
@@ -81,6 +84,24 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
     plt.close(fig)
     write_text(json.dumps(metrics, indent=1), out / METRICS)
     return metrics
+
+
+def _settings(config, holdout_key, train: dict) -> dict:
+    """What a metrics.json was computed from, so that two of them can be told apart."""
+    def text(path):
+        return None if path is None else str(Path(path).resolve())
+
+    return {
+        "adata": text(config.adata), "connectivity": text(config.connectivity),
+        "unit_key": config.unit_key, "section_key": config.section_key,
+        "holdout_key": holdout_key, "radius": config.radius, "z_radius": config.z_radius,
+        "n_neighbors": config.n_neighbors, "threshold": config.threshold,
+        "top_k": config.top_k, "negative": config.negative, "symmetrize": config.symmetrize,
+        "normalize": not config.no_normalize, "hidden_dims": list(config.hidden_dims),
+        "connectivity_code": config.connectivity_code, "seed": config.seed,
+        "training_per_fold": {k: v for k, v in train.items()
+                              if k in ("mode", "batch_size", "lr", "epochs", "max_steps")},
+    }
 
 
 def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: str = "all",

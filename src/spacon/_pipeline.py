@@ -217,6 +217,20 @@ def check_inputs_not_outputs(config: RunConfig, files, folders=()) -> None:
                 "would be overwritten: move it or choose another --out.")
 
 
+def check_out_is_not_the_model(config: RunConfig, model_dir: Path) -> None:
+    """Refuse ``--out`` in the model's own folder or its run's: the new tissue's
+    ``result.h5ad`` would replace the run's, beside the run's domains and summary.
+    """
+    if config.out is None:
+        return
+    out, model_dir = Path(config.out).resolve(), Path(model_dir).resolve()
+    if out in (model_dir, model_dir.parent) or model_dir in out.parents:
+        raise SpaconInputError(
+            f"--out {config.out} is the folder of the model (--model {model_dir}) or of the run "
+            "that trained it: the new tissue's results would mix with the run's; choose "
+            "another --out.")
+
+
 def read_input(path: str | Path):
     """Read the input h5ad into memory (the file itself is never written)."""
     import anndata as ad

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from . import _keys
 from ._errors import SpaconInputError
-from ._pipeline import RunConfig, check_inputs_not_outputs, prepare_output, read_input
+from ._pipeline import (
+    RunConfig,
+    check_inputs_not_outputs,
+    check_out_is_not_the_model,
+    prepare_output,
+    read_input,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,7 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
             "writes one when it trains with --connectivity (or fit one with "
             "SpaCon.fit_connectivity_map and save the model).")
     check_inputs_not_outputs(config, ("result.h5ad", PROFILES))
+    check_out_is_not_the_model(config, model_dir)
     out = prepare_output(config.out, config.overwrite)
     adata = read_input(config.adata)
     if config.unit_key is not None and config.unit_key not in adata.obs:

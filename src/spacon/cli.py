@@ -190,7 +190,10 @@ def _add_evaluate_output(parser, result: str) -> None:
                         help=f"replace an existing {result} in --out")
 
 
-def _add_data_options(parser, training: bool = True, optional_connectome: bool = False) -> None:
+def _add_data_options(parser, training: bool = True, optional_connectome: bool = False,
+                      epochs_default: str = "20 sampled / 500 full",
+                      threads_help: str = "CPU threads, and processes of the domain selection"
+                      ) -> None:
     """The data, graph and training options that `run` and `evaluate connectivity` share
     (`embed` takes them without the training options; `run` alone, whose connectome is
     optional, takes --no-connectivity).
@@ -221,15 +224,15 @@ def _add_data_options(parser, training: bool = True, optional_connectome: bool =
         return
     model = parser.add_argument_group("model and training")
     model.add_argument("--hidden-dims", type=int, nargs=3, help="encoder sizes (256 64 16)")
-    model.add_argument("--epochs", type=int, help="epochs (default 20 sampled / 500 full)")
+    model.add_argument("--epochs", type=int, help=f"epochs (default {epochs_default})")
     model.add_argument("--mode", choices=["auto", "full", "sampled"], help="training mode")
     model.add_argument("--batch-size", type=int, help="seed cells per batch (256)")
     model.add_argument("--lr", type=float, help="learning rate (5e-3)")
     model.add_argument("--seed", type=int, help="random seed (0)")
     model.add_argument("--device", help="auto, cpu or cuda")
     model.add_argument("--threads", type=int,
-                       help="CPU threads, and processes of the domain selection (default: "
-                       "OMP_NUM_THREADS, else the idle usable CPUs)")
+                       help=f"{threads_help} (default: OMP_NUM_THREADS, else the idle usable "
+                       "CPUs)")
 
 
 def _add_connectivity_code_option(parser) -> None:
@@ -501,14 +504,15 @@ def build_parser() -> argparse.ArgumentParser:
         "without --section-key; connectivity units are never split), train SpaCon with their "
         "connectivity hidden, embed them with the spatial encoder, and predict each held-out "
         "cell's connectivity profile (ridge regression, or nearest training cells) from SpaCon's "
-        "embedding, expression PCs, all genes, position, or expression + position, next to a "
-        "spatially-aware null. Writes DIR/metrics.json (Pearson r, AUROC of the targets the "
+        "embedding, spatially smoothed expression PCs (no training), expression PCs, all genes, "
+        "position, or expression + position, next to a spatially-aware null. Writes "
+        "DIR/metrics.json (Pearson r, AUROC of the targets the "
         "connectome graph's --threshold/--top-k keep, and MSE per method, mean and sd over "
         "folds) and "
         "DIR/connectivity_prediction.png. Takes the data options of `spacon run`; each fold's "
         "model trains 120 steps unless --epochs is given.",
     )
-    _add_data_options(conn)
+    _add_data_options(conn, epochs_default="120 steps per fold", threads_help="CPU threads")
     folds = conn.add_mutually_exclusive_group()
     folds.add_argument("--folds", type=int, default=5, help="spatial folds (5)")
     folds.add_argument("--holdout-key",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,7 @@ import scipy.sparse as sp
 import torch
 
 from .. import _keys
-from .._errors import SpaconInputError
+from .._errors import SpaconInputError, SpaconWarning
 from ..graph import FactoredGraph
 from ._graphs import connectome_graph_of, spatial_graph_of
 
@@ -168,10 +169,33 @@ def prepare_like(adata, preprocessing: dict, *, spatial_key: str = _keys.SPATIAL
             adata, radius=graph.get("radius"), n_neighbors=graph.get("n_neighbors"),
             spatial_key=graph.get("spatial_key", _keys.SPATIAL), section_key=section_key,
             z_radius=graph.get("z_radius") if section_key else None, key_added=spatial_key)
+        warn_if_graph_density_differs(
+            adata, graph, spatial_key, "Rescale obsm['spatial'] to the training data's units, "
+            "or build the graph yourself (spacon.pp.spatial_graph) before preparing.",
+            stacklevel=5)
         how = (f"radius {graph['radius']:g}" if graph.get("radius") is not None
                else f"{graph.get('n_neighbors')} nearest neighbours")
         done.append(f"spatial graph built as for training ({how})")
     return done
+
+
+DENSITY_RATIO = 3.0  # a graph this many times denser or sparser than training's is suspect
+
+
+def warn_if_graph_density_differs(adata, trained: dict, key: str, advice: str,
+                                  stacklevel: int = 3) -> None:
+    """Warn when the spatial graph built for new tissue with the training settings has far
+    more or fewer neighbours per cell than the training data's: coordinates in other units
+    (mm against um) give a radius graph of hundreds of neighbours, or of none.
+    """
+    built = (adata.uns.get(_keys.neighbors(key)) or {}).get("params", {})
+    new, old = built.get("mean_neighbors"), trained.get("mean_neighbors")
+    if not new or not old or 1 / DENSITY_RATIO <= new / old <= DENSITY_RATIO:
+        return
+    warnings.warn(
+        f"the spatial graph built with the training settings has {new:.1f} neighbours per cell "
+        f"here against {old:.1f} in the training data: are the coordinates in the same units "
+        f"(e.g. um, not mm)? {advice}", SpaconWarning, stacklevel=stacklevel)
 
 
 def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) -> None:

@@ -19,7 +19,10 @@ from . import _ridge
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("spacon", "expression", "genes", "position", "expression+position", "null")
+METHODS = ("spacon", "smoothed", "expression", "genes", "position", "expression+position",
+           "null")
+SMOOTHING_HOPS = 3  # the "smoothed" baseline: as tl.smoothed_expression and spacon run's
+# smoothing encoder
 PREDICTORS = ("ridge", "knn")
 Predictor = Literal["ridge", "knn"]
 INNER_FOLDS = 4  # inner cross-validation folds of the ridge penalty
@@ -236,8 +239,16 @@ def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None) ->
     raw = {}
     if "spacon" in methods:
         raw["spacon"] = spacon
-    if {"expression", "expression+position"} & set(methods):
+    if {"smoothed", "expression", "expression+position"} & set(methods):
         raw["expression"] = _expression_pcs(adata, train, n_pcs, seed)
+    if "smoothed" in methods:
+        from ._smooth import _spatial_graph, average_over_graph
+
+        # the training cells' PCs of every cell, averaged over the spatial graph: no
+        # connectivity and no training, the baseline SpaCon's spatial encoder has to beat
+        raw["smoothed"] = average_over_graph(raw["expression"],
+                                             _spatial_graph(adata, _keys.SPATIAL_GRAPH),
+                                             SMOOTHING_HOPS)
     if "genes" in methods:
         raw["genes"] = _expression_genes(adata, train)
     raw["position"] = coords
@@ -398,6 +409,9 @@ def predict_connectivity(
     the training cells' profiles in each feature space, all standardised on training cells:
 
     * ``"spacon"``: the spatial encoder's embedding;
+    * ``"smoothed"``: the ``"expression"`` PCs averaged over the spatial graph 3 times
+      (:func:`spacon.tl.smoothed_expression`, the smoothing encoder of ``spacon run``): no
+      connectivity and no training, the simplest spatially aware baseline;
     * ``"expression"``: ``n_pcs`` principal components of expression (fit on training cells);
     * ``"genes"``: the expression of every highly variable gene (``var['highly_variable']``
       when present, else all genes; at most 2,000, the most variable in training cells);
