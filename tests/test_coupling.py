@@ -203,6 +203,19 @@ def test_evaluate_coupling_command(sim_inputs, tmp_path, capsys):
     assert "counts" not in a.layers  # the input file is untouched
 
 
+@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # shown, as for a user
+def test_coupling_command_on_counts_with_no_normalize_warns_once_in_flags(sim_inputs, tmp_path,
+                                                                          capsys):
+    from spacon.cli import main
+
+    assert main(["evaluate", "coupling", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+                 "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+                 "--no-normalize", "--n-perm", "5", "--out", str(tmp_path / "c")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("looks like raw counts") == 1 and "drop --no-normalize" in err, err
+    assert "spacon.pp.normalize" not in err
+
+
 def test_too_few_pairs_give_nan_rows():
     adata, conn = grid_units(n_side=5)
     m = conn.matrix.toarray()

@@ -209,6 +209,15 @@ def test_predict_and_embed_refuse_a_mistyped_section_key_and_the_model_folder(
         assert (trained_run / "result.h5ad").read_bytes() == before
 
 
+def test_counts_with_no_normalize_are_refused_in_the_command_s_words(sim_inputs, trained_run,
+                                                                     tmp_path, capsys):
+    for command in (["predict", "--unit-key", "unit"], ["embed", "--alpha", "0"]):
+        out = tmp_path / command[0]
+        _refused([*command, "--model", str(trained_run), "--adata",
+                  str(sim_inputs / "synthetic_brain.h5ad"), "--no-normalize", "--out", str(out)],
+                 capsys, out, "drop --no-normalize to have it normalised")
+
+
 @pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")
 def test_new_tissue_in_other_units_warns(sim_inputs, trained_run, tmp_path, capsys):
     """Coordinates in mm against training's um: the training radius links hundreds of cells."""

@@ -56,10 +56,7 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     adata = read_input(config.adata)
     check_truth(adata, config.truth)
     preprocessing = json.loads((model_dir / "model.json").read_text()).get("preprocessing", {})
-    norm = preprocessing.get("normalize")
-    if not config.no_normalize and norm and looks_like_counts(adata):
-        # over all genes, as training did, before keeping the model's (e.g. --n-top-genes)
-        pp.normalize(adata, target_sum=norm["target_sum"])
+    normalize_like_training(adata, config, preprocessing)
     adata = _model_genes(adata, model_dir)
     _spatial_graph(adata, config, preprocessing.get("spatial_graph") or {})
     if config.connectivity is not None:
@@ -74,6 +71,24 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     write_h5ad(adata, out / "result.h5ad")
     write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
     return adata, domains
+
+
+def normalize_like_training(adata, config: RunConfig, preprocessing: dict) -> None:
+    """Raw counts normalised as the model's training data were (over all genes, before the
+    model's are kept, e.g. --n-top-genes); with --no-normalize, counts are refused in the
+    command's words when the model was trained on normalised expression.
+    """
+    from . import pp
+
+    norm = preprocessing.get("normalize")
+    if not norm or not looks_like_counts(adata):
+        return
+    if config.no_normalize:
+        raise SpaconInputError(
+            "adata.X looks like raw counts, but the model was trained on log-normalised "
+            f"expression (total counts {norm['target_sum']:g} + log1p): drop --no-normalize to "
+            "have it normalised as the training data were.")
+    pp.normalize(adata, target_sum=norm["target_sum"])
 
 
 def _spatial_graph(adata, config: RunConfig, trained: dict) -> None:

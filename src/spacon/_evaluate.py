@@ -10,7 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from ._errors import SpaconInputError
-from ._pipeline import RunConfig, normalize_and_spatial_graph, prepare_output, read_input
+from ._pipeline import (
+    RunConfig,
+    counts_warned_once,
+    normalize_and_spatial_graph,
+    prepare_output,
+    read_input,
+)
 
 METRICS = "metrics.json"
 COUPLING = "coupling.csv"
@@ -126,12 +132,17 @@ def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: s
     adata = read_input(config.adata)
     connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
     if config.no_normalize:
+        from .pp._normalize import warn_if_counts
+
         pp.check_expression(adata)
+        warn_if_counts(adata, None, "co-expression of counts follows each cell's depth",
+                       advice="drop --no-normalize to have it normalised")
     else:
         pp.normalize(adata)
-    table = tl.coupling(adata, connectivity, unit_key=config.unit_key, groupby=groupby,
-                        pairs=pairs, method=method, n_perm=n_perm,
-                        spatial_key=config.spatial_key, seed=config.seed)
+    with counts_warned_once():
+        table = tl.coupling(adata, connectivity, unit_key=config.unit_key, groupby=groupby,
+                            pairs=pairs, method=method, n_perm=n_perm,
+                            spatial_key=config.spatial_key, seed=config.seed)
     prepare_output(out, overwrite=True)
     fig = pl.coupling(table)
     with atomic_path(out / "coupling.png") as tmp:

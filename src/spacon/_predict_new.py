@@ -35,14 +35,12 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
     The annotated data and the profiles (a DataFrame); writes ``OUT/predicted_connectivity.npz``
     (:func:`spacon.io.read_profiles` reads it) and ``OUT/result.h5ad``.
     """
-    from . import pp
-    from ._embed import _model_genes, _spatial_graph
+    from ._embed import _model_genes, _spatial_graph, normalize_like_training
     from .io import save_profiles, write_h5ad
     from .model import SpaCon
     from .model._connectivity_map import FILE
     from .model._data import check_genes
     from .model._spacon import model_directory
-    from .pp._normalize import looks_like_counts
 
     if config.out is None:
         raise SpaconInputError("--out DIR is required.")
@@ -63,9 +61,7 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
             f"--unit-key {config.unit_key!r} is not a column of adata.obs (it has: "
             f"{', '.join(map(str, adata.obs.columns)) or 'none'}).")
     meta = json.loads((model_dir / "model.json").read_text())
-    norm = meta.get("preprocessing", {}).get("normalize")
-    if not config.no_normalize and norm and looks_like_counts(adata):
-        pp.normalize(adata, target_sum=norm["target_sum"])
+    normalize_like_training(adata, config, meta.get("preprocessing", {}))
     adata = _model_genes(adata, model_dir)
     check_genes(adata, meta["var_names"])
     _spatial_graph(adata, config, meta.get("preprocessing", {}).get("spatial_graph") or {})

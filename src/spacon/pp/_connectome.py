@@ -258,8 +258,9 @@ def sparsify(
         m = m.maximum(m.T).tocsr()
     if m.nnz == 0:
         raise SpaconInputError(
-            f"no connections are left after thresholding (threshold={threshold}, top_k={top_k}, "
-            f"negative={negative!r}); lower the threshold or check the connectivity values."
+            f"no connections are left after thresholding (threshold {threshold}, top-k {top_k}, "
+            f"negative values: {negative}); lower the threshold or check the connectivity "
+            "values."
         )
     m.sort_indices()
     return m.astype(np.float32)

@@ -74,7 +74,7 @@ def spatial_folds(
         if len(order) < n_folds:
             raise SpaconInputError(
                 f"{n_folds} folds by section need at least {n_folds} sections; the data have "
-                f"{len(order)}. Use fewer folds or folds by spatial blocks (no section_key)."
+                f"{len(order)}. Use fewer folds or folds by spatial blocks (without section_key=)."
             )
         fold = (codes * n_folds) // len(order)
     else:
