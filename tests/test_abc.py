@@ -248,9 +248,20 @@ def test_prepare_abc_region_level_tracer(tmp_path, abc):
     assert main(["prepare", "abc", "--abc-dir", str(root), "--connectome", str(tracer),
                  "--out", str(out)]) == 0
     prepared = ad.read_h5ad(out / "abc_merfish.h5ad")
-    assert set(prepared.obs["unit"].astype(str)) <= {"MOp", "VISp", "TH"}
+    # the default mirrors: a unit per region and side, so left and right cells are told apart
+    units = prepared.obs["unit"].astype(str)
+    assert {u[:-2] for u in units} <= {"MOp", "VISp", "TH"}
+    np.testing.assert_array_equal(units.str[-1], prepared.obs["unit_side"].astype(str))
+    conn = spacon.io.read_connectivity(out / "connectome.npz")
+    assert conn.n == 12 and set(units) <= set(conn.labels)
     assert "fiber tracts" not in set(prepared.obs["parcellation_division"])
-    assert "were dropped" in (out / "README.txt").read_text()
+    readme = (out / "README.txt").read_text()
+    assert "were dropped" in readme and "REGION-L/-R" in readme
+    assert main(["prepare", "abc", "--abc-dir", str(root), "--connectome", str(tracer),
+                 "--hemisphere", "none", "--out", str(tmp_path / "one_side")]) == 0
+    one = ad.read_h5ad(tmp_path / "one_side" / "abc_merfish.h5ad")
+    assert set(one.obs["unit"].astype(str)) <= {"MOp", "VISp", "TH"}
+    assert spacon.io.read_connectivity(tmp_path / "one_side" / "connectome.npz").n == 6
 
 
 def _shift_ccf(root: Path, mm: float):

@@ -22,7 +22,8 @@ def write_tracer(folder, acronyms=ACRONYMS, shuffle_csv=False):
     p = rng.random((n, n)) * 0.1
     p[0, 1] = np.nan
     strength[0, 1] = 5.0  # strong but untested: dropped with a p-value criterion
-    a = np.stack([strength, p, strength, p], axis=2)
+    contra = strength[::-1] * 0.5  # the other hemisphere's targets
+    a = np.stack([strength, p, contra, p[::-1]], axis=2)
     savemat(folder / "sc_oh2012.mat", {"a": a, "acronym": np.array(acronyms, dtype=object)[:, None]})
     table = pd.DataFrame({
         "sc213_acr": acronyms,
@@ -46,6 +47,19 @@ def test_read_mouse_tracer(tmp_path):
     assert m[0, 1] == 0
     assert list(conn.labels) == ACRONYMS and list(regions.index) == ACRONYMS
     assert regions.loc["TH", "division"] == "Thalamus"
+    # both hemispheres: ipsilateral within a side, contralateral between sides
+    both, _ = spacon.datasets.read_mouse_tracer(tmp_path, hemispheres="both")
+    n = len(ACRONYMS)
+    assert list(both.labels) == [f"{a}-L" for a in ACRONYMS] + [f"{a}-R" for a in ACRONYMS]
+    b = both.matrix.toarray()
+    contra = np.where((strength[::-1] > 0) & (np.nan_to_num(p[::-1], nan=1) < 0.05),
+                      strength[::-1] * 0.5, 0)
+    np.testing.assert_allclose(b[:n, :n], expected, rtol=1e-6)
+    np.testing.assert_allclose(b[n:, n:], expected, rtol=1e-6)
+    np.testing.assert_allclose(b[:n, n:], contra, rtol=1e-6)
+    np.testing.assert_allclose(b[n:, :n], contra, rtol=1e-6)
+    with pytest.raises(SpaconInputError, match="hemispheres"):
+        spacon.datasets.read_mouse_tracer(tmp_path, hemispheres="left")
     every = spacon.datasets.read_mouse_tracer(tmp_path, p_value=None)[0].matrix.toarray()
     assert every[0, 1] == pytest.approx(5.0)
     assert (every > 0).sum() > (m > 0).sum()
@@ -125,3 +139,31 @@ def test_tracer_brain_runs_through_spacon(tmp_path):
     assert np.isfinite(adata.obsm["X_spacon_con"]).all()
     table = spacon.tl.coupling(adata, conn, unit_key="region", groupby="division", n_perm=20)
     assert table.loc[0, "n_units"] == adata.obs["region"].nunique()
+
+
+def test_cells_of_both_sides_take_their_side_s_region_unit(tmp_path):
+    """A connectome of both hemispheres (REGION-L / REGION-R): a left MOp cell and a right
+    VISp cell are joined by the contralateral strength, not the ipsilateral one.
+    """
+    import anndata as ad
+
+    write_tracer(tmp_path)
+    both, _ = spacon.datasets.read_mouse_tracer(tmp_path, hemispheres="both")
+    regions = np.array(["MOp", "VISp", "MOp", "VISp", "nowhere"])
+    ml = np.array([1000.0, 1000.0, 9000.0, 9000.0, 1000.0])  # midline 5700: L, L, R, R, L
+    adata = ad.AnnData(np.zeros((5, 1), dtype=np.float32),
+                       obs=pd.DataFrame({"region": regions}, index=[f"c{i}" for i in range(5)]))
+    adata.obsm["ccf"] = np.column_stack([np.full(5, 5000.0), np.full(5, 3000.0), ml])
+    spacon.pp.assign_units(adata, both, region_key="region", hemisphere="mirror", midline=5700,
+                           drop=True)
+    assert list(adata.obs["unit"].astype(str)) == ["MOp-L", "VISp-L", "MOp-R", "VISp-R"]
+    assert adata.uns["unit_assignment"]["sided_units"]
+    # without mirroring, the sided labels are not the cells' region names
+    with pytest.raises(SpaconInputError, match="no cell could be assigned"):
+        spacon.pp.assign_units(adata.copy(), both, region_key="region", hemisphere="none")
+    # an ipsilateral connectome: both sides share the region's unit, as documented
+    ipsi, _ = spacon.datasets.read_mouse_tracer(tmp_path)
+    one = adata.copy()
+    spacon.pp.assign_units(one, ipsi, region_key="region", hemisphere="mirror", midline=5700)
+    assert list(one.obs["unit"].astype(str)) == ["MOp", "VISp", "MOp", "VISp"]
+    assert not one.uns["unit_assignment"]["sided_units"]

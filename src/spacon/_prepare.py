@@ -78,8 +78,9 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
                                 top_k=top_k)
         kind = "voxel-level (Allen voxel model, 100 µm)"
     else:
-        if connectome.is_dir():
-            conn, _ = read_mouse_tracer(connectome)
+        if connectome.is_dir():  # both hemispheres' units when mirroring: ipsi- and contra-
+            conn, _ = read_mouse_tracer(  # lateral connections between the cells' sides
+                connectome, hemispheres="both" if hemisphere == "mirror" else "ipsi")
         else:
             conn = read_connectivity(connectome)
         if conn.labels is None:
@@ -87,7 +88,10 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
                                    "connectome needs region acronyms to match the cells.")
         assign_units(adata, conn, region_key=REGION_KEYS, hemisphere=hemisphere,
                      midline=CCF_MIDLINE, drop=True)
-        kind = "region-level"
+        sided = adata.uns[_keys.assignment(_keys.UNIT)]["sided_units"]
+        kind = ("region-level, a unit per region and hemisphere (REGION-L/-R: ipsilateral "
+                "connections within a side, contralateral between)" if sided else
+                "region-level, one unit per region shared by both hemispheres")
     info = adata.uns[_keys.assignment(_keys.UNIT)]
     for column in adata.obs.columns:
         if adata.obs[column].dtype == np.dtype(object):

@@ -28,8 +28,9 @@ MATRIX_FILE = "sc_oh2012.mat"
 REGIONS_FILE = "region_mapping_sc.csv"
 
 
-def read_mouse_tracer(directory, *, p_value: float | None = 0.05):
-    """Read the Allen mouse tracer connectome (Oh et al. 2014), ipsilateral, 213 regions.
+def read_mouse_tracer(directory, *, p_value: float | None = 0.05,
+                      hemispheres: str = "ipsi"):
+    """Read the Allen mouse tracer connectome (Oh et al. 2014), 213 regions.
 
     Parameters
     ----------
@@ -41,11 +42,19 @@ def read_mouse_tracer(directory, *, p_value: float | None = 0.05):
     p_value
         Keep connections whose model p-value is below this (the paper's criterion; entries
         without a p-value are dropped); ``None`` keeps every positive strength.
+    hemispheres
+        ``"ipsi"``: the ipsilateral connectome, one unit per region. ``"both"``: one unit per
+        region and side, ``REGION-L`` then ``REGION-R`` (426 units), the ipsilateral strengths
+        within a side and the contralateral ones (``a[:, :, 2]``, p-values ``a[:, :, 3]``)
+        between sides, assuming the hemispheres alike (the injections were in one); what
+        :func:`spacon.pp.assign_units` with ``hemisphere="mirror"`` matches cells of both
+        sides to.
 
     Returns
     -------
     connectivity
-        213 x 213 :class:`~spacon.io.Connectivity` labelled by region acronym.
+        213 x 213 :class:`~spacon.io.Connectivity` labelled by region acronym (426 x 426,
+        labelled ``REGION-L``/``REGION-R``, with ``hemispheres="both"``).
     regions
         Table indexed by acronym: ``division`` (major region) and CCF ``x`` (antero-posterior),
         ``y`` (dorso-ventral), ``z`` (medio-lateral), in µm.
@@ -73,21 +82,35 @@ def read_mouse_tracer(directory, *, p_value: float | None = 0.05):
     if len(table) != a.shape[0] or (table["sc213_acr"].astype(str).to_numpy() != acronyms).any():
         raise SpaconInputError(f"{REGIONS_FILE} does not list the matrix's {a.shape[0]} regions "
                                "in its order.")
-    strength, p = a[:, :, 0], a[:, :, 1]
-    keep = np.isfinite(strength) & (strength > 0)
-    if p_value is not None:
-        keep &= np.nan_to_num(p, nan=np.inf) < p_value
-    matrix = np.where(keep, strength, 0.0)
-    np.fill_diagonal(matrix, 0.0)
+    from .._utils import check_option
+
+    check_option("hemispheres", hemispheres, ("ipsi", "both"))
+    if hemispheres == "both" and a.shape[2] < 4:
+        raise SpaconInputError(f"{MATRIX_FILE}: 'a' has shape {a.shape}; the contralateral "
+                               "connectome needs a[:, :, 2] (strength) and a[:, :, 3] (p-value).")
+
+    def kept(strength, p):
+        keep = np.isfinite(strength) & (strength > 0)
+        if p_value is not None:
+            keep &= np.nan_to_num(p, nan=np.inf) < p_value
+        return np.where(keep, strength, 0.0)
+
+    matrix = kept(a[:, :, 0], a[:, :, 1])
+    np.fill_diagonal(matrix, 0.0)  # a region to itself; to its counterpart across is kept
+    labels = acronyms
+    if hemispheres == "both":
+        contra = kept(a[:, :, 2], a[:, :, 3])
+        matrix = np.block([[matrix, contra], [contra, matrix]])
+        labels = np.concatenate([np.char.add(acronyms, "-L"), np.char.add(acronyms, "-R")])
     regions = pd.DataFrame(
         {"division": table["major_region"].astype(str).to_numpy(),
          "x": table["x"].to_numpy(float), "y": table["y"].to_numpy(float),
          "z": table["z"].to_numpy(float)},
         index=pd.Index(acronyms, name="region"),
     )
-    logger.info("tracer connectome: %d regions, %d connections kept", len(acronyms),
+    logger.info("tracer connectome: %d units, %d connections kept", len(labels),
                 int((matrix > 0).sum()))
-    return Connectivity(matrix, acronyms), regions
+    return Connectivity(matrix, labels), regions
 
 
 def program_genes(n_genes: int, n_cell_types: int, n_regions: int, n_divisions: int) -> int:

@@ -58,7 +58,10 @@ def assign_units(
         ``"mirror"``: the connectome covers one hemisphere (ipsilateral injections); cells on
         the other side of ``midline`` are reflected onto it and their side is recorded. With a
         voxel model, units carry the side (``-L``/``-R``) so that the unit graph tells ipsi-
-        from contralateral connections; otherwise both sides share the units.
+        from contralateral connections; so do region labels when the connectome's are all
+        ``REGION-L``/``REGION-R`` (both hemispheres, e.g.
+        :func:`~spacon.datasets.read_mouse_tracer` with ``hemispheres="both"``); otherwise
+        both sides share the units.
     midline
         Position of the midline along ``ml_axis`` (default: the voxel model's).
     ml_axis
@@ -224,6 +227,12 @@ def _by_region(adata, units, region_key, hemisphere, midline, ml_axis, spatial_k
     if known is None or isinstance(known, VoxelModel):
         raise SpaconInputError("region_key= needs a labelled region-level connectome.")
     known = set(np.asarray(known).astype(str))
+    # a connectome of both hemispheres labels its units REGION-L / REGION-R (read_mouse_tracer
+    # with hemispheres="both"): cells are matched by region, then take their side's unit
+    sided = hemisphere == "mirror" and bool(known) and all(
+        label.endswith(("-L", "-R")) for label in known)
+    if sided:
+        known = {label[:-2] for label in known}
     keys = [region_key] if isinstance(region_key, str) else list(region_key)
     missing = [k for k in keys if k not in adata.obs]
     if missing:
@@ -240,4 +249,8 @@ def _by_region(adata, units, region_key, hemisphere, midline, ml_axis, spatial_k
     if hemisphere == "mirror":
         coords = spatial_coordinates(adata, spatial_key)
         _, side = _sides(coords, hemisphere, midline, ml_axis, None)
+    info["sided_units"] = sided
+    if sided:
+        named = labels.notna().to_numpy()
+        labels[named] = labels[named].astype(str) + "-" + side[named]
     return labels.astype("category"), side
