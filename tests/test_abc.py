@@ -293,6 +293,12 @@ def test_prepare_abc_bad_inputs(tmp_path, capsys, case):
     assert expected in err[0]
     assert not out.exists() or not any(out.iterdir())
     assert before == {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    if case == "unregistered":  # dropped as asked, and said where the user reads it
+        assert main(["prepare", "abc", "--abc-dir", str(root), "--connectome", str(vm),
+                     "--drop-unregistered", "--out", str(out)]) == 0
+        said = capsys.readouterr().out
+        assert "3 cells without CCF coordinates dropped" in said
+        assert "3 cells without CCF coordinates were dropped" in (out / "README.txt").read_text()
 
 
 def test_expression_rows_read_in_blocks(abc):

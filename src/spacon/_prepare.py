@@ -97,6 +97,7 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
         if adata.obs[column].dtype == np.dtype(object):
             adata.obs[column] = adata.obs[column].astype("category")
     knn = _neighbour_distance(adata)
+    unregistered = int(adata.uns["abc_merfish"]["unregistered_cells_dropped"])
     text = PREPARE_README.format(
         version=__version__, h5ad=files[0].as_posix(), conn=files[1].as_posix(),
         config=files[3].as_posix(), n_cells=adata.n_obs,
@@ -105,14 +106,17 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
         nnz=conn.matrix.nnz, assigned=info["method"], knn=knn, radius=1.5 * knn,
         normalize=" --no-normalize" if matrix == "log2" else "",
         dropped=(f"{info['n_dropped']} cells without a unit were dropped "
-                 f"({info['method']}).\n" if info["n_dropped"] else ""),
+                 f"({info['method']}).\n" if info["n_dropped"] else "")
+        + (f"{unregistered} cells without CCF coordinates were dropped "
+           "(--drop-unregistered).\n" if unregistered else ""),
     )
     write_h5ad(adata, files[0])
     save_npz(files[1], conn.matrix, conn.labels)
     write_text(text, files[2])
     write_text(_run_config(files[0], files[1], 1.5 * knn, matrix == "log2"), files[3])
     return {"files": [str(f) for f in files], "n_cells": adata.n_obs, "n_units": conn.n,
-            "n_connections": int(conn.matrix.nnz), "n_dropped": info["n_dropped"]}
+            "n_connections": int(conn.matrix.nnz), "n_dropped": info["n_dropped"],
+            "n_unregistered_dropped": unregistered}
 
 
 def _run_config(h5ad: Path, connectome: Path, radius: float, log2: bool) -> str:

@@ -85,7 +85,9 @@ def _prepare_abc(args) -> int:
     print(f"wrote {', '.join(summary['files'])}: {summary['n_cells']} cells in "
           f"{summary['n_units']} units, {summary['n_connections']} connections"
           + (f", {summary['n_dropped']} cells without a unit dropped" if summary["n_dropped"]
-             else ""))
+             else "")
+          + (f", {summary['n_unregistered_dropped']} cells without CCF coordinates dropped"
+             if summary["n_unregistered_dropped"] else ""))
     return 0
 
 

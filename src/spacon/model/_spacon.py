@@ -568,7 +568,10 @@ class SpaCon:
         Returns
         -------
         The predicted profiles as a :class:`pandas.DataFrame` (rows = cells or units,
-        columns = the training connectome's target labels). Sets ``obsm['X_spacon_spa']``,
+        columns = the training connectome's target labels). They are ridge regression's
+        predictions, so a target far from a cell's can come out slightly below 0 although no
+        training value is; read them as relative strengths (``clip(lower=0)`` for a
+        non-negative matrix). Sets ``obsm['X_spacon_spa']``,
         ``obsm[key_added]`` (each cell's predicted profile on the top principal axes of
         the training profiles) and ``uns['spacon_connectivity_map']`` (``targets``,
         ``components``, ``profile_mean``, ``alpha``, ``params``).

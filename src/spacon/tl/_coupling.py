@@ -179,7 +179,10 @@ def coupling(
     Returns
     -------
     A table with columns ``scope, n_units, n_pairs, r, p_spatial, p_mantel, r_partial,
-    p_partial_spatial``; also in ``uns[key_added]``.
+    p_partial_spatial``; also in ``uns[key_added]``. ``n_pairs`` counts the pairs compared:
+    unordered pairs of units for a symmetric connectome, ordered ones (each pair both ways,
+    the same co-expression with each direction's connectivity) for a directed one; the
+    permutations move units, not pairs, so the p-values do not count a pair twice.
     """
     from ..io import as_connectivity
     from ..pp import unit_codes
