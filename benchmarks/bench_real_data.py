@@ -6,7 +6,8 @@ Run:  python benchmarks/bench_real_data.py [--data ../shared/data] [--json out.j
    dropped): regions are the nodes, AHBA expression (1,645 stable genes, already scaled, so
    ``normalize`` is skipped) their features, fsaverage5 centroids their positions (6 nearest
    neighbours). Connectivity of held-out regions is predicted with 5 spatial-block folds
-   (:func:`spacon.tl.predict_connectivity`) from SpaCon's spatial embedding, expression PCs,
+   (:func:`spacon.tl.predict_connectivity`) from SpaCon's spatial embedding, the same PCs
+   smoothed over the spatial graph (no training), expression PCs,
    all genes, position, PCs + position, and the spatially-shifted null, each with ridge
    regression (penalty by inner CV) and with k-NN, for functional (FC; graph and "connected" =
    the strongest quarter of the values) and structural connectivity (SC; connected = any
@@ -146,11 +147,15 @@ def main() -> None:
     p = real_data_parser(__doc__)
     p.add_argument("--export", default=None,
                    help="also write the human regions as .h5ad + .csv files here, for the CLI")
+    p.add_argument("--parts", nargs="+", choices=["human", "starmap"], default=["human", "starmap"],
+                   help="which data sets to run (both)")
     args = p.parse_args()
     root = Path(args.data)
     results = {}
     for name, folder in (("human_hcp_ahba", "enigma_hcp_ahba"),
                          ("starmap_mpfc", "starmap_mpfc_bass")):
+        if name.split("_")[0] not in args.parts:
+            continue
         if not (root / folder).is_dir():
             print(f"{name}: {root / folder} is missing; skipped")
             continue
@@ -167,8 +172,8 @@ def main() -> None:
                   "connectivity of held-out regions (5 spatial folds), mean ± sd over folds; "
                   f"connected: {h[c]['connected']['description']}")
             print(f"{'features':<22}{'predictor':<10}{'Pearson r':>14}{'AUROC':>14}{'MSE':>12}")
-            for m in ("spacon", "expression", "genes", "position", "expression+position",
-                      "null"):
+            for m in ("spacon", "smoothed", "expression", "genes", "position",
+                      "expression+position", "null"):
                 for predictor in ("ridge", "knn"):
                     d = h[c][predictor][m]
                     print(f"{m:<22}{predictor:<10}{d['pearson_r']:>8.3f}±{d['pearson_r_sd']:.2f}"

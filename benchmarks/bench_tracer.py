@@ -130,7 +130,7 @@ def main() -> None:
         print(f"\nConnectivity of held-out regions, expression with {label} (5 folds, "
               f"{pr['seconds']} s), mean ± sd over folds")
         print(f"  {'method':<22}{'Pearson r':>16}{'AUROC':>16}")
-        for m in ("spacon", "expression", "position", "expression+position", "null"):
+        for m in ("spacon", "smoothed", "expression", "position", "expression+position", "null"):
             print(f"  {m:<22}{pr[m]['pearson_r']:>9.3f}±{pr[m]['pearson_r_sd']:.3f}"
                   f"{pr[m]['auroc']:>9.3f}±{pr[m]['auroc_sd']:.3f}")
     if args.json:
