@@ -102,6 +102,9 @@ def test_section_order_defaults_to_ordered_categories(brain):
         (dict(), "exactly one"),
         (dict(radius=-1.0), "positive"),
         (dict(n_neighbors=0), "positive integer"),
+        (dict(radius="1300"), "radius must be a number, got '1300'"),
+        (dict(n_neighbors="5"), "n_neighbors must be a number"),
+        (dict(radius=1.0, z_radius=True), "z_radius must be a number"),
         (dict(radius=1.0, spatial_key="nope"), "no 'nope' coordinates"),
         (dict(radius=1.0, section_key="nope"), "no section column"),
         (dict(radius=1.0, section_key="sec", section_order=["a"]), "absent from section_order"),
@@ -233,6 +236,18 @@ def test_unit_level_is_factored(brain):
     assert stored["params"]["implied_cell_edges"] == spacon.datasets.implied_cell_edges(
         conn.matrix, adata.obs["unit"].to_numpy()
     )
+
+
+def test_units_read_back_as_whole_floats_match_position_labels():
+    """A unit column of 0.0, 1.0, ... (an integer column after a round trip with NaN) names
+    the units 0, 1, ..., as it did before it became floats."""
+    conn = Connectivity(np.arange(9, dtype=float).reshape(3, 3) + 1)
+    adata = make_adata(np.zeros((4, 2)), obs=pd.DataFrame({"unit": [2.0, 0.0, 2.0, 1.0]}))
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit")
+    assert list(adata.uns["connectome_neighbors"]["units"]) == ["0", "1", "2"]
+    adata.obs["unit"] = [2.5, 0.0, 2.0, 1.0]  # not whole numbers: not units
+    with pytest.raises(SpaconInputError, match="not in the connectivity"):
+        spacon.pp.connectome_graph(adata, conn, unit_key="unit")
 
 
 def test_unit_level_drops_unused_units_and_matches_labels():

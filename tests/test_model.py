@@ -110,6 +110,10 @@ def test_training_options_are_checked_before_training(prepared):
         model.train(max_steps=1, device="gpu", progress=False)
     with pytest.raises(spacon.SpaconInputError, match="resume=True needs checkpoint="):
         model.train(max_steps=1, resume=True, progress=False)
+    for option in ({"lr": "0.01"}, {"batch_size": "5"}, {"epochs": True}):
+        name = next(iter(option))
+        with pytest.raises(spacon.SpaconInputError, match=f"{name} must be a number"):
+            model.train(progress=False, **option)
 
 
 def test_repeated_gene_names_warn(prepared):

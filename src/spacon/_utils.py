@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -19,6 +20,16 @@ def check_option(name: str, value: Any, valid: Iterable[Any]) -> None:
         raise SpaconInputError(
             f"{name}={value!r} is not a valid choice; use one of {', '.join(map(repr, valid))}."
         )
+
+
+def check_numbers(**values) -> None:
+    """Refuse what is not a real number (a string, a boolean, a list) among ``values``, by
+    name; ``None`` passes. The range is the caller's to check.
+    """
+    for name, value in values.items():
+        if value is not None and (isinstance(value, (bool, np.bool_))
+                                  or not isinstance(value, numbers.Real)):
+            raise SpaconInputError(f"{name} must be a number, got {value!r}.")
 
 
 def check_obsm(adata, key: str) -> None:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .._errors import SpaconInputError, TrainingInterrupted
-from .._utils import check_option
+from .._utils import check_numbers, check_option
 from ._batches import Batch
 from ._checkpoint import StopFlag, load_checkpoint, restore_rng, save_checkpoint
 
@@ -68,6 +68,8 @@ class TrainConfig:
         if len(self.fanouts) != 3 or min(self.fanouts) < 1:
             raise SpaconInputError(f"fanouts needs one positive number per encoder layer (3), "
                                    f"got {list(self.fanouts)}.")
+        check_numbers(**{name: getattr(self, name)
+                         for name in ("batch_size", "epochs", "max_steps", "threads", "lr")})
         for name in ("batch_size", "epochs", "max_steps", "threads"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:

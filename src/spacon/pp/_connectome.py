@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 import warnings
 from typing import Literal
 
@@ -12,7 +11,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_option, spatial_coordinates
+from .._utils import check_numbers, check_option, spatial_coordinates
 from ..io import Connectivity, VoxelModel, as_connectivity, positions_in
 
 logger = logging.getLogger(__name__)
@@ -294,7 +293,10 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
             f"{int(col.isna().sum())} cells have no unit in adata.obs[{unit_key!r}]; every cell "
             "needs one (drop cells outside the connectome first)."
         )
-    cell_labels = col.astype(str).to_numpy()
+    values = np.asarray(col)
+    if values.dtype.kind == "f" and np.array_equal(values, np.round(values)):
+        values = values.astype(np.int64)  # units read back as 0.0, 1.0, ...: "0", not "0.0"
+    cell_labels = values.astype(str)
     labels = (connectivity.labels if connectivity.labels is not None
               else np.arange(connectivity.n).astype(str))
     unique, inverse = np.unique(cell_labels, return_inverse=True)
@@ -342,11 +344,8 @@ def _top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 
 def _check_numbers(threshold, top_k, top_fraction, distance_scale):
-    for name, value in (("threshold", threshold), ("top_k", top_k),
-                        ("top_fraction", top_fraction), ("distance_scale", distance_scale)):
-        if value is not None and (isinstance(value, (bool, np.bool_))
-                                  or not isinstance(value, numbers.Real)):
-            raise SpaconInputError(f"{name} must be a number, got {value!r}.")
+    check_numbers(threshold=threshold, top_k=top_k, top_fraction=top_fraction,
+                  distance_scale=distance_scale)
     if threshold is not None and not np.isfinite(threshold):
         raise SpaconInputError(f"threshold must be a finite number, got {threshold!r}.")
     if top_k is not None and (not np.isfinite(top_k) or int(top_k) != top_k or top_k < 1):

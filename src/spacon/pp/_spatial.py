@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_memory, spatial_coordinates
+from .._utils import check_memory, check_numbers, spatial_coordinates
 from ..graph._ops import unique_sorted
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def spatial_graph(
     adata = adata.copy() if copy else adata
     if (radius is None) == (n_neighbors is None):
         raise SpaconInputError("spatial_graph needs exactly one of radius= or n_neighbors=.")
+    check_numbers(radius=radius, n_neighbors=n_neighbors, z_radius=z_radius)
     if radius is not None and not (np.isfinite(radius) and radius > 0):
         raise SpaconInputError(f"radius must be a positive number, got {radius!r}.")
     if n_neighbors is not None and (int(n_neighbors) != n_neighbors or n_neighbors < 1):
