@@ -147,6 +147,28 @@ def test_training_never_sees_held_out_connectivity(prepared, monkeypatch, code):
     assert len(result["genes"]["per_fold"]["ridge_alpha"]) == 2
 
 
+def test_position_basis_lets_ridge_fit_a_surface_not_a_plane(rng):
+    """Connectivity that peaks in the middle of the tissue: a plane through the coordinates
+    cannot follow it, ridge on the Gaussian bumps can, also on a held-out band."""
+    import scipy.sparse as sp
+
+    coords = rng.uniform(0, 10, size=(2000, 2))
+    target = np.exp(-((coords - 5) ** 2).sum(axis=1) / 4)[:, None] * [1.0, 0.5]
+    train = ~((coords[:, 0] > 4) & (coords[:, 0] < 5))  # a band through the peak held out
+    groups = (coords[train, 1] // 2.5).astype(int)
+    y = sp.csr_matrix(target[train])
+    error = {}
+    for name, f in (("plane", coords), ("bumps", _predict.position_basis(coords, train, 0))):
+        f = _predict._standardise(f, train)
+        fit_rows = np.flatnonzero(train)
+        alpha = choose_alpha(f, y, fit_rows, groups)
+        p = ridge_predict(ridge_fit(f, y, fit_rows), f, np.flatnonzero(~train), alpha)
+        error[name] = float(((p - target[~train]) ** 2).mean())
+    assert error["bumps"] < 0.2 * error["plane"], error
+    assert _predict.position_basis(coords, train, 0).shape == (2000, 2 + _predict.POSITION_CENTRES)
+    assert np.array_equal(_predict.position_basis(coords[:3], np.ones(3, bool), 0), coords[:3])
+
+
 def test_ridge_matches_scikit_learn():
     import scipy.sparse as sp
     from sklearn.linear_model import Ridge

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("spacon", "smoothed", "expression", "genes", "position", "expression+position",
            "null")
+POSITION_CENTRES = 64  # Gaussian bumps of the "position" features for ridge
 SMOOTHING_HOPS = 3  # the "smoothed" baseline: as tl.smoothed_expression and spacon run's
 # smoothing encoder
 PREDICTORS = ("ridge", "knn")
@@ -230,11 +231,36 @@ def _spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs, m
     return view.obsm["X_spacon_spa"]
 
 
-def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None) -> dict:
+def position_basis(coords: np.ndarray, train: np.ndarray, seed: int) -> np.ndarray:
+    """The coordinates and ``POSITION_CENTRES`` Gaussian bumps over them, for ridge.
+
+    The bumps sit at k-means centres of the training cells, each as wide as the median
+    distance from a centre to its nearest other: a linear model of these fits a smooth surface
+    over space (a kernel smoother), where the coordinates alone fit a plane.
+    """
+    from scipy.spatial.distance import cdist
+    from sklearn.cluster import KMeans
+
+    fit = coords[train]
+    k = min(POSITION_CENTRES, len(np.unique(fit, axis=0)) // 2)
+    if k < 2:
+        return coords
+    if len(fit) > 20_000:
+        fit = fit[np.random.default_rng(seed).choice(len(fit), 20_000, replace=False)]
+    centres = KMeans(k, n_init=1, random_state=seed).fit(fit).cluster_centers_
+    gaps = cdist(centres, centres)
+    np.fill_diagonal(gaps, np.inf)
+    width = float(np.median(gaps.min(axis=1)))
+    bumps = np.exp(-cdist(coords, centres, "sqeuclidean") / (2 * width**2))
+    return np.hstack([coords, bumps])
+
+
+def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None,
+                  predictor: str = "ridge") -> dict:
     """The feature spaces of one fold, each standardised on the training cells.
 
     ``spacon`` is the spatial embedding of a model trained with this fold's connectivity
-    hidden (needed for ``"spacon"``).
+    hidden (needed for ``"spacon"``). For ridge, position is :func:`position_basis`.
     """
     raw = {}
     if "spacon" in methods:
@@ -251,7 +277,8 @@ def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None) ->
                                              SMOOTHING_HOPS)
     if "genes" in methods:
         raw["genes"] = _expression_genes(adata, train)
-    raw["position"] = coords
+    raw["position"] = (position_basis(coords, train, seed) if predictor == "ridge"
+                       and {"position", "expression+position"} & set(methods) else coords)
     feats = {m: _standardise(f, train) for m, f in raw.items()}
     if "expression+position" in methods:
         blocks = [feats[k] for k in ("expression", "position")]
@@ -415,7 +442,8 @@ def predict_connectivity(
     * ``"expression"``: ``n_pcs`` principal components of expression (fit on training cells);
     * ``"genes"``: the expression of every highly variable gene (``var['highly_variable']``
       when present, else all genes; at most 2,000, the most variable in training cells);
-    * ``"position"``: the coordinates;
+    * ``"position"``: the coordinates; for ridge with 64 Gaussian bumps over them
+      (:func:`position_basis`), so that ridge fits a smooth surface, not a plane;
     * ``"expression+position"``: PCs and coordinates, each block scaled to unit total variance;
     * ``"null"``: SpaCon's predictions moved to other held-out cells by a circular shift
       along the held-out cells' spatial order, which keeps the predictions' spatial smoothness
@@ -515,7 +543,7 @@ def predict_connectivity(
                                        model_kwargs, train_kwargs, code)
                      if "spacon" in methods else None)
         feats = fold_features(adata, methods, train, coords=coords, n_pcs=n_pcs, seed=seed,
-                              spacon=embedding)
+                              spacon=embedding, predictor=predictor)
         groups = (_inner_groups(adata, train, section_key, section_order, spatial_key,
                                 unit_key, seed) if predictor == "ridge" else None)
         predict, alphas = predict_fold(feats, predictor, train, test, y_train, groups,
