@@ -85,8 +85,10 @@ def evaluate(adata, conn, *, unit_key, folds, section_key, threshold, top_k, tra
         emb = P._spacon_embedding(adata, conn, rows, test, unit_key,
                                   {"threshold": threshold, "top_k": top_k, "negative": "drop"},
                                   {"seed": seed, **model_kwargs}, {"seed": seed, **train_kwargs})
+        # position as the plain coordinates, for both predictors (the table in the README was
+        # measured so; predict_connectivity gives ridge Gaussian bumps over them since 27 Nov)
         feats = P.fold_features(adata, methods, train, coords=coords, n_pcs=30, seed=seed,
-                                spacon=emb)
+                                spacon=emb, predictor="knn")
         pcs_s = P._standardise(smooth(feats["expression"], graph), train)
         genes_s = P._standardise(smooth(feats["genes"], graph), train)
         feats["spacon+expression"] = blocks(feats["spacon"], feats["expression"])

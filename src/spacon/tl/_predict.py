@@ -237,6 +237,8 @@ def position_basis(coords: np.ndarray, train: np.ndarray, seed: int) -> np.ndarr
     The bumps sit at k-means centres of the training cells, each as wide as the median
     distance from a centre to its nearest other: a linear model of these fits a smooth surface
     over space (a kernel smoother), where the coordinates alone fit a plane.
+    :func:`fold_features` gives the bumps, together, the weight of the coordinates, so that
+    ridge's penalty keeps the plane and bends it where the data ask.
     """
     from scipy.spatial.distance import cdist
     from sklearn.cluster import KMeans
@@ -280,9 +282,13 @@ def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None,
     raw["position"] = (position_basis(coords, train, seed) if predictor == "ridge"
                        and {"position", "expression+position"} & set(methods) else coords)
     feats = {m: _standardise(f, train) for m, f in raw.items()}
-    if "expression+position" in methods:
+    d = coords.shape[1]
+    if feats["position"].shape[1] > d:  # the bumps weigh as much as the coordinates, together
+        feats["position"][:, d:] *= np.sqrt(d / (feats["position"].shape[1] - d))
+    if "expression+position" in methods:  # each block scaled to unit total variance
         blocks = [feats[k] for k in ("expression", "position")]
-        feats["expression+position"] = np.hstack([b / np.sqrt(b.shape[1]) for b in blocks])
+        feats["expression+position"] = np.hstack(
+            [b / np.sqrt(max(b[train].var(axis=0).sum(), 1e-12)) for b in blocks])
     return {m: feats[m] for m in methods if m != "null"}
 
 
