@@ -227,6 +227,9 @@ def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inpu
     deadline = time.time() + 120
     while not (out / "checkpoint.rank1.pt").exists() and time.time() < deadline:
         time.sleep(0.05)
+    if not (out / "checkpoint.rank1.pt").exists():
+        proc.kill()
+        pytest.fail(f"no checkpoint after 120 s: {proc.communicate()[1][-2000:]}")
     proc.send_signal(signal.SIGINT)  # torchrun passes Ctrl-C to every rank
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "--resume" in err, err[-2000:]

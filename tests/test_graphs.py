@@ -238,18 +238,6 @@ def test_unit_level_is_factored(brain):
     )
 
 
-def test_units_read_back_as_whole_floats_match_position_labels():
-    """A unit column of 0.0, 1.0, ... (an integer column after a round trip with NaN) names
-    the units 0, 1, ..., as it did before it became floats."""
-    conn = Connectivity(np.arange(9, dtype=float).reshape(3, 3) + 1)
-    adata = make_adata(np.zeros((4, 2)), obs=pd.DataFrame({"unit": [2.0, 0.0, 2.0, 1.0]}))
-    spacon.pp.connectome_graph(adata, conn, unit_key="unit")
-    assert list(adata.uns["connectome_neighbors"]["units"]) == ["0", "1", "2"]
-    adata.obs["unit"] = [2.5, 0.0, 2.0, 1.0]  # not whole numbers: not units
-    with pytest.raises(SpaconInputError, match="not in the connectivity"):
-        spacon.pp.connectome_graph(adata, conn, unit_key="unit")
-
-
 def test_unit_level_drops_unused_units_and_matches_labels():
     w = np.arange(16, dtype=float).reshape(4, 4) + 1
     conn = Connectivity(w, labels=["A", "B", "C", "D"])

@@ -82,3 +82,5 @@ def test_one_domain_by_name_and_stale_metagenes_go(brain):
     # obs and uns describe the same call: the other domains' scores are gone
     assert [c for c in adata.obs if c.startswith("codes_metagene_")] == ["codes_metagene_0"]
     assert set(adata.uns["spacon_markers"]["codes"]["domain"]) == {"0"}
+    table = spacon.tl.marker_genes(adata, "codes", domains={0, 1}, n_genes=3)  # any iterable
+    assert set(table["domain"]) == {"0", "1"}

@@ -176,7 +176,7 @@ def test_model_of_scanpy_normalised_data_refuses_raw_counts(brain, tmp_path):
     model = SpaCon(adata, hidden_dims=DIMS, connectome_key=None)
     model.train(1, mode="sampled", batch_size=512, progress=False)
     model.save(tmp_path / "m")
-    assert model.preprocessing["expression"] == {"looks_like_counts": False}
+    assert model.preprocessing["expression"] == {"looks_like_counts": False, "integers": False}
     for embed in (lambda: model.embed(raw),
                   lambda: SpaCon.load(tmp_path / "m", raw),
                   lambda: SpaCon.load(tmp_path / "m", raw.copy(), prepare=True)):
@@ -184,6 +184,13 @@ def test_model_of_scanpy_normalised_data_refuses_raw_counts(brain, tmp_path):
             embed()
     assert "X_spacon_spa" not in raw.obsm
     model.embed(adata.copy())  # normalised tissue is embedded as before
+    # counts of low depth (none above 20) trained on: new counts are not refused
+    shallow = raw.copy()
+    shallow.X = np.minimum(shallow.X.toarray() if hasattr(shallow.X, "toarray") else shallow.X, 20)
+    low = SpaCon(shallow, hidden_dims=DIMS, connectome_key=None)
+    assert low.preprocessing["expression"] == {"looks_like_counts": False, "integers": True}
+    low.train(max_steps=1, mode="sampled", batch_size=512, progress=False)
+    low.embed(raw.copy())  # not refused
 
 
 def test_spatial_encoder_embeds_tissue_without_connectivity(prepared):

@@ -207,6 +207,12 @@ def test_predict_and_embed_refuse_a_mistyped_section_key_and_the_model_folder(
             assert main([*base, "--out", str(folder), "--overwrite"]) == 2
             assert "is the folder of the model" in capsys.readouterr().err
         assert (trained_run / "result.h5ad").read_bytes() == before
+    # a model saved on its own: its parent folder is any folder
+    project = tmp_path / "project"
+    spacon.SpaCon.load(trained_run / "model", _prepared(h5ad)).save(project / "mymodel")
+    assert main(["predict", "--model", str(project / "mymodel"), "--adata", str(h5ad),
+                 "--unit-key", "unit", "--out", str(project), "--overwrite"]) == 0
+    assert (project / "predicted_connectivity.npz").exists()
 
 
 def test_counts_with_no_normalize_are_refused_in_the_command_s_words(sim_inputs, trained_run,

@@ -60,6 +60,11 @@ def test_read_mouse_tracer(tmp_path):
     np.testing.assert_allclose(b[n:, :n], contra, rtol=1e-6)
     with pytest.raises(SpaconInputError, match="hemispheres"):
         spacon.datasets.read_mouse_tracer(tmp_path, hemispheres="left")
+    # the regions table follows the labels: the other side mirrored across the midline
+    _, sided = spacon.datasets.read_mouse_tracer(tmp_path, hemispheres="both")
+    assert list(sided.index) == list(both.labels)
+    np.testing.assert_allclose(sided.loc["MOp-L", "z"] + sided.loc["MOp-R", "z"], 2 * 5700)
+    assert sided.loc["MOp-L", "x"] == sided.loc["MOp-R", "x"] == regions.loc["MOp", "x"]
     every = spacon.datasets.read_mouse_tracer(tmp_path, p_value=None)[0].matrix.toarray()
     assert every[0, 1] == pytest.approx(5.0)
     assert (every > 0).sum() > (m > 0).sum()

@@ -216,6 +216,9 @@ def test_prefetching_keeps_the_order_raises_the_threads_error_and_stops():
 
     items = prefetched(endless(), "cpu", depth=2)
     assert [next(items) for _ in range(3)] == [0, 1, 2]
+    deadline = time.time() + 30  # a busy machine (parallel tests) may be slow to fill it
+    while len(made) < 3 + 2 and time.time() < deadline:
+        time.sleep(0.01)
     time.sleep(0.3)  # time to make more than it may
     assert len(made) == 3 + 2  # `depth` ahead of the item the caller holds
     items.close()

@@ -35,8 +35,7 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
     ``{"predictor", "folds", "connected", "methods": {method: {"pearson_r", "pearson_r_sd",
     "auroc", "auroc_sd", "mse", "mse_sd", "per_fold"}}, "settings"}`` (``connected`` states the
     rule that defines connected targets for the AUROC: the connectome graph's threshold and
-    top-k; ``settings`` the inputs and options it was computed from). Nothing is written when
-    the inputs are refused.
+    top-k; ``settings`` the inputs and options it was computed from).
     """
     from ._utils import choose_threads, cpu_threads
 
@@ -58,6 +57,7 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
     if (out / METRICS).exists() and not config.overwrite:
         raise SpaconInputError(f"{out}/{METRICS} exists already; choose another --out or pass "
                                "--overwrite.")
+    prepare_output(out, overwrite=True)  # a folder that cannot be written fails before the work
     if adata is None:
         if config.adata is None:
             raise SpaconInputError("--adata IN.h5ad is required.")
@@ -82,7 +82,6 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
     metrics = {"predictor": predictor, "folds": int(len(set(info["folds"][info["folds"] >= 0]))),
                "connected": info["connected"], "methods": result,
                "settings": _settings(config, holdout_key, train)}
-    prepare_output(out, overwrite=True)  # only now: an input error leaves no folder behind
     fig = pl.connectivity_prediction(result, predictor=predictor,
                                      connected=info["connected"]["description"])
     with atomic_path(out / "connectivity_prediction.png") as tmp:
@@ -99,7 +98,9 @@ def _settings(config, holdout_key, train: dict) -> dict:
 
     return {
         "adata": text(config.adata), "connectivity": text(config.connectivity),
+        "connectivity_key": config.connectivity_key, "spatial_key": config.spatial_key,
         "unit_key": config.unit_key, "section_key": config.section_key,
+        "section_order": config.section_order,
         "holdout_key": holdout_key, "radius": config.radius, "z_radius": config.z_radius,
         "n_neighbors": config.n_neighbors, "threshold": config.threshold,
         "top_k": config.top_k, "negative": config.negative, "symmetrize": config.symmetrize,

@@ -224,7 +224,8 @@ def check_out_is_not_the_model(config: RunConfig, model_dir: Path) -> None:
     if config.out is None:
         return
     out, model_dir = Path(config.out).resolve(), Path(model_dir).resolve()
-    if out in (model_dir, model_dir.parent) or model_dir in out.parents:
+    run = model_dir.parent if (model_dir.parent / "result.h5ad").exists() else None
+    if out in (model_dir, run) or model_dir in out.parents:
         raise SpaconInputError(
             f"--out {config.out} is the folder of the model (--model {model_dir}) or of the run "
             "that trained it: the new tissue's results would mix with the run's; choose "

@@ -10,10 +10,10 @@ from scipy.spatial import cKDTree
 
 from . import _keys
 from ._errors import SpaconInputError
+from .datasets._tracer import CCF_MIDLINE
 
 logger = logging.getLogger(__name__)
 
-CCF_MIDLINE = 5700.0  # µm: the CCF volume is 11.4 mm wide, left to right
 REGION_KEYS = ["parcellation_substructure", "parcellation_structure", "parcellation_division"]
 H5AD, CONNECTOME, README, CONFIG = "abc_merfish.h5ad", "connectome.npz", "README.txt", "run.toml"
 

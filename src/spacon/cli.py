@@ -129,10 +129,12 @@ def _config(args, exclude=()):
 
 def _evaluate_connectivity(args) -> int:
     from ._evaluate import evaluate_connectivity
+    from ._pipeline import no_empty_output_on_error
 
     config = _config(args, exclude=("folds", "holdout_key", "predictor"))
-    metrics = evaluate_connectivity(config, folds=args.folds, holdout_key=args.holdout_key,
-                                    predictor=args.predictor)
+    with no_empty_output_on_error(config.out):  # an input error leaves no folder behind
+        metrics = evaluate_connectivity(config, folds=args.folds, holdout_key=args.holdout_key,
+                                        predictor=args.predictor)
     print(f"wrote {config.out}/metrics.json and {config.out}/connectivity_prediction.png")
     print(f"predictor: {metrics['predictor']}; connected: {metrics['connected']['description']}")
     print(f"{'method':<22}{'Pearson r':>12}{'AUROC':>16}{'MSE':>20}")

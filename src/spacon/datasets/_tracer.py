@@ -25,6 +25,7 @@ from ._synthetic import SyntheticBrainParams, _cell_types, _expression
 logger = logging.getLogger(__name__)
 
 MATRIX_FILE = "sc_oh2012.mat"
+CCF_MIDLINE = 5700.0  # µm along CCF z (medio-lateral): the volume is 11.4 mm wide
 REGIONS_FILE = "region_mapping_sc.csv"
 
 
@@ -57,7 +58,9 @@ def read_mouse_tracer(directory, *, p_value: float | None = 0.05,
         labelled ``REGION-L``/``REGION-R``, with ``hemispheres="both"``).
     regions
         Table indexed by acronym: ``division`` (major region) and CCF ``x`` (antero-posterior),
-        ``y`` (dorso-ventral), ``z`` (medio-lateral), in µm.
+        ``y`` (dorso-ventral), ``z`` (medio-lateral), in µm; with ``hemispheres="both"``
+        indexed by the connectivity's labels, the other side's rows mirrored across the
+        midline (CCF z 5,700 µm).
     """
     from scipy.io import loadmat
 
@@ -108,6 +111,12 @@ def read_mouse_tracer(directory, *, p_value: float | None = 0.05,
          "z": table["z"].to_numpy(float)},
         index=pd.Index(acronyms, name="region"),
     )
+    if hemispheres == "both":  # a row per unit: the table's side as given, the other mirrored
+        given = "R" if np.median(regions["z"]) >= CCF_MIDLINE else "L"
+        mirrored = regions.assign(z=2 * CCF_MIDLINE - regions["z"])
+        sides = {given: regions, "R" if given == "L" else "L": mirrored}
+        regions = pd.concat([sides["L"], sides["R"]])
+        regions.index = pd.Index(labels, name="region")
     logger.info("tracer connectome: %d units, %d connections kept", len(labels),
                 int((matrix > 0).sum()))
     return Connectivity(matrix, labels), regions

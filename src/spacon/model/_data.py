@@ -133,7 +133,7 @@ def preprocessing_of(adata, spatial_key: str, connectome_key: str | None,
     """How ``adata`` was preprocessed: normalisation, whether the expression the model reads
     (``X`` or ``layers[layer]``) looked like raw counts, and both graphs' parameters.
     """
-    from ..pp._normalize import looks_like_counts
+    from ..pp._normalize import holds_integers, looks_like_counts
 
     def params(key):
         stored = adata.uns.get(_keys.neighbors(key)) if key is not None else None
@@ -141,7 +141,8 @@ def preprocessing_of(adata, spatial_key: str, connectome_key: str | None,
 
     norm = adata.uns.get(_keys.NORMALIZE)
     return {"normalize": None if norm is None else dict(norm),
-            "expression": {"looks_like_counts": looks_like_counts(adata, layer)},
+            "expression": {"looks_like_counts": looks_like_counts(adata, layer),
+                           "integers": holds_integers(adata, layer)},
             "spatial_graph": params(spatial_key), "connectome_graph": params(connectome_key)}
 
 
@@ -210,7 +211,9 @@ def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) ->
             "spacon.pp.normalize(adata), or let SpaCon.load(..., prepare=True) do it.")
     # normalised outside spacon (scanpy's normalize_total + log1p): nothing records how, so
     # counts can only be refused (models saved before this record skip the check)
-    trained_on_counts = (preprocessing.get("expression") or {}).get("looks_like_counts")
+    expression = preprocessing.get("expression") or {}
+    # counts of low depth (none above 20) do not look like counts, but are whole numbers
+    trained_on_counts = expression.get("looks_like_counts") or expression.get("integers")
     if (not norm and trained_on_counts is False
             and (layer is None or layer in adata.layers) and looks_like_counts(adata, layer)):
         where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"

@@ -293,10 +293,7 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
             f"{int(col.isna().sum())} cells have no unit in adata.obs[{unit_key!r}]; every cell "
             "needs one (drop cells outside the connectome first)."
         )
-    values = np.asarray(col)
-    if values.dtype.kind == "f" and np.array_equal(values, np.round(values)):
-        values = values.astype(np.int64)  # units read back as 0.0, 1.0, ...: "0", not "0.0"
-    cell_labels = values.astype(str)
+    cell_labels = col.astype(str).to_numpy()
     labels = (connectivity.labels if connectivity.labels is not None
               else np.arange(connectivity.n).astype(str))
     unique, inverse = np.unique(cell_labels, return_inverse=True)

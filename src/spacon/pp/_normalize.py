@@ -166,9 +166,18 @@ def looks_like_counts(adata, layer: str | None = None) -> bool:
     """Whether ``X`` (or ``layers[layer]``) holds raw counts: non-negative integers reaching
     beyond log scale.
     """
+    sample = _sample(adata, layer)
+    return bool(sample.size and np.allclose(sample, np.round(sample)) and sample.max() > 20)
+
+
+def holds_integers(adata, layer: str | None = None) -> bool:
+    """Whether ``X`` (or ``layers[layer]``) holds whole numbers only (counts of any depth)."""
+    sample = _sample(adata, layer)
+    return bool(sample.size and np.allclose(sample, np.round(sample)))
+
+
+def _sample(adata, layer: str | None) -> np.ndarray:
+    """Up to about 100,000 stored values of ``X`` (or ``layers[layer]``), evenly spaced."""
     x = adata.X if layer is None else adata.layers[layer]
     values = x.data if sp.issparse(x) else np.asarray(x).ravel()
-    if values.size == 0:
-        return False
-    sample = values[:: max(1, values.size // 100_000)]
-    return bool(np.allclose(sample, np.round(sample)) and sample.max() > 20)
+    return values[:: max(1, values.size // 100_000)]

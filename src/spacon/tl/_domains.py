@@ -164,10 +164,10 @@ def domains(
         from ._fuse import alpha_of
 
         alpha = alpha_of(adata, use_rep)
-    else:
+    else:  # checked, and kept as given: stored trees' fingerprints hash it so
         from ._fuse import check_alpha
 
-        alpha = check_alpha(alpha)
+        check_alpha(alpha)
     z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
     if z.ndim != 2 or len(z) != adata.n_obs:
         raise SpaconInputError(f"adata.obsm[{use_rep!r}] must be cells x dimensions, got shape "

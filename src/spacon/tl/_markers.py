@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -65,7 +67,8 @@ def marker_genes(
     labels = np.where(labelled, column.astype(str).to_numpy(), "")
     present = ([str(c) for c in column.cat.categories if str(c) in set(labels[labelled])]
                if isinstance(column.dtype, pd.CategoricalDtype) else sorted(set(labels[labelled])))
-    if domains is not None and (isinstance(domains, (str, bytes)) or np.ndim(domains) == 0):
+    if domains is not None and (isinstance(domains, (str, bytes))
+                                or not isinstance(domains, Iterable)):
         domains = [domains]  # one domain, not a string's characters
     chosen = present if domains is None else [str(d) for d in domains]
     missing = sorted(str(d) for d in set(chosen) - set(present))

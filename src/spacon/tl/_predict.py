@@ -244,11 +244,12 @@ def position_basis(coords: np.ndarray, train: np.ndarray, seed: int) -> np.ndarr
     from sklearn.cluster import KMeans
 
     fit = coords[train]
-    k = min(POSITION_CENTRES, len(np.unique(fit, axis=0)) // 2)
-    if k < 2:
-        return coords
     if len(fit) > 20_000:
         fit = fit[np.random.default_rng(seed).choice(len(fit), 20_000, replace=False)]
+    fit = np.unique(fit, axis=0)  # k-means on distinct points: as many centres as asked
+    k = min(POSITION_CENTRES, len(fit) // 2)
+    if k < 2:
+        return coords
     centres = KMeans(k, n_init=1, random_state=seed).fit(fit).cluster_centers_
     gaps = cdist(centres, centres)
     np.fill_diagonal(gaps, np.inf)
