@@ -119,17 +119,20 @@ def _grid(n, size=3.0, max_cols=6, ax=None):
     return fig, axes.ravel()
 
 
-def _legend(fig, colours: dict, title: str, tight: bool = True, ax=None):
+def _legend(fig, colours: dict, title: str, tight: bool = True, ax=None, inside: bool = False):
     """The domains' legend at the figure's right edge, inside the figure (a plain
     ``fig.savefig`` keeps it), the panels laid out in the rest (``tight``); beside ``ax``
-    instead when the caller gave the axes (their figure is theirs to lay out).
+    instead when the caller gave the axes (their figure is theirs to lay out), or in its upper
+    left corner (``inside``: a 3-D axes, whose box reaches past its tick labels).
     """
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", ls="", color=c, label=str(k)) for k, c in colours.items()]
     if ax is not None:
-        ax.legend(handles=handles, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5),
-                  frameon=False, ncol=1 if len(handles) <= 20 else 2, fontsize="small")
+        where = ({"loc": "upper left", "bbox_to_anchor": (0.0, 1.0)} if inside else
+                 {"loc": "center left", "bbox_to_anchor": (1.0, 0.5)})
+        ax.legend(handles=handles, title=title, frameon=False,
+                  ncol=1 if len(handles) <= 20 else 2, fontsize="small", **where)
         return
     legend = fig.legend(handles=handles, title=title, loc="center right",
                         bbox_to_anchor=(1.0, 0.5), frameon=False,
@@ -336,7 +339,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     if title:
         ax.set_title(title)
     if not own:
-        _legend(fig, colours, key, ax=ax)
+        _legend(fig, colours, key, ax=ax, inside=True)
         return ax
     _legend(fig, colours, key, tight=False)  # 3-D axes do not take part in a tight layout
     return fig
