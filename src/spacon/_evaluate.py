@@ -14,6 +14,7 @@ from ._pipeline import (
     RunConfig,
     counts_warned_once,
     normalize_and_spatial_graph,
+    normalize_unless_asked_not_to,
     prepare_output,
     read_input,
 )
@@ -119,7 +120,7 @@ def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: s
     """
     import matplotlib.pyplot as plt
 
-    from . import pl, pp, tl
+    from . import pl, tl
     from .io import atomic_path, read_connectivity, write_text
 
     if config.out is None:
@@ -132,14 +133,8 @@ def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: s
                                "--overwrite.")
     adata = read_input(config.adata)
     connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
-    if config.no_normalize:
-        from .pp._normalize import warn_if_counts
-
-        pp.check_expression(adata)
-        warn_if_counts(adata, None, "co-expression of counts follows each cell's depth",
-                       advice="drop --no-normalize to have it normalised")
-    else:
-        pp.normalize(adata)
+    normalize_unless_asked_not_to(adata, config,
+                                  "co-expression of counts follows each cell's depth")
     with counts_warned_once():
         table = tl.coupling(adata, connectivity, unit_key=config.unit_key, groupby=groupby,
                             pairs=pairs, method=method, n_perm=n_perm,

@@ -245,18 +245,26 @@ def read_input(path: str | Path):
         raise SpaconInputError(f"could not read {path.name!r} as an h5ad file: {err}") from err
 
 
-def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
-    """Normalise (unless ``no_normalize``) and build the spatial graph the config asks for."""
+def normalize_unless_asked_not_to(adata, config: RunConfig, consequence: str) -> None:
+    """Normalise, or with --no-normalize check the expression and warn, once and in the
+    command's words, when it looks like raw counts (``consequence``: what counts would do).
+    """
     from . import pp
     from .pp._normalize import warn_if_counts, warn_zero_genes
 
     if not config.no_normalize:
         pp.normalize(adata)
-    else:
-        pp.check_expression(adata)
-        warn_zero_genes(adata)
-        warn_if_counts(adata, None, "spacon models log-normalised expression",
-                       advice="drop --no-normalize to have it normalised")
+        return
+    pp.check_expression(adata)
+    warn_zero_genes(adata)
+    warn_if_counts(adata, None, consequence, advice="drop --no-normalize to have it normalised")
+
+
+def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
+    """Normalise (unless ``no_normalize``) and build the spatial graph the config asks for."""
+    from . import pp
+
+    normalize_unless_asked_not_to(adata, config, "spacon models log-normalised expression")
     if config.radius is None and config.n_neighbors is None:
         config = config.updated({"n_neighbors": 10})
         logger.info("no --radius or --n-neighbors: using 10 nearest neighbours")
