@@ -258,3 +258,26 @@ def test_adam_updates_as_torch_adam_and_shares_its_checkpoint_format():
     torch.optim.Adam(back, lr=5e-3, weight_decay=1e-4).load_state_dict(mine)  # and back
     with pytest.raises(ValueError, match="other parameters"):
         Adam(parameters()[:2]).load_state_dict(mine)
+
+
+def test_cpu_training_is_deterministic_without_loading_the_compiler():
+    """Training on the CPU turns torch's deterministic kernels on (and back off) without
+    importing torch's compiler and SymPy (1.5-2 s of every process; more without bytecode)."""
+    code = """
+import sys, torch
+import spacon
+from spacon._utils import deterministic_algorithms
+with deterministic_algorithms("cpu"):
+    assert torch.are_deterministic_algorithms_enabled()
+assert not torch.are_deterministic_algorithms_enabled()
+adata, conn = spacon.datasets.synthetic_brain(n_cells=300, n_genes=60, seed=0)
+spacon.pp.normalize(adata)
+spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="section")
+spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+model = spacon.SpaCon(adata, hidden_dims=(16, 8, 4), seed=0)
+model.train(epochs=1, progress=False)
+loaded = [m for m in ("torch._inductor.config", "torch._dynamo", "sympy") if m in sys.modules]
+print(loaded or "ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stdout + out.stderr

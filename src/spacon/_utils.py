@@ -234,11 +234,31 @@ def deterministic_algorithms(device) -> Iterator[None]:
         return
     before = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True)
+    _use_deterministic_algorithms(True)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+        _use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+def _use_deterministic_algorithms(mode: bool, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms`` without importing torch's compiler.
+
+    The public function also sets the compiler's flag, and importing the compiler's
+    configuration (``torch._inductor``, ``torch._dynamo`` and SymPy) took 1.5-2.2 s of every
+    training process here, and 8.6 s where packages have no compiled bytecode. spacon compiles
+    nothing, so only the kernels' flag is set, unless the compiler is loaded already (then the
+    public function costs nothing and keeps both in step).
+    """
+    import sys
+
+    import torch
+
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        setter(mode, warn_only=warn_only)
 
 
 @contextlib.contextmanager
