@@ -302,3 +302,15 @@ def test_an_input_error_found_late_leaves_no_output_directory(sim_inputs, tmp_pa
     existing.mkdir()
     assert main(["domains", "--result", str(tmp_path / "none"), "--out", str(existing)]) == 2
     assert existing.exists()  # a directory the user made is never removed
+
+
+def test_a_switch_named_as_the_library_takes_it_is_said_as_its_flag():
+    """``drop_unregistered=True`` / ``overwrite=True`` in a message reach the command line as
+    ``--drop-unregistered`` / ``--overwrite``; a keyword that is no flag stays as written."""
+    from spacon.cli import _flags, _in_flags, build_parser
+
+    flags = _flags(build_parser())
+    said = _in_flags("drop them with drop_unregistered=True (or set unit_key=); pass "
+                     "overwrite=True to replace it; copy=True is Python's", flags)
+    assert said == ("drop them with --drop-unregistered (or set --unit-key); pass "
+                    "--overwrite to replace it; copy=True is Python's"), said

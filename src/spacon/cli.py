@@ -660,7 +660,11 @@ def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 
 def _in_flags(text: str, flags: dict[str, str]) -> str:
-    """Messages name options as the library takes them (``unit_key=``); say the flag."""
+    """Messages name options as the library takes them (``unit_key=``, ``overwrite=True``);
+    say the flag.
+    """
+    text = re.sub(r"(?<![(,] )(?<!\()\b([a-z][a-z_]*)=True\b",
+                  lambda m: flags.get(m.group(1), m.group(0)), text)
     return re.sub(r"(?<![(,] )(?<!\()\b([a-z][a-z_]*)=(?=[\s,;:)]|\.(?!\.)|$)",
                   lambda m: flags.get(m.group(1), m.group(0)), text)
 
