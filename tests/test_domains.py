@@ -459,3 +459,105 @@ def test_selection_workers_started_ahead_are_ready_for_the_runs():
     selection.start_workers(2).join()
     # the selection's next call reuses the started workers, which have imported its fits
     assert any(selection._parallel_map(_has_sklearn_mixture, [()] * 8, 2))
+
+
+def test_a_stored_tree_is_not_reused_once_its_judging_graph_changed(rng):
+    """The stored tree was judged on the spatial graph: removed or rebuilt, the next call
+    chooses again (before, it silently kept the old choice and reason)."""
+    n = 600
+    xy = rng.uniform(0, 10, (n, 2))
+    adata = embedded(np.column_stack([(xy[:, 0] > 5) * 4.0, rng.integers(0, 2, n) * 2.0])
+                     + rng.normal(0, 0.5, (n, 2)))
+    adata.obsm["spatial"] = xy
+    spacon.pp.spatial_graph(adata, n_neighbors=8)
+    spacon.tl.domains(adata, alpha=0)
+    assert "1 x spatial" in adata.uns["spacon_domain"]["selection"]["reason"]
+    spacon.tl.domains(adata, alpha=0)  # the same graphs: reused
+    assert "1 x spatial" in adata.uns["spacon_domain"]["selection"]["reason"]
+    del adata.obsp["spatial_connectivities"], adata.obsp["spatial_distances"]
+    spacon.tl.domains(adata, alpha=0)
+    assert "1 x embedding_knn" in adata.uns["spacon_domain"]["selection"]["reason"]
+    with pytest.raises(SpaconInputError, match="judged on other graphs"):
+        spacon.pp.spatial_graph(adata, n_neighbors=4)
+        spacon.tl.domains(adata, alpha=0, n_domains=2, tree_key="spacon_domain",
+                          key_added="two")
+
+
+def test_a_tree_is_cut_whatever_type_its_numbers_are_given_in(rng):
+    adata = embedded(blobs(rng, 300)[0])
+    spacon.tl.domains(adata, alpha=1, seed=0)
+    first = adata.obs["spacon_domain"].to_numpy()
+    for alpha, seed in ((1.0, 0), (np.float64(1), np.int64(0)), (1, np.int32(0))):
+        spacon.tl.domains(adata, n_domains=2, alpha=alpha, seed=seed,
+                          tree_key="spacon_domain", key_added="two")
+        assert adata.obs["two"].nunique() == 2
+    assert np.array_equal(adata.obs["spacon_domain"].to_numpy(), first)
+
+
+def test_the_reason_says_which_margin_let_fewer_domains_win(rng):
+    centres = rng.normal(size=(8, 8)) * 10
+    truth = np.repeat(np.arange(8), 100)
+    adata = embedded(centres[truth] + rng.normal(scale=0.5, size=(800, 8)))
+    spacon.tl.domains(adata, n_jobs=1)
+    selection = adata.uns["spacon_domain"]["selection"]
+    reason = selection["reason"]
+    if selection["chosen"] == selection["best_score_k"]:
+        assert "the best score among" in reason, reason
+    else:  # the fewest within a margin: which one, and its value
+        which = selection["margin"]["which"]
+        assert f"within {which} ({selection['margin']['value']:.3f}" in reason, reason
+        assert "one standard error of the best" not in reason
+    one = embedded(np.zeros((30, 2)) + rng.normal(0, 1e-9, (30, 2)))
+    spacon.tl.domains(one)
+    assert "1 domain" in one.uns["spacon_domain"]["selection"]["reason"]
+    assert "1 domains" not in one.uns["spacon_domain"]["selection"]["reason"]
+
+
+@pytest.mark.parametrize("method", ["leiden", "louvain"])
+def test_communities_of_clumped_cells_are_found_on_the_cells_graph(rng, method):
+    """Five clumps of 200 near-identical cells merge into five points: clustering the bare
+    points (a complete graph) gave 2 communities; the cells' graph gives 5."""
+    centres = rng.normal(size=(5, 8)) * 10
+    truth = np.repeat(np.arange(5), 200)
+    adata = embedded(centres[truth] + rng.normal(scale=1e-4, size=(1000, 8)))
+    spacon.tl.domains(adata, method=method)
+    assert adata.uns["spacon_domain"]["n_merged_points"] == 5
+    assert score(truth, adata.obs["spacon_domain"])["ari"] == pytest.approx(1.0)
+    same = embedded(np.ones((20, 3)))  # one point
+    spacon.tl.domains(same, method=method)
+    assert same.obs["spacon_domain"].nunique() == 1
+
+
+def test_domain_inputs_that_are_not_numbers_or_options_that_do_not_apply_are_refused(rng):
+    z = blobs(rng, 200)[0]
+    adata = embedded(z)
+    adata.obsm["sparse"] = sp.csr_matrix(z)
+    spacon.tl.domains(adata, use_rep="sparse", key_added="from_sparse")
+    spacon.tl.domains(adata, key_added="from_dense")
+    assert np.array_equal(adata.obs["from_sparse"], adata.obs["from_dense"])
+    adata.obsm["words"] = np.full((200, 2), "a")
+    adata.obsm["empty"] = np.zeros((200, 0))
+    before = set(adata.obs)
+    for kwargs, match in (({"use_rep": "words"}, "must hold numbers"),
+                          ({"use_rep": "empty"}, "at least one"),
+                          ({"seed": None}, "seed must be a whole number"),
+                          ({"resolution": "1", "method": "leiden"}, "resolution must be a number"),
+                          ({"n_jobs": "two"}, "n_jobs must be a number"),
+                          ({"resolution": 0.5}, "method='gmm' chooses"),
+                          ({"method": "leiden", "n_domains": 3, "resolution": 0.5},
+                           "n_domains or resolution"),
+                          ({"n_neighbors": 0, "method": "leiden"}, "n_neighbors must be at"),
+                          ({"max_fit_cells": 0}, "max_fit_cells must be at")):
+        with pytest.raises(SpaconInputError, match=match):
+            spacon.tl.domains(adata, key_added="bad", **kwargs)
+    assert set(adata.obs) == before
+
+
+def test_the_tree_plot_refuses_domains_that_are_no_cut_of_its_tree(rng):
+    adata = embedded(blobs(rng, 300)[0])
+    spacon.tl.domains(adata)
+    leaves = len(adata.uns["spacon_domain"]["tree"]["leaf_size"])
+    spacon.tl.domains(adata, n_domains=leaves + 2, key_added="finer",
+                      tree_key="spacon_domain")
+    with pytest.raises(SpaconInputError, match=f"more than the {leaves} leaves"):
+        spacon.pl.domain_tree(adata, key="finer")

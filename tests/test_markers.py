@@ -84,3 +84,19 @@ def test_one_domain_by_name_and_stale_metagenes_go(brain):
     assert set(adata.uns["spacon_markers"]["codes"]["domain"]) == {"0"}
     table = spacon.tl.marker_genes(adata, "codes", domains={0, 1}, n_genes=3)  # any iterable
     assert set(table["domain"]) == {"0", "1"}
+
+
+def test_marker_counts_must_be_whole_and_expression_finite(brain):
+    adata, _ = brain
+    spacon.pp.normalize(adata)
+    for n_genes in (-3, 0, 2.5, "5"):
+        with pytest.raises(SpaconInputError, match="n_genes must be"):
+            spacon.tl.marker_genes(adata, "region", n_genes=n_genes)
+    broken = adata.copy()
+    broken.X = broken.X.toarray() if hasattr(broken.X, "toarray") else broken.X.copy()
+    broken.X[:3, 0] = np.nan
+    with pytest.raises(SpaconInputError, match="NaN or infinite values in 3 cells"):
+        spacon.tl.marker_genes(broken, "region")
+    with pytest.raises(SpaconInputError, match="draws the table spacon.tl.marker_genes returns"):
+        spacon.pl.marker_genes(adata, "0")
+    assert "spacon_markers" not in broken.uns

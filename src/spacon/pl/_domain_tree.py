@@ -53,6 +53,12 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
             f"{adata.n_obs} (a subset keeps the whole data's uns); draw the tree from the data "
             "the domains were called on.")
     domains = pd.Categorical(labels_column(adata, key))
+    n_domains = len(pd.unique(domains.dropna()))
+    if n_domains > tree.n_leaves:
+        raise SpaconInputError(
+            f"obs[{key!r}] holds {n_domains} domains, more than the {tree.n_leaves} leaves of "
+            f"its tree: n_domains above the leaves fits a mixture of its own, not nested in "
+            f"the tree. Draw the tree of a call with at most {tree.n_leaves} domains.")
     colours = dict(zip(domains.categories, colours_of(adata, key, len(domains.categories))))
     # the domain (at the level shown in obs[key]) that most of each leaf's cells carry, by
     # category code (unused categories and cells without a domain shift no column)

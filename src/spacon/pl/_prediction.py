@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def connectivity_prediction(result: dict, *, predictor: str | None = None,
@@ -68,6 +69,12 @@ def marker_genes(table, domain, *, ax=None):
     from .._errors import SpaconInputError
     from ._figure import figure_and_axes
 
+    columns = {"domain", "gene", "coefficient"}
+    if not isinstance(table, pd.DataFrame) or not columns <= set(table.columns):
+        raise SpaconInputError(
+            f"pl.marker_genes draws the table spacon.tl.marker_genes returns (columns "
+            f"{', '.join(sorted(columns))}), got {type(table).__name__}: call table = "
+            "spacon.tl.marker_genes(adata, key) first.")
     rows = table[table["domain"] == str(domain)]
     if rows.empty:
         raise SpaconInputError(f"the marker table has no domain {domain!r}.")

@@ -171,21 +171,22 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
             mixtures[k] = _agreement(partitions[k], [m for _, m in mine])
         families = {"mixture": _table(mixtures, graphs, top),
                     "tree": _table(cuts, graphs, top)}
-        family, best, top_family, top_k = _one_standard_error(families)
-        if best <= 0.75 * top or top >= limit:
+        family, best, top_family, top_k, margin = _one_standard_error(families)
+        if max(best, top_k) <= 0.75 * top or top >= limit:
             break
-        logger.info("domains: k=%d is near the top of 1..%d; trying up to %d", best, top,
-                    min(top + 10, limit))
+        logger.info("domains: k=%d (best score: %d) is near the top of 1..%d; trying up to %d",
+                    best, top_k, top, min(top + 10, limit))
         top = min(top + 10, limit)
     if family == "tree":
         partitions[best] = [tree.cut(best)[leaf] for tree, leaf, _ in runs[:n_runs]]
     return {"chosen": best, "family": family, "best_score": (top_family, top_k),
+            "margin": margin,
             "evaluation": evaluation, "run_partitions": partitions[best],
             "n_tree_leaves": n_tree_leaves, "families": families, "n_runs": n_runs,
             "weights": {name: float(w) for name, w, *_ in graphs},
             # more domains may exist when the cap came from the cells per domain, not from
             # the number of distinct points
-            "at_limit": bool(best > 0.75 * top and top < len(points))}
+            "at_limit": bool(max(best, top_k) > 0.75 * top and top < len(points))}
 
 
 def _table(rows: dict, graphs, top: int) -> dict:
@@ -210,21 +211,23 @@ def most_reproducible(candidates: list, partition_of, runs: list,
     return int(np.flatnonzero(np.asarray(agreement) >= max(agreement) - tolerance)[0]), agreement
 
 
-def _one_standard_error(families: dict) -> tuple[str, int, str, int]:
+def _one_standard_error(families: dict) -> tuple[str, int, str, int, tuple[str, float]]:
     """The fewest domains scoring within one standard error (at least 5 % and 0.01) of the
-    best.
+    best; the last item says which of the three set the margin, and the margin.
     """
     top_family, top_i = max(((f, int(np.argmax(t["score"]))) for f, t in families.items()),
                             key=lambda c: (round(families[c[0]]["score"][c[1]], 12),
                                            -families[c[0]]["k"][c[1]]))
     t = families[top_family]
-    margin = max(t["stability_se"][top_i] * max(t["modularity"][top_i], 0.0),
-                 TOLERANCE * t["score"][top_i], ABSOLUTE_TOLERANCE)
-    floor = t["score"][top_i] - margin
+    margins = {"one standard error": t["stability_se"][top_i] * max(t["modularity"][top_i], 0.0),
+               f"{TOLERANCE:.0%}": TOLERANCE * t["score"][top_i],
+               f"{ABSOLUTE_TOLERANCE:g}": ABSOLUTE_TOLERANCE}
+    which = max(margins, key=margins.get)
+    floor = t["score"][top_i] - margins[which]
     candidates = [(int(t["k"][i]), -t["score"][i], f) for f, t in families.items()
                   for i in np.flatnonzero(t["score"] >= floor)]
     k, _, family = min(candidates)
-    return family, k, top_family, int(t["k"][top_i])
+    return family, k, top_family, int(t["k"][top_i]), (which, float(margins[which]))
 
 
 def _run_seeds(seed: int, n_runs: int, *key: int) -> list[int]:

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_obsm, check_option
+from .._utils import check_numbers, check_obsm, check_option
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +151,25 @@ def domains(
     if method == "gmm" and tree_key is not None and "tree" not in adata.uns.get(tree_key, {}):
         raise SpaconInputError(f"adata.uns has no domain tree under {tree_key!r}; call "
                                f"tl.domains(adata, key_added={tree_key!r}) first.")
+    check_numbers(resolution=resolution, n_runs=n_runs, n_neighbors=n_neighbors,
+                  max_fit_cells=max_fit_cells, merge_radius=merge_radius, n_jobs=n_jobs)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise SpaconInputError(f"seed must be a whole number, got {seed!r} (domains are "
+                               "repeatable for a seed).")
     if resolution is not None and not (np.isfinite(resolution) and resolution > 0):
         raise SpaconInputError(f"resolution must be a positive number, got {resolution!r}.")
+    if resolution is not None and method == "gmm":
+        raise SpaconInputError("resolution is Leiden's and Louvain's; method='gmm' chooses the "
+                               "number of domains itself (or takes n_domains=).")
+    if resolution is not None and n_domains is not None:
+        raise SpaconInputError(f"give n_domains or resolution, not both: with n_domains "
+                               f"{method} searches the resolution that gives that many.")
+    for name, value, least in (("n_neighbors", n_neighbors, 1), ("max_fit_cells",
+                                                                 max_fit_cells, 1)):
+        if value < least:
+            raise SpaconInputError(f"{name} must be at least {least}, got {value}.")
+    if not merge_radius >= 0:
+        raise SpaconInputError(f"merge_radius must be >= 0, got {merge_radius}.")
     if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
         raise SpaconInputError(f"n_domains must be between 1 and the number of cells "
                                f"({adata.n_obs}), got {n_domains}.")
@@ -168,10 +185,7 @@ def domains(
         from ._fuse import check_alpha
 
         check_alpha(alpha)
-    z = np.asarray(adata.obsm[use_rep], dtype=np.float64)
-    if z.ndim != 2 or len(z) != adata.n_obs:
-        raise SpaconInputError(f"adata.obsm[{use_rep!r}] must be cells x dimensions, got shape "
-                               f"{z.shape} for {adata.n_obs} cells.")
+    z = _embedding(adata, use_rep)
     if not np.isfinite(z).all():
         bad = int((~np.isfinite(z)).any(axis=1).sum())
         raise SpaconInputError(f"adata.obsm[{use_rep!r}] has NaN or infinite values in {bad} "
@@ -197,7 +211,8 @@ def domains(
                                    tree_key or key_added, {**info["params"], **options}, info,
                                    n_jobs, given_tree=tree_key is not None)
     else:
-        labels, _ = _community(points, method, n_domains, resolution, n_neighbors, seed, info)
+        labels, _ = _community(points, method, n_domains, resolution, n_neighbors, seed, info,
+                               sizes=np.bincount(group, minlength=len(points)))
         labels = labels[group]
     chosen = len(np.unique(labels))
     info["n_domains"] = int(chosen)
@@ -206,6 +221,25 @@ def domains(
     adata.uns[key_added] = info
     adata.uns[f"{key_added}_colors"] = domain_colours(chosen)
     return adata if copy else None
+
+
+def _embedding(adata, use_rep: str) -> np.ndarray:
+    """``obsm[use_rep]`` as a float64 cells x dimensions array (a sparse one made dense),
+    refused when it is not numbers, has no dimensions or does not match the cells.
+    """
+    import scipy.sparse as sp
+
+    value = adata.obsm[use_rep]
+    if sp.issparse(value):
+        value = value.toarray()
+    try:
+        z = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise SpaconInputError(f"adata.obsm[{use_rep!r}] must hold numbers: {err}.") from None
+    if z.ndim != 2 or len(z) != adata.n_obs or z.shape[1] == 0:
+        raise SpaconInputError(f"adata.obsm[{use_rep!r}] must be cells x dimensions (at least "
+                               f"one), got shape {z.shape} for {adata.n_obs} cells.")
+    return z
 
 
 def domain_colours(n: int) -> list[str]:
@@ -255,13 +289,15 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     )
     from ._mixture_tree import MixtureTree
 
-    fingerprint = _fingerprint(z, options)
     stored = adata.uns.get(tree_key or "", {})
     # the same embedding under another obsm key (spacon run's X_spacon_alpha0 and X_spacon)
     # is the same tree
     built_on = stored.get("params", {}).get("use_rep", options["use_rep"])
-    if stored.get("tree", {}).get("fingerprint") in (
-            fingerprint, _fingerprint(z, {**options, "use_rep": built_on})):
+    fingerprint, *same = _fingerprints(z, options, built_on)
+    judged_on = _graphs_fingerprint(adata, options, n_neighbors)
+    stored_tree = stored.get("tree", {})
+    if (stored_tree.get("fingerprint") in (fingerprint, *same)
+            and stored_tree.get("graphs", judged_on) == judged_on):  # (older trees: no graphs)
         tree = MixtureTree.from_dict(stored["tree"])
         leaves = np.asarray(stored["tree"]["leaves"], dtype=np.int64)
         selection = dict(stored["selection"])
@@ -269,12 +305,14 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     elif given_tree:  # a tree named by the caller is cut, never silently replaced
         built = stored.get("params", {})
         raise SpaconInputError(
-            f"the domain tree in uns[{tree_key!r}] was built from another embedding or options "
-            f"(obsm[{built.get('use_rep')!r}] at alpha {built.get('alpha')}, seed "
+            f"the domain tree in uns[{tree_key!r}] was built from another embedding or options, "
+            f"or judged on other graphs (obsm[{built.get('use_rep')!r}] at alpha "
+            f"{built.get('alpha')}, seed "
             f"{built.get('seed')}, {len(stored['tree']['leaves'])} cells; here obsm"
             f"[{options['use_rep']!r}] at alpha {options['alpha']}, seed {options['seed']}, "
             f"{len(z)} cells). Call with the use_rep, alpha and options it was built with, on "
-            "the same cells, or leave tree_key out to build a tree for this embedding.")
+            "the same cells and graphs, or leave tree_key out to build a tree for this "
+            "embedding.")
     elif len(points) < 2:  # one cell, or every cell at one point: nothing to choose
         tree = MixtureTree(np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.array([len(z)]))
         leaves = np.zeros(len(z), dtype=np.int64)
@@ -308,7 +346,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         f"{choice}")
     info["selection"] = selection
     info["tree"] = {**tree.to_dict(), "leaves": leaves.astype(np.int32),
-                    "fingerprint": fingerprint}
+                    "fingerprint": fingerprint, "graphs": judged_on}
     if k <= tree.n_leaves:
         return tree.cut(k)[leaves]
     if k > len(points):
@@ -351,13 +389,15 @@ def _final_mixture(points, group, scores, seed, max_fit_cells):
     starts = mixture(points, n_leaves, seed, max_fit_cells, group=group).starts()
     best, agreement = most_reproducible(starts, partition, scores["run_partitions"])
     labelling = (f"start {best + 1} of {len(starts)} by likelihood, mean ARI "
-                 f"{agreement[best]:.3f} with the runs at {k} domain{'s' if k > 1 else ''} "
+                 f"{agreement[best]:.3f} with the runs at {_n(k, 'domain')} "
                  f"(the most likely: {agreement[0]:.3f})")
     return starts[best], tree_of(starts[best]), labelling
 
 
 def _selection_record(scores: dict) -> dict:
     """What was chosen and why, for ``uns[key]['selection']``."""
+    from ._domain_selection import ABSOLUTE_TOLERANCE, TOLERANCE
+
     best, family = int(scores["chosen"]), scores["family"]
     table = scores["families"][family]
     top_family, top_k = scores["best_score"]
@@ -365,27 +405,106 @@ def _selection_record(scores: dict) -> dict:
     graphs = " + ".join(f"{w:.2g} x {name}" for name, w in scores["weights"].items())
     what = ("mixture" if family == "mixture" else
             f"cut of a {scores['n_tree_leaves']}-component entropy-merged mixture tree")
-    reason = (f"{best} domains ({what}): stability x modularity {table['stability'][i]:.3f} x "
-              f"{table['modularity'][i]:.3f} = {table['score'][i]:.3f}, the fewest domains "
-              f"within one standard error of the best ({top_k} domains, {top_family}: "
-              f"{scores['families'][top_family]['score'][top_k - 1]:.3f}) among "
-              f"1..{table['k'][-1]}; stability = mean ARI of {scores['n_runs']} fits on "
-              f"subsamples, modularity on {graphs}")
+    which, margin = scores["margin"]
+    best_score = scores["families"][top_family]["score"][top_k - 1]
+    if (top_family, top_k) == (family, best):
+        why = "the best score"
+    else:  # which of the margins let fewer domains win
+        why = (f"the fewest domains scoring within {which} ({margin:.3f}; the largest of one "
+               f"standard error, {TOLERANCE:.0%} and {ABSOLUTE_TOLERANCE:g}) of the best "
+               f"({_n(top_k, 'domain')}, {top_family}: {best_score:.3f})")
+    reason = (f"{_n(best, 'domain')} ({what}): stability x modularity "
+              f"{table['stability'][i]:.3f} x {table['modularity'][i]:.3f} = "
+              f"{table['score'][i]:.3f}, {why} among 1..{table['k'][-1]}; stability = mean "
+              f"ARI of {scores['n_runs']} fits on subsamples, modularity on {graphs}")
     if scores["at_limit"]:
         reason += " (at the most domains the data allow: more may exist)"
     return {"rule": "stability x modularity, one-standard-error", "chosen": best,
             "family": family, "best_score_family": top_family, "best_score_k": top_k,
             "n_tree_leaves": scores["n_tree_leaves"], "weights": scores["weights"],
             "n_runs": scores["n_runs"], "at_limit": scores["at_limit"], "reason": reason,
+            "margin": {"which": scores["margin"][0], "value": scores["margin"][1]},
             **scores["families"]}
 
 
-def _fingerprint(z: np.ndarray, options: dict) -> str:
-    """Identifies the embedding and the options a tree was built from."""
+def _n(count: int, noun: str) -> str:
+    """``1 domain``, ``2 domains``."""
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def _fingerprints(z: np.ndarray, options: dict, built_on: str | None = None) -> list[str]:
+    """The fingerprint of the embedding and ``options`` (the first, which a new tree stores),
+    then those of the same options written otherwise: ``alpha=1`` and ``1.0``, NumPy and
+    Python numbers, and the embedding under ``built_on``, its ``obsm`` key when stored.
+    """
+    import hashlib
+    import itertools
+
+    def forms(value):
+        if isinstance(value, np.generic):  # np.int64(0) is written 0, as a tree built with it
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return [value]
+        number = float(value)
+        out = [value, number] + ([int(number)] if number.is_integer() else [])
+        return list({repr(v): v for v in out}.values())  # 1 and 1.0 are both kept
+
+    embedding = hashlib.sha1(np.ascontiguousarray(z).tobytes())
+    keys = sorted(options)
+    variants = [forms(options[k]) for k in keys]
+    reps = [options.get("use_rep")] + ([built_on] if built_on not in (None,
+                                                                       options.get("use_rep"))
+                                       else [])
+    out = []
+    for rep in reps:
+        for values in itertools.product(*variants):
+            chosen = dict(zip(keys, values))
+            if "use_rep" in chosen:
+                chosen["use_rep"] = rep
+            h = embedding.copy()
+            h.update(repr(sorted(chosen.items())).encode())
+            if h.hexdigest() not in out:
+                out.append(h.hexdigest())
+    return out
+
+
+def _graphs_fingerprint(adata, options: dict, n_neighbors: int) -> str:
+    """Identifies the graphs that would judge the candidates (see
+    :func:`~spacon.tl._domain_selection.coherence_graphs`), from their shapes, degrees and
+    summed weights (cheap at whole-brain scale): a tree judged on a graph since rebuilt or
+    removed is not reused.
+    """
     import hashlib
 
-    h = hashlib.sha1(np.ascontiguousarray(z).tobytes())
-    h.update(repr(sorted((k, v) for k, v in options.items())).encode())
+    import scipy.sparse as sp
+
+    h = hashlib.sha1()
+
+    def matrix(name, m):
+        m = sp.csr_matrix(m)
+        h.update(f"{name} {m.shape} {m.nnz} {float(m.data.sum())!r}".encode())
+        h.update(np.ascontiguousarray(m.indptr, dtype=np.int64).tobytes())
+
+    spatial = _keys.connectivities(options.get("spatial_key", _keys.SPATIAL_GRAPH))
+    connectome_key = options.get("connectome_key", _keys.CONNECTOME_GRAPH)
+    found = False
+    if spatial in adata.obsp:
+        matrix("spatial", adata.obsp[spatial])
+        found = True
+    stored = adata.uns.get(_keys.neighbors(connectome_key), {})
+    if _keys.connectivities(connectome_key) in adata.obsp:
+        matrix("connectome", adata.obsp[_keys.connectivities(connectome_key)])
+        found = True
+    elif "unit_connectivities" in stored:
+        matrix("connectome units", stored["unit_connectivities"])
+        unit_key = stored.get("params", {}).get("unit_key")
+        units = adata.obs[unit_key] if unit_key in adata.obs else None
+        h.update(repr(unit_key).encode())
+        if units is not None:
+            h.update(pd.util.hash_pandas_object(units.astype(str), index=False).to_numpy())
+        found = True
+    if not found:  # judged on the embedding's kNN graph
+        h.update(f"embedding knn {n_neighbors}".encode())
     return h.hexdigest()
 
 
@@ -436,13 +555,35 @@ def _categorical(labels: np.ndarray) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, [str(i) for i in range(len(order))])
 
 
-def _community(z, method, n_domains, resolution, n_neighbors, seed, info):
+def _community(z, method, n_domains, resolution, n_neighbors, seed, info, sizes=None):
+    """Leiden or Louvain on the points ``z``, each standing for ``sizes`` cells.
+
+    Without merged points: on scanpy's kNN graph of the cells (``sc.pp.neighbors``), as
+    scanpy clusters. With merged points: on the cells' kNN graph summed over points (the
+    cell pairs linked between two points, and within one: a self-loop), so that a point of
+    10,000 cells weighs as those cells do; on the bare points, a handful of clumps form one
+    complete graph and fall into one or two communities.
+    """
     import anndata as ad
     import scanpy as sc
+    import scipy.sparse as sp
 
+    info["params"]["n_neighbors"] = n_neighbors
+    single = sizes is None or (np.asarray(sizes) == 1).all()
+    if len(z) < 2 or (single and len(z) < 3):  # one point, or two cells: no graph to cluster
+        labels = np.arange(len(z)) if n_domains == len(z) else np.zeros(len(z), dtype=np.int64)
+        info["params"]["resolution"] = None
+        return labels, len(np.unique(labels))
     tmp = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(len(z))]), obsm={"z": z})
-    sc.pp.neighbors(tmp, n_neighbors=max(2, min(n_neighbors, len(z) - 1)), use_rep="z",
-                    random_state=seed)
+    if single:
+        sc.pp.neighbors(tmp, n_neighbors=max(2, min(n_neighbors, len(z) - 1)), use_rep="z",
+                        random_state=seed)
+    else:
+        from ._domain_selection import _knn_graph
+
+        weight = sp.diags(np.asarray(sizes, dtype=np.float64))
+        tmp.obsp["connectivities"] = (weight @ _knn_graph(z, n_neighbors, sizes) @ weight).tocsr()
+        tmp.uns["neighbors"] = {"connectivities_key": "connectivities", "params": {}}
 
     def run(res):
         if method == "leiden":
@@ -487,5 +628,4 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info):
                 SpaconWarning, stacklevel=3)
         info["params"]["resolution_search"] = True
     info["params"]["resolution"] = float(res)
-    info["params"]["n_neighbors"] = n_neighbors
     return labels, len(np.unique(labels))

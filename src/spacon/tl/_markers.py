@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import labels_column
+from .._utils import check_numbers, labels_column
 from ..pp._normalize import warn_if_counts
 
 
@@ -59,6 +59,11 @@ def marker_genes(
     """
     from sklearn.cross_decomposition import PLSRegression
 
+    check_numbers(n_genes=n_genes, n_components=n_components, max_cells=max_cells)
+    for name, value in (("n_genes", n_genes), ("n_components", n_components),
+                        ("max_cells", max_cells)):
+        if int(value) != value or value < 1:
+            raise SpaconInputError(f"{name} must be a whole number >= 1, got {value!r}.")
     column = labels_column(adata, key)
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
@@ -78,6 +83,10 @@ def marker_genes(
         raise SpaconInputError(f"adata.obs[{key!r}] has one domain: nothing to contrast.")
     x = adata.X if layer is None else adata.layers[layer]
     x = x.toarray() if sp.issparse(x) else np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).any(axis=1).sum())
+        raise SpaconInputError(f"the expression ({'X' if layer is None else layer!r}) has NaN "
+                               f"or infinite values in {bad} cells; markers need finite values.")
     mean, sd = x.mean(axis=0), x.std(axis=0)
     z = (x - mean) / np.where(sd > 0, sd, 1.0)
     fit = np.flatnonzero(labelled)
