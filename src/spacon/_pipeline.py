@@ -417,6 +417,16 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
             f"--connectivity-code must be >= 0 (0: off), got {config.connectivity_code}.")
     if config.n_top_genes is not None and config.n_top_genes < 2:
         raise SpaconInputError(f"--n-top-genes must be >= 2, got {config.n_top_genes}.")
+    if config.resolution is not None:  # refused now, not after training
+        if config.method == "gmm":
+            raise SpaconInputError(
+                f"--resolution {config.resolution:g} is Leiden's and Louvain's: add --method "
+                "leiden (or louvain), or drop it (gmm chooses the number of domains itself).")
+        if config.n_domains:
+            raise SpaconInputError("--resolution and --n-domains contradict each other (with "
+                                   "--n-domains the resolution is searched): drop one.")
+        if not config.resolution > 0:
+            raise SpaconInputError(f"--resolution must be > 0, got {config.resolution:g}.")
     return config
 
 
