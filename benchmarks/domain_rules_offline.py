@@ -145,7 +145,7 @@ def score(table: dict, stability_power: float = 1.0, modularity_power: float = 1
 
 
 def choose(row: dict, tolerance: float = 0.05, use_se: bool = True, fewest: bool = True,
-           **powers) -> int:
+           shrink: float | None = None, **powers) -> int:
     """The default's choice with a variant score, tolerance or tie rule (see
     :func:`spacon.tl._domain_selection._one_standard_error`)."""
     candidates = []
@@ -157,6 +157,10 @@ def choose(row: dict, tolerance: float = 0.05, use_se: bool = True, fewest: bool
     top = max(candidates, key=lambda c: (round(c[0], 12), -c[1]))
     if not fewest:
         return top[1]
+    if shrink is not None and top[1] > 1:
+        # with k equal, separate domains, the k-th adds 1 / (k - 1)^2 of the modularity: a
+        # fixed 5 % lets 6 or more of them lose one
+        tolerance = min(tolerance, shrink / (top[1] - 1) ** 2)
     margin = max(top[2] if use_se else 0.0, tolerance * top[0], 0.01)
     return min(k for s, k, _ in candidates if s >= top[0] - margin)
 
@@ -169,6 +173,8 @@ RULES = {
     "tolerance 10 %": {"tolerance": 0.10, "use_se": False},
     "stability^2 x modularity": {"stability_power": 2.0},
     "stability x modularity^2": {"modularity_power": 2.0},
+    "tolerance min(5 %, 0.5 / (k - 1)^2)": {"shrink": 0.5},
+    "tolerance min(5 %, 1 / (k - 1)^2)": {"shrink": 1.0},
 }
 # the 18 development tables were judged with these rules before the held-out ones were gathered
 

@@ -74,6 +74,8 @@ def domains(
 
     ``method="leiden"``/``"louvain"`` cluster a ``n_neighbors``-nearest-neighbour graph of the
     embedding at ``resolution``; with ``n_domains`` the resolution is searched to match it.
+    Where near-identical cells were merged into points (see ``merge_radius``), the graph is
+    the cells' kNN graph summed over points, so a point weighs as the cells it stands for.
 
     Parameters
     ----------
@@ -85,7 +87,8 @@ def domains(
     n_domains
         Number of domains wanted (optional).
     resolution
-        Leiden/Louvain resolution (default 1.0).
+        Leiden/Louvain resolution (default 1.0); not with ``method="gmm"`` (which chooses
+        the number itself) nor with ``n_domains`` (which searches it).
     alpha
         The alpha the embedding was fused at, which sets the weight of the connectome against
         the spatial graph when judging domains (as :func:`spacon.tl.fuse` weights the
