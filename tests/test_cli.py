@@ -247,3 +247,22 @@ def test_embed_refuses_training_options_it_would_ignore(capsys):
         main(["embed", "--model", "m", "--adata", "a.h5ad", "--epochs", "3"])
     assert stop.value.code == 2
     assert "--epochs" in capsys.readouterr().err
+
+
+def test_overwrite_leaves_nothing_of_the_earlier_run_that_the_new_one_did_not_write(inputs,
+                                                                                   tmp_path):
+    """A trained run at alphas 0 and 1 with its report, then a smoothing run at alpha 0
+    without a report over it: no model for `spacon predict` to pick up, no figures of alpha 1,
+    no report of the old domains; other files in the folder stay."""
+    out = tmp_path / "res"
+    assert main(base_args(inputs, out) + ["--alpha", "0", "1"]) == 0
+    assert (out / "model" / "model.pt").exists() and (out / "report.html").exists()
+    assert list((out / "figures").glob("*alpha1.png"))
+    (out / "notes.txt").write_text("mine")
+    assert main(base_args(inputs, out) + ["--alpha", "0", "--encoder", "smoothing",
+                                          "--no-report", "--overwrite"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert not (out / "model").exists() and not (out / "report.html").exists()
+    assert sorted(f"figures/{p.name}" for p in (out / "figures").glob("*.png")) == sorted(
+        summary["figures"])
+    assert (out / "notes.txt").read_text() == "mine"

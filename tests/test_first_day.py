@@ -131,6 +131,20 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     assert again_summary["n_domains"] == {"0": 3}
     assert again_summary["domains_from"] == str(out.resolve())
     assert (tmp_path / "again" / "report.html").exists()
+    # scored against the run's truth as the run was; no figures listed that were not drawn
+    assert again_summary["truth_scores"]["truth"] == "region" and again_summary["figures"] == []
+    assert "region" in pd.read_csv(tmp_path / "again" / "domains.csv").columns
+    # levels, then one number from that result: no stale level columns are left behind
+    assert main(["domains", "--result", str(tmp_path / "again"), "--n-domains", "2", "3",
+                 "--out", str(tmp_path / "levels")]) == 0
+    assert "spacon_domain_alpha0_k2" in ad.read_h5ad(tmp_path / "levels" / "result.h5ad").obs
+    assert main(["domains", "--result", str(tmp_path / "levels"), "--n-domains", "2",
+                 "--out", str(tmp_path / "single")]) == 0
+    single = ad.read_h5ad(tmp_path / "single" / "result.h5ad")
+    assert not [c for c in single.obs if c.startswith("spacon_domain_alpha0_k")]
+    assert main(["domains", "--result", str(tmp_path / "nowhere"), "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
     # into the run's own directory: its summary and report describe the new domains too
     started = time.time()
     assert main(["domains", "--result", str(out), "--n-domains", "4", "--out", str(out),

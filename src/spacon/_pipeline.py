@@ -325,6 +325,9 @@ def _run(config: RunConfig, adata=None):
     if adata is None:
         adata = read_input(config.adata)
     check_truth(adata, config.truth)
+    too_many = [k for k in config.n_domains or [] if k > adata.n_obs]
+    if too_many:  # now, not after training
+        raise SpaconInputError(f"--n-domains {too_many[0]} is more than the {adata.n_obs} cells.")
     connectivity = None
     if not config.no_connectivity and config.connectivity is not None:
         connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
@@ -417,7 +420,19 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
             f"--connectivity-code must be >= 0 (0: off), got {config.connectivity_code}.")
     if config.n_top_genes is not None and config.n_top_genes < 2:
         raise SpaconInputError(f"--n-top-genes must be >= 2, got {config.n_top_genes}.")
-    if config.resolution is not None:  # refused now, not after training
+    # the domain options too: refused now, not after training
+    check_option("method", config.method, ("gmm", "leiden", "louvain"))
+    if not config.alpha:
+        raise SpaconInputError("--alpha needs at least one value in [0, 1].")
+    if config.n_domains is not None and any(k < 1 for k in config.n_domains):
+        raise SpaconInputError(f"--n-domains must be >= 1, got "
+                               f"{' '.join(str(k) for k in config.n_domains)}.")
+    if config.refine is not None and config.refine < 1:
+        raise SpaconInputError(f"--refine K takes the majority of K >= 1 spatial neighbours, "
+                               f"got {config.refine}.")
+    if config.seed < 0:
+        raise SpaconInputError(f"--seed must be >= 0, got {config.seed}.")
+    if config.resolution is not None:
         if config.method == "gmm":
             raise SpaconInputError(
                 f"--resolution {config.resolution:g} is Leiden's and Louvain's: add --method "
@@ -554,11 +569,12 @@ def call_domains(adata, config: RunConfig) -> dict:
 
     Returns
     -------
-    ``{"n_domains": {alpha: count}, "levels": {alpha: {k: key}}, "truth": {alpha: scores}}``.
+    ``{"n_domains": {alpha: count}, "levels": {alpha: {k: key}}, "level_counts": {alpha: {k:
+    count}}, "truth": {alpha: scores}}`` (Leiden/Louvain may find another count than ``k``).
     """
     from . import tl
 
-    counts, level_keys, scores = {}, {}, {}
+    counts, level_keys, level_counts, scores = {}, {}, {}, {}
     for alpha in config.alpha:
         key, name = _keys.domain_for_alpha(alpha), f"{alpha:g}"
         tl.fuse(adata, alpha, key_added=_keys.fused_for_alpha(alpha))
@@ -569,6 +585,7 @@ def call_domains(adata, config: RunConfig) -> dict:
                           section_key=config.section_key, key_added=column)
         if levels:
             level_keys[name] = levels
+            level_counts[name] = {k: int(adata.obs[c].nunique()) for k, c in levels.items()}
         counts[name] = int(adata.obs[key].nunique())
         if config.truth is not None:
             scores[name] = tl.score_domains(adata, config.truth, key)
@@ -580,7 +597,8 @@ def call_domains(adata, config: RunConfig) -> dict:
     if colours is not None:  # the same domains, the same colours (in scanpy's plots too)
         adata.uns[f"{_keys.DOMAIN}_colors"] = list(colours)
     tl.fuse(adata, config.alpha[0])  # obsm['X_spacon'] and uns['spacon_fuse'] agree on alpha
-    return {"n_domains": counts, "levels": level_keys, "truth": scores}
+    return {"n_domains": counts, "levels": level_keys, "level_counts": level_counts,
+            "truth": scores}
 
 
 def domain_table(adata, config: RunConfig, domains: dict):
@@ -624,6 +642,7 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
         "n_domains": domains["n_domains"],
         "domain_keys": {f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
         "domain_levels": domains["levels"],
+        "domain_level_counts": domains["level_counts"],
         "figures": figures,
         "versions": _versions(),
     }
@@ -635,7 +654,31 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
         write_report(adata, out / REPORT, summary=summary)
         timer.lap("report")
     write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
+    remove_stale_outputs(out, has_model=model is not None, figures=figures,
+                         report=not config.no_report)
     return summary
+
+
+def remove_stale_outputs(out: Path, *, has_model: bool, figures: list[str],
+                         report: bool) -> None:
+    """Once a run's outputs are written, remove those an earlier run left in ``out``
+    (``--overwrite``) that this one did not write: its ``model/`` (a smoothing run trains
+    none; ``spacon predict`` would have used it), figures of other alphas or levels, its
+    report. Only spacon's own outputs; nothing else in ``out`` is touched.
+    """
+    import shutil
+
+    if not has_model and (out / "model" / "model.pt").is_file():
+        shutil.rmtree(out / "model")
+    if not report and (out / REPORT).is_file():
+        (out / REPORT).unlink()
+    folder, kept = out / "figures", {Path(f).name for f in figures}
+    if folder.is_dir():
+        for path in folder.glob("*.png"):
+            if path.name not in kept:
+                path.unlink()
+        if not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:

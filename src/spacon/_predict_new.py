@@ -46,6 +46,8 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
         raise SpaconInputError("--out DIR is required.")
     if config.adata is None:
         raise SpaconInputError("--adata NEW.h5ad is required.")
+    if config.threads is not None and config.threads < 1:
+        raise SpaconInputError(f"--threads must be >= 1, got {config.threads}.")
     model_dir = model_directory(model)
     if not (model_dir / FILE).exists():
         raise SpaconInputError(

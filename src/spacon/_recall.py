@@ -36,11 +36,16 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     from .io import write_h5ad, write_text
 
     result_dir = Path(result_dir)
+    if not result_dir.is_dir():
+        raise SpaconInputError(f"--result {str(result_dir)!r} does not exist or is not a "
+                               "directory: give the --out directory of spacon run.")
     if not (result_dir / "result.h5ad").exists():
         raise SpaconInputError(f"--result {str(result_dir)!r} holds no result.h5ad of spacon run.")
     adata = read_input(result_dir / "result.h5ad")
     run = _run_parameters(result_dir)
     given = {k: run[k] for k in ("section_key", "spatial_key") if run.get(k) is not None}
+    if config.truth is None and run.get("truth") is not None:  # scored as the run was
+        given["truth"] = run["truth"]
     if config.alpha is None:
         given["alpha"] = [0.0, 1.0] if _keys.EMBEDDING_CON in adata.obsm else [0.0]
     config = checked(config.updated(given), adata_given=True)
@@ -53,13 +58,15 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
             f"the result has no {', '.join(missing)}: it was trained without a connectome, so "
             "only --alpha 0 can be called.")
     summary = _run_summary(result_dir)
+    _drop_other_domain_calls(adata, config.alpha)
     domains = call_domains(adata, config)
     write_h5ad(adata, out / "result.h5ad")
     write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
     summary.update(
         domains_from=str(result_dir.resolve()), n_domains=domains["n_domains"],
         domain_keys={f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
-        domain_levels=domains["levels"])
+        domain_levels=domains["levels"], domain_level_counts=domains["level_counts"],
+        figures=[])  # not redrawn: the run's figures show its own domains
     summary.setdefault("parameters", {}).update(
         alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
         resolution=config.resolution, refine=config.refine, truth=config.truth)
@@ -72,6 +79,19 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
         write_report(adata, out / REPORT, summary=summary)
     write_text(json.dumps(summary, indent=1, default=str), out / "summary.json")
     return adata, domains
+
+
+def _drop_other_domain_calls(adata, alphas) -> None:
+    """Remove the run's domain columns (and their ``uns``) of other alphas and every level
+    column, so that ``result.h5ad``, ``domains.csv`` and the summary describe the same calls;
+    the trees of the alphas called again stay, to be cut without refitting.
+    """
+    keep = {_keys.domain_for_alpha(a) for a in alphas}
+    for column in [c for c in adata.obs if c.startswith(_keys.DOMAIN + "_alpha")]:
+        if column not in keep:
+            del adata.obs[column]
+            for key in (column, f"{column}_colors"):
+                adata.uns.pop(key, None)
 
 
 def _run_summary(result_dir: Path) -> dict:

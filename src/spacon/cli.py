@@ -105,7 +105,8 @@ def _run(args) -> int:
     written += [] if used["no_report"] else ["report.html"]
     print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")
     _print_domains({"n_domains": summary["n_domains"], "truth": summary.get("truth_scores", {}),
-                    "levels": summary.get("domain_levels", {})})
+                    "levels": summary.get("domain_levels", {}),
+                    "level_counts": summary.get("domain_level_counts", {})})
     return 0
 
 
@@ -232,7 +233,7 @@ def _add_data_options(parser, training: bool = True, optional_connectome: bool =
     model.add_argument("--mode", choices=["auto", "full", "sampled"], help="training mode")
     model.add_argument("--batch-size", type=int, help="seed cells per batch (256)")
     model.add_argument("--lr", type=float, help="learning rate (5e-3)")
-    model.add_argument("--seed", type=int, help="random seed (0)")
+    model.add_argument("--seed", type=_seed, help="random seed (0)")
     model.add_argument("--device", help="auto, cpu or cuda")
     model.add_argument("--threads", type=int,
                        help=f"{threads_help} (default: OMP_NUM_THREADS, else the idle usable "
@@ -291,7 +292,7 @@ def _add_reuse_parsers(sub) -> None:
     )
     domains.add_argument("--result", required=True, help="output directory of spacon run")
     _add_domain_options(domains)
-    domains.add_argument("--seed", type=int, help="random seed (0)")
+    domains.add_argument("--seed", type=_seed, help="random seed (0)")
     domains.add_argument("--out", help="output directory")
     domains.add_argument("--overwrite", action="store_true", default=None,
                          help="replace an existing result in --out")
@@ -387,7 +388,9 @@ def _print_domains(domains: dict) -> None:
                  if scores else ""))
     for alpha, levels in domains.get("levels", {}).items():
         for k, level in levels.items():
-            print(f"  alpha {alpha}: {k} domains in obs['{level}']")
+            count = domains.get("level_counts", {}).get(alpha, {}).get(k, int(k))
+            asked = "" if count == int(k) else f" ({k} asked)"
+            print(f"  alpha {alpha}: {count} domains in obs['{level}']{asked}")
 
 
 def _add_prepare_parser(sub) -> None:
@@ -450,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mean cells per connectivity unit (voxel)")
     sim.add_argument("--long-range-degree", type=int, default=30,
                      help="long-range targets per unit within its module")
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--seed", type=_seed, default=0)
     sim.add_argument("--name", default="synthetic_brain", help="base name of the .h5ad file")
     sim.add_argument("--out", required=True, help="output directory")
     sim.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -542,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="all unit pairs, or connected ones only (all)")
     coup.add_argument("--method", choices=["spearman", "pearson"], default="spearman")
     coup.add_argument("--n-perm", type=int, default=1000, help="surrogates for p-values (1000)")
-    coup.add_argument("--seed", type=int, help="random seed (0)")
+    coup.add_argument("--seed", type=_seed, help="random seed (0)")
     _add_evaluate_output(coup, "coupling.csv")
     coup.set_defaults(func=_evaluate_coupling)
 
@@ -557,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "an earlier demo there is replaced)")
     demo.add_argument("--overwrite", action="store_true",
                       help="write into a non-empty --out that is not an earlier demo's")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=_seed, default=0)
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 20)")
     demo.add_argument("--threads", type=int, help="CPU threads, and processes of the domain "
                       "selection (default: the idle CPUs)")
@@ -590,7 +593,7 @@ def _add_report_command(sub) -> None:
     rep.add_argument("--max-points", type=int, default=200_000,
                      help="draw at most this many cells, every domain in proportion (200000)")
     rep.add_argument("--out", help="the .html file to write (DIR/report.html)")
-    rep.add_argument("--seed", type=int, default=0, help="seed of the sample of cells drawn")
+    rep.add_argument("--seed", type=_seed, default=0, help="seed of the sample of cells drawn")
     rep.set_defaults(func=_report)
 
 
@@ -639,10 +642,27 @@ def main(argv: list[str] | None = None) -> int:
         say(f"training interrupted at epoch {err.epoch}, batch {err.batch}; {hint}.")
         return 130
     except KeyboardInterrupt:
-        say("interrupted; nothing was saved")
+        out = getattr(args, "out", None)
+        if out and hasattr(args, "resume") and (Path(out) / "checkpoint.pt").is_file():
+            # after training (domains, figures): the trained model's checkpoint is kept
+            say(f"interrupted; the trained model's checkpoint is kept in {out}/checkpoint.pt: "
+                "run the same command with --resume to go on without training again")
+        else:
+            say("interrupted; nothing was saved")
         return 130
     finally:
         warnings.showwarning = shown
+
+
+def _seed(text: str) -> int:
+    """A seed: a whole number >= 0 (NumPy's generators take no other)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0, got {value}")
+    return value
 
 
 def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -664,6 +684,12 @@ def _in_flags(text: str, flags: dict[str, str]) -> str:
     say the flag.
     """
     text = re.sub(r"(?<![(,] )(?<!\()\b([a-z][a-z_]*)=True\b",
+                  lambda m: flags.get(m.group(1), m.group(0)), text)
+    # "n_cells=0", "figures='some'": the flag and its value
+    text = re.sub(r"(?<![(,] )(?<!\()(?<![\w.])([a-z][a-z_]*)=(?=['\"\d-])",
+                  lambda m: flags[m.group(1)] + " " if m.group(1) in flags else m.group(0), text)
+    # "n_domains must be ...": the flag must be
+    text = re.sub(r"(?<![\w.'\"-])([a-z][a-z_]*)(?= must be\b)",
                   lambda m: flags.get(m.group(1), m.group(0)), text)
     return re.sub(r"(?<![(,] )(?<!\()\b([a-z][a-z_]*)=(?=[\s,;:)]|\.(?!\.)|$)",
                   lambda m: flags.get(m.group(1), m.group(0)), text)
