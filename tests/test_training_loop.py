@@ -281,3 +281,21 @@ print(loaded or "ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stdout + out.stderr
+
+
+def test_a_checkpoint_is_not_resumed_on_other_data_or_graphs(prepared, tmp_path, monkeypatch):
+    options = dict(mode="sampled", batch_size=400, progress=False)
+    ckpt = tmp_path / "checkpoint.pt"
+    monkeypatch.setattr(_train, "StopFlag", _StopAfter)
+    with pytest.raises(TrainingInterrupted):
+        SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, **options)
+    monkeypatch.undo()
+    other_graph = prepared.copy()
+    spacon.pp.spatial_graph(other_graph, n_neighbors=3, section_key="section")
+    other_cells = prepared[: prepared.n_obs - 5].copy()
+    for data in (other_graph, other_cells):
+        with pytest.raises(SpaconInputError, match="while training on other data"):
+            SpaCon(data, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, resume=True,
+                                                         **options)
+    # the same data resumes
+    SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, resume=True, **options)

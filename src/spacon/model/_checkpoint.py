@@ -16,7 +16,7 @@ from ..io import atomic_path
 # train() parameters that must match for a checkpoint to be resumed
 RESUME_KEYS = (
     "epochs", "mode", "batch_size", "fanouts", "spatial_sampling", "spatial_fanout", "lr",
-    "weight_decay", "max_grad_norm", "loss", "seed", "rank", "world_size",
+    "weight_decay", "max_grad_norm", "loss", "seed", "rank", "world_size", "data",
 )
 
 
@@ -40,7 +40,13 @@ def load_checkpoint(path: Path, train_params: dict) -> dict:
     except Exception as err:
         raise SpaconInputError(f"could not read the checkpoint {str(path)!r}: {err}") from err
     saved = state.get("train_params", {})
-    differ = [k for k in RESUME_KEYS if saved.get(k) != train_params.get(k)]
+    if "data" in saved and saved["data"] != train_params.get("data"):
+        raise SpaconInputError(
+            f"the checkpoint {str(path)!r} was written while training on other data: the "
+            "expression, the spatial graph or the connectome graph differ (another input file, "
+            "radius, threshold...); resume with the same inputs and graph options, or start a "
+            "new run.")
+    differ = [k for k in RESUME_KEYS if k != "data" and saved.get(k) != train_params.get(k)]
     if differ:
         detail = ", ".join(f"{k}={saved.get(k)!r} (now {train_params.get(k)!r})" for k in differ)
         raise SpaconInputError(

@@ -85,6 +85,27 @@ class ModelData:
                                                                              connectome_key)
         return cls(adata, features, spatial_graph_of(adata, spatial_key), connectome)
 
+    def fingerprint(self) -> str:
+        """Identifies the training data: the expression's shape and sum, each graph's shape,
+        degrees and summed weights (cheap at whole-brain scale). A checkpoint records it, so
+        that training is not resumed on other data or graphs.
+        """
+        import hashlib
+
+        h = hashlib.sha1()
+        x = self.features
+        total = x.data.sum(dtype=np.float64) if sp.issparse(x) else x.sum(dtype=np.float64)
+        h.update(f"expression {x.shape} {float(total)!r}".encode())
+        for name, graph in (("spatial", self.spatial), ("connectome", self.connectome)):
+            if graph is None:
+                h.update(f"{name} none".encode())
+                continue
+            m = graph.unit_in
+            h.update(f"{name} {m.shape} {m.nnz} {float(m.data.sum(dtype=np.float64))!r}".encode())
+            h.update(np.ascontiguousarray(m.indptr, dtype=np.int64).tobytes())
+            h.update(np.ascontiguousarray(graph.cell_unit, dtype=np.int64).tobytes())
+        return h.hexdigest()[:16]
+
     @property
     def n_cells(self) -> int:
         """Number of cells."""

@@ -308,7 +308,7 @@ class SpaCon:
             weight_decay=weight_decay, max_grad_norm=max_grad_norm, loss=loss, seed=seed,
             rank=rank, world_size=world_size, max_steps=max_steps,
             memory_budget_gb=memory_budget_gb, checkpoint_interval=checkpoint_interval,
-            threads=threads, progress=progress)
+            threads=threads, progress=progress, data=self.data.fingerprint())
         device = resolve_device(device)
         sync = _sync(config, device)
         config = self._resolve(config, sync)

@@ -54,6 +54,7 @@ class TrainConfig:
     seed: int | None = field(default=0, metadata=_RESUME)
     rank: int = field(default=0, metadata=_RESUME)
     world_size: int = field(default=1, metadata=_RESUME)
+    data: str | None = field(default=None, metadata=_RESUME)  # the training data's fingerprint
     max_steps: int | None = None
     memory_budget_gb: float = 4.0
     checkpoint_interval: float = 300.0
