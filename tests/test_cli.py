@@ -266,3 +266,11 @@ def test_overwrite_leaves_nothing_of_the_earlier_run_that_the_new_one_did_not_wr
     assert sorted(f"figures/{p.name}" for p in (out / "figures").glob("*.png")) == sorted(
         summary["figures"])
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_simulate_writes_only_into_its_out_folder(tmp_path, capsys):
+    for name in ("../escape", "a/b", ".."):
+        assert main(["simulate", "--name", name, "--n-cells", "300", "--n-genes", "60",
+                     "--out", str(tmp_path / "sim")]) == 2
+        assert "must be a file name" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.h5ad"))

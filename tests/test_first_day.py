@@ -157,6 +157,14 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     new = ad.read_h5ad(tmp_path / "new" / "result.h5ad")
     np.testing.assert_allclose(new.obsm["X_spacon_spa"], res.obsm["X_spacon_spa"], atol=1e-4)
     assert "spacon_domain_alpha0" in new.obs
+    # the model's genes in another order are put in its order, as a superset of them is
+    raw = ad.read_h5ad(data)
+    raw[:, raw.var_names[::-1]].copy().write_h5ad(tmp_path / "reversed.h5ad")
+    assert main(["embed", "--model", str(out / "model"), "--adata",
+                 str(tmp_path / "reversed.h5ad"), "--out", str(tmp_path / "reversed")]) == 0
+    reordered = ad.read_h5ad(tmp_path / "reversed" / "result.h5ad")
+    np.testing.assert_allclose(reordered.obsm["X_spacon_spa"], new.obsm["X_spacon_spa"],
+                               atol=1e-5)
 
 
 def test_fused_embedding_and_its_record_agree(sim_inputs, tmp_path):

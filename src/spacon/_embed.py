@@ -124,9 +124,10 @@ def _spatial_graph(adata, config: RunConfig, trained: dict) -> None:
 def _model_genes(adata, model_dir: Path):
     """``adata`` restricted to the model's genes, in its order, when it holds them all."""
     genes = json.loads((model_dir / "model.json").read_text())["var_names"]
-    have = set(map(str, adata.var_names))
-    if len(genes) < adata.n_vars and have.issuperset(genes):
+    names = list(map(str, adata.var_names))
+    if names == list(genes) or not set(names).issuperset(genes):
+        return adata  # as the model's, or missing some (check_genes says which)
+    if len(genes) < adata.n_vars:
         logger.warning("using the model's %d of the data's %d genes", len(genes), adata.n_vars)
-        return adata[:, genes].copy()
-    return adata
+    return adata[:, genes].copy()  # (also the same genes in another order)
 

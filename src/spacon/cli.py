@@ -47,6 +47,9 @@ def _simulate(args) -> int:
     from .io import save_npz, write_h5ad, write_text
 
     out = Path(args.out)
+    if not args.name or Path(args.name).name != args.name or args.name in (".", ".."):
+        raise SpaconInputError(f"--name {args.name!r} must be a file name, without folders "
+                               "(--out says where).")
     files = [out / f"{args.name}.h5ad", out / "connectome.npz", out / "README.txt"]
     _refuse_existing(files, args.overwrite)
     adata, conn = synthetic_brain(
