@@ -98,6 +98,8 @@ DATA_CASES = [
     ("zero-epochs", None, None, ["--epochs", "0"], "epochs must be >= 1"),
     ("missing-adata-file", None, None, ["--adata", "nowhere.h5ad"], "does not exist"),
     ("missing-connectivity-file", None, None, ["--connectivity", "nowhere.npz"], "does not exist"),
+    ("adata-is-a-folder", None, None, ["--adata", "."], "is a folder"),
+    ("connectivity-is-a-folder", None, None, ["--connectivity", "."], "is a folder"),
     ("resume-without-checkpoint", None, None, ["--resume"], "holds no checkpoint"),
 ]
 

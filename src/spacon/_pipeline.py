@@ -78,8 +78,9 @@ class RunConfig:
         except ModuleNotFoundError:  # Python 3.10
             import tomli as tomllib
         path = Path(path)
-        if not path.exists():
-            raise SpaconInputError(f"config file {str(path)!r} does not exist.")
+        if not path.is_file():
+            raise SpaconInputError(f"config file {str(path)!r} "
+                                   f"{'is a folder' if path.is_dir() else 'does not exist'}.")
         try:
             raw = tomllib.loads(path.read_text())
         except Exception as err:
@@ -239,6 +240,8 @@ def read_input(path: str | Path):
     path = Path(path)
     if not path.exists():
         raise SpaconInputError(f"--adata {str(path)!r} does not exist.")
+    if path.is_dir():
+        raise SpaconInputError(f"--adata {str(path)!r} is a folder: give the .h5ad file in it.")
     try:
         return ad.read_h5ad(path)
     except Exception as err:

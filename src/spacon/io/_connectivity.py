@@ -140,6 +140,9 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
     path = Path(path)
     if not path.exists():
         raise SpaconInputError(f"connectivity file {str(path)!r} does not exist.")
+    if path.is_dir():
+        raise SpaconInputError(f"connectivity file {str(path)!r} is a folder: give the file in "
+                               "it (.npz, .npy, .csv, .h5, .mat).")
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise SpaconInputError(
