@@ -490,7 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
         "some tissues, but a worse automatic number: see the README)")
     _add_domain_options(run)
     _add_connectivity_code_option(run)
-    run.add_argument("--config", help="TOML file with the same options")
+    run.add_argument("--config", help="TOML file with the same options, names with "
+                     "underscores or dashes (paths in it are read from the current folder, "
+                     "as on the command line)")
     run.add_argument("--out", help="output directory")
     run.add_argument("--overwrite", action="store_true", default=None,
                      help="replace an existing result in --out")
@@ -615,11 +617,12 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")  # the command line writes figures to files, never to a screen
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s: %(message)s",
-    )
     command = " ".join(filter(None, [args.command, getattr(args, "what", None)]))
+    logging.basicConfig(  # what a run says by default reads as the command's own lines
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s" if args.verbose else
+        f"spacon {command}: %(message)s",
+    )
     flags = _flags(parser)
 
     def say(text: str) -> None:
