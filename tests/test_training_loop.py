@@ -299,3 +299,17 @@ def test_a_checkpoint_is_not_resumed_on_other_data_or_graphs(prepared, tmp_path,
                                                          **options)
     # the same data resumes
     SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, resume=True, **options)
+
+
+def test_resuming_with_another_thread_count_says_it_is_not_bit_for_bit(prepared, tmp_path,
+                                                                       monkeypatch):
+    options = dict(mode="sampled", batch_size=400, progress=False)
+    ckpt = tmp_path / "checkpoint.pt"
+    monkeypatch.setattr(_train, "StopFlag", _StopAfter)
+    with pytest.raises(TrainingInterrupted):
+        SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, threads=1,
+                                                         **options)
+    monkeypatch.undo()
+    with pytest.warns(spacon.SpaconWarning, match="written with 1: .* not bit for bit"):
+        SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, resume=True,
+                                                         threads=2, **options)
