@@ -70,7 +70,11 @@ def domains(
     matching tree under ``key_added``, it builds the tree as the default call does and cuts it;
     so a fixed-``k`` call always equals the default tree cut at ``k``. A ``k`` above the
     tree's leaves (the chosen number, or the larger mixture of a tree cut) fits a mixture with
-    ``k`` components, not nested in the tree.
+    ``k`` components, not nested in the tree. Entropy merging joins the components that
+    overlap most, so a cut far below the leaves can be lopsided (on 600 cells of 16 regions,
+    a 60-leaf tree cut at 16 put half the cells in one domain): look at
+    ``obs[key_added].value_counts()``, and where the tree is much finer than ``k``,
+    ``method="leiden"`` with ``n_domains`` is the alternative.
 
     ``method="leiden"``/``"louvain"`` cluster a ``n_neighbors``-nearest-neighbour graph of the
     embedding at ``resolution``; with ``n_domains`` the resolution is searched to match it.
