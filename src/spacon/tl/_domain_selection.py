@@ -172,10 +172,10 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
         families = {"mixture": _table(mixtures, graphs, top),
                     "tree": _table(cuts, graphs, top)}
         family, best, top_family, top_k, margin = _one_standard_error(families)
-        if max(best, top_k) <= 0.75 * top or top >= limit:
+        if best <= 0.75 * top or top >= limit:
             break
-        logger.info("domains: k=%d (best score: %d) is near the top of 1..%d; trying up to %d",
-                    best, top_k, top, min(top + 10, limit))
+        logger.info("domains: k=%d is near the top of 1..%d; trying up to %d", best, top,
+                    min(top + 10, limit))
         top = min(top + 10, limit)
     if family == "tree":
         partitions[best] = [tree.cut(best)[leaf] for tree, leaf, _ in runs[:n_runs]]
@@ -186,7 +186,9 @@ def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,
             "weights": {name: float(w) for name, w, *_ in graphs},
             # more domains may exist when the cap came from the cells per domain, not from
             # the number of distinct points
-            "at_limit": bool(max(best, top_k) > 0.75 * top and top < len(points))}
+            # (or the best score is, where the cells allow no more candidates)
+            "at_limit": bool((best > 0.75 * top or (top_k > 0.75 * top and top >= limit))
+                             and top < len(points))}
 
 
 def _table(rows: dict, graphs, top: int) -> dict:
