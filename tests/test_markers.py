@@ -89,7 +89,7 @@ def test_one_domain_by_name_and_stale_metagenes_go(brain):
 def test_marker_counts_must_be_whole_and_expression_finite(brain):
     adata, _ = brain
     spacon.pp.normalize(adata)
-    for n_genes in (-3, 0, 2.5, "5"):
+    for n_genes in (-3, 0, 2.5, "5", float("inf"), float("nan")):
         with pytest.raises(SpaconInputError, match="n_genes must be"):
             spacon.tl.marker_genes(adata, "region", n_genes=n_genes)
     broken = adata.copy()

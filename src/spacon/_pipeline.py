@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import platform
+import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -78,7 +79,7 @@ class RunConfig:
         except ModuleNotFoundError:  # Python 3.10
             import tomli as tomllib
         path = Path(path)
-        if not path.is_file():
+        if not path.exists() or path.is_dir():
             raise SpaconInputError(f"config file {str(path)!r} "
                                    f"{'is a folder' if path.is_dir() else 'does not exist'}.")
         try:
@@ -676,9 +677,11 @@ def remove_stale_outputs(out: Path, *, has_model: bool, figures: list[str],
     if not report and (out / REPORT).is_file():
         (out / REPORT).unlink()
     folder, kept = out / "figures", {Path(f).name for f in figures}
+    ours = re.compile(r"(domains|domain_tree|section_divergence|stack3d|umap|loss|truth)"
+                      r"(_alpha[0-9.]+)?(_k[0-9]+)?\.png")
     if folder.is_dir():
         for path in folder.glob("*.png"):
-            if path.name not in kept:
+            if path.name not in kept and ours.fullmatch(path.name):
                 path.unlink()
         if not any(folder.iterdir()):
             folder.rmdir()
@@ -744,7 +747,9 @@ def _figures(adata, config, folder: Path, model) -> list[str]:
         key, title = _keys.domain_for_alpha(alpha), f"domains at alpha = {alpha:g}"
         save(pl.domains(adata, key=key, section_key=section_key, section_order=config.section_order,
                         spatial_key=config.spatial_key, title=title), f"domains_alpha{alpha:g}.png")
-        if "tree" in adata.uns.get(key, {}):
+        tree = adata.uns.get(key, {}).get("tree")
+        # (--n-domains above the tree's leaves fits a mixture of its own: no cut of the tree)
+        if tree is not None and adata.obs[key].nunique() <= len(tree["leaf_size"]):
             save(pl.domain_tree(adata, key=key), f"domain_tree_alpha{alpha:g}.png")
         if section_key is not None:
             save(pl.section_divergence(adata, key=key, section_key=section_key,

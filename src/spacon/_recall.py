@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from . import _keys
@@ -87,7 +88,8 @@ def _drop_other_domain_calls(adata, alphas) -> None:
     the trees of the alphas called again stay, to be cut without refitting.
     """
     keep = {_keys.domain_for_alpha(a) for a in alphas}
-    for column in [c for c in adata.obs if c.startswith(_keys.DOMAIN + "_alpha")]:
+    calls = re.compile(re.escape(_keys.DOMAIN) + r"_alpha[0-9.]+(_k[0-9]+)?")
+    for column in [c for c in adata.obs if calls.fullmatch(str(c))]:
         if column not in keep:
             del adata.obs[column]
             for key in (column, f"{column}_colors"):

@@ -648,8 +648,11 @@ def main(argv: list[str] | None = None) -> int:
         say(f"training interrupted at epoch {err.epoch}, batch {err.batch}; {hint}.")
         return 130
     except KeyboardInterrupt:
-        out = getattr(args, "out", None)
-        if out and hasattr(args, "resume") and (Path(out) / "checkpoint.pt").is_file():
+        out = Path(getattr(args, "out", None) or "")
+        if str(out) != "." and (out / "result.h5ad").is_file():
+            say(f"interrupted after {out}/result.h5ad was written; the summary or report may be "
+                "missing: run again with --overwrite for all of them")
+        elif str(out) != "." and hasattr(args, "resume") and (out / "checkpoint.pt").is_file():
             # after training (domains, figures): the trained model's checkpoint is kept
             say(f"interrupted; the trained model's checkpoint is kept in {out}/checkpoint.pt: "
                 "run the same command with --resume to go on without training again")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
@@ -19,7 +18,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from .._errors import SpaconInputError, SpaconWarning, TrainingInterrupted
+from .._errors import SpaconInputError, TrainingInterrupted
 from .._utils import check_numbers, check_option
 from ._batches import Batch
 from ._checkpoint import StopFlag, load_checkpoint, restore_rng, save_checkpoint
@@ -174,13 +173,8 @@ class Checkpointer:
             position = {k: v for k, v in asdict(state).items() if k != "history"}
             save_checkpoint(self.path, self.module, self.optimizer, {
                 "train_params": self.config.resume_params(), "position": position,
-                "history": list(state.history), "cpu_threads": self._cpu_threads()})
+                "history": list(state.history)})
         self.last = time.perf_counter()
-
-    def _cpu_threads(self) -> int | None:
-        """Torch's CPU threads when training on the CPU (their number orders float sums)."""
-        on_cpu = all(p.device.type == "cpu" for p in self.module.parameters())
-        return torch.get_num_threads() if on_cpu else None
 
     def resume(self, state: TrainState, sync) -> TrainState:
         """The state saved in the checkpoint, with model, optimiser and random state restored;
@@ -205,13 +199,6 @@ class Checkpointer:
                     "genes, hidden dims or connectome): resume with the options it was written "
                     "with, or start a new run.") from err
             restore_rng(saved)
-            written, now = saved.get("cpu_threads"), self._cpu_threads()
-            if written is not None and now is not None and written != now:
-                warnings.warn(
-                    f"resuming with {now} CPU thread{'s' if now > 1 else ''}; the checkpoint "
-                    f"was written with {written}: the result equals an uninterrupted run to "
-                    f"float rounding, not bit for bit (threads={written} for that).",
-                    SpaconWarning, stacklevel=2)
             state = TrainState(**saved["position"], history=saved["history"])
             logger.info("resuming training at epoch %d, batch %d", state.epoch, state.batch)
         if not sync.same([state.epoch, state.batch, state.steps]):

@@ -122,17 +122,26 @@ def coherence_graphs(adata, alpha: float | None, group: np.ndarray, points: np.n
             or "unit_connectivities" in adata.uns.get(_keys.neighbors(connectome_key), {})):
         g = connectome_graph_of(adata, connectome_key)
         found["connectome"] = (g.unit_in, g.cell_unit)
-    if alpha is None:  # unknown: every graph present counts equally
-        weights = {name: 1.0 / len(found) for name in found}
-    else:
-        w = alpha_weight(alpha)
-        weights = {"spatial": 1.0 - w if "connectome" in found else 1.0,
-                   "connectome": w if "spatial" in found else 1.0}
+    weights = graph_weights(found, alpha)
     chosen = [(n, weights[n], *found[n]) for n in found if weights[n] > 0]
     if not chosen:
         sizes = np.bincount(group, minlength=len(points))
         chosen = [("embedding_knn", 1.0, _knn_graph(points, n_neighbors, sizes), group)]
     return chosen
+
+
+def graph_weights(found, alpha: float | None) -> dict[str, float]:
+    """Each present graph's weight in judging domains (``found``: ``"spatial"`` and/or
+    ``"connectome"``): as :func:`spacon.tl.fuse` weighs the embeddings at ``alpha``; every
+    graph equally when the alpha is unknown.
+    """
+    found = list(found)
+    if alpha is None:
+        return {name: 1.0 / len(found) for name in found}
+    w = alpha_weight(alpha)
+    weights = {"spatial": 1.0 - w if "connectome" in found else 1.0,
+               "connectome": w if "spatial" in found else 1.0}
+    return {name: weights[name] for name in found}
 
 
 def select_n_domains(points: np.ndarray, group: np.ndarray, graphs, seed: int,

@@ -23,6 +23,8 @@ PARALLEL_CELLS = 2000  # selection on fewer cells runs in this process
 MAX_DEFAULT_JOBS = 8  # worker processes by default (each holds ~100 MB)
 RESOLUTIONS = (0.01, 5.0)  # Leiden/Louvain resolutions searched for n_domains
 MAX_MERGE_CELLS = 5000  # soft assignments of this many cells describe the components' overlaps
+MERGED_SHARE = 0.5  # Leiden/Louvain cluster merged points only where they are this share of
+# the cells or fewer (a connectivity embedding); else the cells themselves, on scanpy's graph
 
 
 def domains(
@@ -65,8 +67,9 @@ def domains(
 
     ``n_domains=k`` is the tree's cut at ``k``: it cuts the tree already stored in
     ``uns[tree_key]['tree']`` (``tree_key`` defaults to ``key_added``) when that tree was built
-    from the same embedding and options, without refitting; a ``tree_key`` given whose tree was
-    built from another embedding, options or cells is an error. Without ``tree_key`` and no
+    from the same embedding and options and judged on the same graphs, without refitting; a
+    ``tree_key`` given whose tree was built from another embedding, options, cells or graphs
+    is an error. Without ``tree_key`` and no
     matching tree under ``key_added``, it builds the tree as the default call does and cuts it;
     so a fixed-``k`` call always equals the default tree cut at ``k``. A ``k`` above the
     tree's leaves (the chosen number, or the larger mixture of a tree cut) fits a mixture with
@@ -78,8 +81,10 @@ def domains(
 
     ``method="leiden"``/``"louvain"`` cluster a ``n_neighbors``-nearest-neighbour graph of the
     embedding at ``resolution``; with ``n_domains`` the resolution is searched to match it.
-    Where near-identical cells were merged into points (see ``merge_radius``), the graph is
-    the cells' kNN graph summed over points, so a point weighs as the cells it stands for.
+    Where merging near-identical cells (see ``merge_radius``) leaves half the points or
+    fewer (cells of a connectivity unit at high alpha), the graph is the cells' kNN graph
+    summed over points, so a point weighs as the cells it stands for; otherwise the cells
+    are clustered on scanpy's kNN graph, as ``sc.tl.leiden`` would.
 
     Parameters
     ----------
@@ -147,7 +152,10 @@ def domains(
     ``'stability'``, ``'stability_se'``, ``'modularity'`` (weighted; ``'modularity_<graph>'``
     each) and ``'score'``) and ``'tree'`` (``'merges'``: the two clusters joined at each step, scipy
     linkage numbering; ``'overlap'``: each merge's normalised entropy drop; ``'leaf_size'``;
-    ``'leaves'``: every cell's leaf; ``'fingerprint'``: embedding and options it was built from).
+    ``'leaves'``: every cell's leaf; ``'fingerprint'``: embedding and options it was built from;
+    ``'graphs'``: the judging graphs, so that a tree is not reused once they change).
+    ``'selection'`` also holds ``'margin'``: which of one standard error, 5 % and 0.01 set how
+    far below the best score fewer domains may win, and its value.
     """
     adata = adata.copy() if copy else adata
     check_option("method", method, ("gmm", "leiden", "louvain"))
@@ -218,9 +226,12 @@ def domains(
                                    tree_key or key_added, {**info["params"], **options}, info,
                                    n_jobs, given_tree=tree_key is not None)
     else:
-        labels, _ = _community(points, method, n_domains, resolution, n_neighbors, seed, info,
-                               sizes=np.bincount(group, minlength=len(points)))
-        labels = labels[group]
+        if len(points) > MERGED_SHARE * len(z):  # few cells merged: the cells, as scanpy
+            labels, _ = _community(z, method, n_domains, resolution, n_neighbors, seed, info)
+        else:  # connectivity units and modules: the points, each weighing as its cells
+            labels, _ = _community(points, method, n_domains, resolution, n_neighbors, seed,
+                                   info, sizes=np.bincount(group, minlength=len(points)))
+            labels = labels[group]
     chosen = len(np.unique(labels))
     info["n_domains"] = int(chosen)
     logger.info("domains: %s gave %d domains", method, chosen)
@@ -339,10 +350,13 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         selection = {**_selection_record(scores), "labelling": labelling}
         if scores["at_limit"] and n_domains is None:
             top = scores["families"][scores["family"]]["k"][-1]
+            chosen, best_k = selection["chosen"], scores["best_score"][1]
+            near = (f"{chosen} domains is" if chosen > 0.75 * top else
+                    f"the best score ({best_k} domains; {chosen} chosen within its margin) is")
             warnings.warn(
-                f"{selection['chosen']} domains is near the most these {len(z)} cells allow "
-                f"({top}: at least {MIN_POINTS_PER_DOMAIN} cells per domain), so the data did not "
-                "choose the number and more may exist; set it with n_domains= if you know it.",
+                f"{near} near the most these {len(z)} cells allow ({top}: at least "
+                f"{MIN_POINTS_PER_DOMAIN} cells per domain), so the data did not choose the "
+                "number and more may exist; set it with n_domains= if you know it.",
                 SpaconWarning, stacklevel=2)
     # 'choice': the data's own choice, which the tree keeps; 'reason': this column's
     choice = selection.get("choice", selection["reason"])
@@ -425,7 +439,9 @@ def _selection_record(scores: dict) -> dict:
               f"{table['score'][i]:.3f}, {why} among 1..{table['k'][-1]}; stability = mean "
               f"ARI of {scores['n_runs']} fits on subsamples, modularity on {graphs}")
     if scores["at_limit"]:
-        reason += " (at the most domains the data allow: more may exist)"
+        reason += (" (at the most domains the data allow: more may exist)" if best > 0.75 * table[
+            "k"][-1] else f" (the best score, at {_n(top_k, 'domain')}, is near the most "
+            "domains the data allow: more may exist)")
     return {"rule": "stability x modularity, one-standard-error", "chosen": best,
             "family": family, "best_score_family": top_family, "best_score_k": top_k,
             "n_tree_leaves": scores["n_tree_leaves"], "weights": scores["weights"],
@@ -476,41 +492,45 @@ def _fingerprints(z: np.ndarray, options: dict, built_on: str | None = None) -> 
 
 
 def _graphs_fingerprint(adata, options: dict, n_neighbors: int) -> str:
-    """Identifies the graphs that would judge the candidates (see
-    :func:`~spacon.tl._domain_selection.coherence_graphs`), from their shapes, degrees and
-    summed weights (cheap at whole-brain scale): a tree judged on a graph since rebuilt or
-    removed is not reused.
+    """Identifies the graphs that would judge the candidates (those with a weight above 0 at
+    the options' alpha, see :func:`~spacon.tl._domain_selection.coherence_graphs`), from their
+    shapes, degrees and summed weights (cheap at whole-brain scale): a tree judged on a graph
+    since rebuilt or removed is not reused; a graph of no weight may change.
     """
     import hashlib
 
     import scipy.sparse as sp
 
-    h = hashlib.sha1()
+    from ._domain_selection import graph_weights
 
-    def matrix(name, m):
+    def matrix(m):
         m = sp.csr_matrix(m)
-        h.update(f"{name} {m.shape} {m.nnz} {float(m.data.sum())!r}".encode())
+        h.update(f"{m.shape} {m.nnz} {float(m.data.sum())!r}".encode())
         h.update(np.ascontiguousarray(m.indptr, dtype=np.int64).tobytes())
 
     spatial = _keys.connectivities(options.get("spatial_key", _keys.SPATIAL_GRAPH))
     connectome_key = options.get("connectome_key", _keys.CONNECTOME_GRAPH)
-    found = False
-    if spatial in adata.obsp:
-        matrix("spatial", adata.obsp[spatial])
-        found = True
+    cell_level = _keys.connectivities(connectome_key)
     stored = adata.uns.get(_keys.neighbors(connectome_key), {})
-    if _keys.connectivities(connectome_key) in adata.obsp:
-        matrix("connectome", adata.obsp[_keys.connectivities(connectome_key)])
-        found = True
-    elif "unit_connectivities" in stored:
-        matrix("connectome units", stored["unit_connectivities"])
-        unit_key = stored.get("params", {}).get("unit_key")
-        units = adata.obs[unit_key] if unit_key in adata.obs else None
-        h.update(repr(unit_key).encode())
-        if units is not None:
-            h.update(pd.util.hash_pandas_object(units.astype(str), index=False).to_numpy())
-        found = True
-    if not found:  # judged on the embedding's kNN graph
+    found = ([] if spatial not in adata.obsp else ["spatial"]) + (
+        ["connectome"] if cell_level in adata.obsp or "unit_connectivities" in stored else [])
+    weights = graph_weights(found, options.get("alpha"))
+    h = hashlib.sha1()
+    if "spatial" in found and weights["spatial"] > 0:
+        h.update(b"spatial")
+        matrix(adata.obsp[spatial])
+    if "connectome" in found and weights["connectome"] > 0:
+        h.update(b"connectome")
+        if cell_level in adata.obsp:
+            matrix(adata.obsp[cell_level])
+        else:
+            matrix(stored["unit_connectivities"])
+            unit_key = stored.get("params", {}).get("unit_key")
+            h.update(repr(unit_key).encode())
+            if unit_key in adata.obs:
+                units = adata.obs[unit_key].astype(str)
+                h.update(pd.util.hash_pandas_object(units, index=False).to_numpy().tobytes())
+    if not any(weights.values()):  # judged on the embedding's kNN graph
         h.update(f"embedding knn {n_neighbors}".encode())
     return h.hexdigest()
 
@@ -565,8 +585,9 @@ def _categorical(labels: np.ndarray) -> pd.Categorical:
 def _community(z, method, n_domains, resolution, n_neighbors, seed, info, sizes=None):
     """Leiden or Louvain on the points ``z``, each standing for ``sizes`` cells.
 
-    Without merged points: on scanpy's kNN graph of the cells (``sc.pp.neighbors``), as
-    scanpy clusters. With merged points: on the cells' kNN graph summed over points (the
+    Without merged points (``sizes`` None or all 1): on scanpy's kNN graph of the cells
+    (``sc.pp.neighbors``), as scanpy clusters. With merged points: on the cells' kNN graph
+    summed over points (the
     cell pairs linked between two points, and within one: a self-loop), so that a point of
     10,000 cells weighs as those cells do; on the bare points, a handful of clumps form one
     complete graph and fall into one or two communities.

@@ -62,7 +62,7 @@ def marker_genes(
     check_numbers(n_genes=n_genes, n_components=n_components, max_cells=max_cells)
     for name, value in (("n_genes", n_genes), ("n_components", n_components),
                         ("max_cells", max_cells)):
-        if int(value) != value or value < 1:
+        if not np.isfinite(value) or int(value) != value or value < 1:
             raise SpaconInputError(f"{name} must be a whole number >= 1, got {value!r}.")
     column = labels_column(adata, key)
     if layer is not None and layer not in adata.layers:
