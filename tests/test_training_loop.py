@@ -262,14 +262,19 @@ def test_adam_updates_as_torch_adam_and_shares_its_checkpoint_format():
 
 def test_cpu_training_is_deterministic_without_loading_the_compiler():
     """Training on the CPU turns torch's deterministic kernels on (and back off) without
-    importing torch's compiler and SymPy (1.5-2 s of every process; more without bytecode)."""
+    importing torch's compiler and SymPy (1.5-2 s of every process; more without bytecode),
+    and without their NaN fill of new tensors (restored afterwards)."""
     code = """
 import sys, torch
 import spacon
 from spacon._utils import deterministic_algorithms
+fill = torch.utils.deterministic.fill_uninitialized_memory
 with deterministic_algorithms("cpu"):
     assert torch.are_deterministic_algorithms_enabled()
+    # no NaN fill of every new tensor (a debugging aid): 7% of a demo step
+    assert not torch.utils.deterministic.fill_uninitialized_memory
 assert not torch.are_deterministic_algorithms_enabled()
+assert torch.utils.deterministic.fill_uninitialized_memory == fill
 adata, conn = spacon.datasets.synthetic_brain(n_cells=300, n_genes=60, seed=0)
 spacon.pp.normalize(adata)
 spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="section")
