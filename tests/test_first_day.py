@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import anndata as ad
 import numpy as np
 import pytest
@@ -336,3 +339,20 @@ def test_a_switch_named_as_the_library_takes_it_is_said_as_its_flag():
                      "overwrite=True to replace it; copy=True is Python's", flags)
     assert said == ("drop them with --drop-unregistered (or set --unit-key); pass "
                     "--overwrite to replace it; copy=True is Python's"), said
+
+
+def test_verbose_after_the_subcommand_too(tmp_path):
+    """``-v`` works before or after the subcommand (it was refused after it), and logs."""
+    from spacon.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["-v", "report", "x"]).verbose
+    assert parser.parse_args(["report", "x", "-v"]).verbose
+    assert parser.parse_args(["prepare", "abc", "--abc-dir", "a", "--connectome", "c",
+                              "--out", "o", "--verbose"]).verbose
+    assert not parser.parse_args(["report", "x"]).verbose
+    code = ("from spacon.cli import main; raise SystemExit(main(['simulate', '--n-cells', "
+            f"'200', '--n-genes', '60', '--out', {str(tmp_path / 'sim')!r}, '-v']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "spacon.datasets._synthetic: synthetic brain: 200 cells" in out.stderr

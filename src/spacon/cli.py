@@ -572,7 +572,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
     _add_report_command(sub)
+    _verbose_anywhere(parser)
     return parser
+
+
+def _verbose_anywhere(parser: argparse.ArgumentParser) -> None:
+    """Let ``-v`` follow the subcommand too (``spacon run ... -v``), as users type it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                # SUPPRESS: without -v here, the value given before the subcommand stands
+                sub.add_argument("-v", "--verbose", action="store_true",
+                                 default=argparse.SUPPRESS, help="log progress details")
+                _verbose_anywhere(sub)
 
 
 def _add_output_options(run) -> None:
