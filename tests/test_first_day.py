@@ -356,3 +356,18 @@ def test_verbose_after_the_subcommand_too(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "spacon.datasets._synthetic: synthetic brain: 200 cells" in out.stderr
+
+
+def test_progress_bar_in_a_log_file_is_a_few_lines(brain, capsys):
+    """Where stderr is no terminal (a cluster job's log), the bar is drawn at the start, every
+    30 s and at the end: it drew every step twice before (960 lines for the demo)."""
+    adata, conn = brain
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="section")
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    model = spacon.SpaCon(adata, hidden_dims=(16, 8, 4), seed=0)
+    model.train(epochs=2, mode="sampled", batch_size=100, progress=True)
+    err = capsys.readouterr().err
+    draws = err.count("training:")
+    assert 2 <= draws <= 4, err
+    assert "24/24" in err and "loss=" in err  # the last draw: every step, and the loss

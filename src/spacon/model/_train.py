@@ -145,6 +145,17 @@ def training_step(module, optimizer, batch: Batch, config: TrainConfig, sync,
     return loss.item() / (len(batch.x) if config.loss == "sum" else 1)
 
 
+def _bar_interval() -> float:
+    """Seconds between progress bar updates: tqdm's 0.1 on a terminal or in a notebook; 30
+    where stderr goes to a file (a cluster job's log), which would otherwise get a line for
+    every step.
+    """
+    import sys
+
+    interactive = getattr(sys.stderr, "isatty", lambda: False)() or "ipykernel" in sys.modules
+    return 0.1 if interactive else 30.0
+
+
 class Checkpointer:
     """Saves training to ``path`` (atomically; nowhere when ``path`` is ``None``) and resumes.
 
@@ -228,7 +239,7 @@ def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync
     total = config.epochs * n_batches
     bar = tqdm(total=total if config.max_steps is None else min(total, config.max_steps),
                initial=state.epoch * n_batches + state.batch, disable=not config.progress,
-               desc="training", unit="step")
+               desc="training", unit="step", mininterval=_bar_interval())
     start = time.perf_counter() - state.seconds
     stop = StopFlag()
     capped = config.max_steps is not None and state.steps >= config.max_steps
@@ -242,7 +253,7 @@ def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync
                         state.record(loss, len(batch.x))
                         state.seconds = time.perf_counter() - start
                         bar.update()
-                        bar.set_postfix(loss=f"{loss:.4g}")
+                        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
                         stopping, due = sync.any([stop.requested, checkpointer.due()])
                         if stopping:
                             checkpointer.save(state)
