@@ -371,3 +371,41 @@ def test_progress_bar_in_a_log_file_is_a_few_lines(brain, capsys):
     draws = err.count("training:")
     assert 2 <= draws <= 4, err
     assert "24/24" in err and "loss=" in err  # the last draw: every step, and the loss
+
+
+def test_a_model_saves_after_an_h5ad_round_trip_and_with_numpy_numbers(brain, tmp_path):
+    """Read back from .h5ad, the spatial graph's section order is an array; parameters computed
+    with NumPy are NumPy scalars: saving failed half-way on both (model.pt without model.json,
+    which could be neither loaded nor saved again)."""
+    adata, conn = brain
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=np.int64(6), section_key="section")
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=np.float32(0.4))
+    adata.write_h5ad(tmp_path / "prepared.h5ad")
+    adata = ad.read_h5ad(tmp_path / "prepared.h5ad")
+    model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2), seed=np.int64(1))
+    model.train(np.int64(1), mode="full", progress=False).save(tmp_path / "m")
+    loaded = spacon.SpaCon.load(tmp_path / "m", adata)
+    assert loaded.params["seed"] == 1
+    order = loaded.preprocessing["spatial_graph"]["section_order"]
+    assert order == list(adata.obs["section"].cat.categories), order
+    # what cannot be written is refused before anything is
+    model.params["note"] = object()
+    with pytest.raises(TypeError, match="cannot be written as JSON"):
+        model.save(tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_squidpy_radius_graph_is_rebuilt_by_its_radius(brain, tmp_path):
+    """squidpy's spatial_neighbors(radius=...) records its n_neighbors default (6) beside the
+    radius; preparing new tissue like that failed ('exactly one of radius= or n_neighbors=')."""
+    adata, conn = brain
+    new = adata[:400].copy()
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, radius=700.0, section_key="section")
+    adata.uns["spatial_neighbors"]["params"]["n_neighbors"] = 6  # as squidpy writes it
+    model = spacon.SpaCon(adata, connectome_key=None, hidden_dims=(8, 4, 2))
+    model.train(1, mode="full", progress=False).save(tmp_path / "m")
+    spacon.SpaCon.load(tmp_path / "m", new, prepare=True)
+    params = new.uns["spatial_neighbors"]["params"]
+    assert params["radius"] == 700.0 and params.get("n_neighbors") is None, params

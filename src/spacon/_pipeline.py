@@ -19,7 +19,14 @@ import numpy as np
 
 from . import _keys
 from ._errors import SpaconInputError, SpaconWarning
-from ._utils import check_option, choose_threads, cpu_threads, labels_column, resolve_device
+from ._utils import (
+    check_option,
+    choose_threads,
+    cpu_threads,
+    jsonable,
+    labels_column,
+    resolve_device,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -786,8 +793,7 @@ def _versions() -> dict:
 
 
 def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+    try:
+        return jsonable(value)
+    except TypeError:
+        return str(value)

@@ -44,6 +44,20 @@ def check_obsm(adata, key: str) -> None:
     raise SpaconInputError(f"adata.obsm has no {key!r} (it holds {held}){hint}.")
 
 
+def jsonable(value):
+    """``json.dumps``'s ``default=``: NumPy scalars and arrays (a parameter computed with NumPy,
+    a list read back from an ``.h5ad``) as Python numbers and lists, paths as text; anything else
+    is refused, before a file is written.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} {value!r} cannot be written as JSON")
+
+
 def labels_column(adata, key: str, what: str = "domains"):
     """``obs[key]``, refused when missing or when it holds measurements (floats that are not
     whole numbers), not labels; whole-number floats (labels read back with NaN) pass.

@@ -187,8 +187,10 @@ def prepare_like(adata, preprocessing: dict, *, spatial_key: str = _keys.SPATIAL
     if graph and _keys.connectivities(spatial_key) not in adata.obsp:
         section_key = graph.get("section_key")
         section_key = section_key if section_key in adata.obs else None
+        radius = graph.get("radius")
+        # squidpy records its n_neighbors default beside a radius it built the graph with
         pp.spatial_graph(
-            adata, radius=graph.get("radius"), n_neighbors=graph.get("n_neighbors"),
+            adata, radius=radius, n_neighbors=graph.get("n_neighbors") if radius is None else None,
             spatial_key=graph.get("spatial_key", _keys.SPATIAL), section_key=section_key,
             z_radius=graph.get("z_radius") if section_key else None, key_added=spatial_key)
         warn_if_graph_density_differs(

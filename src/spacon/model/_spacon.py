@@ -24,6 +24,7 @@ from .._utils import (
     cpu_threads,
     deterministic_algorithms,
     flush_denormals,
+    jsonable,
     resolve_device,
 )
 from ..graph import NeighborSampler
@@ -623,16 +624,18 @@ class SpaCon:
         path = Path(path)
         if (path / "model.pt").exists() and not overwrite:
             raise SpaconInputError(f"{path}/model.pt exists; pass overwrite=True to replace it.")
-        path.mkdir(parents=True, exist_ok=True)
         meta = {
             "params": self.params, "train_params": self.train_params, "version": __version__,
             "var_names": self.var_names.tolist(), "history": self.history,
             "preprocessing": self.preprocessing,
         }
+        # first, so that nothing is written when it fails
+        text = json.dumps(meta, indent=1, default=jsonable)
+        path.mkdir(parents=True, exist_ok=True)
         with atomic_path(path / "model.pt") as tmp:
             torch.save(self.module.state_dict(), tmp)
         with atomic_path(path / "model.json") as tmp:
-            tmp.write_text(json.dumps(meta, indent=1))
+            tmp.write_text(text)
         if self.connectivity_map is not None:
             self.connectivity_map.save(path / CONNECTIVITY_MAP_FILE)
         else:  # never leave another model's map beside this one
