@@ -58,6 +58,21 @@ def jsonable(value):
     raise TypeError(f"{type(value).__name__} {value!r} cannot be written as JSON")
 
 
+def expression_matrix(adata, layer: str | None = None):
+    """``adata.X`` or ``adata.layers[layer]``; a sparse matrix left on disk (an ``.h5ad`` read
+    with ``backed='r'``) is refused with what to do, instead of reading as objects.
+    """
+    import scipy.sparse as sp
+
+    x = adata.X if layer is None else adata.layers[layer]
+    if not (sp.issparse(x) or isinstance(x, np.ndarray)) and type(x).__module__.startswith(
+            "anndata"):
+        where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+        raise SpaconInputError(f"{where} is a sparse matrix left on disk (the file was read with "
+                               "backed='r'); read it into memory first: adata = adata.to_memory().")
+    return x
+
+
 def labels_column(adata, key: str, what: str = "domains"):
     """``obs[key]``, refused when missing or when it holds measurements (floats that are not
     whole numbers), not labels; whole-number floats (labels read back with NaN) pass.

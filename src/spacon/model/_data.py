@@ -11,6 +11,7 @@ import torch
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
+from .._utils import expression_matrix
 from ..graph import FactoredGraph
 from ._graphs import connectome_graph_of, spatial_graph_of
 
@@ -75,7 +76,7 @@ class ModelData:
             raise SpaconInputError(
                 f"adata.layers has no {layer!r} (it has: {', '.join(adata.layers) or 'none'}).")
         check_expression(adata, layer=layer)
-        x = adata.X if layer is None else adata.layers[layer]
+        x = expression_matrix(adata, layer)
         features = (sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x)
                     else np.asarray(x, dtype=np.float32))
         if connectome_key is not None and connectome_optional and not has_graph(

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
+from .._utils import expression_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +38,12 @@ def check_expression(adata, *, layer: str | None = None, counts: bool = False) -
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise SpaconInputError(f"adata is empty ({adata.n_obs} cells x {adata.n_vars} genes).")
     if not adata.obs_names.is_unique:
-        dup = adata.obs_names[adata.obs_names.duplicated()][:3]
+        dup = adata.obs_names[adata.obs_names.duplicated()].unique()[:3]
         raise SpaconInputError(
             f"cell names are not unique (e.g. {', '.join(map(str, dup))}); call "
             "adata.obs_names_make_unique()."
         )
-    x = adata.X if layer is None else adata.layers[layer]
+    x = expression_matrix(adata, layer)
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     values = x.data if sp.issparse(x) else np.asarray(x)
     if not np.issubdtype(values.dtype, np.number):
@@ -178,6 +179,6 @@ def holds_integers(adata, layer: str | None = None) -> bool:
 
 def _sample(adata, layer: str | None) -> np.ndarray:
     """Up to about 100,000 stored values of ``X`` (or ``layers[layer]``), evenly spaced."""
-    x = adata.X if layer is None else adata.layers[layer]
+    x = expression_matrix(adata, layer)
     values = x.data if sp.issparse(x) else np.asarray(x).ravel()
     return values[:: max(1, values.size // 100_000)]

@@ -13,7 +13,7 @@ from scipy.spatial.distance import cdist
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_memory, spatial_coordinates
+from .._utils import check_memory, expression_matrix, spatial_coordinates
 from ..pp._normalize import warn_if_counts
 from ._surrogates import MoranSurrogates
 
@@ -264,7 +264,7 @@ def _unit_profiles(adata, cell_unit, n: int, layer, coords):
                          shape=(n, adata.n_obs))
     size = np.asarray(pool.sum(axis=1)).ravel()
     pool = sp.diags(1.0 / size) @ pool
-    x = adata.X if layer is None else adata.layers[layer]
+    x = expression_matrix(adata, layer)
     values = x.data if sp.issparse(x) else np.asarray(x)
     if not np.isfinite(values).all():
         raise SpaconInputError(f"{'adata.X' if layer is None else f'layer {layer!r}'} has NaN "

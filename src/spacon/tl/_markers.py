@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_numbers, labels_column
+from .._utils import check_numbers, expression_matrix, labels_column
 from ..pp._normalize import warn_if_counts
 
 
@@ -81,7 +81,7 @@ def marker_genes(
         raise SpaconInputError(f"domains {missing} are not in adata.obs[{key!r}].")
     if len(present) < 2:
         raise SpaconInputError(f"adata.obs[{key!r}] has one domain: nothing to contrast.")
-    x = adata.X if layer is None else adata.layers[layer]
+    x = expression_matrix(adata, layer)
     x = x.toarray() if sp.issparse(x) else np.asarray(x, dtype=np.float64)
     if not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).any(axis=1).sum())
