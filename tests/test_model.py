@@ -94,7 +94,8 @@ def test_raw_counts_warn(prepared):
         warnings.simplefilter("error")
         SpaCon(prepared, hidden_dims=DIMS)  # normalised: nothing to say
     # the counts kept in a layer by pp.normalize, trained on by name
-    with pytest.warns(spacon.SpaconWarning, match=r"layers\['counts'\] looks like raw counts"):
+    with pytest.warns(spacon.SpaconWarning, match=r"layers\['counts'\] looks like raw counts.*"
+                      r"leave layer= unset to use the log-normalised X"):
         SpaCon(prepared, hidden_dims=DIMS, layer="counts")
     with pytest.raises(spacon.SpaconInputError, match="no 'count'"):
         SpaCon(prepared, hidden_dims=DIMS, layer="count")

@@ -218,7 +218,8 @@ def _pick_dataset(path: Path, key: str | None, names: list[str]) -> str:
 def _read_table(path: Path, sep: str):
     import pandas as pd
 
-    first = path.open().readline().rstrip("\n").split(sep)
+    with path.open() as f:
+        first = f.readline().rstrip("\n").split(sep)
     try:
         [float(x) for x in first]
         has_labels = False

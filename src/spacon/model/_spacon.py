@@ -123,7 +123,7 @@ class SpaCon:
         duplicated = pd.Index(self.var_names).duplicated()
         if duplicated.any():
             warnings.warn(f"adata.var_names has {int(duplicated.sum())} repeated gene names "
-                          f"(e.g. {self.var_names[duplicated][0]!r}); a saved model is matched "
+                          f"(e.g. '{self.var_names[duplicated][0]}'); a saved model is matched "
                           "to new tissue by gene name: call adata.var_names_make_unique() "
                           "first.", SpaconWarning, stacklevel=2)
         self.data = self._read(adata)

@@ -59,8 +59,8 @@ def check_expression(adata, *, layer: str | None = None, counts: bool = False) -
     if counts and not np.allclose(values, np.round(values)):
         raise SpaconInputError(
             f"{where} does not hold integer counts, and normalising needs raw counts; if the "
-            "data are already normalised, do not normalise them again (spacon run: "
-            "--no-normalize)."
+            "data are already normalised, do not normalise them again (skip "
+            "spacon.pp.normalize; spacon run: --no-normalize)."
         )
 
 
@@ -148,8 +148,7 @@ COUNTS_WARNING = "looks like raw counts"  # the start of every raw-count warning
 
 
 def warn_if_counts(adata, layer: str | None, consequence: str, stacklevel: int = 3,
-                   advice: str = "call spacon.pp.normalize(adata) first (it keeps the counts "
-                                 "in layers['counts'])") -> None:
+                   advice: str | None = None) -> None:
     """Warn when ``X`` (or ``layers[layer]``) looks like raw counts.
 
     ``X`` is trusted after :func:`spacon.pp.normalize` (``uns['spacon_normalize']``); a layer is
@@ -159,6 +158,10 @@ def warn_if_counts(adata, layer: str | None, consequence: str, stacklevel: int =
     if (layer is None and _keys.NORMALIZE in adata.uns) or not looks_like_counts(adata, layer):
         return
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if advice is None:
+        advice = ("call spacon.pp.normalize(adata) first (it keeps the counts in "
+                  "layers['counts'])" if layer is None else
+                  "leave layer= unset to use the log-normalised X, or log-normalise the layer")
     warnings.warn(f"{where} {COUNTS_WARNING}; {consequence}: {advice}.", SpaconWarning,
                   stacklevel=stacklevel)
 
