@@ -427,3 +427,25 @@ def test_a_backed_sparse_file_is_refused_with_what_to_do(brain, tmp_path):
                  lambda: spacon.tl.marker_genes(backed, key="half")):
         with pytest.raises(spacon.SpaconInputError, match=r"adata = adata.to_memory\(\)"):
             call()
+
+
+def test_whole_number_float_labels_match_integer_ones(brain):
+    """pandas makes an integer column float once it held a missing value: units 1.0 matched no
+    unit 1 of the connectivity, and section_order=[0, 1, ...] named no section 0.0."""
+    adata, conn = brain
+    spacon.pp.normalize(adata)
+    as_int = adata.copy()
+    as_int.obs["sec"] = as_int.obs["section"].cat.codes.astype(int)
+    adata.obs["sec"] = as_int.obs["sec"].astype(float)
+    adata.obs["unit"] = adata.obs["unit"].astype(int).astype(float)
+    order = list(range(as_int.obs["sec"].nunique()))
+    for data in (adata, as_int):
+        spacon.pp.spatial_graph(data, n_neighbors=6, section_key="sec", section_order=order)
+        spacon.pp.connectome_graph(data, conn, unit_key="unit", threshold=0.4)
+    assert (adata.obsp["spatial_connectivities"] != as_int.obsp["spatial_connectivities"]).nnz == 0
+    stored, stored_int = adata.uns["connectome_neighbors"], as_int.uns["connectome_neighbors"]
+    assert list(stored["units"]) == list(stored_int["units"])
+    assert (stored["unit_connectivities"] != stored_int["unit_connectivities"]).nnz == 0
+    model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2)).train(1, mode="full", progress=False)
+    model.embed(adata)  # the stored units are found again from the float column
+    assert np.isfinite(adata.obsm["X_spacon_con"]).all()

@@ -73,6 +73,23 @@ def expression_matrix(adata, layer: str | None = None):
     return x
 
 
+def label_text(value) -> str:
+    """A label as text, a whole-number float as an integer (``1.0`` -> ``'1'``)."""
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def label_strings(values) -> np.ndarray:
+    """Labels (unit, section) as text, whole-number floats as integers: pandas makes an integer
+    column float once it held a missing value, and ``'1.0'`` would then match no unit ``1``.
+    """
+    import pandas as pd
+
+    codes, uniques = pd.factorize(pd.Series(values), use_na_sentinel=False)
+    return np.array([label_text(u) for u in uniques], dtype=object)[codes].astype(str)
+
+
 def labels_column(adata, key: str, what: str = "domains"):
     """``obs[key]``, refused when missing or when it holds measurements (floats that are not
     whole numbers), not labels; whole-number floats (labels read back with NaN) pass.

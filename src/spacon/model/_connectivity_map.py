@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import SpaconInputError
+from .._utils import label_strings
 from ..tl import _ridge
 
 FILE = "connectivity_map.npz"  # in the model directory, beside model.pt
@@ -235,7 +236,7 @@ def predicted_profiles(cmap: ConnectivityMap, adata, embedding: np.ndarray,
         column = adata.obs[unit_key]
         if column.isna().any():
             raise SpaconInputError(f"adata.obs[{unit_key!r}] has missing values.")
-        labels, unit = np.unique(column.astype(str).to_numpy(), return_inverse=True)
+        labels, unit = np.unique(label_strings(column), return_inverse=True)
         n_rows = len(labels)
     check_memory(n_rows * cmap.n_targets * 4 * 2, "the predicted connectivity profiles",
                  "predict per unit (unit_key=) or for fewer cells at a time.")

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError
+from .._utils import label_strings
 from ..graph import FactoredGraph
 from ..io import positions_in
 
@@ -38,7 +39,7 @@ def connectome_graph_of(adata, key: str = _keys.CONNECTOME_GRAPH) -> FactoredGra
     if unit_key not in adata.obs:
         raise SpaconInputError(f"adata.obs lost the unit column {unit_key!r} of the connectome.")
     units = np.asarray(stored["units"]).astype(str)
-    labels = adata.obs[unit_key].astype(str).to_numpy()
+    labels = label_strings(adata.obs[unit_key])
     unique, inverse = np.unique(labels, return_inverse=True)
     codes = positions_in(unique, units)
     if (codes < 0).any():

@@ -7,11 +7,12 @@ import warnings
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_numbers, check_option, spatial_coordinates
+from .._utils import check_numbers, check_option, label_strings, spatial_coordinates
 from ..io import Connectivity, VoxelModel, as_connectivity, positions_in
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def _voxel_unit_graph(adata, model: VoxelModel, unit_key, threshold, top_k, top_
     if unit_key is None or unit_key not in adata.obs:
         raise SpaconInputError("a voxel model needs unit_key= naming the obs column of "
                                "voxel units (spacon.pp.assign_units writes it).")
-    units = adata.obs[unit_key].dropna().astype(str).unique()
+    units = pd.unique(label_strings(adata.obs[unit_key].dropna()))
     k = top_k
     if top_fraction is not None:  # applied per block, as top_k is
         k = min(k or len(units), max(1, int(np.ceil(top_fraction * len(units)))))
@@ -293,7 +294,7 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
             f"{int(col.isna().sum())} cells have no unit in adata.obs[{unit_key!r}]; every cell "
             "needs one (drop cells outside the connectome first)."
         )
-    cell_labels = col.astype(str).to_numpy()
+    cell_labels = label_strings(col)
     labels = (connectivity.labels if connectivity.labels is not None
               else np.arange(connectivity.n).astype(str))
     unique, inverse = np.unique(cell_labels, return_inverse=True)

@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_memory, check_numbers, spatial_coordinates
+from .._utils import check_memory, check_numbers, label_strings, label_text, spatial_coordinates
 from ..graph._ops import unique_sorted
 
 logger = logging.getLogger(__name__)
@@ -223,17 +223,17 @@ def section_codes(adata, section_key: str, section_order=None):
     labels = adata.obs[section_key]
     if labels.isna().any():
         raise SpaconInputError(f"adata.obs[{section_key!r}] has missing section labels.")
-    labels = labels.astype(str)
+    labels = pd.Series(label_strings(labels), index=labels.index)
     present = pd.unique(labels)
     if section_order is None:
         col = adata.obs[section_key]
         if isinstance(col.dtype, pd.CategoricalDtype) and col.cat.ordered:
-            order = [str(c) for c in col.cat.categories if str(c) in set(present)]
+            order = [label_text(c) for c in col.cat.categories if label_text(c) in set(present)]
         else:
             order = natural_order(present)
             logger.info("sections in natural order of their labels: %s", ", ".join(order))
     else:
-        order = [str(s) for s in section_order]
+        order = [label_text(s) for s in section_order]
         if len(set(order)) != len(order):
             raise SpaconInputError("section_order lists a section more than once.")
         unknown = [s for s in order if s not in set(present)]
