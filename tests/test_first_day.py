@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -449,3 +450,33 @@ def test_whole_number_float_labels_match_integer_ones(brain):
     model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2)).train(1, mode="full", progress=False)
     model.embed(adata)  # the stored units are found again from the float column
     assert np.isfinite(adata.obsm["X_spacon_con"]).all()
+
+
+def test_expression_on_another_scale_draws_a_warning(tmp_path):
+    """New tissue normalised with scanpy's default (the median depth, not the model's 1e4),
+    and expression normalised but never logged, were taken silently."""
+    import scanpy as sc
+
+    adata = spacon.datasets.layered_slice(n_cells=300, n_genes=60, seed=0)
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=6)
+    model = spacon.SpaCon(adata, connectome_key=None, hidden_dims=(8, 4, 2))
+    model.train(1, mode="full", progress=False).save(tmp_path / "m")
+    new = spacon.datasets.layered_slice(n_cells=200, n_genes=60, seed=5)
+    median_depth = new.copy()
+    sc.pp.normalize_total(median_depth)
+    sc.pp.log1p(median_depth)
+    with pytest.warns(spacon.SpaconWarning, match=r"normalised to \S+ counts per cell, but the "
+                      r"model's training data to 10000"):
+        spacon.SpaCon.load(tmp_path / "m", median_depth, prepare=True)
+    same = new.copy()
+    sc.pp.normalize_total(same, target_sum=1e4)
+    sc.pp.log1p(same)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spacon.SpaCon.load(tmp_path / "m", same, prepare=True)
+    unlogged = new.copy()
+    sc.pp.normalize_total(unlogged, target_sum=1e6)
+    spacon.pp.spatial_graph(unlogged, n_neighbors=6)
+    with pytest.warns(spacon.SpaconWarning, match="not log-transformed"):
+        spacon.SpaCon(unlogged, connectome_key=None, hidden_dims=(8, 4, 2))

@@ -245,3 +245,32 @@ def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) ->
             f"{where} looks like raw counts, but the model was trained on expression that did "
             "not (normalised outside spacon, e.g. scanpy.pp.normalize_total + log1p): "
             "normalise the new tissue as the training data were first.")
+    if norm and layer is None:
+        total = (adata.uns.get(_keys.NORMALIZE) or {}).get("target_sum") or normalized_total(adata)
+        if total and not 1 / TOTAL_RATIO <= total / norm["target_sum"] <= TOTAL_RATIO:
+            warnings.warn(
+                f"adata.X was normalised to {total:.4g} counts per cell, but the model's "
+                f"training data to {norm['target_sum']:g} (before log1p): the embedding shifts "
+                "with the scale. Normalise the counts as the training data were, "
+                f"spacon.pp.normalize(adata, target_sum={norm['target_sum']:g}) (scanpy: "
+                f"normalize_total(adata, target_sum={norm['target_sum']:g}) + log1p).",
+                SpaconWarning, stacklevel=3)
+
+
+TOTAL_RATIO = 1.5  # counts per cell this many times those of training are another scale
+
+
+def normalized_total(adata, n_cells: int = 2000) -> float | None:
+    """The counts per cell that log-normalised ``X`` was scaled to (``sum(expm1(x))`` is the
+    same in every cell after ``normalize_total`` + ``log1p``), or ``None`` where the totals
+    differ (raw counts; genes selected after normalising).
+    """
+    x = expression_matrix(adata, None)
+    rows = np.linspace(0, adata.n_obs - 1, min(n_cells, adata.n_obs)).astype(np.int64)
+    sample = x[rows]
+    sample = sample.toarray() if sp.issparse(sample) else np.asarray(sample)
+    totals = np.expm1(sample.astype(np.float64)).sum(axis=1)
+    mean = totals.mean()
+    if not np.isfinite(mean) or mean <= 0 or totals.std() > 0.01 * mean:
+        return None
+    return float(mean)

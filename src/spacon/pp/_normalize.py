@@ -145,6 +145,7 @@ def _row_totals(x) -> np.ndarray:
 
 
 COUNTS_WARNING = "looks like raw counts"  # the start of every raw-count warning's message
+LOG_SCALE_MAX = 50.0  # log1p of normalised counts stays below this (log1p(1e9) = 20.7)
 
 
 def warn_if_counts(adata, layer: str | None, consequence: str, stacklevel: int = 3,
@@ -155,9 +156,17 @@ def warn_if_counts(adata, layer: str | None, consequence: str, stacklevel: int =
     always checked. ``consequence`` says what counts would do to the result, ``advice`` what
     to do. The layer must exist.
     """
-    if (layer is None and _keys.NORMALIZE in adata.uns) or not looks_like_counts(adata, layer):
+    if layer is None and _keys.NORMALIZE in adata.uns:
         return
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if not looks_like_counts(adata, layer):
+        sample = _sample(adata, layer)
+        if sample.size and sample.max() > LOG_SCALE_MAX:
+            warnings.warn(f"{where} reaches {sample.max():.4g}, beyond any log-normalised value "
+                          "(normalised but not log-transformed?): spacon expects log-normalised "
+                          "expression; apply log1p first (scanpy: sc.pp.log1p).", SpaconWarning,
+                          stacklevel=stacklevel)
+        return
     if advice is None:
         advice = ("call spacon.pp.normalize(adata) first (it keeps the counts in "
                   "layers['counts'])" if layer is None else
