@@ -480,3 +480,17 @@ def test_expression_on_another_scale_draws_a_warning(tmp_path):
     spacon.pp.spatial_graph(unlogged, n_neighbors=6)
     with pytest.warns(spacon.SpaconWarning, match="not log-transformed"):
         spacon.SpaCon(unlogged, connectome_key=None, hidden_dims=(8, 4, 2))
+
+
+def test_coordinates_with_a_text_column_are_refused_by_name(brain):
+    """A coordinate table holding a field-of-view column raised pandas' 'could not convert
+    string to float'."""
+    import pandas as pd
+
+    adata, _ = brain
+    xy = adata.obsm["spatial"][:, :2]
+    adata.obsm["spatial"] = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "fov": "f1"},
+                                         index=adata.obs_names)
+    with pytest.raises(spacon.SpaconInputError, match=r"numeric x, y\(, z\) coordinates "
+                                                      r"\(not numbers: fov\)"):
+        spacon.pp.spatial_graph(adata, n_neighbors=5)

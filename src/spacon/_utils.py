@@ -131,7 +131,18 @@ def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:
             f"{', '.join(adata.obsm.keys()) or 'nothing'}); pass spatial_key= the key holding "
             "x/y(/z) coordinates."
         )
-    coords = np.asarray(adata.obsm[spatial_key], dtype=np.float64)
+    raw = adata.obsm[spatial_key]
+    try:
+        coords = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        columns = [str(c) for c in getattr(raw, "columns", [])
+                   if not np.issubdtype(np.asarray(raw[c]).dtype, np.number)]
+        which = f" (not numbers: {', '.join(columns)})" if columns else ""
+        raise SpaconInputError(
+            f"adata.obsm[{spatial_key!r}] must hold numeric x, y(, z) coordinates{which}; keep "
+            f"only those columns, e.g. adata.obsm[{spatial_key!r}] = "
+            f"adata.obsm[{spatial_key!r}][['x', 'y']].to_numpy()."
+        ) from err
     if coords.ndim != 2 or coords.shape[1] not in (2, 3):
         raise SpaconInputError(
             f"adata.obsm[{spatial_key!r}] has shape {coords.shape}; spatial coordinates need 2 "
