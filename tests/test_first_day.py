@@ -418,7 +418,7 @@ def test_a_backed_sparse_file_is_refused_with_what_to_do(brain, tmp_path):
     got dtype object' (normalize, SpaCon) or raised numpy's ValueError (marker_genes)."""
     adata, _ = brain
     adata.obs["half"] = (np.arange(adata.n_obs) % 2).astype(str)
-    adata.obs_names = [f"c{i // 2}" for i in range(adata.n_obs)]  # each name twice
+    adata.obs_names = [f"c{i // 3}" for i in range(adata.n_obs)]  # each name thrice
     with pytest.raises(spacon.SpaconInputError, match=r"not unique \(e.g. c0, c1, c2\)"):
         spacon.pp.normalize(adata.copy())
     adata.obs_names_make_unique()
@@ -450,8 +450,16 @@ def test_whole_number_float_labels_match_integer_ones(brain):
     model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2)).train(1, mode="full", progress=False)
     model.embed(adata)  # the stored units are found again from the float column
     assert np.isfinite(adata.obsm["X_spacon_con"]).all()
+    # labels written as floats on both sides, or as the float's text, match too
+    floats = Connectivity(conn.matrix, conn.labels.astype(float))
+    assert list(floats.labels[:3]) == ["0", "1", "2"]
+    spacon.pp.connectome_graph(adata, floats, unit_key="unit", threshold=0.4)
+    text_order = [f"{s:.1f}" for s in order]  # '0.0', '1.0', ...: how the column prints
+    codes, _ = spacon.pp.section_codes(adata, "sec", text_order)
+    assert (codes == as_int.obs["sec"].to_numpy()).all()
 
 
+@pytest.mark.filterwarnings("ignore:Some cells have zero counts")  # scanpy's own
 def test_expression_on_another_scale_draws_a_warning(tmp_path):
     """New tissue normalised with scanpy's default (the median depth, not the model's 1e4),
     and expression normalised but never logged, were taken silently."""
@@ -463,6 +471,8 @@ def test_expression_on_another_scale_draws_a_warning(tmp_path):
     model = spacon.SpaCon(adata, connectome_key=None, hidden_dims=(8, 4, 2))
     model.train(1, mode="full", progress=False).save(tmp_path / "m")
     new = spacon.datasets.layered_slice(n_cells=200, n_genes=60, seed=5)
+    new.X = new.X.toarray()
+    new.X[:3] = 0  # cells without counts stay empty: they must not hide the scale
     median_depth = new.copy()
     sc.pp.normalize_total(median_depth)
     sc.pp.log1p(median_depth)
@@ -480,6 +490,18 @@ def test_expression_on_another_scale_draws_a_warning(tmp_path):
     spacon.pp.spatial_graph(unlogged, n_neighbors=6)
     with pytest.warns(spacon.SpaconWarning, match="not log-transformed"):
         spacon.SpaCon(unlogged, connectome_key=None, hidden_dims=(8, 4, 2))
+    with warnings.catch_warnings(record=True) as said:  # once, and no overflow from numpy
+        warnings.simplefilter("always")
+        spacon.SpaCon.load(tmp_path / "m", unlogged).embed(unlogged)
+    assert [str(w.message) for w in said if "log" in str(w.message)] == [
+        str(w.message) for w in said], [str(w.message) for w in said]
+    assert len(said) == 1 and "not log-transformed" in str(said[0].message)
+    scaled = same.copy()
+    sc.pp.scale(scaled)  # z-scores reach beyond 50 on rare genes, but are no unlogged data
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        spacon.pp._normalize.warn_if_unlogged(scaled)
+    assert not said
 
 
 def test_coordinates_with_a_text_column_are_refused_by_name(brain):

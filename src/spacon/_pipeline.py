@@ -289,13 +289,14 @@ def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
 
 @contextlib.contextmanager
 def counts_warned_once():
-    """Silence the library's raw-count warnings: the run has given its own, once, when it
-    read the data (they would repeat it with Python advice).
+    """Silence the library's raw-count and unlogged warnings: the run has given its own, once,
+    when it read the data (they would repeat it with Python advice).
     """
-    from .pp._normalize import COUNTS_WARNING
+    from .pp._normalize import COUNTS_WARNING, UNLOGGED_WARNING
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=f".*{COUNTS_WARNING}", category=SpaconWarning)
+        for text in (COUNTS_WARNING, UNLOGGED_WARNING):
+            warnings.filterwarnings("ignore", message=f".*{text}", category=SpaconWarning)
         yield
 
 

@@ -73,21 +73,30 @@ def expression_matrix(adata, layer: str | None = None):
     return x
 
 
+WHOLE_NUMBER = r"^(-?\d+)\.0+$"  # '1.0' is label '1'
+
+
 def label_text(value) -> str:
-    """A label as text, a whole-number float as an integer (``1.0`` -> ``'1'``)."""
-    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
+    """A label as text, a whole number written as a float as an integer (``1.0`` and ``'1.0'``
+    -> ``'1'``), so that labels match whichever way they were written.
+    """
+    import re
+
+    return re.sub(WHOLE_NUMBER, r"\1", str(value))
 
 
 def label_strings(values) -> np.ndarray:
-    """Labels (unit, section) as text, whole-number floats as integers: pandas makes an integer
-    column float once it held a missing value, and ``'1.0'`` would then match no unit ``1``.
+    """Labels (units, sections, cells) as text, as :func:`label_text` writes them: pandas makes
+    an integer column float once it held a missing value, and ``'1.0'`` would then match no
+    unit ``1``.
     """
     import pandas as pd
 
-    codes, uniques = pd.factorize(pd.Series(values), use_na_sentinel=False)
-    return np.array([label_text(u) for u in uniques], dtype=object)[codes].astype(str)
+    codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object)
+                                            if not isinstance(values, pd.Series) else values),
+                                  use_na_sentinel=False)
+    text = pd.Index(uniques).astype(str).str.replace(WHOLE_NUMBER, r"\1", regex=True)
+    return np.asarray(text, dtype=str)[codes]
 
 
 def labels_column(adata, key: str, what: str = "domains"):
@@ -135,6 +144,11 @@ def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:
     try:
         coords = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as err:
+        if hasattr(raw, "isna") and raw.isna().to_numpy().any():  # pandas' <NA> in a column
+            bad = int(raw.isna().to_numpy().any(axis=1).sum())
+            cells = f"{bad} cell" + ("s" if bad != 1 else "")
+            raise SpaconInputError(f"adata.obsm[{spatial_key!r}] has missing coordinates for "
+                                   f"{cells}; drop or fix them.") from err
         columns = [str(c) for c in getattr(raw, "columns", [])
                    if not np.issubdtype(np.asarray(raw[c]).dtype, np.number)]
         which = f" (not numbers: {', '.join(columns)})" if columns else ""

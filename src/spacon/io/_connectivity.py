@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import SpaconInputError
+from .._utils import label_strings
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Connectivity:
     def __post_init__(self):
         self.matrix = check_connectivity_matrix(self.matrix)
         if self.labels is not None:
-            self.labels = np.asarray(self.labels).astype(str)
+            self.labels = label_strings(self.labels)
             if self.labels.shape != (self.matrix.shape[0],):
                 raise SpaconInputError(
                     f"connectivity has {self.matrix.shape[0]} rows but {self.labels.size} labels."
@@ -111,13 +112,14 @@ def as_connectivity(connectivity) -> Connectivity:
 def positions_in(labels, reference) -> np.ndarray:
     """Position of each of ``labels`` in ``reference``, -1 where absent.
 
-    Both are compared as strings; this is how cells, or their units, are matched to
-    connectivity rows.
+    Both are compared as text (:func:`spacon._utils.label_strings`: ``1``, ``1.0`` and
+    ``'1.0'`` are one label); this is how cells, or their units, are matched to connectivity
+    rows.
     """
     import pandas as pd
 
-    reference = pd.Index(np.asarray(reference).astype(str))
-    return reference.get_indexer(np.asarray(labels).astype(str)).astype(np.int64)
+    reference = pd.Index(label_strings(reference))
+    return reference.get_indexer(label_strings(labels)).astype(np.int64)
 
 
 def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivity:

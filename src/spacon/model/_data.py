@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -225,7 +226,7 @@ def warn_if_graph_density_differs(adata, trained: dict, key: str, advice: str,
 
 def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) -> None:
     """Refuse raw counts when the model was trained on normalised expression."""
-    from ..pp._normalize import looks_like_counts
+    from ..pp._normalize import looks_like_counts, warn_if_unlogged
 
     norm = preprocessing.get("normalize")
     if norm and _keys.NORMALIZE not in adata.uns and looks_like_counts(adata):
@@ -245,16 +246,30 @@ def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) ->
             f"{where} looks like raw counts, but the model was trained on expression that did "
             "not (normalised outside spacon, e.g. scanpy.pp.normalize_total + log1p): "
             "normalise the new tissue as the training data were first.")
-    if norm and layer is None:
+    if norm and layer is None and _first_check(adata):  # load, embed and predict all check
+        if warn_if_unlogged(adata, None, stacklevel=4):
+            return
         total = (adata.uns.get(_keys.NORMALIZE) or {}).get("target_sum") or normalized_total(adata)
         if total and not 1 / TOTAL_RATIO <= total / norm["target_sum"] <= TOTAL_RATIO:
             warnings.warn(
                 f"adata.X was normalised to {total:.4g} counts per cell, but the model's "
                 f"training data to {norm['target_sum']:g} (before log1p): the embedding shifts "
-                "with the scale. Normalise the counts as the training data were, "
-                f"spacon.pp.normalize(adata, target_sum={norm['target_sum']:g}) (scanpy: "
-                f"normalize_total(adata, target_sum={norm['target_sum']:g}) + log1p).",
-                SpaconWarning, stacklevel=3)
+                f"with the scale. Normalise the raw counts to {norm['target_sum']:g} per cell "
+                "before log1p, as the training data were (spacon.pp.normalize does it, and "
+                "spacon embed / predict when given counts).", SpaconWarning, stacklevel=3)
+
+
+_SCALE_CHECKED: dict[int, weakref.ref] = {}  # the data whose scale was checked already
+
+
+def _first_check(adata) -> bool:
+    """Whether ``adata`` is checked for the first time (AnnData cannot be hashed: by id)."""
+    seen = _SCALE_CHECKED.get(id(adata))
+    if seen is not None and seen() is adata:
+        return False
+    key = id(adata)
+    _SCALE_CHECKED[key] = weakref.ref(adata, lambda _: _SCALE_CHECKED.pop(key, None))
+    return True
 
 
 TOTAL_RATIO = 1.5  # counts per cell this many times those of training are another scale
@@ -269,8 +284,10 @@ def normalized_total(adata, n_cells: int = 2000) -> float | None:
     rows = np.linspace(0, adata.n_obs - 1, min(n_cells, adata.n_obs)).astype(np.int64)
     sample = x[rows]
     sample = sample.toarray() if sp.issparse(sample) else np.asarray(sample)
-    totals = np.expm1(sample.astype(np.float64)).sum(axis=1)
-    mean = totals.mean()
-    if not np.isfinite(mean) or mean <= 0 or totals.std() > 0.01 * mean:
+    with np.errstate(over="ignore"):
+        totals = np.expm1(sample.astype(np.float64)).sum(axis=1)
+    totals = totals[totals > 0]  # cells without counts stay empty after normalising
+    if not len(totals) or not np.isfinite(totals).all():
         return None
-    return float(mean)
+    mean = totals.mean()
+    return None if totals.std() > 0.01 * mean else float(mean)

@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_option, spatial_coordinates
+from .._utils import check_option, label_strings, spatial_coordinates
 from ..io import Connectivity
 from ..io._voxel_model import SIDE, VoxelModel
 
@@ -226,7 +226,7 @@ def _by_region(adata, units, region_key, hemisphere, midline, ml_axis, spatial_k
     known = units.labels if isinstance(units, Connectivity) else units
     if known is None or isinstance(known, VoxelModel):
         raise SpaconInputError("region_key= needs a labelled region-level connectome.")
-    known = set(np.asarray(known).astype(str))
+    known = set(label_strings(known))
     # a connectome of both hemispheres labels its units REGION-L / REGION-R (read_mouse_tracer
     # with hemispheres="both"): cells are matched by region, then take their side's unit
     sided = hemisphere == "mirror" and bool(known) and all(
@@ -239,10 +239,11 @@ def _by_region(adata, units, region_key, hemisphere, midline, ml_axis, spatial_k
         raise SpaconInputError(f"adata.obs has no region column(s) {', '.join(missing)}.")
     labels = pd.Series(np.nan, index=range(adata.n_obs), dtype=object)
     for key in keys:
-        values = adata.obs[key].astype(str).to_numpy()
+        values = label_strings(adata.obs[key])
         take = labels.isna().to_numpy() & np.isin(values, list(known))
         labels[take] = values[take]
-    unknown = adata.obs[keys[0]].astype(str)[labels.isna().to_numpy()].value_counts()
+    unknown = pd.Series(label_strings(adata.obs[keys[0]]))[labels.isna().to_numpy()]
+    unknown = unknown.value_counts()
     info.update(method="region", region_key=keys,
                 unknown_labels=[str(u) for u in unknown.index[:20]])
     side = None

@@ -145,7 +145,22 @@ def _row_totals(x) -> np.ndarray:
 
 
 COUNTS_WARNING = "looks like raw counts"  # the start of every raw-count warning's message
+UNLOGGED_WARNING = "beyond any log-normalised value"  # and of every unlogged one's
 LOG_SCALE_MAX = 50.0  # log1p of normalised counts stays below this (log1p(1e9) = 20.7)
+
+
+def warn_if_unlogged(adata, layer: str | None = None, stacklevel: int = 3) -> bool:
+    """Warn when non-negative expression reaches beyond any log scale (normalised, never
+    logged); returns whether it warned. Negative values (scaled data) are no such sign.
+    """
+    sample = _sample(adata, layer)
+    if not sample.size or sample.min() < 0 or sample.max() <= LOG_SCALE_MAX:
+        return False
+    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    warnings.warn(f"{where} reaches {sample.max():.4g}, {UNLOGGED_WARNING} (normalised but "
+                  "not log-transformed?): spacon expects log-normalised expression; apply "
+                  "log1p first (scanpy: sc.pp.log1p).", SpaconWarning, stacklevel=stacklevel)
+    return True
 
 
 def warn_if_counts(adata, layer: str | None, consequence: str, stacklevel: int = 3,
@@ -160,12 +175,7 @@ def warn_if_counts(adata, layer: str | None, consequence: str, stacklevel: int =
         return
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     if not looks_like_counts(adata, layer):
-        sample = _sample(adata, layer)
-        if sample.size and sample.max() > LOG_SCALE_MAX:
-            warnings.warn(f"{where} reaches {sample.max():.4g}, beyond any log-normalised value "
-                          "(normalised but not log-transformed?): spacon expects log-normalised "
-                          "expression; apply log1p first (scanpy: sc.pp.log1p).", SpaconWarning,
-                          stacklevel=stacklevel)
+        warn_if_unlogged(adata, layer, stacklevel + 1)
         return
     if advice is None:
         advice = ("call spacon.pp.normalize(adata) first (it keeps the counts in "

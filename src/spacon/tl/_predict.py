@@ -13,7 +13,13 @@ from scipy import stats
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_memory, check_option, spatial_coordinates
+from .._utils import (
+    check_memory,
+    check_option,
+    expression_matrix,
+    label_strings,
+    spatial_coordinates,
+)
 from ..io import as_connectivity, positions_in
 from . import _ridge
 
@@ -91,9 +97,10 @@ def spatial_folds(
     if unit_key is not None:
         if unit_key not in adata.obs:
             raise SpaconInputError(f"adata.obs has no unit column {unit_key!r}.")
-        table = pd.crosstab(adata.obs[unit_key].astype(str).to_numpy(), fold)
+        units = label_strings(adata.obs[unit_key])
+        table = pd.crosstab(units, fold)
         majority = dict(zip(table.index, table.columns[table.to_numpy().argmax(axis=1)]))
-        fold = np.array([majority[u] for u in adata.obs[unit_key].astype(str)])
+        fold = np.array([majority[u] for u in units])
     return np.asarray(fold, dtype=np.int64)
 
 
@@ -166,7 +173,8 @@ def _knn_predictor(features, train, test, targets, k):
 
 
 def _dense_expression(adata) -> np.ndarray:
-    return adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
+    x = expression_matrix(adata)
+    return x.toarray() if sp.issparse(x) else np.asarray(x)
 
 
 def _expression_pcs(adata, train, n_pcs, seed):
@@ -181,7 +189,7 @@ def _expression_genes(adata, train) -> np.ndarray:
     """The highly variable genes (``var['highly_variable']``, else all), at most
     ``MAX_GENES`` of them: the most variable in the training cells.
     """
-    x = adata.X
+    x = expression_matrix(adata)
     if "highly_variable" in adata.var:
         x = x[:, adata.var["highly_variable"].to_numpy(dtype=bool)]
     if x.shape[1] > MAX_GENES:  # choose on the (sparse) matrix, densify only what is kept
