@@ -6,6 +6,8 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from . import _keys
 from ._errors import SpaconInputError
 from ._pipeline import (
@@ -20,6 +22,7 @@ from ._pipeline import (
     prepare_output,
     read_input,
 )
+from .model._data import check_genes, normalize_as_trained
 from .pp._normalize import looks_like_counts
 
 logger = logging.getLogger(__name__)
@@ -55,8 +58,9 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     out = prepare_output(config.out, config.overwrite)
     adata = read_input(config.adata)
     check_truth(adata, config.truth)
-    preprocessing = json.loads((model_dir / "model.json").read_text()).get("preprocessing", {})
-    normalize_like_training(adata, config, preprocessing)
+    meta = json.loads((model_dir / "model.json").read_text())
+    preprocessing = meta.get("preprocessing", {})
+    normalize_like_training(adata, config, preprocessing, meta["var_names"])
     adata = _model_genes(adata, model_dir)
     _spatial_graph(adata, config, preprocessing.get("spatial_graph") or {})
     if config.connectivity is not None:
@@ -73,13 +77,16 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     return adata, domains
 
 
-def normalize_like_training(adata, config: RunConfig, preprocessing: dict) -> None:
-    """Raw counts normalised as the model's training data were (over all genes, before the
-    model's are kept, e.g. --n-top-genes); with --no-normalize, counts are refused in the
-    command's words when the model was trained on normalised expression.
+def normalize_like_training(adata, config: RunConfig, preprocessing: dict,
+                            model_genes) -> None:
+    """Raw counts normalised as the model's training data were (each cell's total over the
+    genes the training data were totalled over, before the model's were kept, e.g.
+    --n-top-genes); with --no-normalize, counts are refused in the command's words when the
+    model was trained on normalised expression. Data without all of ``model_genes`` are
+    refused first.
     """
-    from . import pp
-
+    if not set(map(str, adata.var_names)).issuperset(model_genes):
+        check_genes(adata, np.asarray(model_genes))  # says which are missing
     norm = preprocessing.get("normalize")
     if not norm or not looks_like_counts(adata):
         return
@@ -88,7 +95,7 @@ def normalize_like_training(adata, config: RunConfig, preprocessing: dict) -> No
             "adata.X looks like raw counts, but the model was trained on log-normalised "
             f"expression (total counts {norm['target_sum']:g} + log1p): drop --no-normalize to "
             "have it normalised as the training data were.")
-    pp.normalize(adata, target_sum=norm["target_sum"])
+    normalize_as_trained(adata, norm)
 
 
 def _spatial_graph(adata, config: RunConfig, trained: dict) -> None:

@@ -63,7 +63,7 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
             f"--unit-key {config.unit_key!r} is not a column of adata.obs (it has: "
             f"{', '.join(map(str, adata.obs.columns)) or 'none'}).")
     meta = json.loads((model_dir / "model.json").read_text())
-    normalize_like_training(adata, config, meta.get("preprocessing", {}))
+    normalize_like_training(adata, config, meta.get("preprocessing", {}), meta["var_names"])
     adata = _model_genes(adata, model_dir)
     check_genes(adata, meta["var_names"])
     _spatial_graph(adata, config, meta.get("preprocessing", {}).get("spatial_graph") or {})

@@ -183,7 +183,7 @@ def prepare_like(adata, preprocessing: dict, *, spatial_key: str = _keys.SPATIAL
     done = []
     norm = preprocessing.get("normalize")
     if normalize and norm and _keys.NORMALIZE not in adata.uns and looks_like_counts(adata):
-        pp.normalize(adata, target_sum=norm["target_sum"])
+        normalize_as_trained(adata, norm, stacklevel=5)
         done.append(f"normalised (total counts {norm['target_sum']:g} + log1p)")
     graph = preprocessing.get("spatial_graph")
     if graph and _keys.connectivities(spatial_key) not in adata.obsp:
@@ -206,6 +206,29 @@ def prepare_like(adata, preprocessing: dict, *, spatial_key: str = _keys.SPATIAL
 
 
 DENSITY_RATIO = 3.0  # a graph this many times denser or sparser than training's is suspect
+
+
+def normalize_as_trained(adata, norm: dict, stacklevel: int = 3) -> None:
+    """Normalise raw counts as a model's training data were (``norm``: their record): each
+    cell's total over the genes the training data were totalled over, so that genes the file
+    holds beyond those change nothing; a warning when it lacks some of them.
+    """
+    from .. import pp
+
+    genes = norm.get("genes")
+    pp.normalize(adata, target_sum=norm["target_sum"], genes=genes)
+    if genes is None:  # a model saved before genes were recorded
+        return
+    held = int(np.asarray(adata.var_names.isin(np.asarray(genes, dtype=str))).sum())
+    if held < len(genes):
+        warnings.warn(
+            f"the training data's cells were normalised over the total counts of "
+            f"{len(genes):,} genes; these data hold {held:,} of them, so each cell's total, "
+            "and with it the embedding, shifts. Normalise the cells with all their genes "
+            "first, as the training data were, then keep the model's: spacon.pp.normalize("
+            "adata, genes=model.preprocessing['normalize']['genes']) (spacon embed and "
+            "predict do it when given the whole file).",
+            SpaconWarning, stacklevel=stacklevel)
 
 
 def warn_if_graph_density_differs(adata, trained: dict, key: str, advice: str,

@@ -77,7 +77,7 @@ def warn_zero_genes(adata) -> None:
         )
 
 
-def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
+def normalize(adata, *, target_sum: float = 1e4, genes=None, copy: bool = False):
     """Normalise each cell to ``target_sum`` total counts and take ``log1p`` (scanpy's way).
 
     Parameters
@@ -87,14 +87,19 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
     target_sum
         Total counts per cell after scaling (a positive number; scanpy's ``None``, the median
         of the totals, is not taken: a fixed number lets new tissue be normalised alike).
+    genes
+        Each cell's total is taken over these genes only (default: all). How new tissue is
+        normalised as a model's training data were when the two hold different genes: a saved
+        model records the genes its data were normalised over.
     copy
         Return a copy instead of writing to ``adata``.
 
     Returns
     -------
     ``None``, or a copy if ``copy=True``. ``X`` is replaced by log-normalised values, the
-    counts are kept in ``layers['counts']`` and ``uns['spacon_normalize']`` records how (a
-    saved model keeps it, so new tissue is normalised the same way).
+    counts are kept in ``layers['counts']`` and ``uns['spacon_normalize']`` records how
+    (``target_sum`` and the ``genes`` totalled; a saved model keeps it, so new tissue is
+    normalised the same way).
     """
     if (isinstance(target_sum, (bool, np.bool_)) or not isinstance(target_sum, numbers.Real)
             or not (np.isfinite(target_sum) and target_sum > 0)):
@@ -110,7 +115,12 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
         x = x.copy()
     if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
         x = x.astype(np.float32)
-    totals = _row_totals(x)
+    keep = None if genes is None else np.flatnonzero(
+        adata.var_names.isin(np.asarray(genes, dtype=str)))
+    if keep is not None and not len(keep):
+        raise SpaconInputError("genes= names none of the data's genes: no counts to total.")
+    totalled = adata.var_names if keep is None else adata.var_names[keep]
+    totals = _row_totals(x if keep is None else x[:, keep])
     if (totals == 0).any():
         raise SpaconInputError(
             f"{int((totals == 0).sum())} cells have no counts at all; filter them first "
@@ -128,7 +138,8 @@ def normalize(adata, *, target_sum: float = 1e4, copy: bool = False):
     adata.layers[_keys.COUNTS] = counts.copy()
     adata.X = x
     adata.uns["log1p"] = {"base": None}  # as scanpy records it
-    adata.uns[_keys.NORMALIZE] = {"target_sum": float(target_sum), "log1p": True}
+    adata.uns[_keys.NORMALIZE] = {"target_sum": float(target_sum), "log1p": True,
+                                  "genes": np.asarray(totalled, dtype=str)}
     return adata if copy else None
 
 
