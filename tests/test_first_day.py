@@ -127,7 +127,7 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     assert "use --alpha 0" in capsys.readouterr().err and not (tmp_path / "bad" / "model").exists()
     # domains again at another number, without training
     assert main(["domains", "--result", str(out), "--n-domains", "3", "--out",
-                 str(tmp_path / "again")]) == 0
+                 str(tmp_path / "again"), "--threads", "1"]) == 0  # --threads: as run takes it
     again = ad.read_h5ad(tmp_path / "again" / "result.h5ad")
     assert again.obs["spacon_domain_alpha0"].nunique() == 3
     np.testing.assert_array_equal(again.obsm["X_spacon_spa"], res.obsm["X_spacon_spa"])

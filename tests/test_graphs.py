@@ -105,6 +105,7 @@ def test_section_order_defaults_to_ordered_categories(brain):
         (dict(radius="1300"), "radius must be a number, got '1300'"),
         (dict(n_neighbors="5"), "n_neighbors must be a number"),
         (dict(radius=1.0, z_radius=True), "z_radius must be a number"),
+        (dict(radius=1.0, z_radius=2.0), "needs section_key= naming the sections"),
         (dict(radius=1.0, spatial_key="nope"), "no 'nope' coordinates"),
         (dict(radius=1.0, section_key="nope"), "no section column"),
         (dict(radius=1.0, section_key="sec", section_order=["a"]), "absent from section_order"),

@@ -296,6 +296,8 @@ def _add_reuse_parsers(sub) -> None:
     domains.add_argument("--result", required=True, help="output directory of spacon run")
     _add_domain_options(domains)
     domains.add_argument("--seed", type=_seed, help="random seed (0)")
+    domains.add_argument("--threads", type=int, help="processes of the domain selection "
+                         "(default: the idle CPUs)")
     domains.add_argument("--out", help="output directory")
     domains.add_argument("--overwrite", action="store_true", default=None,
                          help="replace an existing result in --out")

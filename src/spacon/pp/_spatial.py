@@ -90,6 +90,9 @@ def spatial_graph(
         raise SpaconInputError(f"n_neighbors must be a positive integer, got {n_neighbors!r}.")
     if z_radius is not None and not (np.isfinite(z_radius) and z_radius > 0):
         raise SpaconInputError(f"z_radius must be a positive number, got {z_radius!r}.")
+    if z_radius is not None and section_key is None:
+        raise SpaconInputError("z_radius= links cells of adjacent sections, and needs "
+                               "section_key= naming the sections (without it, it did nothing).")
     coords = spatial_coordinates(adata, spatial_key)
     n = adata.n_obs
     if n_neighbors is not None:
