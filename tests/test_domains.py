@@ -96,6 +96,8 @@ def test_a_choice_at_the_most_the_cells_allow_warns(rng):
     with pytest.warns(spacon.SpaconWarning, match="near the most these 120 cells allow .*"
                       "set it with n_domains="):
         spacon.tl.domains(adata)
+    with pytest.warns(spacon.SpaconWarning, match="^at alpha 0, .* near the most"):  # which
+        spacon.tl.domains(adata, alpha=0, key_added="again")
     assert adata.uns["spacon_domain"]["selection"]["at_limit"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")

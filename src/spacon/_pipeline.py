@@ -707,7 +707,7 @@ def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
               "n_jobs": config.threads}  # --threads bounds the selection's processes too
     with warnings.catch_warnings():
         if len(wanted) > 1:  # the numbers were given: the chosen one sits beside them
-            warnings.filterwarnings("ignore", "[0-9]+ domains is near the most", SpaconWarning)
+            warnings.filterwarnings("ignore", ".*[0-9]+ domains is near the most", SpaconWarning)
         tl.domains(adata, n_domains=wanted[0] if len(wanted) == 1 else None, key_added=key,
                    **common)
     levels = {}

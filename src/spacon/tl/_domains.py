@@ -353,11 +353,12 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
             chosen, best_k = selection["chosen"], scores["best_score"][1]
             near = (f"{chosen} domains is" if chosen > 0.75 * top else
                     f"the best score ({best_k} domains; {chosen} chosen within its margin) is")
+            at = "" if options.get("alpha") is None else f"at alpha {options['alpha']:g}, "
             warnings.warn(
-                f"{near} near the most these {len(z)} cells allow ({top}: at least "
-                f"{MIN_POINTS_PER_DOMAIN} cells per domain), so the data did not choose the "
-                "number and more may exist; set it with n_domains= if you know it.",
-                SpaconWarning, stacklevel=2)
+                f"{at}{near} near the most these {len(z)} cells allow ({top}: the candidates "
+                f"stop where domains would average fewer than {MIN_POINTS_PER_DOMAIN} cells), "
+                "so the data did not choose the number and more may exist; set it with "
+                "n_domains= if you know it.", SpaconWarning, stacklevel=2)
     # 'choice': the data's own choice, which the tree keeps; 'reason': this column's
     choice = selection.get("choice", selection["reason"])
     k = int(selection["chosen"]) if n_domains is None else n_domains
