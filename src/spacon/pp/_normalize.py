@@ -165,6 +165,7 @@ def warn_if_unlogged(adata, layer: str | None = None, stacklevel: int = 3) -> bo
     logged); returns whether it warned. Negative values (scaled data) are no such sign.
     """
     sample = _sample(adata, layer)
+    sample = sample[np.isfinite(sample)]  # NaN is refused where values are checked
     if not sample.size or sample.min() < 0 or sample.max() <= LOG_SCALE_MAX:
         return False
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
