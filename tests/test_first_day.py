@@ -142,6 +142,11 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     assert main(["domains", "--result", str(tmp_path / "again"), "--n-domains", "2", "3",
                  "--out", str(tmp_path / "levels")]) == 0
     assert "spacon_domain_alpha0_k2" in ad.read_h5ad(tmp_path / "levels" / "result.h5ad").obs
+    # each level is scored against the truth too (only the chosen number was)
+    levels = json.loads((tmp_path / "levels" / "summary.json").read_text())["level_truth_scores"]
+    assert levels["truth"] == "region" and set(levels["0"]) == {"2", "3"}
+    assert 0 <= levels["0"]["3"]["ari"] <= 1
+    assert "obs['spacon_domain_alpha0_k3']; against the truth: ARI" in capsys.readouterr().out
     assert main(["domains", "--result", str(tmp_path / "levels"), "--n-domains", "2",
                  "--out", str(tmp_path / "single")]) == 0
     single = ad.read_h5ad(tmp_path / "single" / "result.h5ad")

@@ -586,7 +586,7 @@ def call_domains(adata, config: RunConfig) -> dict:
     """
     from . import tl
 
-    counts, level_keys, level_counts, scores = {}, {}, {}, {}
+    counts, level_keys, level_counts, scores, level_scores = {}, {}, {}, {}, {}
     for alpha in config.alpha:
         key, name = _keys.domain_for_alpha(alpha), f"{alpha:g}"
         tl.fuse(adata, alpha, key_added=_keys.fused_for_alpha(alpha))
@@ -601,6 +601,9 @@ def call_domains(adata, config: RunConfig) -> dict:
         counts[name] = int(adata.obs[key].nunique())
         if config.truth is not None:
             scores[name] = tl.score_domains(adata, config.truth, key)
+            if levels:
+                level_scores[name] = {k: tl.score_domains(adata, config.truth, column)
+                                      for k, column in levels.items()}
     first = _keys.domain_for_alpha(config.alpha[0])
     adata.obs[_keys.DOMAIN] = adata.obs[first]
     if first in adata.uns:  # how they were called (selection, tree), as for any column
@@ -610,7 +613,7 @@ def call_domains(adata, config: RunConfig) -> dict:
         adata.uns[f"{_keys.DOMAIN}_colors"] = list(colours)
     tl.fuse(adata, config.alpha[0])  # obsm['X_spacon'] and uns['spacon_fuse'] agree on alpha
     return {"n_domains": counts, "levels": level_keys, "level_counts": level_counts,
-            "truth": scores}
+            "truth": scores, "level_truth": level_scores}
 
 
 def domain_table(adata, config: RunConfig, domains: dict):
@@ -658,8 +661,7 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
         "figures": figures,
         "versions": _versions(),
     }
-    if domains["truth"]:
-        summary["truth_scores"] = {"truth": config.truth, **domains["truth"]}
+    add_truth_scores(summary, config, domains)
     if not config.no_report:
         from .report import write_report
 
@@ -791,6 +793,18 @@ def _versions() -> dict:
         except Exception:
             versions[package] = "unknown"
     return versions
+
+
+def add_truth_scores(summary: dict, config: RunConfig, domains: dict) -> None:
+    """The domains' scores against ``--truth`` (and each ``--n-domains`` level's) in the
+    summary; none where there is no truth.
+    """
+    summary.pop("truth_scores", None)
+    summary.pop("level_truth_scores", None)
+    if domains["truth"]:
+        summary["truth_scores"] = {"truth": config.truth, **domains["truth"]}
+    if domains.get("level_truth"):
+        summary["level_truth_scores"] = {"truth": config.truth, **domains["level_truth"]}
 
 
 def _jsonable(value):

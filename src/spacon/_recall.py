@@ -12,6 +12,7 @@ from ._pipeline import (
     DOMAINS_CSV,
     REPORT,
     RunConfig,
+    add_truth_scores,
     call_domains,
     check_truth,
     checked,
@@ -71,9 +72,7 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     summary.setdefault("parameters", {}).update(
         alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
         resolution=config.resolution, refine=config.refine, truth=config.truth)
-    summary.pop("truth_scores", None)
-    if domains["truth"]:
-        summary["truth_scores"] = {"truth": config.truth, **domains["truth"]}
+    add_truth_scores(summary, config, domains)
     if not config.no_report:
         from .report import write_report
 

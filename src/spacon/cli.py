@@ -109,7 +109,8 @@ def _run(args) -> int:
     print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")
     _print_domains({"n_domains": summary["n_domains"], "truth": summary.get("truth_scores", {}),
                     "levels": summary.get("domain_levels", {}),
-                    "level_counts": summary.get("domain_level_counts", {})})
+                    "level_counts": summary.get("domain_level_counts", {}),
+                    "level_truth": summary.get("level_truth_scores", {})})
     return 0
 
 
@@ -385,17 +386,21 @@ def _domains_from(args, command, source: str, also=()) -> int:
 def _print_domains(domains: dict) -> None:
     from . import _keys
     from .tl._metrics import SCORE_NAMES as names
+    def against(scores: dict) -> str:
+        return ("; against the truth: " + ", ".join(f"{name} {scores[key]:.3f}"
+                                                     for key, name in names.items())
+                if scores else "")
+
     for alpha, count in domains["n_domains"].items():
         scores = domains["truth"].get(alpha, {})
         print(f"  alpha {alpha}: {count} domains in obs['{_keys.domain_for_alpha(float(alpha))}']"
-              + ("; against the truth: " + ", ".join(f"{name} {scores[key]:.3f}"
-                                                      for key, name in names.items())
-                 if scores else ""))
+              + against(scores))
     for alpha, levels in domains.get("levels", {}).items():
         for k, level in levels.items():
             count = domains.get("level_counts", {}).get(alpha, {}).get(k, int(k))
             asked = "" if count == int(k) else f" ({k} asked)"
-            print(f"  alpha {alpha}: {count} domains in obs['{level}']{asked}")
+            scores = domains.get("level_truth", {}).get(alpha, {}).get(k, {})
+            print(f"  alpha {alpha}: {count} domains in obs['{level}']{asked}" + against(scores))
 
 
 def _add_prepare_parser(sub) -> None:
