@@ -123,6 +123,21 @@ def test_matlab_v5(tmp_path):
     assert np.allclose(dense(read_connectivity(tmp_path / "old.mat")), M)
 
 
+def test_matlab_file_with_names_scalars_and_3d_arrays(tmp_path):
+    """As the Oh et al. 2014 file holds its matrices: 3-D arrays beside a column of names and
+    a 1 x 1 threshold. Those two were offered as the connectivity's candidates."""
+    path = tmp_path / "tracer.mat"
+    names = np.array([["a"], ["b"], ["c"]], dtype=object)
+    scipy.io.savemat(path, {"a": np.ones((3, 3, 4)), "acronym": names, "thr": [[0.1]]})
+    with pytest.raises(SpaconInputError, match=r"no square numeric matrices \(a \(3 x 3 x 4\), "
+                                               r"acronym \(3 x 1, text\), thr \(1 x 1\)\)"):
+        read_connectivity(path)
+    with pytest.raises(SpaconInputError, match="'a' is no square numeric matrix.*save_npz"):
+        read_connectivity(path, key="a")
+    scipy.io.savemat(path, {"W": M, "thr": [[0.1]]})  # the scalar is no candidate
+    assert np.allclose(dense(read_connectivity(path)), M)
+
+
 @pytest.mark.parametrize(
     "matrix,match",
     [

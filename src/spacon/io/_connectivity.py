@@ -202,17 +202,35 @@ def _read_npz(path: Path, key: str | None):
         return f[name], labels
 
 
-def _pick_dataset(path: Path, key: str | None, names: list[str]) -> str:
+def _pick_dataset(path: Path, key: str | None, names: list[str],
+                  shapes: dict[str, tuple[tuple, bool]] | None = None) -> str:
+    """The array ``key`` names, or the file's only candidate; ``shapes`` (every array's shape
+    and whether it holds numbers, where known) lets the candidates be square numeric matrices
+    and the messages say what the other arrays are.
+    """
+    if shapes is not None:
+        names = [n for n, (shape, numeric) in shapes.items()  # (a 1 x 1 is a MATLAB scalar)
+                 if numeric and len(shape) == 2 and shape[0] == shape[1] > 1]
+        held = ", ".join(f"{n} ({' x '.join(map(str, shape))}{'' if numeric else ', text'})"
+                         for n, (shape, numeric) in shapes.items())
+    else:
+        held = ", ".join(names)
     if key is not None:
-        if key not in names:
+        if key in names:
+            return key
+        if shapes is not None and key in shapes:
             raise SpaconInputError(
-                f"{path.name!r} has no dataset {key!r}; it has: {', '.join(names) or 'nothing'}."
-            )
-        return key
+                f"{path.name!r}: {key!r} is no square numeric matrix; a connectivity is one "
+                f"(the file holds: {held}). Take one out in Python (e.g. a slice of a 3-D "
+                "array), write it with spacon.io.save_npz, and give that file.")
+        raise SpaconInputError(f"{path.name!r} has no dataset {key!r}; it has: "
+                               f"{held or 'nothing'}.")
     if len(names) != 1:
+        what = "arrays" if shapes is None else "square numeric matrices"
         raise SpaconInputError(
-            f"{path.name!r} holds several arrays ({', '.join(names)}); say which one with key=... "
-            "(--connectivity-key on the command line)."
+            f"{path.name!r} holds {'several' if names else 'no'} {what} ({held or 'nothing'}); "
+            + ("say which one with key=... (--connectivity-key on the command line)." if names
+               else "a connectivity is one.")
         )
     return names[0]
 
@@ -266,7 +284,9 @@ def _read_hdf5_or_mat(path: Path, key: str | None):
         import scipy.io
 
         contents = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
-        name = _pick_dataset(path, key, [k for k, v in contents.items() if np.ndim(v) == 2])
+        shapes = {k: (np.shape(v), np.issubdtype(np.asarray(v).dtype, np.number))
+                  for k, v in contents.items()}
+        name = _pick_dataset(path, key, list(contents), shapes)
         return contents[name], None
     with h5py.File(path, "r") as f:
         names: list[str] = []
