@@ -300,8 +300,8 @@ def deterministic_algorithms(device) -> Iterator[None]:
 
     Deterministic mode also fills every new tensor with NaN before use (a debugging aid for
     kernels that read memory they never wrote; none of spacon's does, so results are the same
-    to the bit). Those fills took 20 ms of a 290 ms step on the demo brain, so they are off
-    while inside, and restored afterwards.
+    to the bit). Those fills took 30 ms of a demo step (855 calls; ``python
+    benchmarks/bench_step_ops.py``), so they are off while inside, and restored afterwards.
     """
     import torch
 
