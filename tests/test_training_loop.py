@@ -322,3 +322,23 @@ def test_resuming_with_another_thread_count_says_it_is_not_bit_for_bit(prepared,
         SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, resume=True,
                                                          threads=2, **options)
     assert "resuming with 2 threads where the checkpoint used 1" in caplog.text
+
+
+def test_a_progress_bar_in_a_log_file_is_drawn_at_most_every_30_seconds(prepared,
+                                                                          monkeypatch):
+    # stderr a file (a cluster job's log): tqdm's monitor thread also redraws a bar idle for
+    # its maxinterval (10 s), which gave the demo's log a line every 10-20 s instead of 30
+    import tqdm.auto
+
+    made = []
+
+    class Recorded(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorded)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    SpaCon(prepared, seed=0).train(max_steps=1, progress=True, threads=1)
+    assert made[0]["mininterval"] == 30.0
+    assert made[0]["maxinterval"] >= made[0]["mininterval"]

@@ -237,9 +237,12 @@ def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync
 
     n_batches = batches.n_batches
     total = config.epochs * n_batches
+    interval = _bar_interval()
+    # maxinterval too: tqdm's monitor thread redraws a bar idle for maxinterval (10 s)
     bar = tqdm(total=total if config.max_steps is None else min(total, config.max_steps),
                initial=state.epoch * n_batches + state.batch, disable=not config.progress,
-               desc="training", unit="step", mininterval=_bar_interval())
+               desc="training", unit="step", mininterval=interval,
+               maxinterval=max(interval, 10.0))
     start = time.perf_counter() - state.seconds
     stop = StopFlag()
     capped = config.max_steps is not None and state.steps >= config.max_steps
