@@ -239,7 +239,7 @@ def test_prepare_abc_then_run(tmp_path, abc, voxel_dir, capsys):
     assert "X_spacon_con" in result.obsm
 
 
-def test_prepare_abc_region_level_tracer(tmp_path, abc):
+def test_prepare_abc_region_level_tracer(tmp_path, abc, monkeypatch):
     root, _ = abc
     tracer = tmp_path / "oh2014"
     tracer.mkdir()
@@ -257,6 +257,13 @@ def test_prepare_abc_region_level_tracer(tmp_path, abc):
     assert "fiber tracts" not in set(prepared.obs["parcellation_division"])
     readme = (out / "README.txt").read_text()
     assert "were dropped" in readme and "REGION-L/-R" in readme
+    # its run.toml names the files relative to itself: it works from any working directory
+    from spacon._pipeline import RunConfig
+
+    monkeypatch.chdir(tracer)
+    config = RunConfig.from_toml(out / "run.toml")
+    assert Path(config.adata).samefile(out / "abc_merfish.h5ad")
+    assert Path(config.connectivity).samefile(out / "connectome.npz")
     assert main(["prepare", "abc", "--abc-dir", str(root), "--connectome", str(tracer),
                  "--hemisphere", "none", "--out", str(tmp_path / "one_side")]) == 0
     one = ad.read_h5ad(tmp_path / "one_side" / "abc_merfish.h5ad")

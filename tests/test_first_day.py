@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -212,6 +213,30 @@ def test_one_word_for_spatial_neighbours(tmp_path):
         assert args.n_neighbors == 7
     (tmp_path / "run.toml").write_text("knn = 5\n")
     assert RunConfig.from_toml(tmp_path / "run.toml").n_neighbors == 5
+
+
+def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypatch):
+    from spacon._pipeline import RunConfig
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "cells.h5ad").write_text("")
+    config = project / "run.toml"
+    config.write_text('adata = "data/cells.h5ad"\nconnectivity = "/abs/c.npz"\n'
+                      'out = "result"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    read = RunConfig.from_toml(config)
+    assert Path(read.adata).samefile(project / "data" / "cells.h5ad")
+    assert read.connectivity == "/abs/c.npz"
+    assert Path(read.out).resolve() == (project / "result").resolve()
+    # a path that exists only from the working directory (spacon prepare's files before
+    # 27 Nov) is still found, with advice on writing it
+    monkeypatch.chdir(tmp_path)
+    config.write_text('adata = "project/data/cells.h5ad"\n')
+    with pytest.warns(SpaconWarning, match="write it as 'data/cells.h5ad'"):
+        assert RunConfig.from_toml(config).adata == "project/data/cells.h5ad"
 
 
 def test_without_a_connectome_the_default_is_the_smoothing_encoder(sim_inputs, tmp_path):

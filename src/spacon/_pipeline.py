@@ -80,7 +80,11 @@ class RunConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
-        """Read a TOML file whose keys are the option names (dashes or underscores)."""
+        """Read a TOML file whose keys are the option names (dashes or underscores).
+
+        Relative paths (``adata``, ``connectivity``, ``out``) are read relative to the file's
+        folder, so the file works from any working directory.
+        """
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
@@ -96,6 +100,9 @@ class RunConfig:
         values = {k.replace("-", "_"): v for k, v in raw.items()}
         if "knn" in values:  # the option's former name
             values.setdefault("n_neighbors", values.pop("knn"))
+        for name in PATH_OPTIONS:
+            if isinstance(values.get(name), str):
+                values[name] = _relative_to(path, name, values[name])
         return cls().updated(values, source=path.name)
 
     def updated(self, values: dict, source: str = "options") -> RunConfig:
@@ -111,6 +118,36 @@ class RunConfig:
         for name, value in values.items():
             data[name] = _coerce(name, value, getattr(self, name), known[name].type, source)
         return RunConfig(**data)
+
+
+# options naming files or folders: in a config file, relative to the file's own folder
+PATH_OPTIONS = ("adata", "connectivity", "out")
+
+
+def _relative_to(config: Path, name: str, value: str) -> str:
+    """``value`` of option ``name`` in the config file ``config``, read relative to the file's
+    folder (as a project file's paths are), so the file works from any working directory.
+
+    Files written by ``spacon prepare`` before 27 Nov named their inputs relative to the
+    folder it ran in: such a path that exists only there is kept, with a warning.
+    """
+    written = Path(value).expanduser()
+    if written.is_absolute():
+        return str(written)
+    beside = config.parent / written
+    if name != "out" and not beside.exists() and written.exists():
+        warnings.warn(
+            f"{config.name}: {name} = {value!r} is read relative to the working directory, "
+            f"where it exists; paths in a config file are relative to the file's folder "
+            f"({config.parent.as_posix()}/), so write it as {_relative_name(written, config)!r}.",
+            SpaconWarning, stacklevel=3)
+        return value
+    return str(beside)
+
+
+def _relative_name(target: Path, config: Path) -> str:
+    """``target`` (relative to the working directory) as the config file should write it."""
+    return Path(os.path.relpath(target.resolve(), config.parent.resolve())).as_posix()
 
 
 def _coerce(name, value, default, annotation, source):

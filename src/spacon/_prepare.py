@@ -113,14 +113,18 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
     write_h5ad(adata, files[0])
     save_npz(files[1], conn.matrix, conn.labels)
     write_text(text, files[2])
-    write_text(_run_config(files[0], files[1], 1.5 * knn, matrix == "log2"), files[3])
+    # the config names its files relative to its own folder, as spacon run reads them
+    write_text(_run_config(Path(files[0].name), Path(files[1].name), 1.5 * knn,
+                           matrix == "log2"), files[3])
     return {"files": [str(f) for f in files], "n_cells": adata.n_obs, "n_units": conn.n,
             "n_connections": int(conn.matrix.nnz), "n_dropped": info["n_dropped"],
             "n_unregistered_dropped": unregistered}
 
 
 def _run_config(h5ad: Path, connectome: Path, radius: float, log2: bool) -> str:
-    """The `spacon run` options for the prepared files, as TOML (paths as given to --out)."""
+    """The `spacon run` options for the prepared files, as TOML (paths relative to the
+    config's folder, see :meth:`spacon._pipeline.RunConfig.from_toml`).
+    """
     lines = [f'adata = "{h5ad.as_posix()}"', f'connectivity = "{connectome.as_posix()}"',
              'unit_key = "unit"', 'section_key = "section"', f"radius = {radius:.1f}",
              f"z_radius = {radius:.1f}", "alpha = [0.0, 1.0]"]
