@@ -136,8 +136,10 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     assert again_summary["n_domains"] == {"0": 3}
     assert again_summary["domains_from"] == str(out.resolve())
     assert (tmp_path / "again" / "report.html").exists()
-    # scored against the run's truth as the run was; no figures listed that were not drawn
-    assert again_summary["truth_scores"]["truth"] == "region" and again_summary["figures"] == []
+    # scored against the run's truth as the run was; its figures drawn as the run's are
+    assert again_summary["truth_scores"]["truth"] == "region"
+    assert "figures/domains_alpha0.png" in again_summary["figures"]
+    assert all((tmp_path / "again" / f).is_file() for f in again_summary["figures"])
     assert "region" in pd.read_csv(tmp_path / "again" / "domains.csv").columns
     # levels, then one number from that result: no stale level columns are left behind
     assert main(["domains", "--result", str(tmp_path / "again"), "--n-domains", "2", "3",
@@ -157,10 +159,18 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     assert "does not exist" in capsys.readouterr().err
     # into the run's own directory: its summary and report describe the new domains too
     started = time.time()
+    (out / "figures").mkdir()
+    (out / "figures" / "loss.png").write_bytes(b"the run's loss curve")
     assert main(["domains", "--result", str(out), "--n-domains", "4", "--out", str(out),
                  "--overwrite"]) == 0
-    assert json.loads((out / "summary.json").read_text())["n_domains"] == {"0": 4}
+    redone = json.loads((out / "summary.json").read_text())
+    assert redone["n_domains"] == {"0": 4}
+    assert {"figures/domains_alpha0.png", "figures/loss.png"} <= set(redone["figures"])
     assert (out / "report.html").stat().st_mtime >= started - 1
+    # without figures, none of the old domains is left to contradict the new; the loss stays
+    assert main(["domains", "--result", str(out), "--n-domains", "3", "--out", str(out),
+                 "--overwrite", "--figures", "none"]) == 0
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["loss.png"]
     # the trained model on new (raw-count) tissue: preprocessed as the training data were
     assert main(["embed", "--model", str(out / "model"), "--adata", data, "--truth", "region",
                  "--out", str(tmp_path / "new")]) == 0

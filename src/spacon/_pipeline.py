@@ -677,7 +677,7 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
     """
     from .io import write_h5ad, write_text
 
-    figures = _figures(adata, config, out / "figures", model)
+    figures = draw_figures(adata, config, out / "figures", model)
     timer.lap("figures")
     if model is not None:
         model.save(out / "model", overwrite=True)
@@ -771,7 +771,10 @@ def smoothing_embeddings(adata, config: RunConfig) -> None:
                                key_added=_keys.EMBEDDING_CON)
 
 
-def _figures(adata, config, folder: Path, model) -> list[str]:
+def draw_figures(adata, config, folder: Path, model=None) -> list[str]:
+    """The figures of ``config.figures`` in ``folder``, as ``figures/<name>`` (the loss only
+    with a ``model``).
+    """
     if config.figures == "none":
         return []
     import matplotlib.pyplot as plt

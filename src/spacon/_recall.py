@@ -17,8 +17,10 @@ from ._pipeline import (
     check_truth,
     checked,
     domain_table,
+    draw_figures,
     prepare_output,
     read_input,
+    remove_stale_outputs,
 )
 
 
@@ -32,8 +34,10 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     -------
     The annotated data and ``{"n_domains", "levels", "truth"}``; writes ``OUT/result.h5ad``
     (the result with the new domain columns), ``OUT/domains.csv``, ``OUT/summary.json`` (the
-    run's, with the new domains) and, unless ``no_report``, ``OUT/report.html``: with ``OUT``
-    the run's own directory (and ``overwrite``) the run's files all describe the new domains.
+    run's, with the new domains), ``OUT/figures/`` (``config.figures``) and, unless
+    ``no_report``, ``OUT/report.html``: with ``OUT`` the run's own directory (and
+    ``overwrite``) the run's files all describe the new domains (its figures of other domains
+    are removed; its loss curve stays).
     """
     from .io import write_h5ad, write_text
 
@@ -45,7 +49,8 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
         raise SpaconInputError(f"--result {str(result_dir)!r} holds no result.h5ad of spacon run.")
     adata = read_input(result_dir / "result.h5ad")
     run = _run_parameters(result_dir)
-    given = {k: run[k] for k in ("section_key", "spatial_key") if run.get(k) is not None}
+    given = {k: run[k] for k in ("section_key", "spatial_key", "section_order")
+             if run.get(k) is not None}
     if config.truth is None and run.get("truth") is not None:  # scored as the run was
         given["truth"] = run["truth"]
     if config.alpha is None:
@@ -62,13 +67,16 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     summary = _run_summary(result_dir)
     _drop_other_domain_calls(adata, config.alpha)
     domains = call_domains(adata, config)
+    figures = draw_figures(adata, config, out / "figures")
+    if (out / "figures" / "loss.png").is_file():  # the run's own (--out its folder): still true
+        figures.append("figures/loss.png")
     write_h5ad(adata, out / "result.h5ad")
     write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
     summary.update(
         domains_from=str(result_dir.resolve()), n_domains=domains["n_domains"],
         domain_keys={f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
         domain_levels=domains["levels"], domain_level_counts=domains["level_counts"],
-        figures=[])  # not redrawn: the run's figures show its own domains
+        figures=figures)
     summary.setdefault("parameters", {}).update(
         alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
         resolution=config.resolution, refine=config.refine, truth=config.truth)
@@ -78,6 +86,8 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
 
         write_report(adata, out / REPORT, summary=summary)
     write_text(json.dumps(summary, indent=1, default=str), out / "summary.json")
+    # the run's figures of other alphas or domains (--out its folder) would contradict these
+    remove_stale_outputs(out, has_model=True, figures=figures, report=not config.no_report)
     return adata, domains
 
 

@@ -291,8 +291,8 @@ def _add_reuse_parsers(sub) -> None:
         "domains", help="call domains again on a finished run, without training",
         description="Read --result DIR/result.h5ad (a spacon run output), call domains at "
         "--alpha with --n-domains (or the automatic number) and write OUT/result.h5ad (with "
-        "the new columns), OUT/domains.csv, OUT/summary.json (the run's, with the new domains) "
-        "and OUT/report.html.",
+        "the new columns), OUT/domains.csv, OUT/summary.json (the run's, with the new domains), "
+        "OUT/figures/ and OUT/report.html.",
     )
     domains.add_argument("--result", required=True, help="output directory of spacon run")
     _add_domain_options(domains)
@@ -302,6 +302,7 @@ def _add_reuse_parsers(sub) -> None:
     domains.add_argument("--out", help="output directory")
     domains.add_argument("--overwrite", action="store_true", default=None,
                          help="replace an existing result in --out")
+    _add_output_options(domains)
     domains.set_defaults(func=_domains)
 
 
@@ -364,12 +365,14 @@ def _predict(args) -> int:
 def _domains(args) -> int:
     from ._recall import recall_domains
 
-    return _domains_from(args, recall_domains, "result", ("summary.json", "report.html"))
+    return _domains_from(args, recall_domains, "result",
+                         ("summary.json", "figures/", "report.html"))
 
 
 def _domains_from(args, command, source: str, also=()) -> int:
     """Run ``command(config, args.<source>)`` and report the files and domains it wrote
-    (``result.h5ad``, ``domains.csv`` and ``also``; no report with ``--no-report``).
+    (``result.h5ad``, ``domains.csv`` and ``also``; no report with ``--no-report``, no
+    figures with ``--figures none``).
     """
     from ._pipeline import no_empty_output_on_error
 
@@ -377,7 +380,8 @@ def _domains_from(args, command, source: str, also=()) -> int:
     with no_empty_output_on_error(config.out):
         _, domains = command(config, getattr(args, source))
     written = ["result.h5ad", "domains.csv",
-               *(f for f in also if not (f == "report.html" and config.no_report))]
+               *(f for f in also if not (f == "report.html" and config.no_report)
+                 and not (f == "figures/" and config.figures == "none"))]
     print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")
     _print_domains(domains)
     return 0
@@ -595,7 +599,7 @@ def _verbose_anywhere(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_output_options(run) -> None:
-    """The figures and the report that `run` writes."""
+    """The figures and the report that `run` and `domains` write."""
     out = run.add_argument_group("figures and report")
     out.add_argument("--figures", choices=["none", "basic", "all"],
                      help="PNG figures: none; basic (default): domain maps at every alpha, the "
