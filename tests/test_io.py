@@ -130,12 +130,42 @@ def test_matlab_file_with_names_scalars_and_3d_arrays(tmp_path):
     names = np.array([["a"], ["b"], ["c"]], dtype=object)
     scipy.io.savemat(path, {"a": np.ones((3, 3, 4)), "acronym": names, "thr": [[0.1]]})
     with pytest.raises(SpaconInputError, match=r"no square numeric matrices \(a \(3 x 3 x 4\), "
-                                               r"acronym \(3 x 1, text\), thr \(1 x 1\)\)"):
+                                               r"acronym \(3 x 1, text\), thr \(1 x 1\)\); "
+                                               r"name one matrix of 'a'.*'a\[:, :, 0\]'"):
         read_connectivity(path)
-    with pytest.raises(SpaconInputError, match="'a' is no square numeric matrix.*save_npz"):
+    with pytest.raises(SpaconInputError, match=r"'a' holds several matrices.*'a\(:,:,1\)'"):
         read_connectivity(path, key="a")
     scipy.io.savemat(path, {"W": M, "thr": [[0.1]]})  # the scalar is no candidate
     assert np.allclose(dense(read_connectivity(path)), M)
+
+
+def test_a_matrix_inside_a_3d_array_is_named_by_its_index(tmp_path):
+    """The Oh et al. 2014 file: weights and p-values stacked in one 3-D array, region names
+    in a cell array; read from the command line with --connectivity-key 'a(:,:,1)'."""
+    stack = np.stack([M, 2 * M, 3 * M], axis=2)
+    names = np.array([["r0"], ["r1"], ["r2"]], dtype=object)
+    path = tmp_path / "tracer.mat"
+    scipy.io.savemat(path, {"a": stack, "acronym": names, "thr": [[0.1]]})
+    for key in ("a[:, :, 1]", "a[:,:,1]", "a(:,:,2)", " a ( : , : , 2 ) "):
+        conn = read_connectivity(path, key=key)
+        assert np.allclose(dense(conn), 2 * M), key
+        assert list(conn.labels) == ["r0", "r1", "r2"]  # the one text array of a name per row
+    assert np.allclose(dense(read_connectivity(path, key="a[:, :, 0]")), M)
+    for key, match in [("a[:, :, 3]", "no position 3"), ("a(:,:,0)", "count from 1"),
+                       ("a[1]", "does not name one matrix"), ("a[:, :]", "3 axes"),
+                       ("a[:, :, :]", "does not name one matrix"), ("b[:, :, 0]", "no dataset 'b'"),
+                       ("a[:, :, 0)", "brackets")]:
+        with pytest.raises(SpaconInputError, match=match):
+            read_connectivity(path, key=key)
+    # MATLAB v7.3: HDF5 holds the transpose; the index counts MATLAB's own axes
+    with h5py.File(tmp_path / "new.mat", "w") as f:
+        f.create_dataset("a", data=stack.T).attrs["MATLAB_class"] = np.bytes_("double")
+    assert np.allclose(dense(read_connectivity(tmp_path / "new.mat", key="a(:,:,3)")), 3 * M)
+    np.savez(tmp_path / "stack.npz", a=stack)
+    assert np.allclose(dense(read_connectivity(tmp_path / "stack.npz", key="a[:, :, 2]")), 3 * M)
+    # several text arrays of a name per row: no guess
+    scipy.io.savemat(path, {"a": stack, "acronym": names, "name": names})
+    assert read_connectivity(path, key="a[:, :, 0]").labels is None
 
 
 @pytest.mark.parametrize(

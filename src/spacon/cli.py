@@ -183,7 +183,8 @@ def _add_input_options(parser):
     data = parser.add_argument_group("data")
     data.add_argument("--adata", help="input .h5ad (counts in X unless --no-normalize)")
     data.add_argument("--connectivity", help="connectivity file (.npz/.npy/.csv/.tsv/.h5/.mat)")
-    data.add_argument("--connectivity-key", help="array name inside an .npz/HDF5/.mat file")
+    data.add_argument("--connectivity-key", help="array name inside an .npz/HDF5/.mat file; "
+                      "a matrix of a 3-D array by its index: 'a[:, :, 0]' or MATLAB's 'a(:,:,1)'")
     data.add_argument("--unit-key", help="obs column mapping cells to connectivity units")
     data.add_argument("--spatial-key", help="obsm key of coordinates (default spatial)")
     data.add_argument("--no-normalize", action="store_true", default=None,

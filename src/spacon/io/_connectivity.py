@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +134,11 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         ``.csv``/``.tsv`` (square table with row and column labels, or plain numbers),
         ``.h5``/``.hdf5``/``.mat`` (HDF5 or MATLAB v7.3, dataset ``key``; older MATLAB files too).
     key
-        Name of the array inside ``.npz``/HDF5/``.mat`` files holding several.
+        Name of the array inside ``.npz``/HDF5/``.mat`` files holding several. A matrix inside
+        a 3-D array is named with its index, in NumPy's way (``"a[:, :, 0]"``, from 0) or
+        MATLAB's (``"a(:,:,1)"``, from 1, the array's own axes even in a v7.3 file), e.g. the
+        ipsilateral weights of the Oh et al. 2014 file. A ``.mat`` file's labels are its one
+        text array with an entry per row (e.g. ``acronym``), where it holds one.
 
     Returns
     -------
@@ -150,16 +155,17 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         raise SpaconInputError(
             f"connectivity file {path.name!r} has an unknown format; use one of {', '.join(FORMATS)}."
         )
+    key, index = _split_key(key)
     try:
         _check_signature(path, suffix)
         if suffix == ".npz":
-            matrix, labels = _read_npz(path, key)
+            matrix, labels = _read_npz(path, key, index)
         elif suffix == ".npy":
             matrix, labels = np.load(path, allow_pickle=False), None
         elif suffix in (".csv", ".tsv"):
             matrix, labels = _read_table(path, "\t" if suffix == ".tsv" else ",")
         else:
-            matrix, labels = _read_hdf5_or_mat(path, key)
+            matrix, labels = _read_hdf5_or_mat(path, key, index)
     except SpaconInputError:
         raise
     except Exception as err:  # corrupt or foreign files: say which file, not a deep traceback
@@ -191,13 +197,62 @@ def _check_signature(path: Path, suffix: str) -> None:
         )
 
 
-def _read_npz(path: Path, key: str | None):
+# a matrix inside an array: NAME[:, :, 0] (NumPy, from 0) or NAME(:,:,1) (MATLAB, from 1)
+_INDEXED = re.compile(r"^\s*(?P<name>[^\[\]()]+?)\s*(?P<open>[\[(])(?P<index>[^\[\]()]*)"
+                      r"(?P<close>[\])])\s*$")
+
+
+def _split_key(key: str | None) -> tuple[str | None, tuple | None]:
+    """``key`` as an array name and the index of a matrix inside that array (or ``None``)."""
+    match = None if key is None else _INDEXED.match(key)
+    if match is None:
+        return key, None
+    matlab = match["open"] == "("
+    if matlab != (match["close"] == ")"):
+        raise SpaconInputError(f"connectivity key {key!r}: the brackets do not match.")
+    parts = [part.strip() for part in match["index"].split(",")]
+    whole = [part == ":" for part in parts]
+    if sum(whole) != 2 or not all(w or part.isdigit() for w, part in zip(whole, parts)):
+        raise SpaconInputError(
+            f"connectivity key {key!r} does not name one matrix: take two whole axes and one "
+            "position of the others, e.g. 'a[:, :, 0]' (NumPy, from 0) or 'a(:,:,1)' (MATLAB, "
+            "from 1).")
+    if matlab and any(part == "0" for part in parts):
+        raise SpaconInputError(f"connectivity key {key!r}: MATLAB's (...) positions count from "
+                               "1; write [...] to count from 0 as NumPy does.")
+    index = tuple(slice(None) if w else int(part) - matlab for w, part in zip(whole, parts))
+    return match["name"], index
+
+
+def _take(array, key: str, index: tuple | None, path: Path):
+    """The matrix at ``index`` of the array named ``key`` (the array itself without one)."""
+    if index is None:
+        return array
+    shape = np.shape(array)
+    if len(shape) != len(index):
+        raise SpaconInputError(
+            f"{path.name!r}: {key!r} has {len(shape)} axes ({' x '.join(map(str, shape))}), "
+            f"the key indexes {len(index)}.")
+    for axis, (i, n) in enumerate(zip(index, shape)):
+        if isinstance(i, int) and i >= n:
+            raise SpaconInputError(
+                f"{path.name!r}: {key!r} is {' x '.join(map(str, shape))}; axis {axis + 1} has "
+                f"no position {i} (positions 0 to {n - 1}, or 1 to {n} in MATLAB's (...)).")
+    return np.asarray(array)[index]
+
+
+def _read_npz(path: Path, key: str | None, index: tuple | None = None):
     with np.load(path, allow_pickle=False) as f:
         names = list(f.keys())
         labels = f["labels"] if "labels" in names else None
         if {"format", "shape", "data", "indices", "indptr"} <= set(names) and key is None:
             return sp.load_npz(path), labels
         arrays = [n for n in names if n != "labels"]
+        if index is not None:
+            if key not in arrays:
+                raise SpaconInputError(f"{path.name!r} has no array {key!r}; it has: "
+                                       f"{', '.join(arrays) or 'nothing'}.")
+            return _take(f[key], key, index, path), labels
         name = _pick_dataset(path, key, arrays)
         return f[name], labels
 
@@ -219,18 +274,26 @@ def _pick_dataset(path: Path, key: str | None, names: list[str],
         if key in names:
             return key
         if shapes is not None and key in shapes:
+            if len(shapes[key][0]) == 3 and shapes[key][1]:
+                raise SpaconInputError(
+                    f"{path.name!r}: {key!r} holds several matrices "
+                    f"({' x '.join(map(str, shapes[key][0]))}); name one with its index, e.g. "
+                    f"{key + '[:, :, 0]'!r} (NumPy, from 0) or {key + '(:,:,1)'!r} (MATLAB, "
+                    f"from 1) (the file holds: {held}).")
             raise SpaconInputError(
                 f"{path.name!r}: {key!r} is no square numeric matrix; a connectivity is one "
-                f"(the file holds: {held}). Take one out in Python (e.g. a slice of a 3-D "
-                "array), write it with spacon.io.save_npz, and give that file.")
+                f"(the file holds: {held}).")
         raise SpaconInputError(f"{path.name!r} has no dataset {key!r}; it has: "
                                f"{held or 'nothing'}.")
     if len(names) != 1:
         what = "arrays" if shapes is None else "square numeric matrices"
+        stacks = [n for n, (shape, numeric) in (shapes or {}).items()
+                  if numeric and len(shape) == 3]
         raise SpaconInputError(
             f"{path.name!r} holds {'several' if names else 'no'} {what} ({held or 'nothing'}); "
             + ("say which one with key=... (--connectivity-key on the command line)." if names
-               else "a connectivity is one.")
+               else f"name one matrix of {stacks[0]!r} with key=... (--connectivity-key), e.g. "
+               f"{stacks[0] + '[:, :, 0]'!r}." if stacks else "a connectivity is one.")
         )
     return names[0]
 
@@ -275,7 +338,7 @@ def _labelled_table(table, name: str):
     return values.astype(np.float64), np.asarray(rows)
 
 
-def _read_hdf5_or_mat(path: Path, key: str | None):
+def _read_hdf5_or_mat(path: Path, key: str | None, index: tuple | None = None):
     import h5py
 
     if not h5py.is_hdf5(path):
@@ -286,8 +349,11 @@ def _read_hdf5_or_mat(path: Path, key: str | None):
         contents = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
         shapes = {k: (np.shape(v), np.issubdtype(np.asarray(v).dtype, np.number))
                   for k, v in contents.items()}
-        name = _pick_dataset(path, key, list(contents), shapes)
-        return contents[name], None
+        if index is not None and key in shapes:
+            matrix = _take(contents[key], key, index, path)
+        else:
+            matrix = contents[_pick_dataset(path, key, list(contents), shapes)]
+        return matrix, _mat_labels(contents, np.shape(matrix))
     with h5py.File(path, "r") as f:
         names: list[str] = []
         f.visititems(
@@ -295,8 +361,31 @@ def _read_hdf5_or_mat(path: Path, key: str | None):
             if isinstance(obj, h5py.Dataset) and obj.ndim == 2
             else None
         )
-        name = _pick_dataset(path, key, names)
+        if index is not None and isinstance(f.get(key), h5py.Dataset):
+            name = key
+        else:
+            name = _pick_dataset(path, key, names)
         values = f[name][()]
         is_matlab = path.suffix.lower() == ".mat" or "MATLAB_class" in f[name].attrs
     # MATLAB stores column-major, so h5py sees the transpose: undo it to keep sources as rows
-    return (values.T if is_matlab else values), None
+    # (and index the array in MATLAB's own axes)
+    return _take(values.T if is_matlab else values, name, index, path), None
+
+
+def _mat_labels(contents: dict, shape: tuple) -> np.ndarray | None:
+    """The file's one text array with an entry per row of the matrix (e.g. Oh et al.'s
+    ``acronym``, a cell array of strings), as strings; ``None`` when it holds none or several.
+    """
+    if len(shape) != 2:
+        return None
+    found = []
+    for value in contents.values():
+        value = np.asarray(value)
+        if value.dtype.kind not in "OUS" or value.size != shape[0] or value.ndim > 2 \
+                or min(value.shape, default=1) > 1:
+            continue
+        entries = [np.asarray(v).ravel() for v in value.ravel()] if value.dtype == object \
+            else [np.asarray([v]) for v in value.ravel()]
+        if all(e.size == 1 and e.dtype.kind in "US" for e in entries):
+            found.append(np.array([str(e[0]).strip() for e in entries]))
+    return found[0] if len(found) == 1 else None
