@@ -1,6 +1,6 @@
 """Time of the figure stage of `spacon run` on a finished result (e.g. `spacon demo`'s).
 
-Reruns the stage (`spacon._pipeline._figures`) on DIR/result.h5ad with the run's own options at
+Reruns the stage (`spacon._pipeline.draw_figures`) on DIR/result.h5ad with the run's own options at
 each `--figures` level, each in a fresh process (as a run would: imports and any compilation
 included), and, as the baseline, the UMAP figure the stage drew before: umap-learn on every
 cell (up to 20,000), whose numba kernels compile in each new process.
@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 start = time.perf_counter()
 import anndata as ad
-from spacon._pipeline import RunConfig, _figures
+from spacon._pipeline import RunConfig, draw_figures
 directory, level, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 adata = ad.read_h5ad(directory / "result.h5ad")
 summary = json.loads((directory / "summary.json").read_text())
@@ -37,7 +37,7 @@ if level == "umap-learn":
     spacon.pl.umap(adata, max_cells=20_000, backend="umap-learn").savefig(out / "umap.png")
     written = ["umap.png"]
 else:
-    written = _figures(adata, config, out, model)
+    written = draw_figures(adata, config, out, model)
 print(f"{time.perf_counter() - loaded:.2f} {time.process_time() - cpu:.2f} {len(written)}")
 """
 

@@ -210,13 +210,13 @@ def test_umap_layout_separates_clusters(rng):
 def test_figure_levels_of_a_run(result, tmp_path, level, expected):
     from types import SimpleNamespace
 
-    from spacon._pipeline import RunConfig, _figures
+    from spacon._pipeline import RunConfig, draw_figures
 
     for alpha in (0, 1):
         result.obs[f"spacon_domain_alpha{alpha}"] = result.obs["spacon_domain"]
         result.obsm[f"X_spacon_alpha{alpha}"] = result.obsm["X_spacon"]
     config = RunConfig(section_key="section", alpha=[0.0, 1.0], figures=level)
-    written = _figures(result, config, tmp_path, SimpleNamespace(history=[{"loss": 1.0}]))
+    written = draw_figures(result, config, tmp_path, SimpleNamespace(history=[{"loss": 1.0}]))
     assert {w.removeprefix("figures/").removesuffix(".png") for w in written} == expected
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{e}.png" for e in expected)
 
