@@ -86,6 +86,15 @@ def test_sections_link_only_adjacent_sections_in_the_given_order(rng):
     i, j = np.argwhere(a & adjacent)[0]
     assert np.isclose(dist[i, j], np.linalg.norm(xyz[i] - xyz[j]), atol=1e-4)
     assert adata.uns["spatial_neighbors"]["params"]["section_order"] == ["c", "a", "b"]
+    # z_radius=0: separate samples (several slides), no spot linked to another sample's
+    spacon.pp.spatial_graph(adata, radius=0.8, section_key="sec", z_radius=0)
+    a = adata.obsp["spatial_connectivities"].toarray().astype(bool)
+    within = same & (d2 <= 0.8)
+    np.fill_diagonal(within, False)
+    assert (a == within).all()
+    # the default links adjacent sections within the radius (a stack)
+    spacon.pp.spatial_graph(adata, radius=0.8, section_key="sec")
+    assert (adata.obsp["spatial_connectivities"].toarray().astype(bool) & ~same).any()
 
 
 def test_section_order_defaults_to_ordered_categories(brain):

@@ -63,7 +63,9 @@ def spatial_graph(
         ordered categorical ``section_key``, else sorted labels.
     z_radius
         In-plane radius for neighbours in adjacent sections. Defaults to ``radius``; with
-        ``n_neighbors`` and no ``z_radius`` sections are not linked.
+        ``n_neighbors`` and no ``z_radius`` sections are not linked. ``0`` links no sections:
+        separate samples rather than a stack (several Visium slides, squidpy's
+        ``library_key``).
     key_added
         Prefix of the keys written.
     copy
@@ -88,8 +90,9 @@ def spatial_graph(
         raise SpaconInputError(f"radius must be a positive number, got {radius!r}.")
     if n_neighbors is not None and (int(n_neighbors) != n_neighbors or n_neighbors < 1):
         raise SpaconInputError(f"n_neighbors must be a positive integer, got {n_neighbors!r}.")
-    if z_radius is not None and not (np.isfinite(z_radius) and z_radius > 0):
-        raise SpaconInputError(f"z_radius must be a positive number, got {z_radius!r}.")
+    if z_radius is not None and not (np.isfinite(z_radius) and z_radius >= 0):
+        raise SpaconInputError(f"z_radius must be a positive number, or 0 to link no "
+                               f"sections, got {z_radius!r}.")
     if z_radius is not None and section_key is None:
         raise SpaconInputError("z_radius= links cells of adjacent sections, and needs "
                                "section_key= naming the sections (without it, it did nothing).")
@@ -110,7 +113,7 @@ def spatial_graph(
         codes, order = section_codes(adata, section_key, section_order)
         z_radius = radius if z_radius is None else z_radius
         rows, cols = _stacked_neighbors(coords[:, :2], codes, order, radius, n_neighbors,
-                                        z_radius)
+                                        z_radius or None)  # 0: separate samples
 
     # edge lengths in full coordinates: cross-section edges get their true 3-D length
     adjacency, dist = _to_csr(rows, cols, coords, n)
