@@ -94,7 +94,7 @@ def test_a_choice_at_the_most_the_cells_allow_warns(rng):
     z, _ = blobs(rng, n=120, k=14)  # 14 blobs, but at most 120 / 10 = 12 domains
     adata = embedded(z)
     with pytest.warns(spacon.SpaconWarning, match="near the most these 120 cells allow .*"
-                      "set it with n_domains="):
+                      "more domains may exist, or none .*set it with n_domains="):
         spacon.tl.domains(adata)
     with pytest.warns(spacon.SpaconWarning, match="^at alpha 0, .* near the most"):  # which
         spacon.tl.domains(adata, alpha=0, key_added="again")

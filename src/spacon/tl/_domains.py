@@ -357,8 +357,10 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
             warnings.warn(
                 f"{at}{near} near the most these {len(z)} cells allow ({top}: the candidates "
                 f"stop where domains would average fewer than {MIN_POINTS_PER_DOMAIN} cells), "
-                "so the data did not choose the number and more may exist; set it with "
-                "n_domains= if you know it.", SpaconWarning, stacklevel=2)
+                "so the data did not choose the number: more domains may exist, or none (an "
+                "embedding without domains, e.g. smoothed noise, is also split as finely as "
+                "the cells allow); set it with n_domains= if you know it.", SpaconWarning,
+                stacklevel=2)
     # 'choice': the data's own choice, which the tree keeps; 'reason': this column's
     choice = selection.get("choice", selection["reason"])
     k = int(selection["chosen"]) if n_domains is None else n_domains
