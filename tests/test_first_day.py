@@ -584,3 +584,70 @@ def test_new_tissue_is_normalised_over_the_training_data_genes():
     with pytest.warns(SpaconWarning, match="over the total counts of 60 genes; these data hold "
                                            "30 of them"):
         normalize_as_trained(cut, norm)
+
+
+def _spots(n: int = 200, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    adata = ad.AnnData(rng.poisson(2, (n, 30)).astype(np.float32))
+    adata.obs_names = [f"spot{i}" for i in range(n)]
+    adata.obsm["X_spatial"] = rng.uniform(0, 10, (n, 2))
+    return adata
+
+
+def test_a_coordinates_key_given_as_a_graph_key_is_explained():
+    # pp.spatial_graph's spatial_key names coordinates; elsewhere it names the graph: a user
+    # passing the coordinates' key everywhere was sent to rebuild under it, and tl.domains
+    # silently judged the domains on the embedding's own kNN graph instead
+    adata = _spots()
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=6, spatial_key="X_spatial")
+    with pytest.raises(spacon.SpaconInputError, match="names the spatial graph here.*not the "
+                       "coordinates obsm\\['X_spatial'\\].*leave spatial_key= unset"):
+        spacon.tl.smoothed_expression(adata, spatial_key="X_spatial")
+    spacon.tl.smoothed_expression(adata)
+    with pytest.raises(spacon.SpaconInputError, match="names the spatial graph here"):
+        spacon.tl.domains(adata, use_rep="X_smoothed", spatial_key="X_spatial", n_jobs=1)
+    with pytest.raises(spacon.SpaconInputError, match="no connectome graph under "
+                                                      "connectome_key='conn'"):
+        spacon.tl.domains(adata, use_rep="X_smoothed", connectome_key="conn", n_jobs=1)
+
+
+def test_expression_without_variation_is_named(tmp_path):
+    for x in (np.full((100, 20), 2.0, np.float32), sp.csr_matrix(np.full((100, 20), 2.0,
+                                                                         np.float32))):
+        adata = _spots(100)[:, :20].copy()
+        adata.X = x  # the float32 sums of a sparse matrix are not exactly constant
+        spacon.pp.spatial_graph(adata, n_neighbors=6, spatial_key="X_spatial")
+        with pytest.raises(spacon.SpaconInputError, match="no gene varies across the 100 cells"):
+            spacon.tl.smoothed_expression(adata)
+
+
+def test_umap_draws_the_embedding_the_domains_were_called_on():
+    adata = _spots(300)
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=6, spatial_key="X_spatial")
+    spacon.tl.smoothed_expression(adata)
+    spacon.tl.domains(adata, use_rep="X_smoothed", n_domains=3, n_jobs=1)
+    assert "X_spacon" not in adata.obsm
+    fig = spacon.pl.umap(adata, max_cells=100)  # used to look for obsm['X_spacon']
+    assert len(fig.axes[0].collections[0].get_offsets()) == 100
+
+
+def test_normalize_does_not_replace_a_users_own_counts_layer():
+    rng = np.random.default_rng(0)
+    for make in (np.asarray, sp.csr_matrix):
+        counts = rng.poisson(2, (50, 10)).astype(np.float32)
+        adata = ad.AnnData(make(counts))
+        adata.layers["counts"] = make(2 * counts)  # not X: the user's own layer
+        with pytest.raises(spacon.SpaconInputError, match="layers\\['counts'\\] holds other "
+                                                          "values than X"):
+            spacon.pp.normalize(adata)
+        np.testing.assert_array_equal(_dense(adata.layers["counts"]), 2 * counts)
+        np.testing.assert_array_equal(_dense(adata.X), counts)
+        adata.layers["counts"] = make(counts.copy())  # the same counts: nothing is lost
+        spacon.pp.normalize(adata)
+        np.testing.assert_array_equal(_dense(adata.layers["counts"]), counts)
+
+
+def _dense(x):
+    return x.toarray() if sp.issparse(x) else np.asarray(x)

@@ -16,11 +16,31 @@ def spatial_graph_of(adata, key: str = _keys.SPATIAL_GRAPH) -> FactoredGraph:
     """Incoming spatial edges of each cell."""
     name = _keys.connectivities(key)
     if name not in adata.obsp:
-        raise SpaconInputError(
-            f"adata.obsp has no {name!r}; build the spatial graph first with "
-            f"spacon.pp.spatial_graph(adata, radius=...) (key_added={key!r})."
-        )
+        raise SpaconInputError(missing_spatial_graph(adata, key))
     return FactoredGraph.from_cell_graph(sp.csr_matrix(adata.obsp[name]).T.tocsr())
+
+
+def missing_spatial_graph(adata, key: str) -> str:
+    """What to do when ``adata`` has no spatial graph under ``key``. Here ``spatial_key``
+    names a graph (pp.spatial_graph's ``key_added``), where pp.spatial_graph's own
+    ``spatial_key`` names coordinates: a user passing the coordinates' key is told so.
+    """
+    name = _keys.connectivities(key)
+    prefixes = [k[: -len("_connectivities")] for k in adata.obsp if k.endswith("_connectivities")]
+    # pp.spatial_graph's graphs record the coordinates they were built on
+    built = sorted(p for p in prefixes if "spatial_key" in
+                   dict(adata.uns.get(_keys.neighbors(p), {})).get("params", {}))
+    if key in adata.obsm:
+        return (f"adata.obsp has no {name!r}: spatial_key= names the spatial graph here (what "
+                f"spacon.pp.spatial_graph wrote, its key_added), not the coordinates "
+                f"obsm[{key!r}]; "
+                + ("the spatial graph built is under the default key: leave spatial_key= "
+                   "unset here." if built == [_keys.SPATIAL_GRAPH] else
+                   f"the spatial graph built is spatial_key={built[0]!r}." if len(built) == 1 else
+                   "build it with spacon.pp.spatial_graph(adata, n_neighbors=..., "
+                   f"spatial_key={key!r}) and leave spatial_key= unset here."))
+    return (f"adata.obsp has no {name!r}; build the spatial graph first with "
+            f"spacon.pp.spatial_graph(adata, radius=...) (key_added={key!r}).")
 
 
 def connectome_graph_of(adata, key: str = _keys.CONNECTOME_GRAPH) -> FactoredGraph:

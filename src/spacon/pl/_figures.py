@@ -345,7 +345,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     return fig
 
 
-def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED,
+def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str | None = None,
          max_cells: int = 3_000, seed: int = 0, point_size: float | None = None,
          backend: Literal["spacon", "umap-learn"] = "spacon", title: str | None = None,
          ax=None):
@@ -362,7 +362,8 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     key
         ``obs`` column of the domains.
     use_rep
-        ``obsm`` key of the embedding (from :func:`spacon.tl.fuse`).
+        ``obsm`` key of the embedding; default: the one the domains in ``obs[key]`` were
+        called on (``uns[key]['params']['use_rep']``), else ``X_spacon`` (:func:`spacon.tl.fuse`).
     max_cells
         Most cells laid out and drawn (a random subset).
     seed
@@ -384,6 +385,10 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str = _keys.EMBEDDING_FUSED
     from ._figure import figure_and_axes
 
     check_option("backend", backend, ("spacon", "umap-learn"))
+    if use_rep is None:
+        called_on = adata.uns.get(key, {})
+        called_on = called_on.get("params", {}) if isinstance(called_on, dict) else {}
+        use_rep = str(called_on.get("use_rep", _keys.EMBEDDING_FUSED))
     check_obsm(adata, use_rep)
     cat, colours = categories_and_colours(adata, key)
     idx = np.arange(adata.n_obs)

@@ -77,6 +77,25 @@ def warn_zero_genes(adata) -> None:
         )
 
 
+def _refuse_other_counts_layer(adata) -> None:
+    """``layers['counts']``, where normalising keeps ``X``'s counts, may hold only those: a
+    layer of other values (the user's own) would be lost.
+    """
+    held = adata.layers.get(_keys.COUNTS) if _keys.COUNTS in adata.layers else None
+    if held is None:
+        return
+    x = adata.X
+    same = held.shape == x.shape and (
+        (abs(sp.csr_matrix(held) - sp.csr_matrix(x)) > 0).nnz == 0
+        if sp.issparse(held) or sp.issparse(x) else np.array_equal(held, x))
+    if not same:
+        raise SpaconInputError(
+            f"adata.layers[{_keys.COUNTS!r}] holds other values than X; spacon.pp.normalize "
+            f"keeps X's counts there and would replace them. If that layer holds the raw "
+            f"counts, normalise them: adata.X = adata.layers[{_keys.COUNTS!r}].copy(); else "
+            "rename the layer first.")
+
+
 def normalize(adata, *, target_sum: float = 1e4, genes=None, copy: bool = False):
     """Normalise each cell to ``target_sum`` total counts and take ``log1p`` (scanpy's way).
 
@@ -108,6 +127,7 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, copy: bool = False)
             f"got {target_sum!r}.")
     adata = adata.copy() if copy else adata
     check_expression(adata, counts=True)
+    _refuse_other_counts_layer(adata)
     warn_zero_genes(adata)
     counts = adata.X
     x = counts.tocsr() if sp.issparse(counts) else np.array(counts)  # a copy, as a CSR or array

@@ -38,6 +38,7 @@ import logging
 import numpy as np
 
 from .. import _keys
+from .._errors import SpaconInputError
 from ._fuse import alpha_weight
 from ._mixture_tree import merge_by_entropy
 from ._modularity import group_graph, modularity_of_merge
@@ -112,9 +113,18 @@ def coherence_graphs(adata, alpha: float | None, group: np.ndarray, points: np.n
                      connectome_key: str = _keys.CONNECTOME_GRAPH,
                      ) -> list[tuple[str, float, object, np.ndarray]]:
     """``(name, weight, unit_in, cell_unit)`` of the graphs that domains are judged on."""
-    from ..model._graphs import connectome_graph_of, spatial_graph_of
+    from ..model._graphs import connectome_graph_of, missing_spatial_graph, spatial_graph_of
 
     found = {}
+    if spatial_key != _keys.SPATIAL_GRAPH and _keys.connectivities(spatial_key) not in adata.obsp:
+        # a key given and missing is a mistake (often the coordinates' key), not "no graph"
+        raise SpaconInputError(missing_spatial_graph(adata, spatial_key))
+    if (connectome_key != _keys.CONNECTOME_GRAPH
+            and _keys.connectivities(connectome_key) not in adata.obsp
+            and "unit_connectivities" not in adata.uns.get(_keys.neighbors(connectome_key), {})):
+        raise SpaconInputError(f"no connectome graph under connectome_key={connectome_key!r}: "
+                               "give the key_added of spacon.pp.connectome_graph, or leave it "
+                               "unset.")
     if _keys.connectivities(spatial_key) in adata.obsp:
         g = spatial_graph_of(adata, spatial_key)
         found["spatial"] = (g.unit_in, g.cell_unit)

@@ -156,7 +156,24 @@ def expression_pcs(adata, n_comps: int = 30, layer: str | None = None, seed: int
     if n < 1:
         raise SpaconInputError(
             f"expression PCs need at least 2 cells and 2 genes, got {x.shape[0]} x {x.shape[1]}.")
+    mean, variance = _gene_moments(x)
+    varying = int((variance > 1e-10 * np.maximum(mean**2, 1.0)).sum())  # beyond rounding
+    if varying < 2:
+        raise SpaconInputError(
+            f"{'no gene varies' if varying == 0 else 'one gene alone varies'} across the "
+            f"{x.shape[0]} cells: expression PCs need at least 2 genes whose values differ "
+            "between cells (is X a constant or a placeholder?).")
     return np.asarray(sc.pp.pca(x, n_comps=n, random_state=seed), dtype=np.float64)
+
+
+def _gene_moments(x) -> tuple[np.ndarray, np.ndarray]:
+    """Each gene's mean and variance over the cells, summed in float64 (sparse kept sparse)."""
+    if sp.issparse(x):
+        x = x.astype(np.float64)  # scipy sums a float32 matrix in float32
+        mean = np.asarray(x.mean(axis=0)).ravel()
+        square = np.asarray(x.multiply(x).mean(axis=0)).ravel()
+        return mean, np.maximum(square - mean**2, 0.0)
+    return np.mean(x, axis=0, dtype=np.float64), np.var(x, axis=0, dtype=np.float64)
 
 
 def average_over_graph(features: np.ndarray, graph: FactoredGraph, n_hops: int) -> np.ndarray:
