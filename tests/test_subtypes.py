@@ -32,11 +32,13 @@ def test_subtype_table(brain, rng):
         assert table[col].between(-1, 1).all()
     # cells without a subtype are left out, not a class of their own; one alpha as a number
     partial = adata.obs["region"].astype(object)
-    partial.iloc[:40] = np.nan
+    type0 = np.flatnonzero(adata.obs["cell_type"] == "type0")
+    partial.iloc[type0[:40]] = np.nan
     adata.obs["partial"] = partial
-    one = spacon.tl.classify_subtypes(adata, "partial", alphas=0)
+    one = spacon.tl.classify_subtypes(adata, "partial", population_key="cell_type",
+                                      population="type0", alphas=0)
     assert list(one["method"]) == ["spacon alpha=0", "expression only (PCA + GMM)"]
-    assert (one["n_cells"] == adata.n_obs - 40).all()
+    assert (one["n_cells"] == n_type0 - 40).all()
     assert (one["n_domains"] <= adata.obs["partial"].nunique()).all()
 
 
