@@ -168,7 +168,9 @@ def test_spatial_only_run_with_default_alphas_and_what_a_user_expects_next(sim_i
     assert (out / "report.html").stat().st_mtime >= started - 1
     # no figure of the old domains is left to contradict the new; the loss curve stays
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["loss.png"]
-    assert json.loads((out / "summary.json").read_text())["figures"] == ["figures/loss.png"]
+    redone = json.loads((out / "summary.json").read_text())
+    assert redone["figures"] == ["figures/loss.png"]
+    assert redone["parameters"]["figures"] == "none"  # the report shows these parameters
     # the trained model on new (raw-count) tissue: preprocessed as the training data were
     assert main(["embed", "--model", str(out / "model"), "--adata", data, "--truth", "region",
                  "--out", str(tmp_path / "new")]) == 0
@@ -598,6 +600,10 @@ def test_a_coordinates_key_given_as_a_graph_key_is_explained():
     # silently judged the domains on the embedding's own kNN graph instead
     adata = _spots()
     spacon.pp.normalize(adata)
+    adata.obsm["spatial"] = adata.obsm["X_spatial"]
+    with pytest.raises(spacon.SpaconInputError, match="build the spatial graph first"):
+        spacon.tl.smoothed_expression(adata)  # no key given: no talk of keys
+    del adata.obsm["spatial"]
     spacon.pp.spatial_graph(adata, n_neighbors=6, spatial_key="X_spatial")
     with pytest.raises(spacon.SpaconInputError, match="names the spatial graph here.*not the "
                        "coordinates obsm\\['X_spatial'\\].*leave spatial_key= unset"):

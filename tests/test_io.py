@@ -106,8 +106,15 @@ def test_hdf5_named_dataset(tmp_path):
         f["group/sc"] = M
         f["fc"] = M.T
     assert np.allclose(dense(read_connectivity(tmp_path / "c.h5", key="group/sc")), M)
-    with pytest.raises(SpaconInputError, match="several arrays"):
+    with pytest.raises(SpaconInputError, match="several square numeric matrices"):
         read_connectivity(tmp_path / "c.h5")
+    with h5py.File(tmp_path / "b.h5", "w") as f:  # names with brackets are read as written
+        f["W (ipsi)"] = M
+        f["group/a[0]"] = 2 * M
+    assert np.allclose(dense(read_connectivity(tmp_path / "b.h5", key="W (ipsi)")), M)
+    assert np.allclose(dense(read_connectivity(tmp_path / "b.h5", key="/group/a[0]")), 2 * M)
+    np.savez(tmp_path / "b.npz", **{"W(ipsi)": M})
+    assert np.allclose(dense(read_connectivity(tmp_path / "b.npz", key="W(ipsi)")), M)
 
 
 def test_matlab_v73_is_transposed_back(tmp_path):
@@ -152,6 +159,7 @@ def test_a_matrix_inside_a_3d_array_is_named_by_its_index(tmp_path):
         assert list(conn.labels) == ["r0", "r1", "r2"]  # the one text array of a name per row
     assert np.allclose(dense(read_connectivity(path, key="a[:, :, 0]")), M)
     for key, match in [("a[:, :, 3]", "no position 3"), ("a(:,:,0)", "count from 1"),
+                       ("a(:,:,00)", "count from 1"),
                        ("a[1]", "does not name one matrix"), ("a[:, :]", "3 axes"),
                        ("a[:, :, :]", "does not name one matrix"), ("b[:, :, 0]", "no dataset 'b'"),
                        ("a[:, :, 0)", "brackets")]:
@@ -161,11 +169,23 @@ def test_a_matrix_inside_a_3d_array_is_named_by_its_index(tmp_path):
     with h5py.File(tmp_path / "new.mat", "w") as f:
         f.create_dataset("a", data=stack.T).attrs["MATLAB_class"] = np.bytes_("double")
     assert np.allclose(dense(read_connectivity(tmp_path / "new.mat", key="a(:,:,3)")), 3 * M)
+    with pytest.raises(SpaconInputError, match=r"no square numeric matrices \(a \(3 x 3 x 3\)\); "
+                                               r"name one matrix of 'a'"):
+        read_connectivity(tmp_path / "new.mat")
+    with pytest.raises(SpaconInputError, match="'a' holds several matrices"):
+        read_connectivity(tmp_path / "new.mat", key="a")
+    # the hint indexes the axes that are not square
+    scipy.io.savemat(tmp_path / "first.mat", {"b": np.zeros((2, 3, 3))})
+    with pytest.raises(SpaconInputError, match=r"e\.g\. 'b\[0, :, :\]'"):
+        read_connectivity(tmp_path / "first.mat")
     np.savez(tmp_path / "stack.npz", a=stack)
     assert np.allclose(dense(read_connectivity(tmp_path / "stack.npz", key="a[:, :, 2]")), 3 * M)
-    # several text arrays of a name per row: no guess
+    # several text arrays of a name per row: no guess; names that repeat label nothing
     scipy.io.savemat(path, {"a": stack, "acronym": names, "name": names})
     assert read_connectivity(path, key="a[:, :, 0]").labels is None
+    repeated = np.array([["VISp"], ["MOp"], ["VISp"]], dtype=object)
+    scipy.io.savemat(path, {"W": M, "acronym": repeated})
+    assert read_connectivity(path).labels is None
 
 
 @pytest.mark.parametrize(

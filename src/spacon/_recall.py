@@ -79,7 +79,8 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
         figures=figures)
     summary.setdefault("parameters", {}).update(
         alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
-        resolution=config.resolution, refine=config.refine, truth=config.truth)
+        resolution=config.resolution, refine=config.refine, truth=config.truth,
+        figures=config.figures, no_report=config.no_report)
     add_truth_scores(summary, config, domains)
     if not config.no_report:
         from .report import write_report

@@ -155,17 +155,16 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         raise SpaconInputError(
             f"connectivity file {path.name!r} has an unknown format; use one of {', '.join(FORMATS)}."
         )
-    key, index = _split_key(key)
     try:
         _check_signature(path, suffix)
         if suffix == ".npz":
-            matrix, labels = _read_npz(path, key, index)
+            matrix, labels = _read_npz(path, key)
         elif suffix == ".npy":
             matrix, labels = np.load(path, allow_pickle=False), None
         elif suffix in (".csv", ".tsv"):
             matrix, labels = _read_table(path, "\t" if suffix == ".tsv" else ",")
         else:
-            matrix, labels = _read_hdf5_or_mat(path, key, index)
+            matrix, labels = _read_hdf5_or_mat(path, key)
     except SpaconInputError:
         raise
     except Exception as err:  # corrupt or foreign files: say which file, not a deep traceback
@@ -202,9 +201,18 @@ _INDEXED = re.compile(r"^\s*(?P<name>[^\[\]()]+?)\s*(?P<open>[\[(])(?P<index>[^\
                       r"(?P<close>[\])])\s*$")
 
 
-def _split_key(key: str | None) -> tuple[str | None, tuple | None]:
+def _resolve(key: str | None, held) -> tuple[str | None, tuple | None]:
+    """The array a key names and the index of a matrix inside it (``None``: the array): a
+    name the file holds is taken as written, even one with brackets (``"W (ipsi)"``).
+    """
+    if key is None or key in held:
+        return key, None
+    return _split_key(key)
+
+
+def _split_key(key: str) -> tuple[str, tuple | None]:
     """``key`` as an array name and the index of a matrix inside that array (or ``None``)."""
-    match = None if key is None else _INDEXED.match(key)
+    match = _INDEXED.match(key)
     if match is None:
         return key, None
     matlab = match["open"] == "("
@@ -217,11 +225,22 @@ def _split_key(key: str | None) -> tuple[str | None, tuple | None]:
             f"connectivity key {key!r} does not name one matrix: take two whole axes and one "
             "position of the others, e.g. 'a[:, :, 0]' (NumPy, from 0) or 'a(:,:,1)' (MATLAB, "
             "from 1).")
-    if matlab and any(part == "0" for part in parts):
+    if matlab and any(not w and int(part) == 0 for w, part in zip(whole, parts)):
         raise SpaconInputError(f"connectivity key {key!r}: MATLAB's (...) positions count from "
                                "1; write [...] to count from 0 as NumPy does.")
     index = tuple(slice(None) if w else int(part) - matlab for w, part in zip(whole, parts))
     return match["name"], index
+
+
+def _index_example(name: str, shape: tuple) -> tuple[str, str]:
+    """How to name the first matrix of a 3-D array of ``shape``: NumPy's and MATLAB's way,
+    with the two equal (square) axes whole.
+    """
+    square = next(((a, b) for a, b in ((0, 1), (1, 2), (0, 2)) if shape[a] == shape[b]),
+                  (0, 1))
+    numpy = ", ".join(":" if axis in square else "0" for axis in range(3))
+    matlab = ",".join(":" if axis in square else "1" for axis in range(3))
+    return f"{name}[{numpy}]", f"{name}({matlab})"
 
 
 def _take(array, key: str, index: tuple | None, path: Path):
@@ -241,20 +260,17 @@ def _take(array, key: str, index: tuple | None, path: Path):
     return np.asarray(array)[index]
 
 
-def _read_npz(path: Path, key: str | None, index: tuple | None = None):
+def _read_npz(path: Path, key: str | None):
     with np.load(path, allow_pickle=False) as f:
         names = list(f.keys())
         labels = f["labels"] if "labels" in names else None
         if {"format", "shape", "data", "indices", "indptr"} <= set(names) and key is None:
             return sp.load_npz(path), labels
         arrays = [n for n in names if n != "labels"]
-        if index is not None:
-            if key not in arrays:
-                raise SpaconInputError(f"{path.name!r} has no array {key!r}; it has: "
-                                       f"{', '.join(arrays) or 'nothing'}.")
-            return _take(f[key], key, index, path), labels
-        name = _pick_dataset(path, key, arrays)
-        return f[name], labels
+        name, index = _resolve(key, arrays)
+        if index is not None and name in arrays:
+            return _take(f[name], name, index, path), labels
+        return f[_pick_dataset(path, name, arrays)], labels
 
 
 def _pick_dataset(path: Path, key: str | None, names: list[str],
@@ -275,11 +291,12 @@ def _pick_dataset(path: Path, key: str | None, names: list[str],
             return key
         if shapes is not None and key in shapes:
             if len(shapes[key][0]) == 3 and shapes[key][1]:
+                numpy, matlab = _index_example(key, shapes[key][0])
                 raise SpaconInputError(
                     f"{path.name!r}: {key!r} holds several matrices "
                     f"({' x '.join(map(str, shapes[key][0]))}); name one with its index, e.g. "
-                    f"{key + '[:, :, 0]'!r} (NumPy, from 0) or {key + '(:,:,1)'!r} (MATLAB, "
-                    f"from 1) (the file holds: {held}).")
+                    f"{numpy!r} (NumPy, from 0) or {matlab!r} (MATLAB, from 1) (the file "
+                    f"holds: {held}).")
             raise SpaconInputError(
                 f"{path.name!r}: {key!r} is no square numeric matrix; a connectivity is one "
                 f"(the file holds: {held}).")
@@ -287,13 +304,14 @@ def _pick_dataset(path: Path, key: str | None, names: list[str],
                                f"{held or 'nothing'}.")
     if len(names) != 1:
         what = "arrays" if shapes is None else "square numeric matrices"
-        stacks = [n for n, (shape, numeric) in (shapes or {}).items()
+        stacks = [(n, shape) for n, (shape, numeric) in (shapes or {}).items()
                   if numeric and len(shape) == 3]
         raise SpaconInputError(
             f"{path.name!r} holds {'several' if names else 'no'} {what} ({held or 'nothing'}); "
             + ("say which one with key=... (--connectivity-key on the command line)." if names
-               else f"name one matrix of {stacks[0]!r} with key=... (--connectivity-key), e.g. "
-               f"{stacks[0] + '[:, :, 0]'!r}." if stacks else "a connectivity is one.")
+               else f"name one matrix of {stacks[0][0]!r} with key=... (--connectivity-key), "
+               f"e.g. {_index_example(*stacks[0])[0]!r}." if stacks else
+               "a connectivity is one.")
         )
     return names[0]
 
@@ -338,7 +356,7 @@ def _labelled_table(table, name: str):
     return values.astype(np.float64), np.asarray(rows)
 
 
-def _read_hdf5_or_mat(path: Path, key: str | None, index: tuple | None = None):
+def _read_hdf5_or_mat(path: Path, key: str | None):
     import h5py
 
     if not h5py.is_hdf5(path):
@@ -349,37 +367,39 @@ def _read_hdf5_or_mat(path: Path, key: str | None, index: tuple | None = None):
         contents = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
         shapes = {k: (np.shape(v), np.issubdtype(np.asarray(v).dtype, np.number))
                   for k, v in contents.items()}
-        if index is not None and key in shapes:
-            matrix = _take(contents[key], key, index, path)
+        name, index = _resolve(key, contents)
+        if index is not None and name in contents:
+            matrix = _take(contents[name], name, index, path)
         else:
-            matrix = contents[_pick_dataset(path, key, list(contents), shapes)]
+            matrix = contents[_pick_dataset(path, name, list(contents), shapes)]
         return matrix, _mat_labels(contents, np.shape(matrix))
     with h5py.File(path, "r") as f:
-        names: list[str] = []
-        f.visititems(
-            lambda n, obj: names.append(n)
-            if isinstance(obj, h5py.Dataset) and obj.ndim == 2
-            else None
-        )
-        if index is not None and isinstance(f.get(key), h5py.Dataset):
-            name = key
-        else:
-            name = _pick_dataset(path, key, names)
-        values = f[name][()]
-        is_matlab = path.suffix.lower() == ".mat" or "MATLAB_class" in f[name].attrs
-    # MATLAB stores column-major, so h5py sees the transpose: undo it to keep sources as rows
-    # (and index the array in MATLAB's own axes)
-    return _take(values.T if is_matlab else values, name, index, path), None
+        datasets: dict[str, h5py.Dataset] = {}
+        # (MATLAB v7.3 keeps the contents of cell arrays under #refs#)
+        f.visititems(lambda n, obj: datasets.__setitem__(n, obj)
+                     if isinstance(obj, h5py.Dataset) and not n.startswith("#") else None)
+        # MATLAB stores column-major, so h5py sees the transpose: shapes and indices are
+        # MATLAB's own, and the matrix is transposed back to keep sources as rows
+        matlab = {n: path.suffix.lower() == ".mat" or "MATLAB_class" in d.attrs
+                  for n, d in datasets.items()}
+        shapes = {n: (d.shape[::-1] if matlab[n] else d.shape, d.dtype.kind in "biuf")
+                  for n, d in datasets.items()}
+        name, index = _resolve(None if key is None else key.lstrip("/"), shapes)
+        if index is None or name not in shapes:
+            name = _pick_dataset(path, name, list(shapes), shapes)
+        values = datasets[name][()]
+        return _take(values.T if matlab[name] else values, name, index, path), None
 
 
 def _mat_labels(contents: dict, shape: tuple) -> np.ndarray | None:
-    """The file's one text array with an entry per row of the matrix (e.g. Oh et al.'s
-    ``acronym``, a cell array of strings), as strings; ``None`` when it holds none or several.
+    """The file's one text array with a different entry for each row of the matrix (e.g. Oh
+    et al.'s ``acronym``, a cell array of strings), as strings; ``None`` when it holds none or
+    several.
     """
     if len(shape) != 2:
         return None
     found = []
-    for value in contents.values():
+    for name, value in contents.items():
         value = np.asarray(value)
         if value.dtype.kind not in "OUS" or value.size != shape[0] or value.ndim > 2 \
                 or min(value.shape, default=1) > 1:
@@ -387,5 +407,10 @@ def _mat_labels(contents: dict, shape: tuple) -> np.ndarray | None:
         entries = [np.asarray(v).ravel() for v in value.ravel()] if value.dtype == object \
             else [np.asarray([v]) for v in value.ravel()]
         if all(e.size == 1 and e.dtype.kind in "US" for e in entries):
-            found.append(np.array([str(e[0]).strip() for e in entries]))
-    return found[0] if len(found) == 1 else None
+            found.append((name, np.array([str(e[0]).strip() for e in entries])))
+    # names that repeat label nothing (then rows match by position, as without names)
+    found = [(name, labels) for name, labels in found if len(set(labels)) == len(labels)]
+    if len(found) != 1:
+        return None
+    logger.info("connectivity labels: the file's %r", found[0][0])
+    return found[0][1]

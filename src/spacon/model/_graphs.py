@@ -30,7 +30,7 @@ def missing_spatial_graph(adata, key: str) -> str:
     # pp.spatial_graph's graphs record the coordinates they were built on
     built = sorted(p for p in prefixes if "spatial_key" in
                    dict(adata.uns.get(_keys.neighbors(p), {})).get("params", {}))
-    if key in adata.obsm:
+    if key != _keys.SPATIAL_GRAPH and key in adata.obsm:  # (both defaults are 'spatial')
         return (f"adata.obsp has no {name!r}: spatial_key= names the spatial graph here (what "
                 f"spacon.pp.spatial_graph wrote, its key_added), not the coordinates "
                 f"obsm[{key!r}]; "

@@ -304,8 +304,8 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
         raise SpaconInputError(
             f"{len(missing)} units in adata.obs[{unit_key!r}] are not in the connectivity "
             f"matrix (e.g. {', '.join(missing[:5])}); the matrix has {connectivity.n} units"
-            + ("" if connectivity.labels is not None else " identified by position 0..n-1")
-            + "."
+            + (f" labelled e.g. {', '.join(labels[:5])}" if connectivity.labels is not None
+               else " identified by position 0..n-1") + "."
         )
     # keep the used units in the matrix's own order
     used = np.sort(rows)

@@ -85,15 +85,26 @@ def _refuse_other_counts_layer(adata) -> None:
     if held is None:
         return
     x = adata.X
-    same = held.shape == x.shape and (
-        (abs(sp.csr_matrix(held) - sp.csr_matrix(x)) > 0).nnz == 0
-        if sp.issparse(held) or sp.issparse(x) else np.array_equal(held, x))
-    if not same:
+    if held.shape != x.shape or not _same_values(held, x):
         raise SpaconInputError(
             f"adata.layers[{_keys.COUNTS!r}] holds other values than X; spacon.pp.normalize "
             f"keeps X's counts there and would replace them. If that layer holds the raw "
             f"counts, normalise them: adata.X = adata.layers[{_keys.COUNTS!r}].copy(); else "
             "rename the layer first.")
+
+
+def _same_values(a, b, chunk: int = 8192) -> bool:
+    """Whether two matrices of one shape (dense or sparse) hold the same values, compared a
+    block of rows at a time (no whole-matrix temporaries).
+    """
+    for lo in range(0, a.shape[0], chunk):
+        x, y = a[lo:lo + chunk], b[lo:lo + chunk]
+        if sp.issparse(x) or sp.issparse(y):
+            if (sp.csr_matrix(x) != sp.csr_matrix(y)).nnz:
+                return False
+        elif not np.array_equal(np.asarray(x), np.asarray(y)):
+            return False
+    return True
 
 
 def normalize(adata, *, target_sum: float = 1e4, genes=None, copy: bool = False):

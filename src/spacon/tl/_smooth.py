@@ -166,14 +166,20 @@ def expression_pcs(adata, n_comps: int = 30, layer: str | None = None, seed: int
     return np.asarray(sc.pp.pca(x, n_comps=n, random_state=seed), dtype=np.float64)
 
 
-def _gene_moments(x) -> tuple[np.ndarray, np.ndarray]:
-    """Each gene's mean and variance over the cells, summed in float64 (sparse kept sparse)."""
-    if sp.issparse(x):
-        x = x.astype(np.float64)  # scipy sums a float32 matrix in float32
-        mean = np.asarray(x.mean(axis=0)).ravel()
-        square = np.asarray(x.multiply(x).mean(axis=0)).ravel()
-        return mean, np.maximum(square - mean**2, 0.0)
-    return np.mean(x, axis=0, dtype=np.float64), np.var(x, axis=0, dtype=np.float64)
+def _gene_moments(x, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Each gene's mean and variance over the cells, summed in float64 a block of cells at a
+    time (no float64 copy of the whole matrix; sparse kept sparse).
+    """
+    total = np.zeros(x.shape[1])
+    square = np.zeros(x.shape[1])
+    for lo in range(0, x.shape[0], chunk):
+        block = x[lo:lo + chunk]
+        block = block.astype(np.float64) if sp.issparse(block) else np.asarray(block, np.float64)
+        total += np.asarray(block.sum(axis=0)).ravel()
+        square += np.asarray(block.multiply(block).sum(axis=0) if sp.issparse(block)
+                             else np.square(block).sum(axis=0)).ravel()
+    mean = total / x.shape[0]
+    return mean, np.maximum(square / x.shape[0] - mean**2, 0.0)
 
 
 def average_over_graph(features: np.ndarray, graph: FactoredGraph, n_hops: int) -> np.ndarray:
