@@ -353,3 +353,47 @@ def test_genes_feature_space_keeps_highly_variable_genes(monkeypatch):
     a = ad.AnnData(sp.csr_matrix(x))
     a.var["highly_variable"] = [True, False, True, False, False, False, False, True]
     assert np.allclose(_predict._expression_genes(a, train), x[:, [0, 2, 7]])
+
+
+def _regions(n: int = 40, seed: int = 0):
+    """Regions on a line whose connectivity decays with distance (0 to itself, as in many
+    connectomes), expression unrelated to it."""
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(0, 100, n))
+    adata = ad.AnnData(rng.gamma(2.0, 1.0, (n, 20)).astype(np.float32))
+    adata.obs_names = [f"r{i}" for i in range(n)]
+    adata.obsm["spatial"] = np.column_stack([x, np.zeros(n)])
+    d = np.abs(x[:, None] - x[None])
+    conn = 3.0 * np.exp(-d / 15.0) + 0.05 * rng.random((n, n))
+    np.fill_diagonal(conn, 0.0)
+    spacon.pp.spatial_graph(adata, n_neighbors=4)
+    return adata, spacon.io.Connectivity(conn, np.array(adata.obs_names))
+
+
+def test_the_own_target_is_not_scored_and_distance_decay_is_a_baseline():
+    adata, conn = _regions()
+    res = spacon.tl.predict_connectivity(adata, conn, folds=3, methods=("distance", "mean"),
+                                         predictor="knn")
+    # connectivity that falls with distance is what the distance baseline fits: with the
+    # region's own 0 left out it predicts nearly every held-out row exactly
+    assert res["distance"]["pearson_r"] > 0.95 and res["distance"]["auroc"] is None
+    assert res["distance"]["pearson_r"] > res["mean"]["pearson_r"] + 0.3
+    # scored by hand over every target but the region's own
+    fold = adata.uns["spacon_connectivity_prediction"]["folds"]
+    dense = conn.matrix.toarray()
+    held = np.flatnonzero(fold == 0)
+    mean = dense[fold != 0].mean(axis=0)
+    r = [np.corrcoef(np.delete(mean, i), np.delete(dense[i], i))[0, 1] for i in held]
+    assert np.isclose(res["mean"]["per_fold"]["pearson_r"][0], np.mean(r))
+
+
+def test_repeated_region_names_are_refused():
+    adata, conn = _regions()
+    names = list(adata.obs_names)
+    names[1] = names[0]
+    adata.obs_names = names  # two regions averaged into one unit, silently, before
+    for call in (lambda: spacon.tl.predict_connectivity(adata, conn, folds=3,
+                                                        methods=("mean",)),
+                 lambda: spacon.tl.coupling(adata, conn, n_perm=0)):
+        with pytest.raises(SpaconInputError, match="cell names are not unique \\(e.g. r0\\)"):
+            call()

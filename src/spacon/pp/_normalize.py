@@ -16,6 +16,30 @@ from .._utils import expression_matrix
 logger = logging.getLogger(__name__)
 
 
+def check_cells_and_values(adata, layer: str | None = None):
+    """Refuse empty data, repeated cell names, and non-numeric, NaN or infinite expression
+    (what every reader of expression needs; scaled, negative values pass). Returns the stored
+    values (a sparse matrix's non-zeros) and how to name them.
+    """
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise SpaconInputError(f"adata is empty ({adata.n_obs} cells x {adata.n_vars} genes).")
+    if not adata.obs_names.is_unique:
+        dup = adata.obs_names[adata.obs_names.duplicated()].unique()[:3]
+        raise SpaconInputError(
+            f"cell names are not unique (e.g. {', '.join(map(str, dup))}); call "
+            "adata.obs_names_make_unique()."
+        )
+    x = expression_matrix(adata, layer)
+    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    values = x.data if sp.issparse(x) else np.asarray(x)
+    if not np.issubdtype(values.dtype, np.number):
+        raise SpaconInputError(f"{where} must be numeric, got dtype {values.dtype}.")
+    n_bad = int((~np.isfinite(values)).sum())
+    if n_bad:
+        raise SpaconInputError(f"{where} has {n_bad} NaN or infinite values; fix or remove them.")
+    return values, where
+
+
 def check_expression(adata, *, layer: str | None = None, counts: bool = False) -> None:
     """Check expression values before training.
 
@@ -35,22 +59,7 @@ def check_expression(adata, *, layer: str | None = None, counts: bool = False) -
     -------
     ``None``; raises :class:`~spacon.SpaconInputError` on the first problem found.
     """
-    if adata.n_obs == 0 or adata.n_vars == 0:
-        raise SpaconInputError(f"adata is empty ({adata.n_obs} cells x {adata.n_vars} genes).")
-    if not adata.obs_names.is_unique:
-        dup = adata.obs_names[adata.obs_names.duplicated()].unique()[:3]
-        raise SpaconInputError(
-            f"cell names are not unique (e.g. {', '.join(map(str, dup))}); call "
-            "adata.obs_names_make_unique()."
-        )
-    x = expression_matrix(adata, layer)
-    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
-    values = x.data if sp.issparse(x) else np.asarray(x)
-    if not np.issubdtype(values.dtype, np.number):
-        raise SpaconInputError(f"{where} must be numeric, got dtype {values.dtype}.")
-    n_bad = int((~np.isfinite(values)).sum())
-    if n_bad:
-        raise SpaconInputError(f"{where} has {n_bad} NaN or infinite values; fix or remove them.")
+    values, where = check_cells_and_values(adata, layer)
     if (values < 0).any():
         raise SpaconInputError(
             f"{where} has negative values; spacon expects counts or log-normalised expression "

@@ -143,8 +143,12 @@ def coupling(
     - ``p_spatial`` / ``p_partial_spatial``: two-sided permutation p-values against surrogate
       expression maps that keep every gene's spatial autocorrelation (Moran spectral
       randomisation, one sign draw for all genes); a coupling that smooth maps give anyway
-      is not significant. When co-expression depends on distance alone, the surrogates keep
-      it almost unchanged and ``p_spatial`` is near 1, not uniform: the test is conservative;
+      is not significant. The surrogates keep autocorrelation with distance only: maps
+      smoother than the surrogates reproduce, or symmetric across hemispheres (homologous
+      regions far apart but alike, as in the human Allen atlas) can make ``p_spatial``
+      liberal: a user's simulation of expression independent of structural connectivity
+      found false positives well above the nominal rate, ``p_partial_spatial`` nearer it.
+      Test each hemisphere on its own (a subset of units) before reading ``p_spatial``;
     - ``p_mantel``: the same for ``r`` with unit labels shuffled freely (the classical Mantel
       test, which ignores spatial autocorrelation), for comparison.
 
@@ -186,6 +190,7 @@ def coupling(
     """
     from ..io import as_connectivity
     from ..pp import unit_codes
+    from ..pp._normalize import check_cells_and_values
     from ._predict import profile_rows
 
     if method not in ("spearman", "pearson"):
@@ -201,6 +206,7 @@ def coupling(
                                f"adata.obs[{groupby!r}]; give every cell a group.")
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
+    check_cells_and_values(adata, layer)  # repeated names would pool two units silently
     warn_if_counts(adata, layer, "co-expression of counts follows the units' depth")
     coords = spatial_coordinates(adata, spatial_key)
     connectivity = as_connectivity(connectivity)

@@ -21,12 +21,15 @@ from .._utils import (
     spatial_coordinates,
 )
 from ..io import as_connectivity, positions_in
+from ..pp._normalize import check_cells_and_values
 from . import _ridge
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("spacon", "smoothed", "expression", "genes", "position", "expression+position",
-           "null")
+           "distance", "mean", "null")
+PROFILE_BASELINES = ("distance", "mean")  # predicted without features (see _baseline_predictors)
+FIT_ELEMENTS = 2**23  # most training profile entries the distance decay is fitted on
 POSITION_CENTRES = 64  # Gaussian bumps of the "position" features for ridge
 SMOOTHING_HOPS = 3  # the "smoothed" baseline: as tl.smoothed_expression and spacon run's
 # smoothing encoder
@@ -298,7 +301,7 @@ def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None,
         blocks = [feats[k] for k in ("expression", "position")]
         feats["expression+position"] = np.hstack(
             [b / np.sqrt(max(b[train].var(axis=0).sum(), 1e-12)) for b in blocks])
-    return {m: feats[m] for m in methods if m != "null"}
+    return {m: feats[m] for m in methods if m != "null" and m not in PROFILE_BASELINES}
 
 
 def predict_fold(feats: dict, predictor: str, train, test, y_train, groups,
@@ -380,19 +383,26 @@ def connected_targets(connectivity, *, threshold: float | None = None,
                   "description": text + " (the rule that builds the connectome graph)"}
 
 
-def _score_fold(predict: dict, y_test, connected) -> dict:
-    """Per method: mean over held-out cells of Pearson r, AUROC and squared error, computed a
-    block of cells at a time (``y_test`` and ``connected`` are sparse).
+def _score_fold(predict: dict, y_test, connected, own: np.ndarray) -> dict:
+    """Per method: mean over held-out cells of Pearson r, AUROC and squared error over every
+    target but the cell's own (``own``: each held-out cell's column), computed a block of
+    cells at a time (``y_test`` and ``connected`` are sparse).
     """
     n, n_targets = y_test.shape
     r = {m: [] for m in predict}
     auc = {m: [] for m in predict}
     sq = dict.fromkeys(predict, 0.0)
     for block in _ridge.row_blocks(n, n_targets, 2**23):
-        truth = _ridge.dense_rows(y_test, block)
-        hit = _ridge.dense_rows(connected, block) > 0
+        others = np.ones((len(block), n_targets), dtype=bool)
+        others[np.arange(len(block)), own[block]] = False
+
+        def drop_own(values, others=others):
+            return values[others].reshape(len(others), n_targets - 1)
+
+        truth = drop_own(_ridge.dense_rows(y_test, block))
+        hit = drop_own(_ridge.dense_rows(connected, block) > 0)
         for m, fn in predict.items():
-            p = fn(block)
+            p = drop_own(fn(block))
             r[m].append(pearson_rows(p, truth))
             auc[m].append(auroc_rows(p, hit))
             sq[m] += float(((p - truth) ** 2).sum())
@@ -401,8 +411,82 @@ def _score_fold(predict: dict, y_test, connected) -> dict:
         a = np.concatenate(auc[m])
         out[m] = {"pearson_r": float(np.nanmean(np.concatenate(r[m]))),
                   "auroc": float(np.nanmean(a)) if np.isfinite(a).any() else None,
-                  "mse": sq[m] / (n * n_targets)}
+                  "mse": sq[m] / (n * max(n_targets - 1, 1))}
     return out
+
+
+def _baseline_predictors(methods, coords, rows, train, test, y_train, n_targets: int,
+                         seed: int) -> dict:
+    """``predict[method](positions)`` of the baselines without features: ``"distance"``
+    (distance decay fitted on training profiles) and ``"mean"`` (the training mean profile).
+    """
+    mean = np.asarray(y_train.mean(axis=0), dtype=np.float64).ravel()
+    predict = {}
+    if "mean" in methods:
+        predict["mean"] = lambda positions: np.broadcast_to(mean, (len(positions), n_targets))
+    if "distance" in methods:
+        centres = _target_centres(coords, rows, n_targets)
+        decay, a, b = _fit_distance_decay(coords, centres, rows, np.flatnonzero(train),
+                                          y_train, seed)
+        held = coords[test]
+        located = np.isfinite(centres[:, 0])
+
+        def distance(positions):
+            d = _distances(held[positions], centres)
+            out = a * np.exp(-d / decay) + b
+            out[:, ~located] = mean[~located]
+            return out
+
+        predict["distance"] = distance
+    return predict
+
+
+def _target_centres(coords: np.ndarray, rows: np.ndarray, n_targets: int) -> np.ndarray:
+    """Each target's position: the centroid of the cells whose profile is its row (NaN for a
+    target without cells in the data).
+    """
+    counts = np.bincount(rows, minlength=n_targets).astype(np.float64)
+    sums = np.column_stack([np.bincount(rows, weights=c, minlength=n_targets)
+                            for c in coords.T])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts[:, None]
+
+
+def _distances(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Euclidean distances, points x centres (NaN centres give NaN)."""
+    squared = ((points**2).sum(axis=1)[:, None] + (centres**2).sum(axis=1)[None]
+               - 2 * points @ np.nan_to_num(centres).T)
+    squared[:, ~np.isfinite(centres[:, 0])] = np.nan
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _fit_distance_decay(coords, centres, rows, fit_rows, y_train, seed: int):
+    """``(lambda, a, b)`` of ``a exp(-d / lambda) + b`` with the least squared error on (a
+    sample of) the training profiles, own targets and targets without cells left out;
+    ``lambda`` from 24 values spaced evenly in log between the 1st and 99th percentiles of
+    the distances.
+    """
+    n_targets = centres.shape[0]
+    take = min(len(fit_rows), max(1, FIT_ELEMENTS // max(n_targets, 1)))
+    sample = np.sort(np.random.default_rng(seed).choice(len(fit_rows), take, replace=False))
+    d = _distances(coords[fit_rows[sample]], centres)
+    y = np.asarray(_ridge.dense_rows(y_train, sample), dtype=np.float64)
+    use = np.isfinite(d)
+    use[np.arange(len(sample)), rows[fit_rows[sample]]] = False
+    d, y = d[use], y[use]
+    positive = d[d > 0]
+    if len(positive) < 2:  # every target in one place: no decay to fit
+        return 1.0, 0.0, float(y.mean()) if len(y) else 0.0
+    best = None
+    for decay in np.geomspace(*np.percentile(positive, [1, 99]), 24):
+        x = np.exp(-d / decay)
+        var = x.var()
+        a = float(((x - x.mean()) * (y - y.mean())).mean() / var) if var > 0 else 0.0
+        b = float(y.mean() - a * x.mean())
+        error = float(((a * x + b - y) ** 2).sum())
+        if best is None or error < best[0]:
+            best = (error, float(decay), a, b)
+    return best[1:]
 
 
 def _summarise(per_fold: dict) -> dict:
@@ -460,6 +544,13 @@ def predict_connectivity(
     * ``"position"``: the coordinates; for ridge with 64 Gaussian bumps over them
       (:func:`position_basis`), so that ridge fits a smooth surface, not a plane;
     * ``"expression+position"``: PCs and coordinates, each block scaled to unit total variance;
+    * ``"distance"``: connectivity that decays with distance, ``a exp(-d / lambda) + b`` of
+      the distance ``d`` from the cell to each target (its unit's cells' centroid), the three
+      numbers fitted by least squares on training profiles (``lambda`` on a grid); targets
+      without cells get their training mean. Connection strength falls with distance in every
+      connectome: the baseline a reviewer tries first;
+    * ``"mean"``: the training cells' mean profile for every held-out cell (how well the
+      typical profile, e.g. hub targets, predicts any one);
     * ``"null"``: SpaCon's predictions moved to other held-out cells by a circular shift
       along the held-out cells' spatial order, which keeps the predictions' spatial smoothness
       but breaks their link to the cell (a spatially-aware permutation null).
@@ -469,8 +560,10 @@ def predict_connectivity(
     sections, or k-means blocks; units kept whole), or ``"knn"``, the mean profile of the
     ``n_neighbors`` nearest training cells.
 
-    Scores per held-out cell: Pearson r between predicted and true profile, the AUROC of the
-    prediction for the connected targets, and the mean squared error. "Connected" follows the
+    Scores per held-out cell, over every target but its own (the diagonal: a region's
+    connection to itself is no prediction, and is 0 in many connectomes): Pearson r between
+    predicted and true profile, the AUROC of the prediction for the connected targets, and
+    the mean squared error. "Connected" follows the
     rule that builds the connectome graph (:func:`connected_targets`: above ``threshold`` or
     0, then each row's ``top_k`` strongest). Means over cells per fold, then mean and standard
     deviation over folds.
@@ -529,10 +622,18 @@ def predict_connectivity(
     connectivity = as_connectivity(connectivity)
     if _keys.connectivities(_keys.SPATIAL_GRAPH) not in adata.obsp:
         raise SpaconInputError("adata has no spatial graph; run spacon.pp.spatial_graph first.")
+    check_cells_and_values(adata)
     rows = profile_rows(adata, connectivity, unit_key)
     fold = _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key,
                   seed)
     matrix = connectivity.matrix.tocsr()
+    n_negative = int((matrix.data < 0).sum())
+    if n_negative and negative == "drop":
+        warnings.warn(
+            f"{n_negative:,} negative connectivity values ({n_negative / matrix.nnz:.0%} of the "
+            "non-zero ones) are predicted and scored as 0 (negative='drop', as the connectome "
+            "graph drops them); negative='absolute' keeps their strength, 'error' refuses "
+            "them.", SpaconWarning, stacklevel=2)
     matrix = abs(matrix) if negative == "absolute" else matrix.maximum(0)
     kept, rule = connected_targets(connectivity, threshold=threshold, top_k=top_k,
                                    negative=negative, symmetrize=symmetrize)
@@ -563,11 +664,14 @@ def predict_connectivity(
                                 unit_key, seed) if predictor == "ridge" else None)
         predict, alphas = predict_fold(feats, predictor, train, test, y_train, groups,
                                        n_neighbors)
+        predict.update(_baseline_predictors(
+            [m for m in methods if m in PROFILE_BASELINES], coords, rows, train, test,
+            y_train, matrix.shape[1], seed))
         if "null" in methods:
             perm = spatial_null_order(coords[test])
             predict["null"] = (lambda positions, fn=predict["spacon"], perm=perm:
                                fn(perm[positions]))
-        scores = _score_fold(predict, y_test, kept[rows[test]])
+        scores = _score_fold(predict, y_test, kept[rows[test]], rows[test])
         for m in methods:
             for metric, value in scores[m].items():
                 per_fold[m][metric].append(value)
