@@ -8,7 +8,8 @@ Run:  python benchmarks/bench_real_data.py [--data ../shared/data] [--json out.j
    neighbours). Connectivity of held-out regions is predicted with 5 spatial-block folds
    (:func:`spacon.tl.predict_connectivity`) from SpaCon's spatial embedding, the same PCs
    smoothed over the spatial graph (no training), expression PCs,
-   all genes, position, PCs + position, and the spatially-shifted null, each with ridge
+   all genes, position, PCs + position, distance decay, the training mean profile and the
+   spatially-shifted null, each with ridge
    regression (penalty by inner CV) and with k-NN, for functional (FC; graph and "connected" =
    the strongest quarter of the values) and structural connectivity (SC; connected = any
    streamlines).
@@ -172,8 +173,9 @@ def main() -> None:
                   "connectivity of held-out regions (5 spatial folds), mean ± sd over folds; "
                   f"connected: {h[c]['connected']['description']}")
             print(f"{'features':<22}{'predictor':<10}{'Pearson r':>14}{'AUROC':>14}{'MSE':>12}")
-            for m in ("spacon", "smoothed", "expression", "genes", "position",
-                      "expression+position", "null"):
+            from spacon.tl._predict import METHODS
+
+            for m in [m for m in METHODS if m in h[c]["ridge"]]:
                 for predictor in ("ridge", "knn"):
                     d = h[c][predictor][m]
                     print(f"{m:<22}{predictor:<10}{d['pearson_r']:>8.3f}±{d['pearson_r_sd']:.2f}"
