@@ -108,7 +108,7 @@ def evaluate(adata, conn, *, unit_key, folds, section_key, threshold, top_k, tra
             preds[f"{m} low-rank | ridge"] = low_rank_ridge(feats[m], y_train, fit_rows,
                                                             predict_rows, groups)
         scores = P._score_fold({m: (lambda pos, v=v: v[pos]) for m, v in preds.items()},
-                               y_test, kept[rows[test]])
+                               y_test, kept[rows[test]], rows[test])
         for m, s in scores.items():
             for metric, v in s.items():
                 per_fold.setdefault(m, {}).setdefault(metric, []).append(v)

@@ -381,10 +381,31 @@ def test_the_own_target_is_not_scored_and_distance_decay_is_a_baseline():
     # scored by hand over every target but the region's own
     fold = adata.uns["spacon_connectivity_prediction"]["folds"]
     dense = conn.matrix.toarray()
-    held = np.flatnonzero(fold == 0)
-    mean = dense[fold != 0].mean(axis=0)
+    held, trained = np.flatnonzero(fold == 0), np.flatnonzero(fold != 0)
+    # the mean profile leaves each training row's own target out too
+    mean = np.array([dense[trained[trained != j], j].mean() for j in range(len(dense))])
     r = [np.corrcoef(np.delete(mean, i), np.delete(dense[i], i))[0, 1] for i in held]
     assert np.isclose(res["mean"]["per_fold"]["pearson_r"][0], np.mean(r))
+
+
+def test_the_mean_baseline_leaves_out_each_training_rows_own_target():
+    # 6 units, FC-like: 1 to itself, about 0.3 to the others; the training rows' own 1s
+    # raised their columns of the mean profile to about 0.53
+    rng = np.random.default_rng(0)
+    n = 6
+    conn = 0.3 + 0.01 * rng.standard_normal((n, n))
+    np.fill_diagonal(conn, 1.0)
+    adata = ad.AnnData(rng.gamma(2.0, 1.0, (n, 5)).astype(np.float32))
+    adata.obs_names = [f"r{i}" for i in range(n)]
+    adata.obsm["spatial"] = np.column_stack([np.arange(n, dtype=float), np.zeros(n)])
+    spacon.pp.spatial_graph(adata, n_neighbors=2)
+    res = spacon.tl.predict_connectivity(
+        adata, spacon.io.Connectivity(conn, np.array(adata.obs_names)), folds=2,
+        methods=("mean",))  # ridge, but no features: no inner folds needed
+    assert res["mean"]["mse"] < 0.001
+    with pytest.raises(SpaconInputError, match="at least 3 are needed"):
+        spacon.tl.predict_connectivity(adata[:2].copy(), np.eye(2), folds=2,
+                                       methods=("mean",))
 
 
 def test_repeated_region_names_are_refused():

@@ -420,7 +420,7 @@ def _baseline_predictors(methods, coords, rows, train, test, y_train, n_targets:
     """``predict[method](positions)`` of the baselines without features: ``"distance"``
     (distance decay fitted on training profiles) and ``"mean"`` (the training mean profile).
     """
-    mean = np.asarray(y_train.mean(axis=0), dtype=np.float64).ravel()
+    mean = _mean_profile(y_train, rows[train], n_targets)
     predict = {}
     if "mean" in methods:
         predict["mean"] = lambda positions: np.broadcast_to(mean, (len(positions), n_targets))
@@ -439,6 +439,17 @@ def _baseline_predictors(methods, coords, rows, train, test, y_train, n_targets:
 
         predict["distance"] = distance
     return predict
+
+
+def _mean_profile(y_train, own: np.ndarray, n_targets: int) -> np.ndarray:
+    """The training rows' mean of each target, each row's own target left out (as scored)."""
+    y = sp.csr_matrix(y_train)
+    total = np.asarray(y.sum(axis=0), dtype=np.float64).ravel()
+    diagonal = np.asarray(y[np.arange(y.shape[0]), own], dtype=np.float64).ravel()
+    total -= np.bincount(own, weights=diagonal, minlength=n_targets)
+    count = y.shape[0] - np.bincount(own, minlength=n_targets)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
 def _target_centres(coords: np.ndarray, rows: np.ndarray, n_targets: int) -> np.ndarray:
@@ -624,6 +635,10 @@ def predict_connectivity(
         raise SpaconInputError("adata has no spatial graph; run spacon.pp.spatial_graph first.")
     check_cells_and_values(adata)
     rows = profile_rows(adata, connectivity, unit_key)
+    if connectivity.n < 3:
+        raise SpaconInputError(
+            f"the connectivity has {connectivity.n} targets; scoring a held-out profile leaves "
+            "its own target out, so at least 3 are needed.")
     fold = _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key,
                   seed)
     matrix = connectivity.matrix.tocsr()
@@ -661,7 +676,7 @@ def predict_connectivity(
         feats = fold_features(adata, methods, train, coords=coords, n_pcs=n_pcs, seed=seed,
                               spacon=embedding, predictor=predictor)
         groups = (_inner_groups(adata, train, section_key, section_order, spatial_key,
-                                unit_key, seed) if predictor == "ridge" else None)
+                                unit_key, seed) if predictor == "ridge" and feats else None)
         predict, alphas = predict_fold(feats, predictor, train, test, y_train, groups,
                                        n_neighbors)
         predict.update(_baseline_predictors(
