@@ -420,6 +420,8 @@ def _baseline_predictors(methods, coords, rows, train, test, y_train, n_targets:
     """``predict[method](positions)`` of the baselines without features: ``"distance"``
     (distance decay fitted on training profiles) and ``"mean"`` (the training mean profile).
     """
+    if not methods:
+        return {}
     mean = _mean_profile(y_train, rows[train], n_targets)
     predict = {}
     if "mean" in methods:
