@@ -44,7 +44,7 @@ def test_marker_errors_and_plot(brain):
     codes = adata.obs["region"].cat.codes.to_numpy().astype(float)
     adata.obs["read_back"] = np.where(np.arange(adata.n_obs) % 7 == 0, np.nan, codes % 2)
     table = spacon.tl.marker_genes(adata, "read_back", n_genes=3)
-    assert sorted(set(table["domain"])) == ["0.0", "1.0"]
+    assert sorted(set(table["domain"])) == ["0", "1"]  # written as the integers they were
     assert not any(c.endswith("_nan") for c in adata.obs.columns)
     # two keys with the same domain names keep their own scores; domains in category order
     adata.obs["other"] = adata.obs["region"].cat.reorder_categories(
@@ -84,6 +84,17 @@ def test_one_domain_by_name_and_stale_metagenes_go(brain):
     assert set(adata.uns["spacon_markers"]["codes"]["domain"]) == {"0"}
     table = spacon.tl.marker_genes(adata, "codes", domains={0, 1}, n_genes=3)  # any iterable
     assert set(table["domain"]) == {"0", "1"}
+    # integer labels pandas made float once some cells had none: still domains 0, 1, ...
+    adata.obs["gappy"] = np.where(np.arange(adata.n_obs) % 5 == 0, np.nan,
+                                  adata.obs["codes"].to_numpy() % 3)
+    for asked in (1, 1.0, "1"):
+        table = spacon.tl.marker_genes(adata, "gappy", domains=asked, n_genes=3)
+        assert set(table["domain"]) == {"1"} and "gappy_metagene_1" in adata.obs
+    spacon.tl.marker_genes(adata, "gappy", n_genes=3)
+    assert sorted(c for c in adata.obs if c.startswith("gappy_metagene_")) == [
+        "gappy_metagene_0", "gappy_metagene_1", "gappy_metagene_2"]
+    fig = spacon.pl.highlight(adata, 1, key="gappy", section_key=None)
+    assert fig is not None
 
 
 def test_marker_counts_must_be_whole_and_expression_finite(brain):
@@ -100,3 +111,26 @@ def test_marker_counts_must_be_whole_and_expression_finite(brain):
     with pytest.raises(SpaconInputError, match="draws the table spacon.tl.marker_genes returns"):
         spacon.pl.marker_genes(adata, "0")
     assert "spacon_markers" not in broken.uns
+
+
+def test_markers_of_many_genes_stay_in_bounded_memory():
+    """Only the fitted cells are made dense: 4,000 x 5,000 sparse (160 MB dense in float64)."""
+    import tracemalloc
+
+    import anndata as ad
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    x = sp.random(4000, 5000, density=0.01, format="csr", random_state=0, dtype=np.float32)
+    adata = ad.AnnData(x)
+    adata.obs["d"] = pd.Categorical(rng.integers(0, 3, 4000).astype(str))
+    tracemalloc.start()
+    spacon.tl.marker_genes(adata, "d", max_cells=100, n_genes=5)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 40e6, peak
+    assert adata.obs["d_metagene_0"].notna().all()
+    dense = ad.AnnData(x.toarray().astype(np.float64), obs=adata.obs[["d"]].copy())
+    dense_table = spacon.tl.marker_genes(dense, "d", max_cells=100, n_genes=5)
+    pd.testing.assert_frame_equal(dense_table, adata.uns["spacon_markers"]["d"], rtol=1e-9)
+    np.testing.assert_allclose(dense.obs["d_metagene_1"], adata.obs["d_metagene_1"], rtol=1e-9)

@@ -61,3 +61,14 @@ def test_target_sum_is_checked_before_anything_changes(target_sum):
         spacon.pp.normalize(adata, target_sum=target_sum)
     np.testing.assert_array_equal(adata.X, before)
     assert "counts" not in adata.layers
+
+
+def test_half_precision_counts_are_normalised_in_single_precision():
+    # a float16 total tops out at 65,504: deep cells' rows became inf, then all zeros
+    x = np.random.default_rng(0).integers(1, 2048, size=(20, 80)).astype(np.float32)
+    assert x.sum(axis=1).max() > 65_504 and np.array_equal(x, x.astype(np.float16))
+    half, single = ad.AnnData(x.astype(np.float16)), ad.AnnData(x.copy())
+    spacon.pp.normalize(half)
+    spacon.pp.normalize(single)
+    assert half.X.dtype == np.float32
+    np.testing.assert_array_equal(half.X, single.X)

@@ -152,6 +152,17 @@ def test_umap_loss_and_divergence(result):
         spacon.pl.loss(ad.AnnData(np.zeros((2, 1), dtype=np.float32)))
 
 
+def test_a_section_column_named_and_missing_is_refused(result):
+    # the default 'section' may be absent; a misspelt sample column drew every sample overlaid
+    for draw in (spacon.pl.domains, spacon.pl.stack3d):
+        with pytest.raises(SpaconInputError, match="no section column 'sample_id'; its "
+                           "columns: 'section', 'spacon_domain'"):
+            draw(result, section_key="sample_id")
+    result.obs = result.obs.drop(columns="section")
+    fig = spacon.pl.domains(result)  # no sections: drawn in slices of z
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["z = 0", "z = 50"]
+
+
 def test_3d_without_sections_is_drawn_in_slices_not_flattened(result):
     result.obs = result.obs.drop(columns="section")
     fig = spacon.pl.domains(result, section_key=None)

@@ -363,3 +363,18 @@ def test_report_finds_the_domains_tl_domains_wrote_under_any_name(rng, tmp_path)
     data = payload(adata)
     assert {a["alpha"]: a["key"] for a in data["alphas"]} == {"0": "domain_alpha0",
                                                               "1": "domain_alpha1"}
+
+
+def test_report_draws_separate_samples_given_by_section_key(result, tmp_path):
+    """Two samples with overlapping 2-D coordinates: one slice each, not one overlaid."""
+    result.obs = result.obs.drop(columns="section")
+    result.obsm["spatial"] = result.obsm["spatial"][:, :2]
+    result.obs["sample"] = pd.Categorical(np.where(np.arange(result.n_obs) % 2, "B", "A"))
+    assert payload(result, {})["slices"]["names"] == ["all cells"]
+    data = payload(result, {}, section_key="sample")
+    assert data["slices"]["names"] == ["A", "B"]
+    page = write_report(result, tmp_path / "r.html", section_key="sample").read_text()
+    assert '"A"' in page and '"B"' in page
+    with pytest.raises(spacon.SpaconInputError, match="no section column 'sample_id'"):
+        write_report(result, tmp_path / "bad.html", section_key="sample_id")
+    assert not (tmp_path / "bad.html").exists()

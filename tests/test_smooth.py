@@ -226,3 +226,17 @@ def test_raw_counts_are_warned_about(brain):
         spacon.tl.spatial_pca(adata, n_comps=5, n_pcs=10)
     with pytest.warns(spacon.SpaconWarning, match=r"adata.layers\['counts'\] looks like raw"):
         spacon.tl.smoothed_expression(adata, n_comps=5, layer="counts")
+
+
+def test_genes_marked_highly_variable_are_said_to_be_all_used():
+    """scanpy's pp.pca takes only var['highly_variable']; spacon takes every gene, and says so."""
+    adata = _path_graph_adata()
+    adata.var["highly_variable"] = [True, True, True, False, False, False]
+    with pytest.warns(spacon.SpaconWarning, match="marks 3 of 6 genes, but the expression "
+                      "PCs use every gene in X"):
+        spacon.tl.smoothed_expression(adata, n_hops=1, n_comps=2)
+    with pytest.warns(spacon.SpaconWarning, match="marks 3 of 6 genes"):
+        spacon.tl.spatial_pca(adata, n_comps=2)
+    subset = adata[:, adata.var["highly_variable"]].copy()  # as the warning says: no warning
+    spacon.tl.smoothed_expression(subset, n_hops=1, n_comps=2)
+    assert subset.obsm[_keys.SMOOTHED].shape == (4, 2)

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import spacon
-from spacon import SpaconInputError
+from spacon import SpaconInputError, SpaconWarning
 from spacon.tl import alpha_weight, hungarian_f1, score
 
 
@@ -71,7 +71,8 @@ def test_domains_gmm_finds_the_number_of_groups(rng):
     assert score(adata.obs["con_truth"], adata.obs["spacon_domain"])["ari"] > 0.95
     assert adata.obs["spacon_domain"].dtype.name == "category"
     spacon.tl.fuse(adata, 0)
-    spacon.tl.domains(adata, n_domains=2)
+    with pytest.warns(spacon.SpaconWarning, match="alpha 1 then, 0 now.*called afresh"):
+        spacon.tl.domains(adata, n_domains=2)  # the alpha-1 domains are replaced, as said
     assert score(adata.obs["spa_truth"], adata.obs["spacon_domain"])["ari"] > 0.95
 
 
@@ -238,6 +239,20 @@ def test_score_permutation_invariant_and_errors():
     assert score([1.0, np.nan, 2.0], [0, 0, 1])["hungarian_f1"] == 1.0
     with pytest.raises(SpaconInputError, match="all missing"):
         score([np.nan, np.nan], [0, 1])
+
+
+def test_score_leaves_out_cells_without_a_predicted_label():
+    # domains called on a subset and written back: the other cells are NaN, not a domain
+    truth = np.array(list("AABBCC") * 50)
+    predicted = pd.Series(pd.Categorical([None] * 300, categories=["0", "1"]))
+    on_a = truth == "A"
+    predicted[on_a] = np.random.default_rng(0).choice(["0", "1"], on_a.sum())
+    with pytest.warns(SpaconWarning, match="200 of 300 cells .* no predicted label"):
+        s = score(truth, predicted)
+    assert s == score(truth[on_a], predicted[on_a].astype(str))  # 'nan' was a class: ARI 0.44
+    assert abs(s["ari"]) < 0.05
+    with pytest.raises(SpaconInputError, match="no cell has both"):
+        score(["a", "b", None], [None, None, 0])
 
 
 def test_section_divergence_by_hand():

@@ -101,7 +101,9 @@ def label_strings(values) -> np.ndarray:
 
 def labels_column(adata, key: str, what: str = "domains"):
     """``obs[key]``, refused when missing or when it holds measurements (floats that are not
-    whole numbers), not labels; whole-number floats (labels read back with NaN) pass.
+    whole numbers), not labels. Whole-number floats (integer labels that pandas made float
+    once a cell had none) come back as categories written as integers, in numeric order:
+    ``1.0`` is domain ``'1'``, as it was before the NaN, for every caller alike.
     """
     import pandas as pd
 
@@ -114,6 +116,12 @@ def labels_column(adata, key: str, what: str = "domains"):
             raise SpaconInputError(
                 f"adata.obs[{key!r}] holds numbers ({column.nunique()} distinct), not {what}: "
                 "name a categorical column.")
+        numbers = np.unique(values)
+        codes = np.full(len(column), -1, dtype=np.int64)
+        known = column.notna().to_numpy()
+        codes[known] = np.searchsorted(numbers, column.to_numpy()[known])
+        column = pd.Series(pd.Categorical.from_codes(codes, [label_text(v) for v in numbers]),
+                           index=column.index, name=column.name)
     return column
 
 
@@ -181,6 +189,28 @@ def available_memory_bytes() -> int | None:
     except OSError:
         pass
     return None
+
+
+def warn_unused_highly_variable(adata, what: str, stacklevel: int = 3) -> None:
+    """Say that every gene is used where ``var['highly_variable']`` marks only some: scanpy's
+    ``pp.pca`` would take only those, spacon (its model and its baselines alike) takes ``X``
+    as it is.
+    """
+    column = adata.var.get("highly_variable") if hasattr(adata.var, "get") else None
+    if column is None:
+        return
+    marked = np.asarray(column, dtype=bool)
+    if marked.all() or not marked.any():
+        return
+    import warnings
+
+    from ._errors import SpaconWarning
+
+    warnings.warn(
+        f"var['highly_variable'] marks {int(marked.sum()):,} of {len(marked):,} genes, but "
+        f"{what} every gene in X, as SpaCon's model does (unlike scanpy.pp.pca); to use only "
+        "those, pass adata[:, adata.var['highly_variable']].copy().", SpaconWarning,
+        stacklevel=stacklevel)
 
 
 def check_memory(need_bytes: float, what: str, fix: str) -> None:

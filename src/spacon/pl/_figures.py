@@ -12,9 +12,15 @@ import pandas as pd
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_obsm, check_option, labels_column, spatial_coordinates
+from .._utils import (
+    check_obsm,
+    check_option,
+    label_text,
+    labels_column,
+    spatial_coordinates,
+)
 from ._layout import umap_layout
-from ._slices import slices
+from ._slices import check_section_key, slices
 
 PALETTE_SIZE = 71  # distinct colours of palette() before it repeats
 
@@ -245,9 +251,11 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
     returns the axes it drew on, so a notebook shows the caller's figure once).
     """
     cat, _ = categories_and_colours(adata, key)
-    if str(domain) not in set(map(str, cat.categories)):
+    names = set(map(str, cat.categories))
+    name = str(domain) if str(domain) in names else label_text(domain)  # 1, 1.0 or '1'
+    if name not in names:
         raise SpaconInputError(f"domain {domain!r} is not in adata.obs[{key!r}].")
-    inside = np.asarray(cat.astype(str)) == str(domain)
+    inside = np.asarray(cat.astype(str)) == name
     cuts = slices(adata, section_key=section_key, section_order=section_order,
                   spatial_key=spatial_key)
     xy = spatial_coordinates(adata, spatial_key)[:, list(cuts.plane)]
@@ -318,6 +326,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     coords = spatial_coordinates(adata, spatial_key)
     if coords.shape[1] != 3:
         raise SpaconInputError("stack3d needs 3-D coordinates (x, y, z).")
+    check_section_key(adata, section_key)
     cat, colours = categories_and_colours(adata, key)
     idx = np.arange(adata.n_obs)
     if len(idx) > max_cells:
@@ -389,6 +398,13 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str | None = None,
         called_on = adata.uns.get(key, {})
         called_on = called_on.get("params", {}) if isinstance(called_on, dict) else {}
         use_rep = str(called_on.get("use_rep", _keys.EMBEDDING_FUSED))
+        check_obsm(adata, use_rep)
+        from ..tl._domains import embedding_changed
+
+        changed = embedding_changed(adata, key, use_rep)
+        if changed:  # laid out on one embedding, coloured by another's domains
+            raise SpaconInputError(f"{changed}: pass use_rep= the embedding they were called "
+                                   "on (or call the domains again).")
     check_obsm(adata, use_rep)
     cat, colours = categories_and_colours(adata, key)
     idx = np.arange(adata.n_obs)

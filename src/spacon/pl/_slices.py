@@ -27,6 +27,19 @@ class Slices(NamedTuple):
     depth: str | None  # "section", an axis name, or None for a single 2-D plane
 
 
+def check_section_key(adata, section_key: str | None) -> None:
+    """Refuse a section column that was named and is not in ``obs`` (the default
+    ``"section"`` may be absent: then there are no sections).
+    """
+    if section_key is not None and section_key != "section" and section_key not in adata.obs:
+        from .._errors import SpaconInputError
+
+        raise SpaconInputError(
+            f"adata.obs has no section column {section_key!r}; its columns: "
+            f"{', '.join(map(repr, list(adata.obs.columns)[:12])) or 'none'} (section_key=None "
+            "draws without sections).")
+
+
 def slices(adata, *, section_key: str | None = None, section_order=None,
            spatial_key: str = "spatial") -> Slices:
     """Cut the tissue into the slices to draw.
@@ -36,7 +49,8 @@ def slices(adata, *, section_key: str | None = None, section_order=None,
     adata
         Annotated data with ``obsm[spatial_key]`` (and ``obs[section_key]``).
     section_key
-        ``obs`` column of sections; used when present.
+        ``obs`` column of sections; ``"section"`` is used when present, any other name must
+        be in ``obs`` (a misspelt sample column drew every sample overlaid, unsaid).
     section_order
         Section labels in order (see :func:`spacon.pp.section_codes`).
     spatial_key
@@ -48,6 +62,7 @@ def slices(adata, *, section_key: str | None = None, section_order=None,
     distinct values of the axis with the fewest of them, or equal-depth slabs along z; for
     2-D coordinates, one slice of every cell.
     """
+    check_section_key(adata, section_key)
     if section_key is not None and section_key in adata.obs:
         from ..pp import section_codes
 

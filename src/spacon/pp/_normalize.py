@@ -153,7 +153,8 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, copy: bool = False)
     x = counts.tocsr() if sp.issparse(counts) else np.array(counts)  # a copy, as a CSR or array
     if sp.issparse(x) and x is counts:
         x = x.copy()
-    if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
+    if np.issubdtype(x.dtype, np.integer) or x.dtype == bool or x.dtype == np.float16:
+        # half precision holds totals only up to 65,504: a deep cell's became inf, its row 0
         x = x.astype(np.float32)
     keep = None if genes is None else np.flatnonzero(
         adata.var_names.isin(np.asarray(genes, dtype=str)))

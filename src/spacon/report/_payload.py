@@ -84,15 +84,18 @@ def _categorical(values, drawn):
 
 
 def payload(adata, summary: dict | None = None, *, domain_keys: dict[str, str] | None = None,
-            max_points: int = 200_000, seed: int = 0) -> dict:
+            max_points: int = 200_000, seed: int = 0, section_key: str | None = None,
+            spatial_key: str | None = None) -> dict:
     """Everything the page shows, drawn from at most ``max_points`` cells.
 
     ``domain_keys`` maps alpha labels to ``obs`` columns of domains (default: the summary's, or
-    the ``obs['spacon_domain_alpha*']`` columns).
+    the ``obs['spacon_domain_alpha*']`` columns); ``section_key`` and ``spatial_key`` default
+    to the summary's, else ``obs['section']`` when present and ``obsm['spatial']``.
     """
     params = (summary or {}).get("parameters", {})
-    spatial_key = params.get("spatial_key") or _keys.SPATIAL
-    section_key = params.get("section_key") or ("section" if "section" in adata.obs else None)
+    spatial_key = spatial_key or params.get("spatial_key") or _keys.SPATIAL
+    section_key = section_key or params.get("section_key") or (
+        "section" if "section" in adata.obs else None)
     keys = dict(domain_keys) if domain_keys else find_domain_keys(adata, summary)
     missing = [k for k in keys.values() if k not in adata.obs]
     if missing:

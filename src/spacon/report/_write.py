@@ -26,7 +26,8 @@ def check_html_path(path: str | Path) -> None:
 def write_report(adata, path: str | Path, *, summary: dict | None = None,
                  domain_keys: dict[str, str] | None = None,
                  max_points: int = DEFAULT_MAX_POINTS, seed: int = 0,
-                 title: str = "SpaCon result") -> Path:
+                 title: str = "SpaCon result", section_key: str | None = None,
+                 spatial_key: str | None = None) -> Path:
     """Write an interactive HTML report of a SpaCon result.
 
     Parameters
@@ -48,6 +49,11 @@ def write_report(adata, path: str | Path, *, summary: dict | None = None,
         Seed of that sample.
     title
         Heading of the page.
+    section_key
+        ``obs`` column of sections (or separate samples) drawn as slices of their own
+        (default: the summary's, else ``obs['section']`` when present).
+    spatial_key
+        ``obsm`` key of the coordinates (default: the summary's, else ``'spatial'``).
 
     Returns
     -------
@@ -58,7 +64,8 @@ def write_report(adata, path: str | Path, *, summary: dict | None = None,
     if max_points < 1:
         raise SpaconInputError(f"max_points must be at least 1, got {max_points}.")
     check_html_path(path)
-    data = payload(adata, summary, domain_keys=domain_keys, max_points=max_points, seed=seed)
+    data = payload(adata, summary, domain_keys=domain_keys, max_points=max_points, seed=seed,
+                   section_key=section_key, spatial_key=spatial_key)
     page = with_size(render(data, title))
     path = Path(path)
     with atomic_path(path) as tmp:

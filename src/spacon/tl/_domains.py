@@ -260,6 +260,39 @@ def _embedding(adata, use_rep: str) -> np.ndarray:
     return z
 
 
+def embedding_digest(z: np.ndarray) -> str:
+    """SHA-1 of an embedding as :func:`_embedding` reads it (float64, C order)."""
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(z, dtype=np.float64).tobytes()).hexdigest()
+
+
+def embedding_changed(adata, key: str, use_rep: str, z: np.ndarray | None = None) -> str | None:
+    """Why the domains in ``uns[key]`` were not called on what ``obsm[use_rep]`` holds now,
+    or ``None`` (not called on that key, or nothing recorded to tell).
+
+    The README's loop over alphas fuses every alpha into ``obsm['X_spacon']``: the alpha-0
+    domains then sit beside the alpha-1 embedding under the key they were called on.
+    """
+    from ._fuse import alpha_of
+
+    called = adata.uns.get(key, {})
+    params = called.get("params", {}) if isinstance(called, dict) else {}
+    if params.get("use_rep") != use_rep or use_rep not in adata.obsm:
+        return None
+    then, now = params.get("alpha"), alpha_of(adata, use_rep)
+    digest = called.get("tree", {}).get("embedding")
+    if digest is not None:
+        if digest == embedding_digest(_embedding(adata, use_rep) if z is None else z):
+            return None
+    elif then is None or now is None or float(then) == float(now):
+        return None  # a tree from before digests were kept: only a new alpha tells
+    alphas = "" if then is None or now is None or float(then) == float(now) else (
+        f" (alpha {float(then):g} then, {float(now):g} now)")
+    return (f"obsm[{use_rep!r}] has changed since the domains in obs[{key!r}] were called on "
+            f"it{alphas}")
+
+
 def domain_colours(n: int) -> list[str]:
     """The colours of ``n`` domains as hex strings, stored as scanpy stores a column's colours
     (``uns[f'{key}_colors']``), so that scanpy's plots colour the domains as spacon's do.
@@ -314,6 +347,13 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     fingerprint, *same = _fingerprints(z, options, built_on)
     judged_on = _graphs_fingerprint(adata, options, n_neighbors)
     stored_tree = stored.get("tree", {})
+    if not given_tree and stored_tree.get("fingerprint") not in (fingerprint, *same):
+        changed = embedding_changed(adata, tree_key or "", options["use_rep"], z)
+        if changed:
+            warnings.warn(f"{changed}; the domains are called afresh on it (to keep one set "
+                          "of domains per alpha, fuse each alpha into its own obsm key: "
+                          "tl.fuse(adata, alpha, key_added=f'X_spacon_alpha{alpha}')).",
+                          SpaconWarning, stacklevel=3)
     if (stored_tree.get("fingerprint") in (fingerprint, *same)
             and stored_tree.get("graphs", judged_on) == judged_on):  # (older trees: no graphs)
         tree = MixtureTree.from_dict(stored["tree"])
@@ -370,7 +410,8 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         f"{choice}")
     info["selection"] = selection
     info["tree"] = {**tree.to_dict(), "leaves": leaves.astype(np.int32),
-                    "fingerprint": fingerprint, "graphs": judged_on}
+                    "fingerprint": fingerprint, "graphs": judged_on,
+                    "embedding": embedding_digest(z)}
     if k <= tree.n_leaves:
         return tree.cut(k)[leaves]
     if k > len(points):

@@ -77,7 +77,16 @@ def fuse(adata, alpha: float, *, scale: Scale = "embedding",
     w = alpha_weight(alpha)
     spa = standardise(adata.obsm[_keys.EMBEDDING_SPA], scale)
     if _keys.EMBEDDING_CON in adata.obsm:
-        fused = w * standardise(adata.obsm[_keys.EMBEDDING_CON], scale) + (1 - w) * spa
+        con = standardise(adata.obsm[_keys.EMBEDDING_CON], scale)
+        if w in (0.0, 1.0):  # one embedding alone: the other's shape does not matter
+            fused = con if w == 1.0 else spa
+        elif con.shape != spa.shape:
+            raise SpaconInputError(
+                f"obsm[{_keys.EMBEDDING_CON!r}] ({con.shape[0]} x {con.shape[1]}) and "
+                f"obsm[{_keys.EMBEDDING_SPA!r}] ({spa.shape[0]} x {spa.shape[1]}) must have "
+                f"the same shape to be mixed at alpha={alpha:g}.")
+        else:
+            fused = w * con + (1 - w) * spa
     elif alpha == 0:
         fused = spa
     else:

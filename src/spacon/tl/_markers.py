@@ -10,7 +10,13 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_numbers, expression_matrix, labels_column
+from .._utils import (
+    check_memory,
+    check_numbers,
+    expression_matrix,
+    label_text,
+    labels_column,
+)
 from ..pp._normalize import warn_if_counts
 
 
@@ -75,33 +81,35 @@ def marker_genes(
     if domains is not None and (isinstance(domains, (str, bytes))
                                 or not isinstance(domains, Iterable)):
         domains = [domains]  # one domain, not a string's characters
-    chosen = present if domains is None else [str(d) for d in domains]
+    chosen = present if domains is None else [label_text(d) if label_text(d) in present
+                                              else str(d) for d in domains]
     missing = sorted(str(d) for d in set(chosen) - set(present))
     if missing:
         raise SpaconInputError(f"domains {missing} are not in adata.obs[{key!r}].")
     if len(present) < 2:
         raise SpaconInputError(f"adata.obs[{key!r}] has one domain: nothing to contrast.")
     x = expression_matrix(adata, layer)
-    x = x.toarray() if sp.issparse(x) else np.asarray(x, dtype=np.float64)
-    if not np.isfinite(x).all():
-        bad = int((~np.isfinite(x)).any(axis=1).sum())
-        raise SpaconInputError(f"the expression ({'X' if layer is None else layer!r}) has NaN "
-                               f"or infinite values in {bad} cells; markers need finite values.")
-    mean, sd = x.mean(axis=0), x.std(axis=0)
-    z = (x - mean) / np.where(sd > 0, sd, 1.0)
+    mean, sd = _gene_mean_sd(x, "X" if layer is None else repr(layer))
+    sd = np.where(sd > 0, sd, 1.0)
     fit = np.flatnonzero(labelled)
     if len(fit) > max_cells:
         fit = np.sort(np.random.default_rng(seed).choice(fit, max_cells, replace=False))
+    # only the fitted cells are made dense (the fit and PLS's centred copy of it)
+    check_memory(2 * 8 * len(fit) * x.shape[1], f"marker genes of {len(fit)} cells x "
+                 f"{x.shape[1]} genes", "lower max_cells=, or pass fewer genes (e.g. "
+                 "adata[:, adata.var['highly_variable']]).")
+    z = (_dense(x[fit]) - mean) / sd
     genes = np.asarray(adata.var_names).astype(str)
     rows = []
     for domain in chosen:
         y = (labels[fit] == domain).astype(np.float64)
         pls = PLSRegression(n_components=min(n_components, z.shape[1]), scale=False)
-        coef = np.ravel(pls.fit(z[fit], y).coef_)
+        coef = np.ravel(pls.fit(z, y).coef_)
         top = np.argsort(-coef)[:n_genes]
         top = top[coef[top] > 0]
         weights = coef[top] / coef[top].sum() if len(top) else coef[top]
-        adata.obs[f"{key}_metagene_{domain}"] = z[:, top] @ weights if len(top) else 0.0
+        adata.obs[f"{key}_metagene_{domain}"] = (
+            (_dense(x[:, top]) - mean[top]) / sd[top] @ weights if len(top) else 0.0)
         rows += [{"domain": domain, "rank": r + 1, "gene": genes[g], "coefficient": float(coef[g])}
                  for r, g in enumerate(top)]
     # this table replaces the last one of ``key``: metagene scores of domains it leaves out
@@ -114,3 +122,42 @@ def marker_genes(
     table = pd.DataFrame(rows, columns=["domain", "rank", "gene", "coefficient"])
     adata.uns.setdefault(_keys.MARKERS, {})[key] = table
     return table
+
+
+def _dense(x) -> np.ndarray:
+    """Rows or columns of the expression as a float64 array."""
+    return x.toarray().astype(np.float64) if sp.issparse(x) else np.asarray(x, dtype=np.float64)
+
+
+def _gene_mean_sd(x, name: str, block_values: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """Each gene's mean and standard deviation over all cells, as NumPy's two passes give them,
+    without a dense copy of the matrix (sparse: over the stored values, the zeros counted
+    apart; dense: blocks of about ``block_values`` values); non-finite values refused.
+    """
+    n = x.shape[0]
+    if sp.issparse(x):
+        x = x.tocsr()
+        values = np.asarray(x.data, dtype=np.float64)
+        rows = np.repeat(np.arange(n), np.diff(x.indptr))
+        bad = len(np.unique(rows[~np.isfinite(values)]))
+        if not bad:
+            cols = x.indices
+            mean = np.bincount(cols, weights=values, minlength=x.shape[1]) / n
+            zeros = n - np.bincount(cols, minlength=x.shape[1])
+            square = (np.bincount(cols, weights=(values - mean[cols]) ** 2, minlength=x.shape[1])
+                      + zeros * mean**2)
+    else:
+        chunk = max(1, block_values // max(x.shape[1], 1))
+        total, bad = np.zeros(x.shape[1]), 0
+        for lo in range(0, n, chunk):
+            block = _dense(x[lo:lo + chunk])
+            bad += int((~np.isfinite(block)).any(axis=1).sum())
+            total += block.sum(axis=0)
+        mean = total / n
+        square = np.zeros(x.shape[1])
+        for lo in range(0, n, chunk):
+            square += ((_dense(x[lo:lo + chunk]) - mean) ** 2).sum(axis=0)
+    if bad:
+        raise SpaconInputError(f"the expression ({name}) has NaN or infinite values in {bad} "
+                               "cells; markers need finite values.")
+    return mean, np.sqrt(square / n)

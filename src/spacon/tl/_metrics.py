@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from .._errors import SpaconInputError
+from .._errors import SpaconInputError, SpaconWarning
 
 # what :func:`score` returns, as a table or a printout names it
 SCORE_NAMES = {"ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "hungarian_f1": "F1"}
@@ -34,15 +34,31 @@ def score(truth, predicted) -> dict:
 
     Cells without a known label (``NaN`` or ``None`` in ``truth``, e.g. unannotated spots)
     are left out, as :func:`hungarian_f1` leaves them out; they are not a class of their own.
+    So are cells without a predicted label (domains called on a subset and written back):
+    they are not scored, rather than counted as one more domain.
     """
     from sklearn import metrics
 
-    known = ~pd.isna(pd.Series(np.asarray(truth, dtype=object))).to_numpy()
+    def missing(labels):
+        return pd.isna(pd.Series(np.asarray(labels, dtype=object))).to_numpy()
+
+    truth_missing, predicted_missing = missing(truth), missing(predicted)
     truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
     if truth.shape != predicted.shape:
         raise SpaconInputError(f"label arrays differ in length: {truth.shape} vs {predicted.shape}.")
-    if not known.any():
+    if truth_missing.all():
         raise SpaconInputError("the true labels are all missing (NaN): nothing to score against.")
+    known = ~truth_missing & ~predicted_missing
+    if not known.any():
+        raise SpaconInputError("no cell has both a true and a predicted label (the predicted "
+                               "labels are missing wherever the truth is known).")
+    unlabelled = int((~truth_missing & predicted_missing).sum())
+    if unlabelled:
+        import warnings
+
+        warnings.warn(f"{unlabelled} of {int((~truth_missing).sum())} cells with a true label "
+                      "have no predicted label (NaN) and are left out of the scores.",
+                      SpaconWarning, stacklevel=2)
     truth, predicted = truth[known], predicted[known]
     return {
         "ari": float(metrics.adjusted_rand_score(truth, predicted)),

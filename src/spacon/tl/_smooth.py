@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_option, expression_matrix
+from .._utils import check_option, expression_matrix, warn_unused_highly_variable
 from ..graph import FactoredGraph
 from ..pp._normalize import warn_if_counts
 from ._fuse import alpha_weight, check_alpha, standardise
@@ -150,6 +150,7 @@ def expression_pcs(adata, n_comps: int = 30, layer: str | None = None, seed: int
     # user -> smoothed_expression / spatial_pca -> here -> warn_if_counts
     warn_if_counts(adata, layer, "their principal components follow each cell's depth",
                    stacklevel=4)
+    warn_unused_highly_variable(adata, "the expression PCs use", stacklevel=4)
     x = expression_matrix(adata, layer)
     x = sp.csr_matrix(x, dtype=np.float32) if sp.issparse(x) else np.asarray(x, np.float32)
     n = int(min(n_comps, x.shape[0] - 1, x.shape[1] - 1))

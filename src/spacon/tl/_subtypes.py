@@ -72,10 +72,10 @@ def classify_subtypes(
     if not 1 <= k <= sub.n_obs:
         raise SpaconInputError(f"n_domains must be between 1 and {sub.n_obs}, got {k}.")
     rows = []
-    for alpha in alphas:
-        fuse(sub, alpha, key_added="_fused")
-        domains(sub, n_domains=k, use_rep="_fused", seed=seed, key_added="_domain")
-        rows.append({"method": f"spacon alpha={alpha:g}", "labels": sub.obs["_domain"]})
+    for i, alpha in enumerate(alphas):  # each alpha's embedding and domains on keys of its own
+        fuse(sub, alpha, key_added=f"_fused{i}")
+        domains(sub, n_domains=k, use_rep=f"_fused{i}", seed=seed, key_added=f"_domain{i}")
+        rows.append({"method": f"spacon alpha={alpha:g}", "labels": sub.obs[f"_domain{i}"]})
     x = sub.X.toarray() if hasattr(sub.X, "toarray") else np.asarray(sub.X)
     sub.obsm["_pcs"] = PCA(min(n_pcs, x.shape[1], sub.n_obs - 1), random_state=seed).fit_transform(x)
     # judged on the spatial graph, as alpha 0 is (expression knows no connectivity)
