@@ -73,9 +73,11 @@ def domains(adata, conn, seed: int) -> dict:
     out = {"n_cells": work.n_obs, "n_regions": int(work.obs["region"].nunique()),
            "n_divisions": k, "train_and_embed_seconds": round(seconds, 1), "ari": {}}
     for alpha in (0.0, 1.0):
-        spacon.tl.fuse(work, alpha)
-        spacon.tl.domains(work, n_domains=k, seed=seed, key_added="d")
-        out["ari"][f"spacon alpha={alpha:g}"] = spacon.tl.score(truth, work.obs["d"])["ari"]
+        spacon.tl.fuse(work, alpha, key_added=f"X_alpha{alpha:g}")
+        spacon.tl.domains(work, n_domains=k, seed=seed, use_rep=f"X_alpha{alpha:g}",
+                          key_added=f"d{alpha:g}")
+        out["ari"][f"spacon alpha={alpha:g}"] = spacon.tl.score(truth, work.obs[f"d{alpha:g}"])[
+            "ari"]
     x = work.X.toarray() if hasattr(work.X, "toarray") else np.asarray(work.X)
     pcs = PCA(30, random_state=seed).fit_transform(x)
     gmm = GaussianMixture(k, covariance_type="tied", random_state=seed)

@@ -576,6 +576,11 @@ def test_domains_called_on_an_embedding_fused_over_since_are_not_used_as_its_own
     spacon.tl.fuse(adata, 0)
     spacon.tl.domains(adata, key_added="domain_alpha0")
     spacon.pl.umap(adata, key="domain_alpha0")  # the embedding it was called on: drawn
+    spacon.pl.umap(adata[:150], key="domain_alpha0")  # and so is a subset of its cells
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # domains of a subset of cells: nothing to say
+        spacon.tl.domains(adata[adata.obs["domain_alpha0"] == "0"].copy(), n_domains=2,
+                          key_added="domain_alpha0")
     spacon.tl.fuse(adata, 1)
     with pytest.raises(SpaconInputError, match=r"obsm\['X_spacon'\] has changed since the "
                        r"domains in obs\['domain_alpha0'\].*alpha 0 then, 1 now.*use_rep="):

@@ -327,3 +327,21 @@ def test_plots_draw_on_the_callers_axes(result):
         spacon.pl.domains(result, ax=axes[0])
     with pytest.raises(SpaconInputError, match="ax must be a matplotlib Axes"):
         spacon.pl.loss(result, ax=fig)
+
+
+def test_integer_labels_are_categories_in_numeric_order_and_keep_their_colours():
+    from spacon._utils import labels_column
+    from spacon.pl._figures import categories_and_colours
+
+    adata = ad.AnnData(np.zeros((6, 1), dtype=np.float32))
+    adata.obs["int"] = pd.array([0, 10, None, 5, 2, 1], dtype="Int64")
+    assert labels_column(adata, "int").cat.categories.tolist() == ["0", "1", "2", "5", "10"]
+    adata.obs["float"] = [-0.0, 0.0, 1.0, np.nan, 2.0, 1e16]  # -0.0 is 0, 1e16 an integer
+    assert labels_column(adata, "float").cat.categories.tolist() == [
+        "0", "1", "2", "10000000000000000"]
+    # domains 0 and 2 read back as floats take the colours they had as text
+    adata.obs["read_back"] = [0.0, 2.0, np.nan, 2.0, 0.0, 0.0]
+    adata.obs["text"] = pd.Categorical(["0", "2", None, "2", "0", "0"])
+    (floats, by_float), (texts, by_text) = (categories_and_colours(adata, k)
+                                            for k in ("read_back", "text"))
+    assert list(floats) == list(texts) and by_float == by_text

@@ -373,6 +373,9 @@ def test_report_draws_separate_samples_given_by_section_key(result, tmp_path):
     assert payload(result, {})["slices"]["names"] == ["all cells"]
     data = payload(result, {}, section_key="sample")
     assert data["slices"]["names"] == ["A", "B"]
+    # the run's section order is of its own column, not of the one named here
+    run = {"parameters": {"section_key": "section", "section_order": ["s0", "s1"]}}
+    assert payload(result, run, section_key="sample")["slices"]["names"] == ["A", "B"]
     page = write_report(result, tmp_path / "r.html", section_key="sample").read_text()
     assert '"A"' in page and '"B"' in page
     with pytest.raises(spacon.SpaconInputError, match="no section column 'sample_id'"):

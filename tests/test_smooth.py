@@ -6,6 +6,7 @@ import json
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -169,6 +170,32 @@ def test_run_with_smoothing_encoder(sim_inputs, tmp_path):
         "ari"] > 0.3
 
 
+def test_run_on_an_earlier_result_with_some_genes_marked(sim_inputs, tmp_path, caplog):
+    """A result read back (its domains in uns) and highly variable genes marked: the run
+    replaces the domains and says, in its own words, that it uses every gene."""
+    from spacon.cli import main
+
+    common = ["--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+              "--threshold", "0.4", "--encoder", "smoothing", "--n-domains", "4",
+              "--figures", "none", "--no-report"]
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), *common,
+                 "--out", str(tmp_path / "first"), "--quiet"]) == 0
+    earlier = ad.read_h5ad(tmp_path / "first" / "result.h5ad")
+    earlier.var["highly_variable"] = np.arange(earlier.n_vars) % 2 == 0
+    earlier.write_h5ad(tmp_path / "earlier.h5ad")
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert main(["run", "--adata", str(tmp_path / "earlier.h5ad"), "--no-normalize",
+                     "--n-hops", "1", *common, "--out", str(tmp_path / "second")]) == 0
+    err = caplog.text
+    assert "replacing the domains of an earlier run" in err
+    assert f"marks {(earlier.n_vars + 1) // 2} of {earlier.n_vars} genes; spacon run uses " \
+        "every gene" in err
+    assert "called afresh" not in err and "adata[:, " not in err  # no Python advice
+    result = ad.read_h5ad(tmp_path / "second" / "result.h5ad")
+    assert result.uns[_keys.domain_for_alpha(0)]["selection"]["reason"].startswith("4 domains")
+
+
 def test_run_refuses_unknown_encoder(tmp_path):
     from spacon._pipeline import RunConfig, run
 
@@ -232,11 +259,18 @@ def test_genes_marked_highly_variable_are_said_to_be_all_used():
     """scanpy's pp.pca takes only var['highly_variable']; spacon takes every gene, and says so."""
     adata = _path_graph_adata()
     adata.var["highly_variable"] = [True, True, True, False, False, False]
-    with pytest.warns(spacon.SpaconWarning, match="marks 3 of 6 genes, but the expression "
-                      "PCs use every gene in X"):
+    with pytest.warns(spacon.SpaconWarning, match=r"marks only some genes \(3 of 6\), but "
+                      "the expression PCs use every gene in X"):
         spacon.tl.smoothed_expression(adata, n_hops=1, n_comps=2)
-    with pytest.warns(spacon.SpaconWarning, match="marks 3 of 6 genes"):
+    with pytest.warns(spacon.SpaconWarning, match=r"\(3 of 6\)"):
         spacon.tl.spatial_pca(adata, n_comps=2)
     subset = adata[:, adata.var["highly_variable"]].copy()  # as the warning says: no warning
     spacon.tl.smoothed_expression(subset, n_hops=1, n_comps=2)
     assert subset.obsm[_keys.SMOOTHED].shape == (4, 2)
+    # a nullable boolean column with missing values: those genes are not marked
+    adata.var["highly_variable"] = pd.array([True, None, True, False, None, False],
+                                            dtype="boolean")
+    with pytest.warns(spacon.SpaconWarning, match=r"\(2 of 6\)"):
+        spacon.tl.smoothed_expression(adata, n_hops=1, n_comps=2)
+    adata.var["highly_variable"] = ["True"] * 6  # not a boolean column: nothing said
+    spacon.tl.smoothed_expression(adata, n_hops=1, n_comps=2)

@@ -23,6 +23,7 @@ from ._utils import (
     check_option,
     choose_threads,
     cpu_threads,
+    highly_variable_marked,
     jsonable,
     labels_column,
     resolve_device,
@@ -329,10 +330,11 @@ def counts_warned_once():
     """Silence the library's raw-count and unlogged warnings: the run has given its own, once,
     when it read the data (they would repeat it with Python advice).
     """
+    from ._utils import HIGHLY_VARIABLE_WARNING
     from .pp._normalize import COUNTS_WARNING, UNLOGGED_WARNING
 
     with warnings.catch_warnings():
-        for text in (COUNTS_WARNING, UNLOGGED_WARNING):
+        for text in (COUNTS_WARNING, UNLOGGED_WARNING, HIGHLY_VARIABLE_WARNING):
             warnings.filterwarnings("ignore", message=f".*{text}", category=SpaconWarning)
         yield
 
@@ -550,6 +552,12 @@ def build_graphs(adata, config: RunConfig, connectivity, timer: Timer):
     elif config.n_top_genes is not None:
         logger.warning("--n-top-genes %d: the data have %d genes; training on all of them",
                        config.n_top_genes, adata.n_vars)
+    else:
+        marked = highly_variable_marked(adata)
+        if marked is not None:  # the library's warning would give Python advice
+            logger.warning("var['highly_variable'] marks %d of %d genes; spacon run uses every "
+                           "gene (--n-top-genes N chooses N by scanpy's highly_variable_genes)",
+                           marked, adata.n_vars)
     timer.lap("spatial_graph")
     if not config.no_connectivity:
         pp.connectome_graph(
@@ -622,11 +630,16 @@ def call_domains(adata, config: RunConfig) -> dict:
     count}}, "truth": {alpha: scores}}`` (Leiden/Louvain may find another count than ``k``).
     """
     from . import tl
+    from .tl._domains import embedding_changed
 
     counts, level_keys, level_counts, scores, level_scores = {}, {}, {}, {}, {}
     for alpha in config.alpha:
         key, name = _keys.domain_for_alpha(alpha), f"{alpha:g}"
         tl.fuse(adata, alpha, key_added=_keys.fused_for_alpha(alpha))
+        if embedding_changed(adata, key, _keys.fused_for_alpha(alpha)):
+            # an earlier run's domains, read back with its result: this run's replace them
+            logger.info("replacing the domains of an earlier run in uns[%r]", key)
+            del adata.uns[key]
         levels = _domain_levels(adata, config, alpha, key)
         for column in [key, *levels.values()]:
             if config.refine:

@@ -110,19 +110,24 @@ def labels_column(adata, key: str, what: str = "domains"):
     if key not in adata.obs:
         raise SpaconInputError(f"adata.obs has no {key!r} with {what}.")
     column = adata.obs[key]
-    if pd.api.types.is_float_dtype(column):
-        values = column.dropna().to_numpy()
-        if not np.array_equal(values, np.round(values)):
-            raise SpaconInputError(
-                f"adata.obs[{key!r}] holds numbers ({column.nunique()} distinct), not {what}: "
-                "name a categorical column.")
-        numbers = np.unique(values)
-        codes = np.full(len(column), -1, dtype=np.int64)
-        known = column.notna().to_numpy()
-        codes[known] = np.searchsorted(numbers, column.to_numpy()[known])
-        column = pd.Series(pd.Categorical.from_codes(codes, [label_text(v) for v in numbers]),
-                           index=column.index, name=column.name)
-    return column
+    numeric = pd.api.types.is_float_dtype(column) or (
+        pd.api.types.is_integer_dtype(column) and not pd.api.types.is_bool_dtype(column))
+    if not numeric:
+        return column
+    known = column.notna().to_numpy()
+    values = column[known].to_numpy(dtype=np.float64) + 0.0  # -0.0 is 0
+    if not np.array_equal(values, np.round(values)):
+        raise SpaconInputError(
+            f"adata.obs[{key!r}] holds numbers ({column.nunique()} distinct), not {what}: "
+            "name a categorical column.")
+    if pd.api.types.is_integer_dtype(column):  # exact, whatever their size
+        values = column[known].to_numpy(dtype=np.int64)
+    numbers, codes = np.unique(values, return_inverse=True)
+    all_codes = np.full(len(column), -1, dtype=np.int64)
+    all_codes[known] = codes
+    names = [str(int(v)) if abs(v) < 2**63 else label_text(v) for v in numbers]
+    return pd.Series(pd.Categorical.from_codes(all_codes, names), index=column.index,
+                     name=column.name)
 
 
 def resolve_device(device: str = "auto"):
@@ -191,26 +196,38 @@ def available_memory_bytes() -> int | None:
     return None
 
 
+HIGHLY_VARIABLE_WARNING = "marks only some genes"  # the start of its warning's message
+
+
+def highly_variable_marked(adata) -> int | None:
+    """How many genes a boolean ``var['highly_variable']`` marks, when it marks some but not
+    all (missing values unmarked); ``None`` otherwise, or for a column that is not boolean.
+    """
+    import pandas as pd
+
+    column = adata.var["highly_variable"] if "highly_variable" in adata.var else None
+    if column is None or not pd.api.types.is_bool_dtype(column.dtype):
+        return None
+    marked = int(column.fillna(False).astype(bool).sum())
+    return marked if 0 < marked < len(column) else None
+
+
 def warn_unused_highly_variable(adata, what: str, stacklevel: int = 3) -> None:
     """Say that every gene is used where ``var['highly_variable']`` marks only some: scanpy's
-    ``pp.pca`` would take only those, spacon (its model and its baselines alike) takes ``X``
-    as it is.
+    ``pp.pca`` would take only those; spacon's embeddings (the model's and the smoothing
+    baseline's) take ``X`` as it is.
     """
-    column = adata.var.get("highly_variable") if hasattr(adata.var, "get") else None
-    if column is None:
-        return
-    marked = np.asarray(column, dtype=bool)
-    if marked.all() or not marked.any():
+    marked = highly_variable_marked(adata)
+    if marked is None:
         return
     import warnings
 
     from ._errors import SpaconWarning
 
     warnings.warn(
-        f"var['highly_variable'] marks {int(marked.sum()):,} of {len(marked):,} genes, but "
-        f"{what} every gene in X, as SpaCon's model does (unlike scanpy.pp.pca); to use only "
-        "those, pass adata[:, adata.var['highly_variable']].copy().", SpaconWarning,
-        stacklevel=stacklevel)
+        f"var['highly_variable'] {HIGHLY_VARIABLE_WARNING} ({marked:,} of {adata.n_vars:,}), "
+        f"but {what} every gene in X (unlike scanpy.pp.pca); to use only those, pass "
+        "adata[:, adata.var['highly_variable']].copy().", SpaconWarning, stacklevel=stacklevel)
 
 
 def check_memory(need_bytes: float, what: str, fix: str) -> None:

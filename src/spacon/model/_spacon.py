@@ -26,7 +26,6 @@ from .._utils import (
     flush_denormals,
     jsonable,
     resolve_device,
-    warn_unused_highly_variable,
 )
 from ..graph import NeighborSampler
 from ..io import atomic_path
@@ -121,7 +120,6 @@ class SpaCon:
         if layer is not None and layer not in adata.layers:
             raise SpaconInputError(f"adata.layers has no {layer!r}.")
         warn_if_counts(adata, layer, "SpaCon models log-normalised expression")
-        warn_unused_highly_variable(adata, "the model's input is")
         duplicated = pd.Index(self.var_names).duplicated()
         if duplicated.any():
             warnings.warn(f"adata.var_names has {int(duplicated.sum())} repeated gene names "

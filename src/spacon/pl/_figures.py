@@ -62,7 +62,8 @@ def colours_of(adata, key: str, n: int) -> list:
     if stored is not None and len(stored) >= n and all(mcolors.is_color_like(c)
                                                       for c in list(stored)[:n]):
         return [mcolors.to_rgb(c) for c in list(stored)[:n]]
-    names = [str(c) for c in pd.Categorical(adata.obs[key]).categories] if key in adata.obs else []
+    names = [str(c) for c in pd.Categorical(labels_column(adata, key, "labels to plot")).categories
+             ] if key in adata.obs else []
     if len(names) == n and n and all(c.isdigit() and int(c) < PALETTE_SIZE for c in names):
         colours = palette(max(int(c) for c in names) + 1)
         return [colours[int(c)] for c in names]

@@ -94,6 +94,9 @@ def payload(adata, summary: dict | None = None, *, domain_keys: dict[str, str] |
     """
     params = (summary or {}).get("parameters", {})
     spatial_key = spatial_key or params.get("spatial_key") or _keys.SPATIAL
+    # the run's section order is of the run's section column, not of another one named here
+    section_order = params.get("section_order") if section_key in (
+        None, params.get("section_key")) else None
     section_key = section_key or params.get("section_key") or (
         "section" if "section" in adata.obs else None)
     keys = dict(domain_keys) if domain_keys else find_domain_keys(adata, summary)
@@ -101,7 +104,7 @@ def payload(adata, summary: dict | None = None, *, domain_keys: dict[str, str] |
     if missing:
         raise SpaconInputError(f"adata.obs has no domain column(s) {', '.join(missing)}.")
     coords = spatial_coordinates(adata, spatial_key)
-    cuts = slices(adata, section_key=section_key, section_order=params.get("section_order"),
+    cuts = slices(adata, section_key=section_key, section_order=section_order,
                   spatial_key=spatial_key)
     # the categories coloured as the PNG figures colour them (uns[f'{key}_colors'] or palette)
     # (cells without a domain, NaN, as a last category 'NA' in grey)

@@ -153,6 +153,8 @@ def domains(
     each) and ``'score'``) and ``'tree'`` (``'merges'``: the two clusters joined at each step, scipy
     linkage numbering; ``'overlap'``: each merge's normalised entropy drop; ``'leaf_size'``;
     ``'leaves'``: every cell's leaf; ``'fingerprint'``: embedding and options it was built from;
+    ``'embedding'`` and ``'cells'``: digests of the embedding and of the cell names, so that a
+    key fused over since is noticed (a warning here, an error in :func:`spacon.pl.umap`);
     ``'graphs'``: the judging graphs, so that a tree is not reused once they change).
     ``'selection'`` also holds ``'margin'``: which of one standard error, 5 % and 0.01 set how
     far below the best score fewer domains may win, and its value.
@@ -267,12 +269,22 @@ def embedding_digest(z: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(z, dtype=np.float64).tobytes()).hexdigest()
 
 
+def cells_digest(adata) -> str:
+    """SHA-1 of the cell names in order: which cells an embedding's digest is of."""
+    import hashlib
+
+    return hashlib.sha1("\0".join(map(str, adata.obs_names)).encode()).hexdigest()
+
+
 def embedding_changed(adata, key: str, use_rep: str, z: np.ndarray | None = None) -> str | None:
     """Why the domains in ``uns[key]`` were not called on what ``obsm[use_rep]`` holds now,
     or ``None`` (not called on that key, or nothing recorded to tell).
 
-    The README's loop over alphas fuses every alpha into ``obsm['X_spacon']``: the alpha-0
-    domains then sit beside the alpha-1 embedding under the key they were called on.
+    The README's loop over alphas fused every alpha into ``obsm['X_spacon']``: the alpha-0
+    domains then sat beside the alpha-1 embedding under the key they were called on. The
+    embedding is compared only on the same cells in the same order (a subset of the cells,
+    or a copy of a subset, keeps its domains and their embedding rows); a new alpha is told
+    on any cells.
     """
     from ._fuse import alpha_of
 
@@ -281,14 +293,14 @@ def embedding_changed(adata, key: str, use_rep: str, z: np.ndarray | None = None
     if params.get("use_rep") != use_rep or use_rep not in adata.obsm:
         return None
     then, now = params.get("alpha"), alpha_of(adata, use_rep)
-    digest = called.get("tree", {}).get("embedding")
-    if digest is not None:
-        if digest == embedding_digest(_embedding(adata, use_rep) if z is None else z):
+    new_alpha = then is not None and now is not None and float(then) != float(now)
+    tree = called.get("tree", {})
+    if not new_alpha:
+        if tree.get("embedding") is None or tree.get("cells") != cells_digest(adata):
+            return None  # nothing to compare (another set of cells, or an older tree)
+        if tree["embedding"] == embedding_digest(_embedding(adata, use_rep) if z is None else z):
             return None
-    elif then is None or now is None or float(then) == float(now):
-        return None  # a tree from before digests were kept: only a new alpha tells
-    alphas = "" if then is None or now is None or float(then) == float(now) else (
-        f" (alpha {float(then):g} then, {float(now):g} now)")
+    alphas = f" (alpha {float(then):g} then, {float(now):g} now)" if new_alpha else ""
     return (f"obsm[{use_rep!r}] has changed since the domains in obs[{key!r}] were called on "
             f"it{alphas}")
 
@@ -411,7 +423,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     info["selection"] = selection
     info["tree"] = {**tree.to_dict(), "leaves": leaves.astype(np.int32),
                     "fingerprint": fingerprint, "graphs": judged_on,
-                    "embedding": embedding_digest(z)}
+                    "embedding": embedding_digest(z), "cells": cells_digest(adata)}
     if k <= tree.n_leaves:
         return tree.cut(k)[leaves]
     if k > len(points):

@@ -81,8 +81,8 @@ def marker_genes(
     if domains is not None and (isinstance(domains, (str, bytes))
                                 or not isinstance(domains, Iterable)):
         domains = [domains]  # one domain, not a string's characters
-    chosen = present if domains is None else [label_text(d) if label_text(d) in present
-                                              else str(d) for d in domains]
+    chosen = present if domains is None else list(dict.fromkeys(  # 1 and 1.0: one domain
+        label_text(d) if label_text(d) in present else str(d) for d in domains))
     missing = sorted(str(d) for d in set(chosen) - set(present))
     if missing:
         raise SpaconInputError(f"domains {missing} are not in adata.obs[{key!r}].")
@@ -108,8 +108,7 @@ def marker_genes(
         top = np.argsort(-coef)[:n_genes]
         top = top[coef[top] > 0]
         weights = coef[top] / coef[top].sum() if len(top) else coef[top]
-        adata.obs[f"{key}_metagene_{domain}"] = (
-            (_dense(x[:, top]) - mean[top]) / sd[top] @ weights if len(top) else 0.0)
+        adata.obs[f"{key}_metagene_{domain}"] = _metagene(x, top, weights, mean, sd)
         rows += [{"domain": domain, "rank": r + 1, "gene": genes[g], "coefficient": float(coef[g])}
                  for r, g in enumerate(top)]
     # this table replaces the last one of ``key``: metagene scores of domains it leaves out
@@ -122,6 +121,17 @@ def marker_genes(
     table = pd.DataFrame(rows, columns=["domain", "rank", "gene", "coefficient"])
     adata.uns.setdefault(_keys.MARKERS, {})[key] = table
     return table
+
+
+def _metagene(x, top: np.ndarray, weights: np.ndarray, mean, sd) -> np.ndarray | float:
+    """Each cell's weighted mean of the standardised expression of the genes ``top``,
+    reading those columns in increasing order (as a matrix left on disk must be read).
+    """
+    if not len(top):
+        return 0.0
+    order = np.argsort(top)
+    genes, weights = top[order], weights[order]
+    return (_dense(x[:, genes]) - mean[genes]) / sd[genes] @ weights
 
 
 def _dense(x) -> np.ndarray:
@@ -137,6 +147,9 @@ def _gene_mean_sd(x, name: str, block_values: int = 1 << 22) -> tuple[np.ndarray
     n = x.shape[0]
     if sp.issparse(x):
         x = x.tocsr()
+        if not x.has_canonical_format:  # a cell's gene stored twice counts once, summed
+            x = x.copy()
+            x.sum_duplicates()
         values = np.asarray(x.data, dtype=np.float64)
         rows = np.repeat(np.arange(n), np.diff(x.indptr))
         bad = len(np.unique(rows[~np.isfinite(values)]))

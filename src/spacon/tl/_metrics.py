@@ -29,7 +29,7 @@ def hungarian_f1(truth, predicted) -> float:
     return float(f1.mean())
 
 
-def score(truth, predicted) -> dict:
+def score(truth, predicted, *, _stacklevel: int = 2) -> dict:
     """ARI, NMI, V-measure and Hungarian-matched F1 of ``predicted`` against ``truth``.
 
     Cells without a known label (``NaN`` or ``None`` in ``truth``, e.g. unannotated spots)
@@ -58,7 +58,7 @@ def score(truth, predicted) -> dict:
 
         warnings.warn(f"{unlabelled} of {int((~truth_missing).sum())} cells with a true label "
                       "have no predicted label (NaN) and are left out of the scores.",
-                      SpaconWarning, stacklevel=2)
+                      SpaconWarning, stacklevel=_stacklevel)
     truth, predicted = truth[known], predicted[known]
     return {
         "ari": float(metrics.adjusted_rand_score(truth, predicted)),
@@ -87,4 +87,4 @@ def score_domains(adata, truth_key: str, key: str) -> dict:
     for k in (truth_key, key):
         if k not in adata.obs:
             raise SpaconInputError(f"adata.obs has no {k!r}.")
-    return score(adata.obs[truth_key], adata.obs[key])
+    return score(adata.obs[truth_key], adata.obs[key], _stacklevel=3)

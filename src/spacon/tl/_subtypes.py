@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import SpaconInputError
+from .._utils import label_text, labels_column
 
 
 def classify_subtypes(
@@ -59,8 +60,12 @@ def classify_subtypes(
     if (population_key is None) != (population is None):
         raise SpaconInputError("give both population_key= and population=, or neither.")
     alphas = [alphas] if np.isscalar(alphas) else list(alphas)
-    mask = np.ones(adata.n_obs, bool) if population_key is None else (
-        adata.obs[population_key].astype(str).to_numpy() == str(population))
+    if population_key is None:
+        mask = np.ones(adata.n_obs, bool)
+    else:  # 1, 1.0 or '1' on a column of integer labels made float by missing values
+        names = labels_column(adata, population_key, "populations").astype(str).to_numpy()
+        mask = names == (str(population) if str(population) in set(names)
+                         else label_text(population))
     mask &= adata.obs[subtype_key].notna().to_numpy()  # cells without a subtype are left out
     if mask.sum() < 3:
         raise SpaconInputError(
