@@ -177,7 +177,7 @@ def test_run_on_an_earlier_result_with_some_genes_marked(sim_inputs, tmp_path, c
 
     common = ["--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
               "--threshold", "0.4", "--encoder", "smoothing", "--n-domains", "4",
-              "--figures", "none", "--no-report"]
+              "--alpha", "0", "--figures", "none", "--no-report"]
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), *common,
                  "--out", str(tmp_path / "first"), "--quiet"]) == 0
     earlier = ad.read_h5ad(tmp_path / "first" / "result.h5ad")
