@@ -179,6 +179,18 @@ def test_help_for_every_command(capsys):
     assert "--alpha" in capsys.readouterr().out
 
 
+def test_help_says_where_config_paths_and_truth_scores_go(capsys):
+    def help_of(command):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        return " ".join(capsys.readouterr().out.split())
+
+    run = help_of("run")
+    assert "relative to the file's own folder" in run  # as RunConfig.from_toml reads them
+    assert "kept in summary.json" in run
+    assert "embed writes no summary.json" in help_of("embed")
+
+
 def test_simulate_refuses_to_overwrite(inputs, capsys):
     assert main(["simulate", "--n-cells", "900", "--n-genes", "80", "--n-sections", "3",
                  "--n-regions", "6", "--n-modules", "2", "--out", str(inputs)]) == 2

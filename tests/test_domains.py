@@ -569,28 +569,28 @@ def test_domains_called_on_an_embedding_fused_over_since_are_not_used_as_its_own
     """Fusing every alpha into obsm['X_spacon'] left the alpha-0 domains beside the alpha-1
     embedding: pl.umap laid them out on it, and a cut under their key silently called
     connectivity domains in their place."""
-    z, truth = blobs(rng, 300, k=3)
+    z, truth = blobs(rng, 200, k=3)
     adata = embedded(z)
     adata.obsm["X_spacon_spa"] = z
-    adata.obsm["X_spacon_con"] = np.eye(2)[truth % 2] * 4 + rng.normal(0, 0.3, (300, 2))
+    adata.obsm["X_spacon_con"] = np.eye(2)[truth % 2] * 4 + rng.normal(0, 0.3, (200, 2))
     spacon.tl.fuse(adata, 0)
-    spacon.tl.domains(adata, key_added="domain_alpha0")
+    spacon.tl.domains(adata, key_added="domain_alpha0", n_runs=3)
     spacon.pl.umap(adata, key="domain_alpha0")  # the embedding it was called on: drawn
-    spacon.pl.umap(adata[:150], key="domain_alpha0")  # and so is a subset of its cells
+    spacon.pl.umap(adata[:100], key="domain_alpha0")  # and so is a subset of its cells
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # domains of a subset of cells: nothing to say
         spacon.tl.domains(adata[adata.obs["domain_alpha0"] == "0"].copy(), n_domains=2,
-                          key_added="domain_alpha0")
+                          key_added="domain_alpha0", n_runs=3)
     spacon.tl.fuse(adata, 1)
     with pytest.raises(SpaconInputError, match=r"obsm\['X_spacon'\] has changed since the "
                        r"domains in obs\['domain_alpha0'\].*alpha 0 then, 1 now.*use_rep="):
         spacon.pl.umap(adata, key="domain_alpha0")
     with pytest.warns(spacon.SpaconWarning, match="called afresh on it .*X_spacon_alpha"):
-        spacon.tl.domains(adata, n_domains=2, key_added="domain_alpha0")
+        spacon.tl.domains(adata, n_domains=2, key_added="domain_alpha0", n_runs=3)
     assert adata.uns["domain_alpha0"]["params"]["alpha"] == 1.0
     spacon.pl.umap(adata, key="domain_alpha0")  # now called on what the key holds
     # called again on the embedding the key now holds: its tree is cut, nothing said
-    spacon.tl.domains(adata, n_domains=2, key_added="domain_alpha0")
+    spacon.tl.domains(adata, n_domains=2, key_added="domain_alpha0", n_runs=3)
     # the embeddings differ in width: each alone is kept, a mix is refused with their shapes
-    with pytest.raises(SpaconInputError, match=r"\(300 x 2\) and .*\(300 x 4\) must have"):
+    with pytest.raises(SpaconInputError, match=r"\(200 x 2\) and .*\(200 x 4\) must have"):
         spacon.tl.fuse(adata, 0.5)

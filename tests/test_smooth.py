@@ -186,14 +186,16 @@ def test_run_on_an_earlier_result_with_some_genes_marked(sim_inputs, tmp_path, c
     caplog.clear()
     with caplog.at_level("INFO"):
         assert main(["run", "--adata", str(tmp_path / "earlier.h5ad"), "--no-normalize",
-                     "--n-hops", "1", *common, "--out", str(tmp_path / "second")]) == 0
+                     "--n-hops", "1", "--method", "leiden", *common,
+                     "--out", str(tmp_path / "second")]) == 0
     err = caplog.text
     assert "replacing the domains of an earlier run" in err
     assert f"marks {(earlier.n_vars + 1) // 2} of {earlier.n_vars} genes; spacon run uses " \
         "every gene" in err
     assert "called afresh" not in err and "adata[:, " not in err  # no Python advice
     result = ad.read_h5ad(tmp_path / "second" / "result.h5ad")
-    assert result.uns[_keys.domain_for_alpha(0)]["selection"]["reason"].startswith("4 domains")
+    called = result.uns[_keys.domain_for_alpha(0)]
+    assert called["params"]["method"] == "leiden" and "tree" not in called  # this run's
 
 
 def test_run_refuses_unknown_encoder(tmp_path):

@@ -254,8 +254,10 @@ def _add_connectivity_code_option(parser) -> None:
         "connectivity predicted for held-out or new tissue is mapped from that embedding)")
 
 
-def _add_domain_options(parser) -> None:
-    """How domains are called and scored: `run`, `embed` and `domains` share these."""
+def _add_domain_options(parser, truth_kept: str = "printed, and kept in summary.json") -> None:
+    """How domains are called and scored: `run`, `embed` and `domains` share these
+    (``truth_kept``: where a command puts the scores against ``--truth``).
+    """
     dom = parser.add_argument_group("domains")
     dom.add_argument("--alpha", type=float, nargs="+",
                      help="alphas in [0, 1] (0 1; 0 alone without a connectome)")
@@ -268,7 +270,7 @@ def _add_domain_options(parser) -> None:
                       "automatically chosen number in spacon_domain_alpha<A>")
     dom.add_argument("--refine", type=int, help="refine by the majority of K spatial neighbours")
     dom.add_argument("--truth", help="obs column of known labels: domains are scored against "
-                     "it (printed, and kept in summary.json; spacon run also draws it)")
+                     f"it ({truth_kept}; spacon run also draws it)")
 
 
 def _add_reuse_parsers(sub) -> None:
@@ -283,7 +285,7 @@ def _add_reuse_parsers(sub) -> None:
     )
     embed.add_argument("--model", required=True, help="a model directory (spacon run's DIR/model)")
     _add_data_options(embed, training=False)
-    _add_domain_options(embed)
+    _add_domain_options(embed, truth_kept="printed; embed writes no summary.json")
     embed.add_argument("--out", help="output directory")
     embed.add_argument("--overwrite", action="store_true", default=None,
                        help="replace an existing result in --out")
@@ -505,8 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_domain_options(run)
     _add_connectivity_code_option(run)
     run.add_argument("--config", help="TOML file with the same options, names with "
-                     "underscores or dashes (paths in it are read from the current folder, "
-                     "as on the command line)")
+                     "underscores or dashes (its paths are read relative to the file's own "
+                     "folder, so it runs from any working directory)")
     run.add_argument("--out", help="output directory")
     run.add_argument("--overwrite", action="store_true", default=None,
                      help="replace an existing result in --out")
