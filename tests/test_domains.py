@@ -347,6 +347,31 @@ def test_fast_tied_mixture_fits_as_scikit_learn_does(rng):
                           mixture(x, 3, seed=1, max_fit_cells=len(x), n_init=1).predict(x))
 
 
+def test_kmeans_start_is_scikit_learns(rng):
+    """The mixtures' k-means start gives KMeans(n_init=1)'s labels and leaves the random state
+    where KMeans leaves it: repeated points, points far from the origin, one to 30 clusters."""
+    import warnings
+
+    from sklearn.cluster import KMeans
+
+    from spacon.tl._kmeans import kmeans_labels
+
+    for trial in range(40):
+        n, d, k = int(rng.integers(30, 1500)), int(rng.integers(1, 25)), int(rng.integers(1, 31))
+        centres = rng.normal(0, 3, (max(k // 2, 1), d))
+        x = rng.normal(size=(n, d)) + centres[rng.integers(0, len(centres), n)]
+        if trial % 3 == 0:
+            x = x[rng.integers(0, max(2, n // 20), n)]  # few distinct points
+        if trial % 4 == 0:
+            x += 1000.0
+        ours, theirs = np.random.RandomState(trial), np.random.RandomState(trial)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # KMeans: fewer distinct points than clusters
+            expected = KMeans(k, n_init=1, random_state=theirs).fit(x).labels_
+        np.testing.assert_array_equal(kmeans_labels(x, k, ours), expected)
+        assert ours.randint(1 << 30) == theirs.randint(1 << 30)
+
+
 def test_cells_are_labelled_by_the_start_the_runs_reproduce(rng):
     """Of the final fit's starts, the most likely one is kept unless another agrees clearly
     better with the stability runs' partitions; every start is a fitted model, most likely

@@ -4,9 +4,10 @@ Domain selection fits hundreds of small mixtures per call (a few thousand points
 dimensions, up to 30 components). Each E- or M-step is microseconds of arithmetic, and most of
 scikit-learn's time went to the input checks and array-namespace dispatch around it. The class
 here is scikit-learn's ``GaussianMixture(covariance_type="tied")`` with its default tolerances:
-the same starts from its k-means, the same E- and M-steps in the same order, the same stopping
-rule and choice among starts. Only the bookkeeping around the arithmetic is gone, and ``X.T @
-X`` is computed once per fit instead of once per M-step. The E-step whitens the points once,
+the same starts from its k-means (:mod:`._kmeans`, which draws them as scikit-learn does), the
+same E- and M-steps in the same order, the same stopping rule and choice among starts. Only
+the bookkeeping around the arithmetic is gone, and ``X.T @ X`` is computed once per fit instead
+of once per M-step. The E-step whitens the points once,
 not once per component: with one shared covariance, the squared distances to the whitened means
 are one matrix product. ``tests/test_domains.py`` checks the fits against scikit-learn's.
 Unlike scikit-learn's, it keeps the fit from every start (``starts()``, the most likely first),
@@ -20,7 +21,9 @@ import math
 import warnings
 
 import numpy as np
-from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg.lapack import dpotrf, dtrtrs
+
+from ._kmeans import kmeans_labels
 
 
 def log_gaussian(x: np.ndarray, means: np.ndarray, whiten: np.ndarray) -> np.ndarray:
@@ -71,14 +74,14 @@ def m_step(x, xtx, resp, count, reg_covar: float):
     covariance = xtx - nk * means.T @ means
     covariance /= nk.sum()
     covariance.flat[:: len(covariance) + 1] += reg_covar
-    try:
-        factor = cholesky(covariance, lower=True, check_finite=False)
-    except np.linalg.LinAlgError as error:
+    # LAPACK as scipy.linalg's cholesky and solve_triangular call it (the same numbers),
+    # without their checks: they cost more than the factorisation of a 30 x 30 matrix
+    factor, info = dpotrf(covariance, lower=True, clean=True)
+    if info > 0:
         raise ValueError("Fitting the mixture model failed: the shared covariance is "
-                         "singular (collapsed points); increase reg_covar.") from error
-    whiten = solve_triangular(factor, np.eye(len(covariance)), lower=True,
-                              check_finite=False).T
-    return nk, means, covariance, whiten
+                         "singular (collapsed points); increase reg_covar.")
+    whiten, info = dtrtrs(factor, np.eye(len(covariance)), lower=True)
+    return nk, means, covariance, whiten.T
 
 
 def em(x, xtx, count, start, n_components: int, reg_covar: float, tol: float, max_iter: int):
@@ -109,7 +112,6 @@ def tied_mixture_class():
     """The class, built on first use (importing spacon does not import scikit-learn)."""
     global _TIED
     if _TIED is None:
-        from sklearn.cluster import KMeans
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
         from sklearn.utils import check_random_state
@@ -144,8 +146,7 @@ def tied_mixture_class():
                 random_state = check_random_state(self.random_state)
                 fits = []
                 for _ in range(self.n_init):
-                    start = KMeans(n_clusters=self.n_components, n_init=1,
-                                   random_state=random_state).fit(x).labels_[first]
+                    start = kmeans_labels(x, self.n_components, random_state)[first]
                     fits.append(em(distinct, xtx, count, start, self.n_components,
                                    self.reg_covar, self.tol, self.max_iter))
                 # the most likely first (scikit-learn keeps it; the first of equals)
