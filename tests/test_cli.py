@@ -61,9 +61,8 @@ def test_run_writes_every_output_and_leaves_input_untouched(inputs, tmp_path):
     for name in summary["figures"]:
         assert (out / name).stat().st_size > 1000
     assert (out / "model" / "model.pt").exists()
-    # the same directory again is refused, --overwrite replaces
+    # the same directory again is refused (--overwrite replaces: test_overwrite_leaves_...)
     assert main(base_args(inputs, out)) == 2
-    assert main(base_args(inputs, out) + ["--overwrite", "--alpha", "1"]) == 0
 
 
 def test_config_file_and_flags_override(inputs, tmp_path):

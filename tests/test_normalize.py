@@ -72,3 +72,30 @@ def test_half_precision_counts_are_normalised_in_single_precision():
     spacon.pp.normalize(single)
     assert half.X.dtype == np.float32
     np.testing.assert_array_equal(half.X, single.X)
+
+
+@pytest.mark.parametrize("form", [sp.csr_matrix, np.asarray])
+def test_counts_read_from_a_layer(form):
+    """layer= (scanpy's): counts in a layer, something else in X; X gets their normalised
+    values, the layer is left as it was, and a missing layer is named."""
+    x = form(counts(1, np.float32))
+    expected = ad.AnnData(x.copy())
+    spacon.pp.normalize(expected)
+    adata = ad.AnnData(np.zeros(x.shape, np.float32), layers={"raw": x.copy()})
+    spacon.pp.normalize(adata, layer="raw")
+    dense = (lambda m: m.toarray()) if sp.issparse(x) else np.asarray
+    np.testing.assert_array_equal(dense(adata.X), dense(expected.X))
+    np.testing.assert_array_equal(dense(adata.layers["raw"]), dense(x))
+    np.testing.assert_array_equal(dense(adata.layers["counts"]), dense(x))
+    with pytest.raises(spacon.SpaconInputError, match="no 'absent'.*'raw'"):
+        spacon.pp.normalize(adata, layer="absent")
+    # log values in X, counts in layers['counts']: the error says how, and that way works
+    logged = ad.AnnData(expected.X.copy(), layers={"counts": x.copy()})
+    with pytest.raises(spacon.SpaconInputError, match=r"normalize\(adata, layer='counts'\)"):
+        spacon.pp.normalize(logged)
+    spacon.pp.normalize(logged, layer="counts")
+    np.testing.assert_array_equal(dense(logged.X), dense(expected.X))
+    # counts are checked where they are read
+    bad = ad.AnnData(x.copy(), layers={"raw": expected.X.copy()})
+    with pytest.raises(spacon.SpaconInputError, match=r"layers\['raw'\] does not hold integer"):
+        spacon.pp.normalize(bad, layer="raw")

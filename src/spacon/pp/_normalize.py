@@ -73,9 +73,9 @@ def check_expression(adata, *, layer: str | None = None, counts: bool = False) -
         )
 
 
-def warn_zero_genes(adata) -> None:
+def warn_zero_genes(adata, layer: str | None = None) -> None:
     """Warn about genes that are zero in every cell (harmless, but they carry nothing)."""
-    x = adata.X
+    x = expression_matrix(adata, layer)
     zero = int((np.asarray((x != 0).sum(axis=0)).ravel() == 0).sum())
     if zero:
         warnings.warn(
@@ -86,20 +86,20 @@ def warn_zero_genes(adata) -> None:
         )
 
 
-def _refuse_other_counts_layer(adata) -> None:
-    """``layers['counts']``, where normalising keeps ``X``'s counts, may hold only those: a
-    layer of other values (the user's own) would be lost.
+def _refuse_other_counts_layer(adata, layer: str | None) -> None:
+    """``layers['counts']``, where normalising keeps the counts it read, may hold only those:
+    a layer of other values (the user's own) would be lost.
     """
-    held = adata.layers.get(_keys.COUNTS) if _keys.COUNTS in adata.layers else None
-    if held is None:
+    if _keys.COUNTS not in adata.layers or layer == _keys.COUNTS:
         return
-    x = adata.X
+    held, x = adata.layers[_keys.COUNTS], expression_matrix(adata, layer)
     if held.shape != x.shape or not _same_values(held, x):
+        where = "X" if layer is None else f"layers[{layer!r}]"
         raise SpaconInputError(
-            f"adata.layers[{_keys.COUNTS!r}] holds other values than X; spacon.pp.normalize "
-            f"keeps X's counts there and would replace them. If that layer holds the raw "
-            f"counts, normalise them: adata.X = adata.layers[{_keys.COUNTS!r}].copy(); else "
-            "rename the layer first.")
+            f"adata.layers[{_keys.COUNTS!r}] holds other values than {where}; "
+            f"spacon.pp.normalize keeps the counts it normalises there and would replace them. "
+            f"If that layer holds the raw counts, normalise them: spacon.pp.normalize(adata, "
+            f"layer={_keys.COUNTS!r}); else rename the layer first.")
 
 
 def _same_values(a, b, chunk: int = 8192) -> bool:
@@ -116,13 +116,14 @@ def _same_values(a, b, chunk: int = 8192) -> bool:
     return True
 
 
-def normalize(adata, *, target_sum: float = 1e4, genes=None, copy: bool = False):
+def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None = None,
+              copy: bool = False):
     """Normalise each cell to ``target_sum`` total counts and take ``log1p`` (scanpy's way).
 
     Parameters
     ----------
     adata
-        Annotated data with raw counts in ``X``.
+        Annotated data with raw counts in ``X`` (or in ``layers[layer]``).
     target_sum
         Total counts per cell after scaling (a positive number; scanpy's ``None``, the median
         of the totals, is not taken: a fixed number lets new tissue be normalised alike).
@@ -130,6 +131,10 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, copy: bool = False)
         Each cell's total is taken over these genes only (default: all). How new tissue is
         normalised as a model's training data were when the two hold different genes: a saved
         model records the genes its data were normalised over.
+    layer
+        Read the raw counts from ``adata.layers[layer]`` instead of ``X`` (e.g. ``"counts"``,
+        where ``X`` holds something else); ``X`` receives their log-normalised values, as
+        without it.
     copy
         Return a copy instead of writing to ``adata``.
 
@@ -145,11 +150,14 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, copy: bool = False)
         raise SpaconInputError(
             f"target_sum must be a positive number of counts per cell (e.g. 1e4, the default), "
             f"got {target_sum!r}.")
+    if layer is not None and layer not in adata.layers:
+        raise SpaconInputError(f"adata.layers has no {layer!r} (it has: "
+                               f"{', '.join(map(repr, adata.layers)) or 'no layers'}).")
     adata = adata.copy() if copy else adata
-    check_expression(adata, counts=True)
-    _refuse_other_counts_layer(adata)
-    warn_zero_genes(adata)
-    counts = adata.X
+    _refuse_other_counts_layer(adata, layer)  # first: it says where counts kept there go
+    check_expression(adata, layer=layer, counts=True)
+    warn_zero_genes(adata, layer)
+    counts = expression_matrix(adata, layer)
     x = counts.tocsr() if sp.issparse(counts) else np.array(counts)  # a copy, as a CSR or array
     if sp.issparse(x) and x is counts:
         x = x.copy()
