@@ -372,6 +372,26 @@ def test_kmeans_start_is_scikit_learns(rng):
         assert ours.randint(1 << 30) == theirs.randint(1 << 30)
 
 
+def test_kmeans_start_without_scikit_learns_private_lloyd(rng, monkeypatch):
+    """Where scikit-learn has moved its Lloyd iterations, the public class runs them from the
+    same k-means++ centres: the same labels."""
+    import sys
+    import warnings
+
+    from sklearn.cluster import KMeans
+
+    from spacon.tl._kmeans import kmeans_labels
+
+    x = rng.normal(size=(400, 5)) + rng.normal(0, 3, (6, 5))[rng.integers(0, 6, 400)] + 50.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = [KMeans(k, n_init=1, random_state=np.random.RandomState(k)).fit(x).labels_
+                    for k in (1, 4, 9)]
+    monkeypatch.setitem(sys.modules, "sklearn.cluster._kmeans", None)  # import fails
+    for k, labels in zip((1, 4, 9), expected):
+        np.testing.assert_array_equal(kmeans_labels(x, k, np.random.RandomState(k)), labels)
+
+
 def test_cells_are_labelled_by_the_start_the_runs_reproduce(rng):
     """Of the final fit's starts, the most likely one is kept unless another agrees clearly
     better with the stability runs' partitions; every start is a fitted model, most likely

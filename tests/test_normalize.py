@@ -91,11 +91,36 @@ def test_counts_read_from_a_layer(form):
         spacon.pp.normalize(adata, layer="absent")
     # log values in X, counts in layers['counts']: the error says how, and that way works
     logged = ad.AnnData(expected.X.copy(), layers={"counts": x.copy()})
-    with pytest.raises(spacon.SpaconInputError, match=r"normalize\(adata, layer='counts'\)"):
+    with pytest.raises(spacon.SpaconInputError,
+                       match=r"--no-normalize.*normalize\(adata, layer='counts'\)"):
         spacon.pp.normalize(logged)
+    out = spacon.pp.normalize(logged, layer="counts", copy=True)
+    np.testing.assert_array_equal(dense(logged.X), dense(expected.X))  # the original: as was
     spacon.pp.normalize(logged, layer="counts")
-    np.testing.assert_array_equal(dense(logged.X), dense(expected.X))
+    for result in (out, logged):
+        np.testing.assert_array_equal(dense(result.X), dense(expected.X))
+        np.testing.assert_array_equal(dense(result.layers["counts"]), dense(x))
+    # NaN is named as NaN, also where layers['counts'] is a copy of X (scanpy's idiom)
+    nan = dense(x).copy()
+    nan[0, 0] = np.nan
+    with pytest.raises(spacon.SpaconInputError, match="1 NaN or infinite"):
+        spacon.pp.normalize(ad.AnnData(form(nan), layers={"counts": form(nan.copy())}))
     # counts are checked where they are read
     bad = ad.AnnData(x.copy(), layers={"raw": expected.X.copy()})
     with pytest.raises(spacon.SpaconInputError, match=r"layers\['raw'\] does not hold integer"):
         spacon.pp.normalize(bad, layer="raw")
+
+
+def test_data_left_on_disk_are_refused_and_the_file_left_alone(tmp_path):
+    import hashlib
+
+    path = tmp_path / "a.h5ad"
+    x = counts(0, np.float32)
+    ad.AnnData(sp.csr_matrix(x), layers={"raw": x.copy()}).write_h5ad(path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    backed = ad.read_h5ad(path, backed="r+")
+    for layer in (None, "raw"):
+        with pytest.raises(spacon.SpaconInputError, match="to_memory"):
+            spacon.pp.normalize(backed, layer=layer)
+    backed.file.close()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before

@@ -94,12 +94,18 @@ def _refuse_other_counts_layer(adata, layer: str | None) -> None:
         return
     held, x = adata.layers[_keys.COUNTS], expression_matrix(adata, layer)
     if held.shape != x.shape or not _same_values(held, x):
-        where = "X" if layer is None else f"layers[{layer!r}]"
+        if layer is None:
+            raise SpaconInputError(
+                f"adata.layers[{_keys.COUNTS!r}] holds other values than X, and spacon.pp."
+                f"normalize would replace it with X's counts. If X is normalised already, do not "
+                f"normalise it again (skip spacon.pp.normalize; spacon run: --no-normalize); if "
+                f"that layer holds the raw counts, normalise those: spacon.pp.normalize(adata, "
+                f"layer={_keys.COUNTS!r}); else rename the layer first.")
         raise SpaconInputError(
-            f"adata.layers[{_keys.COUNTS!r}] holds other values than {where}; "
-            f"spacon.pp.normalize keeps the counts it normalises there and would replace them. "
-            f"If that layer holds the raw counts, normalise them: spacon.pp.normalize(adata, "
-            f"layer={_keys.COUNTS!r}); else rename the layer first.")
+            f"adata.layers[{_keys.COUNTS!r}] holds other values than layers[{layer!r}], and "
+            f"spacon.pp.normalize would replace it with the counts of layers[{layer!r}]: rename "
+            f"it first (or, if it holds the raw counts, normalise from it: layer="
+            f"{_keys.COUNTS!r}).")
 
 
 def _same_values(a, b, chunk: int = 8192) -> bool:
@@ -150,11 +156,16 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
         raise SpaconInputError(
             f"target_sum must be a positive number of counts per cell (e.g. 1e4, the default), "
             f"got {target_sum!r}.")
+    if adata.isbacked:
+        raise SpaconInputError("adata is read with backed= (its X stays in the file, which "
+                               "normalising would overwrite); read it into memory first: "
+                               "adata = adata.to_memory().")
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r} (it has: "
                                f"{', '.join(map(repr, adata.layers)) or 'no layers'}).")
     adata = adata.copy() if copy else adata
-    _refuse_other_counts_layer(adata, layer)  # first: it says where counts kept there go
+    check_cells_and_values(adata, layer)  # empty, repeated names, NaN: named first
+    _refuse_other_counts_layer(adata, layer)  # then where the counts kept there would go
     check_expression(adata, layer=layer, counts=True)
     warn_zero_genes(adata, layer)
     counts = expression_matrix(adata, layer)

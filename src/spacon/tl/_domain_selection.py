@@ -85,7 +85,8 @@ def mixture(points: np.ndarray, k: int, seed: int, max_fit_cells: int,
         fit = np.concatenate([fit, np.setdiff1d(np.arange(len(points)), fit)])
     with warnings.catch_warnings():
         # a sample of merged points may hold fewer distinct points than components: k-means
-        # initialisation then says so, and the mixture still fits
+        # (scikit-learn's class, where spacon.tl._kmeans falls back to it) says so, and the
+        # mixture still fits
         warnings.filterwarnings("ignore", message="Number of distinct clusters",
                                 category=ConvergenceWarning)
         return tied_mixture_class()(k, covariance_type="tied", random_state=seed,

@@ -23,27 +23,35 @@ def kmeans_labels(x: np.ndarray, n_clusters: int, random_state: np.random.Random
     """``KMeans(n_clusters, n_init=1, random_state=random_state).fit(x).labels_`` for a dense
     float64 ``x``.
     """
-    x = np.array(x, dtype=np.float64, order="C")  # a copy: centred below, as KMeans does
-    if len(x) < n_clusters:
-        raise ValueError(f"n_samples={len(x)} should be >= n_clusters={n_clusters}.")
-    tol = float(np.mean(np.var(x, axis=0))) * TOL  # relative to the data's spread
-    mean = x.mean(axis=0)
-    x -= mean
+    points = np.ascontiguousarray(x, dtype=np.float64)
+    if len(points) < n_clusters:
+        raise ValueError(f"n_samples={len(points)} should be >= n_clusters={n_clusters}.")
+    tol = float(np.mean(np.var(points, axis=0))) * TOL  # relative to the data's spread
+    x = points - points.mean(axis=0)  # centred, as KMeans does
     norms = np.einsum("ij,ij->i", x, x)
-    centres = _kmeans_plusplus(x, n_clusters, norms, random_state)
-    return _lloyd(x, centres, tol, mean)
+    chosen = _kmeans_plusplus(x, n_clusters, norms, random_state)
+    try:
+        from sklearn.cluster._kmeans import _kmeans_single_lloyd
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+    except ImportError:  # a scikit-learn that moved them: the class, from the same start
+        from sklearn.cluster import KMeans
+
+        return KMeans(n_clusters, init=points[chosen], n_init=1, max_iter=MAX_ITER,
+                      tol=TOL).fit(points).labels_
+    labels, *_ = _kmeans_single_lloyd(x, np.ones(len(x)), x[chosen], max_iter=MAX_ITER,
+                                      tol=tol, n_threads=_openmp_effective_n_threads())
+    return labels
 
 
 def _kmeans_plusplus(x, n_clusters, norms, random_state) -> np.ndarray:
     """Greedy k-means++: each new centre is the best of ``2 + log k`` candidates drawn in
-    proportion to the squared distance to the nearest centre so far.
+    proportion to the squared distance to the nearest centre so far. Returns the chosen rows.
     """
     n = len(x)
     weight = np.ones(n)
-    centres = np.empty((n_clusters, x.shape[1]))
-    first = random_state.choice(n, p=weight / weight.sum())
-    centres[0] = x[first]
-    nearest = _squared_distances(x[[first]], x, norms)  # (1, n)
+    chosen = np.empty(n_clusters, dtype=np.int64)
+    chosen[0] = random_state.choice(n, p=weight / weight.sum())
+    nearest = _squared_distances(x[chosen[:1]], x, norms)  # (1, n)
     potential = nearest @ weight
     trials = 2 + int(np.log(n_clusters))
     for c in range(1, n_clusters):
@@ -55,8 +63,8 @@ def _kmeans_plusplus(x, n_clusters, norms, random_state) -> np.ndarray:
         potentials = distance @ weight.reshape(-1, 1)
         best = np.argmin(potentials)
         potential, nearest = potentials[best], distance[best]
-        centres[c] = x[candidates[best]]
-    return centres
+        chosen[c] = candidates[best]
+    return chosen
 
 
 def _squared_distances(a, x, x_norms) -> np.ndarray:
@@ -69,17 +77,3 @@ def _squared_distances(a, x, x_norms) -> np.ndarray:
     np.maximum(d, 0, out=d)
     return d
 
-
-def _lloyd(x, centres, tol, mean) -> np.ndarray:
-    """Lloyd's iterations from ``centres`` (``x`` centred): scikit-learn's, with its threads."""
-    try:
-        from sklearn.cluster._kmeans import _kmeans_single_lloyd
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-    except ImportError:  # a scikit-learn that moved them: the public class, same iterations
-        from sklearn.cluster import KMeans
-
-        return KMeans(len(centres), init=centres + mean, n_init=1, max_iter=MAX_ITER,
-                      tol=TOL).fit(x + mean).labels_
-    labels, *_ = _kmeans_single_lloyd(x, np.ones(len(x)), centres, max_iter=MAX_ITER,
-                                      tol=tol, n_threads=_openmp_effective_n_threads())
-    return labels

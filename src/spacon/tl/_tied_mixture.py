@@ -81,6 +81,9 @@ def m_step(x, xtx, resp, count, reg_covar: float):
         raise ValueError("Fitting the mixture model failed: the shared covariance is "
                          "singular (collapsed points); increase reg_covar.")
     whiten, info = dtrtrs(factor, np.eye(len(covariance)), lower=True)
+    if info:
+        raise ValueError("Fitting the mixture model failed: the shared covariance could not "
+                         "be inverted; increase reg_covar.")
     return nk, means, covariance, whiten.T
 
 
