@@ -340,6 +340,33 @@ def test_evaluate_connectivity_keeps_to_its_threads(sim_inputs, tmp_path, monkey
     assert seen == {"torch": 1, "train": 1, "blas": {1}}
 
 
+@pytest.mark.parametrize("max_genes", [2000, 300])  # genes' covariance / ARPACK
+def test_expression_pcs_of_large_sparse_data_stay_sparse(monkeypatch, max_genes):
+    """Sparse expression too large to make dense gets the exact principal components of the
+    training cells (those of a dense PCA, up to sign) without a dense copy of the cells."""
+    import tracemalloc
+
+    import scipy.sparse as sp
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    x = sp.random(20_000, 400, density=0.02, format="csr", random_state=1, dtype=np.float32)
+    x.data *= 1 + 3 * (x.indices % 7 == 0)  # some genes vary more than others
+    adata = ad.AnnData(x)
+    train = rng.random(20_000) < 0.7
+    monkeypatch.setattr(_predict, "DENSE_BYTES", 0)
+    monkeypatch.setattr(_predict, "MAX_GENES", max_genes)
+    tracemalloc.start()
+    ours = _predict._expression_pcs(adata, train, 10, seed=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.25 * 20_000 * 400 * 8  # a quarter of one dense copy in doubles
+    dense = x.toarray().astype(np.float64)
+    expected = PCA(10, svd_solver="full").fit(dense[train]).transform(dense)
+    sign = np.sign((ours * expected).sum(axis=0))
+    np.testing.assert_allclose(ours * sign, expected, atol=1e-6 * np.abs(expected).max())
+
+
 def test_genes_feature_space_keeps_highly_variable_genes(monkeypatch):
     import scipy.sparse as sp
 

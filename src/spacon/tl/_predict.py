@@ -37,6 +37,7 @@ PREDICTORS = ("ridge", "knn")
 Predictor = Literal["ridge", "knn"]
 INNER_FOLDS = 4  # inner cross-validation folds of the ridge penalty
 MAX_GENES = 2000  # the "genes" feature space's cap
+DENSE_BYTES = 2**28  # sparse expression up to this size as doubles is made dense for its PCs
 
 
 def spatial_folds(
@@ -175,17 +176,39 @@ def _knn_predictor(features, train, test, targets, k):
     return predict
 
 
-def _dense_expression(adata) -> np.ndarray:
+def _expression_pcs(adata, train, n_pcs, seed, chunk: int = 8192):
+    """The first ``n_pcs`` principal components of the training cells' expression, for every
+    cell: scikit-learn's PCA, where the expression is dense or small enough to make dense
+    (``DENSE_BYTES``). Larger sparse expression is never made dense: the components are the
+    leading eigenvectors of the genes' covariance over the training cells (for at most
+    ``MAX_GENES`` genes), else ARPACK's on the centred matrix, which is never formed; cells
+    are projected a block at a time. Both are exact, so they differ only where scikit-learn
+    chooses its randomised solver.
+    """
     x = expression_matrix(adata)
-    return x.toarray() if sp.issparse(x) else np.asarray(x)
-
-
-def _expression_pcs(adata, train, n_pcs, seed):
-    from sklearn.decomposition import PCA
-
-    x = _dense_expression(adata)
     n_pcs = min(n_pcs, x.shape[1], int(train.sum()) - 1)
-    return PCA(n_pcs, random_state=seed).fit(x[train]).transform(x)
+    if not sp.issparse(x) or x.shape[0] * x.shape[1] * 8 <= DENSE_BYTES:
+        from sklearn.decomposition import PCA
+
+        x = x.toarray() if sp.issparse(x) else np.asarray(x)
+        return PCA(n_pcs, random_state=seed).fit(x[train]).transform(x)
+    fit = sp.csr_matrix(x[np.flatnonzero(train)], dtype=np.float64)
+    mean = np.asarray(fit.mean(axis=0)).ravel()
+    if x.shape[1] <= MAX_GENES:
+        covariance = (fit.T @ fit).toarray() / fit.shape[0] - np.outer(mean, mean)
+        components = np.linalg.eigh(covariance)[1][:, ::-1][:, :n_pcs].T
+    else:
+        from scipy.sparse.linalg import LinearOperator, svds
+
+        centred = LinearOperator(fit.shape, dtype=np.float64,
+                                 matvec=lambda v: fit @ v.ravel() - mean @ v.ravel(),
+                                 rmatvec=lambda u: fit.T @ u.ravel() - mean * u.sum())
+        v0 = np.random.default_rng(seed).uniform(-1, 1, min(fit.shape))
+        _, values, vt = svds(centred, k=n_pcs, v0=v0)
+        components = vt[np.argsort(-values)]
+    shift = mean @ components.T
+    return np.vstack([np.asarray(x[lo:lo + chunk] @ components.T) - shift
+                      for lo in range(0, x.shape[0], chunk)])
 
 
 def _expression_genes(adata, train) -> np.ndarray:
