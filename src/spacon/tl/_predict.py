@@ -176,14 +176,13 @@ def _knn_predictor(features, train, test, targets, k):
     return predict
 
 
-def _expression_pcs(adata, train, n_pcs, seed, chunk: int = 8192):
+def _expression_pcs(adata, train, n_pcs, seed, block: int = 2**19):
     """The first ``n_pcs`` principal components of the training cells' expression, for every
     cell: scikit-learn's PCA, where the expression is dense or small enough to make dense
     (``DENSE_BYTES``). Larger sparse expression is never made dense: the components are the
-    leading eigenvectors of the genes' covariance over the training cells (for at most
-    ``MAX_GENES`` genes), else ARPACK's on the centred matrix, which is never formed; cells
-    are projected a block at a time. Both are exact, so they differ only where scikit-learn
-    chooses its randomised solver.
+    leading eigenvectors of the genes' covariance over the training cells, summed over dense
+    blocks of about ``block`` values, centred (for at most ``MAX_GENES`` genes), else ARPACK's
+    on the implicitly centred matrix. Both equal a float64 PCA up to each component's sign.
     """
     x = expression_matrix(adata)
     n_pcs = min(n_pcs, x.shape[1], int(train.sum()) - 1)
@@ -192,10 +191,17 @@ def _expression_pcs(adata, train, n_pcs, seed, chunk: int = 8192):
 
         x = x.toarray() if sp.issparse(x) else np.asarray(x)
         return PCA(n_pcs, random_state=seed).fit(x[train]).transform(x)
+    if n_pcs < 1:  # one training cell: no direction varies
+        return np.zeros((x.shape[0], 0))
     fit = sp.csr_matrix(x[np.flatnonzero(train)], dtype=np.float64)
     mean = np.asarray(fit.mean(axis=0)).ravel()
     if x.shape[1] <= MAX_GENES:
-        covariance = (fit.T @ fit).toarray() / fit.shape[0] - np.outer(mean, mean)
+        covariance = np.zeros((x.shape[1], x.shape[1]))
+        rows = max(1, block // x.shape[1])
+        for lo in range(0, fit.shape[0], rows):
+            centred = fit[lo:lo + rows].toarray()
+            centred -= mean
+            covariance += centred.T @ centred
         components = np.linalg.eigh(covariance)[1][:, ::-1][:, :n_pcs].T
     else:
         from scipy.sparse.linalg import LinearOperator, svds
@@ -206,9 +212,7 @@ def _expression_pcs(adata, train, n_pcs, seed, chunk: int = 8192):
         v0 = np.random.default_rng(seed).uniform(-1, 1, min(fit.shape))
         _, values, vt = svds(centred, k=n_pcs, v0=v0)
         components = vt[np.argsort(-values)]
-    shift = mean @ components.T
-    return np.vstack([np.asarray(x[lo:lo + chunk] @ components.T) - shift
-                      for lo in range(0, x.shape[0], chunk)])
+    return np.asarray(x @ components.T) - mean @ components.T
 
 
 def _expression_genes(adata, train) -> np.ndarray:
