@@ -59,7 +59,11 @@ def check_expression(adata, *, layer: str | None = None, counts: bool = False) -
     -------
     ``None``; raises :class:`~spacon.SpaconInputError` on the first problem found.
     """
-    values, where = check_cells_and_values(adata, layer)
+    _check_values(*check_cells_and_values(adata, layer), counts)
+
+
+def _check_values(values, where: str, counts: bool) -> None:
+    """No negative values, and whole numbers where ``counts`` (see :func:`check_expression`)."""
     if (values < 0).any():
         raise SpaconInputError(
             f"{where} has negative values; spacon expects counts or log-normalised expression "
@@ -164,9 +168,9 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
         raise SpaconInputError(f"adata.layers has no {layer!r} (it has: "
                                f"{', '.join(map(repr, adata.layers)) or 'no layers'}).")
     adata = adata.copy() if copy else adata
-    check_cells_and_values(adata, layer)  # empty, repeated names, NaN: named first
+    checked = check_cells_and_values(adata, layer)  # empty, repeated names, NaN: named first
     _refuse_other_counts_layer(adata, layer)  # then where the counts kept there would go
-    check_expression(adata, layer=layer, counts=True)
+    _check_values(*checked, counts=True)
     warn_zero_genes(adata, layer)
     counts = expression_matrix(adata, layer)
     x = counts.tocsr() if sp.issparse(counts) else np.array(counts)  # a copy, as a CSR or array
