@@ -1,7 +1,7 @@
 """Wall time and stages of ``spacon run`` on the default synthetic brain, against a baseline.
 
 Run:  python benchmarks/bench_demo_run.py [--device cuda] [--repeats 2]
-                                          [--baseline-src OTHER_CHECKOUT/src]
+                                          [--baseline-src OTHER_CHECKOUT/src] [--work DIR]
 
 Simulates the demo's data (``spacon simulate``) once, then runs the README's GPU check command
 (``spacon run ... --device DEVICE --quiet``) ``--repeats`` times in fresh processes, each
@@ -28,9 +28,14 @@ RUN = ["--unit-key", "unit", "--section-key", "section", "--radius", "675", "--z
        "--threshold", "0.4", "--quiet", "--overwrite"]
 
 
-def one(label: str, src: Path, work: Path, device: str) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+def _with_src(src: Path) -> dict:
+    """This environment with ``src`` first on ``PYTHONPATH`` (the rest kept: packages there)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(src), *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
+def one(label: str, src: Path, work: Path, device: str) -> None:
+    env = _with_src(src)
     out = work / label
     cmd = [sys.executable, "-m", "spacon.cli", "run", "--adata",
            str(work / "sim" / "synthetic_brain.h5ad"), "--connectivity",
@@ -55,12 +60,14 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--baseline-src", type=Path, default=None)
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep the data and the runs' outputs here (default: a temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = Path(tmp) if args.work is None else args.work
         subprocess.run([sys.executable, "-m", "spacon.cli", "simulate", "--out",
                         str(work / "sim")], check=True, capture_output=True,
-                       env={**os.environ, "PYTHONPATH": str(SRC)})
+                       env=_with_src(SRC))
         for i in range(args.repeats):
             one(f"this {i + 1}", SRC, work, args.device)
             if i == 0 and args.baseline_src is not None:

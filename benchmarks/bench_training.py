@@ -176,7 +176,8 @@ def main():
               f"{r['build']:>8.3f} {r['train']:>8.3f} {r['train_s_per_step']:>11.3f} {busy:>8}")
         if "schedule_s" in r:
             print(f"{'':>8} default schedule: {r['schedule_steps']} steps in {r['schedule_s']} s "
-                  f"(final loss {r['schedule_final_loss']})")
+                  f"(final loss {r['schedule_final_loss']}; unix time "
+                  f"{r['schedule_unix'][0]}-{r['schedule_unix'][1]}, for benchmarks/gpu_busy.py)")
 
 
 if __name__ == "__main__":

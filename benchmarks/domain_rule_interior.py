@@ -73,8 +73,8 @@ def select(variant, points, group, graphs, cell_graph, seed, n_runs=8):
     n_leaves = min(limit, top + ds.TREE_EXTRA_LEAVES)
     jobs = [(n_leaves, s, True) for s in ds._run_seeds(seed, n_runs, 0, n_leaves)]
     jobs += [(k, s, False) for k in ks for s in ds._run_seeds(seed, n_runs, k)]
-    runs = ds._parallel_map(full_run, [(points, group, evaluation, graphs, *job)
-                                          for job in jobs], 2)
+    runs = ds._parallel_map(full_run, jobs, 2, shared=(points, group, evaluation, graphs),
+                            costs=[ds._run_cost(k, tree) for k, _, tree in jobs])
 
     def core(labels):
         return None if cell_graph is None else interior(labels[group], cell_graph)[cells]

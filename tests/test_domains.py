@@ -510,6 +510,26 @@ def test_selection_workers_started_ahead_are_ready_for_the_runs():
     assert any(selection._parallel_map(_has_sklearn_mixture, [()] * 8, 2))
 
 
+def _scaled(shared, x, y):
+    return shared * x + y
+
+
+def test_runs_go_out_in_balanced_chunks_and_come_back_in_order():
+    from spacon.tl import _domain_selection as selection
+
+    costs = np.array([5.0, 1, 1, 1, 1, 9, 2, 2, 3, 3])
+    chunks = selection._balanced_chunks(costs, 3)
+    assert sorted(i for chunk in chunks for i in chunk) == list(range(10))
+    totals = [costs[chunk].sum() for chunk in chunks]
+    assert totals == sorted(totals, reverse=True) and max(totals) - min(totals) <= 1
+    # the shared argument goes once per chunk; every job's result comes back in its place
+    jobs = [(x, -x) for x in range(23)]
+    expected = [10 * x - x for x in range(23)]
+    assert selection._parallel_map(_scaled, jobs, 1, shared=(10,)) == expected
+    assert selection._parallel_map(_scaled, jobs, 2, shared=(10,),
+                                   costs=list(range(23))) == expected
+
+
 def test_a_stored_tree_is_not_reused_once_its_judging_graph_changed(rng):
     """The stored tree was judged on the spatial graph: removed or rebuilt, the next call
     chooses again (before, it silently kept the old choice and reason)."""
