@@ -25,7 +25,7 @@ from torch import nn
 
 from spacon import _keys
 from spacon._utils import choose_threads
-from spacon.model._graphs import spatial_graph_of
+from spacon.graph._stored import spatial_graph_of
 from spacon.nn import Adjacency, GATConv, GATEncoder
 from spacon.nn._adjacency import aggregate
 

@@ -65,9 +65,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) if args.work is None else args.work
-        subprocess.run([sys.executable, "-m", "spacon.cli", "simulate", "--out",
-                        str(work / "sim")], check=True, capture_output=True,
-                       env=_with_src(SRC))
+        if not (work / "sim" / "synthetic_brain.h5ad").exists():  # (--work used before)
+            subprocess.run([sys.executable, "-m", "spacon.cli", "simulate", "--out",
+                            str(work / "sim")], check=True, env=_with_src(SRC))
         for i in range(args.repeats):
             one(f"this {i + 1}", SRC, work, args.device)
             if i == 0 and args.baseline_src is not None:

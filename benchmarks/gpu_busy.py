@@ -1,12 +1,15 @@
 """How busy a GPU was during a time window, from ``nvidia-smi``'s once-a-second samples.
 
-Run:  nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv,noheader -l 1 > gpu.csv &
+Run:  nvidia-smi -i 0 --query-gpu=timestamp,memory.used,utilization.gpu --format=csv,noheader \
+        -l 1 > gpu.csv &
       ... (the measured command prints its unix start and end times) ...
       python benchmarks/gpu_busy.py gpu.csv START END
 
 Prints the samples inside ``[START, END]`` (unix seconds): their number, the mean utilisation,
-the share of seconds at 50 % or more, and the peak memory. ``nvidia-smi``'s timestamps are
-local time, read here in this machine's time zone (run both on the same machine).
+the share of seconds at 50 % or more, and the peak memory. One GPU's samples (``-i``: with
+several GPUs, nvidia-smi writes a line per GPU). Its timestamps are local time, read here in this
+process's time zone: run both on the same machine with the same ``TZ``. Samples that read
+``[N/A]`` are left out.
 """
 
 from __future__ import annotations

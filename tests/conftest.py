@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import spacon  # noqa: E402
 
 
-@pytest.hookimpl(optionalhook=True)  # pytest without pytest-xdist runs too (-p no:xdist)
+@pytest.hookimpl(optionalhook=True)  # pytest runs without pytest-xdist too (with -o addopts=)
 def pytest_xdist_auto_num_workers(config):
     """``-n auto`` (pyproject's default): one worker per CPU, at most 4.
 

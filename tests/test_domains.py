@@ -511,23 +511,36 @@ def test_selection_workers_started_ahead_are_ready_for_the_runs():
 
 
 def _scaled(shared, x, y):
-    return shared * x + y
+    import os
+
+    return shared * x + y, os.getpid()
 
 
-def test_runs_go_out_in_balanced_chunks_and_come_back_in_order():
+def test_balanced_chunks_hold_every_job_once():
     from spacon.tl import _domain_selection as selection
 
     costs = np.array([5.0, 1, 1, 1, 1, 9, 2, 2, 3, 3])
     chunks = selection._balanced_chunks(costs, 3)
     assert sorted(i for chunk in chunks for i in chunk) == list(range(10))
-    totals = [costs[chunk].sum() for chunk in chunks]
-    assert totals == sorted(totals, reverse=True) and max(totals) - min(totals) <= 1
-    # the shared argument goes once per chunk; every job's result comes back in its place
+    assert max(costs[c].sum() for c in chunks) - min(costs[c].sum() for c in chunks) <= 1
+    # costs of 0 are spread by count, not piled into the first chunk
+    assert sorted(len(c) for c in selection._balanced_chunks(np.zeros(7), 3)) == [2, 2, 3]
+    with pytest.raises(ValueError, match="3 jobs need as many costs"):
+        selection._parallel_map(_scaled, [(1, 1)] * 3, 2, shared=(1,), costs=[1.0, 2.0])
+
+
+@pytest.mark.slow
+def test_runs_go_out_in_chunks_to_the_workers_and_come_back_in_order():
+    import os
+
+    from spacon.tl import _domain_selection as selection
+
     jobs = [(x, -x) for x in range(23)]
     expected = [10 * x - x for x in range(23)]
-    assert selection._parallel_map(_scaled, jobs, 1, shared=(10,)) == expected
-    assert selection._parallel_map(_scaled, jobs, 2, shared=(10,),
-                                   costs=list(range(23))) == expected
+    assert [r for r, _ in selection._parallel_map(_scaled, jobs, 1, shared=(10,))] == expected
+    done = selection._parallel_map(_scaled, jobs, 2, shared=(10,), costs=list(range(23)))
+    assert [r for r, _ in done] == expected  # the costs reorder the jobs; the results do not
+    assert {pid for _, pid in done} - {os.getpid()}  # run by worker processes
 
 
 def test_a_stored_tree_is_not_reused_once_its_judging_graph_changed(rng):
@@ -659,3 +672,32 @@ def test_domains_called_on_an_embedding_fused_over_since_are_not_used_as_its_own
     # the embeddings differ in width: each alone is kept, a mix is refused with their shapes
     with pytest.raises(SpaconInputError, match=r"\(200 x 2\) and .*\(200 x 4\) must have"):
         spacon.tl.fuse(adata, 0.5)
+
+
+def test_domains_on_both_graphs_import_no_torch():
+    """Domain calling reads the stored graphs without spacon.model, so a scanpy user's
+    tl.domains (or spacon domains on a result) does not pay for importing torch."""
+    code = """
+import sys
+import numpy as np, anndata as ad
+import spacon
+rng = np.random.default_rng(0)
+xy = rng.uniform(0, 10, (300, 2))
+adata = ad.AnnData(np.zeros((300, 1), dtype=np.float32))
+adata.obsm["spatial"] = xy
+adata.obs["unit"] = (xy[:, 0] // 2).astype(int).astype(str)
+spacon.pp.spatial_graph(adata, n_neighbors=6)
+units = sorted(set(adata.obs["unit"]))
+conn = spacon.io.Connectivity(np.eye(len(units)) + 0.5, units)
+spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+adata.obsm["X_spacon"] = np.column_stack([xy[:, 0] > 5, xy[:, 1] > 5]) + rng.normal(0, 0.1, (300, 2))
+spacon.tl.domains(adata, alpha=0.5, n_jobs=1)
+print(adata.obs["spacon_domain"].nunique(), "torch" in sys.modules)
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    n_domains, torch_loaded = out.stdout.split()
+    assert int(n_domains) > 1 and torch_loaded == "False", out.stdout

@@ -14,7 +14,7 @@ from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import expression_matrix
 from ..graph import FactoredGraph
-from ._graphs import connectome_graph_of, spatial_graph_of
+from ..graph._stored import connectome_graph_of, spatial_graph_of
 
 
 @dataclass

@@ -13,7 +13,6 @@ from scipy.spatial import cKDTree
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import check_memory, check_numbers, label_strings, label_text, spatial_coordinates
-from ..graph._ops import unique_sorted
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +284,8 @@ def _neighbors(coords, radius, n_neighbors, tree=None):
 
 def _to_csr(rows, cols, coords, n):
     """Binary adjacency and distances with the same sparsity (duplicate edges merged)."""
-    keys = unique_sorted(rows.astype(np.int64) * n + cols.astype(np.int64))
+    keys = np.sort(rows.astype(np.int64) * n + cols.astype(np.int64))
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys  # (one sort)
     rows, cols = keys // n, keys % n
     d = np.linalg.norm(coords[rows] - coords[cols], axis=1).astype(np.float32)
     indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.int64)

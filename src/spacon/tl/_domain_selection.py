@@ -115,7 +115,7 @@ def coherence_graphs(adata, alpha: float | None, group: np.ndarray, points: np.n
                      connectome_key: str = _keys.CONNECTOME_GRAPH,
                      ) -> list[tuple[str, float, object, np.ndarray]]:
     """``(name, weight, unit_in, cell_unit)`` of the graphs that domains are judged on."""
-    from ..model._graphs import connectome_graph_of, missing_spatial_graph, spatial_graph_of
+    from ..graph._stored import connectome_graph_of, missing_spatial_graph, spatial_graph_of
 
     found = {}
     if spatial_key != _keys.SPATIAL_GRAPH and _keys.connectivities(spatial_key) not in adata.obsp:
@@ -304,10 +304,13 @@ def _parallel_map(function, jobs: list[tuple], n_jobs: int, shared: tuple = (),
         return [function(*shared, *job) for job in jobs]
     from joblib import Parallel, delayed
 
-    chunks = _balanced_chunks(np.ones(len(jobs)) if costs is None else np.asarray(costs, float),
-                              min(len(jobs), CHUNKS_PER_JOB * n_jobs))
+    costs = np.ones(len(jobs)) if costs is None else np.asarray(costs, dtype=float)
+    if costs.shape != (len(jobs),) or not np.all(costs >= 0):
+        raise ValueError(f"{len(jobs)} jobs need as many costs >= 0, got {costs.tolist()}.")
+    chunks = _balanced_chunks(costs, min(len(jobs), CHUNKS_PER_JOB * n_jobs))
     options = {"inner_max_num_threads": 1} if BACKEND == "loky" else {}
-    done = Parallel(n_jobs=min(n_jobs, len(chunks)), backend=BACKEND, **options)(
+    # one chunk per dispatch: joblib's automatic batching would group the short last chunks
+    done = Parallel(n_jobs=min(n_jobs, len(chunks)), backend=BACKEND, batch_size=1, **options)(
         delayed(_run_chunk)(function, shared, [jobs[i] for i in chunk]) for chunk in chunks)
     results = [None] * len(jobs)
     for chunk, outputs in zip(chunks, done):
@@ -322,7 +325,7 @@ def _balanced_chunks(costs: np.ndarray, n_chunks: int) -> list[list[int]]:
     """
     chunks, totals = [[] for _ in range(n_chunks)], np.zeros(n_chunks)
     for i in np.argsort(-costs, kind="stable"):
-        j = int(np.argmin(totals))
+        j = min(range(n_chunks), key=lambda c: (totals[c], len(chunks[c])))  # (costs of 0)
         chunks[j].append(int(i))
         totals[j] += costs[i]
     return [chunks[j] for j in np.argsort(-totals, kind="stable") if chunks[j]]

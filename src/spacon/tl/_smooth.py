@@ -231,12 +231,12 @@ def _summing(graph: FactoredGraph):
 
 
 def _spatial_graph(adata, key: str) -> FactoredGraph:
-    from ..model._graphs import spatial_graph_of
+    from ..graph._stored import spatial_graph_of
 
     return spatial_graph_of(adata, key)
 
 
 def _connectome_graph(adata, key: str) -> FactoredGraph:
-    from ..model._graphs import connectome_graph_of
+    from ..graph._stored import connectome_graph_of
 
     return connectome_graph_of(adata, key)

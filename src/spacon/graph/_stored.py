@@ -1,4 +1,4 @@
-"""Read the spatial and connectome graphs that :mod:`spacon.pp` stored on an AnnData."""
+"""Read the spatial and connectome graphs that :mod:`spacon.pp` stored on an AnnData (no torch)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import scipy.sparse as sp
 from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import label_strings
-from ..graph import FactoredGraph
 from ..io import positions_in
+from ._factored import FactoredGraph
 
 
 def spatial_graph_of(adata, key: str = _keys.SPATIAL_GRAPH) -> FactoredGraph:
