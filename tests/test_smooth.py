@@ -13,6 +13,7 @@ import scipy.sparse as sp
 import spacon
 from spacon import _keys
 from spacon.graph import FactoredGraph
+from spacon.graph._stored import spatial_graph_of
 from spacon.tl._smooth import average_over_graph, expression_pcs
 
 
@@ -32,7 +33,7 @@ def _path_graph_adata(directed=False):
 
 def test_one_hop_by_hand():
     x = np.array([[1.0], [2.0], [4.0], [8.0]])
-    graph = spacon.graph._stored.spatial_graph_of(_path_graph_adata())
+    graph = spatial_graph_of(_path_graph_adata())
     # each cell: mean over itself and its neighbours on the line
     assert np.allclose(average_over_graph(x, graph, 1).ravel(), [1.5, 7 / 3, 14 / 3, 6.0])
     # two hops: the one-hop values averaged again
@@ -44,7 +45,7 @@ def test_one_hop_by_hand():
 
 def test_directed_edges_feed_their_target_only():
     x = np.array([[1.0], [2.0], [4.0], [8.0]])
-    graph = spacon.graph._stored.spatial_graph_of(_path_graph_adata(directed=True))
+    graph = spatial_graph_of(_path_graph_adata(directed=True))
     # stored rows are sources: cell 1 hears cell 0, nobody hears cell 1
     assert np.allclose(average_over_graph(x, graph, 1).ravel(), [1.0, 1.5, 4.0, 8.0])
 

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 import spacon
 from spacon import _keys
+from spacon.graph._stored import spatial_graph_of
 from spacon.tl._smooth import average_over_graph, neighbour_mean
 from spacon.tl._spatial_pca import multispati
 
@@ -52,7 +53,7 @@ def test_first_component_is_the_smooth_signal_not_the_largest():
 
 def test_components_solve_the_eigenproblem():
     adata, *_ = _planted(n_side=15)
-    graph = spacon.graph._stored.spatial_graph_of(adata)
+    graph = spatial_graph_of(adata)
     y = np.random.default_rng(2).normal(size=(adata.n_obs, 6))
     scores, variance, morans = multispati(y, graph, 6)
     yc = y - y.mean(0)
@@ -81,7 +82,7 @@ def test_smoothing_multispati_components(brain):
     spacon.pp.normalize(adata)
     spacon.pp.spatial_graph(adata, n_neighbors=10)
     spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
-    graph = spacon.graph._stored.spatial_graph_of(adata)
+    graph = spatial_graph_of(adata)
     spacon.tl.spatial_pca(adata, n_comps=12)
     spacon.tl.smoothed_expression(adata, n_hops=2, n_comps=12, components="multispati")
     want = average_over_graph(adata.obsm["X_spatial_pca"].astype(float), graph, 2)
@@ -120,7 +121,7 @@ def test_duplicate_edges_leave_the_graph_intact():
     indptr[0] = 0
     adata.obsp["spatial_connectivities"] = sp.csr_matrix((data, indices, indptr), shape=g.shape)
     assert not adata.obsp["spatial_connectivities"].has_canonical_format
-    graph = spacon.graph._stored.spatial_graph_of(adata)
+    graph = spatial_graph_of(adata)
     indptr, indices = graph.unit_in.indptr.copy(), graph.unit_in.indices.copy()
     y = np.random.default_rng(0).normal(size=(adata.n_obs, 3))
     neighbour_mean(y, graph)

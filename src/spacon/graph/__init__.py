@@ -6,8 +6,13 @@ loaded on first use.
 """
 
 import importlib
+from typing import TYPE_CHECKING
 
 from ._factored import FactoredGraph
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the names, eagerly
+    from ._device import GraphOnDevice
+    from ._sampler import NeighborSampler, Subgraph
 
 __all__ = ["FactoredGraph", "GraphOnDevice", "NeighborSampler", "Subgraph"]
 _LAZY = {"GraphOnDevice": "._device", "NeighborSampler": "._sampler", "Subgraph": "._sampler"}

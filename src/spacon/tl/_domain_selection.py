@@ -300,13 +300,13 @@ def _parallel_map(function, jobs: list[tuple], n_jobs: int, shared: tuple = (),
     megabytes, against tens of milliseconds of work per job) is sent once per chunk, not once
     per job: sending it 160 times kept the parent busy while the workers waited.
     """
+    costs = np.ones(len(jobs)) if costs is None else np.asarray(costs, dtype=float)
+    if costs.shape != (len(jobs),) or not np.all(costs >= 0):
+        raise ValueError(f"{len(jobs)} jobs need as many costs >= 0, got {costs.tolist()}.")
     if n_jobs <= 1 or len(jobs) < 2:
         return [function(*shared, *job) for job in jobs]
     from joblib import Parallel, delayed
 
-    costs = np.ones(len(jobs)) if costs is None else np.asarray(costs, dtype=float)
-    if costs.shape != (len(jobs),) or not np.all(costs >= 0):
-        raise ValueError(f"{len(jobs)} jobs need as many costs >= 0, got {costs.tolist()}.")
     chunks = _balanced_chunks(costs, min(len(jobs), CHUNKS_PER_JOB * n_jobs))
     options = {"inner_max_num_threads": 1} if BACKEND == "loky" else {}
     # one chunk per dispatch: joblib's automatic batching would group the short last chunks
