@@ -37,7 +37,8 @@ def main() -> None:
 
     import spacon
     from spacon.model._connectivity_map import fit_on_training_data, training_profiles
-    from spacon.tl._predict import _expression_genes, _expression_pcs
+    from spacon.tl._expression_pca import expression_pcs
+    from spacon.tl._predict import _expression_genes
 
     t0 = time.perf_counter()
     adata, conn = brain(harder=args.harder)  # normalised, spatial graph built
@@ -61,7 +62,7 @@ def main() -> None:
     predicted = {"SpaCon (spacon predict)": model.predict_connectivity(tissue).to_numpy()}
     t3 = time.perf_counter()
     for name, features in (("expression, all genes", _expression_genes(adata, ~new)),
-                           ("expression, 30 PCs", _expression_pcs(adata, ~new, 30, 0))):
+                           ("expression, 30 PCs", expression_pcs(adata, ~new, 30, 0))):
         cmap = fit_on_training_data(train, conn, features[~new], unit_key="unit",
                                     section_key="section")
         predicted[name] = cmap.predict(features[new])

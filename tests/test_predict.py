@@ -349,15 +349,17 @@ def test_expression_pcs_of_large_sparse_data_stay_sparse(monkeypatch, max_genes)
     import scipy.sparse as sp
     from sklearn.decomposition import PCA
 
+    from spacon.tl import _expression_pca
+
     rng = np.random.default_rng(0)
     x = sp.random(20_000, 400, density=0.02, format="csr", random_state=1, dtype=np.float32)
     x.data *= 1 + 3 * (x.indices % 7 == 0)  # some genes vary more than others
     adata = ad.AnnData(x)
     train = rng.random(20_000) < 0.7
-    monkeypatch.setattr(_predict, "DENSE_BYTES", 0)
-    monkeypatch.setattr(_predict, "MAX_GENES", max_genes)
+    monkeypatch.setattr(_expression_pca, "DENSE_BYTES", 0)
+    monkeypatch.setattr(_expression_pca, "MAX_COVARIANCE_GENES", max_genes)
     tracemalloc.start()
-    ours = _predict._expression_pcs(adata, train, 10, seed=0)
+    ours = _expression_pca.expression_pcs(adata, train, 10, seed=0)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 0.25 * 20_000 * 400 * 8  # a quarter of one dense copy in doubles

@@ -51,3 +51,27 @@ def test_subtype_errors(brain):
     with pytest.raises(SpaconInputError, match="has 0 cells"):
         spacon.tl.classify_subtypes(adata, "region", population_key="cell_type",
                                     population="no-such-type")
+
+
+@pytest.mark.slow
+def test_large_sparse_subpopulations_are_not_made_dense(brain, rng, monkeypatch):
+    """Above DENSE_BYTES the expression baseline's PCs come without a dense copy, and give the
+    table the dense PCA gives (the same components up to sign)."""
+    import scipy.sparse as sp
+
+    from spacon.tl import _expression_pca, _subtypes
+
+    adata, _ = brain
+    spacon.pp.normalize(adata)
+    adata.X = sp.csr_matrix(adata.X)
+    adata.obsm["X_spacon_spa"] = rng.normal(size=(adata.n_obs, 6))
+    call = dict(population_key="cell_type", population="type0", alphas=0)
+    dense = spacon.tl.classify_subtypes(adata, "region", **call)
+    used = []
+    for module in (_subtypes, _expression_pca):  # (its memory: tests/test_predict.py)
+        monkeypatch.setattr(module, "DENSE_BYTES", 0)
+    monkeypatch.setattr(_subtypes, "expression_pcs", lambda *a: used.append(1) or
+                        _expression_pca.expression_pcs(*a))
+    sparse = spacon.tl.classify_subtypes(adata, "region", **call)
+    assert used
+    np.testing.assert_allclose(sparse[["ari", "nmi"]], dense[["ari", "nmi"]], atol=1e-9)

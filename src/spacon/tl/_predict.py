@@ -23,6 +23,7 @@ from .._utils import (
 from ..io import as_connectivity, positions_in
 from ..pp._normalize import check_cells_and_values
 from . import _ridge
+from ._expression_pca import expression_pcs
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ PREDICTORS = ("ridge", "knn")
 Predictor = Literal["ridge", "knn"]
 INNER_FOLDS = 4  # inner cross-validation folds of the ridge penalty
 MAX_GENES = 2000  # the "genes" feature space's cap
-DENSE_BYTES = 2**28  # sparse expression up to this size as doubles is made dense for its PCs
 
 
 def spatial_folds(
@@ -176,45 +176,6 @@ def _knn_predictor(features, train, test, targets, k):
     return predict
 
 
-def _expression_pcs(adata, train, n_pcs, seed, block: int = 2**19):
-    """The first ``n_pcs`` principal components of the training cells' expression, for every
-    cell: scikit-learn's PCA, where the expression is dense or small enough to make dense
-    (``DENSE_BYTES``). Larger sparse expression is never made dense: the components are the
-    leading eigenvectors of the genes' covariance over the training cells, summed over dense
-    blocks of about ``block`` values, centred (for at most ``MAX_GENES`` genes), else ARPACK's
-    on the implicitly centred matrix. Both equal a float64 PCA up to each component's sign.
-    """
-    x = expression_matrix(adata)
-    n_pcs = min(n_pcs, x.shape[1], int(train.sum()) - 1)
-    if not sp.issparse(x) or x.shape[0] * x.shape[1] * 8 <= DENSE_BYTES:
-        from sklearn.decomposition import PCA
-
-        x = x.toarray() if sp.issparse(x) else np.asarray(x)
-        return PCA(n_pcs, random_state=seed).fit(x[train]).transform(x)
-    if n_pcs < 1:  # one training cell: no direction varies
-        return np.zeros((x.shape[0], 0))
-    fit = sp.csr_matrix(x[np.flatnonzero(train)], dtype=np.float64)
-    mean = np.asarray(fit.mean(axis=0)).ravel()
-    if x.shape[1] <= MAX_GENES:
-        covariance = np.zeros((x.shape[1], x.shape[1]))
-        rows = max(1, block // x.shape[1])
-        for lo in range(0, fit.shape[0], rows):
-            centred = fit[lo:lo + rows].toarray()
-            centred -= mean
-            covariance += centred.T @ centred
-        components = np.linalg.eigh(covariance)[1][:, ::-1][:, :n_pcs].T
-    else:
-        from scipy.sparse.linalg import LinearOperator, svds
-
-        centred = LinearOperator(fit.shape, dtype=np.float64,
-                                 matvec=lambda v: fit @ v.ravel() - mean @ v.ravel(),
-                                 rmatvec=lambda u: fit.T @ u.ravel() - mean * u.sum())
-        v0 = np.random.default_rng(seed).uniform(-1, 1, min(fit.shape))
-        _, values, vt = svds(centred, k=n_pcs, v0=v0)
-        components = vt[np.argsort(-values)]
-    return np.asarray(x @ components.T) - mean @ components.T
-
-
 def _expression_genes(adata, train) -> np.ndarray:
     """The highly variable genes (``var['highly_variable']``, else all), at most
     ``MAX_GENES`` of them: the most variable in the training cells.
@@ -307,7 +268,7 @@ def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None,
     if "spacon" in methods:
         raw["spacon"] = spacon
     if {"smoothed", "expression", "expression+position"} & set(methods):
-        raw["expression"] = _expression_pcs(adata, train, n_pcs, seed)
+        raw["expression"] = expression_pcs(adata, train, n_pcs, seed)
     if "smoothed" in methods:
         from ._smooth import _spatial_graph, average_over_graph
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .._errors import SpaconInputError
 from .._utils import label_text, labels_column
+from ._expression_pca import DENSE_BYTES, expression_pcs
 
 
 def classify_subtypes(
@@ -81,8 +83,12 @@ def classify_subtypes(
         fuse(sub, alpha, key_added=f"_fused{i}")
         domains(sub, n_domains=k, use_rep=f"_fused{i}", seed=seed, key_added=f"_domain{i}")
         rows.append({"method": f"spacon alpha={alpha:g}", "labels": sub.obs[f"_domain{i}"]})
-    x = sub.X.toarray() if hasattr(sub.X, "toarray") else np.asarray(sub.X)
-    sub.obsm["_pcs"] = PCA(min(n_pcs, x.shape[1], sub.n_obs - 1), random_state=seed).fit_transform(x)
+    if sp.issparse(sub.X) and sub.n_obs * sub.n_vars * 8 > DENSE_BYTES:  # never made dense
+        sub.obsm["_pcs"] = expression_pcs(sub, np.ones(sub.n_obs, bool), n_pcs, seed)
+    else:
+        x = sub.X.toarray() if sp.issparse(sub.X) else np.asarray(sub.X)
+        sub.obsm["_pcs"] = PCA(min(n_pcs, x.shape[1], sub.n_obs - 1),
+                               random_state=seed).fit_transform(x)
     # judged on the spatial graph, as alpha 0 is (expression knows no connectivity)
     domains(sub, n_domains=k, use_rep="_pcs", alpha=0.0, seed=seed, key_added="_expression")
     rows.append({"method": "expression only (PCA + GMM)", "labels": sub.obs["_expression"]})
