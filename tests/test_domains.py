@@ -576,6 +576,57 @@ def test_a_tree_is_cut_whatever_type_its_numbers_are_given_in(rng):
     assert np.array_equal(adata.obs["spacon_domain"].to_numpy(), first)
 
 
+def test_alternatives_are_the_other_peaks_of_the_better_familys_score():
+    from spacon.tl._domain_selection import alternatives
+
+    families = {  # the profile (better family at each k): 0 .5 .9 .6 .7 .75 .72 .2 .5 .4 .95
+        "mixture": {"k": np.arange(1, 12),
+                    "score": np.array([0, .5, .9, .6, .7, .6, .72, .2, .5, .4, .95])},
+        "tree": {"k": np.arange(1, 8), "score": np.array([0, .1, .2, .3, .4, .75, .1])},
+    }
+    found = alternatives(families, chosen=3)
+    # peaks: 3 (chosen), 6 (tree: 0.75 >= 0.7 and 0.72) and 9 (0.5); 0.8 x 0.9 = 0.72 keeps
+    # 6 alone; 11 scores most but is the last number tried, where a rising score stopped
+    assert [(a["k"], a["family"]) for a in found] == [(6, "tree")]
+    assert found[0]["ratio"] == pytest.approx(0.75 / 0.9)
+    assert [a["k"] for a in alternatives(families, chosen=3, share=0.5)] == [6, 9]
+    assert [a["k"] for a in alternatives(families, chosen=3, share=0.5, most=1)] == [6]
+    # a chosen number below the best (within the margin): the best is a peak above it
+    assert [(a["k"], a["ratio"] > 1) for a in alternatives(families, chosen=6)] == [(3, True)]
+    assert alternatives({"mixture": {"k": np.arange(1, 4), "score": np.zeros(3)}}, 1) == []
+
+
+def test_a_coarser_level_that_also_scores_is_reported_beside_the_choice(capsys):
+    """Four pairs of blobs: eight domains, or four; whichever is chosen, the other is named,
+    in the selection, its reason and what spacon run prints, and n_domains= gives it; a tree
+    stored before alternatives were recorded gets them from its score tables."""
+    from spacon.cli import _print_domains
+
+    rng = np.random.default_rng(0)
+    pairs = np.array([[0, 0], [30, 0], [0, 30], [30, 30]], float)
+    truth = rng.integers(0, 8, 600)
+    adata = embedded(np.concatenate([pairs, pairs + [6, 0]])[truth]
+                     + rng.normal(0, 1, (600, 2)))
+    spacon.tl.domains(adata, n_jobs=1)
+    selection = adata.uns["spacon_domain"]["selection"]
+    chosen, other = selection["chosen"], {4: 8, 8: 4}[selection["chosen"]]
+    assert other in selection["alternatives"]["k"]
+    assert f"{other} domains (" in selection["reason"].split("also peaks")[1]
+    for k, labels in ((chosen, truth), (other, truth % 4)):  # pair i: blobs i and i + 4
+        cut = spacon.tl.domains(adata, n_domains=k, copy=True).obs["spacon_domain"]
+        assert score(labels, cut)["ari"] > 0.99
+    stored = {key: np.array(v) for key, v in selection["alternatives"].items()}
+    del adata.uns["spacon_domain"]["selection"]["alternatives"]
+    spacon.tl.domains(adata, n_domains=other)  # the stored tree, cut
+    again = adata.uns["spacon_domain"]["selection"]["alternatives"]
+    assert again["k"].tolist() == stored["k"].tolist()
+    assert again["score"] == pytest.approx(stored["score"])
+    _print_domains({"n_domains": {"0": chosen}, "truth": {}, "alternatives": {"0": [other, 13]}},
+                   "OUT")
+    assert (f"also peak at {other} or 13 domains (spacon domains --result OUT --n-domains K)"
+            in capsys.readouterr().out)
+
+
 def test_the_reason_says_which_margin_let_fewer_domains_win():
     """Eight separate, equal blobs: joining two costs less than 5 % of modularity, so 7 win
     within that margin, and the reason says so (it said 'within one standard error')."""
@@ -586,6 +637,7 @@ def test_the_reason_says_which_margin_let_fewer_domains_win():
     spacon.tl.domains(adata, n_jobs=1)
     selection = adata.uns["spacon_domain"]["selection"]
     assert (selection["chosen"], selection["best_score_k"]) == (7, 8)
+    assert 8 in selection["alternatives"]["k"]  # the best score, named beside the choice
     assert selection["margin"]["which"] == "5%"
     assert f"within 5% ({selection['margin']['value']:.3f}" in selection["reason"]
     assert "one standard error of the best" not in selection["reason"]

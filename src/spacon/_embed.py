@@ -39,7 +39,8 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
 
     Returns
     -------
-    The annotated data and ``{"n_domains", "levels", "truth"}``; writes ``OUT/result.h5ad``
+    The annotated data and what :func:`~spacon._pipeline.call_domains` returns; writes
+    ``OUT/result.h5ad``
     and ``OUT/domains.csv``.
     """
     from . import pp

@@ -627,12 +627,14 @@ def call_domains(adata, config: RunConfig) -> dict:
     Returns
     -------
     ``{"n_domains": {alpha: count}, "levels": {alpha: {k: key}}, "level_counts": {alpha: {k:
-    count}}, "truth": {alpha: scores}}`` (Leiden/Louvain may find another count than ``k``).
+    count}}, "truth": {alpha: scores}, "alternatives": {alpha: [k, ...]}}`` (Leiden/Louvain
+    may find another count than ``k``; ``alternatives``: other numbers of domains where the
+    selection's score also peaks, when the number was chosen from the data).
     """
     from . import tl
     from .tl._domains import embedding_changed
 
-    counts, level_keys, level_counts, scores, level_scores = {}, {}, {}, {}, {}
+    counts, level_keys, level_counts, scores, level_scores, others = {}, {}, {}, {}, {}, {}
     for alpha in config.alpha:
         key, name = _keys.domain_for_alpha(alpha), f"{alpha:g}"
         tl.fuse(adata, alpha, key_added=_keys.fused_for_alpha(alpha))
@@ -649,6 +651,9 @@ def call_domains(adata, config: RunConfig) -> dict:
             level_keys[name] = levels
             level_counts[name] = {k: int(adata.obs[c].nunique()) for k, c in levels.items()}
         counts[name] = int(adata.obs[key].nunique())
+        selection = adata.uns.get(key, {}).get("selection", {})
+        if "alternatives" in selection and len(set(config.n_domains or [])) != 1:
+            others[name] = [int(k) for k in selection["alternatives"]["k"]]
         if config.truth is not None:
             scores[name] = tl.score_domains(adata, config.truth, key)
             if levels:
@@ -663,7 +668,7 @@ def call_domains(adata, config: RunConfig) -> dict:
         adata.uns[f"{_keys.DOMAIN}_colors"] = list(colours)
     tl.fuse(adata, config.alpha[0])  # obsm['X_spacon'] and uns['spacon_fuse'] agree on alpha
     return {"n_domains": counts, "levels": level_keys, "level_counts": level_counts,
-            "truth": scores, "level_truth": level_scores}
+            "truth": scores, "level_truth": level_scores, "alternatives": others}
 
 
 def domain_table(adata, config: RunConfig, domains: dict):
@@ -708,6 +713,7 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
         "domain_keys": {f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
         "domain_levels": domains["levels"],
         "domain_level_counts": domains["level_counts"],
+        "domain_alternatives": domains.get("alternatives", {}),
         "figures": figures,
         "versions": _versions(),
     }

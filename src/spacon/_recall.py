@@ -32,7 +32,8 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
 
     Returns
     -------
-    The annotated data and ``{"n_domains", "levels", "truth"}``; writes ``OUT/result.h5ad``
+    The annotated data and what :func:`~spacon._pipeline.call_domains` returns; writes
+    ``OUT/result.h5ad``
     (the result with the new domain columns), ``OUT/domains.csv``, ``OUT/summary.json`` (the
     run's, with the new domains), ``OUT/figures/`` (``config.figures``) and, unless
     ``no_report``, ``OUT/report.html``: with ``OUT`` the run's own directory (and
@@ -76,7 +77,7 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
         domains_from=str(result_dir.resolve()), n_domains=domains["n_domains"],
         domain_keys={f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
         domain_levels=domains["levels"], domain_level_counts=domains["level_counts"],
-        figures=figures)
+        domain_alternatives=domains["alternatives"], figures=figures)
     summary.setdefault("parameters", {}).update(
         alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
         resolution=config.resolution, refine=config.refine, truth=config.truth,

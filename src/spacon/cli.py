@@ -110,7 +110,8 @@ def _run(args) -> int:
     _print_domains({"n_domains": summary["n_domains"], "truth": summary.get("truth_scores", {}),
                     "levels": summary.get("domain_levels", {}),
                     "level_counts": summary.get("domain_level_counts", {}),
-                    "level_truth": summary.get("level_truth_scores", {})})
+                    "level_truth": summary.get("level_truth_scores", {}),
+                    "alternatives": summary.get("domain_alternatives", {})}, config.out)
     return 0
 
 
@@ -388,11 +389,14 @@ def _domains_from(args, command, source: str, also=()) -> int:
                *(f for f in also if not (f == "report.html" and config.no_report)
                  and not (f == "figures/" and config.figures == "none"))]
     print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")
-    _print_domains(domains)
+    _print_domains(domains, config.out if source == "result" else None)
     return 0
 
 
-def _print_domains(domains: dict) -> None:
+def _print_domains(domains: dict, out: str | None = None) -> None:
+    """The domains per alpha (and level), with their scores against the truth; ``out``: the
+    result folder that ``spacon domains --result`` can call other numbers of domains from.
+    """
     from . import _keys
     from .tl._metrics import SCORE_NAMES as names
     def against(scores: dict) -> str:
@@ -402,14 +406,23 @@ def _print_domains(domains: dict) -> None:
 
     for alpha, count in domains["n_domains"].items():
         scores = domains["truth"].get(alpha, {})
+        others = domains.get("alternatives", {}).get(alpha)
         print(f"  alpha {alpha}: {count} domains in obs['{_keys.domain_for_alpha(float(alpha))}']"
-              + against(scores))
+              + against(scores) + (f"; the scores also peak at {_either(others)} domains"
+                                   + (f" (spacon domains --result {out} --n-domains K)"
+                                      if out else "") if others else ""))
     for alpha, levels in domains.get("levels", {}).items():
         for k, level in levels.items():
             count = domains.get("level_counts", {}).get(alpha, {}).get(k, int(k))
             asked = "" if count == int(k) else f" ({k} asked)"
             scores = domains.get("level_truth", {}).get(alpha, {}).get(k, {})
             print(f"  alpha {alpha}: {count} domains in obs['{level}']{asked}" + against(scores))
+
+
+def _either(numbers: list[int]) -> str:
+    """``4``, ``4 or 10``, ``4, 10 or 13``."""
+    words = [str(n) for n in numbers]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _add_prepare_parser(sub) -> None:

@@ -61,6 +61,8 @@ ABSOLUTE_TOLERANCE = 0.01  # and within this much: when no partition scores abov
 # clump of coinciding cells beside a few others), one domain is the answer
 MIN_DOMAIN_SHARE = 0.02  # when merging, clusters smaller than this share of cells go first
 CHUNKS_PER_JOB = 3  # the runs go to the worker processes in this many chunks per process
+ALTERNATIVE_SHARE = 0.8  # other peaks of the score reported when they reach this share of the
+# chosen number's score
 
 
 def mixture(points: np.ndarray, k: int, seed: int, max_fit_cells: int,
@@ -251,6 +253,34 @@ def _one_standard_error(families: dict) -> tuple[str, int, str, int, tuple[str, 
                   for i in np.flatnonzero(t["score"] >= floor)]
     k, _, family = min(candidates)
     return family, k, top_family, int(t["k"][top_i]), (which, float(margins[which]))
+
+
+def alternatives(families: dict, chosen: int, share: float = ALTERNATIVE_SHARE,
+                 most: int = 3) -> list[dict]:
+    """Other numbers of domains the scores also support: peaks of the score over ``k``.
+
+    The profile is the better family's score at each ``k``; a peak scores at least both its
+    neighbours (``k - 1`` and ``k + 1``, both tried). Peaks other than ``chosen`` that score at least
+    ``share`` of the chosen number's score (and more than ``ABSOLUTE_TOLERANCE``) are
+    returned, the ``most`` best-scoring ones in order of ``k``: ``{"k", "family", "score",
+    "ratio"}``, the ratio to the chosen number's score. Where domains merge or split
+    reproducibly, several numbers stand out and the rule's choice among them is close (a
+    7-layer slice: 5 chosen, 7 also a peak, 7 % lower).
+    """
+    profile: dict[int, tuple[float, str]] = {}
+    for family, table in families.items():
+        for k, score in zip(np.asarray(table["k"]).tolist(), np.asarray(table["score"]).tolist()):
+            if k not in profile or score > profile[k][0]:
+                profile[k] = (float(score), family)
+    if chosen not in profile or profile[chosen][0] <= ABSOLUTE_TOLERANCE:
+        return []
+    floor = max(share * profile[chosen][0], ABSOLUTE_TOLERANCE)
+    # both neighbours tried: the last number tried may only be where a rising score stopped
+    peaks = [k for k, (score, _) in profile.items() if k != chosen and score >= floor
+             and all(n in profile and score >= profile[n][0] for n in (k - 1, k + 1))]
+    best = sorted(sorted(peaks, key=lambda k: (-profile[k][0], k))[:most])
+    return [{"k": int(k), "family": profile[k][1], "score": profile[k][0],
+             "ratio": profile[k][0] / profile[chosen][0]} for k in best]
 
 
 def _run_seeds(seed: int, n_runs: int, *key: int) -> list[int]:

@@ -147,7 +147,11 @@ def domains(
     ``'family'`` (``'mixture'`` or ``'tree'``), ``'best_score_family'``, ``'best_score_k'``,
     ``'n_tree_leaves'``, ``'weights'`` of the graphs, ``'n_runs'``, ``'at_limit'``, a one-line
     ``'reason'`` (with ``n_domains``: that it was asked, then the data's own ``'choice'``),
-    ``'labelling'`` (which start labels the cells, and why), and per family, ``'mixture'`` and
+    ``'labelling'`` (which start labels the cells, and why), ``'alternatives'`` (other
+    numbers of domains where the score also peaks, at 80 % of the chosen one's or more, at
+    most three: arrays ``'k'``, ``'family'``, ``'score'`` and ``'ratio'`` to the chosen score;
+    ``n_domains=`` gives any of them: below the stored tree's leaves a cut of it, above them a
+    mixture with that many components), and per family, ``'mixture'`` and
     ``'tree'``, the arrays ``'k'``,
     ``'stability'``, ``'stability_se'``, ``'modularity'`` (weighted; ``'modularity_<graph>'``
     each) and ``'score'``) and ``'tree'`` (``'merges'``: the two clusters joined at each step, scipy
@@ -371,6 +375,8 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         tree = MixtureTree.from_dict(stored["tree"])
         leaves = np.asarray(stored["tree"]["leaves"], dtype=np.int64)
         selection = dict(stored["selection"])
+        if "alternatives" not in selection:  # a tree stored before they were recorded
+            selection["alternatives"] = _alternative_arrays(_stored_alternatives(selection))
         logger.info("domains: cutting the tree stored in uns[%r]", tree_key)
     elif given_tree:  # a tree named by the caller is cut, never silently replaced
         built = stored.get("params", {})
@@ -388,7 +394,8 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         leaves = np.zeros(len(z), dtype=np.int64)
         selection = {"rule": "a single point", "chosen": 1,
                      "reason": "1 domain: every cell has the same embedding",
-                     "labelling": "every cell at one point: nothing to fit"}
+                     "labelling": "every cell at one point: nothing to fit",
+                     "alternatives": _alternative_arrays([])}
     else:
         graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors,
                                   options.get("spatial_key", _keys.SPATIAL_GRAPH),
@@ -473,7 +480,7 @@ def _final_mixture(points, group, scores, seed, max_fit_cells):
 
 def _selection_record(scores: dict) -> dict:
     """What was chosen and why, for ``uns[key]['selection']``."""
-    from ._domain_selection import ABSOLUTE_TOLERANCE, TOLERANCE
+    from ._domain_selection import ABSOLUTE_TOLERANCE, ALTERNATIVE_SHARE, TOLERANCE, alternatives
 
     best, family = int(scores["chosen"]), scores["family"]
     table = scores["families"][family]
@@ -498,12 +505,33 @@ def _selection_record(scores: dict) -> dict:
         reason += (" (at the most domains the data allow: more may exist)" if best > 0.75 * table[
             "k"][-1] else f" (the best score, at {_n(top_k, 'domain')}, is near the most "
             "domains the data allow: more may exist)")
+    others = alternatives(scores["families"], best)
+    if others:
+        reason += (f"; the score also peaks, at {ALTERNATIVE_SHARE:.0%} of this one or more, at "
+                   + ", ".join(f"{_n(o['k'], 'domain')} ({o['score']:.3f})" for o in others))
     return {"rule": "stability x modularity, one-standard-error", "chosen": best,
+            "alternatives": _alternative_arrays(others),
             "family": family, "best_score_family": top_family, "best_score_k": top_k,
             "n_tree_leaves": scores["n_tree_leaves"], "weights": scores["weights"],
             "n_runs": scores["n_runs"], "at_limit": scores["at_limit"], "reason": reason,
             "margin": {"which": scores["margin"][0], "value": scores["margin"][1]},
             **scores["families"]}
+
+
+def _alternative_arrays(others: list[dict]) -> dict:
+    """:func:`~spacon.tl._domain_selection.alternatives` as arrays, as ``uns`` stores them."""
+    return {"k": np.array([o["k"] for o in others], dtype=np.int64),
+            "family": np.array([o["family"] for o in others], dtype=str),
+            "score": np.array([o["score"] for o in others], dtype=np.float64),
+            "ratio": np.array([o["ratio"] for o in others], dtype=np.float64)}
+
+
+def _stored_alternatives(selection: dict) -> list[dict]:
+    """The alternatives of a stored selection that predates them, from its score tables."""
+    from ._domain_selection import alternatives
+
+    families = {f: selection[f] for f in ("mixture", "tree") if f in selection}
+    return alternatives(families, int(selection["chosen"])) if families else []
 
 
 def _n(count: int, noun: str) -> str:
