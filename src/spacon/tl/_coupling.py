@@ -146,7 +146,7 @@ def coupling(
       is its own smooth map, and are liberal where genes share a few smooth programs, as
       real expression does: with expression simulated independently of the human HCP
       connectome on its 66 regions (``benchmarks/coupling_null_calibration.py``), p < 0.05
-      came in 3-18 % of simulations for independent gene maps (symmetric across
+      came in 2-18 % of simulations for independent gene maps (symmetric across
       hemispheres or not), but in 12-55 % (``p_spatial``) and 15-72 %
       (``p_partial_spatial``) where 40 genes mixed 10 shared programs. Read a small
       p-value as a lead, not as proof; a large one does say that smooth maps explain the

@@ -260,9 +260,9 @@ def alternatives(families: dict, chosen: int, share: float = ALTERNATIVE_SHARE,
     """Other numbers of domains the scores also support: peaks of the score over ``k``.
 
     The profile is the better family's score at each ``k``; a peak scores at least both its
-    neighbours (``k - 1`` and ``k + 1``, both tried). Peaks other than ``chosen`` that score at least
-    ``share`` of the chosen number's score (and more than ``ABSOLUTE_TOLERANCE``) are
-    returned, the ``most`` best-scoring ones in order of ``k``: ``{"k", "family", "score",
+    neighbours (``k - 1`` and ``k + 1``, both tried). Peaks other than ``chosen`` that score
+    at least ``share`` of the chosen number's score (and more than ``ABSOLUTE_TOLERANCE``)
+    are returned, the ``most`` best-scoring ones in order of ``k``: ``{"k", "family", "score",
     "ratio"}``, the ratio to the chosen number's score. Where domains merge or split
     reproducibly, several numbers stand out and the rule's choice among them is close (a
     7-layer slice: 5 chosen, 7 also a peak, 7 % lower).
