@@ -192,8 +192,13 @@ def test_checkpoint_with_other_genes(sim_inputs, tmp_path):
     spacon.pp.spatial_graph(adata, radius=700, section_key="section")
     model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2), connectome_key=None)
     model.save(tmp_path / "m")
-    with pytest.raises(SpaconInputError, match="genes differ from the model's: 1 missing"):
+    with pytest.raises(SpaconInputError, match="genes differ from the model's: 1 missing") as err:
         spacon.SpaCon.load(tmp_path / "m", adata[:, 1:].copy())
+    assert "extra" not in str(err.value)  # none to name
+    other = adata[:, 1:].copy()
+    other.var_names = ["new", *other.var_names[1:]]
+    with pytest.raises(SpaconInputError, match=r"2 missing .*, 1 extra \(e\.g\. new\)"):
+        spacon.SpaCon.load(tmp_path / "m", other)
 
 
 def test_harmless_oddities_warn_but_run(sim_inputs):

@@ -225,6 +225,18 @@ def test_one_word_for_spatial_neighbours(tmp_path):
     assert RunConfig.from_toml(tmp_path / "run.toml").n_neighbors == 5
 
 
+def test_a_config_file_takes_the_command_lines_quiet(tmp_path):
+    from spacon._errors import SpaconInputError
+    from spacon._pipeline import RunConfig
+
+    for text, progress in (("quiet = true", False), ("quiet = false", True), ("", True)):
+        (tmp_path / "run.toml").write_text(text + "\n")
+        assert RunConfig.from_toml(tmp_path / "run.toml").progress is progress
+    (tmp_path / "run.toml").write_text('quiet = "yes"\n')
+    with pytest.raises(SpaconInputError, match="quiet must be true or false"):
+        RunConfig.from_toml(tmp_path / "run.toml")
+
+
 def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypatch):
     from spacon._pipeline import RunConfig
 

@@ -158,7 +158,8 @@ def test_a_matrix_inside_a_3d_array_is_named_by_its_index(tmp_path):
         assert np.allclose(dense(conn), 2 * M), key
         assert list(conn.labels) == ["r0", "r1", "r2"]  # the one text array of a name per row
     assert np.allclose(dense(read_connectivity(path, key="a[:, :, 0]")), M)
-    for key, match in [("a[:, :, 3]", "no position 3"), ("a(:,:,0)", "count from 1"),
+    for key, match in [("a[:, :, 3]", r"3 positions only: 0 to 2 in NumPy"),
+                       ("a(:,:,4)", r"1 to 3 in MATLAB's \(\.\.\.\)"), ("a(:,:,0)", "count from 1"),
                        ("a(:,:,00)", "count from 1"),
                        ("a[1]", "does not name one matrix"), ("a[:, :]", "3 axes"),
                        ("a[:, :, :]", "does not name one matrix"), ("b[:, :, 0]", "no dataset 'b'"),

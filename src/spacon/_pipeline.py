@@ -101,6 +101,12 @@ class RunConfig:
         values = {k.replace("-", "_"): v for k, v in raw.items()}
         if "knn" in values:  # the option's former name
             values.setdefault("n_neighbors", values.pop("knn"))
+        if "quiet" in values:  # the command line's --quiet
+            quiet = values.pop("quiet")
+            if not isinstance(quiet, bool):
+                raise SpaconInputError(f"{path.name}: quiet must be true or false, got "
+                                       f"{quiet!r}.")
+            values.setdefault("progress", not quiet)
         for name in PATH_OPTIONS:
             if isinstance(values.get(name), str):
                 values[name] = _relative_to(path, name, values[name])
@@ -550,7 +556,7 @@ def build_graphs(adata, config: RunConfig, connectivity, timer: Timer):
     if config.n_top_genes is not None and config.n_top_genes < adata.n_vars:
         adata = highly_variable(adata, config.n_top_genes)
     elif config.n_top_genes is not None:
-        logger.warning("--n-top-genes %d: the data have %d genes; training on all of them",
+        logger.warning("--n-top-genes %d: the data have %d genes; using all of them",
                        config.n_top_genes, adata.n_vars)
     else:
         marked = highly_variable_marked(adata)
@@ -588,7 +594,7 @@ def highly_variable(adata, n_top_genes: int):
     import scanpy as sc
 
     sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes, flavor="seurat")
-    logger.warning("training on the %d most variable of %d genes", n_top_genes, adata.n_vars)
+    logger.warning("using the %d most variable of %d genes", n_top_genes, adata.n_vars)
     return adata[:, adata.var["highly_variable"].to_numpy()].copy()
 
 

@@ -256,7 +256,7 @@ def _take(array, key: str, index: tuple | None, path: Path):
         if isinstance(i, int) and i >= n:
             raise SpaconInputError(
                 f"{path.name!r}: {key!r} is {' x '.join(map(str, shape))}; axis {axis + 1} has "
-                f"no position {i} (positions 0 to {n - 1}, or 1 to {n} in MATLAB's (...)).")
+                f"{n} positions only: 0 to {n - 1} in NumPy's [...], 1 to {n} in MATLAB's (...).")
     return np.asarray(array)[index]
 
 

@@ -141,8 +141,9 @@ def check_genes(adata, var_names: np.ndarray) -> None:
     if missing:
         raise SpaconInputError(
             f"the data's genes differ from the model's: {len(missing)} missing (e.g. "
-            f"{', '.join(missing[:5])}), {len(extra)} extra (e.g. {', '.join(extra[:5]) or '-'}"
-            "); the model needs its genes (listed under 'var_names' in the model directory's "
+            f"{', '.join(missing[:5])})"
+            + (f", {len(extra)} extra (e.g. {', '.join(extra[:5])})" if extra else "")
+            + "; the model needs its genes (listed under 'var_names' in the model directory's "
             "model.json).")
     detail = f"{len(extra)} more" if extra else "in another order"
     raise SpaconInputError(
