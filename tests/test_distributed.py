@@ -13,6 +13,7 @@ import torch
 
 import spacon
 from spacon.model import SampledBatches, SpaCon
+from spacon.model._train import TrainConfig
 
 STEPS = 4
 SETUP = """
@@ -56,8 +57,10 @@ def reference_state():
     module = model.module
     module.train()
     opt = torch.optim.Adam(module.parameters(), lr=5e-3, weight_decay=1e-4)
+    default = TrainConfig()  # the default fan-outs the ranks trained with
     sampler = spacon.graph.NeighborSampler(model.data.connectome, model.data.spatial,
-                                           (10, 5, 5), 64, "neighbors", 20, seed=0)
+                                           default.fanouts, 64, "neighbors",
+                                           default.spatial_fanout, seed=0)
     shards = [SampledBatches(model.data, sampler, r, 2).epoch(0) for r in range(2)]
     for _ in range(STEPS):
         grads = []

@@ -46,7 +46,7 @@ def held_out_sections():
         spacon.pp.spatial_graph(a, radius=info["suggested_radius"], section_key="section",
                                 z_radius=info["suggested_z_radius"])
     spacon.pp.connectome_graph(train, conn, unit_key="unit", threshold=0.4)
-    model = spacon.SpaCon(train, hidden_dims=(32, 16, 8)).train(max_steps=40, progress=False)
+    model = spacon.SpaCon(train, hidden_dims=(32, 16, 8)).train(max_steps=100, progress=False)
     model.fit_connectivity_map(conn, unit_key="unit")
     return model, train, tissue, conn
 

@@ -65,7 +65,7 @@ class RunConfig:
     refine: int | None = None
     epochs: int | None = None
     mode: str = "auto"
-    batch_size: int = 256
+    batch_size: int = 64
     lr: float = 5e-3
     seed: int = 0
     device: str = "auto"

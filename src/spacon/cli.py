@@ -238,7 +238,7 @@ def _add_data_options(parser, training: bool = True, optional_connectome: bool =
     model.add_argument("--hidden-dims", type=int, nargs=3, help="encoder sizes (256 64 16)")
     model.add_argument("--epochs", type=int, help=f"epochs (default {epochs_default})")
     model.add_argument("--mode", choices=["auto", "full", "sampled"], help="training mode")
-    model.add_argument("--batch-size", type=int, help="seed cells per batch (256)")
+    model.add_argument("--batch-size", type=int, help="seed cells per batch (64)")
     model.add_argument("--lr", type=float, help="learning rate (5e-3)")
     model.add_argument("--seed", type=_seed, help="random seed (0)")
     model.add_argument("--device", help="auto, cpu or cuda")

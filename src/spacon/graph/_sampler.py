@@ -71,10 +71,10 @@ class NeighborSampler:
         self,
         connectome: FactoredGraph | None,
         spatial: FactoredGraph,
-        fanouts=(10, 5, 5),
-        batch_size: int = 256,
+        fanouts=(5, 3, 3),
+        batch_size: int = 64,
         spatial_sampling: SpatialSampling = "neighbors",
-        spatial_fanout: int = 20,
+        spatial_fanout: int = 8,
         seed: int = 0,
         device="cpu",
     ):

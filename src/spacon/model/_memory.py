@@ -52,10 +52,17 @@ def embed_bytes(data: ModelData, hidden_dims, max_edges: int, reconstruct: bool)
     return int(outputs + chunk_edges * BYTES_PER_EDGE_EMBED + chunk_nodes)
 
 
+# a connectome with at most this many edges per cell trains full batch when it fits memory:
+# the sum of the former default fan-outs (10/5/5), kept when they were reduced so that the
+# same data train the same way (a full-batch step over so few edges is cheap and exact)
+FULL_BATCH_DEGREE = 20
+
+
 def choose_mode(data: ModelData, hidden_dims, memory_budget_gb: float, fanouts) -> str:
     """``"full"`` when a full-batch step fits the memory budget and the connectome is no
-    denser than what sampling would visit (sum of fan-outs per cell), else ``"sampled"``,
-    whose steps cost in proportion to the sampled subgraph, not the implied edges.
+    denser than what sampling would visit (sum of fan-outs per cell, at least
+    ``FULL_BATCH_DEGREE``), else ``"sampled"``, whose steps cost in proportion to the sampled
+    subgraph, not the implied edges.
     """
     need = full_batch_bytes(data, hidden_dims)
     free = available_memory_bytes()
@@ -63,7 +70,7 @@ def choose_mode(data: ModelData, hidden_dims, memory_budget_gb: float, fanouts) 
         memory_budget_gb = min(memory_budget_gb, 0.8 * free / 1024**3)
     degree = 0.0 if data.connectome is None else data.connectome.n_edges / max(
         data.connectome.n_cells, 1)
-    dense = degree > sum(f for f in fanouts if f > 0)
+    dense = degree > max(sum(f for f in fanouts if f > 0), FULL_BATCH_DEGREE)
     mode = "sampled" if dense or need > memory_budget_gb * 1024**3 else "full"
     logger.info(
         "training mode %s: full batch would need %.2f GB (budget %.2f GB); connectome has "

@@ -42,11 +42,11 @@ class TrainConfig:
 
     epochs: int | None = field(default=None, metadata=_RESUME)
     mode: TrainMode = field(default="auto", metadata=_RESUME)
-    batch_size: int = field(default=256, metadata=_RESUME)
-    fanouts: tuple[int, ...] = field(default=(10, 5, 5), metadata=_RESUME)
+    batch_size: int = field(default=64, metadata=_RESUME)
+    fanouts: tuple[int, ...] = field(default=(5, 3, 3), metadata=_RESUME)
     spatial_sampling: Literal["neighbors", "induced"] = field(default="neighbors",
                                                                metadata=_RESUME)
-    spatial_fanout: int = field(default=20, metadata=_RESUME)
+    spatial_fanout: int = field(default=8, metadata=_RESUME)
     lr: float = field(default=5e-3, metadata=_RESUME)
     weight_decay: float = field(default=1e-4, metadata=_RESUME)
     max_grad_norm: float = field(default=5.0, metadata=_RESUME)
