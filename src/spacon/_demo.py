@@ -128,7 +128,9 @@ def _demo(out, seed, epochs, progress, threads) -> dict:
     print(f"\nspacon demo: synthetic brain, {result.n_obs} cells x {result.n_vars} genes, "
           f"{info['params']['n_sections']} sections, {info['params']['n_regions']} regions, "
           f"{info['params']['n_modules']} distant connectivity modules")
-    print(f"training: {summary['training']['mode']}, {summary['training']['epochs']} epochs, "
+    training = summary["training"]
+    steps = training.get("steps", training["epochs"])  # the schedule may stop within an epoch
+    print(f"training: {training['mode']}, {steps} steps, "
           f"{summary['timings_seconds']['training']:.0f} s\n")
     print(f"{'adjusted Rand index':<34}{'regions':>9}{'modules':>9}{'domains':>9}")
     for name, r in rows.items():
