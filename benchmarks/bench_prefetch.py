@@ -2,7 +2,7 @@
 
 Run:  python benchmarks/bench_prefetch.py [--device cuda] [--repeats 2] [--n-cells 6000]
 
-Trains the default schedule (``SpaCon.train()``: 480 sampled steps on the 6,000-cell demo
+Trains the default schedule (``SpaCon.train()``: 500 sampled steps on the 6,000-cell demo
 brain) alternately with ``SampledBatches(prefetch=False)`` and ``prefetch=True``, in one
 process after a warm-up, and prints each run's seconds, the loop's seconds and the last loss
 (the same batches either way, so the same loss on the CPU and close on a GPU). On the CPU

@@ -6,7 +6,8 @@ Run:  python benchmarks/bench_training.py [--sizes 50000 250000] [--genes 1000] 
 The brain is the one of ``bench_scaling.py`` (40 regions, 5 connectivity modules, ~60 cells per
 connectivity unit, ~1,940 cells per section), preprocessed as ``spacon run`` does. Each size runs
 in a fresh process. Printed per size, over ``--steps`` sampled steps with the default settings
-(256 seeds, fan-outs 10/5/5, 20 spatial neighbours):
+(64 seeds, fan-outs 5/3/3, 8 spatial neighbours since 28 Nov; the README's CPU table was
+measured with the former 256 seeds, 10/5/5 and 20):
 
 - the step's parts: **sample** (the subgraph, drawn on the training device), **build** (its
   adjacencies and expression rows, built on the device: nothing is copied from the host) and

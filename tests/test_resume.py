@@ -83,3 +83,26 @@ def test_interrupted_run_resumes_to_the_same_embeddings(inputs, whole, tmp_path,
 def test_resume_needs_a_checkpoint(inputs, tmp_path, capsys):
     assert main(run_args(inputs, tmp_path / "new") + ["--resume"]) == 2
     assert "holds no checkpoint.pt" in capsys.readouterr().err
+
+
+def test_checkpoints_of_the_former_default_batches(tmp_path):
+    """Full-batch checkpoints ignore the sampling options; a sampled one of the former default
+    batches is refused with the settings that resume it."""
+    from spacon import SpaconInputError
+    from spacon.model._checkpoint import load_checkpoint
+    from spacon.model._train import TrainConfig
+
+    former = {"batch_size": 256, "fanouts": [10, 5, 5], "spatial_fanout": 20}
+    for mode in ("full", "sampled"):
+        now = TrainConfig(mode=mode, data="d").resume_params()
+        path = tmp_path / f"{mode}.pt"
+        torch.save({"train_params": {**now, **former}}, path)
+        if mode == "full":
+            assert load_checkpoint(path, now)["train_params"]["batch_size"] == 256
+        else:
+            with pytest.raises(SpaconInputError, match=r"batch_size=256 \(now 64\).*"
+                               r"SpaCon.train\(batch_size=256, fanouts=\(10, 5, 5\)"):
+                load_checkpoint(path, now)
+    torch.save({"train_params": {**now, "lr": 1.0}}, path)
+    with pytest.raises(SpaconInputError, match="resume with the same options"):
+        load_checkpoint(path, now)

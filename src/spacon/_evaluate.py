@@ -24,6 +24,11 @@ COUPLING = "coupling.csv"
 # training steps per fold unless --epochs is given: one model is trained per fold, so each gets
 # a short schedule (5 sampled epochs of the default brain; measured in the README's tables)
 EVALUATE_STEPS = 120
+# the batches that schedule was measured with (spacon's default until 28 Nov): each step covered
+# the default brain's training cells; the smaller default batches learn less per step on so
+# small a brain, and how many of their steps a fold needs was not measured. Used when neither
+# --epochs nor --batch-size is given.
+EVALUATE_BATCHES = {"batch_size": 256, "fanouts": (10, 5, 5), "spatial_fanout": 20}
 
 
 def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
@@ -31,7 +36,8 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
                           adata=None) -> dict:
     """Run :func:`spacon.tl.predict_connectivity` with ``spacon run``'s data options.
 
-    Each fold's model trains ``EVALUATE_STEPS`` steps unless ``config.epochs`` is set.
+    Each fold's model trains ``EVALUATE_STEPS`` steps (of ``EVALUATE_BATCHES`` unless
+    ``--batch-size`` is given) unless ``config.epochs`` is set.
     Writes ``OUT/metrics.json`` and ``OUT/connectivity_prediction.png``; returns the metrics:
     ``{"predictor", "folds", "connected", "methods": {method: {"pearson_r", "pearson_r_sd",
     "auroc", "auroc_sd", "mse", "mse_sd", "per_fold"}}, "settings"}`` (``connected`` states the
@@ -71,6 +77,8 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
         train["epochs"] = config.epochs
     else:
         train["max_steps"] = EVALUATE_STEPS
+        if config.batch_size == RunConfig.batch_size:  # not chosen by the user
+            train.update(EVALUATE_BATCHES)
     result = tl.predict_connectivity(
         adata, connectivity, unit_key=config.unit_key, folds=folds, holdout_key=holdout_key,
         section_key=config.section_key, section_order=config.section_order,
@@ -108,7 +116,8 @@ def _settings(config, holdout_key, train: dict) -> dict:
         "normalize": not config.no_normalize, "hidden_dims": list(config.hidden_dims),
         "connectivity_code": config.connectivity_code, "seed": config.seed,
         "training_per_fold": {k: v for k, v in train.items()
-                              if k in ("mode", "batch_size", "lr", "epochs", "max_steps")},
+                              if k in ("mode", "batch_size", "fanouts", "spatial_fanout",
+                                       "lr", "epochs", "max_steps")},
     }
 
 

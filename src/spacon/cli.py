@@ -202,7 +202,7 @@ def _add_evaluate_output(parser, result: str) -> None:
 
 
 def _add_data_options(parser, training: bool = True, optional_connectome: bool = False,
-                      epochs_default: str = "20 sampled / 500 full",
+                      epochs_default: str = "20 sampled, at most 500 steps / 500 full",
                       threads_help: str = "CPU threads, and processes of the domain selection"
                       ) -> None:
     """The data, graph and training options that `run` and `evaluate connectivity` share
@@ -595,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--overwrite", action="store_true",
                       help="write into a non-empty --out that is not an earlier demo's")
     demo.add_argument("--seed", type=_seed, default=0)
-    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 20)")
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: 500 steps)")
     demo.add_argument("--threads", type=int, help="CPU threads, and processes of the domain "
                       "selection (default: the idle CPUs)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")

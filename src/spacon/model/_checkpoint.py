@@ -33,6 +33,17 @@ def save_checkpoint(path: Path, module, optimizer, progress: dict) -> None:
         torch.save(state, tmp)
 
 
+# the training parameters that only sampled training uses
+SAMPLING_KEYS = ("batch_size", "fanouts", "spatial_sampling", "spatial_fanout")
+# the default sampled batches until 28 Nov, which checkpoints of that time hold
+FORMER_BATCHES = {"batch_size": 256, "fanouts": [10, 5, 5], "spatial_fanout": 20}
+
+
+def _same(saved, value) -> bool:
+    return list(saved) == list(value) if isinstance(value, list) and saved is not None \
+        else saved == value
+
+
 def load_checkpoint(path: Path, train_params: dict) -> dict:
     """Read a checkpoint written for the same training parameters."""
     try:
@@ -46,12 +57,19 @@ def load_checkpoint(path: Path, train_params: dict) -> dict:
             "expression, the spatial graph or the connectome graph differ (another input file, "
             "radius, threshold...); resume with the same inputs and graph options, or start a "
             "new run.")
-    differ = [k for k in RESUME_KEYS if k != "data" and saved.get(k) != train_params.get(k)]
+    full = saved.get("mode") == "full" and train_params.get("mode") == "full"
+    differ = [k for k in RESUME_KEYS if k != "data" and saved.get(k) != train_params.get(k)
+              and not (full and k in SAMPLING_KEYS)]  # full-batch steps sample nothing
     if differ:
         detail = ", ".join(f"{k}={saved.get(k)!r} (now {train_params.get(k)!r})" for k in differ)
+        former = all(_same(saved.get(k), v) for k, v in FORMER_BATCHES.items())
+        advice = ("; it used spacon's default batches until 28 Nov: resume in Python with "
+                  "SpaCon.train(batch_size=256, fanouts=(10, 5, 5), spatial_fanout=20, ...) or "
+                  "start a new run" if former and set(differ) <= set(SAMPLING_KEYS)
+                  else "; resume with the same options or start a new run")
         raise SpaconInputError(
             f"the checkpoint {str(path)!r} was written with other training parameters: "
-            f"{detail}; resume with the same options or start a new run."
+            f"{detail}{advice}."
         )
     return state
 

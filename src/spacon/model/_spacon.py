@@ -244,7 +244,7 @@ class SpaCon:
             every cell of a batch's subgraph, so small batches with small fan-outs still train
             on thousands of cells a step: on the synthetic brain (6,000 cells, where 256 seeds
             with fan-outs 10/5/5 and 20 spatial neighbours reached every cell) 64 seeds with
-            5/3/3 and 8 gave domains as good in about half the time, and on its 50,000-cell
+            5/3/3 and 8 gave domains as good in 0.6 of the time, and on its 50,000-cell
             tier 500 such steps beat 50 of the former default's in less time
             (``benchmarks/bench_sampling.py``).
         spatial_sampling, spatial_fanout
