@@ -124,3 +124,15 @@ def test_data_left_on_disk_are_refused_and_the_file_left_alone(tmp_path):
             spacon.pp.normalize(backed, layer=layer)
     backed.file.close()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_denormal_totals_give_finite_values(sparse):
+    """A cell whose total / target_sum underflows (denormal counts) is divided in double
+    precision: its values are its shares of target_sum, as for any other cell."""
+    x = np.array([[9.67e-43, 2e-43], [1.0, 3.0]], dtype=np.float32)
+    adata = ad.AnnData(sp.csr_matrix(x) if sparse else x.copy())
+    spacon.pp.normalize(adata)
+    out = adata.X.toarray() if sparse else adata.X
+    shares = x.astype(np.float64) / x.astype(np.float64).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(out, np.log1p(shares * 1e4), rtol=1e-3)

@@ -193,11 +193,23 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     # scanpy's normalize_total and log1p, to the last bit: each value divided by its cell's
     # total / target_sum (in the data's precision), then log1p
     scale = totals / x.dtype.type(target_sum)
+    # a total so small that total / target_sum underflows to 0 (denormal counts) would give
+    # inf: those cells are divided in double precision instead
+    tiny = scale == 0
+    scale[tiny] = 1
     if sp.issparse(x):
         x.data /= np.repeat(scale, np.diff(x.indptr))
+        if tiny.any():
+            at = np.repeat(tiny, np.diff(x.indptr))
+            rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))[at]
+            x.data[at] = (x.data[at].astype(np.float64) * target_sum
+                          / _row_totals_f64(x)[rows]).astype(x.dtype)
         np.log1p(x.data, out=x.data)
     else:
         x /= scale[:, None]
+        if tiny.any():
+            x[tiny] = (x[tiny].astype(np.float64) * target_sum
+                       / _row_totals_f64(x)[tiny][:, None]).astype(x.dtype)
         np.log1p(x, out=x)
     adata.layers[_keys.COUNTS] = counts.copy()
     adata.X = x
@@ -205,6 +217,16 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     adata.uns[_keys.NORMALIZE] = {"target_sum": float(target_sum), "log1p": True,
                                   "genes": np.asarray(totalled, dtype=str)}
     return adata if copy else None
+
+
+def _row_totals_f64(x) -> np.ndarray:
+    """Each cell's total in double precision (read for the tiny-total cells, whose values are
+    not yet divided).
+    """
+    if sp.issparse(x):
+        at = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        return np.bincount(at, weights=x.data.astype(np.float64), minlength=x.shape[0])
+    return x.sum(axis=1, dtype=np.float64)
 
 
 def _row_totals(x) -> np.ndarray:
