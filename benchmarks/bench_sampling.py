@@ -37,15 +37,10 @@ SETTINGS = {
 
 
 def demo_brain(seed: int):
-    import spacon
+    """The demo brain of ``seed``, prepared as ``spacon demo`` prepares it."""
+    from _measure import prepared_brain
 
-    adata, conn = spacon.datasets.synthetic_brain(seed=seed)
-    info = adata.uns["synthetic_brain"]
-    spacon.pp.normalize(adata)
-    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
-                            z_radius=info["suggested_z_radius"])
-    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
-    return adata
+    return prepared_brain(seed=seed)
 
 
 def cells_per_step(model, setting: dict) -> int:
