@@ -216,7 +216,7 @@ def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inpu
         return ["-m", "spacon.cli", "--verbose", "run", "--adata",
                 sim_inputs / "synthetic_brain.h5ad", "--connectivity",
                 sim_inputs / "connectome.npz", "--unit-key", "unit", "--n-neighbors", "6",
-                "--threshold", "0.4", "--mode", "sampled", "--epochs", "8", "--batch-size",
+                "--threshold", "0.4", "--mode", "sampled", "--epochs", "4", "--batch-size",
                 "128", "--hidden-dims", "16", "8", "4", "--alpha", "1", "--n-domains", "3",
                 "--out", out, "--figures", "none", "--quiet", *extra]
 

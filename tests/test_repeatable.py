@@ -8,7 +8,7 @@ import pytest
 SCRIPT = """
 import hashlib, torch, spacon
 torch.set_num_threads(2)
-a, conn = spacon.datasets.synthetic_brain(seed=0)
+a, conn = spacon.datasets.synthetic_brain(n_cells=3000, seed=0)
 info = a.uns["synthetic_brain"]
 spacon.pp.normalize(a)
 spacon.pp.spatial_graph(a, radius=info["suggested_radius"], section_key="section",

@@ -14,7 +14,7 @@ from spacon.cli import main
 
 # one thread: the compared runs start at different times, and the default thread count
 # follows how busy the machine is then (float sums differ between 1 and 2 threads)
-ARGS = ["--threads", "1", "--hidden-dims", "16", "8", "4", "--epochs", "10", "--batch-size", "50",
+ARGS = ["--threads", "1", "--hidden-dims", "16", "8", "4", "--epochs", "4", "--batch-size", "50",
         "--mode", "sampled", "--alpha", "0", "1", "--n-domains", "3", "--figures", "none",
         "--quiet"]
 
@@ -68,7 +68,7 @@ def test_interrupted_run_resumes_to_the_same_embeddings(inputs, whole, tmp_path,
         assert "--resume" in err and "Traceback" not in err
     assert not (out / "result.h5ad").exists()
     position = torch.load(out / "checkpoint.pt", weights_only=False)["position"]
-    assert position["steps"] < 10 * 18  # stopped before the end of training
+    assert position["steps"] < 4 * 18  # stopped before the end of training
 
     # without --resume the directory is refused, with a hint
     assert main(run_args(inputs, out)) == 2
