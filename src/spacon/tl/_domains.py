@@ -670,7 +670,8 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info, sizes=
     """Leiden or Louvain on the points ``z``, each standing for ``sizes`` cells.
 
     Without merged points (``sizes`` None or all 1): on scanpy's kNN graph of the cells
-    (``sc.pp.neighbors``), as scanpy clusters. With merged points: on the cells' kNN graph
+    (``sc.pp.neighbors``' UMAP weights, from exact neighbours and without umap-learn's
+    compilation: :mod:`._fuzzy_knn`), as scanpy clusters. With merged points: on the cells' kNN graph
     summed over points (the
     cell pairs linked between two points, and within one: a self-loop), so that a point of
     10,000 cells weighs as those cells do; on the bare points, a handful of clumps form one
@@ -688,14 +689,16 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info, sizes=
         return labels, len(np.unique(labels))
     tmp = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(len(z))]), obsm={"z": z})
     if single:
-        sc.pp.neighbors(tmp, n_neighbors=max(2, min(n_neighbors, len(z) - 1)), use_rep="z",
-                        random_state=seed)
+        from ._fuzzy_knn import fuzzy_connectivities
+
+        k = max(2, min(n_neighbors, len(z) - 1))
+        tmp.obsp["connectivities"] = fuzzy_connectivities(z, k, seed)
     else:
         from ._domain_selection import _knn_graph
 
         weight = sp.diags(np.asarray(sizes, dtype=np.float64))
         tmp.obsp["connectivities"] = (weight @ _knn_graph(z, n_neighbors, sizes) @ weight).tocsr()
-        tmp.uns["neighbors"] = {"connectivities_key": "connectivities", "params": {}}
+    tmp.uns["neighbors"] = {"connectivities_key": "connectivities", "params": {}}
 
     def run(res):
         if method == "leiden":
