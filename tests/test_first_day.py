@@ -667,3 +667,65 @@ def test_normalize_does_not_replace_a_users_own_counts_layer():
 
 def _dense(x):
     return x.toarray() if sp.issparse(x) else np.asarray(x)
+
+
+def test_scanpy_layout_counts_in_a_layer(sim_inputs, tmp_path, capsys):
+    """X scaled, raw counts in layers['counts'] (scanpy's usual file): --layer counts embeds
+    the counts as if X held them; without it the error names the flag; a missing layer is
+    named with the ones there are; the input file is left as it was."""
+    import anndata as ad
+    import scanpy as sc
+
+    import spacon
+
+    raw = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    scanpy_style = raw.copy()
+    scanpy_style.layers["counts"] = scanpy_style.X.copy()
+    sc.pp.normalize_total(scanpy_style)
+    sc.pp.log1p(scanpy_style)
+    scanpy_style.X = scanpy_style.X.toarray() - 1.0  # negative values, as sc.pp.scale leaves
+    path = tmp_path / "scanpy_style.h5ad"
+    scanpy_style.write_h5ad(path)
+    before = path.read_bytes()
+    fast = ["--no-connectivity", "--method", "leiden", "--figures", "none", "--no-report",
+            "--quiet"]
+    assert main(["run", "--adata", str(path), "--out", str(tmp_path / "x"), *fast]) == 2
+    assert "--layer counts" in capsys.readouterr().err
+    assert main(["run", "--adata", str(path), "--layer", "raw", "--out",
+                 str(tmp_path / "y"), *fast]) == 2
+    assert "has no layers['raw'] (its layers: 'counts')" in capsys.readouterr().err
+    assert main(["run", "--adata", str(path), "--layer", "counts", "--out",
+                 str(tmp_path / "run"), *fast]) == 0
+    result = ad.read_h5ad(tmp_path / "run" / "result.h5ad")
+    spacon.pp.normalize(raw)
+    np.testing.assert_allclose(result.X.toarray() if hasattr(result.X, "toarray") else result.X,
+                               raw.X.toarray(), rtol=1e-6, atol=1e-6)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # shown, as for a user
+def test_epochs_without_training_are_said_to_be_unused(sim_inputs, tmp_path, capsys):
+    """The smoothing encoder (the default without a connectome) trains nothing: --epochs is
+    said to be unused, and the summary does not record it."""
+    import json
+
+    out = tmp_path / "run"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--epochs", "3", "--method", "leiden", "--figures", "none", "--no-report",
+                 "--quiet", "--out", str(out)]) == 0
+    assert "--epochs 3 is not used" in capsys.readouterr().err
+    assert json.loads((out / "summary.json").read_text())["parameters"]["epochs"] is None
+    # a finished run is not resumed, and the error says what to do instead
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--resume", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "its run finished" in err and "--overwrite" in err
+
+
+def test_version():
+    import spacon
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert spacon.__version__

@@ -57,7 +57,7 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     check_inputs_not_outputs(config, ("result.h5ad", DOMAINS_CSV))
     check_out_is_not_the_model(config, model_dir)
     out = prepare_output(config.out, config.overwrite)
-    adata = read_input(config.adata)
+    adata = read_input(config.adata, config.layer)
     check_truth(adata, config.truth)
     meta = json.loads((model_dir / "model.json").read_text())
     preprocessing = meta.get("preprocessing", {})

@@ -68,7 +68,7 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
     if adata is None:
         if config.adata is None:
             raise SpaconInputError("--adata IN.h5ad is required.")
-        adata = read_input(config.adata)
+        adata = read_input(config.adata, config.layer)
     connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
     config = normalize_and_spatial_graph(adata, config)
     train = {"mode": config.mode, "batch_size": config.batch_size, "lr": config.lr,
@@ -140,7 +140,7 @@ def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: s
     if (out / COUPLING).exists() and not config.overwrite:
         raise SpaconInputError(f"{out}/{COUPLING} exists already; choose another --out or pass "
                                "--overwrite.")
-    adata = read_input(config.adata)
+    adata = read_input(config.adata, config.layer)
     connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
     normalize_unless_asked_not_to(adata, config,
                                   "co-expression of counts follows each cell's depth")

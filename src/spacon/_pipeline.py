@@ -52,6 +52,7 @@ class RunConfig:
     negative: str = "drop"
     symmetrize: bool = False
     no_normalize: bool = False
+    layer: str | None = None  # the expression from adata.layers[layer] instead of X
     n_top_genes: int | None = None
     encoder: str = "auto"
     n_hops: int = 3
@@ -223,9 +224,12 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
     names = checkpoint_files(world_size)
     missing = [n for n in names if not (out / n).exists()]
     if resume and missing:
+        finished = (out / "result.h5ad").exists()
         raise SpaconInputError(
-            f"--resume: {out} holds no {', '.join(missing)} to continue from; run without "
-            "--resume to start a new run."
+            f"--resume: {out} holds no {', '.join(missing)} to continue from"
+            + ("; its run finished (result.h5ad is there): nothing to resume. To run again "
+               "into it, pass --overwrite instead of --resume, or choose another --out."
+               if finished else "; run without --resume to start a new run.")
         )
     checkpoint = out / names[0]
     if (out / "result.h5ad").exists() and not overwrite:
@@ -285,8 +289,21 @@ def check_out_is_not_the_model(config: RunConfig, model_dir: Path) -> None:
             "another --out.")
 
 
-def read_input(path: str | Path):
-    """Read the input h5ad into memory (the file itself is never written)."""
+def read_input(path: str | Path, layer: str | None = None):
+    """Read the input h5ad into memory (the file itself is never written); with ``layer``,
+    its ``layers[layer]`` is the expression (``X``) from here on (``--layer``).
+    """
+    adata = _read_h5ad(path)
+    if layer is not None:
+        if layer not in adata.layers:
+            raise SpaconInputError(
+                f"--layer {layer}: {Path(path).name} has no layers[{layer!r}] (its layers: "
+                f"{', '.join(map(repr, adata.layers)) or 'none'}).")
+        adata.X = adata.layers[layer].copy()
+    return adata
+
+
+def _read_h5ad(path: str | Path):
     import anndata as ad
 
     path = Path(path)
@@ -380,7 +397,7 @@ def _run(config: RunConfig, adata=None):
     out = _prepared_output(config, group, main_rank, world_size)
     timer = Timer()
     if adata is None:
-        adata = read_input(config.adata)
+        adata = read_input(config.adata, config.layer)
     check_truth(adata, config.truth)
     too_many = [k for k in config.n_domains or [] if k > adata.n_obs]
     if too_many:  # now, not after training
@@ -461,6 +478,11 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     check_option("components", config.components, ("multispati", "pca"))
     if config.encoder == "auto":
         config = config.updated({"encoder": "smoothing" if config.no_connectivity else "spacon"})
+    if config.encoder == "smoothing" and config.epochs is not None:
+        warnings.warn(f"--epochs {config.epochs} is not used: the smoothing encoder (the "
+                      "default without a connectome) trains nothing; --encoder spacon trains "
+                      "for that many epochs.", SpaconWarning, stacklevel=3)
+        config = config.updated({"epochs": None})
     if config.encoder == "spacon" and config.components != "pca":
         raise SpaconInputError(
             f"--components {config.components} applies to --encoder smoothing; SpaCon trains on "

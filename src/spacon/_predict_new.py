@@ -57,7 +57,7 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
     check_inputs_not_outputs(config, ("result.h5ad", PROFILES))
     check_out_is_not_the_model(config, model_dir)
     out = prepare_output(config.out, config.overwrite)
-    adata = read_input(config.adata)
+    adata = read_input(config.adata, config.layer)
     if config.unit_key is not None and config.unit_key not in adata.obs:
         raise SpaconInputError(
             f"--unit-key {config.unit_key!r} is not a column of adata.obs (it has: "
@@ -77,7 +77,7 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
 
 def describe(adata, profiles, out) -> str:
     """What ``spacon predict`` wrote, for the command line."""
-    return (f"wrote {out}/{PROFILES} ({profiles.shape[0]} {profiles.index.name}s x "
+    return (f"wrote {out}/{PROFILES} ({profiles.shape[0]} units of obs[{profiles.index.name!r}] x "
             f"{profiles.shape[1]} targets) and {out}/result.h5ad (obsm['"
             f"{_keys.CONNECTIVITY_CODE}']: each cell's predicted profile on the "
             f"{adata.obsm[_keys.CONNECTIVITY_CODE].shape[1]} top principal axes of the "

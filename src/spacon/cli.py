@@ -190,6 +190,8 @@ def _add_input_options(parser):
     data.add_argument("--spatial-key", help="obsm key of coordinates (default spatial)")
     data.add_argument("--no-normalize", action="store_true", default=None,
                       help="X is already log-normalised (e.g. a spacon run result.h5ad)")
+    data.add_argument("--layer", help="the expression from adata.layers[LAYER] instead of X "
+                      "(scanpy's layout: raw counts in 'counts', normalised or scaled X)")
     return data
 
 
@@ -407,7 +409,7 @@ def _print_domains(domains: dict, out: str | None = None) -> None:
     for alpha, count in domains["n_domains"].items():
         scores = domains["truth"].get(alpha, {})
         others = domains.get("alternatives", {}).get(alpha)
-        print(f"  alpha {alpha}: {count} domains in obs['{_keys.domain_for_alpha(float(alpha))}']"
+        print(f"  alpha {alpha}: {_domains(count)} in obs['{_keys.domain_for_alpha(float(alpha))}']"
               + against(scores) + (f"; the scores also peak at {_either(others)} domains"
                                    + (f" (spacon domains --result {out} --n-domains K)"
                                       if out else "") if others else ""))
@@ -416,7 +418,12 @@ def _print_domains(domains: dict, out: str | None = None) -> None:
             count = domains.get("level_counts", {}).get(alpha, {}).get(k, int(k))
             asked = "" if count == int(k) else f" ({k} asked)"
             scores = domains.get("level_truth", {}).get(alpha, {}).get(k, {})
-            print(f"  alpha {alpha}: {count} domains in obs['{level}']{asked}" + against(scores))
+            print(f"  alpha {alpha}: {_domains(count)} in obs['{level}']{asked}" + against(scores))
+
+
+def _domains(count) -> str:
+    """``1 domain``, ``4 domains``."""
+    return f"{count} domain{'' if int(count) == 1 else 's'}"
 
 
 def _either(numbers: list[int]) -> str:
@@ -468,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Integrate spatial transcriptomics with brain connectivity (SpaCon).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"spacon {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser(

@@ -67,7 +67,8 @@ def _check_values(values, where: str, counts: bool) -> None:
     if (values < 0).any():
         raise SpaconInputError(
             f"{where} has negative values; spacon expects counts or log-normalised expression "
-            "(scaled/centred data are not supported)."
+            "(scaled/centred data are not supported). Where a layer holds the raw counts, use "
+            "it: spacon.pp.normalize(adata, layer='counts'); spacon run: --layer counts."
         )
     if counts and not np.allclose(values, np.round(values)):
         raise SpaconInputError(
@@ -104,7 +105,8 @@ def _refuse_other_counts_layer(adata, layer: str | None) -> None:
                 f"normalize would replace it with X's counts. If X is normalised already, do not "
                 f"normalise it again (skip spacon.pp.normalize; spacon run: --no-normalize); if "
                 f"that layer holds the raw counts, normalise those: spacon.pp.normalize(adata, "
-                f"layer={_keys.COUNTS!r}); else rename the layer first.")
+                f"layer={_keys.COUNTS!r}) (spacon run: --layer {_keys.COUNTS}); else rename "
+                "the layer first.")
         raise SpaconInputError(
             f"adata.layers[{_keys.COUNTS!r}] holds other values than layers[{layer!r}], and "
             f"spacon.pp.normalize would replace it with the counts of layers[{layer!r}]: rename "
