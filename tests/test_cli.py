@@ -91,7 +91,8 @@ def test_no_connectivity_flag_overrides_a_config_files_connectome(inputs, tmp_pa
 def test_spatial_only_run(inputs, tmp_path):
     out = tmp_path / "s"
     args = ["run", "--adata", str(inputs / "synthetic_brain.h5ad"), "--no-connectivity",
-            "--section-key", "section", "--n-neighbors", "6", "--alpha", "0", "--out", str(out), *SMALL]
+            "--section-key", "section", "--n-neighbors", "6", "--alpha", "0", "--out", str(out),
+            "--quiet"]
     assert main(args) == 0
     import anndata as ad
 
@@ -260,6 +261,7 @@ def test_embed_refuses_training_options_it_would_ignore(capsys):
     assert "--epochs" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # base_args' --epochs
 def test_overwrite_leaves_nothing_of_the_earlier_run_that_the_new_one_did_not_write(inputs,
                                                                                    tmp_path):
     """A trained run at alphas 0 and 1 with its report, then a smoothing run at alpha 0

@@ -185,7 +185,7 @@ def test_no_report(sim_inputs, tmp_path):
     out = tmp_path / "res"
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
                  "--section-key", "section", "--radius", "700", "--out", str(out),
-                 "--alpha", "0", "--no-report", "--figures", "none", *SMALL]) == 0
+                 "--alpha", "0", "--no-report", "--figures", "none", "--quiet"]) == 0
     assert (out / "result.h5ad").exists() and not (out / "report.html").exists()
 
 

@@ -478,11 +478,6 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     check_option("components", config.components, ("multispati", "pca"))
     if config.encoder == "auto":
         config = config.updated({"encoder": "smoothing" if config.no_connectivity else "spacon"})
-    if config.encoder == "smoothing" and config.epochs is not None:
-        warnings.warn(f"--epochs {config.epochs} is not used: the smoothing encoder (the "
-                      "default without a connectome) trains nothing; --encoder spacon trains "
-                      "for that many epochs.", SpaconWarning, stacklevel=3)
-        config = config.updated({"epochs": None})
     if config.encoder == "spacon" and config.components != "pca":
         raise SpaconInputError(
             f"--components {config.components} applies to --encoder smoothing; SpaCon trains on "
@@ -521,6 +516,11 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
                                    "--n-domains the resolution is searched): drop one.")
         if not config.resolution > 0:
             raise SpaconInputError(f"--resolution must be > 0, got {config.resolution:g}.")
+    if config.encoder == "smoothing" and config.epochs is not None:  # (after the errors)
+        warnings.warn(f"--epochs {config.epochs} is not used: the smoothing encoder (the "
+                      "default without a connectome) trains nothing; --encoder spacon trains "
+                      "for that many epochs.", SpaconWarning, stacklevel=3)
+        config = config.updated({"epochs": None})
     return config
 
 

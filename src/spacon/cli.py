@@ -409,7 +409,8 @@ def _print_domains(domains: dict, out: str | None = None) -> None:
     for alpha, count in domains["n_domains"].items():
         scores = domains["truth"].get(alpha, {})
         others = domains.get("alternatives", {}).get(alpha)
-        print(f"  alpha {alpha}: {_domains(count)} in obs['{_keys.domain_for_alpha(float(alpha))}']"
+        key = _keys.domain_for_alpha(float(alpha))
+        print(f"  alpha {alpha}: {_count_of_domains(count)} in obs['{key}']"
               + against(scores) + (f"; the scores also peak at {_either(others)} domains"
                                    + (f" (spacon domains --result {out} --n-domains K)"
                                       if out else "") if others else ""))
@@ -418,10 +419,11 @@ def _print_domains(domains: dict, out: str | None = None) -> None:
             count = domains.get("level_counts", {}).get(alpha, {}).get(k, int(k))
             asked = "" if count == int(k) else f" ({k} asked)"
             scores = domains.get("level_truth", {}).get(alpha, {}).get(k, {})
-            print(f"  alpha {alpha}: {_domains(count)} in obs['{level}']{asked}" + against(scores))
+            print(f"  alpha {alpha}: {_count_of_domains(count)} in obs['{level}']{asked}"
+                  + against(scores))
 
 
-def _domains(count) -> str:
+def _count_of_domains(count) -> str:
     """``1 domain``, ``4 domains``."""
     return f"{count} domain{'' if int(count) == 1 else 's'}"
 
