@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 import warnings
 from pathlib import Path
 
 from ._errors import SpaconInputError, TrainingInterrupted
+
+# OpenMP threads waiting for work sleep at once instead of spinning: beside another busy
+# process, a spinning thread takes the core its partner needs, and every parallel step waits
+# (2-thread training beside one busy process: 150-159 s spinning, 40-43 s passive; idle, the
+# same: benchmarks/bench_wait_policy.py). Read when torch loads OpenMP, so set here, before;
+# a value the user set is kept. (In Python, set it before importing torch.)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 logger = logging.getLogger("spacon")
 
