@@ -126,7 +126,7 @@ def test_spacon_run_under_torchrun(sim_inputs, tmp_path):
         "--connectivity", sim_inputs / "connectome.npz", "--unit-key", "unit",
         "--section-key", "section", "--n-neighbors", "6", "--threshold", "0.4", "--mode", "sampled",
         "--epochs", "2", "--batch-size", "128", "--hidden-dims", "16", "8", "4",
-        "--alpha", "0", "1", "--n-domains", "3", "--out", out, "--quiet")
+        "--alpha", "0", "1", "--method", "leiden", "--out", out, "--quiet")  # (fast domains)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("wrote ") == 1  # rank 0 alone reports and writes
     summary = json.loads((out / "summary.json").read_text())
@@ -217,7 +217,7 @@ def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inpu
                 sim_inputs / "synthetic_brain.h5ad", "--connectivity",
                 sim_inputs / "connectome.npz", "--unit-key", "unit", "--n-neighbors", "6",
                 "--threshold", "0.4", "--mode", "sampled", "--epochs", "4", "--batch-size",
-                "128", "--hidden-dims", "16", "8", "4", "--alpha", "1", "--n-domains", "3",
+                "128", "--hidden-dims", "16", "8", "4", "--alpha", "1", "--method", "leiden",
                 "--out", out, "--figures", "none", "--quiet", *extra]
 
     whole = torchrun(*command(tmp_path / "whole"))
