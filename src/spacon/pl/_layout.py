@@ -15,21 +15,12 @@ CURVE_A, CURVE_B = 1.577, 0.895
 
 
 def fuzzy_knn_graph(x: np.ndarray, n_neighbors: int = 15):
-    """Edges ``(source, target, weight)`` of UMAP's symmetric fuzzy k-nearest-neighbour graph."""
-    import scipy.sparse as sp
-    from sklearn.neighbors import NearestNeighbors
+    """Edges ``(source, target, weight)`` of UMAP's symmetric fuzzy k-nearest-neighbour graph
+    (``n_neighbors`` other cells each; the graph Leiden clusters, :mod:`spacon.tl._fuzzy_knn`).
+    """
+    from ..tl._fuzzy_knn import fuzzy_connectivities
 
-    k = min(n_neighbors + 1, len(x))
-    dist, idx = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(x)
-    dist, idx = dist[:, 1:], idx[:, 1:]  # drop each cell itself
-    rho = dist[:, :1]
-    sigma = np.maximum((dist - rho).mean(axis=1, keepdims=True), 1e-8)
-    weight = np.exp(-np.maximum(dist - rho, 0) / sigma)
-    n = len(x)
-    w = sp.csr_matrix((weight.ravel(), (np.repeat(np.arange(n), idx.shape[1]), idx.ravel())),
-                      shape=(n, n))
-    w = w + w.T - w.multiply(w.T)  # fuzzy union
-    w = w.tocoo()
+    w = fuzzy_connectivities(x, n_neighbors + 1).tocoo()  # (scanpy counts the cell itself)
     return w.row, w.col, w.data
 
 
