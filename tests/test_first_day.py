@@ -730,3 +730,28 @@ def test_version():
         main(["--version"])
     assert stop.value.code == 0
     assert spacon.__version__
+
+
+def test_cells_without_a_true_label_are_counted_out_of_the_scores(sim_inputs, tmp_path, capsys):
+    """Unannotated spots (NaN in --truth) are left out of the scores, and the run says how many."""
+    import json
+
+    import anndata as ad
+
+    adata = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    adata.obs["region"] = adata.obs["region"].astype(object)
+    adata.obs.iloc[:7, adata.obs.columns.get_loc("region")] = np.nan
+    path = tmp_path / "unannotated.h5ad"
+    adata.write_h5ad(path)
+    out = tmp_path / "run"
+    assert main(["run", "--adata", str(path), "--no-connectivity", "--truth", "region",
+                 "--method", "leiden", "--out", str(out), *UNTRAINED]) == 0
+    printed = capsys.readouterr().out
+    assert "7 cells without a label in obs['region'] (NaN) left out of the scores" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["truth_scores"]["cells_without_truth"] == 7
+    assert 0 < summary["truth_scores"]["0"]["ari"] <= 1
+    # called again from the result: said again
+    assert main(["domains", "--result", str(out), "--n-domains", "3", "--out",
+                 str(tmp_path / "again"), "--figures", "none", "--no-report"]) == 0
+    assert "7 cells without a label" in capsys.readouterr().out

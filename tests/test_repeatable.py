@@ -31,3 +31,19 @@ def test_training_is_repeatable_across_processes():
         for _ in range(2)
     }
     assert len(digests) == 1
+
+
+
+def test_mkl_vector_functions_are_resolved_before_threads_compute():
+    """Every name in VECTOR_MATH is a torch function that runs on one element of both float
+    types, and entering cpu_threads (training, embedding, runs) resolves them first: the
+    race it avoids (benchmarks/bench_vector_math.py) cannot be triggered on demand."""
+    import torch
+
+    from spacon import _utils
+
+    _utils._vector_math_resolved = False
+    with _utils.cpu_threads(1):
+        assert _utils._vector_math_resolved
+    assert all(callable(getattr(torch, name)) for name in _utils.VECTOR_MATH)
+    assert {"exp", "log", "sqrt", "tanh"} <= set(_utils.VECTOR_MATH)

@@ -695,8 +695,11 @@ def call_domains(adata, config: RunConfig) -> dict:
     if colours is not None:  # the same domains, the same colours (in scanpy's plots too)
         adata.uns[f"{_keys.DOMAIN}_colors"] = list(colours)
     tl.fuse(adata, config.alpha[0])  # obsm['X_spacon'] and uns['spacon_fuse'] agree on alpha
+    # cells without a true label (NaN: unannotated spots) are left out of the scores
+    unscored = 0 if config.truth is None else int(adata.obs[config.truth].isna().sum())
     return {"n_domains": counts, "levels": level_keys, "level_counts": level_counts,
-            "truth": scores, "level_truth": level_scores, "alternatives": others}
+            "truth": scores, "level_truth": level_scores, "alternatives": others,
+            "truth_key": config.truth, "unscored": unscored}
 
 
 def domain_table(adata, config: RunConfig, domains: dict):
@@ -890,6 +893,8 @@ def add_truth_scores(summary: dict, config: RunConfig, domains: dict) -> None:
     summary.pop("level_truth_scores", None)
     if domains["truth"]:
         summary["truth_scores"] = {"truth": config.truth, **domains["truth"]}
+        if domains.get("unscored"):
+            summary["truth_scores"]["cells_without_truth"] = domains["unscored"]
     if domains.get("level_truth"):
         summary["level_truth_scores"] = {"truth": config.truth, **domains["level_truth"]}
 

@@ -322,12 +322,44 @@ def choose_threads(threads: int | None = None) -> int:
     return cpus if busy is None else max(1, min(cpus, round(len(mask) - busy)))
 
 
+# torch's CPU float functions that Intel MKL's vector maths library (VML) computes
+VECTOR_MATH = ("exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "tanh", "erf", "erfc",
+               "erfinv", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh")
+_vector_math_resolved = False
+
+
+def resolve_vector_math() -> None:
+    """Call each of MKL's vector functions once, on this thread, before torch's worker
+    threads do (once per process).
+
+    oneMKL 2024.2, which torch's CPU wheels carry, chooses a function's kernel on its first
+    call; first calls made at once from several threads can run another, low-accuracy kernel
+    on one thread's share (pytorch/pytorch#188792). Here about one training process in a
+    hundred, under load, computed another ``exp`` of the same inputs in its first attention
+    layer, and its whole result differed in the last digits. A one-element call per function
+    and precision settles the choice first (``benchmarks/bench_vector_math.py``).
+    """
+    global _vector_math_resolved
+    if _vector_math_resolved:
+        return
+    import torch
+
+    for dtype in (torch.float32, torch.float64):
+        x = torch.full((1,), 0.5, dtype=dtype)
+        for name in VECTOR_MATH:
+            getattr(torch, name)(x)
+    _vector_math_resolved = True
+
+
 @contextlib.contextmanager
 def cpu_threads(threads: int) -> Iterator[int]:
-    """Run torch and BLAS with ``threads`` threads inside (restored afterwards)."""
+    """Run torch and BLAS with ``threads`` threads inside (restored afterwards); MKL's vector
+    functions are resolved first (:func:`resolve_vector_math`).
+    """
     import torch
     from threadpoolctl import threadpool_limits
 
+    resolve_vector_math()
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

@@ -119,7 +119,10 @@ def _run(args) -> int:
                     "levels": summary.get("domain_levels", {}),
                     "level_counts": summary.get("domain_level_counts", {}),
                     "level_truth": summary.get("level_truth_scores", {}),
-                    "alternatives": summary.get("domain_alternatives", {})}, config.out)
+                    "alternatives": summary.get("domain_alternatives", {}),
+                    "truth_key": config.truth,
+                    "unscored": summary.get("truth_scores", {}).get("cells_without_truth", 0)},
+                   config.out)
     return 0
 
 
@@ -429,6 +432,10 @@ def _print_domains(domains: dict, out: str | None = None) -> None:
             scores = domains.get("level_truth", {}).get(alpha, {}).get(k, {})
             print(f"  alpha {alpha}: {_count_of_domains(count)} in obs['{level}']{asked}"
                   + against(scores))
+    if domains.get("unscored"):
+        n = domains["unscored"]
+        print(f"  {n} cell{'' if n == 1 else 's'} without a label in obs['{domains['truth_key']}'] "
+              "(NaN) left out of the scores")
 
 
 def _count_of_domains(count) -> str:
