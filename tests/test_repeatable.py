@@ -33,17 +33,38 @@ def test_training_is_repeatable_across_processes():
     assert len(digests) == 1
 
 
-
 def test_mkl_vector_functions_are_resolved_before_threads_compute():
-    """Every name in VECTOR_MATH is a torch function that runs on one element of both float
-    types, and entering cpu_threads (training, embedding, runs) resolves them first: the
-    race it avoids (benchmarks/bench_vector_math.py) cannot be triggered on demand."""
+    """Training and embedding resolve MKL's vector functions (one-element calls) before any
+    multi-element exp or sqrt runs: the race it avoids (benchmarks/bench_vector_math.py)
+    cannot be triggered on demand, so the order is what is checked."""
     import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
 
+    import spacon
     from spacon import _utils
 
+    early = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if (func in (torch.ops.aten.exp.default, torch.ops.aten.sqrt.default)
+                    and args[0].numel() > 1 and not _utils._vector_math_resolved):
+                early.append(func)
+            return out
+
+    a, conn = spacon.datasets.synthetic_brain(n_cells=300, seed=0)
+    info = a.uns["synthetic_brain"]
+    spacon.pp.normalize(a)
+    spacon.pp.spatial_graph(a, radius=info["suggested_radius"], section_key="section",
+                            z_radius=info["suggested_z_radius"])
+    spacon.pp.connectome_graph(a, conn, unit_key="unit", threshold=0.4)
+    model = spacon.SpaCon(a, hidden_dims=(8, 4, 2), seed=0)
     _utils._vector_math_resolved = False
-    with _utils.cpu_threads(1):
+    with Watch():
+        model.train(progress=False, max_steps=2, seed=0, threads=2)
         assert _utils._vector_math_resolved
+        _utils._vector_math_resolved = False
+        model.embed()
+    assert _utils._vector_math_resolved and not early
     assert all(callable(getattr(torch, name)) for name in _utils.VECTOR_MATH)
-    assert {"exp", "log", "sqrt", "tanh"} <= set(_utils.VECTOR_MATH)

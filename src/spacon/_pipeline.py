@@ -893,8 +893,7 @@ def add_truth_scores(summary: dict, config: RunConfig, domains: dict) -> None:
     summary.pop("level_truth_scores", None)
     if domains["truth"]:
         summary["truth_scores"] = {"truth": config.truth, **domains["truth"]}
-        if domains.get("unscored"):
-            summary["truth_scores"]["cells_without_truth"] = domains["unscored"]
+        summary["truth_scores"]["cells_without_truth"] = domains.get("unscored", 0)
     if domains.get("level_truth"):
         summary["level_truth_scores"] = {"truth": config.truth, **domains["level_truth"]}
 

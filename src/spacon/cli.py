@@ -434,7 +434,7 @@ def _print_domains(domains: dict, out: str | None = None) -> None:
                   + against(scores))
     if domains.get("unscored"):
         n = domains["unscored"]
-        print(f"  {n} cell{'' if n == 1 else 's'} without a label in obs['{domains['truth_key']}'] "
+        print(f"  {n} cell{'' if n == 1 else 's'} without a label in obs['{domains.get('truth_key')}'] "
               "(NaN) left out of the scores")
 
 
