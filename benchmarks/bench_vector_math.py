@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,8 +79,8 @@ def main() -> None:
         count({kind: [sys.executable, "-c", EXP, kind] for kind in ("cold", "resolved")},
               args.waves, args.at_once)
     if args.training:
-        text = (Path(__file__).parents[1] / "tests" / "test_repeatable.py").read_text()
-        script = re.search(r'SCRIPT = """(.*?)"""', text, re.S).group(1)
+        sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+        from test_repeatable import SCRIPT as script
         print("tests/test_repeatable.py's training, two at a time beside a busy process:")
         count({"cold": [sys.executable, "-c", COLD + script],
                "resolved": [sys.executable, "-c", script]}, args.training, 2, busy=True)

@@ -5,15 +5,19 @@ import sys
 
 import pytest
 
-SCRIPT = """
-import hashlib, torch, spacon
-torch.set_num_threads(2)
-a, conn = spacon.datasets.synthetic_brain(n_cells=3000, seed=0)
+# a small synthetic brain with both graphs, as a user prepares one (run by exec, so that a
+# subprocess and a test share it)
+PREPARE = """
+import spacon
+a, conn = spacon.datasets.synthetic_brain(n_cells={n_cells}, seed=0)
 info = a.uns["synthetic_brain"]
 spacon.pp.normalize(a)
 spacon.pp.spatial_graph(a, radius=info["suggested_radius"], section_key="section",
                         z_radius=info["suggested_z_radius"])
 spacon.pp.connectome_graph(a, conn, unit_key="unit", threshold=0.4)
+"""
+
+SCRIPT = "import hashlib, torch\ntorch.set_num_threads(2)\n" + PREPARE.format(n_cells=3000) + """
 model = spacon.SpaCon(a, seed=3).train(progress=False, max_steps=8, seed=3, threads=2)
 model.embed()
 print(hashlib.sha256(a.obsm["X_spacon_spa"].tobytes() + a.obsm["X_spacon_con"].tobytes())
@@ -53,13 +57,9 @@ def test_mkl_vector_functions_are_resolved_before_threads_compute():
                 early.append(func)
             return out
 
-    a, conn = spacon.datasets.synthetic_brain(n_cells=300, seed=0)
-    info = a.uns["synthetic_brain"]
-    spacon.pp.normalize(a)
-    spacon.pp.spatial_graph(a, radius=info["suggested_radius"], section_key="section",
-                            z_radius=info["suggested_z_radius"])
-    spacon.pp.connectome_graph(a, conn, unit_key="unit", threshold=0.4)
-    model = spacon.SpaCon(a, hidden_dims=(8, 4, 2), seed=0)
+    prepared: dict = {}
+    exec(PREPARE.format(n_cells=300), prepared)
+    model = spacon.SpaCon(prepared["a"], hidden_dims=(8, 4, 2), seed=0)
     _utils._vector_math_resolved = False
     with Watch():
         model.train(progress=False, max_steps=2, seed=0, threads=2)
