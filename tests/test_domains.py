@@ -78,6 +78,26 @@ def test_tree_cuts_are_nested_and_merge_overlapping_pieces_first(rng):
     assert np.array_equal(MixtureTree.from_dict(tree.to_dict()).cut(4), tree.cut(4))
 
 
+def test_tree_merges_the_pair_whose_union_lowers_entropy_most(rng):
+    """Against the criterion written out: every step, the normalised entropy drop of every
+    pair of live clusters, computed pair by pair (the tree computes them together)."""
+
+    def plogp(x):
+        return np.sum(x[x > 0] * np.log(x[x > 0]))
+
+    for n_cells, n_leaves in ((300, 12), (50, 6), (1000, 25)):
+        tau = rng.dirichlet(np.full(n_leaves, 0.2), size=n_cells)
+        tree = merge_by_entropy(tau)
+        live = {i: tau[:, i] for i in range(n_leaves)}
+        for step, (a, b) in enumerate(tree.merges):
+            gains = {(i, j): (plogp(live[i] + live[j]) - plogp(live[i]) - plogp(live[j]))
+                     / (live[i].sum() + live[j].sum()) for i in live for j in live if i < j}
+            best = max(gains.values())
+            assert np.isclose(gains[tuple(sorted((a, b)))], best, rtol=1e-12, atol=0)
+            assert np.isclose(tree.overlap[step], max(best, 0.0), rtol=1e-12, atol=0)
+            live[n_leaves + step] = live.pop(a) + live.pop(b)
+
+
 def test_rule_finds_well_separated_clusters(rng):
     z, truth = blobs(rng)
     adata = embedded(z)

@@ -84,19 +84,27 @@ def merge_by_entropy(posterior: np.ndarray, min_size: float = 0.0) -> MixtureTre
     n_leaves = tau.shape[1]
     leaf_size = np.bincount(tau.argmax(axis=1), minlength=n_leaves)
     alive = list(range(n_leaves))
-    columns = {i: tau[:, i] for i in range(n_leaves)}
-    plogp = {i: _xlogx(c).sum() for i, c in columns.items()}
-    mass = {i: c.sum() for i, c in columns.items()}
-    gain: dict[tuple[int, int], float] = {}
+    # every cluster's column, leaves first and each merge's cluster after them, in one
+    # Fortran-ordered array: sums down its columns add in the order a single column's sum
+    # does, so the gains computed together equal those computed pair by pair, to the last bit
+    columns = np.zeros((len(tau), max(2 * n_leaves - 1, 1)), order="F")
+    columns[:, :n_leaves] = tau
+    plogp = list(_xlogx(columns[:, :n_leaves]).sum(axis=0))
+    mass = list(columns[:, :n_leaves].sum(axis=0))
 
-    def pair_gain(a, b):
-        joined = columns[a] + columns[b]
-        m = mass[a] + mass[b]
-        return (_xlogx(joined).sum() - plogp[a] - plogp[b]) / m if m > 0 else np.log(2)
+    def pair_gains(pairs):
+        """Normalised entropy drop of joining each pair ``(a, b)``, all in one operation."""
+        if not pairs:
+            return {}
+        a, b = (np.array(side) for side in zip(*pairs))
+        joined = np.add(columns[:, a], columns[:, b], order="F")
+        total = np.take(mass, a) + np.take(mass, b)
+        drop = _xlogx(joined).sum(axis=0) - np.take(plogp, a) - np.take(plogp, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(total > 0, drop / total, np.log(2))
+        return dict(zip(pairs, out.tolist()))
 
-    for i, a in enumerate(alive):
-        for b in alive[i + 1:]:
-            gain[a, b] = pair_gain(a, b)
+    gain = pair_gains([(a, b) for i, a in enumerate(alive) for b in alive[i + 1:]])
     merges, overlap = [], []
     for step in range(n_leaves - 1):
         smallest = min(alive, key=lambda c: (mass[c], c))
@@ -106,13 +114,12 @@ def merge_by_entropy(posterior: np.ndarray, min_size: float = 0.0) -> MixtureTre
         # largest gain; ties broken by the smaller ids, so the tree is repeatable
         (a, b), g = max(pairs, key=lambda item: (item[1], -item[0][0], -item[0][1]))
         new = n_leaves + step
-        columns[new] = columns.pop(a) + columns.pop(b)
-        plogp[new] = _xlogx(columns[new]).sum()
-        mass[new] = mass.pop(a) + mass.pop(b)
+        columns[:, new] = columns[:, a] + columns[:, b]
+        plogp.append(_xlogx(columns[:, new]).sum())
+        mass.append(mass[a] + mass[b])
         alive = [c for c in alive if c not in (a, b)]
         gain = {p: v for p, v in gain.items() if a not in p and b not in p}
-        for c in alive:
-            gain[c, new] = pair_gain(c, new)
+        gain.update(pair_gains([(c, new) for c in alive]))
         alive.append(new)
         merges.append((a, b))
         overlap.append(max(g, 0.0))
@@ -121,7 +128,6 @@ def merge_by_entropy(posterior: np.ndarray, min_size: float = 0.0) -> MixtureTre
 
 
 def _xlogx(x: np.ndarray) -> np.ndarray:
-    out = np.zeros_like(x)
-    pos = x > 0
-    out[pos] = x[pos] * np.log(x[pos])
-    return out
+    """``x log x`` elementwise, 0 where ``x`` is 0 (the array's memory order kept)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > 0, x * np.log(x), 0.0)
