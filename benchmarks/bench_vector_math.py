@@ -21,8 +21,8 @@ op of the first step (a ``TorchDispatchMode``) showed the first difference at th
 not reproduce it in 90 processes of each kind. With ``--training 45`` after the fix, neither
 kind differed (0 of 45 each, the same digest as before the fix): at a rate near 1% that shows
 the warm-up changes no normal result, not that it removes the race. Upstream's storm with the
-same one-element warm-up (pytorch/pytorch#188791): 216 of 4,160 first calls corrupted
-without it, 0 of 5,200 with it.
+same one-element warm-up (the fix, pytorch/pytorch#188791, citing #188792): 216 of 4,160
+first calls corrupted without it, 0 of 5,200 with it.
 """
 
 from __future__ import annotations
