@@ -27,7 +27,7 @@ import spacon
 
 
 def main():
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--variant", default="default+input=pca")
     p.add_argument("--default-run", action="store_true",

@@ -8,10 +8,12 @@ count: > 1e9 edges at 250k) sampled at a different density, with 1,000 genes and
 per coronal section (129 sections at 250k). Each tier runs in a fresh process, stage by stage as
 ``spacon run`` does with its defaults: load the files, normalise, spatial graph, connectome
 graph, training (mode chosen automatically), exact embedding, domains at alpha 0 and 1
-(BIC-chosen Gaussian mixture). Printed per stage: wall time and peak RSS, as JSON and a table,
-then the log-log slope of each stage between tiers (1 = linear in the cell count). Quality is
-the adjusted Rand index of a true-k Gaussian mixture against regions (alpha 0) and modules
-(alpha 1), the same score as ``bench_vs_original.py``.
+(``tl.domains``' own number), then the baseline with no training: expression PCs smoothed over
+each graph (``tl.smoothed_expression``, 3 hops) and the same domain calls. Printed per stage:
+wall time and peak RSS, as JSON and a table, then the log-log slope of each stage between tiers
+(1 = linear in the cell count). Quality is the adjusted Rand index of a true-k Gaussian mixture
+against regions (alpha 0) and modules (alpha 1), the same score as ``bench_vs_original.py``,
+for SpaCon and for the smoothing baseline, and that of the default domains of each.
 
 Real density:  python benchmarks/bench_scaling.py --tiers 250000 --cells-per-unit 4 --density 0.02
 gives the connectome its real whole-brain density: ~77,000 occupied units (voxels) of ~3 cells
@@ -105,17 +107,31 @@ def tier(n_cells: int, n_genes: int, folder: Path, steps: int | None, brain: dic
     with stages.stage("domains") as row:
         for alpha in (0, 1):
             spacon.tl.fuse(adata, alpha, key_added=f"X_alpha{alpha}")
-            spacon.tl.domains(adata, use_rep=f"X_alpha{alpha}", key_added=f"domain_alpha{alpha}")
-            truth = "region" if alpha == 0 else "module"
-            row[f"alpha{alpha}_domains"] = int(adata.obs[f"domain_alpha{alpha}"].nunique())
-            row[f"alpha{alpha}_{truth}_ari"] = round(
-                spacon.tl.score(adata.obs[truth], adata.obs[f"domain_alpha{alpha}"])["ari"], 3)
+            default_domains(adata, row, alpha, f"X_alpha{alpha}")
     quality = score(adata, adata.obsm["X_spacon_spa"], adata.obsm["X_spacon_con"])
+    with stages.stage("smoothing_baseline") as row:
+        for alpha, graph in ((0, "spatial"), (1, "connectome")):
+            spacon.tl.smoothed_expression(adata, graph=graph, key_added=f"X_smooth{alpha}")
+            default_domains(adata, row, alpha, f"X_smooth{alpha}")
+    baseline = score(adata, adata.obsm["X_smooth0"], adata.obsm["X_smooth1"])
+    quality.update({f"smoothing_{k}": v for k, v in baseline.items()})
     return {"n_cells": n_cells, "n_genes": n_genes, "n_sections": n_sections, **units,
             "simulate_seconds": round(simulate_s, 1), "stages": stages.rows,
             "total_seconds": round(sum(r["seconds"] for r in stages.rows), 1),
             "max_peak_rss_gb": max(r["peak_rss_gb"] for r in stages.rows),
             "quality_true_k": quality}
+
+
+def default_domains(adata, row: dict, alpha: int, use_rep: str) -> None:
+    """``tl.domains``' own number on ``use_rep``: the count and the ARI against the regions
+    (alpha 0) or the modules (alpha 1), into ``row``."""
+    import spacon
+
+    key = f"domains_{use_rep}"
+    spacon.tl.domains(adata, use_rep=use_rep, key_added=key)
+    truth = "region" if alpha == 0 else "module"
+    row[f"alpha{alpha}_domains"] = int(adata.obs[key].nunique())
+    row[f"alpha{alpha}_{truth}_ari"] = round(spacon.tl.score(adata.obs[truth], adata.obs[key])["ari"], 3)
 
 
 def main() -> None:
@@ -171,13 +187,16 @@ def main() -> None:
         print(f"{key:<20}" + "".join(f"{r['quality_true_k'][key]:>16.3f}" for r in results))
     for r in results:
         d = next(s for s in r["stages"] if s["stage"] == "domains")
+        b = next(s for s in r["stages"] if s["stage"] == "smoothing_baseline")
         t = next(s for s in r["stages"] if s["stage"] == "training")
         c = next(s for s in r["stages"] if s["stage"] == "connectome_graph")
         print(f"{r['n_cells']:,} cells: {r['n_units']:,} units, {r['unit_edges']:,} unit edges "
               f"(density {r['unit_density']:.2%}), {c['implied_edges']:,} implied connectome edges; "
-              f"training {t['mode']}, {t['steps']} steps; default domains alpha 0: "
-              f"{d['alpha0_domains']} (region ARI {d['alpha0_region_ari']}), alpha 1: "
-              f"{d['alpha1_domains']} (module ARI {d['alpha1_module_ari']})")
+              f"training {t['mode']}, {t['steps']} steps")
+        for name, x in (("spacon", d), ("smoothing", b)):
+            print(f"  default domains, {name:<9} alpha 0: {x['alpha0_domains']} (region ARI "
+                  f"{x['alpha0_region_ari']}), alpha 1: {x['alpha1_domains']} (module ARI "
+                  f"{x['alpha1_module_ari']})")
 
 
 if __name__ == "__main__":

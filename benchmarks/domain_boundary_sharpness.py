@@ -94,4 +94,9 @@ def main(which: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=["slice", "starmap", "brain"],
+                        help="simulated 7-layer slices, STARmap mPFC, or the demo brain")
+    main(parser.parse_args().which)

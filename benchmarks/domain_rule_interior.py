@@ -12,6 +12,7 @@ mixture family's scores; the cases and cached embeddings are those of ``bench_do
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -102,20 +103,29 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     import bench_domains
 
-    variant = sys.argv[1]
-    for seed in [int(s) for s in sys.argv[2:]] or [0]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variant", choices=["plain", "interior", "interior-share"],
+                        help="plain: the default rule's stability (the baseline, printed "
+                        "before any other variant too); interior: "
+                        "over interior cells; interior-share: times the root of their share")
+    parser.add_argument("seeds", type=int, nargs="*", default=[0])
+    args = parser.parse_args()
+    variant = args.variant
+    for seed in args.seeds:
         for name, adata, rep, alpha, truth in bench_domains.cases(
                 Path("../shared/data"), Path("/tmp/spacon_bench_domains"), seed):
             group, points = merge_near_identical(np.asarray(adata.obsm[rep], np.float64), 0.02)
             graphs = ds.coherence_graphs(adata, alpha, group, points, 40)
             cell_graph = sp.csr_matrix(adata.obsp["spatial_connectivities"]) if alpha == 0 \
                 else None
-            family, best, families = select(variant, points, group, graphs, cell_graph, seed)
-            t = families["mixture"]
-            print(f"{variant} seed {seed} {name}: {best} domains ({family}), truth "
-                  f"{adata.obs[truth].nunique()}; mixture scores "
-                  + " ".join(f"{k}:{v:.3f}" for k, v in zip(t["k"][:12], t["score"][:12])),
-                  flush=True)
+            # the default rule (plain) first, as the baseline the variant is judged against
+            for rule in dict.fromkeys(["plain", variant]):
+                family, best, families = select(rule, points, group, graphs, cell_graph, seed)
+                t = families["mixture"]
+                print(f"{rule} seed {seed} {name}: {best} domains ({family}), truth "
+                      f"{adata.obs[truth].nunique()}; mixture scores "
+                      + " ".join(f"{k}:{v:.3f}" for k, v in zip(t["k"][:12], t["score"][:12])),
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def ari(a, rep, truth, seed):
 def main():
     from _encoder_variants import train_variant
 
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", nargs="+", default=["default"])
     p.add_argument("--tissues", nargs="+", default=["slice"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])

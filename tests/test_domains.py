@@ -14,7 +14,7 @@ import scipy.sparse as sp
 matplotlib.use("Agg")
 
 import spacon  # noqa: E402
-from spacon import SpaconInputError  # noqa: E402
+from spacon import SpaconInputError, SpaconWarning  # noqa: E402
 from spacon.tl import score  # noqa: E402
 from spacon.tl._mixture_tree import MixtureTree, merge_by_entropy  # noqa: E402
 from spacon.tl._modularity import modularity  # noqa: E402
@@ -279,8 +279,10 @@ def test_one_distinct_point_gives_one_domain():
     spacon.tl.domains(adata)
     assert adata.uns["spacon_domain"]["selection"]["chosen"] == 1
     assert adata.obs["spacon_domain"].nunique() == 1
-    with pytest.raises(SpaconInputError, match="distinct points"):
+    # more domains than distinct points: one domain per point, and a warning saying why
+    with pytest.warns(SpaconWarning, match="only 1 distinct points"):
         spacon.tl.domains(adata, n_domains=2)
+    assert adata.obs["spacon_domain"].nunique() == 1
 
 
 def test_near_identical_points_merge_in_bounded_memory():

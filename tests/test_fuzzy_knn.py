@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -66,3 +67,16 @@ print(spacon.tl.score(np.repeat([0, 1, 2], 200), adata.obs["leiden"])["ari"],
     leiden, louvain, umap, pynndescent = out.stdout.split()
     assert float(leiden) == 1.0 and float(louvain) == 1.0
     assert (umap, pynndescent) == ("False", "False")
+
+
+def test_duplicate_cells_far_apart_raise_no_overflow_warning():
+    """Coinciding cells (distance 0, below rho) far from the rest once made exp overflow in
+    the bandwidth search: a RuntimeWarning the user could do nothing about."""
+    rng = np.random.default_rng(0)
+    clumps = rng.normal(scale=1e3, size=(6, 3))
+    z = np.repeat(clumps, 10, axis=0) + rng.normal(scale=1e-3, size=(60, 3)) * (
+        np.arange(60) % 10 == 0)[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        g = fuzzy_connectivities(z, 15)
+    assert np.isfinite(g.data).all() and g.nnz > 0

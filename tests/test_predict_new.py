@@ -321,3 +321,32 @@ def test_connectivity_code_option_of_run_and_evaluate(sim_inputs, tmp_path):
     assert (tmp_path / "run" / "model" / "connectivity_map.npz").exists()
     assert main(["evaluate", "connectivity", *data, "--epochs", "3", "--folds", "2",
                  "--out", str(tmp_path / "eval")]) == 0
+
+
+@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # shown, as for a user
+def test_predict_reads_the_counts_layer_of_scanpy_s_layout(sim_inputs, trained_run, tmp_path,
+                                                           capsys):
+    """Counts in layers['counts'] and X normalised by scanpy (to the median total): the
+    warning names --layer counts, and with it the prediction equals the one from the counts
+    in X; the rows are called cells (there is no unit column)."""
+    import scanpy as sc
+
+    raw = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    scanpy_style = raw.copy()
+    scanpy_style.layers["counts"] = scanpy_style.X.copy()
+    sc.pp.normalize_total(scanpy_style)  # the median total, far from the model's 1e4
+    sc.pp.log1p(scanpy_style)
+    scanpy_style.write_h5ad(tmp_path / "scanpy.h5ad")
+    assert main(["predict", "--model", str(trained_run), "--adata", str(tmp_path / "scanpy.h5ad"),
+                 "--out", str(tmp_path / "x")]) == 0
+    captured = capsys.readouterr()
+    assert "--layer counts" in captured.err, captured.err
+    assert f"({raw.n_obs} cells x" in captured.out and "obs['cell']" not in captured.out
+    assert main(["predict", "--model", str(trained_run), "--adata", str(tmp_path / "scanpy.h5ad"),
+                 "--layer", "counts", "--out", str(tmp_path / "layer")]) == 0
+    assert "--layer counts" not in capsys.readouterr().err
+    assert main(["predict", "--model", str(trained_run), "--adata",
+                 str(sim_inputs / "synthetic_brain.h5ad"), "--out", str(tmp_path / "x_counts")]) == 0
+    layer = read_profiles(tmp_path / "layer" / "predicted_connectivity.npz")
+    counts = read_profiles(tmp_path / "x_counts" / "predicted_connectivity.npz")
+    np.testing.assert_allclose(layer.to_numpy(), counts.to_numpy(), rtol=1e-5, atol=1e-6)

@@ -140,5 +140,6 @@ def _demo(out, seed, epochs, progress, threads) -> dict:
         selection = result.uns[_keys.domain_for_alpha(alpha)].get("selection")
         if selection is not None:
             print(f"alpha {alpha}: {selection['reason']}")
-    print(f"\nfigures: {out}/figures/  result: {out}/result.h5ad  scores: {out}/demo_scores.json")
+    print(f"\nreport (open in a browser): {out}/report.html\nfigures: {out}/figures/  result: "
+          f"{out}/result.h5ad  scores: {out}/demo_scores.json  input: {out}/input/")
     return rows

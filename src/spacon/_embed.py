@@ -89,7 +89,7 @@ def normalize_like_training(adata, config: RunConfig, preprocessing: dict,
     if not set(map(str, adata.var_names)).issuperset(model_genes):
         check_genes(adata, np.asarray(model_genes))  # says which are missing
     norm = preprocessing.get("normalize")
-    if not norm or not looks_like_counts(adata):
+    if not norm or not looks_like_counts(adata, integer=norm.get("integer_counts", True)):
         return
     if config.no_normalize:
         raise SpaconInputError(

@@ -52,6 +52,7 @@ class RunConfig:
     negative: str = "drop"
     symmetrize: bool = False
     no_normalize: bool = False
+    fractional_counts: bool = False  # normalise counts that are not whole numbers
     layer: str | None = None  # the expression from adata.layers[layer] instead of X
     n_top_genes: int | None = None
     encoder: str = "auto"
@@ -325,7 +326,7 @@ def normalize_unless_asked_not_to(adata, config: RunConfig, consequence: str) ->
     from .pp._normalize import warn_if_counts, warn_zero_genes
 
     if not config.no_normalize:
-        pp.normalize(adata)
+        pp.normalize(adata, integer_counts=not config.fractional_counts)
         return
     pp.check_expression(adata)
     warn_zero_genes(adata)
@@ -471,6 +472,7 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
             "(from the command line or the config file): drop one.")
     if config.threads is not None and config.threads < 1:
         raise SpaconInputError(f"--threads must be >= 1, got {config.threads}.")
+    resolve_device(config.device)  # 'gpu', or cuda without a GPU: said before data are read
     check_option("figures", config.figures, FIGURE_LEVELS)
     if config.alpha is None:
         config = config.updated({"alpha": [0.0] if config.no_connectivity else [0.0, 1.0]})
@@ -488,7 +490,8 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     if config.no_connectivity and any(a > 0 for a in config.alpha):
         raise SpaconInputError(
             f"--alpha {' '.join(f'{a:g}' for a in config.alpha)} mixes in the connectivity "
-            "embedding, but --no-connectivity trains the spatial encoder alone: use --alpha 0.")
+            "embedding, but --no-connectivity gives a spatial embedding alone (no connectome "
+            "graph): use --alpha 0.")
     if config.connectivity_code < 0:
         raise SpaconInputError(
             f"--connectivity-code must be >= 0 (0: off), got {config.connectivity_code}.")

@@ -15,6 +15,7 @@ from ._pipeline import (
     prepare_output,
     read_input,
 )
+from ._utils import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
         raise SpaconInputError("--adata NEW.h5ad is required.")
     if config.threads is not None and config.threads < 1:
         raise SpaconInputError(f"--threads must be >= 1, got {config.threads}.")
+    resolve_device(config.device)  # before the data are read
     model_dir = model_directory(model)
     if not (model_dir / FILE).exists():
         raise SpaconInputError(
@@ -77,8 +79,10 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
 
 def describe(adata, profiles, out) -> str:
     """What ``spacon predict`` wrote, for the command line."""
-    return (f"wrote {out}/{PROFILES} ({profiles.shape[0]} units of obs[{profiles.index.name!r}] x "
-            f"{profiles.shape[1]} targets) and {out}/result.h5ad (obsm['"
+    rows = (f"{profiles.shape[0]} units of obs[{profiles.index.name!r}]"
+            if profiles.index.name in adata.obs else f"{profiles.shape[0]} cells")
+    return (f"wrote {out}/{PROFILES} ({rows} x {profiles.shape[1]} targets) and "
+            f"{out}/result.h5ad (obsm['"
             f"{_keys.CONNECTIVITY_CODE}']: each cell's predicted profile on the "
             f"{adata.obsm[_keys.CONNECTIVITY_CODE].shape[1]} top principal axes of the "
             "training profiles)")

@@ -43,6 +43,8 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     from .io import write_h5ad, write_text
 
     result_dir = Path(result_dir)
+    if result_dir.name == "result.h5ad" and result_dir.is_file():  # the file in the folder
+        result_dir = result_dir.parent
     if not result_dir.is_dir():
         raise SpaconInputError(f"--result {str(result_dir)!r} does not exist or is not a "
                                "directory: give the --out directory of spacon run.")
@@ -54,8 +56,11 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
              if run.get(k) is not None}
     if config.truth is None and run.get("truth") is not None:  # scored as the run was
         given["truth"] = run["truth"]
-    if config.alpha is None:
+    if config.alpha is None:  # the run's alphas (those it could call, without a connectome)
         given["alpha"] = [0.0, 1.0] if _keys.EMBEDDING_CON in adata.obsm else [0.0]
+        if run.get("alpha"):
+            given["alpha"] = [float(a) for a in run["alpha"]
+                              if float(a) == 0 or _keys.EMBEDDING_CON in adata.obsm] or [0.0]
     config = checked(config.updated(given), adata_given=True)
     out = prepare_output(config.out, config.overwrite)
     check_truth(adata, config.truth)

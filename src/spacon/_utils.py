@@ -145,13 +145,53 @@ def resolve_device(device: str = "auto"):
                                "'cuda' (or 'cuda:N').") from None
 
 
+# obs column names that hold coordinates in common layouts (MERFISH/Xenium centroids, Visium's
+# array and pixel positions, plain x/y/z), each set in x, y(, z) order
+_COORDINATE_NAMES = (
+    ("x", "y", "z"), ("x_centroid", "y_centroid", "z_centroid"), ("center_x", "center_y"),
+    ("centroid_x", "centroid_y", "centroid_z"), ("x_section", "y_section", "z_section"),
+    ("x_reconstructed", "y_reconstructed", "z_reconstructed"), ("array_col", "array_row"),
+    ("imagecol", "imagerow"), ("pxl_col_in_fullres", "pxl_row_in_fullres"),
+    ("spatial_x", "spatial_y", "spatial_z"), ("coord_x", "coord_y", "coord_z"),
+)
+
+
+def coordinate_columns(obs) -> list[str]:
+    """The numeric obs columns that look like x, y(, z) coordinates (first matching layout;
+    case-insensitive names), or ``[]``.
+    """
+    numeric = {str(c).lower(): str(c) for c in obs.columns
+               if np.issubdtype(np.asarray(obs[c]).dtype, np.number)}
+    for names in _COORDINATE_NAMES:
+        found = []
+        for name in names:  # a prefix: x, y or x, y, z
+            if name not in numeric:
+                break
+            found.append(numeric[name])
+        if len(found) >= 2:
+            return found
+    return []
+
+
 def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:
     """Return ``adata.obsm[spatial_key]`` as a checked float64 array of 2 or 3 columns."""
     if spatial_key not in adata.obsm:
+        in_obs = coordinate_columns(adata.obs)
+        if in_obs and not len(adata.obsm.keys()):
+            columns = ", ".join(repr(c) for c in in_obs)
+            raise SpaconInputError(
+                f"adata.obsm has no {spatial_key!r} coordinates; they look to be in obs "
+                f"columns {columns}. Copy them into obsm first: adata.obsm[{spatial_key!r}] = "
+                f"adata.obs[[{columns}]].to_numpy(), then save the .h5ad again."
+            )
+        columns = ", ".join(repr(c) for c in in_obs)
+        also = (f"; or, as obs columns {columns} look like coordinates, copy them: "
+                f"adata.obsm[{spatial_key!r}] = adata.obs[[{columns}]].to_numpy()"
+                if in_obs else "")
         raise SpaconInputError(
             f"adata.obsm has no {spatial_key!r} coordinates (it has: "
             f"{', '.join(adata.obsm.keys()) or 'nothing'}); pass spatial_key= the key holding "
-            "x/y(/z) coordinates."
+            f"x/y(/z) coordinates{also}."
         )
     raw = adata.obsm[spatial_key]
     try:

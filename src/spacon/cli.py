@@ -23,6 +23,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 logger = logging.getLogger("spacon")
 
+DEVICE_HELP = "auto (default: cuda when a GPU is present, else cpu), cpu or cuda"
+
 SIMULATE_README = """\
 Synthetic brain written by `spacon simulate` (spacon {version}).
 
@@ -203,6 +205,9 @@ def _add_input_options(parser):
                       help="X is already log-normalised (e.g. a spacon run result.h5ad)")
     data.add_argument("--layer", help="the expression from adata.layers[LAYER] instead of X "
                       "(scanpy's layout: raw counts in 'counts', normalised or scaled X)")
+    data.add_argument("--fractional-counts", action="store_true", default=None,
+                      help="the counts are not whole numbers (ambient-corrected, e.g. by "
+                      "CellBender or SoupX, or imputed): normalise them anyway")
     return data
 
 
@@ -243,18 +248,20 @@ def _add_data_options(parser, training: bool = True, optional_connectome: bool =
                         help="make the connectome undirected")
     if not training:
         compute = parser.add_argument_group("compute")
-        compute.add_argument("--device", help="auto, cpu or cuda")
+        compute.add_argument("--device", help=DEVICE_HELP)
         compute.add_argument("--threads", type=int, help="CPU threads (default: OMP_NUM_THREADS, "
                              "else the idle usable CPUs)")
         return
     model = parser.add_argument_group("model and training")
     model.add_argument("--hidden-dims", type=int, nargs=3, help="encoder sizes (256 64 16)")
     model.add_argument("--epochs", type=int, help=f"epochs (default {epochs_default})")
-    model.add_argument("--mode", choices=["auto", "full", "sampled"], help="training mode")
+    model.add_argument("--mode", choices=["auto", "full", "sampled"],
+                       help="training mode: full-graph batches, sampled neighbourhoods, or auto "
+                       "(default): full when the whole graph fits the memory budget")
     model.add_argument("--batch-size", type=int, help="seed cells per batch (64)")
     model.add_argument("--lr", type=float, help="learning rate (5e-3)")
     model.add_argument("--seed", type=_seed, help="random seed (0)")
-    model.add_argument("--device", help="auto, cpu or cuda")
+    model.add_argument("--device", help=DEVICE_HELP)
     model.add_argument("--threads", type=int,
                        help=f"{threads_help} (default: OMP_NUM_THREADS, else the idle usable "
                        "CPUs)")
@@ -268,14 +275,18 @@ def _add_connectivity_code_option(parser) -> None:
         "connectivity predicted for held-out or new tissue is mapped from that embedding)")
 
 
-def _add_domain_options(parser, truth_kept: str = "printed, and kept in summary.json") -> None:
+def _add_domain_options(parser, truth_kept: str = "printed, and kept in summary.json",
+                        alphas: str = "0 1; 0 alone without a connectome") -> None:
     """How domains are called and scored: `run`, `embed` and `domains` share these
     (``truth_kept``: where a command puts the scores against ``--truth``).
     """
     dom = parser.add_argument_group("domains")
     dom.add_argument("--alpha", type=float, nargs="+",
-                     help="alphas in [0, 1] (0 1; 0 alone without a connectome)")
-    dom.add_argument("--method", choices=["gmm", "leiden", "louvain"], help="domain calling")
+                     help=f"alphas in [0, 1] ({alphas})")
+    dom.add_argument("--method", choices=["gmm", "leiden", "louvain"],
+                     help="domain calling: gmm (default), a Gaussian mixture whose number of "
+                     "domains is chosen from the data; leiden or louvain, community detection "
+                     "at --resolution")
     size = dom.add_mutually_exclusive_group()
     size.add_argument("--resolution", type=float, help="Leiden/Louvain resolution")
     size.add_argument("--n-domains", type=int, nargs="+",
@@ -312,8 +323,9 @@ def _add_reuse_parsers(sub) -> None:
         "the new columns), OUT/domains.csv, OUT/summary.json (the run's, with the new domains), "
         "OUT/figures/ and OUT/report.html.",
     )
-    domains.add_argument("--result", required=True, help="output directory of spacon run")
-    _add_domain_options(domains)
+    domains.add_argument("--result", required=True,
+                         help="output directory of spacon run (or its result.h5ad)")
+    _add_domain_options(domains, alphas="the run's")
     domains.add_argument("--seed", type=_seed, help="random seed (0)")
     domains.add_argument("--threads", type=int, help="processes of the domain selection "
                          "(default: the idle CPUs)")
@@ -347,6 +359,8 @@ def _add_predict_parser(sub) -> None:
     data.add_argument("--spatial-key", help="obsm key of coordinates (default spatial)")
     data.add_argument("--no-normalize", action="store_true", default=None,
                       help="X is already log-normalised")
+    data.add_argument("--layer", help="the expression from adata.layers[LAYER] instead of X "
+                      "(scanpy's layout: raw counts in 'counts', normalised X)")
     data.add_argument("--section-key", help="obs column of the section of each cell")
     data.add_argument("--section-order", help="comma-separated section order, e.g. a,b,c")
     graphs = predict.add_argument_group("spatial graph (default: as for training)")
@@ -356,7 +370,7 @@ def _add_predict_parser(sub) -> None:
                      help="k nearest spatial neighbours; --knn is its former name")
     graphs.add_argument("--z-radius", type=float, help="in-plane radius to adjacent sections "
                         "(default: --radius; 0: separate samples, no links between sections)")
-    predict.add_argument("--device", help="auto, cpu or cuda")
+    predict.add_argument("--device", help=DEVICE_HELP)
     predict.add_argument("--threads", type=int, help="CPU threads")
     predict.add_argument("--out", help="output directory")
     predict.add_argument("--overwrite", action="store_true", default=None,
@@ -502,18 +516,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a synthetic brain (h5ad + unit-level connectome + README.txt) with "
         "planted cell types, regions and distant connectivity modules.",
     )
-    sim.add_argument("--n-cells", type=int, default=6000)
-    sim.add_argument("--n-genes", type=int, default=300)
-    sim.add_argument("--n-sections", type=int, default=12, help="1 gives a single 2-D section")
-    sim.add_argument("--n-regions", type=int, default=16)
-    sim.add_argument("--n-modules", type=int, default=4)
-    sim.add_argument("--n-cell-types", type=int, default=6)
+    sim.add_argument("--n-cells", type=int, default=6000, help="cells (6000)")
+    sim.add_argument("--n-genes", type=int, default=300, help="genes (300)")
+    sim.add_argument("--n-sections", type=int, default=12,
+                     help="coronal sections (12); 1 gives a single 2-D section")
+    sim.add_argument("--n-regions", type=int, default=16,
+                     help="spatially contiguous molecular regions, obs['region'] (16)")
+    sim.add_argument("--n-modules", type=int, default=4,
+                     help="connectivity modules of distant regions, obs['module'] (4)")
+    sim.add_argument("--n-cell-types", type=int, default=6,
+                     help="cell types mixed everywhere, obs['cell_type'] (6)")
     sim.add_argument("--cells-per-unit", type=float, default=25.0,
-                     help="mean cells per connectivity unit (voxel)")
+                     help="mean cells per connectivity unit (voxel) (25)")
     sim.add_argument("--long-range-degree", type=int, default=30,
-                     help="long-range targets per unit within its module")
-    sim.add_argument("--seed", type=_seed, default=0)
-    sim.add_argument("--name", default="synthetic_brain", help="base name of the .h5ad file")
+                     help="long-range targets per unit within its module (30)")
+    sim.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+    sim.add_argument("--name", default="synthetic_brain",
+                     help="base name of the .h5ad file (synthetic_brain)")
     sim.add_argument("--out", required=True, help="output directory")
     sim.add_argument("--overwrite", action="store_true", help="replace existing output files")
     sim.set_defaults(func=_simulate)
@@ -702,6 +721,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SpaconInputError as err:
         say(f"error: {err}")
+        out = Path(getattr(args, "out", None) or "")
+        if (str(out) != "." and hasattr(args, "resume") and "checkpoint" not in str(err)
+                and (out / "checkpoint.pt").is_file()
+                and not (out / "result.h5ad").is_file()):
+            # e.g. an error after training (the domains, the figures): the model is not lost
+            say(f"the training's checkpoint is kept in {out}/checkpoint.pt: fix what the error "
+                "names and run the command again with --resume to go on from it")
         return 2
     except OSError as err:  # e.g. a full disk: the atomic writes left no partial file
         where = f" {err.filename}" if err.filename else ""

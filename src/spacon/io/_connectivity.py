@@ -73,8 +73,16 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
         )
     if shape[0] == 0:
         raise SpaconInputError(f"{name} is empty.")
-    n_bad = int((~np.isfinite(values)).sum())
+    bad = ~np.isfinite(values)
+    n_bad = int(bad.sum())
     if n_bad:
+        if m is None and n_bad == int(np.diagonal(bad).sum()):
+            raise SpaconInputError(
+                f"{name} has NaN or infinite values on its diagonal alone ({n_bad} of "
+                f"{shape[0]} self-connections; e.g. the Fisher z of r = 1 in a functional "
+                "connectivity matrix): set the diagonal first, to 0 (np.fill_diagonal(m, 0)) "
+                "or, for a unit's cells to link as closely as their strongest connection, to "
+                "each row's largest finite value.")
         raise SpaconInputError(
             f"{name} has {n_bad} NaN or infinite values; replace them (e.g. with 0 for "
             "'no connection') before running spacon."
@@ -317,18 +325,38 @@ def _pick_dataset(path: Path, key: str | None, names: list[str],
 
 
 def _read_table(path: Path, sep: str):
+    """A .csv/.tsv table: plain numbers, labelled rows and columns, or labelled columns alone
+    (rows in the columns' order, as pandas' ``to_csv(index=False)`` writes). The delimiter is
+    the file's own where its name says otherwise (a tab-separated ``.csv``).
+    """
     import pandas as pd
 
     with path.open() as f:
-        first = f.readline().rstrip("\n").split(sep)
-    try:
-        [float(x) for x in first]
-        has_labels = False
-    except ValueError:
-        has_labels = True
-    if not has_labels:
+        head = [f.readline().rstrip("\r\n"), f.readline().rstrip("\r\n")]
+    if sep not in head[0]:
+        used = next((d for d in ("\t", ",", ";") if d in head[0]), sep)
+        if used != sep:
+            logger.info("%s: fields are separated by %r, not %r", path.name, used, sep)
+            sep = used
+    first, second = (line.split(sep) for line in head)
+    if all(_is_number(x) for x in first):
         return np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2), None
+    if len(second) == len(first) and first[0].strip() and _is_number(second[0]):
+        # a header of labels over rows of numbers only: the rows are the columns' units
+        table = pd.read_csv(path, sep=sep)
+        if len(table) != table.shape[1]:
+            raise SpaconInputError(f"{path.name!r} is not square: {len(table)} rows (without "
+                                   f"labels), {table.shape[1]} labelled columns.")
+        return _labelled_table(table.set_axis(table.columns, axis=0), repr(path.name))
     return _labelled_table(pd.read_csv(path, sep=sep, index_col=0), repr(path.name))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _labelled_table(table, name: str):

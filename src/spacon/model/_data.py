@@ -183,7 +183,8 @@ def prepare_like(adata, preprocessing: dict, *, spatial_key: str = _keys.SPATIAL
 
     done = []
     norm = preprocessing.get("normalize")
-    if normalize and norm and _keys.NORMALIZE not in adata.uns and looks_like_counts(adata):
+    if (normalize and norm and _keys.NORMALIZE not in adata.uns
+            and looks_like_counts(adata, integer=norm.get("integer_counts", True))):
         normalize_as_trained(adata, norm, stacklevel=5)
         done.append(f"normalised (total counts {norm['target_sum']:g} + log1p)")
     graph = preprocessing.get("spatial_graph")
@@ -217,7 +218,8 @@ def normalize_as_trained(adata, norm: dict, stacklevel: int = 3) -> None:
     from .. import pp
 
     genes = norm.get("genes")
-    pp.normalize(adata, target_sum=norm["target_sum"], genes=genes)
+    pp.normalize(adata, target_sum=norm["target_sum"], genes=genes,
+                 integer_counts=bool(norm.get("integer_counts", True)))
     if genes is None:  # a model saved before genes were recorded
         return
     held = int(np.asarray(adata.var_names.isin(np.asarray(genes, dtype=str))).sum())
@@ -253,7 +255,8 @@ def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) ->
     from ..pp._normalize import looks_like_counts, warn_if_unlogged
 
     norm = preprocessing.get("normalize")
-    if norm and _keys.NORMALIZE not in adata.uns and looks_like_counts(adata):
+    if (norm and _keys.NORMALIZE not in adata.uns
+            and looks_like_counts(adata, integer=norm.get("integer_counts", True))):
         raise SpaconInputError(
             "adata.X looks like raw counts, but the model was trained on log-normalised "
             f"expression (total counts {norm['target_sum']:g} + log1p): normalise it first with "
@@ -275,12 +278,18 @@ def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) ->
             return
         total = (adata.uns.get(_keys.NORMALIZE) or {}).get("target_sum") or normalized_total(adata)
         if total and not 1 / TOTAL_RATIO <= total / norm["target_sum"] <= TOTAL_RATIO:
+            counts = (f" The raw counts look to be in layers[{_keys.COUNTS!r}]: read those "
+                      f"instead (spacon embed / predict: --layer {_keys.COUNTS}; in Python, "
+                      f"normalise them: spacon.pp.normalize(adata, layer={_keys.COUNTS!r}))."
+                      if _keys.COUNTS in adata.layers
+                      and looks_like_counts(adata, _keys.COUNTS) else "")
             warnings.warn(
                 f"adata.X was normalised to {total:.4g} counts per cell, but the model's "
                 f"training data to {norm['target_sum']:g} (before log1p): the embedding shifts "
                 f"with the scale. Normalise the raw counts to {norm['target_sum']:g} per cell "
                 "before log1p, as the training data were (spacon.pp.normalize does it, and "
-                "spacon embed / predict when given counts).", SpaconWarning, stacklevel=3)
+                f"spacon embed / predict when given counts).{counts}", SpaconWarning,
+                stacklevel=3)
 
 
 _SCALE_CHECKED: dict[int, weakref.ref] = {}  # the data whose scale was checked already

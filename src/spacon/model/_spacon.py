@@ -437,7 +437,7 @@ class SpaCon:
         """
         if self._weights_digest() == self._initial_digest:
             warnings.warn("embedding with an untrained model: its weights are the random "
-                          "start; call train() first.", SpaconWarning, stacklevel=2)
+                          "start; call train() first.", SpaconWarning, stacklevel=3)
         if adata is not None and adata is not self.adata:
             check_preprocessing(adata, self.preprocessing, self.params.get("layer"))
         data = self.data if adata is None or adata is self.adata else self._read(

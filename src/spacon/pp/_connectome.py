@@ -191,7 +191,7 @@ def _check_kept_graph(graph, cell_unit, n_cells: int, implied: int) -> dict:
             f"({graph.nnz:,} of "
             f"{n_nodes * n_nodes:,}): nearly everything connects to everything, so "
             "connectivity-defined domains (high alpha) merge into one. Keep the strongest "
-            "connections only (threshold=, or top_k= e.g. 8 with symmetrize=True).",
+            "connections only: threshold=, or top_k= (e.g. 8) with symmetrize=True.",
             SpaconWarning, stacklevel=3,
         )
     return {"isolated_cells": isolated, "density": density}

@@ -71,10 +71,18 @@ def _check_values(values, where: str, counts: bool) -> None:
             "it: spacon.pp.normalize(adata, layer='counts'); spacon run: --layer counts."
         )
     if counts and not np.allclose(values, np.round(values)):
+        normalised = ("if the data are already normalised, do not normalise them again (skip "
+                      "spacon.pp.normalize; spacon run: --no-normalize)")
+        fractional = ("if they are counts that are not whole numbers (ambient-corrected, e.g. "
+                      "by CellBender or SoupX, or imputed), normalise them anyway: "
+                      "spacon.pp.normalize(adata, integer_counts=False); spacon run: "
+                      "--fractional-counts")
+        high = float(values.max()) if values.size else 0.0
+        # log1p of 1e4-normalised data stays below ~12; counts of a deep cell go far higher
+        first, second = (normalised, fractional) if high <= 20 else (fractional, normalised)
         raise SpaconInputError(
-            f"{where} does not hold integer counts, and normalising needs raw counts; if the "
-            "data are already normalised, do not normalise them again (skip "
-            "spacon.pp.normalize; spacon run: --no-normalize)."
+            f"{where} does not hold integer counts (largest value {high:.4g}), and normalising "
+            f"expects raw counts. {first[0].upper() + first[1:]}; {second}."
         )
 
 
@@ -129,7 +137,7 @@ def _same_values(a, b, chunk: int = 8192) -> bool:
 
 
 def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None = None,
-              copy: bool = False):
+              integer_counts: bool = True, copy: bool = False):
     """Normalise each cell to ``target_sum`` total counts and take ``log1p`` (scanpy's way).
 
     Parameters
@@ -147,6 +155,11 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
         Read the raw counts from ``adata.layers[layer]`` instead of ``X`` (e.g. ``"counts"``,
         where ``X`` holds something else); ``X`` receives their log-normalised values, as
         without it.
+    integer_counts
+        Refuse values that are not whole numbers (the default: they are usually normalised
+        already). ``False`` takes counts that are not whole numbers, as ambient-RNA removal
+        (CellBender, SoupX) or imputation leave them; negative values are refused either way.
+        A saved model records it, so new tissue is taken alike.
     copy
         Return a copy instead of writing to ``adata``.
 
@@ -172,7 +185,7 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     adata = adata.copy() if copy else adata
     checked = check_cells_and_values(adata, layer)  # empty, repeated names, NaN: named first
     _refuse_other_counts_layer(adata, layer)  # then where the counts kept there would go
-    _check_values(*checked, counts=True)
+    _check_values(*checked, counts=bool(integer_counts))
     warn_zero_genes(adata, layer)
     counts = expression_matrix(adata, layer)
     x = counts.tocsr() if sp.issparse(counts) else np.array(counts)  # a copy, as a CSR or array
@@ -217,7 +230,8 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     adata.X = x
     adata.uns["log1p"] = {"base": None}  # as scanpy records it
     adata.uns[_keys.NORMALIZE] = {"target_sum": float(target_sum), "log1p": True,
-                                  "genes": np.asarray(totalled, dtype=str)}
+                                  "genes": np.asarray(totalled, dtype=str),
+                                  "integer_counts": bool(integer_counts)}
     return adata if copy else None
 
 
@@ -285,12 +299,13 @@ def warn_if_counts(adata, layer: str | None, consequence: str, stacklevel: int =
                   stacklevel=stacklevel)
 
 
-def looks_like_counts(adata, layer: str | None = None) -> bool:
-    """Whether ``X`` (or ``layers[layer]``) holds raw counts: non-negative integers reaching
-    beyond log scale.
+def looks_like_counts(adata, layer: str | None = None, integer: bool = True) -> bool:
+    """Whether ``X`` (or ``layers[layer]``) holds raw counts: non-negative integers (any
+    values with ``integer=False``: ambient-corrected counts) reaching beyond log scale.
     """
     sample = _sample(adata, layer)
-    return bool(sample.size and np.allclose(sample, np.round(sample)) and sample.max() > 20)
+    return bool(sample.size and (not integer or np.allclose(sample, np.round(sample)))
+                and sample.max() > 20)
 
 
 def holds_integers(adata, layer: str | None = None) -> bool:

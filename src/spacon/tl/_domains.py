@@ -203,9 +203,15 @@ def domains(
 
         alpha = alpha_of(adata, use_rep)
     else:  # checked, and kept as given: stored trees' fingerprints hash it so
-        from ._fuse import check_alpha
+        from ._fuse import alpha_of, check_alpha
 
         check_alpha(alpha)
+        fused = alpha_of(adata, use_rep)
+        if fused is not None and not np.isclose(float(alpha), fused):
+            raise SpaconInputError(
+                f"alpha={alpha:g}, but adata.obsm[{use_rep!r}] was fused at alpha {fused:g}: "
+                f"fuse it at alpha {alpha:g} first (spacon.tl.fuse(adata, {alpha:g})), or "
+                f"leave alpha unset to judge the domains at alpha {fused:g}.")
     z = _embedding(adata, use_rep)
     if not np.isfinite(z).all():
         bad = int((~np.isfinite(z)).any(axis=1).sum())
@@ -434,8 +440,13 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     if k <= tree.n_leaves:
         return tree.cut(k)[leaves]
     if k > len(points):
-        raise SpaconInputError(f"n_domains={k} is more than the {len(points)} distinct points of "
-                               f"the embedding (cells closer than merge_radius count as one).")
+        warnings.warn(
+            f"{k} domains asked"
+            + ("" if options.get("alpha") is None else f" at alpha {options['alpha']:g}")
+            + f", but adata.obsm"
+            f"[{options['use_rep']!r}] has only {len(points)} distinct points ({_why_merged()}): "
+            f"{len(points)} domains, one per point.", SpaconWarning, stacklevel=3)
+        return np.arange(len(points))[group]
     logger.info("domains: %d domains asked, above the tree's %d leaves; fitting %d components",
                 k, tree.n_leaves, k)
     return assign(mixture(points, k, seed, options["max_fit_cells"], group=group), points)[group]
@@ -666,6 +677,12 @@ def _categorical(labels: np.ndarray) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, [str(i) for i in range(len(order))])
 
 
+def _why_merged() -> str:
+    """Why an embedding holds fewer distinct points than cells (for the warnings)."""
+    return ("cells closer than merge_radius times its scale count as one: at high alpha, "
+            "e.g., the cells of one connectivity unit")
+
+
 def _community(z, method, n_domains, resolution, n_neighbors, seed, info, sizes=None):
     """Leiden or Louvain on the points ``z``, each standing for ``sizes`` cells.
 
@@ -736,11 +753,17 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info, sizes=
             lo, hi = (res, hi) if k < n_domains else (lo, res)
         res, labels, k = best
         if k != n_domains:
+            points = info["n_merged_points"]
+            where = f"adata.obsm[{info['params']['use_rep']!r}]"
+            advice = (f" method='gmm' gives any number of domains up to {where}'s {points} "
+                      "distinct points." if min(n_domains, points) > k else
+                      f" {where} has only {points} distinct points ({_why_merged()}), so no "
+                      "method gives more domains." if n_domains > points else "")
             warnings.warn(
-                f"{method} found {k} domains, not the {n_domains} asked for, at the resolutions "
-                f"tried between {RESOLUTIONS[0]:g} and {RESOLUTIONS[1]:g}; the closest is kept "
-                f"(obs holds {k} domains). method='gmm' gives any number of domains.",
-                SpaconWarning, stacklevel=3)
+                f"{method} found {k} domains, not the {n_domains} asked for, on {where} at the "
+                f"resolutions tried between {RESOLUTIONS[0]:g} and {RESOLUTIONS[1]:g}; the "
+                f"closest is kept (obs holds {k} domains).{advice}", SpaconWarning,
+                stacklevel=3)
         info["params"]["resolution_search"] = True
     info["params"]["resolution"] = float(res)
     return labels, len(np.unique(labels))

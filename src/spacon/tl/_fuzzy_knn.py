@@ -66,7 +66,6 @@ def smooth_knn_dist(distances: np.ndarray, k: float) -> tuple[np.ndarray, np.nda
     rho[~np.isfinite(rho)] = 0.0
     rho = rho.astype(np.float32)
     shifted = d[:, 1:] - rho[:, None]
-    within = shifted <= 0
     lo = np.zeros(n, dtype=np.float32)
     hi = np.full(n, np.finfo(np.float32).max, dtype=np.float32)
     mid = np.ones(n, dtype=np.float32)
@@ -75,8 +74,11 @@ def smooth_knn_dist(distances: np.ndarray, k: float) -> tuple[np.ndarray, np.nda
         rows = np.flatnonzero(active)
         if len(rows) == 0:
             break
-        terms = np.where(within[rows], np.float32(1.0),
-                         np.exp(-(shifted[rows] / mid[rows, None])))
+        # within rho the term is 1: exp(-0); clipping there (rather than np.where over exp of
+        # both branches) never overflows, and gives the same values. A tiny mid drives the
+        # rest to exp(-inf) = 0, as it should
+        with np.errstate(over="ignore"):
+            terms = np.exp(-(np.maximum(shifted[rows], np.float32(0)) / mid[rows, None]))
         psum = np.zeros(len(rows), dtype=np.float32)
         for j in range(terms.shape[1]):  # summed in order, in float32, as UMAP does
             psum += terms[:, j]

@@ -1,0 +1,197 @@
+"""The second first-day review: what a new user's data and options hit (one test per defect,
+each failed before its fix)."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pytest
+
+import spacon
+from spacon import SpaconInputError, SpaconWarning
+from spacon.cli import build_parser, main
+
+FAST = ["--figures", "none", "--no-report", "--quiet"]
+# the command line's warnings are shown, as for a user (the suite makes them errors elsewhere)
+pytestmark = pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")
+
+
+def _write(adata, path):
+    adata.write_h5ad(path)
+    return str(path)
+
+
+def test_coordinates_in_obs_columns_are_named_with_the_fix(sim_inputs, tmp_path, capsys):
+    adata = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    xyz = adata.obsm.pop("spatial")
+    for i, name in enumerate(["x_centroid", "y_centroid", "z_centroid"]):
+        adata.obs[name] = xyz[:, i]
+    path = _write(adata, tmp_path / "obs_xyz.h5ad")
+    assert main(["run", "--adata", path, "--no-connectivity", "--out", str(tmp_path / "o"),
+                 *FAST]) == 2
+    err = capsys.readouterr().err
+    assert ("adata.obsm['spatial'] = adata.obs[['x_centroid', 'y_centroid', 'z_centroid']]"
+            ".to_numpy()") in err, err
+    assert "--spatial-key" not in err and not (tmp_path / "o").exists()
+    # the fix the message gives works
+    adata.obsm["spatial"] = adata.obs[["x_centroid", "y_centroid", "z_centroid"]].to_numpy()
+    np.testing.assert_array_equal(spacon._utils.spatial_coordinates(adata), xyz)
+
+
+def test_counts_that_are_not_whole_numbers_can_be_normalised(sim_inputs, tmp_path, capsys):
+    """Ambient-corrected counts: the error names the case and the option; with it they are
+    normalised as whole counts would be, and the record says so."""
+    raw = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    corrected = raw.copy()
+    corrected.X = corrected.X * 0.9  # e.g. 10% ambient RNA removed
+    with pytest.raises(SpaconInputError, match=r"ambient-corrected.*integer_counts=False"):
+        spacon.pp.normalize(corrected.copy())
+    spacon.pp.normalize(corrected, integer_counts=False)
+    assert corrected.uns["spacon_normalize"]["integer_counts"] is False
+    spacon.pp.normalize(raw)  # scaling every count by one factor changes no cell's share
+    np.testing.assert_allclose(corrected.X.toarray(), raw.X.toarray(), rtol=1e-5, atol=1e-6)
+    fractional = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    fractional.X = fractional.X * 0.9
+    path = _write(fractional, tmp_path / "fractional.h5ad")
+    base = ["run", "--adata", path, "--no-connectivity", "--method", "leiden", *FAST]
+    assert main([*base, "--out", str(tmp_path / "refused")]) == 2
+    assert "--fractional-counts" in capsys.readouterr().err
+    assert main([*base, "--fractional-counts", "--out", str(tmp_path / "run")]) == 0
+    result = ad.read_h5ad(tmp_path / "run" / "result.h5ad")
+    np.testing.assert_allclose(result.X.toarray(), raw.X.toarray(), rtol=1e-5, atol=1e-6)
+    # log-normalised values are told apart: normalised already comes first then
+    spacon.pp.normalize(log := ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad"))
+    with pytest.raises(SpaconInputError, match=r"largest value [\d.]+\), and normalising "
+                       r"expects raw counts\. If the data are already normalised"):
+        spacon.pp.normalize(ad.AnnData(log.X.copy()))
+
+
+def test_more_domains_than_a_connectivity_embedding_holds_do_not_fail_the_run(
+        sim_inputs, tmp_path, capsys):
+    """--n-domains above the number of connectivity units: alpha 1 has a domain per unit and
+    a warning that names the alpha; the run finishes."""
+    units = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad").obs["unit"].nunique()
+    asked = units + 20
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+                 str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--threshold", "0.4",
+                 "--encoder", "smoothing", "--n-domains", str(asked), "--out",
+                 str(tmp_path / "run"), *FAST]) == 0
+    captured = capsys.readouterr()
+    assert f"{asked} domains asked at alpha 1" in captured.err, captured.err
+    assert "merge_radius=" not in captured.err
+    result = ad.read_h5ad(tmp_path / "run" / "result.h5ad")
+    assert result.obs["spacon_domain_alpha0"].nunique() == asked
+    assert result.obs["spacon_domain_alpha1"].nunique() <= units
+
+
+def test_leiden_short_of_the_number_asked_says_what_can_give_it():
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(np.zeros((60, 1), dtype=np.float32))
+    adata.obsm["X_spacon"] = np.repeat(rng.normal(size=(5, 3)), 12, axis=0).astype(np.float32)
+    with pytest.warns(SpaconWarning, match=r"X_spacon'\] has only 5 distinct points.*no method"):
+        spacon.tl.domains(adata, method="leiden", n_domains=8)
+    assert "gmm" not in str(_warning_of(lambda: spacon.tl.domains(adata, method="leiden",
+                                                                   n_domains=8)))
+
+
+def _warning_of(call):
+    with pytest.warns(SpaconWarning) as record:
+        call()
+    return " ".join(str(w.message) for w in record)
+
+
+def test_an_error_after_training_keeps_the_checkpoint_and_says_so(sim_inputs, tmp_path,
+                                                                   capsys, monkeypatch):
+    import spacon._pipeline as pipeline
+
+    def fails(*args, **kwargs):
+        raise SpaconInputError("something about the domains")
+
+    run = ["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+           str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--threshold", "0.4",
+           "--epochs", "1", "--hidden-dims", "16", "8", "4", "--out", str(tmp_path / "run"),
+           *FAST]
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "call_domains", fails)
+        assert main(run) == 2
+    err = capsys.readouterr().err
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
+    assert "checkpoint is kept in" in err and "--resume" in err, err
+    assert main([*run, "--resume"]) == 0
+    assert (tmp_path / "run" / "result.h5ad").is_file()
+
+
+def test_options_that_need_no_data_are_refused_before_it_is_read(tmp_path, capsys):
+    """A bad --device, or --alpha 1 without a connectome, is said first: the input here is not
+    even an h5ad file."""
+    broken = tmp_path / "broken.h5ad"
+    broken.write_bytes(b"not an h5ad file")
+    base = ["run", "--adata", str(broken), "--out", str(tmp_path / "o"), *FAST]
+    assert main([*base, "--no-connectivity", "--device", "gpu"]) == 2
+    assert "--device 'gpu' is not a device" in capsys.readouterr().err
+    assert main([*base, "--no-connectivity", "--alpha", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "spatial embedding alone" in err and "trains" not in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_domains_at_an_alpha_the_embedding_was_not_fused_at_are_refused():
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(np.zeros((50, 1), dtype=np.float32))
+    adata.obsm["X_spacon_spa"] = rng.normal(size=(50, 4))
+    adata.obsm["X_spacon_con"] = rng.normal(size=(50, 4))
+    spacon.tl.fuse(adata, 1)
+    with pytest.raises(SpaconInputError, match=r"alpha=0, but adata.obsm\['X_spacon'\] was fused "
+                       r"at alpha 1"):
+        spacon.tl.domains(adata, alpha=0)
+    spacon.tl.domains(adata, alpha=1)  # the alpha it was fused at
+    assert adata.uns["spacon_domain"]["params"]["alpha"] == 1
+
+
+def test_domains_of_a_run_take_its_result_file_and_its_alphas(sim_inputs, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+                 str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--threshold", "0.4",
+                 "--encoder", "smoothing", "--alpha", "0", "0.5", "1", "--method", "leiden",
+                 "--out", str(out), *FAST]) == 0
+    assert main(["domains", "--result", str(out / "result.h5ad"), "--method", "leiden",
+                 "--out", str(tmp_path / "again"), *FAST[:-1]]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"alpha {a}:" in printed for a in ("0", "0.5", "1")), printed
+    again = ad.read_h5ad(tmp_path / "again" / "result.h5ad")
+    assert "spacon_domain_alpha0.5" in again.obs
+
+
+def test_help_shows_the_defaults():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    simulate = sub["simulate"].format_help()
+    for default in ("(6000)", "(300)", "(12)", "(16)", "(4)", "(25)", "(30)"):
+        assert default in simulate, default
+    run = " ".join(sub["run"].format_help().split())
+    assert "gmm (default)" in run and "auto (default:" in run and "or auto (default)" in run
+
+
+def test_connectome_tables_in_the_layouts_people_write(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    m, labels = rng.random((6, 6)), [f"r{i}" for i in range(6)]
+    table = pd.DataFrame(m, index=labels, columns=labels)
+    table.to_csv(tmp_path / "tabs.csv", sep="\t")  # tab-separated, named .csv
+    table.to_csv(tmp_path / "columns_only.csv", index=False)  # no row-label column
+    table.to_csv(tmp_path / "semicolons.csv", sep=";")
+    for name in ("tabs.csv", "columns_only.csv", "semicolons.csv"):
+        conn = spacon.io.read_connectivity(tmp_path / name)
+        assert list(conn.labels) == labels, name
+        np.testing.assert_allclose(conn.matrix.toarray(), m, rtol=1e-6, err_msg=name)
+    table.iloc[:, :5].to_csv(tmp_path / "narrow.csv", index=False)
+    with pytest.raises(SpaconInputError, match=r"not square: 6 rows \(without labels\), 5"):
+        spacon.io.read_connectivity(tmp_path / "narrow.csv")
+    fisher = m.copy()
+    np.fill_diagonal(fisher, np.inf)  # arctanh(1)
+    with pytest.raises(SpaconInputError, match=r"on its diagonal alone \(6 of 6"):
+        spacon.io.Connectivity(fisher, np.array(labels))
+    fisher[0, 1] = np.nan
+    with pytest.raises(SpaconInputError, match=r"has 7 NaN or infinite values; replace"):
+        spacon.io.Connectivity(fisher, np.array(labels))
