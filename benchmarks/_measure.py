@@ -43,9 +43,14 @@ class Stages:
     def report(self, title: str, extra: dict | None = None) -> None:
         print(json.dumps({"benchmark": title, **(extra or {}), "stages": self.rows}, indent=1))
         print(f"\n{title}")
-        print(f"{'stage':<28}{'seconds':>10}{'peak RSS GB':>14}")
+        width = max(28, *(len(r["stage"]) + 2 for r in self.rows))
+        edges = any("edges" in r for r in self.rows)
+        print(f"{'stage':<{width}}{'seconds':>10}{'peak RSS GB':>14}"
+              + (f"{'edges':>16}" if edges else ""))
         for r in self.rows:
-            print(f"{r['stage']:<28}{r['seconds']:>10.2f}{r['peak_rss_gb']:>14.2f}")
+            seconds = "-" if r["seconds"] is None else f"{r['seconds']:.2f}"
+            print(f"{r['stage']:<{width}}{seconds:>10}{r['peak_rss_gb']:>14.2f}"
+                  + (f"{r['edges']:>16,}" if "edges" in r else ""))
 
 
 def prepared_brain(n_cells: int = 6000, n_genes: int = 300, n_sections: int = 12, *,
@@ -89,3 +94,21 @@ def run_child(cmd: list[str], label: str) -> dict | None:
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     print(json.dumps(row), flush=True)
     return row
+
+
+def add_batch_option(parser) -> None:
+    """``--former-batches``: train with the sampled batches of the default until 28 Nov (256
+    seed cells, fan-outs 10/5/5, 20 spatial neighbours), which the README's older tables used.
+    """
+    parser.add_argument("--former-batches", action="store_true",
+                        help="256 seed cells, fan-outs 10/5/5, 20 spatial neighbours: the "
+                        "default batches until 28 Nov, which older README tables used")
+
+
+def batch_options(args) -> dict:
+    """The keyword arguments of ``SpaCon.train`` (and ``TrainConfig``) that ``args`` asks for."""
+    if not getattr(args, "former_batches", False):
+        return {}
+    from spacon.model._checkpoint import FORMER_BATCHES
+
+    return {**FORMER_BATCHES, "fanouts": tuple(FORMER_BATCHES["fanouts"])}

@@ -20,13 +20,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def main() -> None:
-    from _measure import prepared_brain
+    from _measure import add_batch_option, batch_options, prepared_brain
     from bench_vs_original import score
 
     import spacon
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_batch_option(p)
     args = p.parse_args()
     rows = []
     for seed in args.seeds:
@@ -34,7 +35,7 @@ def main() -> None:
         for skip in (True, False):
             t0 = time.perf_counter()
             model = spacon.SpaCon(adata, skip_connections=skip, seed=seed)
-            model.train(progress=False, seed=seed)
+            model.train(progress=False, seed=seed, **batch_options(args))
             model.embed()
             row = {"seed": seed, "skip_connections": skip,
                    "train_seconds": round(time.perf_counter() - t0, 1),

@@ -5,7 +5,10 @@ Run:  python benchmarks/bench_graphs.py [--n-cells 250000 --n-sections 129]
 Targets (issue: foundation): a 250k-cell, 129-section spatial graph in < 10 s and a factored
 whole-brain connectome (> 1e9 implied cell edges) in < 30 s, each under 4 GB peak RSS.
 Each stage runs in a fresh process that reads only what it needs from the simulated files, so
-its peak RSS is its own.
+its peak RSS is its own. The baseline beside them: the radius graph as squidpy builds it
+(scikit-learn's ``radius_neighbors_graph`` over every cell's coordinates at once, one radius in
+3-D, no sections), and for the connectome the memory its cell-cell edges would take as a CSR
+matrix (float32 values, int64 indices), which is not built.
 """
 
 from __future__ import annotations
@@ -48,8 +51,16 @@ def stage(kind: str, out: Path, radius: float, z_radius: float) -> None:
     adata = ad.read_h5ad(out / "brain.h5ad", backed="r")  # obs/obsm in memory, X stays on disk
     adata = ad.AnnData(obs=adata.obs.copy(), obsm={"spatial": adata.obsm["spatial"][:]})
     stages = Stages()
-    if kind == "spatial":
-        with stages.stage("spatial graph (129 sections)") as row:
+    if kind == "baseline":
+        from sklearn.neighbors import radius_neighbors_graph
+
+        with stages.stage("baseline: sklearn radius graph") as row:
+            graph = radius_neighbors_graph(adata.obsm["spatial"], radius, mode="connectivity")
+            row["edges"] = int(graph.nnz)
+            row["mean_neighbors"] = round(graph.nnz / adata.n_obs, 1)
+    elif kind == "spatial":
+        sections = adata.obs["section"].nunique()
+        with stages.stage(f"spatial graph ({sections} sections)") as row:
             spacon.pp.spatial_graph(adata, radius=radius, section_key="section", z_radius=z_radius)
             row["edges"] = int(adata.obsp["spatial_connectivities"].nnz)
             row["mean_neighbors"] = adata.uns["spatial_neighbors"]["params"]["mean_neighbors"]
@@ -82,7 +93,7 @@ def main():
         out = Path(tmp)
         sim_row, radius, z_radius = simulate(args, out)
         rows = [sim_row]
-        for kind in ("spatial", "connectome"):
+        for kind in ("baseline", "spatial", "connectome"):
             res = subprocess.run(
                 [sys.executable, __file__, "--_stage", kind, "--_dir", tmp, "--_radius",
                  str(radius), "--_z_radius", str(z_radius)],
@@ -91,6 +102,9 @@ def main():
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
     stages = Stages()
     stages.rows = rows
+    implied = next(r["implied_cell_edges"] for r in rows if "unit_edges" in r)
+    rows.append({"stage": "baseline: cell-cell connectome CSR (not built)", "seconds": None,
+                 "peak_rss_gb": round(implied * 12 / 1e9, 1), "edges": implied})
     stages.report(
         "graph building",
         {"n_cells": args.n_cells, "n_genes": args.n_genes, "n_sections": args.n_sections},

@@ -17,23 +17,28 @@ import time
 
 
 def main() -> None:
+    from _measure import add_batch_option, batch_options
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("result")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--top", type=int, default=12)
+    add_batch_option(parser)
     args = parser.parse_args()
+    batches = batch_options(args)
     import anndata
     from torch.profiler import ProfilerActivity, profile
 
     import spacon
 
     adata = anndata.read_h5ad(args.result)
-    spacon.SpaCon(adata, seed=0).train(max_steps=3, progress=False, threads=args.threads)
+    spacon.SpaCon(adata, seed=0).train(max_steps=3, progress=False, threads=args.threads,
+                                       **batches)
     model = spacon.SpaCon(adata, seed=0)
     start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        model.train(max_steps=args.steps, progress=False, threads=args.threads)
+        model.train(max_steps=args.steps, progress=False, threads=args.threads, **batches)
     wall = (time.perf_counter() - start) / args.steps
     rows = [e for e in prof.key_averages() if e.key.startswith("aten::")]
     total = sum(e.self_cpu_time_total for e in rows)

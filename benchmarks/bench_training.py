@@ -47,7 +47,7 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def parts(model, device, steps: int) -> dict:
+def parts(model, device, steps: int, batches: dict) -> dict:
     """Mean seconds of sample / build / train over ``steps`` steps, device synchronised."""
     import torch
 
@@ -57,9 +57,10 @@ def parts(model, device, steps: int) -> dict:
     from spacon.model._distributed import LocalSync
     from spacon.model._train import training_step
 
-    config = TrainConfig(epochs=1, mode="sampled")
+    config = TrainConfig(epochs=1, mode="sampled", **batches)
     sampler = NeighborSampler(model.data.connectome, model.data.spatial, config.fanouts,
-                              config.batch_size, seed=0, device=device)
+                              config.batch_size, spatial_fanout=config.spatial_fanout, seed=0,
+                              device=device)
     batches = SampledBatches(model.data, sampler)
     module = model.module.to(device).train()
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
@@ -90,7 +91,7 @@ def parts(model, device, steps: int) -> dict:
     return out
 
 
-def gpu_busy_share(adata, device, steps: int) -> float:
+def gpu_busy_share(adata, device, steps: int, batches: dict) -> float:
     """Kernel time over wall time of ``steps`` steps of ``SpaCon.train`` (torch profiler)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
@@ -100,7 +101,8 @@ def gpu_busy_share(adata, device, steps: int) -> float:
     model = spacon.SpaCon(adata, seed=0)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         t0 = time.perf_counter()
-        model.train(1, mode="sampled", progress=False, max_steps=steps, device=str(device))
+        model.train(1, mode="sampled", progress=False, max_steps=steps, device=str(device),
+                    **batches)
         torch.cuda.synchronize(device)
         wall = time.perf_counter() - t0
     kernel_us = sum(e.self_device_time_total for e in prof.key_averages())
@@ -108,7 +110,7 @@ def gpu_busy_share(adata, device, steps: int) -> float:
 
 
 def one(n_cells: int, n_genes: int, device_name: str, steps: int, schedule: bool,
-        brain: dict) -> dict:
+        brain: dict, batches: dict) -> dict:
     import torch
 
     import spacon
@@ -123,17 +125,18 @@ def one(n_cells: int, n_genes: int, device_name: str, steps: int, schedule: bool
            "brain": brain,
            "implied_edges": adata.uns["connectome_neighbors"]["params"]["implied_cell_edges"]}
     with flush_denormals():  # as SpaCon.train does
-        row.update(parts(spacon.SpaCon(adata, seed=0), device, steps))
+        row.update(parts(spacon.SpaCon(adata, seed=0), device, steps, batches))
     model = spacon.SpaCon(adata, seed=0)
     t0 = time.perf_counter()
-    model.train(1, mode="sampled", progress=False, max_steps=steps, device=device_name)
+    model.train(1, mode="sampled", progress=False, max_steps=steps, device=device_name,
+                **batches)
     row["train_s_per_step"] = round((time.perf_counter() - t0) / steps, 4)
     if device.type == "cuda":
-        row["gpu_busy_share"] = gpu_busy_share(adata, device, steps)
+        row["gpu_busy_share"] = gpu_busy_share(adata, device, steps, batches)
     if schedule:
         model = spacon.SpaCon(adata, seed=0)
         t0, start = time.perf_counter(), time.time()
-        model.train(progress=False, device=device_name)
+        model.train(progress=False, device=device_name, **batches)
         row.update(schedule_steps=model.train_params["steps"],
                    schedule_s=round(time.perf_counter() - t0, 1),
                    schedule_unix=[round(start, 1), round(time.time(), 1)],
@@ -142,7 +145,7 @@ def one(n_cells: int, n_genes: int, device_name: str, steps: int, schedule: bool
 
 
 def main():
-    from _measure import run_child
+    from _measure import add_batch_option, batch_options, run_child
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 250_000])
@@ -151,6 +154,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--schedule", action="store_true", help="also time the 500-step default")
     add_brain_options(parser)
+    add_batch_option(parser)
     parser.add_argument("--_one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._one:
@@ -158,12 +162,13 @@ def main():
 
         brain = brain_params(args._one, args.cells_per_unit, args.density)
         print(json.dumps(one(args._one, args.genes, args.device, args.steps, args.schedule,
-                             brain)))
+                             brain, batch_options(args))))
         return
     rows = []
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--_one", str(n), "--genes", str(args.genes), "--device",
                args.device, "--steps", str(args.steps)] + ["--schedule"] * args.schedule
+        cmd += ["--former-batches"] * args.former_batches
         cmd += brain_flags(args)
         row = run_child(cmd, f"{n} cells")
         if row is None:

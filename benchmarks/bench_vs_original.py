@@ -44,7 +44,8 @@ def score(adata, z_spa, z_con, seed: int = 0) -> dict:
     return out
 
 
-def run_spacon(adata, info, threshold: float, seed: int) -> tuple[dict, dict]:
+def run_spacon(adata, info, threshold: float, seed: int,
+               batches: dict | None = None) -> tuple[dict, dict]:
     from _measure import Stages
 
     import spacon
@@ -57,7 +58,8 @@ def run_spacon(adata, info, threshold: float, seed: int) -> tuple[dict, dict]:
         spacon.pp.connectome_graph(adata, adata.uns["_conn"], unit_key="unit",
                                    threshold=threshold)
     with stages.stage("training") as row:
-        model = spacon.SpaCon(adata, seed=seed).train(seed=seed, progress=False)
+        model = spacon.SpaCon(adata, seed=seed).train(seed=seed, progress=False,
+                                                       **(batches or {}))
         row.update(mode=model.train_params["mode"], epochs=model.train_params["epochs"])
     with stages.stage("embedding"):
         model.embed()
@@ -87,6 +89,8 @@ def run_original(python: str, adata_path, conn_path, info, threshold, epochs, se
 
 
 def main() -> None:
+    from _measure import add_batch_option, batch_options
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-cells", type=int, default=6000)
     p.add_argument("--n-genes", type=int, default=300)
@@ -96,6 +100,7 @@ def main() -> None:
     p.add_argument("--original-epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the results here")
+    add_batch_option(p)
     args = p.parse_args()
 
     import spacon
@@ -111,7 +116,7 @@ def main() -> None:
         plain.write_h5ad(adata_path)
         spacon.io.save_npz(conn_path, conn.matrix, conn.labels)
         adata.uns["_conn"] = conn
-        ours, quality = run_spacon(adata, info, args.threshold, args.seed)
+        ours, quality = run_spacon(adata, info, args.threshold, args.seed, batch_options(args))
         del adata.uns["_conn"]
         results["spacon"] = {"stages": ours, "quality": quality,
                              "implied_edges": int(adata.uns["connectome_neighbors"]["params"][
