@@ -36,6 +36,12 @@ def test_coordinates_in_obs_columns_are_named_with_the_fix(sim_inputs, tmp_path,
     # the fix the message gives works
     adata.obsm["spatial"] = adata.obs[["x_centroid", "y_centroid", "z_centroid"]].to_numpy()
     np.testing.assert_array_equal(spacon._utils.spatial_coordinates(adata), xyz)
+    # Visium's obs: the pixel positions, not the hexagonal grid's indices
+    visium = ad.AnnData(np.ones((4, 2), dtype=np.float32), obs={
+        "array_row": [0, 0, 1, 1], "array_col": [0, 2, 1, 3],
+        "pxl_row_in_fullres": [10.0, 10, 110, 110], "pxl_col_in_fullres": [5.0, 205, 105, 305]})
+    assert spacon._utils.coordinate_columns(visium.obs) == ["pxl_col_in_fullres",
+                                                            "pxl_row_in_fullres"]
 
 
 def test_counts_that_are_not_whole_numbers_can_be_normalised(sim_inputs, tmp_path, capsys):
@@ -64,6 +70,14 @@ def test_counts_that_are_not_whole_numbers_can_be_normalised(sim_inputs, tmp_pat
     with pytest.raises(SpaconInputError, match=r"largest value [\d.]+\), and normalising "
                        r"expects raw counts\. If the data are already normalised"):
         spacon.pp.normalize(ad.AnnData(log.X.copy()))
+    # and integer_counts=False does not normalise them a second time
+    del log.layers["counts"]  # (which would be refused first, for holding other values)
+    for normalised in (log, ad.AnnData(log.X.copy())):  # with and without the record
+        with pytest.raises(SpaconInputError, match="looks normalised already"):
+            spacon.pp.normalize(normalised, integer_counts=False)
+    assert main([*base, "--fractional-counts", "--no-normalize", "--out",
+                 str(tmp_path / "both")]) == 2
+    assert "drop one" in capsys.readouterr().err
 
 
 def test_more_domains_than_a_connectivity_embedding_holds_do_not_fail_the_run(
@@ -81,7 +95,11 @@ def test_more_domains_than_a_connectivity_embedding_holds_do_not_fail_the_run(
     assert "merge_radius=" not in captured.err
     result = ad.read_h5ad(tmp_path / "run" / "result.h5ad")
     assert result.obs["spacon_domain_alpha0"].nunique() == asked
-    assert result.obs["spacon_domain_alpha1"].nunique() <= units
+    held = result.obs["spacon_domain_alpha1"].nunique()
+    assert held <= units
+    reason = result.uns["spacon_domain_alpha1"]["selection"]["reason"]
+    assert reason.startswith(f"{held} domains, one per distinct point of the embedding "
+                             f"({asked} asked"), reason
 
 
 def test_leiden_short_of_the_number_asked_says_what_can_give_it():
@@ -107,10 +125,11 @@ def test_an_error_after_training_keeps_the_checkpoint_and_says_so(sim_inputs, tm
     def fails(*args, **kwargs):
         raise SpaconInputError("something about the domains")
 
+    config = tmp_path / "run.toml"  # the output folder from the config file, not a flag
+    config.write_text('out = "run"\n')
     run = ["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
            str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--threshold", "0.4",
-           "--epochs", "1", "--hidden-dims", "16", "8", "4", "--out", str(tmp_path / "run"),
-           *FAST]
+           "--epochs", "1", "--hidden-dims", "16", "8", "4", "--config", str(config), *FAST]
     with monkeypatch.context() as patch:
         patch.setattr(pipeline, "call_domains", fails)
         assert main(run) == 2
@@ -127,8 +146,9 @@ def test_options_that_need_no_data_are_refused_before_it_is_read(tmp_path, capsy
     broken = tmp_path / "broken.h5ad"
     broken.write_bytes(b"not an h5ad file")
     base = ["run", "--adata", str(broken), "--out", str(tmp_path / "o"), *FAST]
-    assert main([*base, "--no-connectivity", "--device", "gpu"]) == 2
-    assert "--device 'gpu' is not a device" in capsys.readouterr().err
+    for device in ("gpu", "mps"):
+        assert main([*base, "--no-connectivity", "--device", device]) == 2
+        assert f"--device '{device}' is not a device" in capsys.readouterr().err
     assert main([*base, "--no-connectivity", "--alpha", "1"]) == 2
     err = capsys.readouterr().err
     assert "spatial embedding alone" in err and "trains" not in err, err
@@ -141,9 +161,18 @@ def test_domains_at_an_alpha_the_embedding_was_not_fused_at_are_refused():
     adata.obsm["X_spacon_spa"] = rng.normal(size=(50, 4))
     adata.obsm["X_spacon_con"] = rng.normal(size=(50, 4))
     spacon.tl.fuse(adata, 1)
-    with pytest.raises(SpaconInputError, match=r"alpha=0, but adata.obsm\['X_spacon'\] was fused "
-                       r"at alpha 1"):
+    with pytest.raises(SpaconInputError, match=r"alpha=0, but adata.obsm\['X_spacon'\] holds the "
+                       r"embedding at alpha 1.*spacon.tl.fuse\(adata, 0\) first"):
         spacon.tl.domains(adata, alpha=0)
+    # the advice fits the embedding: fused under another key, or smoothed expression
+    with pytest.raises(SpaconInputError, match=r"key_added='X_spacon_alpha1'\), then "
+                       r"use_rep='X_spacon_alpha1'"):
+        spacon.tl.domains(adata, use_rep="X_spacon_spa", alpha=1)
+    adata.obsm["X_pca_like"] = adata.obsm["X_spacon_spa"]
+    adata.uns["X_pca_like"] = {"params": {"graph": "both", "alpha": 0.3}}
+    with pytest.raises(SpaconInputError, match=r"smoothed_expression\(adata, graph='both', "
+                       r"alpha=0.5\)"):
+        spacon.tl.domains(adata, use_rep="X_pca_like", alpha=0.5)
     spacon.tl.domains(adata, alpha=1)  # the alpha it was fused at
     assert adata.uns["spacon_domain"]["params"]["alpha"] == 1
 
@@ -154,7 +183,8 @@ def test_domains_of_a_run_take_its_result_file_and_its_alphas(sim_inputs, tmp_pa
                  str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--threshold", "0.4",
                  "--encoder", "smoothing", "--alpha", "0", "0.5", "1", "--method", "leiden",
                  "--out", str(out), *FAST]) == 0
-    assert main(["domains", "--result", str(out / "result.h5ad"), "--method", "leiden",
+    (out / "result.h5ad").rename(out / "brain_result.h5ad")  # a renamed result is taken too
+    assert main(["domains", "--result", str(out / "brain_result.h5ad"), "--method", "leiden",
                  "--out", str(tmp_path / "again"), *FAST[:-1]]) == 0
     printed = capsys.readouterr().out
     assert all(f"alpha {a}:" in printed for a in ("0", "0.5", "1")), printed
@@ -185,13 +215,31 @@ def test_connectome_tables_in_the_layouts_people_write(tmp_path):
         conn = spacon.io.read_connectivity(tmp_path / name)
         assert list(conn.labels) == labels, name
         np.testing.assert_allclose(conn.matrix.toarray(), m, rtol=1e-6, err_msg=name)
+    # numbers as labels (Allen structure ids), with or without a row-label column; labels
+    # holding the delimiter of the file's name
+    ids = [str(i) for i in (385, 394, 402, 409, 417, 425)]
+    numbered = pd.DataFrame(m, index=ids, columns=ids).rename_axis("unit")
+    numbered.to_csv(tmp_path / "numbered.csv")
+    numbered.to_csv(tmp_path / "numbered_columns.csv", index=False)
+    named = [f"Somatomotor areas, layer {i}" for i in range(6)]
+    pd.DataFrame(m, index=named, columns=named).to_csv(tmp_path / "commas.csv", sep="\t")
+    for name, want in (("numbered.csv", ids), ("numbered_columns.csv", ids),
+                       ("commas.csv", named)):
+        conn = spacon.io.read_connectivity(tmp_path / name)
+        assert list(conn.labels) == want, name
+        np.testing.assert_allclose(conn.matrix.toarray(), m, rtol=1e-6, err_msg=name)
     table.iloc[:, :5].to_csv(tmp_path / "narrow.csv", index=False)
-    with pytest.raises(SpaconInputError, match=r"not square: 6 rows \(without labels\), 5"):
+    with pytest.raises(SpaconInputError, match=r"not square: 6 rows of numbers under a header "
+                       r"of 5 labels"):
         spacon.io.read_connectivity(tmp_path / "narrow.csv")
     fisher = m.copy()
     np.fill_diagonal(fisher, np.inf)  # arctanh(1)
     with pytest.raises(SpaconInputError, match=r"on its diagonal alone \(6 of 6"):
         spacon.io.Connectivity(fisher, np.array(labels))
+    import scipy.sparse as sp
+
+    with pytest.raises(SpaconInputError, match=r"on its diagonal alone"):
+        spacon.io.Connectivity(sp.csr_matrix(fisher), np.array(labels))
     fisher[0, 1] = np.nan
     with pytest.raises(SpaconInputError, match=r"has 7 NaN or infinite values; replace"):
         spacon.io.Connectivity(fisher, np.array(labels))

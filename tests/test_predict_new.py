@@ -350,3 +350,12 @@ def test_predict_reads_the_counts_layer_of_scanpy_s_layout(sim_inputs, trained_r
     layer = read_profiles(tmp_path / "layer" / "predicted_connectivity.npz")
     counts = read_profiles(tmp_path / "x_counts" / "predicted_connectivity.npz")
     np.testing.assert_allclose(layer.to_numpy(), counts.to_numpy(), rtol=1e-5, atol=1e-6)
+    # counts that are not whole numbers (a model trained on whole ones): normalised when asked
+    fractional = raw.copy()
+    fractional.X = fractional.X * 0.9
+    fractional.write_h5ad(tmp_path / "fractional.h5ad")
+    assert main(["predict", "--model", str(trained_run), "--adata",
+                 str(tmp_path / "fractional.h5ad"), "--fractional-counts", "--out",
+                 str(tmp_path / "fractional")]) == 0
+    scaled = read_profiles(tmp_path / "fractional" / "predicted_connectivity.npz")
+    np.testing.assert_allclose(scaled.to_numpy(), counts.to_numpy(), rtol=1e-4, atol=1e-5)

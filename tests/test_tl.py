@@ -109,8 +109,8 @@ def test_domains_judge_an_embedding_at_the_alpha_it_was_fused_at(rng):
         assert adata.uns["d"]["params"].get("alpha") == alpha, use_rep
     spacon.tl.domains(adata, use_rep="X_other", alpha=0.5, n_domains=2, n_runs=2, key_added="d")
     assert adata.uns["d"]["params"]["alpha"] == 0.5  # given for an embedding of no record: kept
-    with pytest.raises(SpaconInputError, match=r"alpha=0.5, but adata.obsm\['X_a1'\] was fused "
-                       "at alpha 1"):  # given against the record: refused
+    with pytest.raises(SpaconInputError, match=r"alpha=0.5, but adata.obsm\['X_a1'\] holds the "
+                       "embedding at alpha 1"):  # given against the record: refused
         spacon.tl.domains(adata, use_rep="X_a1", alpha=0.5, n_domains=2, n_runs=2)
     # smoothed expression: the alpha of the graph it was averaged over
     from spacon.tl._fuse import alpha_of

@@ -15,6 +15,7 @@ from ._pipeline import (
     RunConfig,
     call_domains,
     check_inputs_not_outputs,
+    check_normalize_options,
     check_out_is_not_the_model,
     check_truth,
     checked,
@@ -89,14 +90,17 @@ def normalize_like_training(adata, config: RunConfig, preprocessing: dict,
     if not set(map(str, adata.var_names)).issuperset(model_genes):
         check_genes(adata, np.asarray(model_genes))  # says which are missing
     norm = preprocessing.get("normalize")
-    if not norm or not looks_like_counts(adata, integer=norm.get("integer_counts", True)):
+    # counts that are not whole numbers: as the model's training data were, or as asked here
+    integer = norm.get("integer_counts", True) and not config.fractional_counts if norm else True
+    check_normalize_options(config)
+    if not norm or not looks_like_counts(adata, integer=integer):
         return
     if config.no_normalize:
         raise SpaconInputError(
             "adata.X looks like raw counts, but the model was trained on log-normalised "
             f"expression (total counts {norm['target_sum']:g} + log1p): drop --no-normalize to "
             "have it normalised as the training data were.")
-    normalize_as_trained(adata, norm)
+    normalize_as_trained(adata, {**norm, "integer_counts": integer})
 
 
 def _spatial_graph(adata, config: RunConfig, trained: dict) -> None:

@@ -455,6 +455,13 @@ def fit_connectivity_map(model, adata, connectivity, config: RunConfig) -> None:
                        "it): %s", err or "out of memory")
 
 
+def check_normalize_options(config: RunConfig) -> None:
+    """--fractional-counts and --no-normalize contradict each other."""
+    if config.fractional_counts and config.no_normalize:
+        raise SpaconInputError("--fractional-counts asks to normalise counts that are not whole "
+                               "numbers, --no-normalize not to normalise: drop one.")
+
+
 def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     """Check the options that need no data, before anything runs; settle the alphas."""
     if config.out is None:
@@ -473,6 +480,7 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     if config.threads is not None and config.threads < 1:
         raise SpaconInputError(f"--threads must be >= 1, got {config.threads}.")
     resolve_device(config.device)  # 'gpu', or cuda without a GPU: said before data are read
+    check_normalize_options(config)
     check_option("figures", config.figures, FIGURE_LEVELS)
     if config.alpha is None:
         config = config.updated({"alpha": [0.0] if config.no_connectivity else [0.0, 1.0]})

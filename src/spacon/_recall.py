@@ -43,14 +43,16 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     from .io import write_h5ad, write_text
 
     result_dir = Path(result_dir)
-    if result_dir.name == "result.h5ad" and result_dir.is_file():  # the file in the folder
-        result_dir = result_dir.parent
+    result_file = result_dir / "result.h5ad"
+    if result_dir.suffix == ".h5ad" and result_dir.is_file():  # the file (renamed, too)
+        result_dir, result_file = result_dir.parent, result_dir
     if not result_dir.is_dir():
         raise SpaconInputError(f"--result {str(result_dir)!r} does not exist or is not a "
-                               "directory: give the --out directory of spacon run.")
-    if not (result_dir / "result.h5ad").exists():
+                               "directory: give the --out directory of spacon run (or the "
+                               "result .h5ad in it).")
+    if not result_file.exists():
         raise SpaconInputError(f"--result {str(result_dir)!r} holds no result.h5ad of spacon run.")
-    adata = read_input(result_dir / "result.h5ad")
+    adata = read_input(result_file)
     run = _run_parameters(result_dir)
     given = {k: run[k] for k in ("section_key", "spatial_key", "section_order")
              if run.get(k) is not None}

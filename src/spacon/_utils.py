@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -136,6 +137,9 @@ def resolve_device(device: str = "auto"):
 
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", str(device).strip().lower()):
+        raise SpaconInputError(f"device={device!r} is not a device spacon runs on; use 'auto', "
+                               "'cpu' or 'cuda' (or 'cuda:N').")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise SpaconInputError(f"device={device!r} was asked for but no CUDA GPU is available.")
     try:
@@ -150,8 +154,11 @@ def resolve_device(device: str = "auto"):
 _COORDINATE_NAMES = (
     ("x", "y", "z"), ("x_centroid", "y_centroid", "z_centroid"), ("center_x", "center_y"),
     ("centroid_x", "centroid_y", "centroid_z"), ("x_section", "y_section", "z_section"),
-    ("x_reconstructed", "y_reconstructed", "z_reconstructed"), ("array_col", "array_row"),
-    ("imagecol", "imagerow"), ("pxl_col_in_fullres", "pxl_row_in_fullres"),
+    ("x_reconstructed", "y_reconstructed", "z_reconstructed"),
+    # Visium: pixel positions before the grid's indices, whose rows and columns are spaced
+    # differently (a hexagonal grid)
+    ("pxl_col_in_fullres", "pxl_row_in_fullres"), ("imagecol", "imagerow"),
+    ("array_col", "array_row"),
     ("spatial_x", "spatial_y", "spatial_z"), ("coord_x", "coord_y", "coord_z"),
 )
 

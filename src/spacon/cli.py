@@ -108,7 +108,18 @@ def _run(args) -> int:
     from ._pipeline import run
 
     config = _config(args)
-    adata, summary = run(config)
+    try:
+        adata, summary = run(config)
+    except SpaconInputError as err:
+        out = Path(config.out or "")
+        if (config.out and "checkpoint" not in str(err) and (out / "checkpoint.pt").is_file()
+                and not (out / "result.h5ad").is_file()):
+            # e.g. an error after training (the domains, the figures): the model is not lost
+            raise SpaconInputError(
+                f"{err} The training's checkpoint is kept in {out}/checkpoint.pt: fix what "
+                "the error names and run the command again with --resume to go on from "
+                "it.") from err
+        raise
     if summary is None:  # a rank other than 0 of a distributed run: rank 0 reports
         return 0
     used = summary["parameters"]
@@ -205,10 +216,14 @@ def _add_input_options(parser):
                       help="X is already log-normalised (e.g. a spacon run result.h5ad)")
     data.add_argument("--layer", help="the expression from adata.layers[LAYER] instead of X "
                       "(scanpy's layout: raw counts in 'counts', normalised or scaled X)")
-    data.add_argument("--fractional-counts", action="store_true", default=None,
-                      help="the counts are not whole numbers (ambient-corrected, e.g. by "
-                      "CellBender or SoupX, or imputed): normalise them anyway")
+    _add_fractional_counts(data)
     return data
+
+
+def _add_fractional_counts(group) -> None:
+    group.add_argument("--fractional-counts", action="store_true", default=None,
+                       help="the counts are not whole numbers (ambient-corrected, e.g. by "
+                       "CellBender or SoupX, or imputed): normalise them anyway")
 
 
 def _add_evaluate_output(parser, result: str) -> None:
@@ -361,6 +376,7 @@ def _add_predict_parser(sub) -> None:
                       help="X is already log-normalised")
     data.add_argument("--layer", help="the expression from adata.layers[LAYER] instead of X "
                       "(scanpy's layout: raw counts in 'counts', normalised X)")
+    _add_fractional_counts(data)
     data.add_argument("--section-key", help="obs column of the section of each cell")
     data.add_argument("--section-order", help="comma-separated section order, e.g. a,b,c")
     graphs = predict.add_argument_group("spatial graph (default: as for training)")
@@ -721,13 +737,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SpaconInputError as err:
         say(f"error: {err}")
-        out = Path(getattr(args, "out", None) or "")
-        if (str(out) != "." and hasattr(args, "resume") and "checkpoint" not in str(err)
-                and (out / "checkpoint.pt").is_file()
-                and not (out / "result.h5ad").is_file()):
-            # e.g. an error after training (the domains, the figures): the model is not lost
-            say(f"the training's checkpoint is kept in {out}/checkpoint.pt: fix what the error "
-                "names and run the command again with --resume to go on from it")
         return 2
     except OSError as err:  # e.g. a full disk: the atomic writes left no partial file
         where = f" {err.filename}" if err.filename else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 from dataclasses import dataclass
@@ -76,7 +77,12 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
     bad = ~np.isfinite(values)
     n_bad = int(bad.sum())
     if n_bad:
-        if m is None and n_bad == int(np.diagonal(bad).sum()):
+        if m is None:
+            on_diagonal = int(np.diagonal(bad).sum())
+        else:
+            coo = m.tocoo()
+            on_diagonal = int((bad & (coo.row == coo.col)).sum())
+        if n_bad == on_diagonal:
             raise SpaconInputError(
                 f"{name} has NaN or infinite values on its diagonal alone ({n_bad} of "
                 f"{shape[0]} self-connections; e.g. the Fisher z of r = 1 in a functional "
@@ -325,38 +331,68 @@ def _pick_dataset(path: Path, key: str | None, names: list[str],
 
 
 def _read_table(path: Path, sep: str):
-    """A .csv/.tsv table: plain numbers, labelled rows and columns, or labelled columns alone
-    (rows in the columns' order, as pandas' ``to_csv(index=False)`` writes). The delimiter is
-    the file's own where its name says otherwise (a tab-separated ``.csv``).
+    """A .csv/.tsv table: plain numbers; labelled rows and columns; a header row of labels
+    alone (rows in the columns' order, as pandas' ``to_csv(index=False)`` writes); or a row-label
+    column alone. Labels may be numbers (e.g. Allen structure ids). The delimiter is the file's
+    own where its name says otherwise (a tab-separated ``.csv``).
     """
     import pandas as pd
 
-    with path.open() as f:
-        head = [f.readline().rstrip("\r\n"), f.readline().rstrip("\r\n")]
-    if sep not in head[0]:
-        used = next((d for d in ("\t", ",", ";") if d in head[0]), sep)
-        if used != sep:
-            logger.info("%s: fields are separated by %r, not %r", path.name, used, sep)
-            sep = used
-    first, second = (line.split(sep) for line in head)
-    if all(_is_number(x) for x in first):
-        return np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2), None
-    if len(second) == len(first) and first[0].strip() and _is_number(second[0]):
+    with path.open(newline="") as f:
+        head = [f.readline(), f.readline()]
+    sep = _delimiter(head, sep, path.name)
+    first = next(csv.reader([head[0]], delimiter=sep), [])
+    second = next(csv.reader([head[1]], delimiter=sep), [])
+    if first and all(_is_number(x) for x in first) and all(_is_number(x) for x in second):
+        values = np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2)
+        n_rows, n_cols = values.shape
+        if n_rows == n_cols + 1:  # a header of numeric labels over the matrix
+            return values[1:], np.asarray([x.strip() for x in first])
+        if n_cols == n_rows + 1:  # a column of numeric row labels beside it
+            labels = pd.read_csv(path, sep=sep, header=None, usecols=[0], dtype=str)[0]
+            return values[:, 1:], np.asarray(labels.str.strip())
+        return values, None
+    try:
+        raw = pd.read_csv(path, sep=sep, header=None, dtype=str)
+    except pd.errors.ParserError:  # a header one field shorter than the rows: row labels
+        return _labelled_table(pd.read_csv(path, sep=sep, index_col=0), repr(path.name))
+    body = raw.iloc[1:]
+    numeric = body.apply(lambda column: column.map(_is_number_or_empty)).to_numpy().all()
+    if pd.notna(raw.iat[0, 0]) and numeric and len(body) not in (raw.shape[1],
+                                                                 raw.shape[1] - 1):
+        raise SpaconInputError(f"{path.name!r} is not square: {len(body)} rows of numbers "
+                               f"under a header of {raw.shape[1]} labels.")
+    if pd.notna(raw.iat[0, 0]) and numeric and len(body) == raw.shape[1]:
         # a header of labels over rows of numbers only: the rows are the columns' units
-        table = pd.read_csv(path, sep=sep)
-        if len(table) != table.shape[1]:
-            raise SpaconInputError(f"{path.name!r} is not square: {len(table)} rows (without "
-                                   f"labels), {table.shape[1]} labelled columns.")
-        return _labelled_table(table.set_axis(table.columns, axis=0), repr(path.name))
+        table = pd.DataFrame(body.to_numpy(), columns=raw.iloc[0].str.strip())
+        return _labelled_table(table.set_axis(table.columns, axis=0).apply(pd.to_numeric),
+                               repr(path.name))
     return _labelled_table(pd.read_csv(path, sep=sep, index_col=0), repr(path.name))
+
+
+def _delimiter(head: list[str], sep: str, name: str) -> str:
+    """The delimiter that splits the first two lines into the same number of fields (or the
+    header one fewer), ``sep`` where it does; quoted labels holding delimiters are kept whole.
+    """
+    for candidate in dict.fromkeys([sep, "\t", ",", ";"]):
+        counts = [len(next(csv.reader([line], delimiter=candidate), [])) for line in head]
+        if counts[0] > 1 and (not head[1].strip() or counts[1] in (counts[0], counts[0] + 1)):
+            if candidate != sep:
+                logger.info("%s: fields are separated by %r, not %r", name, candidate, sep)
+            return candidate
+    return sep
 
 
 def _is_number(text: str) -> bool:
     try:
         float(text)
-    except ValueError:
+    except (TypeError, ValueError):
         return False
     return True
+
+
+def _is_number_or_empty(text) -> bool:
+    return text is None or (isinstance(text, float) and np.isnan(text)) or _is_number(text)
 
 
 def _labelled_table(table, name: str):

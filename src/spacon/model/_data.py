@@ -281,8 +281,9 @@ def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) ->
             counts = (f" The raw counts look to be in layers[{_keys.COUNTS!r}]: read those "
                       f"instead (spacon embed / predict: --layer {_keys.COUNTS}; in Python, "
                       f"normalise them: spacon.pp.normalize(adata, layer={_keys.COUNTS!r}))."
-                      if _keys.COUNTS in adata.layers
-                      and looks_like_counts(adata, _keys.COUNTS) else "")
+                      if _keys.COUNTS in adata.layers and looks_like_counts(
+                          adata, _keys.COUNTS, integer=norm.get("integer_counts", True))
+                      else "")
             warnings.warn(
                 f"adata.X was normalised to {total:.4g} counts per cell, but the model's "
                 f"training data to {norm['target_sum']:g} (before log1p): the embedding shifts "

@@ -78,12 +78,29 @@ def _check_values(values, where: str, counts: bool) -> None:
                       "spacon.pp.normalize(adata, integer_counts=False); spacon run: "
                       "--fractional-counts")
         high = float(values.max()) if values.size else 0.0
-        # log1p of 1e4-normalised data stays below ~12; counts of a deep cell go far higher
-        first, second = (normalised, fractional) if high <= 20 else (fractional, normalised)
+        first, second = ((normalised, fractional) if high <= COUNTS_ABOVE else
+                         (fractional, normalised))
         raise SpaconInputError(
             f"{where} does not hold integer counts (largest value {high:.4g}), and normalising "
             f"expects raw counts. {first[0].upper() + first[1:]}; {second}."
         )
+
+
+def _refuse_normalised(adata, layer: str | None, values) -> None:
+    """With ``integer_counts=False`` values are not checked to be counts: refuse those that
+    say they are normalised (a record of it, or log scale throughout), which normalising again
+    would distort.
+    """
+    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    recorded = layer is None and ("log1p" in adata.uns or _keys.NORMALIZE in adata.uns)
+    high = float(values.max()) if values.size else 0.0
+    if recorded or high <= COUNTS_ABOVE:
+        why = ("adata.uns records that X was log-normalised" if recorded else
+               f"its largest value is {high:.3g}, log scale")
+        raise SpaconInputError(
+            f"{where} looks normalised already ({why}): integer_counts=False is for counts "
+            "that are not whole numbers. Do not normalise it again (skip spacon.pp.normalize; "
+            "spacon run: --no-normalize), or normalise the raw counts (layer=).")
 
 
 def warn_zero_genes(adata, layer: str | None = None) -> None:
@@ -186,6 +203,8 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     checked = check_cells_and_values(adata, layer)  # empty, repeated names, NaN: named first
     _refuse_other_counts_layer(adata, layer)  # then where the counts kept there would go
     _check_values(*checked, counts=bool(integer_counts))
+    if not integer_counts:
+        _refuse_normalised(adata, layer, checked[0])
     warn_zero_genes(adata, layer)
     counts = expression_matrix(adata, layer)
     x = counts.tocsr() if sp.issparse(counts) else np.array(counts)  # a copy, as a CSR or array
@@ -260,6 +279,7 @@ def _row_totals(x) -> np.ndarray:
 COUNTS_WARNING = "looks like raw counts"  # the start of every raw-count warning's message
 UNLOGGED_WARNING = "beyond any log-normalised value"  # and of every unlogged one's
 LOG_SCALE_MAX = 50.0  # log1p of normalised counts stays below this (log1p(1e9) = 20.7)
+COUNTS_ABOVE = 20  # counts reach beyond this somewhere; log1p of 1e4-normalised data stays ~10
 
 
 def warn_if_unlogged(adata, layer: str | None = None, stacklevel: int = 3) -> bool:
@@ -305,7 +325,7 @@ def looks_like_counts(adata, layer: str | None = None, integer: bool = True) -> 
     """
     sample = _sample(adata, layer)
     return bool(sample.size and (not integer or np.allclose(sample, np.round(sample)))
-                and sample.max() > 20)
+                and sample.max() > COUNTS_ABOVE)
 
 
 def holds_integers(adata, layer: str | None = None) -> bool:

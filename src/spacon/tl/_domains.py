@@ -209,9 +209,9 @@ def domains(
         fused = alpha_of(adata, use_rep)
         if fused is not None and not np.isclose(float(alpha), fused):
             raise SpaconInputError(
-                f"alpha={alpha:g}, but adata.obsm[{use_rep!r}] was fused at alpha {fused:g}: "
-                f"fuse it at alpha {alpha:g} first (spacon.tl.fuse(adata, {alpha:g})), or "
-                f"leave alpha unset to judge the domains at alpha {fused:g}.")
+                f"alpha={alpha:g}, but adata.obsm[{use_rep!r}] holds the embedding at alpha "
+                f"{fused:g}: leave alpha unset to call its domains at alpha {fused:g}, or call "
+                f"them on an embedding at alpha {alpha:g}: {_embedding_at(adata, use_rep, alpha)}.")
     z = _embedding(adata, use_rep)
     if not np.isfinite(z).all():
         bad = int((~np.isfinite(z)).any(axis=1).sum())
@@ -429,17 +429,20 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     # 'choice': the data's own choice, which the tree keeps; 'reason': this column's
     choice = selection.get("choice", selection["reason"])
     k = int(selection["chosen"]) if n_domains is None else n_domains
+    capped = k > len(points) and k > tree.n_leaves  # more asked than distinct points
     selection["choice"] = choice
+    asked = (f"{k} domain{'s' if k > 1 else ''} as asked (n_domains={k})" if not capped else
+             f"{len(points)} domains, one per distinct point of the embedding ({k} asked, "
+             f"n_domains={k})")
     selection["reason"] = choice if n_domains is None else (
-        f"{k} domain{'s' if k > 1 else ''} as asked (n_domains={k}); the data's own choice: "
-        f"{choice}")
+        f"{asked}; the data's own choice: {choice}")
     info["selection"] = selection
     info["tree"] = {**tree.to_dict(), "leaves": leaves.astype(np.int32),
                     "fingerprint": fingerprint, "graphs": judged_on,
                     "embedding": embedding_digest(z), "cells": cells_digest(adata)}
     if k <= tree.n_leaves:
         return tree.cut(k)[leaves]
-    if k > len(points):
+    if capped:
         warnings.warn(
             f"{k} domains asked"
             + ("" if options.get("alpha") is None else f" at alpha {options['alpha']:g}")
@@ -677,9 +680,21 @@ def _categorical(labels: np.ndarray) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, [str(i) for i in range(len(order))])
 
 
+def _embedding_at(adata, use_rep: str, alpha: float) -> str:
+    """How to make the embedding of ``use_rep``'s kind at ``alpha`` (for the error above)."""
+    smoothed = adata.uns.get(use_rep)
+    if isinstance(smoothed, dict) and "graph" in smoothed.get("params", {}):
+        return (f"spacon.tl.smoothed_expression(adata, graph='both', alpha={alpha:g}), then "
+                f"use_rep={_keys.SMOOTHED!r}")
+    if use_rep == _keys.EMBEDDING_FUSED:
+        return f"spacon.tl.fuse(adata, {alpha:g}) first"
+    key = _keys.fused_for_alpha(alpha)
+    return f"spacon.tl.fuse(adata, {alpha:g}, key_added={key!r}), then use_rep={key!r}"
+
+
 def _why_merged() -> str:
     """Why an embedding holds fewer distinct points than cells (for the warnings)."""
-    return ("cells closer than merge_radius times its scale count as one: at high alpha, "
+    return ("near-identical cells count as one, tl.domains' merge_radius: at high alpha, "
             "e.g., the cells of one connectivity unit")
 
 
