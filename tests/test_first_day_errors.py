@@ -243,3 +243,60 @@ def test_connectome_tables_in_the_layouts_people_write(tmp_path):
     fisher[0, 1] = np.nan
     with pytest.raises(SpaconInputError, match=r"has 7 NaN or infinite values; replace"):
         spacon.io.Connectivity(fisher, np.array(labels))
+
+
+def _small_brain():
+    adata, conn = spacon.datasets.synthetic_brain(n_cells=300, n_genes=60, n_sections=2, seed=0)
+    spacon.pp.normalize(adata)
+    return adata, conn
+
+
+def test_results_written_to_a_view_are_said_to_stay_in_it():
+    """A view passed inline keeps the results to itself: spacon says so at the user's line and
+    names .copy(); the variable holding the view holds the results."""
+    adata, _ = _small_brain()
+    sub = adata[adata.obs["section"] == adata.obs["section"].iloc[0]]
+    assert sub.is_view
+    with pytest.warns(SpaconWarning, match=r"adata is a view.*\.copy\(\)") as record:
+        spacon.pp.spatial_graph(sub, n_neighbors=6)
+    assert record[0].filename == __file__
+    assert not sub.is_view and "spatial_connectivities" in sub.obsp
+    assert "spatial_connectivities" not in adata.obsp
+    spacon.pp.spatial_graph(adata, n_neighbors=6)
+    with pytest.warns(SpaconWarning, match=r"adata is a view \(adata\[...\]\): SpaCon"):
+        spacon.SpaCon(adata[:, :40], connectome_key=None, hidden_dims=(8, 4, 2))
+
+
+def test_spacon_says_it_trains_on_every_gene_where_some_are_highly_variable():
+    adata, _ = _small_brain()
+    spacon.pp.spatial_graph(adata, n_neighbors=6)
+    adata.var["highly_variable"] = np.arange(adata.n_vars) < 20
+    with pytest.warns(SpaconWarning, match=r"marks only some genes \(20 of 60\), but SpaCon "
+                      "trains on every gene"):
+        spacon.SpaCon(adata, connectome_key=None, hidden_dims=(8, 4, 2))
+
+
+def test_both_missing_graphs_are_named_at_once():
+    adata, _ = _small_brain()
+    with pytest.raises(SpaconInputError, match=r"no 'spatial_connectivities'.*And no connectome "
+                       "graph"):
+        spacon.SpaCon(adata)
+
+
+def test_domain_maps_draw_the_samples_the_spatial_graph_was_built_with():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    adata, _ = _small_brain()
+    adata.obs["library_id"] = adata.obs.pop("section").astype(str)
+    spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="library_id", z_radius=0)
+    adata.obs["spacon_domain"] = adata.obs["region"].astype(str).astype("category")
+    fig = spacon.pl.domains(adata)
+    titles = {ax.get_title() for ax in fig.axes}
+    assert set(adata.obs["library_id"].unique()) <= titles, titles
+
+
+def test_a_connectivity_of_numbers_held_as_objects_is_taken():
+    m = np.random.default_rng(0).random((5, 5))
+    conn = spacon.io.Connectivity(m.astype(object))
+    np.testing.assert_allclose(conn.matrix.toarray(), m, rtol=1e-6)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import SpaconInputError
+from ._errors import SpaconInputError, SpaconWarning
 
 
 def check_option(name: str, value: Any, valid: Iterable[Any]) -> None:
@@ -129,6 +129,25 @@ def labels_column(adata, key: str, what: str = "domains"):
     names = [str(int(v)) if abs(v) < 2**63 else label_text(v) for v in numbers]
     return pd.Series(pd.Categorical.from_codes(all_codes, names), index=column.index,
                      name=column.name)
+
+
+def writable(adata, copy: bool, what: str):
+    """``adata`` to write results to: a copy with ``copy``, else ``adata`` itself; a view
+    (``adata[mask]``) becomes its own AnnData first, with a warning that the AnnData it was
+    taken from will not see the results (what scanpy's functions do, but said at the user's
+    line: a view passed inline, ``f(adata[mask])``, loses them).
+    """
+    if copy:
+        return adata.copy()
+    if getattr(adata, "is_view", False):
+        import warnings
+
+        warnings.warn(
+            f"adata is a view (adata[...]): {what} writes its results to the view's own copy, "
+            "which the AnnData it was taken from does not see. Take a copy and keep it in a "
+            "variable: sub = adata[...].copy().", SpaconWarning, stacklevel=3)
+        adata._init_as_actual(adata.copy())
+    return adata
 
 
 def resolve_device(device: str = "auto"):

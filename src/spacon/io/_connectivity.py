@@ -60,6 +60,11 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
         values = m.data
     else:
         arr = np.asarray(matrix)
+        if arr.dtype == object:  # numbers held as Python objects (e.g. a DataFrame's .values)
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                pass
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise SpaconInputError(f"{name} must be numeric, got dtype {arr.dtype}.")
         if arr.ndim != 2:
@@ -94,7 +99,7 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
             "'no connection') before running spacon."
         )
     if m is None:
-        m = sp.csr_matrix(np.asarray(matrix, dtype=np.float32))
+        m = sp.csr_matrix(values.astype(np.float32))
     m = m.astype(np.float32)
     m.sum_duplicates()
     m.eliminate_zeros()

@@ -83,9 +83,15 @@ class ModelData:
         if connectome_key is not None and connectome_optional and not has_graph(
                 adata, connectome_key):
             connectome_key = None
-        connectome = None if connectome_key is None else connectome_graph_of(adata,
-                                                                             connectome_key)
-        return cls(adata, features, spatial_graph_of(adata, spatial_key), connectome)
+        graphs, missing = [], []  # both graphs' problems said at once
+        for read, key in ((spatial_graph_of, spatial_key), (connectome_graph_of, connectome_key)):
+            try:
+                graphs.append(None if key is None else read(adata, key))
+            except SpaconInputError as err:
+                missing.append(str(err))
+        if missing:
+            raise SpaconInputError(" And ".join(missing))
+        return cls(adata, features, *graphs)
 
     def fingerprint(self) -> str:
         """Identifies the training data: the expression's shape and sum, each graph's shape,

@@ -26,6 +26,8 @@ from .._utils import (
     flush_denormals,
     jsonable,
     resolve_device,
+    warn_unused_highly_variable,
+    writable,
 )
 from ..graph import NeighborSampler
 from ..io import atomic_path
@@ -104,6 +106,8 @@ class SpaCon:
         layer: str | None = None,
         seed: int | None = 0,
     ):
+        adata = writable(adata, False, "SpaCon (train, then embed)")
+        warn_unused_highly_variable(adata, "SpaCon trains on", stacklevel=3)
         check_option("fusion", fusion, ("concat", "add"))
         if not 0 <= float(dropout) < 1:
             raise SpaconInputError(f"dropout must be in [0, 1), got {dropout!r}.")

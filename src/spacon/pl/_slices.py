@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _keys
 from .._utils import spatial_coordinates
 
 AXIS_NAMES = ("x", "y", "z")
@@ -63,6 +64,14 @@ def slices(adata, *, section_key: str | None = None, section_order=None,
     2-D coordinates, one slice of every cell.
     """
     check_section_key(adata, section_key)
+    if section_key == "section" and section_key not in adata.obs:
+        # the sections the spatial graph was built with (e.g. samples in obs['library_id']),
+        # not every sample drawn over the others
+        params = adata.uns.get(_keys.neighbors(_keys.SPATIAL_GRAPH), {}).get("params", {})
+        if params.get("section_key") in adata.obs:
+            section_key = params["section_key"]
+            if section_order is None and params.get("section_order") is not None:
+                section_order = list(params["section_order"])
     if section_key is not None and section_key in adata.obs:
         from ..pp import section_codes
 

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_numbers, check_option, label_strings, spatial_coordinates
+from .._utils import check_numbers, check_option, label_strings, spatial_coordinates, writable
 from ..io import Connectivity, VoxelModel, as_connectivity, positions_in
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def connectome_graph(
     ``uns[f'{key_added}_neighbors']['units']`` (unit ids, as strings). Both set
     ``uns[f'{key_added}_neighbors']['params']`` (parameters, edge counts, implied cell edges).
     """
-    adata = adata.copy() if copy else adata
+    adata = writable(adata, copy, "spacon.pp.connectome_graph")
     check_option("negative", negative, ("drop", "absolute", "error"))
     _check_numbers(threshold, top_k, top_fraction, distance_scale)
     if isinstance(connectivity, VoxelModel):

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import expression_matrix
+from .._utils import expression_matrix, writable
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r} (it has: "
                                f"{', '.join(map(repr, adata.layers)) or 'no layers'}).")
-    adata = adata.copy() if copy else adata
+    adata = writable(adata, copy, "spacon.pp.normalize")
     checked = check_cells_and_values(adata, layer)  # empty, repeated names, NaN: named first
     _refuse_other_counts_layer(adata, layer)  # then where the counts kept there would go
     _check_values(*checked, counts=bool(integer_counts))

@@ -12,7 +12,14 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_memory, check_numbers, label_strings, label_text, spatial_coordinates
+from .._utils import (
+    check_memory,
+    check_numbers,
+    label_strings,
+    label_text,
+    spatial_coordinates,
+    writable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +88,7 @@ def spatial_graph(
     ``uns[f'{key_added}_neighbors']['params']``
         The parameters used and the mean number of neighbours.
     """
-    adata = adata.copy() if copy else adata
+    adata = writable(adata, copy, "spacon.pp.spatial_graph")
     if (radius is None) == (n_neighbors is None):
         raise SpaconInputError("spatial_graph needs exactly one of radius= or n_neighbors=.")
     check_numbers(radius=radius, n_neighbors=n_neighbors, z_radius=z_radius)

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_numbers, check_obsm, check_option
+from .._utils import check_numbers, check_obsm, check_option, writable
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def domains(
     ``'selection'`` also holds ``'margin'``: which of one standard error, 5 % and 0.01 set how
     far below the best score fewer domains may win, and its value.
     """
-    adata = adata.copy() if copy else adata
+    adata = writable(adata, copy, "spacon.tl.domains")
     check_option("method", method, ("gmm", "leiden", "louvain"))
     check_obsm(adata, use_rep)
     if n_domains is not None and (isinstance(n_domains, bool)
@@ -233,6 +233,12 @@ def domains(
         info["params"].update({k: v for k, v in options.items() if v is not None})
         # many small fits on subsamples: threads only contend (alpha 0 of the demo brain: 4 s
         # on one thread against 39 s on two busy cores, 38 s on 16 cores beside torch's pool)
+        # the limit covers the thread pools loaded when it is set: scikit-learn's OpenMP (its
+        # k-means) and BLAS load with its first import, so import it first (900 cells beside two
+        # busy processes, in a fresh process: 41 s with its 2 OpenMP threads, 8-9 s limited)
+        import sklearn.cluster  # noqa: F401
+        import sklearn.mixture  # noqa: F401
+
         with threadpool_limits(limits=1):
             labels = _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed,
                                    tree_key or key_added, {**info["params"], **options}, info,

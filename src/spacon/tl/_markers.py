@@ -16,6 +16,7 @@ from .._utils import (
     expression_matrix,
     label_text,
     labels_column,
+    writable,
 )
 from ..pp._normalize import warn_if_counts
 
@@ -66,6 +67,7 @@ def marker_genes(
     from sklearn.cross_decomposition import PLSRegression
 
     check_numbers(n_genes=n_genes, n_components=n_components, max_cells=max_cells)
+    adata = writable(adata, False, "spacon.tl.marker_genes")
     for name, value in (("n_genes", n_genes), ("n_components", n_components),
                         ("max_cells", max_cells)):
         if not np.isfinite(value) or int(value) != value or value < 1:
@@ -97,7 +99,7 @@ def marker_genes(
     # only the fitted cells are made dense (the fit and PLS's centred copy of it)
     check_memory(2 * 8 * len(fit) * x.shape[1], f"marker genes of {len(fit)} cells x "
                  f"{x.shape[1]} genes", "lower max_cells=, or pass fewer genes (e.g. "
-                 "adata[:, adata.var['highly_variable']]).")
+                 "adata[:, adata.var['highly_variable']].copy()).")
     z = (_dense(x[fit]) - mean) / sd
     genes = np.asarray(adata.var_names).astype(str)
     rows = []

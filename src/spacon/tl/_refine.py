@@ -8,7 +8,7 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import labels_column, spatial_coordinates
+from .._utils import labels_column, spatial_coordinates, writable
 
 
 def refine(
@@ -52,7 +52,7 @@ def refine(
     ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical) and, where
     ``uns[f"{key}_colors"]`` holds the domains' colours, ``uns[f"{key_added}_colors"]``.
     """
-    adata = adata.copy() if copy else adata
+    adata = writable(adata, copy, "spacon.tl.refine")
     labels = pd.Categorical(labels_column(adata, key, "labels to refine"))
     if int(k) != k or k < 1:
         raise SpaconInputError(f"k must be a positive integer, got {k!r}.")

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_option
+from .._utils import check_option, writable
 from ..graph import FactoredGraph
 
 N_INPUT_PCS = 100  # expression PCs the components are found among
@@ -65,7 +65,7 @@ def spatial_pca(
     """
     from ._smooth import _connectome_graph, _spatial_graph, expression_pcs
 
-    adata = adata.copy() if copy else adata
+    adata = writable(adata, copy, "spacon.tl.spatial_pca")
     check_option("graph", graph, ("spatial", "connectome"))
     for name, value in (("n_comps", n_comps), ("n_pcs", n_pcs)):
         if int(value) != value or value < 1:
