@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import os
 
-# Training picks its thread count from how busy the machine is when it starts, and float sums
-# differ between thread counts: tests that compare separate runs need one fixed count.
+# One thread per test process: pytest-xdist runs one process per CPU already (training gives
+# the same bits on any count: tests/test_repeatable.py checks that with its own counts).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from spacon.nn import Adjacency, GATConv, SpaConModule, aggregate
 
@@ -124,3 +125,100 @@ def test_block_attention_equals_edge_list_attention():
     ga, = torch.autograd.grad(a.sum(), x)
     gb, = torch.autograd.grad(b.sum(), x)
     assert torch.allclose(ga, gb)
+
+
+def _on_threads(fn, threads=(1, 2, 3)):
+    """``fn()`` on each thread count (torch's count restored after)."""
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for t in threads:
+            torch.set_num_threads(t)
+            results.append(fn())
+        return results
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_invariant_operations_match_torch_on_any_thread_count():
+    """Sizes above torch's one-thread limit (32,768 elements), not multiples of a SIMD vector."""
+    from spacon.nn._invariant import column_sums, elu, sigmoid, squared_error, total
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(100_003, generator=g) * 4
+    m = torch.randn(3001, 37, generator=g)
+    y = torch.randn(3001, 37, generator=g)
+    cases = {
+        "sigmoid": (lambda: sigmoid(x), torch.sigmoid(x)),
+        "elu": (lambda: elu(x), F.elu(x)),
+        "total": (lambda: total(x), x.double().sum().float()),
+        "total 2-D": (lambda: total(m), m.double().sum().float()),
+        "column_sums": (lambda: column_sums(m), m.sum(0)),
+        "one column": (lambda: column_sums(m.reshape(-1, 1)), m.sum().reshape(1)),
+        "squared_error": (lambda: squared_error(m, y), F.mse_loss(m, y, reduction="sum")),
+        "mean": (lambda: squared_error(m, y, "mean"), F.mse_loss(m, y)),
+    }
+    for name, (fn, expected) in cases.items():
+        results = _on_threads(fn)
+        assert all(torch.equal(results[0], r) for r in results[1:]), name
+        torch.testing.assert_close(results[0], expected, rtol=1e-5, atol=1e-6, msg=name)
+    with pytest.raises(ValueError, match="reduction"):
+        squared_error(m, y, "none")
+
+
+def test_elu_gradient_is_finite_for_large_inputs():
+    from spacon.nn._invariant import elu
+
+    x = torch.tensor([-3.0, 0.0, 50.0, 200.0], requires_grad=True)
+    elu(x).sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([np.exp(-3.0), 1.0, 1.0, 1.0],
+                                                    dtype=torch.float32))
+
+
+def test_clip_grad_norm_matches_torch():
+    from spacon.nn._invariant import clip_grad_norm_
+
+    g = torch.Generator().manual_seed(1)
+    for max_norm in (1e9, 0.5):
+        ours = [torch.nn.Parameter(torch.zeros(s)) for s in ((300, 200), (40_000,), (7,))]
+        ref = [torch.nn.Parameter(torch.zeros(s)) for s in ((300, 200), (40_000,), (7,))]
+        for a, b in zip(ours, ref):
+            a.grad = torch.randn(a.shape, generator=g)
+            b.grad = a.grad.clone()
+        norm = clip_grad_norm_(ours, max_norm)
+        expected = torch.nn.utils.clip_grad_norm_(ref, max_norm)
+        torch.testing.assert_close(norm, expected)
+        for a, b in zip(ours, ref):
+            torch.testing.assert_close(a.grad, b.grad)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_norm_matches_torch_and_loads_its_state(momentum):
+    """Forward, gradients, running statistics and evaluation as torch.nn.BatchNorm1d; its
+    batch statistics are the same on 1, 2 and 3 threads."""
+    from spacon.nn._batch_norm import BatchNorm1d
+
+    torch.manual_seed(0)
+    ref, ours = torch.nn.BatchNorm1d(64, momentum=momentum), BatchNorm1d(64, momentum=momentum)
+    ours.load_state_dict(ref.state_dict())
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ref, ours = ref.double(), ours.double()  # float64: the two orders of summing agree closely
+    for _ in range(3):
+        x = (torch.randn(700, 64, dtype=torch.float64) * 3 + 1).requires_grad_()
+        outs = []
+        for bn in (ref, ours):
+            y = bn(x)
+            outs.append((y, *torch.autograd.grad((y ** 3).sum(), [x, bn.weight, bn.bias])))
+        for a, b in zip(*outs):
+            torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+    for name, value in ref.state_dict().items():
+        torch.testing.assert_close(ours.state_dict()[name], value)
+    ref.eval(), ours.eval()
+    x = torch.randn(50, 64, dtype=torch.float64)
+    torch.testing.assert_close(ours(x), ref(x))
+    ours.train()
+    x = torch.randn(40_000, 3)
+    first, *rest = _on_threads(lambda: BatchNorm1d(3)(x))
+    assert all(torch.equal(first, r) for r in rest)
+    with pytest.raises(ValueError, match="more than 1 value"):
+        ours(torch.randn(1, 64, dtype=torch.float64))

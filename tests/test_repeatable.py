@@ -68,3 +68,42 @@ def test_mkl_vector_functions_are_resolved_before_threads_compute():
         model.embed()
     assert _utils._vector_math_resolved and not early
     assert all(callable(getattr(torch, name)) for name in _utils.VECTOR_MATH)
+
+
+def _trained_parameters(adata, threads: int) -> dict:
+    import spacon
+
+    model = spacon.SpaCon(adata, seed=0)
+    model.train(max_steps=3, progress=False, seed=0, threads=threads)
+    return {n: p.detach().clone() for n, p in model.module.named_parameters()}
+
+
+def test_training_gives_the_same_bits_on_one_and_two_threads():
+    """CPU training does not depend on the thread count (benchmarks/thread_invariance.py):
+    a brain large enough that torch splits its element-wise operations, sums and matrix
+    products between threads (1,500 cells x 120 genes, 47,000 spatial edges)."""
+    import torch
+
+    scope: dict = {}
+    exec(PREPARE.format(n_cells=1500), scope)
+    adata = scope["a"]
+    assert adata.obsp["spatial_connectivities"].nnz > 32768
+    before = torch.get_num_threads()
+    one, two = (_trained_parameters(adata, t) for t in (1, 2))
+    assert torch.get_num_threads() == before
+    differ = [n for n in one if not torch.equal(one[n], two[n])]
+    assert not differ, f"parameters that differ between 1 and 2 threads: {differ}"
+
+
+def test_importing_spacon_asks_mkl_for_its_reproducible_mode():
+    """Set before torch's first matrix product; a value the user set is kept."""
+    import os
+
+    code = "import os, spacon; print(os.environ['MKL_CBWR'])"
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout.split()
+    assert out == ["AUTO,STRICT"]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**env, "MKL_CBWR": "COMPATIBLE"}).stdout.split()
+    assert out == ["COMPATIBLE"]

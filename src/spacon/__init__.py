@@ -6,10 +6,19 @@ load torch.
 """
 
 import importlib
+import os
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from ._errors import SpaconInputError, SpaconWarning
+
+# Intel MKL (torch's CPU matrix products) splits a product's inner sum between threads by a
+# rule that depends on their number: the weight gradients of one training step differed in
+# the last bits on 1 and 2 threads, and so did the trained model. Its strict reproducible mode
+# keeps that sum's order fixed (benchmarks/thread_invariance.py). MKL reads it at its first
+# product, so it works when spacon is imported before torch computes anything; a value the
+# user set is kept.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the names, eagerly
     from . import datasets, graph, io, nn, pl, pp, tl

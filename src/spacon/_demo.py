@@ -131,9 +131,7 @@ def _demo(out, seed, epochs, progress, threads) -> dict:
     training = summary["training"]
     steps = training.get("steps", training["epochs"])  # the schedule may stop within an epoch
     threads = training.get("threads")
-    # the scores depend on the threads training used (chosen from the idle CPUs at the start)
-    on = (f" on {threads} thread{'s' if threads != 1 else ''} (the scores can differ with "
-          "another number: --threads sets it)" if threads else "")
+    on = f" on {threads} thread{'s' if threads != 1 else ''}" if threads else ""
     print(f"training: {training['mode']}, {steps} steps, "
           f"{summary['timings_seconds']['training']:.0f} s{on}\n")
     print(f"{'adjusted Rand index':<34}{'regions':>9}{'modules':>9}{'domains':>9}")

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .._errors import SpaconInputError
+from ..nn._invariant import squared_error
 from ._connectivity_map import principal_axes
 
 
@@ -91,5 +92,5 @@ class ConnectivityCodeObjective(nn.Module):
             return z_spa.sum() * 0.0
         target = self.code[n_id[keep]]
         pred = self.head(z_spa[keep.to(z_spa.device)])
-        loss = nn.functional.mse_loss(pred, target.to(pred.device), reduction=reduction)
+        loss = squared_error(pred, target.to(pred.device), reduction)
         return self.weight * loss

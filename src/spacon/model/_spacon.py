@@ -271,9 +271,10 @@ class SpaCon:
         threads
             CPU threads for torch and BLAS. Default: ``OMP_NUM_THREADS`` when set, else the
             CPUs this process may use (affinity, cgroup quota) that other processes do not
-            keep busy when training starts. The count is recorded in :attr:`train_params`; the
-            same seed gives the same CPU result for the same thread count (pass ``threads`` to
-            pin it), and a resumed run takes the count of its checkpoint.
+            keep busy when training starts. The count is recorded in :attr:`train_params`. The
+            same seed gives the same CPU result on any thread count (see
+            :mod:`spacon.nn._invariant`; import spacon before torch computes anything, so that
+            MKL's reproducible mode is in force).
         progress
             Show a progress bar with the running loss.
         rank, world_size
@@ -347,13 +348,7 @@ class SpaCon:
                     warnings.warn(f"the checkpoint has run {state.steps} steps, more than "
                                   f"max_steps={cap}: nothing is trained, and the model is "
                                   "the checkpoint's.", SpaconWarning, stacklevel=2)
-                if threads is None:
-                    torch.set_num_threads(state.threads)  # the checkpoint's count
-                elif state.threads != n_threads:
-                    logger.warning("resuming with %d threads where the checkpoint used %d: the "
-                                   "result will differ in the last bits", n_threads,
-                                   state.threads)
-                    state.threads = n_threads
+                state.threads = n_threads  # any count gives the same bits (nn._invariant)
             sync.broadcast(module)
             self.train_params = config.resume_params()
             module.train()

@@ -15,11 +15,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
-import torch
-import torch.nn.functional as F
-
 from .._errors import SpaconInputError, TrainingInterrupted
 from .._utils import check_numbers, check_option
+from ..nn._invariant import clip_grad_norm_, squared_error
 from ._batches import Batch
 from ._checkpoint import StopFlag, load_checkpoint, restore_rng, save_checkpoint
 
@@ -131,7 +129,7 @@ def training_step(module, optimizer, batch: Batch, config: TrainConfig, sync,
     """
     optimizer.zero_grad(set_to_none=True)
     _, z_spa, x_hat = module(batch.x, batch.adj_con, batch.adj_spa)
-    loss = F.mse_loss(x_hat, batch.x, reduction=config.loss)
+    loss = squared_error(x_hat, batch.x, config.loss)
     if auxiliary is not None:
         loss = loss + auxiliary(z_spa, batch, config.loss)
     loss.backward()
@@ -140,7 +138,7 @@ def training_step(module, optimizer, batch: Batch, config: TrainConfig, sync,
     if auxiliary is not None:
         sync.average_gradients(auxiliary)
         parameters += list(auxiliary.parameters())
-    torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+    clip_grad_norm_(parameters, config.max_grad_norm)
     optimizer.step()
     return loss.item() / (len(batch.x) if config.loss == "sum" else 1)
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._adjacency import Adjacency, BlockAdjacency, aggregate
+from ._invariant import sigmoid
 
 
 class Projected(NamedTuple):
@@ -68,7 +69,17 @@ class GATConv(nn.Module):
     def project(self, x: torch.Tensor) -> Projected:
         """``W x`` of every row of ``x`` with its attention scores (see :class:`Projected`)."""
         h = x @ self.weight
-        return Projected(h, h @ self.att_src, h @ self.att_dst)
+        return Projected(h, *self._scores(h))
+
+    def _scores(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every node's source and target attention scores, ``h @ att_src`` and ``h @
+        att_dst``, as one matrix product with both vectors: on the CPU a matrix-vector
+        product splits each dot product between threads by a rule that depends on the sizes,
+        so 1 and 2 threads gave other scores in the last bits and training parted from its
+        first step (``benchmarks/thread_invariance.py``).
+        """
+        scores = h @ torch.stack([self.att_src, self.att_dst], dim=1)
+        return scores[:, 0], scores[:, 1]
 
     def forward(
         self, x: torch.Tensor | Projected, adj: Adjacency, return_attention_weights: bool = False
@@ -83,15 +94,15 @@ class GATConv(nn.Module):
             h, score_src, score_dst = x.h, x.score_src, _first(x.score_dst, adj.n_dst)
         else:
             h = x @ self.weight
-            score_src = h @ self.att_src
-            score_dst = _first(h, adj.n_dst) @ self.att_dst
+            score_src, score_dst = self._scores(h)
+            score_dst = _first(score_dst, adj.n_dst)
         if isinstance(adj, BlockAdjacency):
             if return_attention_weights:
                 raise ValueError("attention weights are returned for edge-list graphs only")
             return self._forward_blocks(h, score_src, score_dst, adj)
         # index_select, not [] indexing: the same gather, but its backward is one index_add_
         # where a GPU sorts the indices for indexing's (many launches per layer)
-        logits = torch.sigmoid(score_src.index_select(0, adj.indices)
+        logits = sigmoid(score_src.index_select(0, adj.indices)
                                + score_dst.index_select(0, adj.row))
         # logits lie in (0, 1): exp cannot overflow, so no max-subtraction is needed
         weights = torch.exp(logits)
@@ -114,10 +125,10 @@ class GATConv(nn.Module):
         outs, order = [], []
         for targets, sources, has_self in adj.groups:
             dst = score_dst.index_select(0, targets)
-            weights = torch.exp(torch.sigmoid(dst[:, None] + score_src.index_select(0, sources)))
+            weights = torch.exp(sigmoid(dst[:, None] + score_src.index_select(0, sources)))
             total = weights.sum(dim=1)
             if not has_self:
-                self_weight = torch.exp(torch.sigmoid(dst + score_src.index_select(0, targets)))
+                self_weight = torch.exp(sigmoid(dst + score_src.index_select(0, targets)))
                 total = total + self_weight
             alpha = F.dropout(weights / total[:, None], self.dropout, self.training)
             out = alpha @ h.index_select(0, sources)

@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._adjacency import Adjacency
+from ._batch_norm import BatchNorm1d
 from ._gat import GATConv, Projected
+from ._invariant import elu
 
 Fusion = Literal["concat", "add"]
 
@@ -20,11 +22,11 @@ class GATEncoder(nn.Module):
     def __init__(self, dims: list[int], dropout: float = 0.1):
         super().__init__()
         self.conv1 = GATConv(dims[0], dims[1], dropout)
-        self.bn1 = nn.BatchNorm1d(dims[1])
+        self.bn1 = BatchNorm1d(dims[1])
         self.conv2 = GATConv(dims[1], dims[2], dropout)
-        self.bn2 = nn.BatchNorm1d(dims[2])
+        self.bn2 = BatchNorm1d(dims[2])
         self.conv3 = GATConv(dims[2], dims[3], dropout)
-        self.bn3 = nn.BatchNorm1d(dims[3])
+        self.bn3 = BatchNorm1d(dims[3])
 
     def conv(self, i: int) -> GATConv:
         """The attention layer of layer ``i`` (0, 1, 2)."""
@@ -36,7 +38,7 @@ class GATEncoder(nn.Module):
         """
         conv, bn = [(self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)][i]
         out = bn(conv(x, adj))
-        return F.elu(out) if i < 2 else out
+        return elu(out) if i < 2 else out
 
     def forward(self, x: torch.Tensor, adj: Adjacency):
         """Return the three layers' outputs ``h1, h2, z``."""
@@ -52,11 +54,11 @@ class GATDecoder(nn.Module):
         super().__init__()
         self.skip_connections = skip_connections
         self.conv3 = GATConv(dims[3], dims[2], dropout)
-        self.bn3 = nn.BatchNorm1d(dims[2])
+        self.bn3 = BatchNorm1d(dims[2])
         self.conv2 = GATConv(dims[2], dims[1], dropout)
-        self.bn2 = nn.BatchNorm1d(dims[1])
+        self.bn2 = BatchNorm1d(dims[1])
         self.conv1 = GATConv(dims[1], dims[0], dropout)
-        self.bn1 = nn.BatchNorm1d(dims[0])
+        self.bn1 = BatchNorm1d(dims[0])
 
     def conv(self, i: int) -> GATConv:
         """The attention layer of decoder layer ``i`` (2, 1, 0 in the order they run)."""
@@ -70,7 +72,7 @@ class GATDecoder(nn.Module):
         """
         conv, bn = [(self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)][i]
         out = bn(conv(x, adj))
-        return F.elu(out) if i > 0 else out
+        return elu(out) if i > 0 else out
 
     def forward(self, h1, h2, z, adj: Adjacency) -> torch.Tensor:
         """Reconstruct expression from the fused embedding ``z`` (and the skip features)."""
