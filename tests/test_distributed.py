@@ -115,29 +115,6 @@ def test_rank_arguments_must_agree_with_the_group(monkeypatch, brain):
 
 
 @pytest.mark.slow
-def test_spacon_run_under_torchrun(sim_inputs, tmp_path):
-    import json
-
-    import anndata as ad
-
-    out = tmp_path / "result"
-    run = torchrun(
-        "-m", "spacon.cli", "run", "--adata", sim_inputs / "synthetic_brain.h5ad",
-        "--connectivity", sim_inputs / "connectome.npz", "--unit-key", "unit",
-        "--section-key", "section", "--n-neighbors", "6", "--threshold", "0.4", "--mode", "sampled",
-        "--epochs", "2", "--batch-size", "128", "--hidden-dims", "16", "8", "4",
-        "--alpha", "0", "1", "--method", "leiden", "--out", out, "--quiet")  # (fast domains)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.count("wrote ") == 1  # rank 0 alone reports and writes
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["training"]["world_size"] == 2
-    # 900 cells, 450 per rank, 4 batches of 128 per epoch
-    assert summary["training"]["steps"] == 2 * 4
-    res = ad.read_h5ad(out / "result.h5ad")
-    assert np.isfinite(res.obsm["X_spacon_con"]).all() and "spacon_domain_alpha1" in res.obs
-    assert not list(out.glob("checkpoint*"))  # per-rank checkpoints removed after success
-
-
 def test_thread_count_follows_the_environment_and_idle_cpus(monkeypatch):
     """OMP_NUM_THREADS (torchrun sets 1 per rank) wins; else busy CPUs are left out."""
     import spacon._utils as utils
@@ -207,6 +184,8 @@ def test_resume_refuses_checkpoints_from_different_steps(tmp_path):
 
 @pytest.mark.slow
 def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inputs, tmp_path):
+    """spacon run on two ranks, then the same run stopped with Ctrl-C and resumed."""
+    import json
     import signal
     import time
 
@@ -220,8 +199,14 @@ def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inpu
                 "128", "--hidden-dims", "16", "8", "4", "--alpha", "1", "--method", "leiden",
                 "--out", out, "--figures", "none", "--quiet", *extra]
 
+    # spacon run under torchrun: rank 0 alone reports and writes
     whole = torchrun(*command(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr[-2000:]
+    assert whole.stdout.count("wrote ") == 1
+    summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert summary["training"]["world_size"] == 2
+    assert summary["training"]["steps"] == 4 * 4  # 900 cells, 450 per rank, 4 batches of 128
+    assert not list((tmp_path / "whole").glob("checkpoint*"))  # removed after success
     out = tmp_path / "stopped"
     proc = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
@@ -245,6 +230,7 @@ def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inpu
     assert resumed.stderr.count("resuming training at epoch") == 2  # from the checkpoints
     a = ad.read_h5ad(tmp_path / "whole" / "result.h5ad")
     b = ad.read_h5ad(out / "result.h5ad")
+    assert np.isfinite(a.obsm["X_spacon_con"]).all() and "spacon_domain_alpha1" in a.obs
     np.testing.assert_array_equal(a.obsm["X_spacon_con"], b.obsm["X_spacon_con"])
     np.testing.assert_array_equal(a.obsm["X_spacon_spa"], b.obsm["X_spacon_spa"])
     assert not list(out.glob("checkpoint*"))

@@ -280,14 +280,14 @@ class Page:
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
-    """The demo brain (the default synthetic brain, 6,000 cells) through ``spacon run``; the
+    """A third of the demo brain (2,000 cells in 12 sections) through ``spacon run``; the
     smoothing encoder stands in for training so that the test stays short."""
     sim = tmp_path_factory.mktemp("demo_brain")
-    assert main(["simulate", "--out", str(sim)]) == 0
+    assert main(["simulate", "--n-cells", "2000", "--n-genes", "100", "--out", str(sim)]) == 0
     out = sim / "res"
     assert main(["run", "--adata", str(sim / "synthetic_brain.h5ad"), "--connectivity",
                  str(sim / "connectome.npz"), "--unit-key", "unit", "--section-key", "section",
-                 "--radius", "675", "--z-radius", "337", "--threshold", "0.4",
+                 "--n-neighbors", "8", "--threshold", "0.4",
                  "--encoder", "smoothing", "--figures", "none", "--quiet", "--out", str(out)]) == 0
     return out
 
