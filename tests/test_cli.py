@@ -34,6 +34,7 @@ def test_simulate_writes_what_run_reads(inputs):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # base_args' --epochs
 def test_run_writes_every_output_and_leaves_input_untouched(inputs, tmp_path):
     before = {p.name: digest(p) for p in inputs.iterdir()}
     out = tmp_path / "res"
@@ -61,8 +62,20 @@ def test_run_writes_every_output_and_leaves_input_untouched(inputs, tmp_path):
     for name in summary["figures"]:
         assert (out / name).stat().st_size > 1000
     assert (out / "model" / "model.pt").exists()
-    # the same directory again is refused (--overwrite replaces: test_overwrite_leaves_...)
+    # the same directory again is refused
     assert main(base_args(inputs, out)) == 2
+    # --overwrite with a smoothing run at alpha 0 without a report leaves nothing of the
+    # earlier run that the new one did not write: no model for `spacon predict` to pick up,
+    # no figures of alphas 0.5 and 1, no report of the old domains; other files stay
+    assert (out / "report.html").exists() and list((out / "figures").glob("*alpha1.png"))
+    (out / "notes.txt").write_text("mine")
+    assert main(base_args(inputs, out) + ["--alpha", "0", "--encoder", "smoothing",
+                                          "--no-report", "--overwrite"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert not (out / "model").exists() and not (out / "report.html").exists()
+    assert sorted(f"figures/{p.name}" for p in (out / "figures").glob("*.png")) == sorted(
+        summary["figures"])
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_config_file_and_flags_override(inputs, tmp_path):
@@ -259,26 +272,6 @@ def test_embed_refuses_training_options_it_would_ignore(capsys):
         main(["embed", "--model", "m", "--adata", "a.h5ad", "--epochs", "3"])
     assert stop.value.code == 2
     assert "--epochs" in capsys.readouterr().err
-
-
-@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # base_args' --epochs
-def test_overwrite_leaves_nothing_of_the_earlier_run_that_the_new_one_did_not_write(inputs,
-                                                                                   tmp_path):
-    """A trained run at alphas 0 and 1 with its report, then a smoothing run at alpha 0
-    without a report over it: no model for `spacon predict` to pick up, no figures of alpha 1,
-    no report of the old domains; other files in the folder stay."""
-    out = tmp_path / "res"
-    assert main(base_args(inputs, out) + ["--alpha", "0", "1"]) == 0
-    assert (out / "model" / "model.pt").exists() and (out / "report.html").exists()
-    assert list((out / "figures").glob("*alpha1.png"))
-    (out / "notes.txt").write_text("mine")
-    assert main(base_args(inputs, out) + ["--alpha", "0", "--encoder", "smoothing",
-                                          "--no-report", "--overwrite"]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert not (out / "model").exists() and not (out / "report.html").exists()
-    assert sorted(f"figures/{p.name}" for p in (out / "figures").glob("*.png")) == sorted(
-        summary["figures"])
-    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_simulate_writes_only_into_its_out_folder(tmp_path, capsys):
