@@ -140,6 +140,19 @@ def _on_threads(fn, threads=(1, 2, 3)):
         torch.set_num_threads(before)
 
 
+def test_a_block_of_one_target_and_many_sources_is_the_same_on_any_thread_count():
+    """One cell whose unit receives 40,000 source cells: its attention total is one sum."""
+    from spacon.nn import BlockAdjacency
+
+    torch.manual_seed(0)
+    n = 40_001
+    groups = [(torch.tensor([0]), torch.arange(1, n), False)]
+    conv = GATConv(4, 3, dropout=0.0).eval()
+    x = torch.randn(n, 4)
+    first, *rest = _on_threads(lambda: conv(x, BlockAdjacency(groups, 1, n)))
+    assert all(torch.equal(first, r) for r in rest)
+
+
 def test_thread_invariant_operations_match_torch_on_any_thread_count():
     """Sizes above torch's one-thread limit (32,768 elements), not multiples of a SIMD vector."""
     from spacon.nn._invariant import column_sums, elu, sigmoid, squared_error, total

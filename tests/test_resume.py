@@ -12,8 +12,8 @@ import torch
 
 from spacon.cli import main
 
-# one thread: the compared runs start at different times, and the default thread count
-# follows how busy the machine is then (float sums differ between 1 and 2 threads)
+# one thread, as the test processes run (the result does not depend on the count:
+# tests/test_repeatable.py)
 ARGS = ["--threads", "1", "--hidden-dims", "16", "8", "4", "--epochs", "4", "--batch-size", "50",
         "--mode", "sampled", "--alpha", "0", "1", "--figures", "none", "--method",
         "leiden", "--quiet"]  # (Leiden: the domains are not what is tested here)

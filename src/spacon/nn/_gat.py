@@ -10,6 +10,7 @@ from torch import nn
 
 from ._adjacency import Adjacency, BlockAdjacency, aggregate
 from ._invariant import sigmoid
+from ._invariant import total as whole_sum
 
 
 class Projected(NamedTuple):
@@ -126,7 +127,8 @@ class GATConv(nn.Module):
         for targets, sources, has_self in adj.groups:
             dst = score_dst.index_select(0, targets)
             weights = torch.exp(sigmoid(dst[:, None] + score_src.index_select(0, sources)))
-            total = weights.sum(dim=1)
+            # one target with 32,768 sources or more: one sum, which torch splits by thread
+            total = weights.sum(dim=1) if len(targets) > 1 else whole_sum(weights).reshape(1)
             if not has_self:
                 self_weight = torch.exp(sigmoid(dst + score_src.index_select(0, targets)))
                 total = total + self_weight
@@ -147,6 +149,6 @@ class GATConv(nn.Module):
 
 def _first(t: torch.Tensor, n: int) -> torch.Tensor:
     """The first ``n`` rows of ``t``; ``t`` itself when it has ``n`` rows (training batches
-    target every node; a slice would cost a zero-fill and a copy in the backward pass).
+    target every node).
     """
     return t if len(t) == n else t[:n]

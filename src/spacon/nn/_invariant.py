@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 # torch's CPU reductions stay on one thread below this many elements (at::internal::GRAIN_SIZE)
 _SERIAL = 32768
@@ -38,6 +39,7 @@ class _Sigmoid(torch.autograd.Function):
         return y
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         return grad * y * (1 - y)  # torch's sigmoid backward
@@ -51,6 +53,7 @@ class _ELU(torch.autograd.Function):
         return y
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         return y.clamp(max=0).add_(1).mul_(grad)  # 1 where y > 0, exp(x) = y + 1 elsewhere
@@ -99,10 +102,16 @@ class _SquaredError(torch.autograd.Function):
         return total(diff.square())
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         (diff,) = ctx.saved_tensors
         grad_pred = diff * (2 * grad)
         return grad_pred, (-grad_pred if ctx.needs_input_grad[1] else None)
+
+
+def column_means(t: torch.Tensor) -> torch.Tensor:
+    """``t.mean(0)`` of a 2-D ``t``, the same on any thread count (one column: :func:`total`)."""
+    return total(t).reshape(1) / len(t) if t.shape[1] == 1 else t.mean(0)
 
 
 def squared_error(pred: torch.Tensor, target: torch.Tensor, reduction: str = "sum"
@@ -127,10 +136,12 @@ def clip_grad_norm_(parameters, max_norm: float) -> torch.Tensor:
     scale every gradient by ``max_norm / (norm + 1e-6)`` when the gradients' joint norm is
     above ``max_norm``. Returns the norm.
     """
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.tensor(0.0)
-    squares = torch.stack([total(g.float() * g.float()).to(grads[0].device) for g in grads])
+    squares = torch.stack([total(g * g).to(grads[0].device) for g in grads])
     norm = squares.sum().sqrt()
     coef = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
     for g in grads:
