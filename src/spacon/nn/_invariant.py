@@ -94,6 +94,11 @@ def column_sums(t: torch.Tensor) -> torch.Tensor:
     return total(t).reshape(1) if t.shape[1] == 1 else t.sum(0)
 
 
+def column_means(t: torch.Tensor) -> torch.Tensor:
+    """``t.mean(0)`` of a 2-D ``t``, the same on any thread count (one column: :func:`total`)."""
+    return total(t).reshape(1) / len(t) if t.shape[1] == 1 else t.mean(0)
+
+
 class _SquaredError(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pred, target):
@@ -107,11 +112,6 @@ class _SquaredError(torch.autograd.Function):
         (diff,) = ctx.saved_tensors
         grad_pred = diff * (2 * grad)
         return grad_pred, (-grad_pred if ctx.needs_input_grad[1] else None)
-
-
-def column_means(t: torch.Tensor) -> torch.Tensor:
-    """``t.mean(0)`` of a 2-D ``t``, the same on any thread count (one column: :func:`total`)."""
-    return total(t).reshape(1) / len(t) if t.shape[1] == 1 else t.mean(0)
 
 
 def squared_error(pred: torch.Tensor, target: torch.Tensor, reduction: str = "sum"
