@@ -9,7 +9,7 @@ with this checkout's ``src`` first on ``PYTHONPATH``, and once with ``--baseline
 ``git archive OLD src | tar -x -C /tmp/old`` gives ``/tmp/old/src``) between them, so both
 run on the same machine. Prints per run the wall time of the process (Python's start-up
 included), the sum of the stages ``summary.json`` records, the stages, the training loop's
-seconds and the number of domains per alpha.
+seconds and threads, and the number of domains per alpha.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def one(label: str, src: Path, work: Path, device: str) -> None:
     summary = json.loads((out / "summary.json").read_text())
     stages = summary["timings_seconds"]
     print(f"{label:>10}: wall {wall:5.1f} s, stages {sum(stages.values()):5.1f} s "
-          f"(training {stages['training']:.1f}, loop {summary['training']['seconds']:.1f}; "
+          f"(training {stages['training']:.1f}, loop {summary['training']['seconds']:.1f} on "
+          f"{summary['training'].get('threads', '?')} threads; "
           f"domains {stages['domains']:.1f}; figures {stages['figures']:.1f}); "
           f"domains per alpha {summary['n_domains']}", flush=True)
     print(" " * 12 + json.dumps(stages))
