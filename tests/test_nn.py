@@ -53,11 +53,12 @@ def test_aggregate_matches_dense_and_gradients_are_exact():
     assert torch.autograd.gradcheck(lambda v, x: aggregate(v, x, adj), (values, h))
 
 
-def test_gat_layer_gradcheck_finite_differences():
+@pytest.mark.parametrize("channels", [(3, 2), (2, 5)])  # projected first; aggregated first
+def test_gat_layer_gradcheck_finite_differences(channels):
     torch.manual_seed(1)
     adj = Adjacency.from_edges([0, 0, 1, 2, 3], [1, 2, 3, 0, 1], n_dst=4, n_src=4)
-    conv = GATConv(3, 2, dropout=0.0).double()
-    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    conv = GATConv(*channels, dropout=0.0).double()
+    x = torch.randn(4, channels[0], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: conv(x, adj), (x,))
     # and with respect to the parameters
     names = ["weight", "att_src", "att_dst"]
@@ -67,6 +68,25 @@ def test_gat_layer_gradcheck_finite_differences():
         return torch.func.functional_call(conv, dict(zip(names, params)), (x.detach(), adj))
 
     assert torch.autograd.gradcheck(f, inputs)
+
+
+def test_widening_layer_aggregates_first_and_computes_the_same_layer():
+    """A layer with more outputs than inputs aggregates the inputs and projects after,
+    ``(A x) W``: the published ``A (x W)`` (the projected path) to rounding, with the same
+    gradients, on fewer targets than sources too."""
+    torch.manual_seed(2)
+    adj = Adjacency.from_edges([0, 0, 1, 2, 2, 3], [1, 4, 0, 3, 5, 2], n_dst=4, n_src=6)
+    conv = GATConv(3, 7, dropout=0.0).double()
+    x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    widening, attention = conv(x, adj, return_attention_weights=True)
+    projected, attention_projected = conv(conv.project(x), adj, return_attention_weights=True)
+    assert widening.shape == (4, 7)
+    assert torch.allclose(widening, projected, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(attention, attention_projected, rtol=1e-12, atol=1e-12)
+    grads = torch.autograd.grad(widening.square().sum(), [x, conv.weight, conv.att_src])
+    expected = torch.autograd.grad(projected.square().sum(), [x, conv.weight, conv.att_src])
+    for got, want in zip(grads, expected):
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 def test_attention_dropout_only_in_training():
@@ -117,14 +137,15 @@ def test_block_attention_equals_edge_list_attention():
     blocks = BlockAdjacency(groups, 8, 8)
     edges = Adjacency.from_scipy(graph.expand())
     assert blocks.n_edges == edges.n_edges
-    conv = GATConv(5, 3, dropout=0.0).double()
-    x = torch.randn(8, 5, dtype=torch.float64, requires_grad=True)
-    a = conv(x, blocks)
-    b = conv(x, edges)
-    assert torch.allclose(a, b)
-    ga, = torch.autograd.grad(a.sum(), x)
-    gb, = torch.autograd.grad(b.sum(), x)
-    assert torch.allclose(ga, gb)
+    for channels in [(5, 3), (3, 5)]:  # projected first; aggregated first
+        conv = GATConv(*channels, dropout=0.0).double()
+        x = torch.randn(8, channels[0], dtype=torch.float64, requires_grad=True)
+        a = conv(x, blocks)
+        b = conv(x, edges)
+        assert a.shape == (8, channels[1]) and torch.allclose(a, b)
+        ga, = torch.autograd.grad(a.sum(), x)
+        gb, = torch.autograd.grad(b.sum(), x)
+        assert torch.allclose(ga, gb)
 
 
 def _on_threads(fn, threads=(1, 2, 3)):
