@@ -342,3 +342,43 @@ def test_a_progress_bar_in_a_log_file_is_drawn_at_most_every_30_seconds(prepared
     SpaCon(prepared, seed=0).train(max_steps=1, progress=True, threads=1)
     assert made[0]["mininterval"] == 30.0
     assert made[0]["maxinterval"] >= made[0]["mininterval"]
+
+
+def _page_faults_of_reused_blocks(libc, size: int = 40_000_000, repeats: int = 5) -> int:
+    """Page faults of allocating, writing and freeing a ``size``-byte block ``repeats``
+    times (after one such block first)."""
+    import ctypes
+    import resource
+
+    def once():
+        block = libc.malloc(size)
+        ctypes.memset(block, 1, size)
+        libc.free(block)
+
+    once()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(repeats):
+        once()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def test_training_keeps_freed_blocks_for_reuse_and_gives_them_back_after():
+    """Inside ``keep_freed_memory`` (around training) a freed 40 MB block is reused without
+    faulting its pages in again; after it, glibc maps such blocks anew, as before."""
+    import ctypes
+
+    from spacon._allocator import _glibc, keep_freed_memory
+
+    libc = _glibc()
+    if libc is None:
+        pytest.skip("glibc's malloc only")
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    outside = _page_faults_of_reused_blocks(libc)
+    with keep_freed_memory() as raised:
+        inside = _page_faults_of_reused_blocks(libc)
+    after = _page_faults_of_reused_blocks(libc)
+    assert raised
+    assert outside > 5 * 9000  # 9,766 pages of 4 kB per block
+    assert inside < outside / 10
+    assert after > outside / 2

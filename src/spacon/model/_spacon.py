@@ -16,6 +16,7 @@ import scipy.sparse as sp
 import torch
 
 from .. import _keys
+from .._allocator import keep_freed_memory
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import (
     check_memory,
@@ -325,7 +326,7 @@ class SpaCon:
         sync = _sync(config, device)
         config = self._resolve(config, sync)
         with _own_random_state(device), deterministic_algorithms(device), flush_denormals(), \
-                cpu_threads(choose_threads(threads)) as n_threads:
+                keep_freed_memory(), cpu_threads(choose_threads(threads)) as n_threads:
             if seed is not None:
                 torch.manual_seed(seed + sync.rank)  # independent dropout on each rank
             module = self.module.to(device)
