@@ -256,3 +256,16 @@ def test_batch_norm_matches_torch_and_loads_its_state(momentum):
     assert all(torch.equal(first, r) for r in rest)
     with pytest.raises(ValueError, match="more than 1 value"):
         ours(torch.randn(1, 64, dtype=torch.float64))
+    # no rows: an empty output, as torch's, in training and evaluation
+    for training in (True, False):
+        ref.train(training), ours.train(training)
+        empty = torch.randn(0, 64, dtype=torch.float64)
+        assert ours(empty).shape == ref(empty).shape == (0, 64)
+    # without running statistics evaluation uses the batch's, so one row is refused there too
+    ref, ours = (cls(64, track_running_stats=False).eval()
+                 for cls in (torch.nn.BatchNorm1d, BatchNorm1d))
+    x = torch.randn(30, 64)
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+    for bn in (ref, ours):
+        with pytest.raises(ValueError, match="more than 1 value"):
+            bn(torch.randn(1, 64))

@@ -20,15 +20,16 @@ class BatchNorm1d(nn.BatchNorm1d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda or x.dim() != 2:
+        if x.is_cuda or x.dim() != 2 or len(x) == 0:  # (no rows: nothing to sum)
             return super().forward(x)
-        if self.training and x.shape[0] < 2:
+        batch_statistics = self.training or not self.track_running_stats
+        if batch_statistics and len(x) == 1:
             raise ValueError(
                 f"Expected more than 1 value per channel when training, got input size "
                 f"{list(x.shape)}")
         weight = self.weight if self.affine else x.new_ones(x.shape[1])
         bias = self.bias if self.affine else x.new_zeros(x.shape[1])
-        if self.training or not self.track_running_stats:
+        if batch_statistics:
             out, mean, var = _BatchNorm.apply(x, weight, bias, self.eps)
             if self.training and self.track_running_stats:
                 n = x.shape[0]
