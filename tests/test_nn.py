@@ -200,6 +200,27 @@ def test_thread_invariant_operations_match_torch_on_any_thread_count():
         squared_error(m, y, "none")
 
 
+def test_linear_with_one_output_matches_torch_and_its_gradients_on_any_thread_count():
+    """The connectivity code's head with one component: the bias gradient sums 40,000 rows
+    of one column, which torch's own linear layer sums differently on 1 and 2 threads."""
+    from spacon.nn._invariant import linear
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40_000, 16, generator=g)
+    weight = torch.randn(1, 16, generator=g, requires_grad=True)
+    bias = torch.zeros(1, requires_grad=True)
+
+    def gradients(fn):
+        out = fn(x, weight, bias)
+        return (out, *torch.autograd.grad((out * x[:, :1]).sum(), [weight, bias]))
+
+    ours = _on_threads(lambda: gradients(linear))
+    for result in ours[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(ours[0], result))
+    for a, b in zip(ours[0], gradients(F.linear)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3)
+
+
 def test_elu_gradient_is_finite_for_large_inputs():
     from spacon.nn._invariant import elu
 

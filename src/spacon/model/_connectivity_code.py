@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .._errors import SpaconInputError
-from ..nn._invariant import squared_error
+from ..nn._invariant import linear, squared_error
 from ._connectivity_map import principal_axes
 
 
@@ -91,6 +91,8 @@ class ConnectivityCodeObjective(nn.Module):
         if not keep.any():
             return z_spa.sum() * 0.0
         target = self.code[n_id[keep]]
-        pred = self.head(z_spa[keep.to(z_spa.device)])
+        # the head's own call would sum its bias gradient on threads: one component's is
+        # one total over the batch's known cells
+        pred = linear(z_spa[keep.to(z_spa.device)], self.head.weight, self.head.bias)
         loss = squared_error(pred, target.to(pred.device), reduction)
         return self.weight * loss
