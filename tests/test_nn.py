@@ -70,21 +70,32 @@ def test_gat_layer_gradcheck_finite_differences(channels):
     assert torch.autograd.gradcheck(f, inputs)
 
 
-def test_widening_layer_aggregates_first_and_computes_the_same_layer():
+def test_widening_layer_aggregates_first_and_computes_the_same_layer(monkeypatch):
     """A layer with more outputs than inputs aggregates the inputs and projects after,
     ``(A x) W``: the published ``A (x W)`` (the projected path) to rounding, with the same
     gradients, on fewer targets than sources too."""
+    from spacon.nn import _gat
+
     torch.manual_seed(2)
     adj = Adjacency.from_edges([0, 0, 1, 2, 2, 3], [1, 4, 0, 3, 5, 2], n_dst=4, n_src=6)
     conv = GATConv(3, 7, dropout=0.0).double()
     x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    widths = []
+
+    def recorded(values, h, adj):
+        widths.append(h.shape[1])
+        return aggregate(values, h, adj)
+
+    monkeypatch.setattr(_gat, "aggregate", recorded)
     widening, attention = conv(x, adj, return_attention_weights=True)
+    assert widths == [3]  # the inputs were aggregated, not their projections
     projected, attention_projected = conv(conv.project(x), adj, return_attention_weights=True)
     assert widening.shape == (4, 7)
     assert torch.allclose(widening, projected, rtol=1e-12, atol=1e-12)
     assert torch.allclose(attention, attention_projected, rtol=1e-12, atol=1e-12)
-    grads = torch.autograd.grad(widening.square().sum(), [x, conv.weight, conv.att_src])
-    expected = torch.autograd.grad(projected.square().sum(), [x, conv.weight, conv.att_src])
+    params = [x, conv.weight, conv.att_src, conv.att_dst]
+    grads = torch.autograd.grad(widening.square().sum(), params)
+    expected = torch.autograd.grad(projected.square().sum(), params)
     for got, want in zip(grads, expected):
         assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
 

@@ -366,19 +366,22 @@ def test_training_keeps_freed_blocks_for_reuse_and_gives_them_back_after():
     """Inside ``keep_freed_memory`` (around training) a freed 40 MB block is reused without
     faulting its pages in again; after it, glibc maps such blocks anew, as before."""
     import ctypes
+    import resource
 
-    from spacon._allocator import _glibc, keep_freed_memory
+    from spacon._allocator import _glibc, _user_set, keep_freed_memory
 
     libc = _glibc()
-    if libc is None:
-        pytest.skip("glibc's malloc only")
+    if libc is None or _user_set():
+        pytest.skip("glibc's malloc, with its options left to spacon")
     libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
     libc.free.argtypes = [ctypes.c_void_p]
     outside = _page_faults_of_reused_blocks(libc)
-    with keep_freed_memory() as raised:
+    with keep_freed_memory() as threshold:
+        if threshold < 40_000_000:  # (glibc 2.34 and older: at most 32 MiB)
+            pytest.skip(f"this glibc keeps blocks up to {threshold} bytes only")
         inside = _page_faults_of_reused_blocks(libc)
     after = _page_faults_of_reused_blocks(libc)
-    assert raised
-    assert outside > 5 * 9000  # 9,766 pages of 4 kB per block
+    # 5 blocks of 40 MB: 48,830 pages of 4 kB, fewer where huge pages (2 MB) serve them
+    assert outside >= 5 * (40_000_000 // (resource.getpagesize() * 512))
     assert inside < outside / 10
     assert after > outside / 2

@@ -92,7 +92,8 @@ class GATConv(nn.Module):
         out_channels)`` output, and with ``return_attention_weights`` also the attention
         coefficient of every edge, in ``adj`` order.
 
-        A layer with more outputs than inputs (the decoder's) aggregates its inputs and
+        A layer with more outputs than inputs (the decoder's; the encoders' first with fewer
+        genes than its width) aggregates its inputs and
         projects the sum, ``(A x) W``: the same layer as ``A (x W)`` to rounding, its scores
         ``x (W a)``, with ``in_channels`` values per edge instead of ``out_channels`` (a
         quarter, for the decoder's 256 -> 1,000 genes: a training step at 50,000 cells is

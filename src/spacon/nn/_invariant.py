@@ -14,7 +14,8 @@ points that depend on their number:
 A reduction over rows to one value per column (``t.sum(0)``: each column is summed by one
 thread), ``torch.exp`` and ``torch.expm1`` (one formula for every element) and arithmetic do
 not depend on the split, and the functions here are built from them. The rest of training:
-attention scores as a matrix product (``GATConv._scores``), batch norm
+attention scores as matrix products (``GATConv._scores``, and in ``GATConv.forward``
+for a widening layer), batch norm
 (:class:`~spacon.nn._batch_norm.BatchNorm1d`), and Intel MKL's strict reproducible mode for
 the matrix products over the cells (set when spacon is imported).
 ``benchmarks/thread_invariance.py`` checks the whole. On a GPU these are torch's functions.
