@@ -35,6 +35,14 @@ dist.destroy_process_group()
 """
 
 
+@pytest.fixture(autouse=True)
+def _scratch_in_tmp_path(tmp_path, monkeypatch):
+    """torchrun leaves a ``torchelastic_*`` folder in the temporary directory on every run:
+    here it goes to the test's own folder, which pytest cleans up.
+    """
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+
+
 def torchrun(*args, timeout=300):
     """Run ``args`` (a script, or ``-m module ...``) on two gloo ranks under torchrun."""
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
