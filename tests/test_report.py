@@ -1,10 +1,12 @@
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -216,12 +218,16 @@ class Page:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
+        # chromium's scratch folders (org.chromium.Chromium.*) in one of our own, removed on
+        # close; short, since its sockets' paths must fit in 108 characters
+        self.scratch = tempfile.mkdtemp(prefix="spacon-chromium-")
         self.proc = subprocess.Popen(
             [binary, "--headless=new", "--no-sandbox", "--enable-unsafe-swiftshader",
              "--use-angle=swiftshader", "--no-first-run", "--window-size=1280,1000",
              f"--remote-debugging-port={port}", f"--user-data-dir={profile}",
              # chromium refuses DevTools connections that carry a web origin unless allowed
              f"--remote-allow-origins=http://127.0.0.1:{port}", "about:blank"],
+            env={**os.environ, "TMPDIR": self.scratch},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:
@@ -276,6 +282,8 @@ class Page:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(10)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
