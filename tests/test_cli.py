@@ -70,7 +70,8 @@ def test_run_writes_every_output_and_leaves_input_untouched(inputs, tmp_path):
     assert (out / "report.html").exists() and list((out / "figures").glob("*alpha1.png"))
     (out / "notes.txt").write_text("mine")
     assert main(base_args(inputs, out) + ["--alpha", "0", "--encoder", "smoothing",
-                                          "--no-report", "--overwrite"]) == 0
+                                          "--n-domains", "3", "--no-report",
+                                          "--overwrite"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert not (out / "model").exists() and not (out / "report.html").exists()
     assert sorted(f"figures/{p.name}" for p in (out / "figures").glob("*.png")) == sorted(

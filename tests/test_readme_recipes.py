@@ -111,6 +111,7 @@ def test_python_example(tmp_path):
                                              "n_sections=4)",
         "model.train()": "model.train(max_steps=4)",
         "folds=4,": "folds=2, train_kwargs={'max_steps': 2},",
+        'groupby="domain_alpha1")': 'groupby="domain_alpha1", n_perm=99)',
     }
     for old, new in smaller.items():
         assert code.count(old) == 1, f"the README's Python block no longer has {old!r}"
