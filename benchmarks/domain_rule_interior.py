@@ -95,7 +95,7 @@ def select(variant, points, group, graphs, cell_graph, seed, n_runs=8):
                             cores, [{name: ds.modularity_of_merge(g, c) for name, g in
                                      summed.items()} for c, (_, _, summed) in zip(cut, trees)])
     families = {"mixture": ds._table(mixtures, graphs, top), "tree": ds._table(cuts, graphs, top)}
-    family, best, *_ = ds._one_standard_error(families)
+    family, best, *_ = ds._choose(families)
     return family, best, families
 
 

@@ -648,22 +648,46 @@ def test_a_coarser_level_that_also_scores_is_reported_beside_the_choice(capsys):
             in capsys.readouterr().out)
 
 
-def test_the_reason_says_which_margin_let_fewer_domains_win():
-    """Eight separate, equal blobs: joining two costs less than 5 % of modularity, so 7 win
-    within that margin, and the reason says so (it said 'within one standard error')."""
+def test_eight_equal_blobs_give_eight_domains_and_the_reason_names_the_charge():
+    """Eight separate, equal blobs: joining two costs about 2 % of modularity, so the former
+    fixed 5 % margin let 7 win; the charge per doubling (8 against 7 is a fifth of a doubling,
+    0.6 %) keeps the 8."""
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(8, 8)) * 10
     truth = np.repeat(np.arange(8), 100)
     adata = embedded(centres[truth] + rng.normal(scale=0.5, size=(800, 8)))
     spacon.tl.domains(adata, n_jobs=1)
     selection = adata.uns["spacon_domain"]["selection"]
-    assert (selection["chosen"], selection["best_score_k"]) == (7, 8)
-    assert 8 in selection["alternatives"]["k"]  # the best score, named beside the choice
-    assert selection["margin"]["which"] == "5%"
-    assert f"within 5% ({selection['margin']['value']:.3f}" in selection["reason"]
-    assert "one standard error of the best" not in selection["reason"]
-    spacon.tl.domains(adata, n_domains=8, n_jobs=1)  # the tree, cut at 8: the blobs
+    assert (selection["chosen"], selection["best_score_k"]) == (8, 8)
+    assert "the best score less 3% per doubling of the domains" in selection["reason"]
+    assert selection["per_doubling"] == pytest.approx(0.03)
     assert score(truth, adata.obs["spacon_domain"])["ari"] == pytest.approx(1.0)
+
+
+def _families(scores: dict, se: float = 0.0) -> dict:
+    """One family's score table with the given scores by k (modularity 1, so score =
+    stability)."""
+    k = np.array(sorted(scores))
+    stability = np.array([scores[i] for i in k])
+    return {"mixture": {"k": k, "stability": stability, "stability_se": np.full(len(k), se),
+                        "modularity": np.ones(len(k)), "score": stability}}
+
+
+def test_the_charge_weighs_numbers_of_domains_by_their_ratio():
+    """The two cases the fixed 5 % margin got wrong: 3 domains 3.5 % below 11 (STARmap BZ14:
+    3 and 4 layers against 11 domains; almost two doublings apart, 3 wins), and 14 regions
+    3.7 % below 16 (the demo brain; a fifth of a doubling apart, 16 wins)."""
+    from spacon.tl._domain_selection import _choose, charged
+
+    assert _choose(_families({1: 0, 3: 0.575, 11: 0.596}))[1] == 3
+    assert _choose(_families({1: 0, 14: 0.629, 16: 0.653}))[1] == 16
+    family, k, top_family, top_k, (which, margin) = _choose(
+        _families({1: 0, 14: 0.645, 16: 0.653}, se=0.02))
+    # 14's charged score is within one standard error of 16's: the fewer domains win
+    assert charged(0.653, 16) - charged(0.645, 14) < charged(0.02, 16)
+    assert (k, top_k, which) == (14, 16, "one standard error")
+    assert margin == pytest.approx(float(charged(0.02, 16)))
+    assert _choose(_families({1: 0, 2: 0.005, 3: 0.008}))[1] == 1  # nothing scores above 0.01
 
 
 @pytest.mark.parametrize("method", ["leiden", "louvain"])

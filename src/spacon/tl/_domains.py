@@ -57,8 +57,9 @@ def domains(
     non-Gaussian domains can be several components. Each is fitted ``n_runs`` times on
     subsamples and scored by stability (mean pairwise ARI of the runs) x coherence (modularity
     on the spatial graph at ``alpha`` 0, on the connectome at 1, weighted in between; on the
-    embedding's kNN graph when ``adata`` has neither); the fewest domains within one standard
-    error (and 5 %) of the best score win (see :mod:`spacon.tl._domain_selection`). The winner
+    embedding's kNN graph when ``adata`` has neither). The score is charged 3 % for each
+    doubling of the number of domains, and the fewest domains within one standard error of the
+    best charged score win (see :mod:`spacon.tl._domain_selection`). The winner
     is refitted on up to ``max_fit_cells`` cells from 8 starts (of which the most likely one
     whose partition agrees with the stability runs within 0.01 ARI of the start that agrees
     most), labels every cell, and its components are
@@ -160,8 +161,9 @@ def domains(
     ``'embedding'`` and ``'cells'``: digests of the embedding and of the cell names, so that a
     key fused over since is noticed (a warning here, an error in :func:`spacon.pl.umap`);
     ``'graphs'``: the judging graphs, so that a tree is not reused once they change).
-    ``'selection'`` also holds ``'margin'``: which of one standard error, 5 % and 0.01 set how
-    far below the best score fewer domains may win, and its value.
+    ``'selection'`` also holds ``'margin'``: which of one standard error and 0.01 set how
+    far below the best charged score fewer domains may win, and its value, and
+    ``'per_doubling'``, the charge.
     """
     adata = writable(adata, copy, "spacon.tl.domains")
     check_option("method", method, ("gmm", "leiden", "louvain"))
@@ -500,7 +502,7 @@ def _final_mixture(points, group, scores, seed, max_fit_cells):
 
 def _selection_record(scores: dict) -> dict:
     """What was chosen and why, for ``uns[key]['selection']``."""
-    from ._domain_selection import ABSOLUTE_TOLERANCE, ALTERNATIVE_SHARE, TOLERANCE, alternatives
+    from ._domain_selection import ALTERNATIVE_SHARE, PER_DOUBLING, alternatives, charged
 
     best, family = int(scores["chosen"]), scores["family"]
     table = scores["families"][family]
@@ -511,12 +513,14 @@ def _selection_record(scores: dict) -> dict:
             f"cut of a {scores['n_tree_leaves']}-component entropy-merged mixture tree")
     which, margin = scores["margin"]
     best_score = scores["families"][top_family]["score"][top_k - 1]
+    charge = f"less {PER_DOUBLING:.0%} per doubling of the domains"
     if (top_family, top_k) == (family, best):
-        why = "the best score"
-    else:  # which of the margins let fewer domains win
-        why = (f"the fewest domains scoring within {which} ({margin:.3f}; the largest of one "
-               f"standard error, {TOLERANCE:.0%} and {ABSOLUTE_TOLERANCE:g}) of the best "
-               f"({_n(top_k, 'domain')}, {top_family}: {best_score:.3f})")
+        why = f"the best score {charge}"
+    else:  # within the margin of the best: fewer domains win
+        why = (f"the fewest domains within {which} ({margin:.3f}) of the best score {charge} "
+               f"({_n(top_k, 'domain')}, {top_family}: {best_score:.3f}, charged "
+               f"{float(charged(best_score, top_k)):.3f}; this one "
+               f"{float(charged(table['score'][i], best)):.3f})")
     reason = (f"{_n(best, 'domain')} ({what}): stability x modularity "
               f"{table['stability'][i]:.3f} x {table['modularity'][i]:.3f} = "
               f"{table['score'][i]:.3f}, {why} among 1..{table['k'][-1]}; stability = mean "
@@ -529,7 +533,8 @@ def _selection_record(scores: dict) -> dict:
     if others:
         reason += (f"; the score also peaks, at {ALTERNATIVE_SHARE:.0%} of this one or more, at "
                    + ", ".join(f"{_n(o['k'], 'domain')} ({o['score']:.3f})" for o in others))
-    return {"rule": "stability x modularity, one-standard-error", "chosen": best,
+    return {"rule": "stability x modularity, charged per doubling, one-standard-error",
+            "chosen": best, "per_doubling": PER_DOUBLING,
             "alternatives": _alternative_arrays(others),
             "family": family, "best_score_family": top_family, "best_score_k": top_k,
             "n_tree_leaves": scores["n_tree_leaves"], "weights": scores["weights"],
