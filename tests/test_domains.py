@@ -659,7 +659,7 @@ def test_eight_equal_blobs_give_eight_domains_and_the_reason_names_the_charge():
     spacon.tl.domains(adata, n_jobs=1)
     selection = adata.uns["spacon_domain"]["selection"]
     assert (selection["chosen"], selection["best_score_k"]) == (8, 8)
-    assert "the best score less 3% per doubling of the domains" in selection["reason"]
+    assert "the best score once charged 3% per doubling of the domains" in selection["reason"]
     assert selection["per_doubling"] == pytest.approx(0.03)
     assert score(truth, adata.obs["spacon_domain"])["ari"] == pytest.approx(1.0)
 
@@ -682,12 +682,48 @@ def test_the_charge_weighs_numbers_of_domains_by_their_ratio():
     assert _choose(_families({1: 0, 3: 0.575, 11: 0.596}))[1] == 3
     assert _choose(_families({1: 0, 14: 0.629, 16: 0.653}))[1] == 16
     family, k, top_family, top_k, (which, margin) = _choose(
-        _families({1: 0, 14: 0.645, 16: 0.653}, se=0.02))
-    # 14's charged score is within one standard error of 16's: the fewer domains win
-    assert charged(0.653, 16) - charged(0.645, 14) < charged(0.02, 16)
+        _families({1: 0, 14: 0.635, 16: 0.653}, se=0.02))
+    # 14's charged score is more than 0.01 below 16's, but within one standard error: the
+    # fewer domains win
+    gap = charged(0.653, 16) - charged(0.635, 14)
+    assert 0.01 < gap < charged(0.02, 16)
     assert (k, top_k, which) == (14, 16, "one standard error")
     assert margin == pytest.approx(float(charged(0.02, 16)))
+    assert _choose(_families({1: 0, 14: 0.635, 16: 0.653}, se=0.001))[1] == 16
     assert _choose(_families({1: 0, 2: 0.005, 3: 0.008}))[1] == 1  # nothing scores above 0.01
+
+
+def test_the_choice_spans_both_families_and_the_reason_says_why():
+    """A tree cut scoring best and a mixture with fewer domains within its margin: the
+    mixture wins, and the reason names both charged scores; where the best wins outright,
+    the reason says so with its charged score."""
+    from spacon.tl._domain_selection import _choose, charged
+    from spacon.tl._domains import _selection_record
+
+    families = {**_families({1: 0, 2: 0.3, 3: 0.635, 4: 0.5}, se=0.02),
+                "tree": _families({1: 0, 2: 0.3, 3: 0.4, 4: 0.62}, se=0.01)["mixture"]}
+    # charged: mixture 3: 0.635 x 0.97^1.585 = 0.6051, tree 4: 0.62 x 0.97^2 = 0.5834
+    family, k, top_family, top_k, margin = _choose(families)
+    assert (family, k, top_family, top_k) == ("mixture", 3, "mixture", 3)
+    families["tree"]["score"] = families["tree"]["stability"] = np.array([0, .3, .4, .65])
+    family, k, top_family, top_k, margin = _choose(families)
+    # the tree's 4 (charged 0.6116) is best; the mixture's 3 (0.6051) lies within 0.01
+    assert (family, k, top_family, top_k) == ("mixture", 3, "tree", 4)
+    assert margin == ("0.01", 0.01)
+    scores = {"chosen": k, "family": family, "families": families, "best_score": (top_family,
+              top_k), "margin": margin, "n_tree_leaves": 14, "weights": {"spatial": 1.0},
+              "n_runs": 8, "at_limit": False}
+    reason = _selection_record(scores)["reason"]
+    assert reason.startswith("3 domains (mixture): stability x modularity 0.635 x 1.000")
+    assert (f"the fewest domains within 0.01 (0.010) of the best score once charged 3% per "
+            f"doubling of the domains (4 domains, tree: 0.650, charged "
+            f"{float(charged(0.65, 4)):.3f}; this one {float(charged(0.635, 3)):.3f})"
+            in reason)
+    scores.update(family="tree", chosen=4, margin=("0.01", 0.01))
+    reason = _selection_record(scores)["reason"]
+    assert reason.startswith("4 domains (cut of a 14-component entropy-merged mixture tree)")
+    assert (f"the best score once charged 3% per doubling of the domains "
+            f"({float(charged(0.65, 4)):.3f}) among 1..4" in reason)
 
 
 @pytest.mark.parametrize("method", ["leiden", "louvain"])

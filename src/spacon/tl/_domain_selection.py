@@ -255,14 +255,14 @@ def _choose(families: dict) -> tuple[str, int, str, int, tuple[str, float]]:
     (at least ``ABSOLUTE_TOLERANCE``) of the best charged score: ``(family, k, best family,
     best k, (which margin, its value))``.
     """
-    charges = {f: charged(t["score"], t["k"]) for f, t in families.items()}
+    # rounded, so that scores equal but for rounding tie, and ties go to fewer domains
+    charges = {f: np.round(charged(t["score"], t["k"]), 12) for f, t in families.items()}
     top_family, top_i = max(((f, int(np.argmax(charges[f]))) for f in families),
-                            key=lambda c: (round(charges[c[0]][c[1]], 12),
-                                           -families[c[0]]["k"][c[1]]))
+                            key=lambda c: (charges[c[0]][c[1]], -families[c[0]]["k"][c[1]]))
     t = families[top_family]
     top = charges[top_family][top_i]
-    error = float(t["stability_se"][top_i] * max(t["modularity"][top_i], 0.0)
-                  * (1.0 - PER_DOUBLING) ** np.log2(t["k"][top_i]))
+    error = float(charged(t["stability_se"][top_i] * max(t["modularity"][top_i], 0.0),
+                          t["k"][top_i]))
     which, margin = max([("one standard error", error), (f"{ABSOLUTE_TOLERANCE:g}",
                                                         ABSOLUTE_TOLERANCE)], key=lambda m: m[1])
     candidates = [(int(t["k"][i]), -charges[f][i], f) for f, t in families.items()

@@ -513,12 +513,12 @@ def _selection_record(scores: dict) -> dict:
             f"cut of a {scores['n_tree_leaves']}-component entropy-merged mixture tree")
     which, margin = scores["margin"]
     best_score = scores["families"][top_family]["score"][top_k - 1]
-    charge = f"less {PER_DOUBLING:.0%} per doubling of the domains"
-    if (top_family, top_k) == (family, best):
-        why = f"the best score {charge}"
+    charge = f"charged {PER_DOUBLING:.0%} per doubling of the domains"
+    if top_k == best:  # (the same number in both families scores alike: a tie)
+        why = f"the best score once {charge} ({float(charged(table['score'][i], best)):.3f})"
     else:  # within the margin of the best: fewer domains win
-        why = (f"the fewest domains within {which} ({margin:.3f}) of the best score {charge} "
-               f"({_n(top_k, 'domain')}, {top_family}: {best_score:.3f}, charged "
+        why = (f"the fewest domains within {which} ({margin:.3f}) of the best score once "
+               f"{charge} ({_n(top_k, 'domain')}, {top_family}: {best_score:.3f}, charged "
                f"{float(charged(best_score, top_k)):.3f}; this one "
                f"{float(charged(table['score'][i], best)):.3f})")
     reason = (f"{_n(best, 'domain')} ({what}): stability x modularity "
