@@ -44,8 +44,9 @@ SMOOTHING = {"components": RunConfig.components, "n_hops": RunConfig.n_hops}
 REFERENCE_SEEDS = 5  # true-k mixtures (seeds seed .. seed + 4) whose mean ARI is the reference
 
 
-def demo_brain(cache: Path, seed: int):
-    """The demo's result (embeddings at alpha 0 and 1, graphs), trained once and cached."""
+def demo_brain(cache: Path, seed: int, **brain):
+    """The demo's result (embeddings at alpha 0 and 1, graphs), trained once and cached;
+    ``brain``: other options of :func:`spacon.datasets.synthetic_brain` (e.g. ``n_regions``)."""
     import anndata as ad
 
     from spacon._demo import DEMO_THRESHOLD
@@ -55,7 +56,7 @@ def demo_brain(cache: Path, seed: int):
 
     out = cache / "demo"
     if not (out / "result.h5ad").exists():
-        adata, conn = synthetic_brain(seed=seed)
+        adata, conn = synthetic_brain(seed=seed, **brain)
         info = adata.uns["synthetic_brain"]
         write_h5ad(adata, out / "input" / "brain.h5ad")
         save_npz(out / "input" / "connectome.npz", conn.matrix, conn.labels)
