@@ -217,6 +217,36 @@ def test_domain_options_are_checked(rng):
     assert "spacon_domain" not in broken.obs and "spacon_domain" not in broken.uns
 
 
+def test_domain_scores_plot_draws_the_selections_scores(rng):
+    """Each family's score and charged score over the numbers tried, the chosen number, the
+    other peaks, and the number shown when n_domains asked for another."""
+    from spacon.tl._domain_selection import charged
+
+    adata = embedded(blobs(rng, 300, 3)[0])
+    spacon.tl.domains(adata, n_jobs=1)
+    selection = adata.uns["spacon_domain"]["selection"]
+    ax = spacon.pl.domain_scores(adata).axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    for family, name in (("mixture", "mixtures"), ("tree", "tree cuts")):
+        k, score = selection[family]["k"], selection[family]["score"]
+        solid = lines[f"{name}: stability x modularity"]
+        assert np.array_equal(solid.get_xdata(), k)
+        assert np.allclose(solid.get_ydata(), score)
+        assert np.allclose(lines[f"{name}: charged 3% per doubling"].get_ydata(),
+                           charged(score, k))
+    chosen = int(selection["chosen"])
+    assert list(lines[f"chosen: {chosen}"].get_xdata()) == [chosen, chosen]
+    assert not any(label.startswith("shown") for label in lines)
+    spacon.tl.domains(adata, n_domains=chosen + 1, n_jobs=1)
+    caller = matplotlib.figure.Figure()
+    ax = caller.subplots()
+    assert spacon.pl.domain_scores(adata, ax=ax) is ax
+    assert f"shown (n_domains): {chosen + 1}" in [line.get_label() for line in ax.get_lines()]
+    spacon.tl.domains(adata, method="leiden", key_added="communities")
+    with pytest.raises(SpaconInputError, match="no selection scores"):
+        spacon.pl.domain_scores(adata, key="communities")
+
+
 def test_domain_tree_plot_labels_every_leaf_with_its_size(rng):
     adata = embedded(blobs(rng, 300, 3)[0])
     spacon.tl.domains(adata)

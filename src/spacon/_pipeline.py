@@ -785,8 +785,8 @@ def remove_stale_outputs(out: Path, *, has_model: bool, figures: list[str],
     if not report and (out / REPORT).is_file():
         (out / REPORT).unlink()
     folder, kept = out / "figures", {Path(f).name for f in figures}
-    ours = re.compile(r"(domains|domain_tree|section_divergence|stack3d|umap|loss|truth)"
-                      r"(_alpha[0-9.]+)?(_k[0-9]+)?\.png")
+    ours = re.compile(r"(domains|domain_tree|domain_scores|section_divergence|stack3d|umap|loss"
+                      r"|truth)(_alpha[0-9.]+)?(_k[0-9]+)?\.png")
     if folder.is_dir():
         for path in folder.glob("*.png"):
             if path.name not in kept and ours.fullmatch(path.name):
@@ -862,6 +862,8 @@ def draw_figures(adata, config, folder: Path, model=None) -> list[str]:
         # (--n-domains above the tree's leaves fits a mixture of its own: no cut of the tree)
         if tree is not None and adata.obs[key].nunique() <= len(tree["leaf_size"]):
             save(pl.domain_tree(adata, key=key), f"domain_tree_alpha{alpha:g}.png")
+        if "mixture" in adata.uns.get(key, {}).get("selection", {}):
+            save(pl.domain_scores(adata, key=key), f"domain_scores_alpha{alpha:g}.png")
         if section_key is not None:
             save(pl.section_divergence(adata, key=key, section_key=section_key,
                                        section_order=config.section_order),

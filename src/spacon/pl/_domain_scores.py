@@ -1,0 +1,77 @@
+"""How the number of domains was chosen: the selection's scores over the numbers tried."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _keys
+from .._errors import SpaconInputError
+
+FAMILIES = {"mixture": ("tab:blue", "mixtures"), "tree": ("tab:orange", "tree cuts")}
+
+
+def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] = (6.0, 3.5),
+                  ax=None):
+    """Scores behind :func:`spacon.tl.domains`' choice of the number of domains.
+
+    For each family of candidates (mixtures with ``k`` components; cuts of the entropy-merged
+    mixture tree) a solid line gives the score, stability x modularity, at every number of
+    domains tried, and a dashed line the score charged for each doubling of the number, which
+    the rule maximises (the fewest domains within one standard error of the best charged score
+    win). A red line marks the chosen number, circles the other numbers where the score also
+    peaks (``selection['alternatives']``), and a grey dotted line the number in ``obs[key]``
+    when ``n_domains`` asked for another.
+
+    Parameters
+    ----------
+    adata
+        Annotated data with ``uns[key]['selection']`` from ``spacon.tl.domains(method='gmm')``.
+    key
+        Key of the domains (``obs``) and of how they were called (``uns``).
+    figsize
+        Figure size in inches.
+    ax
+        Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
+
+    Returns
+    -------
+    The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given.
+    """
+    from ._figure import figure_and_axes
+
+    selection = adata.uns.get(key, {}).get("selection", {})
+    families = [f for f in FAMILIES if f in selection]
+    if not families:
+        raise SpaconInputError(
+            f"uns[{key!r}] holds no selection scores: the number of domains was not chosen by "
+            f"spacon.tl.domains(method='gmm') under key_added={key!r} (Leiden and Louvain "
+            "have none).")
+    charge = selection.get("per_doubling")  # (none before the charge: a 5 % margin chose)
+    own = ax is None
+    fig, ax = figure_and_axes(ax, figsize)
+    for family in families:
+        colour, name = FAMILIES[family]
+        k = np.asarray(selection[family]["k"], dtype=float)
+        score = np.asarray(selection[family]["score"], dtype=float)
+        ax.plot(k, score, color=colour, lw=1.5, label=f"{name}: stability x modularity")
+        if charge is not None:
+            ax.plot(k, score * (1.0 - float(charge)) ** np.log2(k), color=colour, lw=1,
+                    ls="--", label=f"{name}: charged {float(charge):.0%} per doubling")
+    chosen = int(selection["chosen"])
+    ax.axvline(chosen, color="tab:red", lw=1, label=f"chosen: {chosen}")
+    others = selection.get("alternatives", {})
+    if len(others.get("k", [])):
+        ax.scatter(np.asarray(others["k"]), np.asarray(others["score"]), s=30,
+                   facecolors="none", edgecolors="black", zorder=3,
+                   label="also peaks: " + ", ".join(str(int(k)) for k in others["k"]))
+    if key in adata.obs:
+        shown = adata.obs[key].nunique()
+        if shown != chosen:
+            ax.axvline(shown, color="0.4", ls=":", lw=1, label=f"shown (n_domains): {shown}")
+    ax.set_xlabel("number of domains")
+    ax.set_ylabel("score")
+    ax.set_title(f"{key}: how the number of domains was chosen", fontsize="small")
+    ax.legend(fontsize="x-small", frameon=False)
+    if own:
+        fig.tight_layout()
+    return fig if own else ax
