@@ -319,6 +319,10 @@ def test_report_opens_in_a_headless_browser(browser, demo_dir, tmp_path):
         assert n0 == summary["n_domains"]["0"]
         hover = page.evaluate("document.getElementById('scene').data[0].text[0]")
         assert hover.startswith("cell: ") and "section: " in hover and "domain: " in hover
+        # how the number was chosen: each family's score and charged score, and the reason
+        assert page.evaluate("document.getElementById('domain-scores').data.length") == 4
+        reason = page.evaluate("document.getElementById('domain-reason').textContent")
+        assert reason.startswith(f"{summary['n_domains']['0']} domains (")
         png = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
         # switch alpha: the scene is redrawn with that alpha's domains
         page.evaluate("const s = document.getElementById('alpha-select'); s.value = '1';"
@@ -333,6 +337,27 @@ def test_report_opens_in_a_headless_browser(browser, demo_dir, tmp_path):
     assert scene.std() > 0.05  # not blank
     colours = {tuple(c) for c in (scene.reshape(-1, 3) * 255).round().astype(int)}
     assert len(colours) > 50
+
+
+def test_payload_says_how_the_number_of_domains_was_chosen(rng):
+    """Each alpha carries its selection's reason, choice and scores; domains that were not
+    chosen from scores (Leiden) carry none."""
+    from spacon.report import payload
+
+    x = np.repeat(np.eye(3) * 8, 100, axis=0) + rng.normal(0, 0.5, (300, 3))
+    adata = ad.AnnData(x.astype(np.float32))
+    adata.obsm["X_spacon"] = x
+    adata.obsm["spatial"] = rng.uniform(0, 10, (300, 2))
+    spacon.tl.domains(adata, key_added="chosen", n_jobs=1)
+    spacon.tl.domains(adata, method="leiden", key_added="communities")
+    data = payload(adata, domain_keys={"0": "chosen", "1": "communities"})
+    stored = adata.uns["chosen"]["selection"]
+    chosen = data["alphas"][0]["selection"]
+    assert chosen["chosen"] == stored["chosen"] == 3 and chosen["shown"] == 3
+    assert chosen["reason"] == stored["reason"] and chosen["per_doubling"] == 0.03
+    assert chosen["families"]["tree"]["k"] == stored["tree"]["k"].tolist()
+    assert np.allclose(chosen["families"]["mixture"]["score"], stored["mixture"]["score"])
+    assert data["alphas"][1]["selection"] is None
 
 
 def test_report_of_a_2d_result_and_numpy_in_the_summary(result, tmp_path):

@@ -96,6 +96,45 @@
     return Plotly.react("domain-sizes", [trace], layout, config);
   }
 
+  function drawScores(alpha) {
+    // the selection's score over the numbers of domains tried (solid), charged per doubling
+    // (dashed: what the rule maximises), and the chosen number
+    const sel = alpha.selection;
+    const reason = document.getElementById("domain-reason");
+    const div = document.getElementById("domain-scores");
+    if (!sel || !Object.keys(sel.families).length) {
+      reason.textContent = "not chosen from scores here: the number was given, or Leiden or " +
+        "Louvain called the domains.";
+      Plotly.purge(div);
+      div.style.display = "none";
+      return Promise.resolve();
+    }
+    div.style.display = "";
+    reason.textContent = sel.reason;
+    const colours = {mixture: "#1f77b4", tree: "#ff7f0e"};
+    const names = {mixture: "mixtures", tree: "tree cuts"};
+    const traces = [];
+    for (const [family, t] of Object.entries(sel.families)) {
+      traces.push({type: "scatter", mode: "lines", x: t.k, y: t.score, name: names[family] +
+                   ": stability x modularity", line: {color: colours[family]}});
+      if (sel.per_doubling !== null) {
+        traces.push({type: "scatter", mode: "lines", x: t.k, name: names[family] + ": charged " +
+                     Math.round(100 * sel.per_doubling) + "% per doubling",
+                     y: t.score.map((v, i) => v * Math.pow(1 - sel.per_doubling, Math.log2(t.k[i]))),
+                     line: {color: colours[family], dash: "dash"}});
+      }
+    }
+    const line = (x, colour, dash) => ({type: "line", x0: x, x1: x, yref: "paper", y0: 0, y1: 1,
+                                       line: {color: colour, width: 1, dash: dash}});
+    const shapes = [line(sel.chosen, "#d62728", "solid")];
+    if (sel.shown !== sel.chosen) shapes.push(line(sel.shown, "#666666", "dot"));
+    const layout = {margin: {l: 60, r: 10, t: 10, b: 40}, shapes: shapes,
+                    xaxis: {title: {text: "number of domains (red: chosen, " + sel.chosen +
+                            (sel.shown !== sel.chosen ? "; dotted: shown, " + sel.shown : "") + ")"}},
+                    yaxis: {title: {text: "score"}}};
+    return Plotly.react(div, traces, layout, config);
+  }
+
   function drawLoss() {
     if (!D.loss.length) return Promise.resolve();
     const trace = {type: "scatter", mode: D.loss.length < 30 ? "lines+markers" : "lines",
@@ -107,7 +146,8 @@
 
   function drawAll() {
     const alpha = alphas[Number(alphaSelect.value)];
-    return Promise.all([drawScene(alpha), drawSection(alpha), drawSizes(alpha)]);
+    return Promise.all([drawScene(alpha), drawSection(alpha), drawSizes(alpha),
+                        drawScores(alpha)]);
   }
 
   alphaSelect.addEventListener("change", drawAll);

@@ -116,6 +116,8 @@ def render(data: dict, title: str = "SpaCon result") -> str:
 <div class="controls"><label>{data['slices']['title']}
  <select id="section-select" aria-label="section"></select></label></div>
 <div id="section-map"></div>
+<h2>How the number of domains was chosen</h2>
+<p class="note" id="domain-reason"></p><div id="domain-scores"></div>
 <div class="row"><div><h2>Domain sizes</h2><div id="domain-sizes"></div></div>
 <div><h2>Training loss</h2>{'<div id="loss"></div>' if data['loss'] else
  "<p class='note'>none: this result's embedding was not trained (e.g. --encoder "

@@ -120,7 +120,8 @@ def payload(adata, summary: dict | None = None, *, domain_keys: dict[str, str] |
         alphas.append({"alpha": alpha, "key": keys[alpha],
                        "categories": [str(c) for c in cat.categories], "colours": colours,
                        "sizes": np.bincount(cat.codes, minlength=len(cat.categories)).tolist(),
-                       "codes": _typed(cat.codes[drawn], "<u2")})
+                       "codes": _typed(cat.codes[drawn], "<u2"),
+                       "selection": _selection(adata, keys[alpha])})
     depth_title = {"section": "z (section)", None: "z"}.get(cuts.depth, "z")
     labels = _label_columns(adata, {section_key, *keys.values()})
     uns = adata.uns.get(_keys.MODEL_UNS, {})
@@ -144,6 +145,24 @@ def payload(adata, summary: dict | None = None, *, domain_keys: dict[str, str] |
         "markers": _markers(adata),
         "connectivity_prediction": _prediction(adata),
     }
+
+
+def _selection(adata, key: str) -> dict | None:
+    """How ``tl.domains`` chose the number of ``obs[key]``'s domains: its reason, the choice,
+    the charge per doubling and each family's scores over the numbers tried (``None`` where
+    nothing was chosen: Leiden, Louvain, a number given without a tree).
+    """
+    record = adata.uns.get(key)
+    selection = record.get("selection") if isinstance(record, Mapping) else None
+    if not isinstance(selection, Mapping) or "chosen" not in selection:
+        return None
+    families = {f: {"k": np.asarray(selection[f]["k"]).astype(int).tolist(),
+                    "score": np.asarray(selection[f]["score"], dtype=float).tolist()}
+                for f in ("mixture", "tree") if isinstance(selection.get(f), Mapping)}
+    charge = selection.get("per_doubling")
+    return {"reason": str(selection.get("reason", "")),
+            "chosen": int(selection["chosen"]), "shown": int(adata.obs[key].nunique()),
+            "per_doubling": None if charge is None else float(charge), "families": families}
 
 
 def _markers(adata) -> dict:
