@@ -237,11 +237,25 @@ def test_domain_scores_plot_draws_the_selections_scores(rng):
     chosen = int(selection["chosen"])
     assert list(lines[f"chosen: {chosen}"].get_xdata()) == [chosen, chosen]
     assert not any(label.startswith("shown") for label in lines)
+    # the other peaks, circled at their scores
+    selection["alternatives"] = {"k": np.array([5]), "score": np.array([0.4])}
+    peaks = [c for c in spacon.pl.domain_scores(adata).axes[0].collections
+             if c.get_label() == "also peaks: 5"]
+    assert len(peaks) == 1 and np.allclose(peaks[0].get_offsets(), [[5, 0.4]])
+    # a subset of the cells lacking a domain still shows the number called, not a line
+    subset = adata[adata.obs["spacon_domain"] != "0"].copy()
+    labels = [line.get_label() for line in spacon.pl.domain_scores(subset).axes[0].get_lines()]
+    assert not any(label.startswith("shown") for label in labels)
+    # a result of spacon before the charge: no dashed lines
+    del selection["per_doubling"]
+    labels = [line.get_label() for line in spacon.pl.domain_scores(adata).axes[0].get_lines()]
+    assert "mixtures: stability x modularity" in labels
+    assert not any("charged" in label for label in labels)
     spacon.tl.domains(adata, n_domains=chosen + 1, n_jobs=1)
     caller = matplotlib.figure.Figure()
     ax = caller.subplots()
     assert spacon.pl.domain_scores(adata, ax=ax) is ax
-    assert f"shown (n_domains): {chosen + 1}" in [line.get_label() for line in ax.get_lines()]
+    assert f"shown: {chosen + 1}" in [line.get_label() for line in ax.get_lines()]
     spacon.tl.domains(adata, method="leiden", key_added="communities")
     with pytest.raises(SpaconInputError, match="no selection scores"):
         spacon.pl.domain_scores(adata, key="communities")

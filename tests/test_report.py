@@ -320,7 +320,10 @@ def test_report_opens_in_a_headless_browser(browser, demo_dir, tmp_path):
         hover = page.evaluate("document.getElementById('scene').data[0].text[0]")
         assert hover.startswith("cell: ") and "section: " in hover and "domain: " in hover
         # how the number was chosen: each family's score and charged score, and the reason
-        assert page.evaluate("document.getElementById('domain-scores').data.length") == 4
+        names = page.evaluate(
+            "document.getElementById('domain-scores').data.map((t) => t.name)")
+        assert sum("stability x modularity" in n for n in names) == 2
+        assert sum("charged 3% per doubling" in n for n in names) == 2
         reason = page.evaluate("document.getElementById('domain-reason').textContent")
         assert reason.startswith(f"{summary['n_domains']['0']} domains (")
         png = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
@@ -343,6 +346,7 @@ def test_payload_says_how_the_number_of_domains_was_chosen(rng):
     """Each alpha carries its selection's reason, choice and scores; domains that were not
     chosen from scores (Leiden) carry none."""
     from spacon.report import payload
+    from spacon.report._payload import find_domain_keys
 
     x = np.repeat(np.eye(3) * 8, 100, axis=0) + rng.normal(0, 0.5, (300, 3))
     adata = ad.AnnData(x.astype(np.float32))
@@ -358,6 +362,15 @@ def test_payload_says_how_the_number_of_domains_was_chosen(rng):
     assert chosen["families"]["tree"]["k"] == stored["tree"]["k"].tolist()
     assert np.allclose(chosen["families"]["mixture"]["score"], stored["mixture"]["score"])
     assert data["alphas"][1]["selection"] is None
+    # the tree cut at 2 shows 2; a result of spacon before the charge has no per_doubling;
+    # a level column of spacon run --n-domains 4 8 (no summary) is not an alpha
+    spacon.tl.domains(adata, n_domains=2, tree_key="chosen", key_added="cut", n_jobs=1)
+    del adata.uns["cut"]["selection"]["per_doubling"]
+    cut = payload(adata, domain_keys={"0": "cut"})["alphas"][0]["selection"]
+    assert (cut["chosen"], cut["shown"], cut["per_doubling"]) == (3, 2, None)
+    adata.obs["spacon_domain_alpha0"] = adata.obs["chosen"]
+    adata.obs["spacon_domain_alpha0_k4"] = adata.obs["chosen"]
+    assert find_domain_keys(adata, None) == {"0": "spacon_domain_alpha0"}
 
 
 def test_report_of_a_2d_result_and_numpy_in_the_summary(result, tmp_path):

@@ -19,8 +19,9 @@ def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float
     domains tried, and a dashed line the score charged for each doubling of the number, which
     the rule maximises (the fewest domains within one standard error of the best charged score
     win). A red line marks the chosen number, circles the other numbers where the score also
-    peaks (``selection['alternatives']``), and a grey dotted line the number in ``obs[key]``
-    when ``n_domains`` asked for another.
+    peaks (``selection['alternatives']``), and a grey dotted line the number shown in
+    ``obs[key]`` when ``n_domains`` asked for another. Results of spacon before the charge
+    (chosen within a 5 % margin) have no ``per_doubling``: no dashed lines.
 
     Parameters
     ----------
@@ -42,10 +43,11 @@ def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float
     selection = adata.uns.get(key, {}).get("selection", {})
     families = [f for f in FAMILIES if f in selection]
     if not families:
+        why = (f" ({selection['reason']})" if "reason" in selection else
+               " (Leiden and Louvain have none)")
         raise SpaconInputError(
-            f"uns[{key!r}] holds no selection scores: the number of domains was not chosen by "
-            f"spacon.tl.domains(method='gmm') under key_added={key!r} (Leiden and Louvain "
-            "have none).")
+            f"uns[{key!r}] holds no selection scores: the number of domains was not chosen "
+            f"from scores by spacon.tl.domains(method='gmm') under key_added={key!r}{why}.")
     charge = selection.get("per_doubling")  # (none before the charge: a 5 % margin chose)
     own = ax is None
     fig, ax = figure_and_axes(ax, figsize)
@@ -64,10 +66,9 @@ def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float
         ax.scatter(np.asarray(others["k"]), np.asarray(others["score"]), s=30,
                    facecolors="none", edgecolors="black", zorder=3,
                    label="also peaks: " + ", ".join(str(int(k)) for k in others["k"]))
-    if key in adata.obs:
-        shown = adata.obs[key].nunique()
-        if shown != chosen:
-            ax.axvline(shown, color="0.4", ls=":", lw=1, label=f"shown (n_domains): {shown}")
+    shown = shown_domains(adata, key)
+    if shown is not None and shown != chosen:
+        ax.axvline(shown, color="0.4", ls=":", lw=1, label=f"shown: {shown}")
     ax.set_xlabel("number of domains")
     ax.set_ylabel("score")
     ax.set_title(f"{key}: how the number of domains was chosen", fontsize="small")
@@ -75,3 +76,13 @@ def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float
     if own:
         fig.tight_layout()
     return fig if own else ax
+
+
+def shown_domains(adata, key: str) -> int | None:
+    """The number of domains in ``obs[key]`` as called (``uns[key]['n_domains']``: a subset of
+    the cells may lack some), else as counted.
+    """
+    called = adata.uns.get(key, {}).get("n_domains")
+    if called is not None:
+        return int(called)
+    return int(adata.obs[key].nunique()) if key in adata.obs else None

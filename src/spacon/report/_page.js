@@ -103,7 +103,7 @@
     const reason = document.getElementById("domain-reason");
     const div = document.getElementById("domain-scores");
     if (!sel || !Object.keys(sel.families).length) {
-      reason.textContent = "not chosen from scores here: the number was given, or Leiden or " +
+      reason.textContent = sel ? sel.reason : "not chosen from scores here: Leiden or " +
         "Louvain called the domains.";
       Plotly.purge(div);
       div.style.display = "none";
@@ -117,12 +117,17 @@
     for (const [family, t] of Object.entries(sel.families)) {
       traces.push({type: "scatter", mode: "lines", x: t.k, y: t.score, name: names[family] +
                    ": stability x modularity", line: {color: colours[family]}});
-      if (sel.per_doubling !== null) {
+      if (sel.per_doubling != null) {
         traces.push({type: "scatter", mode: "lines", x: t.k, name: names[family] + ": charged " +
                      Math.round(100 * sel.per_doubling) + "% per doubling",
                      y: t.score.map((v, i) => v * Math.pow(1 - sel.per_doubling, Math.log2(t.k[i]))),
                      line: {color: colours[family], dash: "dash"}});
       }
+    }
+    if (sel.alternatives && sel.alternatives.k.length) {
+      traces.push({type: "scatter", mode: "markers", x: sel.alternatives.k,
+                   y: sel.alternatives.score, name: "also peaks: " + sel.alternatives.k.join(", "),
+                   marker: {size: 9, color: "rgba(0,0,0,0)", line: {color: "black", width: 1.5}}});
     }
     const line = (x, colour, dash) => ({type: "line", x0: x, x1: x, yref: "paper", y0: 0, y1: 1,
                                        line: {color: colour, width: 1, dash: dash}});

@@ -17,6 +17,7 @@ from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import spatial_coordinates
 from ..pl import slices
+from ..pl._domain_scores import shown_domains
 from ..pl._figures import categories_and_colours
 from ._sample import sample_per_domain
 
@@ -39,7 +40,7 @@ def find_domain_keys(adata, summary: dict | None) -> dict[str, str]:
         keys = {str(a): k for a, k in summary["domain_keys"].items() if k in adata.obs}
     else:
         found = [(m.group(1), c) for c in adata.obs.columns
-                 if (m := re.fullmatch(rf"{_keys.DOMAIN}_alpha(.+)", str(c)))]
+                 if (m := re.fullmatch(rf"{_keys.DOMAIN}_alpha([0-9.eE+-]+)", str(c)))]
         keys = dict(sorted(found, key=lambda item: float(item[0])))
     if not keys:  # columns that spacon.tl.domains wrote, under any name
         called = [str(c) for c in adata.obs.columns if _called_domains(adata, c)]
@@ -160,9 +161,12 @@ def _selection(adata, key: str) -> dict | None:
                     "score": np.asarray(selection[f]["score"], dtype=float).tolist()}
                 for f in ("mixture", "tree") if isinstance(selection.get(f), Mapping)}
     charge = selection.get("per_doubling")
+    others = selection.get("alternatives", {})
     return {"reason": str(selection.get("reason", "")),
-            "chosen": int(selection["chosen"]), "shown": int(adata.obs[key].nunique()),
-            "per_doubling": None if charge is None else float(charge), "families": families}
+            "chosen": int(selection["chosen"]), "shown": shown_domains(adata, key),
+            "per_doubling": None if charge is None else float(charge), "families": families,
+            "alternatives": {"k": np.asarray(others.get("k", []), dtype=int).tolist(),
+                             "score": np.asarray(others.get("score", []), dtype=float).tolist()}}
 
 
 def _markers(adata) -> dict:
