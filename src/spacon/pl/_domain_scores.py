@@ -38,6 +38,7 @@ def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given.
     """
+    from ..tl._domain_selection import charged
     from ._figure import figure_and_axes
 
     selection = adata.uns.get(key, {}).get("selection", {})
@@ -57,7 +58,7 @@ def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float
         score = np.asarray(selection[family]["score"], dtype=float)
         ax.plot(k, score, color=colour, lw=1.5, label=f"{name}: stability x modularity")
         if charge is not None:
-            ax.plot(k, score * (1.0 - float(charge)) ** np.log2(k), color=colour, lw=1,
+            ax.plot(k, charged(score, k, float(charge)), color=colour, lw=1,
                     ls="--", label=f"{name}: charged {float(charge):.0%} per doubling")
     chosen = int(selection["chosen"])
     ax.axvline(chosen, color="tab:red", lw=1, label=f"chosen: {chosen}")

@@ -245,9 +245,9 @@ def most_reproducible(candidates: list, partition_of, runs: list,
     return int(np.flatnonzero(np.asarray(agreement) >= max(agreement) - tolerance)[0]), agreement
 
 
-def charged(score, k):
-    """The score charged ``PER_DOUBLING`` for each doubling of the number of domains ``k``."""
-    return np.asarray(score) * (1.0 - PER_DOUBLING) ** np.log2(np.asarray(k, dtype=float))
+def charged(score, k, per_doubling: float = PER_DOUBLING):
+    """The score charged ``per_doubling`` for each doubling of the number of domains ``k``."""
+    return np.asarray(score) * (1.0 - per_doubling) ** np.log2(np.asarray(k, dtype=float))
 
 
 def _choose(families: dict) -> tuple[str, int, str, int, tuple[str, float]]:
