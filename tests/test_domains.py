@@ -804,7 +804,16 @@ def test_domain_inputs_that_are_not_numbers_or_options_that_do_not_apply_are_ref
                           ({"method": "leiden", "n_domains": 3, "resolution": 0.5},
                            "n_domains or resolution"),
                           ({"n_neighbors": 0, "method": "leiden"}, "n_neighbors must be at"),
-                          ({"max_fit_cells": 0}, "max_fit_cells must be at")):
+                          ({"max_fit_cells": 0}, "max_fit_cells must be at"),
+                          ({"seed": -1}, "from 0 to 2"), ({"seed": 2**32}, "from 0 to 2"),
+                          ({"seed": -1, "method": "leiden"}, "from 0 to 2"),
+                          ({"n_runs": 3.0}, "n_runs must be a whole number"),
+                          ({"max_fit_cells": 100.0}, "max_fit_cells must be a whole"),
+                          ({"n_neighbors": 2.5}, "n_neighbors must be a whole"),
+                          ({"n_jobs": 1.5, "method": "leiden"}, "n_jobs must be a whole"),
+                          ({"merge_radius": float("inf")}, "finite number"),
+                          ({"method": "leiden", "tree_key": "from_dense"}, "tree_key is for"),
+                          ({"tree_key": "words"}, "method='gmm', key_added='words'")):
         with pytest.raises(SpaconInputError, match=match):
             spacon.tl.domains(adata, key_added="bad", **kwargs)
     assert set(adata.obs) == before
@@ -878,3 +887,30 @@ print(adata.obs["spacon_domain"].nunique(), "torch" in sys.modules)
     assert out.returncode == 0, out.stderr
     n_domains, torch_loaded = out.stdout.split()
     assert int(n_domains) > 1 and torch_loaded == "False", out.stdout
+
+
+def test_fewer_domains_than_asked_are_said_so(rng):
+    """Seven distinct points with merging off: nine domains asked gave seven, with a reason
+    saying nine "as asked" and no warning; one point under Leiden gave one domain silently."""
+    centres = rng.normal(size=(7, 5)) * 5
+    adata = embedded(centres[np.repeat(np.arange(7), 30)])
+    with pytest.warns(SpaconWarning, match="only 7 distinct points"):
+        spacon.tl.domains(adata, n_domains=9, merge_radius=0)
+    assert adata.obs["spacon_domain"].nunique() == 7
+    assert adata.uns["spacon_domain"]["n_merged_points"] == 7
+    assert not adata.uns["spacon_domain"]["selection"]["reason"].startswith("9 domains")
+    same = embedded(np.ones((40, 3)))
+    for method in ("leiden", "louvain"):
+        with pytest.warns(SpaconWarning, match="found 1 domain, not the 3 asked"):
+            spacon.tl.domains(same, method=method, n_domains=3)
+
+
+def test_domain_plots_name_a_key_that_holds_no_domains(rng):
+    adata = embedded(blobs(rng, 200)[0])
+    adata.uns["listed"] = ["a", "b"]
+    for plot in (spacon.pl.domain_scores, spacon.pl.domain_tree):
+        for key in ("nope", "listed"):
+            with pytest.raises(SpaconInputError, match=f"no domain.* under {key!r}"):
+                plot(adata, key=key)
+    spacon.tl.domains(adata, key_added="listed")  # a list under the key is replaced
+    assert adata.obs["listed"].nunique() >= 2

@@ -41,7 +41,10 @@ def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float
     from ..tl._domain_selection import charged
     from ._figure import figure_and_axes
 
-    selection = adata.uns.get(key, {}).get("selection", {})
+    if not isinstance(adata.uns.get(key), dict):
+        raise SpaconInputError(f"adata.uns has no domains under {key!r}: call "
+                               f"spacon.tl.domains(adata, key_added={key!r}) first.")
+    selection = adata.uns[key].get("selection", {})
     families = [f for f in FAMILIES if f in selection]
     if not families:
         why = (f" ({selection['reason']})" if "reason" in selection else
@@ -83,7 +86,7 @@ def shown_domains(adata, key: str) -> int | None:
     """The number of domains in ``obs[key]`` as called (``uns[key]['n_domains']``: a subset of
     the cells may lack some), else as counted.
     """
-    called = adata.uns.get(key, {}).get("n_domains")
+    called = adata.uns[key].get("n_domains") if isinstance(adata.uns.get(key), dict) else None
     if called is not None:
         return int(called)
     return int(adata.obs[key].nunique()) if key in adata.obs else None

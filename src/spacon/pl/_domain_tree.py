@@ -40,8 +40,8 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     from ..tl._mixture_tree import MixtureTree
     from ._figure import figure_and_axes
 
-    stored = adata.uns.get(key, {})
-    if "tree" not in stored or key not in adata.obs:
+    stored = adata.uns.get(key)
+    if not isinstance(stored, dict) or "tree" not in stored or key not in adata.obs:
         raise SpaconInputError(
             f"adata has no domain tree under {key!r}; call spacon.tl.domains(adata, "
             f"key_added={key!r}) with method='gmm' first.")

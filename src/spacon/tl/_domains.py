@@ -121,9 +121,11 @@ def domains(
         (root of the summed variances) of each other, directly or through a chain, are
         clustered as one point. At ``alpha = 1`` this merges the cells of one connectivity
         unit, so neither the mixture nor the kNN graph fits single units; distinct cells at
-        low alpha lie much farther apart and are left alone. ``0`` turns merging off.
+        low alpha lie much farther apart and are left alone. ``0`` merges only cells with
+        identical embeddings (smoothing can give two cells with the same neighbourhood the
+        same values).
     seed
-        Random seed.
+        Random seed, a whole number from 0 to 2**32 - 1; the same seed gives the same domains.
     n_jobs
         Processes for the candidates' fits; -1: every CPU (default: the CPUs other processes
         leave idle, at most 8; one for fewer than 2,000 cells). The result does not depend
@@ -171,14 +173,23 @@ def domains(
     if n_domains is not None and (isinstance(n_domains, bool)
                                   or not isinstance(n_domains, (int, np.integer))):
         raise SpaconInputError(f"n_domains must be a whole number, got {n_domains!r}.")
-    if method == "gmm" and tree_key is not None and "tree" not in adata.uns.get(tree_key, {}):
+    if tree_key is not None and method != "gmm":
+        raise SpaconInputError(f"tree_key is for method='gmm' (a domain tree to cut); "
+                               f"{method} has no tree.")
+    if method == "gmm" and tree_key is not None and "tree" not in _stored(adata, tree_key):
         raise SpaconInputError(f"adata.uns has no domain tree under {tree_key!r}; call "
-                               f"tl.domains(adata, key_added={tree_key!r}) first.")
+                               f"tl.domains(adata, method='gmm', key_added={tree_key!r}) first.")
     check_numbers(resolution=resolution, n_runs=n_runs, n_neighbors=n_neighbors,
                   max_fit_cells=max_fit_cells, merge_radius=merge_radius, n_jobs=n_jobs)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise SpaconInputError(f"seed must be a whole number, got {seed!r} (domains are "
-                               "repeatable for a seed).")
+    for name, value in (("n_runs", n_runs), ("n_neighbors", n_neighbors),
+                        ("max_fit_cells", max_fit_cells), ("n_jobs", n_jobs)):
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (int, np.integer))):
+            raise SpaconInputError(f"{name} must be a whole number, got {value!r}.")
+    if (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+            or not 0 <= seed < 2**32):
+        raise SpaconInputError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r} "
+                               "(domains are repeatable for a seed).")
     if resolution is not None and not (np.isfinite(resolution) and resolution > 0):
         raise SpaconInputError(f"resolution must be a positive number, got {resolution!r}.")
     if resolution is not None and method == "gmm":
@@ -191,8 +202,8 @@ def domains(
                                                                  max_fit_cells, 1)):
         if value < least:
             raise SpaconInputError(f"{name} must be at least {least}, got {value}.")
-    if not merge_radius >= 0:
-        raise SpaconInputError(f"merge_radius must be >= 0, got {merge_radius}.")
+    if not (merge_radius >= 0 and np.isfinite(merge_radius)):
+        raise SpaconInputError(f"merge_radius must be a finite number >= 0, got {merge_radius}.")
     if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
         raise SpaconInputError(f"n_domains must be between 1 and the number of cells "
                                f"({adata.n_obs}), got {n_domains}.")
@@ -370,7 +381,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     )
     from ._mixture_tree import MixtureTree
 
-    stored = adata.uns.get(tree_key or "", {})
+    stored = _stored(adata, tree_key or "")
     # the same embedding under another obsm key (spacon run's X_spacon_alpha0 and X_spacon)
     # is the same tree
     built_on = stored.get("params", {}).get("use_rep", options["use_rep"])
@@ -424,7 +435,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         if scores["at_limit"] and n_domains is None:
             top = scores["families"][scores["family"]]["k"][-1]
             chosen, best_k = selection["chosen"], scores["best_score"][1]
-            near = (f"{chosen} domains is" if chosen > 0.75 * top else
+            near = (f"{chosen} domain{'s' if chosen > 1 else ''} is" if chosen > 0.75 * top else
                     f"the best score ({best_k} domains; {chosen} chosen within its margin) is")
             at = "" if options.get("alpha") is None else f"at alpha {options['alpha']:g}, "
             warnings.warn(
@@ -433,7 +444,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                 "so the data did not choose the number: more domains may exist, or none (an "
                 "embedding without domains, e.g. smoothed noise, is also split as finely as "
                 "the cells allow); set it with n_domains= if you know it.", SpaconWarning,
-                stacklevel=2)
+                stacklevel=3)
     # 'choice': the data's own choice, which the tree keeps; 'reason': this column's
     choice = selection.get("choice", selection["reason"])
     k = int(selection["chosen"]) if n_domains is None else n_domains
@@ -460,7 +471,17 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
         return np.arange(len(points))[group]
     logger.info("domains: %d domains asked, above the tree's %d leaves; fitting %d components",
                 k, tree.n_leaves, k)
-    return assign(mixture(points, k, seed, options["max_fit_cells"], group=group), points)[group]
+    labels = assign(mixture(points, k, seed, options["max_fit_cells"], group=group), points)
+    found = len(np.unique(labels))
+    if found < k:  # components left empty or sharing their points with others
+        selection["reason"] = (f"{found} domains: a mixture with the {k} components asked "
+                               f"(n_domains={k}) left {k - found} without cells; the data's "
+                               f"own choice: {choice}")
+        warnings.warn(f"{k} domains asked, but the mixture with {k} components gives only "
+                      f"{found} (adata.obsm[{options['use_rep']!r}] has {len(points)} "
+                      "distinct points, too few or too close for more).", SpaconWarning,
+                      stacklevel=3)
+    return labels[group]
 
 
 def _final_mixture(points, group, scores, seed, max_fit_cells):
@@ -660,8 +681,16 @@ def merge_near_identical(z: np.ndarray, radius: float, max_neighbors: int = 32):
     from scipy.spatial import cKDTree
 
     n = len(z)
-    if radius <= 0 or n < 2:
+    if n < 2:
         return np.arange(n), z
+    if radius <= 0:  # identical rows only, numbered in order of first appearance
+        _, first, inverse = np.unique(z, axis=0, return_index=True, return_inverse=True)
+        if len(first) == n:
+            return np.arange(n), z
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        group = rank[inverse.ravel()]
+        return group, z[np.sort(first)]
     scale = float(np.sqrt(z.var(axis=0).sum())) or 1.0
     # only points with a neighbour within the radius can be linked: find them with one
     # bounded nearest-neighbour query (fast), then link those alone
@@ -705,8 +734,15 @@ def _embedding_at(adata, use_rep: str, alpha: float) -> str:
 
 def _why_merged() -> str:
     """Why an embedding holds fewer distinct points than cells (for the warnings)."""
-    return ("near-identical cells count as one, tl.domains' merge_radius: at high alpha, "
-            "e.g., the cells of one connectivity unit")
+    return ("cells with the same or near-identical embedding count as one, tl.domains' "
+            "merge_radius: e.g. the cells of one connectivity unit at high alpha, or cells "
+            "whose smoothed neighbourhoods coincide")
+
+
+def _stored(adata, key: str) -> dict:
+    """``adata.uns[key]`` where it is a dict (domains called under that key), else ``{}``."""
+    value = adata.uns.get(key, {})
+    return value if isinstance(value, dict) else {}
 
 
 def _community(z, method, n_domains, resolution, n_neighbors, seed, info, sizes=None):
@@ -729,7 +765,14 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info, sizes=
     if len(z) < 2 or (single and len(z) < 3):  # one point, or two cells: no graph to cluster
         labels = np.arange(len(z)) if n_domains == len(z) else np.zeros(len(z), dtype=np.int64)
         info["params"]["resolution"] = None
-        return labels, len(np.unique(labels))
+        found = len(np.unique(labels))
+        if n_domains is not None and found != n_domains:
+            why = (f"adata.obsm[{info['params']['use_rep']!r}] has only {len(z)} distinct "
+                   f"point{'s' if len(z) > 1 else ''} ({_why_merged()})" if len(z) < 2 else
+                   f"{len(z)} cells make no graph to cluster")
+            warnings.warn(f"{method} found {found} domain{'s' if found > 1 else ''}, not the "
+                          f"{n_domains} asked for: {why}.", SpaconWarning, stacklevel=3)
+        return labels, found
     tmp = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(len(z))]), obsm={"z": z})
     if single:
         from ._fuzzy_knn import fuzzy_connectivities
