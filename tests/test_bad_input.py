@@ -57,6 +57,8 @@ DATA_CASES = [
     ("no-genes", lambda a: a._inplace_subset_var(np.zeros(a.n_vars, bool)), None, [], "empty"),
     ("duplicate-cell-names", lambda a: setattr(a, "obs_names", ["c"] * a.n_obs), None, [],
      "not unique"),
+    ("duplicate-gene-names", lambda a: setattr(a, "var_names", ["g"] * a.n_vars), None, [],
+     "gene names are not unique.*var_names_make_unique"),
     ("string-expression-layer-missing", None, None, ["--spatial-key", "coords"],
      "no 'coords' coordinates"),
     ("1-d-coordinates", lambda a: _set(a, "spatial", a.obsm["spatial"][:, :1]), None, [],
@@ -121,6 +123,7 @@ def _args(adata_path, conn_path, out, extra):
 
 
 @pytest.mark.filterwarnings("ignore:Observation names are not unique")
+@pytest.mark.filterwarnings("ignore:Variable names are not unique")
 @pytest.mark.parametrize("case", DATA_CASES, ids=[c[0] for c in DATA_CASES])
 def test_bad_input_gives_one_clear_error(case, sim_inputs, tmp_path, capsys):
     name, change_adata, change_conn, extra, message = case
@@ -209,6 +212,19 @@ def test_harmless_oddities_warn_but_run(sim_inputs):
     _section_mislabelled(adata)
     with pytest.warns(SpaconWarning, match="single cell"):
         spacon.pp.spatial_graph(adata, radius=700, section_key="section")
+
+
+def test_cells_with_almost_no_counts_are_named_before_they_become_domains(sim_inputs):
+    """Two spots of the olfactory bulb with 2 and 4 counts (the median spot: 14,606) became
+    a domain of their own after normalising, without a word."""
+    adata = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    x = _dense(adata)
+    x *= 100  # deep cells, as the bulb's spots (median 14,606 counts)
+    x[:2] = 0
+    x[:2, 0] = 1
+    with pytest.warns(SpaconWarning, match=r"2 cells have fewer than 1% of the median cell's "
+                                           r"[0-9.]+ counts \(the fewest: 1\)"):
+        spacon.pp.normalize(adata)
 
 
 # ------------------------------------------------------------------ property-based fuzzing

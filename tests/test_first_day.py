@@ -755,3 +755,40 @@ def test_cells_without_a_true_label_are_counted_out_of_the_scores(sim_inputs, tm
     assert main(["domains", "--result", str(out), "--n-domains", "3", "--out",
                  str(tmp_path / "again"), "--figures", "none", "--no-report"]) == 0
     assert "7 cells without a label" in capsys.readouterr().out
+
+
+def test_ctrl_c_while_writing_leaves_the_output_folder_as_it_was(sim_inputs, tmp_path, capsys,
+                                                                 monkeypatch):
+    """Interrupted while its results were written, a run left the figures of the new run beside
+    the result of the one before (--overwrite) and said "nothing was saved"; a new folder was
+    left behind, half filled or empty."""
+    import hashlib
+
+    import spacon.io
+
+    data = str(sim_inputs / "synthetic_brain.h5ad")
+    out = tmp_path / "run"
+    drawn = [*UNTRAINED, "--figures", "basic"]
+    assert main(["run", "--adata", data, "--no-connectivity", "--out", str(out), *drawn]) == 0
+    capsys.readouterr()
+
+    def files(folder):
+        return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+                for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    before = files(out)
+    assert "figures/domains_alpha0.png" in before
+
+    def interrupt(*args, **kwargs):  # the figures are drawn by now
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spacon.io, "write_h5ad", interrupt)
+    assert main(["run", "--adata", data, "--no-connectivity", "--out", str(out), "--overwrite",
+                 "--seed", "1", *drawn]) == 130
+    assert "nothing of this run was saved" in capsys.readouterr().err
+    assert files(out) == before and sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in out.iterdir() if not p.name.startswith(".spacon"))
+    fresh = tmp_path / "fresh"
+    assert main(["run", "--adata", data, "--no-connectivity", "--out", str(fresh),
+                 *drawn]) == 130
+    assert "nothing was saved" in capsys.readouterr().err and not fresh.exists()

@@ -104,11 +104,21 @@ def test_section_order_defaults_to_ordered_categories(brain):
     assert order == list(adata.obs["section"].cat.categories)
 
 
+def test_spatial_graph_without_radius_or_neighbours_links_ten_as_spacon_run_does(rng):
+    adata = make_adata(rng.uniform(size=(60, 2)))
+    spacon.pp.spatial_graph(adata)
+    ten = make_adata(adata.obsm["spatial"])
+    spacon.pp.spatial_graph(ten, n_neighbors=10)
+    graph = adata.obsp["spatial_connectivities"]
+    assert (graph != ten.obsp["spatial_connectivities"]).nnz == 0
+    assert (np.diff(graph.indptr) >= 10).all()
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(radius=1.0, n_neighbors=3), "exactly one"),
-        (dict(), "exactly one"),
+        (dict(radius=1.0, n_neighbors=3), "not both"),
+        (dict(spatial_key="xy"), "no 'xy' coordinates"),  # named before the graph's options
         (dict(radius=-1.0), "positive"),
         (dict(n_neighbors=0), "positive integer"),
         (dict(radius="1300"), "radius must be a number, got '1300'"),

@@ -126,6 +126,7 @@ def test_data_left_on_disk_are_refused_and_the_file_left_alone(tmp_path):
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
 
+@pytest.mark.filterwarnings("ignore:.*fewer than 1% of the median")
 @pytest.mark.parametrize("sparse", [False, True])
 def test_denormal_totals_give_finite_values(sparse):
     """A cell whose total / target_sum underflows (denormal counts) is divided in double

@@ -119,9 +119,16 @@ class RunConfig:
         known = {f.name: f for f in fields(self)}
         unknown = sorted(set(values) - set(known))
         if unknown:
+            import difflib
+
+            settable = sorted(set(known) - {"progress"})  # (a file sets it as quiet)
+            close = {name: difflib.get_close_matches(name, settable, n=1) for name in unknown}
+            meant = "; ".join(f"{name}: did you mean {match[0]}?"
+                              for name, match in close.items() if match)
             raise SpaconInputError(
-                f"{source}: unknown option(s) {', '.join(unknown)}; valid options are "
-                f"{', '.join(sorted(known))}."
+                f"{source}: unknown option(s) {', '.join(unknown)}"
+                + (f" ({meant})" if meant else "")
+                + f"; valid options are {', '.join(settable)}."
             )
         data = asdict(self)
         for name, value in values.items():
@@ -245,7 +252,11 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
             f"--overwrite.{hint}"
         )
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if not out.exists():
+            from .io._staged import created
+
+            out.mkdir(parents=True)
+            created.append(out.resolve())
         probe = out / f".spacon-write-test-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
@@ -339,8 +350,11 @@ def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
 
     normalize_unless_asked_not_to(adata, config, "spacon models log-normalised expression")
     if config.radius is None and config.n_neighbors is None:
-        config = config.updated({"n_neighbors": 10})
-        logger.info("no --radius or --n-neighbors: using 10 nearest neighbours")
+        from .pp._spatial import DEFAULT_N_NEIGHBORS
+
+        config = config.updated({"n_neighbors": DEFAULT_N_NEIGHBORS})
+        logger.info("no --radius or --n-neighbors: using %d nearest neighbours",
+                    DEFAULT_N_NEIGHBORS)
     pp.spatial_graph(
         adata, radius=config.radius, n_neighbors=config.n_neighbors, spatial_key=config.spatial_key,
         section_key=config.section_key, section_order=config.section_order,
@@ -733,39 +747,42 @@ def domain_table(adata, config: RunConfig, domains: dict):
 def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
                   timer: Timer) -> dict:
     """Figures, the model, ``result.h5ad``, ``domains.csv``, the report and
-    ``summary.json``, each written atomically; returns the summary.
+    ``summary.json``, written together (:func:`spacon.io._staged.staged_outputs`: an
+    interrupted run leaves ``out`` as it was); returns the summary.
     """
     from .io import write_h5ad, write_text
+    from .io._staged import staged_outputs
 
-    figures = draw_figures(adata, config, out / "figures", model)
-    timer.lap("figures")
-    if model is not None:
-        model.save(out / "model", overwrite=True)
-    write_h5ad(adata, out / "result.h5ad")
-    write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
-    timer.lap("write")
-    summary = {
-        "parameters": {k: v for k, v in asdict(config).items()
-                       if k not in ("progress", "resume", "checkpoint_interval")},
-        "training": (model.train_params if model is not None else
-                     {"encoder": "smoothing", **adata.uns[_keys.EMBEDDING_SPA]["params"]}),
-        "loss_history": [] if model is None else [h["loss"] for h in model.history],
-        "timings_seconds": timer.seconds,
-        "n_domains": domains["n_domains"],
-        "domain_keys": {f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
-        "domain_levels": domains["levels"],
-        "domain_level_counts": domains["level_counts"],
-        "domain_alternatives": domains.get("alternatives", {}),
-        "figures": figures,
-        "versions": _versions(),
-    }
-    add_truth_scores(summary, config, domains)
-    if not config.no_report:
-        from .report import write_report
+    with staged_outputs(out) as staging:
+        figures = draw_figures(adata, config, staging / "figures", model)
+        timer.lap("figures")
+        if model is not None:
+            model.save(staging / "model")
+        write_h5ad(adata, staging / "result.h5ad")
+        write_text(domain_table(adata, config, domains).to_csv(), staging / DOMAINS_CSV)
+        timer.lap("write")
+        summary = {
+            "parameters": {k: v for k, v in asdict(config).items()
+                           if k not in ("progress", "resume", "checkpoint_interval")},
+            "training": (model.train_params if model is not None else
+                         {"encoder": "smoothing", **adata.uns[_keys.EMBEDDING_SPA]["params"]}),
+            "loss_history": [] if model is None else [h["loss"] for h in model.history],
+            "timings_seconds": timer.seconds,
+            "n_domains": domains["n_domains"],
+            "domain_keys": {f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
+            "domain_levels": domains["levels"],
+            "domain_level_counts": domains["level_counts"],
+            "domain_alternatives": domains.get("alternatives", {}),
+            "figures": figures,
+            "versions": _versions(),
+        }
+        add_truth_scores(summary, config, domains)
+        if not config.no_report:
+            from .report import write_report
 
-        write_report(adata, out / REPORT, summary=summary)
-        timer.lap("report")
-    write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
+            write_report(adata, staging / REPORT, summary=summary)
+            timer.lap("report")
+        write_text(json.dumps(summary, indent=1, default=_jsonable), staging / "summary.json")
     remove_stale_outputs(out, has_model=model is not None, figures=figures,
                          report=not config.no_report)
     return summary

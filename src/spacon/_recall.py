@@ -22,6 +22,7 @@ from ._pipeline import (
     read_input,
     remove_stale_outputs,
 )
+from .io._staged import staged_outputs
 
 
 def recall_domains(config: RunConfig, result_dir: str | Path):
@@ -75,26 +76,27 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     summary = _run_summary(result_dir)
     _drop_other_domain_calls(adata, config.alpha)
     domains = call_domains(adata, config)
-    figures = draw_figures(adata, config, out / "figures")
-    if (out / "figures" / "loss.png").is_file():  # the run's own (--out its folder): still true
-        figures.append("figures/loss.png")
-    write_h5ad(adata, out / "result.h5ad")
-    write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
-    summary.update(
-        domains_from=str(result_dir.resolve()), n_domains=domains["n_domains"],
-        domain_keys={f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
-        domain_levels=domains["levels"], domain_level_counts=domains["level_counts"],
-        domain_alternatives=domains["alternatives"], figures=figures)
-    summary.setdefault("parameters", {}).update(
-        alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
-        resolution=config.resolution, refine=config.refine, truth=config.truth,
-        figures=config.figures, no_report=config.no_report)
-    add_truth_scores(summary, config, domains)
-    if not config.no_report:
-        from .report import write_report
+    with staged_outputs(out) as staging:  # an interrupted call leaves out as it was
+        figures = draw_figures(adata, config, staging / "figures")
+        if (out / "figures" / "loss.png").is_file():  # the run's own (--out its folder): still true
+            figures.append("figures/loss.png")
+        write_h5ad(adata, staging / "result.h5ad")
+        write_text(domain_table(adata, config, domains).to_csv(), staging / DOMAINS_CSV)
+        summary.update(
+            domains_from=str(result_dir.resolve()), n_domains=domains["n_domains"],
+            domain_keys={f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
+            domain_levels=domains["levels"], domain_level_counts=domains["level_counts"],
+            domain_alternatives=domains["alternatives"], figures=figures)
+        summary.setdefault("parameters", {}).update(
+            alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
+            resolution=config.resolution, refine=config.refine, truth=config.truth,
+            figures=config.figures, no_report=config.no_report)
+        add_truth_scores(summary, config, domains)
+        if not config.no_report:
+            from .report import write_report
 
-        write_report(adata, out / REPORT, summary=summary)
-    write_text(json.dumps(summary, indent=1, default=str), out / "summary.json")
+            write_report(adata, staging / REPORT, summary=summary)
+        write_text(json.dumps(summary, indent=1, default=str), staging / "summary.json")
     # the run's figures of other alphas or domains (--out its folder) would contradict these
     remove_stale_outputs(out, has_model=True, figures=figures, report=not config.no_report)
     return adata, domains

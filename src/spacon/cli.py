@@ -127,6 +127,11 @@ def _run(args) -> int:
     written += [] if used["encoder"] == "smoothing" else ["model/"]
     written += ["figures/"] if summary["figures"] else []
     written += [] if used["no_report"] else ["report.html"]
+    if used["encoder"] == "smoothing":  # said, as no training is shown
+        params = summary.get("training", {})
+        print(f"encoder: smoothing, nothing trained (expression PCs averaged over "
+              f"{params.get('n_hops', '?')} hops of the {params.get('graph', 'spatial')} graph"
+              + ("; --encoder spacon trains one" if config.encoder == "auto" else "") + ")")
     print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")
     _print_domains({"n_domains": summary["n_domains"], "truth": summary.get("truth_scores", {}),
                     "levels": summary.get("domain_levels", {}),
@@ -452,7 +457,8 @@ def _print_domains(domains: dict, out: str | None = None) -> None:
         others = domains.get("alternatives", {}).get(alpha)
         key = _keys.domain_for_alpha(float(alpha))
         print(f"  alpha {alpha}: {_count_of_domains(count)} in obs['{key}']"
-              + against(scores) + (f"; the scores also peak at {_either(others)} domains"
+              + against(scores) + (f"; the scores before the charge for more domains also peak at "
+                                   f"{_either(others)} domains"
                                    + (f" (spacon domains --result {out} --n-domains K)"
                                       if out else "") if others else ""))
     for alpha, levels in domains.get("levels", {}).items():
@@ -733,6 +739,10 @@ def main(argv: list[str] | None = None) -> int:
 
     shown = warnings.showwarning
     warnings.showwarning = lambda message, *rest, **kw: say(f"warning: {message}")
+    from .io import _staged
+
+    _staged.published.clear()  # this command's folders only
+    _staged.created.clear()
     try:
         return args.func(args)
     except SpaconInputError as err:
@@ -751,19 +761,31 @@ def main(argv: list[str] | None = None) -> int:
         say(f"training interrupted at epoch {err.epoch}, batch {err.batch}; {hint}.")
         return 130
     except KeyboardInterrupt:
-        out = Path(getattr(args, "out", None) or "")
-        if str(out) != "." and (out / "result.h5ad").is_file():
-            say(f"interrupted after {out}/result.h5ad was written; the summary or report may be "
-                "missing: run again with --overwrite for all of them")
-        elif str(out) != "." and hasattr(args, "resume") and (out / "checkpoint.pt").is_file():
-            # after training (domains, figures): the trained model's checkpoint is kept
-            say(f"interrupted; the trained model's checkpoint is kept in {out}/checkpoint.pt: "
-                "run the same command with --resume to go on without training again")
-        else:
-            say("interrupted; nothing was saved")
+        say(_interrupted(Path(getattr(args, "out", None) or ""), hasattr(args, "resume")))
         return 130
     finally:
         warnings.showwarning = shown
+
+
+def _interrupted(out: Path, resumable: bool) -> str:
+    """What Ctrl-C left in ``out``: a command's outputs are moved into place together
+    (:mod:`spacon.io._staged`), so either all of this run's or none.
+    """
+    from .io._staged import created, published
+
+    if str(out) == ".":
+        return "interrupted; nothing was saved"
+    if out.resolve() in published:
+        return f"interrupted after the results were written to {out}"
+    if resumable and (out / "checkpoint.pt").is_file():
+        # after training (domains, figures): the trained model's checkpoint is kept
+        return (f"interrupted; the trained model's checkpoint is kept in {out}/checkpoint.pt: "
+                "run the same command with --resume to go on without training again")
+    if (out / "result.h5ad").is_file():
+        return f"interrupted; nothing of this run was saved ({out} holds the earlier results)"
+    if out.resolve() in created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()  # made by this command, left empty
+    return "interrupted; nothing was saved"
 
 
 def _seed(text: str) -> int:

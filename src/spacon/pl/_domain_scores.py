@@ -73,6 +73,9 @@ def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float
     shown = shown_domains(adata, key)
     if shown is not None and shown != chosen:
         ax.axvline(shown, color="0.4", ls=":", lw=1, label=f"shown: {shown}")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("number of domains")
     ax.set_ylabel("score")
     ax.set_title(f"{key}: how the number of domains was chosen", fontsize="small")

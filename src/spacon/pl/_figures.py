@@ -444,7 +444,8 @@ def loss(adata_or_history, *, ax=None):
     ----------
     adata_or_history
         Annotated data with ``uns['spacon']['loss_history']`` (written by
-        :meth:`spacon.SpaCon.embed`), or a sequence of losses, one per epoch.
+        :meth:`spacon.SpaCon.embed`), a trained :class:`spacon.SpaCon`, or a sequence of
+        losses, one per epoch.
     ax
         Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
 
@@ -459,8 +460,17 @@ def loss(adata_or_history, *, ax=None):
         if _keys.MODEL_UNS not in adata_or_history.uns:
             raise SpaconInputError("adata.uns has no 'spacon' record; train and embed first.")
         values = np.asarray(adata_or_history.uns[_keys.MODEL_UNS]["loss_history"])
+    elif hasattr(adata_or_history, "history"):  # a model
+        values = np.asarray([h["loss"] for h in adata_or_history.history], dtype=float)
+        if not len(values):
+            raise SpaconInputError("the model has no loss history: train it first.")
     else:
-        values = np.asarray(adata_or_history, dtype=float)
+        try:
+            values = np.asarray(adata_or_history, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise SpaconInputError(
+                f"pl.loss takes an AnnData, a SpaCon model or a sequence of losses, got "
+                f"{type(adata_or_history).__name__}.") from None
     own = ax is None
     fig, ax = figure_and_axes(ax, (5, 3.5))
     ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) < 30 else None)

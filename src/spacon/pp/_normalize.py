@@ -29,6 +29,12 @@ def check_cells_and_values(adata, layer: str | None = None):
             f"cell names are not unique (e.g. {', '.join(map(str, dup))}); call "
             "adata.obs_names_make_unique()."
         )
+    if not adata.var_names.is_unique:  # a model matches new tissue's genes by name
+        dup = adata.var_names[adata.var_names.duplicated()].unique()[:3]
+        raise SpaconInputError(
+            f"gene names are not unique (e.g. {', '.join(map(str, dup))}); call "
+            "adata.var_names_make_unique()."
+        )
     x = expression_matrix(adata, layer)
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     values = x.data if sp.issparse(x) else np.asarray(x)
@@ -114,6 +120,27 @@ def warn_zero_genes(adata, layer: str | None = None) -> None:
             SpaconWarning,
             stacklevel=3,
         )
+
+
+SHALLOW_SHARE = 0.01  # cells with fewer counts than this share of the median cell's are named
+
+
+def warn_shallow_cells(totals: np.ndarray) -> None:
+    """Warn about cells with almost no counts (below ``SHALLOW_SHARE`` of the median cell's):
+    scaled to the same total, their few counts become extreme values, which domain calling
+    can give domains of their own (two empty spots of the olfactory bulb's 262 did).
+    """
+    median = float(np.median(totals))
+    shallow = totals < SHALLOW_SHARE * median
+    if shallow.any():
+        n, least = int(shallow.sum()), float(totals[shallow].min())
+        floor = max(1, int(SHALLOW_SHARE * median))
+        warnings.warn(
+            f"{n} cell{'s have' if n > 1 else ' has'} fewer than {SHALLOW_SHARE:.0%} of the "
+            f"median cell's {median:g} counts (the fewest: {least:g}); normalised, their few "
+            "counts become extreme values that can form domains of their own. Filter them "
+            f"first, e.g. scanpy.pp.filter_cells(adata, min_counts={floor}).",
+            SpaconWarning, stacklevel=3)
 
 
 def _refuse_other_counts_layer(adata, layer: str | None) -> None:
@@ -224,6 +251,7 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
             f"{int((totals == 0).sum())} cells have no counts at all; filter them first "
             "(e.g. scanpy.pp.filter_cells(adata, min_counts=1))."
         )
+    warn_shallow_cells(totals)
     # scanpy's normalize_total and log1p, to the last bit: each value divided by its cell's
     # total / target_sum (in the data's precision), then log1p
     scale = totals / x.dtype.type(target_sum)

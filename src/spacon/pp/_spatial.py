@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 BYTES_PER_KNN_EDGE = 80
 
 
+DEFAULT_N_NEIGHBORS = 10  # neighbours when neither radius nor n_neighbors is given
+
+
 def spatial_graph(
     adata,
     *,
@@ -49,8 +52,10 @@ def spatial_graph(
       (in-plane) coordinates, plus neighbours in the *adjacent* sections of ``section_order``
       within ``z_radius`` in-plane (the original's ``rad_cutoff_Zaxis``).
 
-    Exactly one of ``radius`` and ``n_neighbors`` is needed. k-nearest-neighbour graphs are made
-    symmetric (an edge if either cell is among the other's k nearest). Self-loops are not stored.
+    Give one of ``radius`` and ``n_neighbors``; with neither, each cell's
+    ``DEFAULT_N_NEIGHBORS`` (10) nearest, as ``spacon run`` builds it. k-nearest-neighbour
+    graphs are made symmetric (an edge if either cell is among the other's k nearest).
+    Self-loops are not stored.
 
     Parameters
     ----------
@@ -59,7 +64,8 @@ def spatial_graph(
     radius
         Connect cells closer than this (same units as the coordinates).
     n_neighbors
-        Connect each cell to its k nearest neighbours (within its section).
+        Connect each cell to its k nearest neighbours (within its section); 10 when neither
+        this nor ``radius`` is given.
     spatial_key
         Key of the coordinates in ``obsm``.
     section_key
@@ -89,8 +95,11 @@ def spatial_graph(
         The parameters used and the mean number of neighbours.
     """
     adata = writable(adata, copy, "spacon.pp.spatial_graph")
-    if (radius is None) == (n_neighbors is None):
-        raise SpaconInputError("spatial_graph needs exactly one of radius= or n_neighbors=.")
+    if radius is not None and n_neighbors is not None:
+        raise SpaconInputError("spatial_graph takes one of radius= or n_neighbors=, not both.")
+    if radius is None and n_neighbors is None:
+        n_neighbors = DEFAULT_N_NEIGHBORS
+    coords = spatial_coordinates(adata, spatial_key)  # a missing key named first
     check_numbers(radius=radius, n_neighbors=n_neighbors, z_radius=z_radius)
     if radius is not None and not (np.isfinite(radius) and radius > 0):
         raise SpaconInputError(f"radius must be a positive number, got {radius!r}.")
@@ -102,7 +111,6 @@ def spatial_graph(
     if z_radius is not None and section_key is None:
         raise SpaconInputError("z_radius= links cells of adjacent sections, and needs "
                                "section_key= naming the sections (without it, it did nothing).")
-    coords = spatial_coordinates(adata, spatial_key)
     n = adata.n_obs
     if n_neighbors is not None:
         # k-NN query output, the symmetrised edge lists and the two CSR matrices

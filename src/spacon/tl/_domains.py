@@ -552,7 +552,8 @@ def _selection_record(scores: dict) -> dict:
             "domains the data allow: more may exist)")
     others = alternatives(scores["families"], best)
     if others:
-        reason += (f"; the score also peaks, at {ALTERNATIVE_SHARE:.0%} of this one or more, at "
+        reason += (f"; the score (not charged) also peaks, at {ALTERNATIVE_SHARE:.0%} of this "
+                   "one or more, at "
                    + ", ".join(f"{_n(o['k'], 'domain')} ({o['score']:.3f})" for o in others))
     return {"rule": "stability x modularity, charged per doubling, one-standard-error",
             "chosen": best, "per_doubling": PER_DOUBLING,
