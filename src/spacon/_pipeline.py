@@ -179,7 +179,7 @@ def _coerce(name, value, default, annotation, source):
         if ok:
             try:
                 value = [inner(v) for v in value]
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # (int(inf))
                 ok = False
     elif kind.startswith("bool"):
         ok = isinstance(value, bool)

@@ -29,12 +29,6 @@ def check_cells_and_values(adata, layer: str | None = None):
             f"cell names are not unique (e.g. {', '.join(map(str, dup))}); call "
             "adata.obs_names_make_unique()."
         )
-    if not adata.var_names.is_unique:  # a model matches new tissue's genes by name
-        dup = adata.var_names[adata.var_names.duplicated()].unique()[:3]
-        raise SpaconInputError(
-            f"gene names are not unique (e.g. {', '.join(map(str, dup))}); call "
-            "adata.var_names_make_unique()."
-        )
     x = expression_matrix(adata, layer)
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     values = x.data if sp.issparse(x) else np.asarray(x)
@@ -228,6 +222,13 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
                                f"{', '.join(map(repr, adata.layers)) or 'no layers'}).")
     adata = writable(adata, copy, "spacon.pp.normalize")
     checked = check_cells_and_values(adata, layer)  # empty, repeated names, NaN: named first
+    if not adata.var_names.is_unique:  # a model matches new tissue's genes by name
+        dup = adata.var_names[adata.var_names.duplicated()].unique()[:3]
+        raise SpaconInputError(
+            f"gene names are not unique (e.g. {', '.join(map(str, dup))}); call "
+            "adata.var_names_make_unique() first (a model trained on them could not be "
+            "matched to new tissue by gene name)."
+        )
     _refuse_other_counts_layer(adata, layer)  # then where the counts kept there would go
     _check_values(*checked, counts=bool(integer_counts))
     if not integer_counts:
