@@ -345,3 +345,29 @@ def test_integer_labels_are_categories_in_numeric_order_and_keep_their_colours()
     (floats, by_float), (texts, by_text) = (categories_and_colours(adata, k)
                                             for k in ("read_back", "text"))
     assert list(floats) == list(texts) and by_float == by_text
+
+
+def test_a_wide_slice_gets_a_wide_panel_not_a_square_one_with_blank_bands():
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(np.zeros((300, 1), dtype=np.float32))
+    adata.obsm["spatial"] = rng.uniform(size=(300, 2)) * [2000.0, 500.0]  # 4 times as wide
+    adata.obs["spacon_domain"] = pd.Categorical(rng.integers(0, 3, 300).astype(str))
+    fig = spacon.pl.domains(adata)
+    width, height = fig.get_size_inches()
+    panel = fig.axes[0].get_position()  # the panel's box in figure fractions, as laid out
+    assert height < 0.5 * width
+    assert panel.height * height > 0.6  # inches: the strip is drawn, not squeezed away
+    plt.close(fig)
+
+
+def test_the_loss_of_a_model_is_drawn_and_other_objects_are_named():
+    from types import SimpleNamespace
+
+    trained = SimpleNamespace(history=[{"loss": 3.0}, {"loss": 2.5}])  # as SpaCon.history holds
+    fig = spacon.pl.loss(trained)
+    assert list(fig.axes[0].lines[0].get_ydata()) == [3.0, 2.5]
+    plt.close(fig)
+    with pytest.raises(SpaconInputError, match="no loss history"):
+        spacon.pl.loss(SimpleNamespace(history=[]))
+    with pytest.raises(SpaconInputError, match="takes an AnnData, a SpaCon model"):
+        spacon.pl.loss(object())

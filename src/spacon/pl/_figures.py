@@ -104,8 +104,24 @@ def _shown_slices(cuts, max_sections):
     return shown, note
 
 
-def _grid(n, size=3.0, max_cols=6, ax=None):
-    """The figure and ``n`` panels: a grid of shared axes, or ``ax`` when one panel is drawn."""
+def _aspect(xy: np.ndarray) -> float:
+    """Height over width of the coordinates' extent (shared panels draw it with equal axes),
+    kept between 1/4 and 4 so that a strip of cells still gets a readable panel.
+    """
+    if not len(xy):
+        return 1.0
+    width, height = np.ptp(xy[:, 0]), np.ptp(xy[:, 1])
+    if not (width > 0 and height > 0):
+        return 1.0
+    return float(np.clip(height / width, 0.25, 4.0))
+
+
+def _grid(n, size=3.0, max_cols=6, ax=None, aspect: float = 1.0):
+    """The figure and ``n`` panels: a grid of shared axes, or ``ax`` when one panel is drawn.
+
+    Panels are ``size`` inches wide and ``aspect`` times as high (the data's height over width:
+    a wide slice in a square panel left a band of blank figure above and below it).
+    """
     from ._figure import figure_and_axes, subplots
 
     if ax is not None:
@@ -119,7 +135,9 @@ def _grid(n, size=3.0, max_cols=6, ax=None):
     cols = min(n, max_cols)
     rows = -(-n // cols)
     # shared axes: sections keep their true relative size and position
-    fig, axes = subplots(rows, cols, figsize=(size * cols + 1.8, size * rows), squeeze=False,
+    # (height: the panels' titles take about a third of an inch each)
+    fig, axes = subplots(rows, cols, figsize=(size * cols + 1.8, (size * aspect + 0.35) * rows
+                                              + 0.4), squeeze=False,
                          sharex=True, sharey=True)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
@@ -197,7 +215,7 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
     shown, note = _shown_slices(cuts, max_sections)
     if point_size is None:
         point_size = _point_size(np.bincount(cuts.codes)[shown].max())
-    fig, axes = _grid(len(shown), ax=ax)
+    fig, axes = _grid(len(shown), ax=ax, aspect=_aspect(xy[np.isin(cuts.codes, shown)]))
     colour_of = np.array([colours[c] for c in cat.categories])
     for panel, s in zip(axes, shown):
         sel = cuts.codes == s
@@ -263,7 +281,7 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
     shown, note = _shown_slices(cuts, max_sections)
     if point_size is None:
         point_size = _point_size(np.bincount(cuts.codes)[shown].max())
-    fig, axes = _grid(len(shown), ax=ax)
+    fig, axes = _grid(len(shown), ax=ax, aspect=_aspect(xy[np.isin(cuts.codes, shown)]))
     for panel, s in zip(axes, shown):
         sel = cuts.codes == s
         panel.scatter(xy[sel & ~inside, 0], xy[sel & ~inside, 1], c="#d3d3d3", s=point_size,
