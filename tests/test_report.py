@@ -114,10 +114,15 @@ def test_report_shows_the_truth_scores_and_says_when_nothing_was_trained(result,
     assert "Domains against the truth (obs['region'])" in page and "0.8123" in page
     assert 'id="loss"' in page
     del result.uns["spacon"]  # a smoothing run: no loss history anywhere
-    page = write_report(result, tmp_path / "b.html", summary={**SUMMARY, "loss_history": []})
+    smoothing = {**SUMMARY, "loss_history": [], "training": {"encoder": "smoothing", "n_hops": 3},
+                 "parameters": {**SUMMARY["parameters"], "lr": 0.005, "hidden_dims": [8, 4]}}
+    page = write_report(result, tmp_path / "b.html", summary=smoothing)
     page = page.read_text()
     assert 'id="loss"' not in page and "was not trained" in page
     assert "Domains against the truth" not in page
+    # the trained encoder's options are not listed for a run that trained none
+    assert "<td>section_key</td>" in page and "<td>lr</td>" not in page
+    assert "<td>hidden_dims</td>" not in page
 
 
 def test_report_colours_domains_as_the_figures_do(result):

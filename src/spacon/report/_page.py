@@ -42,8 +42,16 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+# options of the trained encoder, which a smoothing run (no training) does not use
+TRAINING_ONLY = ("hidden_dims", "connectivity_code", "epochs", "mode", "batch_size", "lr",
+                 "device")
+
+
 def _run_tables(summary: dict) -> str:
     parts = []
+    if (summary.get("training") or {}).get("encoder") == "smoothing":
+        summary = {**summary, "parameters": {k: v for k, v in summary.get("parameters", {}).items()
+                                             if k not in TRAINING_ONLY}}
     for key, title in (("parameters", "Parameters"), ("training", "Training"),
                        ("timings_seconds", "Timings (seconds)"), ("n_domains", "Domains per alpha"),
                        ("truth_scores", "Domains against the truth"), ("versions", "Versions")):
