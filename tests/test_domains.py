@@ -914,3 +914,18 @@ def test_domain_plots_name_a_key_that_holds_no_domains(rng):
                 plot(adata, key=key)
     spacon.tl.domains(adata, key_added="listed")  # a list under the key is replaced
     assert adata.obs["listed"].nunique() >= 2
+
+
+def test_domains_of_one_or_two_outlying_cells_are_named():
+    """Unsmoothed olfactory bulb spots: 6 domains, three of them single spots, without a word."""
+    from spacon.tl._domains import _warn_tiny_domains
+
+    adata = embedded(np.zeros((100, 2)))
+    labels = np.repeat([0, 1, 2, 3], [50, 47, 2, 1])
+    with pytest.warns(SpaconWarning, match=r"2 of the 4 domains found hold only 2 cells or "
+                                           r"fewer \(c97, c98, c99\)"):
+        _warn_tiny_domains(adata, labels, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_tiny_domains(adata, np.repeat([0, 1], [97, 3]), None)  # 3 cells: a domain
+        _warn_tiny_domains(adata, np.arange(100), 100)  # every cell its own, as asked

@@ -570,9 +570,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(names with underscores); flags override it. The input file is never modified.",
     )
     _add_data_options(run, optional_connectome=True)
-    run.add_argument("--n-top-genes", type=int,
-                     help="train on the N most variable genes (scanpy's highly_variable_genes)")
     encoder = run.add_argument_group("encoder")
+    encoder.add_argument("--n-top-genes", type=int,
+                         help="train on the N most variable genes (scanpy's "
+                         "highly_variable_genes)")
     encoder.add_argument(
         "--encoder", choices=["auto", "spacon", "smoothing"],
         help="spacon: train the graph attention autoencoder; smoothing: no training, expression "
@@ -585,19 +586,20 @@ def build_parser() -> argparse.ArgumentParser:
         "the components of the expression that vary most smoothly over the graph "
         "(tl.spatial_pca; with --n-hops 2 better layers with the true number of domains on "
         "some tissues, but a worse automatic number: see the README)")
+    _add_connectivity_code_option(encoder)
     _add_domain_options(run)
-    _add_connectivity_code_option(run)
-    run.add_argument("--config", help="TOML file with the same options, names with "
-                     "underscores or dashes (its paths are read relative to the file's own "
-                     "folder, so it runs from any working directory)")
-    run.add_argument("--out", help="output directory")
-    run.add_argument("--overwrite", action="store_true", default=None,
-                     help="replace an existing result in --out")
-    run.add_argument("--resume", action="store_true", default=None,
-                     help="continue an interrupted run from DIR/checkpoint.pt (same options)")
-    run.add_argument("--checkpoint-interval", type=float,
-                     help="seconds between training checkpoints within an epoch (300)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    files = run.add_argument_group("configuration and output")
+    files.add_argument("--config", help="TOML file with the same options, names with "
+                       "underscores or dashes (its paths are read relative to the file's own "
+                       "folder, so it runs from any working directory)")
+    files.add_argument("--out", help="output directory")
+    files.add_argument("--overwrite", action="store_true", default=None,
+                       help="replace an existing result in --out")
+    files.add_argument("--resume", action="store_true", default=None,
+                       help="continue an interrupted run from DIR/checkpoint.pt (same options)")
+    files.add_argument("--checkpoint-interval", type=float,
+                       help="seconds between training checkpoints within an epoch (300)")
+    files.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_output_options(run)
     run.set_defaults(func=_run)
     _add_reuse_parsers(sub)

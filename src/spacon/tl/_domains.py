@@ -266,10 +266,34 @@ def domains(
     chosen = len(np.unique(labels))
     info["n_domains"] = int(chosen)
     logger.info("domains: %s gave %d domains", method, chosen)
+    _warn_tiny_domains(adata, labels, n_domains)
     adata.obs[key_added] = _categorical(labels)
     adata.uns[key_added] = info
     adata.uns[f"{key_added}_colors"] = domain_colours(chosen)
     return adata if copy else None
+
+
+TINY_DOMAIN = 2  # cells: a domain of this many or fewer is an outlier, named in a warning
+
+
+def _warn_tiny_domains(adata, labels: np.ndarray, n_domains: int | None) -> None:
+    """Warn when domains of ``TINY_DOMAIN`` cells or fewer were found among many more cells:
+    a mixture gives outlying cells components of their own (spots of the olfactory bulb with
+    a few counts, or without smoothing), and they count as domains.
+    """
+    sizes = np.bincount(np.unique(labels, return_inverse=True)[1].ravel())
+    tiny = np.flatnonzero(sizes <= TINY_DOMAIN)
+    if not len(tiny) or len(labels) < 20 * TINY_DOMAIN or len(tiny) == len(sizes):
+        return
+    cells = np.asarray(adata.obs_names)[np.isin(np.unique(labels, return_inverse=True)[1]
+                                                .ravel(), tiny)]
+    shown = ", ".join(map(str, cells[:5])) + (", ..." if len(cells) > 5 else "")
+    count = "asked for" if n_domains is not None else "found"
+    warnings.warn(
+        f"{len(tiny)} of the {len(sizes)} domains {count} hold{'s' if len(tiny) == 1 else ''} "
+        f"only {TINY_DOMAIN} cells or fewer ({shown}): outlying cells rather than domains. "
+        "Check their counts and quality (filter them, e.g. scanpy.pp.filter_cells), or "
+        "smooth the embedding over more neighbours.", SpaconWarning, stacklevel=3)
 
 
 def _embedding(adata, use_rep: str) -> np.ndarray:
