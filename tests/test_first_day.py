@@ -792,3 +792,39 @@ def test_ctrl_c_while_writing_leaves_the_output_folder_as_it_was(sim_inputs, tmp
     assert main(["run", "--adata", data, "--no-connectivity", "--out", str(fresh),
                  *drawn]) == 130
     assert "nothing was saved" in capsys.readouterr().err and not fresh.exists()
+
+
+def test_leiden_at_several_numbers_of_domains_and_a_killed_writers_folder(sim_inputs, tmp_path,
+                                                                          capsys):
+    """--method leiden --n-domains 3 5 was refused after training (the levels were cut from
+    a gmm tree by name); a folder holding only a killed run's hidden staging folder was
+    refused as not empty, which ls did not show."""
+    import anndata as ad
+
+    data = str(sim_inputs / "synthetic_brain.h5ad")
+    out = tmp_path / "run"
+    (out / ".spacon-partial-abc123").mkdir(parents=True)  # as kill -9 while writing leaves it
+    (out / ".spacon-partial-abc123" / "result.h5ad").write_text("half")
+    assert main(["run", "--adata", data, "--no-connectivity", "--out", str(out), "--method",
+                 "leiden", "--n-domains", "3", "5", *UNTRAINED]) == 0
+    capsys.readouterr()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    result = ad.read_h5ad(out / "result.h5ad")
+    assert {"spacon_domain_alpha0_k3", "spacon_domain_alpha0_k5"} <= set(result.obs)
+    with pytest.raises(SystemExit):  # refused as argparse refuses, before any work
+        main(["run", "--adata", data, "--no-connectivity", "--out", str(tmp_path / "s"),
+              "--seed", str(2**32), *UNTRAINED])
+    assert "from 0 to 2**32 - 1" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_ctrl_c_message_of_a_command_whose_outputs_are_not_staged(tmp_path):
+    """spacon embed writes result.h5ad first: interrupted after it, there are no earlier
+    results to speak of."""
+    from spacon.cli import _interrupted
+
+    (tmp_path / "result.h5ad").write_text("this run's")
+    said = _interrupted(str(tmp_path), resumable=False, staged=False)
+    assert "after" in said and "result.h5ad was written" in said
+    said = _interrupted(str(tmp_path), resumable=False, staged=True)
+    assert "nothing of this run was saved" in said

@@ -371,3 +371,5 @@ def test_the_loss_of_a_model_is_drawn_and_other_objects_are_named():
         spacon.pl.loss(SimpleNamespace(history=[]))
     with pytest.raises(SpaconInputError, match="takes an AnnData, a SpaCon model"):
         spacon.pl.loss(object())
+    with pytest.raises(SpaconInputError, match=r"of shape \(2, 2\)"):
+        spacon.pl.loss([[1.0, 2.0], [3.0, 4.0]])

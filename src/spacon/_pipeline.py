@@ -9,6 +9,7 @@ import logging
 import os
 import platform
 import re
+import shutil
 import time
 import warnings
 from collections.abc import Iterator
@@ -244,7 +245,11 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
         raise SpaconInputError(
             f"{out}/result.h5ad exists already; choose another --out or pass --overwrite."
         )
-    if not resume and not overwrite and out.is_dir() and any(out.iterdir()):
+    from .io._staged import created, stale_staging
+
+    leftover = stale_staging(out)  # of a command killed while writing: never a result
+    if (not resume and not overwrite and out.is_dir()
+            and any(p not in leftover for p in out.iterdir())):
         hint = (" It holds an interrupted run's checkpoint: pass --resume to continue it."
                 if checkpoint.exists() else "")
         raise SpaconInputError(
@@ -252,11 +257,11 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
             f"--overwrite.{hint}"
         )
     try:
-        if not out.exists():
-            from .io._staged import created
-
-            out.mkdir(parents=True)
-            created.append(out.resolve())
+        for folder in leftover:
+            shutil.rmtree(folder)
+        missing = [p for p in (out, *out.parents) if not p.exists()]  # innermost first
+        out.mkdir(parents=True, exist_ok=True)
+        created.extend(p.resolve() for p in missing)
         probe = out / f".spacon-write-test-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
@@ -450,9 +455,7 @@ def _run(config: RunConfig, adata=None):
             workers.join()
         domains = call_domains(adata, config)
         timer.lap("domains")
-        summary = write_outputs(adata, config, out, model, domains, timer)
-    for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
-        (out / name).unlink(missing_ok=True)
+        summary = write_outputs(adata, config, out, model, domains, timer, world_size)
     return adata, summary
 
 
@@ -529,8 +532,9 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     if config.refine is not None and config.refine < 1:
         raise SpaconInputError(f"--refine K takes the majority of K >= 1 spatial neighbours, "
                                f"got {config.refine}.")
-    if config.seed < 0:
-        raise SpaconInputError(f"--seed must be >= 0, got {config.seed}.")
+    if not 0 <= config.seed < 2**32:
+        raise SpaconInputError(f"--seed must be a whole number from 0 to 2**32 - 1, got "
+                               f"{config.seed}.")
     if config.resolution is not None:
         if config.method == "gmm":
             raise SpaconInputError(
@@ -745,7 +749,7 @@ def domain_table(adata, config: RunConfig, domains: dict):
 
 
 def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
-                  timer: Timer) -> dict:
+                  timer: Timer, world_size: int = 1) -> dict:
     """Figures, the model, ``result.h5ad``, ``domains.csv``, the report and
     ``summary.json``, written together (:func:`spacon.io._staged.staged_outputs`: an
     interrupted run leaves ``out`` as it was); returns the summary.
@@ -753,7 +757,8 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
     from .io import write_h5ad, write_text
     from .io._staged import staged_outputs
 
-    with staged_outputs(out) as staging:
+    with staged_outputs(out) as stage:
+        staging = stage.path
         figures = draw_figures(adata, config, staging / "figures", model)
         timer.lap("figures")
         if model is not None:
@@ -783,8 +788,10 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
             write_report(adata, staging / REPORT, summary=summary)
             timer.lap("report")
         write_text(json.dumps(summary, indent=1, default=_jsonable), staging / "summary.json")
-    remove_stale_outputs(out, has_model=model is not None, figures=figures,
-                         report=not config.no_report)
+        stage.then(lambda: remove_stale_outputs(out, has_model=model is not None,
+                                                figures=figures, report=not config.no_report))
+        for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
+            stage.then(lambda name=name: (out / name).unlink(missing_ok=True))
     return summary
 
 
@@ -795,8 +802,6 @@ def remove_stale_outputs(out: Path, *, has_model: bool, figures: list[str],
     none; ``spacon predict`` would have used it), figures of other alphas or levels, its
     report. Only spacon's own outputs; nothing else in ``out`` is touched.
     """
-    import shutil
-
     if not has_model and (out / "model" / "model.pt").is_file():
         shutil.rmtree(out / "model")
     if not report and (out / REPORT).is_file():
@@ -830,7 +835,8 @@ def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
     levels = {}
     for k in wanted if len(wanted) > 1 else []:
         levels[str(k)] = _keys.domain_level(alpha, k)
-        tl.domains(adata, n_domains=k, tree_key=key, key_added=levels[str(k)], **common)
+        tl.domains(adata, n_domains=k, tree_key=key if config.method == "gmm" else None,
+                   key_added=levels[str(k)], **common)
     return levels
 
 

@@ -76,7 +76,8 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     summary = _run_summary(result_dir)
     _drop_other_domain_calls(adata, config.alpha)
     domains = call_domains(adata, config)
-    with staged_outputs(out) as staging:  # an interrupted call leaves out as it was
+    with staged_outputs(out) as stage:  # an interrupted call leaves out as it was
+        staging = stage.path
         figures = draw_figures(adata, config, staging / "figures")
         if (out / "figures" / "loss.png").is_file():  # the run's own (--out its folder): still true
             figures.append("figures/loss.png")
@@ -97,8 +98,9 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
 
             write_report(adata, staging / REPORT, summary=summary)
         write_text(json.dumps(summary, indent=1, default=str), staging / "summary.json")
-    # the run's figures of other alphas or domains (--out its folder) would contradict these
-    remove_stale_outputs(out, has_model=True, figures=figures, report=not config.no_report)
+        # the run's figures of other alphas or domains (--out its folder) would contradict these
+        stage.then(lambda: remove_stale_outputs(out, has_model=True, figures=figures,
+                                                report=not config.no_report))
     return adata, domains
 
 

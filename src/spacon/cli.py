@@ -129,8 +129,10 @@ def _run(args) -> int:
     written += [] if used["no_report"] else ["report.html"]
     if used["encoder"] == "smoothing":  # said, as no training is shown
         params = summary.get("training", {})
+        graphs = "the spatial graph" + (" (and of the connectome)" if used.get("connectivity")
+                                         and not used.get("no_connectivity") else "")
         print(f"encoder: smoothing, nothing trained (expression PCs averaged over "
-              f"{params.get('n_hops', '?')} hops of the {params.get('graph', 'spatial')} graph"
+              f"{params.get('n_hops', '?')} hops of {graphs}"
               + ("; --encoder spacon trains one" if config.encoder == "auto" else "") + ")")
     print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")
     _print_domains({"n_domains": summary["n_domains"], "truth": summary.get("truth_scores", {}),
@@ -743,8 +745,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = lambda message, *rest, **kw: say(f"warning: {message}")
     from .io import _staged
 
-    _staged.published.clear()  # this command's folders only
-    _staged.created.clear()
+    for folders in (_staged.started, _staged.published, _staged.created):
+        folders.clear()  # this command's folders only
     try:
         return args.func(args)
     except SpaconInputError as err:
@@ -763,41 +765,56 @@ def main(argv: list[str] | None = None) -> int:
         say(f"training interrupted at epoch {err.epoch}, batch {err.batch}; {hint}.")
         return 130
     except KeyboardInterrupt:
-        say(_interrupted(Path(getattr(args, "out", None) or ""), hasattr(args, "resume")))
+        say(_interrupted(getattr(args, "out", None), hasattr(args, "resume"),
+                         staged=args.command in STAGED_COMMANDS))
         return 130
     finally:
         warnings.showwarning = shown
 
 
-def _interrupted(out: Path, resumable: bool) -> str:
-    """What Ctrl-C left in ``out``: a command's outputs are moved into place together
-    (:mod:`spacon.io._staged`), so either all of this run's or none.
-    """
-    from .io._staged import created, published
+STAGED_COMMANDS = ("run", "domains")  # their outputs move into place together (io._staged)
 
-    if str(out) == ".":
+
+def _interrupted(out: str | None, resumable: bool, staged: bool) -> str:
+    """What Ctrl-C left in the output folder: a run's or a domains call's outputs are moved
+    into place together (:mod:`spacon.io._staged`), so all of this command's or none.
+    """
+    from .io._staged import created, published, started
+
+    # --out, or given in a --config: the folder the command was writing to, or made
+    folder = Path(out) if out else (started[-1] if started else created[0] if created else None)
+    if folder is None:
         return "interrupted; nothing was saved"
-    if out.resolve() in published:
-        return f"interrupted after the results were written to {out}"
-    if resumable and (out / "checkpoint.pt").is_file():
+    if folder.resolve() in published:
+        return f"interrupted after the results were written to {folder}"
+    if resumable and (folder / "checkpoint.pt").is_file():
         # after training (domains, figures): the trained model's checkpoint is kept
-        return (f"interrupted; the trained model's checkpoint is kept in {out}/checkpoint.pt: "
-                "run the same command with --resume to go on without training again")
-    if (out / "result.h5ad").is_file():
-        return f"interrupted; nothing of this run was saved ({out} holds the earlier results)"
-    if out.resolve() in created and out.is_dir() and not any(out.iterdir()):
-        out.rmdir()  # made by this command, left empty
+        return (f"interrupted; the trained model's checkpoint is kept in {folder}/checkpoint.pt:"
+                " run the same command with --resume to go on without training again")
+    if (folder / "result.h5ad").is_file():
+        if staged:
+            return (f"interrupted; nothing of this run was saved ({folder} holds the earlier "
+                    "results)")
+        return (f"interrupted after {folder}/result.h5ad was written; the rest may be missing: "
+                "run again with --overwrite for all of it")
+    for made in created:  # innermost first: the folders this command made, left empty
+        if made.is_dir() and not any(made.iterdir()):
+            made.rmdir()
     return "interrupted; nothing was saved"
 
 
 def _seed(text: str) -> int:
-    """A seed: a whole number >= 0 (NumPy's generators take no other)."""
+    """A seed: a whole number from 0 to 2**32 - 1 (NumPy's generators and scanpy's Leiden
+    take no other).
+    """
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0, got {value}")
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0 to 2**32 - 1, got "
+                                         f"{text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0 to 2**32 - 1, got "
+                                         f"{value}")
     return value
 
 

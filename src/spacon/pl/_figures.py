@@ -484,11 +484,14 @@ def loss(adata_or_history, *, ax=None):
             raise SpaconInputError("the model has no loss history: train it first.")
     else:
         try:
-            values = np.asarray(adata_or_history, dtype=float).ravel()
+            values = np.asarray(adata_or_history, dtype=float)
         except (TypeError, ValueError):
+            values = None
+        if values is None or values.ndim != 1:
             raise SpaconInputError(
                 f"pl.loss takes an AnnData, a SpaCon model or a sequence of losses, got "
-                f"{type(adata_or_history).__name__}.") from None
+                f"{type(adata_or_history).__name__}"
+                + ("" if values is None else f" of shape {values.shape}") + ".")
     own = ax is None
     fig, ax = figure_and_axes(ax, (5, 3.5))
     ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) < 30 else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 import warnings
 
@@ -128,7 +129,7 @@ def warn_shallow_cells(totals: np.ndarray) -> None:
     shallow = totals < SHALLOW_SHARE * median
     if shallow.any():
         n, least = int(shallow.sum()), float(totals[shallow].min())
-        floor = max(1, int(SHALLOW_SHARE * median))
+        floor = max(1, math.ceil(SHALLOW_SHARE * median))  # (the filter keeps >= floor)
         warnings.warn(
             f"{n} cell{'s have' if n > 1 else ' has'} fewer than {SHALLOW_SHARE:.0%} of the "
             f"median cell's {median:g} counts (the fewest: {least:g}); normalised, their few "
@@ -224,11 +225,11 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     checked = check_cells_and_values(adata, layer)  # empty, repeated names, NaN: named first
     if not adata.var_names.is_unique:  # a model matches new tissue's genes by name
         dup = adata.var_names[adata.var_names.duplicated()].unique()[:3]
-        raise SpaconInputError(
-            f"gene names are not unique (e.g. {', '.join(map(str, dup))}); call "
-            "adata.var_names_make_unique() first (a model trained on them could not be "
-            "matched to new tissue by gene name)."
-        )
+        warnings.warn(
+            f"gene names are not unique (e.g. {', '.join(map(str, dup))}): a model trained on "
+            "them cannot be matched to new tissue by gene name; call "
+            "adata.var_names_make_unique() (and save the file again) first.",
+            SpaconWarning, stacklevel=2)
     _refuse_other_counts_layer(adata, layer)  # then where the counts kept there would go
     _check_values(*checked, counts=bool(integer_counts))
     if not integer_counts:
