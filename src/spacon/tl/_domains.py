@@ -281,12 +281,12 @@ def _warn_tiny_domains(adata, labels: np.ndarray, n_domains: int | None) -> None
     a mixture gives outlying cells components of their own (spots of the olfactory bulb with
     a few counts, or without smoothing), and they count as domains.
     """
-    sizes = np.bincount(np.unique(labels, return_inverse=True)[1].ravel())
+    codes = np.unique(labels, return_inverse=True)[1].ravel()
+    sizes = np.bincount(codes)
     tiny = np.flatnonzero(sizes <= TINY_DOMAIN)
     if not len(tiny) or len(labels) < 20 * TINY_DOMAIN or len(tiny) == len(sizes):
         return
-    cells = np.asarray(adata.obs_names)[np.isin(np.unique(labels, return_inverse=True)[1]
-                                                .ravel(), tiny)]
+    cells = np.asarray(adata.obs_names)[np.isin(codes, tiny)]
     shown = ", ".join(map(str, cells[:5])) + (", ..." if len(cells) > 5 else "")
     count = "asked for" if n_domains is not None else "found"
     warnings.warn(
