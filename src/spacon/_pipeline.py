@@ -122,7 +122,7 @@ class RunConfig:
         if unknown:
             import difflib
 
-            settable = sorted(set(known) - {"progress"})  # (a file sets it as quiet)
+            settable = sorted(set(known) - {"progress"} | {"quiet"})  # (a file's quiet sets it)
             close = {name: difflib.get_close_matches(name, settable, n=1) for name in unknown}
             meant = "; ".join(f"{name}: did you mean {match[0]}?"
                               for name, match in close.items() if match)
