@@ -828,3 +828,23 @@ def test_ctrl_c_message_of_a_command_whose_outputs_are_not_staged(tmp_path):
     assert "after" in said and "result.h5ad was written" in said
     said = _interrupted(str(tmp_path), resumable=False, staged=True)
     assert "nothing of this run was saved" in said
+
+
+def test_embed_cuts_a_new_connectome_as_the_training_one_was_cut(sim_inputs, tmp_path):
+    """Without --threshold, embed built the full connectome graph where the model was trained
+    on one cut at 0.4: the modules came out as 2 domains (ARI 0.02) against 4 (ARI 1.0)."""
+    import anndata as ad
+
+    data, conn = str(sim_inputs / "synthetic_brain.h5ad"), str(sim_inputs / "connectome.npz")
+    graph = ["--connectivity", conn, "--unit-key", "unit"]
+    out = tmp_path / "run"
+    assert main(["run", "--adata", data, *graph, "--threshold", "0.4", "--out", str(out),
+                 *SMALL]) == 0
+    embedded = {}
+    for name, extra in (("as_trained", []), ("given", ["--threshold", "0.4"]),
+                        ("other", ["--threshold", "0.6"])):
+        assert main(["embed", "--model", str(out / "model"), "--adata", data, *graph, *extra,
+                     "--alpha", "0", "1", "--out", str(tmp_path / name)]) == 0
+        embedded[name] = ad.read_h5ad(tmp_path / name / "result.h5ad").obsm["X_spacon_con"]
+    np.testing.assert_array_equal(embedded["as_trained"], embedded["given"])
+    assert not np.allclose(embedded["other"], embedded["given"])

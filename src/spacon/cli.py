@@ -326,9 +326,10 @@ def _add_reuse_parsers(sub) -> None:
         "embed", help="embed new tissue with a trained model and call its domains",
         description="Preprocess NEW.h5ad as the model's training data were (raw counts "
         "normalised the same way, the spatial graph built with the same settings unless "
-        "--radius/--n-neighbors are given), embed it with the model in --model DIR (the spatial "
-        "encoder alone unless --connectivity is given), call domains and write "
-        "OUT/result.h5ad and OUT/domains.csv.",
+        "--radius/--n-neighbors are given, and its --connectivity cut as the training "
+        "connectome was unless --threshold/--top-k are given), embed it with the model in "
+        "--model DIR (the spatial encoder alone unless --connectivity is given), call domains "
+        "and write OUT/result.h5ad and OUT/domains.csv.",
     )
     embed.add_argument("--model", required=True, help="a model directory (spacon run's DIR/model)")
     _add_data_options(embed, training=False)
