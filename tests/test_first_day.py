@@ -848,3 +848,24 @@ def test_embed_cuts_a_new_connectome_as_the_training_one_was_cut(sim_inputs, tmp
         embedded[name] = ad.read_h5ad(tmp_path / name / "result.h5ad").obsm["X_spacon_con"]
     np.testing.assert_array_equal(embedded["as_trained"], embedded["given"])
     assert not np.allclose(embedded["other"], embedded["given"])
+
+
+def test_embed_finds_new_tissues_coordinates_under_the_default_key(sim_inputs, tmp_path):
+    """A model trained with --spatial-key coords: new tissue keeping its coordinates in
+    obsm['spatial'] was refused, even with --spatial-key spatial given."""
+    import anndata as ad
+
+    adata = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    adata.obsm["coords"] = adata.obsm.pop("spatial")
+    adata.write_h5ad(tmp_path / "coords.h5ad")
+    out = tmp_path / "run"
+    assert main(["run", "--adata", str(tmp_path / "coords.h5ad"), "--no-connectivity",
+                 "--spatial-key", "coords", "--encoder", "spacon", "--out", str(out),
+                 *SMALL]) == 0
+    for extra in ([], ["--spatial-key", "spatial"]):
+        new = tmp_path / f"new{len(extra)}"
+        assert main(["embed", "--model", str(out / "model"), "--adata",
+                     str(sim_inputs / "synthetic_brain.h5ad"), *extra, "--out", str(new)]) == 0
+    trained = ad.read_h5ad(out / "result.h5ad").obsm["X_spacon_spa"]
+    np.testing.assert_allclose(ad.read_h5ad(tmp_path / "new0" / "result.h5ad")
+                               .obsm["X_spacon_spa"], trained, atol=1e-5)

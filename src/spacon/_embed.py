@@ -138,8 +138,11 @@ def _spatial_graph(adata, config: RunConfig, trained: dict) -> None:
     section_key = config.section_key or trained.get("section_key")
     section_key = section_key if section_key in adata.obs else None
     z_radius = config.z_radius if config.z_radius is not None else trained.get("z_radius")
+    # the key given, else the training's where the new tissue has it (a new file may keep
+    # its coordinates under the default key although the training's used another)
+    trained_key = trained.get("spatial_key", _keys.SPATIAL)
     spatial_key = (config.spatial_key if config.spatial_key != _keys.SPATIAL
-                   else trained.get("spatial_key", _keys.SPATIAL))
+                   or trained_key not in adata.obsm else trained_key)
     pp.spatial_graph(adata, radius=radius, n_neighbors=n_neighbors,
                      spatial_key=spatial_key, section_key=section_key,
                      section_order=config.section_order if section_key else None,
