@@ -170,9 +170,6 @@ def domains(
     adata = writable(adata, copy, "spacon.tl.domains")
     check_option("method", method, ("gmm", "leiden", "louvain"))
     check_obsm(adata, use_rep)
-    if n_domains is not None and (isinstance(n_domains, bool)
-                                  or not isinstance(n_domains, (int, np.integer))):
-        raise SpaconInputError(f"n_domains must be a whole number, got {n_domains!r}.")
     if tree_key is not None and method != "gmm":
         raise SpaconInputError(f"tree_key is for method='gmm' (a domain tree to cut); "
                                f"{method} has no tree.")
@@ -181,8 +178,9 @@ def domains(
                                f"tl.domains(adata, method='gmm', key_added={tree_key!r}) first.")
     check_numbers(resolution=resolution, n_runs=n_runs, n_neighbors=n_neighbors,
                   max_fit_cells=max_fit_cells, merge_radius=merge_radius, n_jobs=n_jobs)
-    for name, value in (("n_runs", n_runs), ("n_neighbors", n_neighbors),
-                        ("max_fit_cells", max_fit_cells), ("n_jobs", n_jobs)):
+    for name, value in (("n_domains", n_domains), ("n_runs", n_runs),
+                        ("n_neighbors", n_neighbors), ("max_fit_cells", max_fit_cells),
+                        ("n_jobs", n_jobs)):
         if value is not None and (isinstance(value, bool)
                                   or not isinstance(value, (int, np.integer))):
             raise SpaconInputError(f"{name} must be a whole number, got {value!r}.")
