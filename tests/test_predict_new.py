@@ -3,6 +3,7 @@ and ``spacon predict``."""
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 
 import spacon
@@ -359,3 +360,109 @@ def test_predict_reads_the_counts_layer_of_scanpy_s_layout(sim_inputs, trained_r
                  str(tmp_path / "fractional")]) == 0
     scaled = read_profiles(tmp_path / "fractional" / "predicted_connectivity.npz")
     np.testing.assert_allclose(scaled.to_numpy(), counts.to_numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")
+def test_embed_without_connectivity_ignores_a_stored_connectome(sim_inputs, trained_run,
+                                                                tmp_path, capsys):
+    """A run's result.h5ad holds the connectome graph: embedding it without --connectivity
+    says the graph is not used and embeds as the bare input is embedded; `spacon domains` on
+    the embedding names both ways a result lacks the connectivity embedding."""
+    bare, again = tmp_path / "bare", tmp_path / "again"
+    assert main(["embed", "--model", str(trained_run), "--adata",
+                 str(sim_inputs / "synthetic_brain.h5ad"), "--alpha", "0",
+                 "--out", str(bare)]) == 0
+    assert "connectome graph" not in capsys.readouterr().err
+    assert main(["embed", "--model", str(trained_run), "--adata",
+                 str(trained_run / "result.h5ad"), "--alpha", "0", "--out", str(again)]) == 0
+    assert "connectome graph ('connectome') that is not used" in capsys.readouterr().err
+    a, b = ad.read_h5ad(bare / "result.h5ad"), ad.read_h5ad(again / "result.h5ad")
+    assert "X_spacon_con" not in b.obsm and "connectome_connectivities" not in b.obsp
+    assert "connectome_neighbors" not in b.uns
+    np.testing.assert_allclose(b.obsm["X_spacon_spa"], a.obsm["X_spacon_spa"], atol=1e-5)
+    assert main(["domains", "--result", str(again), "--alpha", "1", "--figures", "none",
+                 "--no-report", "--out", str(tmp_path / "d")]) == 2
+    assert "spacon embed without --connectivity" in capsys.readouterr().err
+
+
+def test_a_model_loaded_without_its_connectome_trains_no_further(sim_inputs, trained_run):
+    model = spacon.SpaCon.load(trained_run / "model",
+                               _prepared(sim_inputs / "synthetic_brain.h5ad"))
+    with pytest.raises(SpaconInputError, match="no connectome graph 'connectome' to train"):
+        model.train(epochs=1, progress=False)
+    with pytest.raises(SpaconInputError, match="threads must be >= 1"):
+        model.embed(threads=0)
+
+
+def test_raw_counts_with_more_genes_are_normalised_before_the_model_s_are_taken(
+        sim_inputs, trained_run, tmp_path):
+    """load(prepare=True) on raw counts holding more genes says to normalise first; doing as
+    it says gives the embedding spacon embed gives the same file."""
+    import json
+
+    raw = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    extra = ad.AnnData(np.ones((raw.n_obs, 3), np.float32), obs=raw.obs[[]])
+    extra.var_names = ["extra0", "extra1", "extra2"]
+    wide = ad.concat([raw, extra], axis=1, merge="first")
+    wide.obsm["spatial"] = raw.obsm["spatial"]
+    with pytest.raises(SpaconInputError, match="normalise them with all their genes first"):
+        spacon.SpaCon.load(trained_run / "model", wide.copy(), prepare=True)
+    meta = json.loads((trained_run / "model" / "model.json").read_text())
+    norm = meta["preprocessing"]["normalize"]
+    spacon.pp.normalize(wide, target_sum=norm["target_sum"], genes=norm.get("genes"))
+    chosen = wide[:, meta["var_names"]].copy()
+    model = spacon.SpaCon.load(trained_run / "model", chosen, prepare=True)
+    model.embed(chosen)
+    wide.write_h5ad(tmp_path / "wide.h5ad")
+    raw_wide = ad.concat([raw, extra], axis=1, merge="first")
+    raw_wide.obsm["spatial"] = raw.obsm["spatial"]
+    raw_wide.write_h5ad(tmp_path / "wide_counts.h5ad")
+    assert main(["embed", "--model", str(trained_run), "--adata", str(tmp_path / "wide_counts.h5ad"),
+                 "--alpha", "0", "--out", str(tmp_path / "e")]) == 0
+    embedded = ad.read_h5ad(tmp_path / "e" / "result.h5ad")
+    np.testing.assert_allclose(chosen.obsm["X_spacon_spa"], embedded.obsm["X_spacon_spa"],
+                               atol=1e-5)
+
+
+def test_zero_genes_of_new_tissue_are_not_to_be_removed(sim_inputs):
+    a = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
+    x = a.X.toarray()
+    x[:, 0] = 0
+    a.X = x
+    with pytest.warns(spacon.SpaconWarning, match="remove them with scanpy"):
+        spacon.pp.normalize(a.copy())
+    with pytest.warns(spacon.SpaconWarning, match="keep them: a trained model needs"):
+        spacon.pp.normalize(a.copy(), genes=list(a.var_names))
+
+
+def test_predicted_units_are_in_the_column_s_order(sim_inputs, trained_run):
+    """Integer units come out 2 before 10, a categorical's in its categories' order."""
+    from spacon.model._connectivity_map import _units_in_order
+
+    a = _prepared(sim_inputs / "synthetic_brain.h5ad")
+    model = spacon.SpaCon.load(trained_run / "model", a)
+    a.obs["number"] = np.arange(a.n_obs) % 12
+    rows = model.predict_connectivity(a, unit_key="number")
+    assert list(rows.index) == [str(i) for i in range(12)]
+    a.obs["named"] = pd.Categorical(np.where(np.arange(a.n_obs) % 2, "b", "a"),
+                                    categories=["b", "c", "a"])
+    assert list(model.predict_connectivity(a, unit_key="named").index) == ["b", "a"]
+    labels, position = _units_in_order(pd.Series([10, 2, 2, 1]))
+    assert list(labels) == ["1", "2", "10"] and list(position) == [2, 1, 1, 0]
+    labels, position = _units_in_order(pd.Series([1, "a", 1], dtype=object))  # mixed: as met
+    assert list(labels) == ["1", "a"] and list(position) == [0, 1, 0]
+
+
+def test_predict_over_another_run_s_folder_leaves_none_of_its_results(
+        sim_inputs, trained_run, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(trained_run, other)
+    (other / "notes.txt").write_text("mine")
+    assert (other / "domains.csv").exists() and (other / "model" / "model.pt").exists()
+    assert main(["predict", "--model", str(trained_run), "--adata",
+                 str(sim_inputs / "synthetic_brain.h5ad"), "--unit-key", "unit",
+                 "--out", str(other), "--overwrite"]) == 0
+    assert sorted(p.name for p in other.iterdir()) == [
+        "notes.txt", "predicted_connectivity.npz", "result.h5ad"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import _keys
-from ._errors import SpaconInputError
+from ._errors import SpaconInputError, SpaconWarning
 from ._pipeline import (
     DOMAINS_CSV,
     RunConfig,
@@ -20,8 +22,10 @@ from ._pipeline import (
     check_truth,
     checked,
     domain_table,
+    drop_domain_calls,
     prepare_output,
     read_input,
+    remove_other_results,
 )
 from .model._data import check_genes, normalize_as_trained
 from .pp._normalize import looks_like_counts
@@ -65,7 +69,10 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     normalize_like_training(adata, config, preprocessing, meta["var_names"])
     adata = _model_genes(adata, model_dir)
     _spatial_graph(adata, config, preprocessing.get("spatial_graph") or {})
-    if config.connectivity is not None:
+    _drop_earlier_embeddings(adata, connectivity=config.connectivity is not None)
+    if config.connectivity is None:
+        _drop_stored_graph(adata, meta.get("params", {}).get("connectome_key"))
+    else:
         pp.connectome_graph(
             adata, read_connectivity(config.connectivity, key=config.connectivity_key),
             unit_key=config.unit_key, spatial_key=config.spatial_key,
@@ -75,7 +82,39 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     domains = call_domains(adata, config)
     write_h5ad(adata, out / "result.h5ad")
     write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
+    remove_other_results(out, ("result.h5ad", DOMAINS_CSV))
     return adata, domains
+
+
+def _drop_earlier_embeddings(adata, connectivity: bool) -> None:
+    """An input that is a run's result holds its embeddings and domains: all are replaced
+    (the connectivity embedding removed when the tissue is embedded without it), so none of
+    another model's or data's stays beside the new ones.
+    """
+    drop_domain_calls(adata)
+    fused = re.compile(re.escape(_keys.EMBEDDING_FUSED) + r"(_alpha[0-9.]+)?")
+    for key in [k for k in adata.obsm if fused.fullmatch(str(k))]:
+        del adata.obsm[key]
+    adata.uns.pop(_keys.FUSE, None)
+    if not connectivity:
+        adata.obsm.pop(_keys.EMBEDDING_CON, None)
+
+
+def _drop_stored_graph(adata, key: str | None) -> None:
+    """Without ``--connectivity`` the spatial encoder alone embeds: a connectome graph the
+    input holds (e.g. a previous run's ``result.h5ad``) is left out of the embedding and of
+    the result, and said so.
+    """
+    from .model._data import has_graph
+
+    if key is None or not has_graph(adata, key):
+        return
+    adata.obsp.pop(_keys.connectivities(key), None)
+    adata.obsp.pop(_keys.distances(key), None)
+    adata.uns.pop(_keys.neighbors(key), None)
+    warnings.warn(f"the input holds a connectome graph ({key!r}) that is not used: without "
+                  "--connectivity the spatial encoder alone embeds the tissue.", SpaconWarning,
+                  stacklevel=3)
 
 
 def _connectome_options(config: RunConfig, trained: dict) -> dict:

@@ -817,6 +817,35 @@ def remove_stale_outputs(out: Path, *, has_model: bool, figures: list[str],
             folder.rmdir()
 
 
+def drop_domain_calls(adata, keep=()) -> None:
+    """Remove earlier domain columns (and their ``uns``) but those of the alphas in ``keep``,
+    and every level column, so that ``result.h5ad``, ``domains.csv`` and the summary describe
+    the same calls; the trees of the alphas kept stay, to be cut without refitting.
+    """
+    kept = {_keys.domain_for_alpha(a) for a in keep}
+    calls = re.compile(re.escape(_keys.DOMAIN) + r"_alpha[0-9.]+(_k[0-9]+)?")
+    for column in [c for c in adata.obs if calls.fullmatch(str(c))]:
+        if column not in kept:
+            del adata.obs[column]
+            for key in (column, f"{column}_colors"):
+                adata.uns.pop(key, None)
+
+
+# what spacon run, embed and predict write at the top of --out
+RESULT_FILES = ("result.h5ad", DOMAINS_CSV, "summary.json", REPORT, "predicted_connectivity.npz")
+
+
+def remove_other_results(out: Path, written: tuple[str, ...]) -> None:
+    """After ``spacon embed`` or ``predict`` wrote ``written`` into ``out`` (``--overwrite``),
+    remove what another command left there that would describe other data: its domains,
+    summary, report, figures and model. Only spacon's own outputs; nothing else is touched.
+    """
+    for name in RESULT_FILES:
+        if name not in written and (out / name).is_file():
+            (out / name).unlink()
+    remove_stale_outputs(out, has_model=False, figures=[], report=False)
+
+
 def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
     """Domains at one alpha: ``obs[key]`` (the chosen number, or the one ``--n-domains``) and,
     for several ``--n-domains``, one column per level cut from the same domain tree.

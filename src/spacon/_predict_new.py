@@ -14,12 +14,13 @@ from ._pipeline import (
     check_out_is_not_the_model,
     prepare_output,
     read_input,
+    remove_other_results,
 )
 from ._utils import resolve_device
 
 logger = logging.getLogger(__name__)
 
-PROFILES = "predicted_connectivity.npz"
+PROFILES = "predicted_connectivity.npz"  # (one of _pipeline.RESULT_FILES)
 
 
 def predict_new_tissue(config: RunConfig, model: str | Path):
@@ -74,6 +75,7 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
                                           device=config.device, threads=config.threads)
     save_profiles(out / PROFILES, profiles.to_numpy(), profiles.index, profiles.columns)
     write_h5ad(adata, out / "result.h5ad")
+    remove_other_results(out, ("result.h5ad", PROFILES))
     return adata, profiles
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from . import _keys
@@ -18,6 +17,7 @@ from ._pipeline import (
     checked,
     domain_table,
     draw_figures,
+    drop_domain_calls,
     prepare_output,
     read_input,
     remove_stale_outputs,
@@ -71,10 +71,11 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
     missing = sorted(needs - set(adata.obsm))
     if missing:
         raise SpaconInputError(
-            f"the result has no {', '.join(missing)}: it was trained without a connectome, so "
+            f"the result has no {', '.join(missing)}: it was made without a connectome "
+            "(trained without one, or embedded by spacon embed without --connectivity), so "
             "only --alpha 0 can be called.")
     summary = _run_summary(result_dir)
-    _drop_other_domain_calls(adata, config.alpha)
+    drop_domain_calls(adata, keep=config.alpha)
     domains = call_domains(adata, config)
     with staged_outputs(out) as stage:  # an interrupted call leaves out as it was
         staging = stage.path
@@ -102,20 +103,6 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
         stage.then(lambda: remove_stale_outputs(out, has_model=True, figures=figures,
                                                 report=not config.no_report))
     return adata, domains
-
-
-def _drop_other_domain_calls(adata, alphas) -> None:
-    """Remove the run's domain columns (and their ``uns``) of other alphas and every level
-    column, so that ``result.h5ad``, ``domains.csv`` and the summary describe the same calls;
-    the trees of the alphas called again stay, to be cut without refitting.
-    """
-    keep = {_keys.domain_for_alpha(a) for a in alphas}
-    calls = re.compile(re.escape(_keys.DOMAIN) + r"_alpha[0-9.]+(_k[0-9]+)?")
-    for column in [c for c in adata.obs if calls.fullmatch(str(c))]:
-        if column not in keep:
-            del adata.obs[column]
-            for key in (column, f"{column}_colors"):
-                adata.uns.pop(key, None)
 
 
 def _run_summary(result_dir: Path) -> dict:

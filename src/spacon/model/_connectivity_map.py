@@ -236,7 +236,7 @@ def predicted_profiles(cmap: ConnectivityMap, adata, embedding: np.ndarray,
         column = adata.obs[unit_key]
         if column.isna().any():
             raise SpaconInputError(f"adata.obs[{unit_key!r}] has missing values.")
-        labels, unit = np.unique(label_strings(column), return_inverse=True)
+        labels, unit = _units_in_order(column)
         n_rows = len(labels)
     check_memory(n_rows * cmap.n_targets * 4 * 2, "the predicted connectivity profiles",
                  "predict per unit (unit_key=) or for fewer cells at a time.")
@@ -249,3 +249,24 @@ def predicted_profiles(cmap: ConnectivityMap, adata, embedding: np.ndarray,
         values = cmap.predict(mean @ np.asarray(embedding, dtype=np.float64))
     return pd.DataFrame(values, index=pd.Index(labels, name=unit_key or "cell"),
                         columns=pd.Index(cmap.targets, name="target"))
+
+
+def _units_in_order(column) -> tuple[np.ndarray, np.ndarray]:
+    """The units of an ``obs`` column as text, in the column's own order (a categorical's
+    categories, numbers by value, text alphabetically: units 2 before 10), and each cell's.
+    """
+    import pandas as pd
+
+    column = pd.Series(column)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        values = column.cat.remove_unused_categories().cat.categories
+    else:
+        values = pd.Index(pd.unique(column))
+        try:
+            values = values.sort_values()
+        except TypeError:  # mixed types: as they first occur
+            pass
+    labels = label_strings(pd.Series(np.asarray(values, dtype=object)))
+    position = pd.Index(values).get_indexer(column)
+    return labels, position
+

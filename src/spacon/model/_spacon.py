@@ -315,6 +315,13 @@ class SpaCon:
         """
         if resume and checkpoint is None:
             raise SpaconInputError("resume=True needs checkpoint= (the file to resume from).")
+        if self.module.use_connectivity and self.data.connectome is None:
+            key = self.params["connectome_key"]
+            raise SpaconInputError(
+                f"the model has a connectivity encoder but the data have no connectome graph "
+                f"{key!r} to train it on: build one with spacon.pp.connectome_graph(adata, "
+                f"connectivity, key_added={key!r}) and load the model again (the data loaded "
+                "without one can only be embedded by the spatial encoder).")
         config = TrainConfig(
             epochs, mode=mode, batch_size=batch_size, fanouts=tuple(fanouts),
             spatial_sampling=spatial_sampling, spatial_fanout=spatial_fanout, lr=lr,
@@ -364,6 +371,10 @@ class SpaCon:
         self.history = state.history + partial
         self.train_params.update(seconds=state.seconds, steps=state.steps, threads=state.threads)
         return self
+
+    def _threads(self, threads: int | None) -> int | None:
+        """Threads to embed with: those given (``0`` refused), else those training used."""
+        return threads if threads is not None else self.train_params.get("threads")
 
     def _resolve(self, config: TrainConfig, sync) -> TrainConfig:
         """Settle the mode (``"auto"``, distributed) and the default length of training."""
@@ -449,7 +460,7 @@ class SpaCon:
                      "lower max_edges= (the chunk size) or embed on a machine with more memory.")
         device = resolve_device(device)
         try:
-            with cpu_threads(choose_threads(threads or self.train_params.get("threads"))):
+            with cpu_threads(choose_threads(self._threads(threads))):
                 out = embed_all(self.module.to(device).eval(), data, max_edges, device,
                                 reconstruct)
         finally:
@@ -609,7 +620,7 @@ class SpaCon:
         """The spatial encoder's embedding of every cell of ``data`` (its connectome unused)."""
         device = resolve_device(device)
         try:
-            with cpu_threads(choose_threads(threads or self.train_params.get("threads"))), \
+            with cpu_threads(choose_threads(self._threads(threads))), \
                     torch.no_grad():
                 out = embed_all(self.module.to(device).eval(), replace(data, connectome=None),
                                 20_000_000, device, False)
@@ -663,7 +674,7 @@ class SpaCon:
         model.var_names = np.asarray(meta["var_names"])
         model.preprocessing = meta.get("preprocessing", {})
         if prepare:
-            check_genes(adata, model.var_names)
+            _check_genes_before_preparing(adata, model.var_names, model.preprocessing)
             model.prepare(adata)
         check_preprocessing(adata, model.preprocessing, model.params.get("layer"))
         model.data = model._read(adata, connectome_optional=True)
@@ -723,6 +734,27 @@ class _Shard(LocalSync):
 
     def __init__(self, config: TrainConfig):
         self.rank, self.world_size = config.rank, config.world_size
+
+
+def _check_genes_before_preparing(adata, var_names, preprocessing: dict) -> None:
+    """:func:`check_genes`, and where raw counts hold more genes than the model's, the way to
+    select them that keeps each cell's total as the training data's was: normalise first.
+    """
+    from ..pp._normalize import looks_like_counts
+
+    norm = preprocessing.get("normalize")
+    names = set(np.asarray(adata.var_names).astype(str))
+    if (norm and len(names) > len(var_names) and names.issuperset(var_names)
+            and looks_like_counts(adata, integer=norm.get("integer_counts", True))):
+        raise SpaconInputError(
+            f"the data hold the model's {len(var_names):,} genes and "
+            f"{len(names) - len(var_names):,} more, as raw counts: normalise them with all their "
+            "genes first, as the training data were, then select the model's (selecting first "
+            "shifts each cell's total). With meta = the model directory's model.json read by "
+            "json.load: norm = meta['preprocessing']['normalize']; spacon.pp.normalize(adata, "
+            "target_sum=norm['target_sum'], genes=norm.get('genes')); adata = "
+            "adata[:, meta['var_names']].copy(). spacon embed does this itself.")
+    check_genes(adata, var_names)
 
 
 def _sampler_seed(seed: int | None) -> int:

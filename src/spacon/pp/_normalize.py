@@ -104,14 +104,21 @@ def _refuse_normalised(adata, layer: str | None, values) -> None:
             "spacon run: --no-normalize), or normalise the raw counts (layer=).")
 
 
-def warn_zero_genes(adata, layer: str | None = None) -> None:
-    """Warn about genes that are zero in every cell (harmless, but they carry nothing)."""
+def warn_zero_genes(adata, layer: str | None = None, for_model: bool = False) -> None:
+    """Warn about genes that are zero in every cell (harmless, but they carry nothing).
+
+    ``for_model``: the data are new tissue for a trained model, which needs every one of its
+    genes, so the advice is not to remove them.
+    """
     x = expression_matrix(adata, layer)
     zero = int((np.asarray((x != 0).sum(axis=0)).ravel() == 0).sum())
     if zero:
+        advice = ("keep them: a trained model needs every one of its genes, and reads them "
+                  "as not expressed" if for_model else
+                  "remove them with scanpy.pp.filter_genes(adata, min_cells=1)")
         warnings.warn(
             f"{zero} of {adata.n_vars} genes are zero in every cell and carry no information; "
-            "remove them with scanpy.pp.filter_genes(adata, min_cells=1).",
+            f"{advice}.",
             SpaconWarning,
             stacklevel=3,
         )
@@ -234,7 +241,7 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     _check_values(*checked, counts=bool(integer_counts))
     if not integer_counts:
         _refuse_normalised(adata, layer, checked[0])
-    warn_zero_genes(adata, layer)
+    warn_zero_genes(adata, layer, for_model=genes is not None)
     counts = expression_matrix(adata, layer)
     x = counts.tocsr() if sp.issparse(counts) else np.array(counts)  # a copy, as a CSR or array
     if sp.issparse(x) and x is counts:
