@@ -63,7 +63,7 @@ def test_folds_by_blocks_are_spatially_compact(prepared):
     centres = np.array([xy[fold == f].mean(0) for f in range(3)])
     spread = np.mean([np.linalg.norm(xy[fold == f] - centres[f], axis=1).mean() for f in range(3)])
     assert spread < np.linalg.norm(xy - xy.mean(0), axis=1).mean()
-    with pytest.raises(SpaconInputError, match="folds must be an integer >= 2"):
+    with pytest.raises(SpaconInputError, match="folds must be a whole number >= 2"):
         spacon.tl.spatial_folds(adata, 1)
 
 

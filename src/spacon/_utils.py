@@ -33,6 +33,16 @@ def check_numbers(**values) -> None:
             raise SpaconInputError(f"{name} must be a number, got {value!r}.")
 
 
+def whole_number(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an ``int``, refused by name unless it is a whole number >= ``minimum``
+    (``3.0`` is taken; ``None``, ``True``, ``2.5``, ``nan`` and strings are not).
+    """
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value) or int(value) != value or value < minimum):
+        raise SpaconInputError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
+    return int(value)
+
+
 def check_obsm(adata, key: str) -> None:
     """Refuse a missing ``obsm[key]``, naming the keys there are (and ``tl.fuse`` for the
     fused embeddings it writes).

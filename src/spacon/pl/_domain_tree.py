@@ -37,6 +37,7 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     """
     from scipy.cluster.hierarchy import dendrogram
 
+    from ..tl._domains import cells_digest
     from ..tl._mixture_tree import MixtureTree
     from ._figure import figure_and_axes
 
@@ -52,6 +53,12 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
             f"the domain tree in uns[{key!r}] was built on {len(leaves)} cells and adata has "
             f"{adata.n_obs} (a subset keeps the whole data's uns); draw the tree from the data "
             "the domains were called on.")
+    cells = stored["tree"].get("cells")
+    if cells is not None and cells != cells_digest(adata):
+        raise SpaconInputError(
+            f"the domain tree in uns[{key!r}] was built on other cells, or on these in another "
+            "order (its leaves are listed cell by cell); draw it from the data the domains "
+            "were called on, in their order.")
     domains = pd.Categorical(labels_column(adata, key))
     n_domains = len(pd.unique(domains.dropna()))
     if n_domains > tree.n_leaves:
@@ -85,7 +92,7 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
         label.set_color(colours.get(domain, "black"))
     ax.set_xticks(np.arange(n), [str(n - h) for h in range(n)])
     ax.set_xlabel("domains after the merge")
-    shown = domains.categories.size
+    shown = n_domains  # (unused categories are no domains)
     if 1 <= shown <= n:
         ax.axvline(n - shown + 0.5, ls="--", color="tab:red", lw=1)
     ax.set_title(f"{key}: domain tree ({shown} domains shown)", fontsize="small")

@@ -18,6 +18,7 @@ from .._utils import (
     label_text,
     labels_column,
     spatial_coordinates,
+    whole_number,
 )
 from ._layout import umap_layout
 from ._slices import check_section_key, slices
@@ -96,6 +97,7 @@ def _point_size(n_points: int, panel_inches: float = 3.0) -> float:
 
 
 def _shown_slices(cuts, max_sections):
+    max_sections = whole_number("max_sections", max_sections)
     shown = np.unique(np.linspace(0, len(cuts.names) - 1,
                                   min(len(cuts.names), max_sections)).astype(int))
     what = "sections" if cuts.depth == "section" else "slices"
@@ -348,6 +350,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     check_section_key(adata, section_key)
     cat, colours = categories_and_colours(adata, key)
     idx = np.arange(adata.n_obs)
+    max_cells = whole_number("max_cells", max_cells)
     if len(idx) > max_cells:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
     if point_size is None:
@@ -427,9 +430,13 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str | None = None,
     check_obsm(adata, use_rep)
     cat, colours = categories_and_colours(adata, key)
     idx = np.arange(adata.n_obs)
+    max_cells = whole_number("max_cells", max_cells)
     if len(idx) > max_cells:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
     x = np.asarray(adata.obsm[use_rep])[idx]
+    if not np.isfinite(x).all():
+        raise SpaconInputError(f"adata.obsm[{use_rep!r}] has NaN or infinite values: no layout "
+                               "can place those cells; embed them again or leave them out.")
     if backend == "spacon":
         xy = umap_layout(x, seed=seed)
     else:

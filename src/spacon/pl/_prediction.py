@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
+
+from .._errors import SpaconInputError
 
 
 def connectivity_prediction(result: dict, *, predictor: str | None = None,
@@ -25,6 +29,11 @@ def connectivity_prediction(result: dict, *, predictor: str | None = None,
     """
     from ._figure import subplots
 
+    if not isinstance(result, Mapping) or not result or not all(
+            isinstance(v, Mapping) and "pearson_r" in v for v in result.values()):
+        raise SpaconInputError(
+            "connectivity_prediction draws what spacon.tl.predict_connectivity returns (a dict "
+            f"of each method's scores), got {type(result).__name__}.")
     methods = list(result)
     fig, axes = subplots(1, 3, figsize=(3.0 + 1.6 * len(methods), 3.4))
     for ax, metric, title in ((axes[0], "pearson_r", "Pearson r (profile)"),
@@ -66,7 +75,6 @@ def marker_genes(table, domain, *, ax=None):
     The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
     returns the axes it drew on, so a notebook shows the caller's figure once).
     """
-    from .._errors import SpaconInputError
     from ._figure import figure_and_axes
 
     columns = {"domain", "gene", "coefficient"}
@@ -109,6 +117,11 @@ def coupling(table, alpha: float = 0.05, *, ax=None):
     """
     from ._figure import figure_and_axes
 
+    needed = {"r", "r_partial", "p_spatial", "p_partial_spatial"}
+    if not isinstance(table, pd.DataFrame) or not needed <= set(table.columns):
+        raise SpaconInputError(
+            "coupling draws the table spacon.tl.coupling returns (columns r, r_partial, "
+            f"p_spatial, p_partial_spatial, ...), got {type(table).__name__}.")
     x = np.arange(len(table))
     own = ax is None
     fig, ax = figure_and_axes(ax, (1.6 + 0.45 * len(table), 3.2))

@@ -147,6 +147,9 @@ def connectome_graph(
         implied = int(np.sum(sizes[coo.row] * sizes[coo.col]))
         stored = {"unit_connectivities": graph, "units": np.asarray(units).astype(str)}
         params["n_units"] = int(graph.shape[0])
+        # a cell-level graph built earlier under this key would be read before this one
+        adata.obsp.pop(_keys.connectivities(key_added), None)
+        adata.obsp.pop(_keys.distances(key_added), None)
     params["implied_cell_edges"] = int(implied)
     params.update(_check_kept_graph(graph, cell_unit, adata.n_obs, implied))
     adata.uns[_keys.neighbors(key_added)] = {

@@ -13,7 +13,13 @@ from scipy.spatial.distance import cdist
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_memory, expression_matrix, spatial_coordinates
+from .._utils import (
+    check_memory,
+    expression_matrix,
+    labels_column,
+    spatial_coordinates,
+    writable,
+)
 from ..pp._normalize import warn_if_counts
 from ._surrogates import MoranSurrogates
 
@@ -195,14 +201,15 @@ def coupling(
     from ..pp._normalize import check_cells_and_values
     from ._predict import profile_rows
 
+    adata = writable(adata, False, "spacon.tl.coupling")
     if method not in ("spearman", "pearson"):
         raise SpaconInputError(f"method must be 'spearman' or 'pearson', got {method!r}.")
     if pairs not in ("all", "connected"):
         raise SpaconInputError(f"pairs must be 'all' or 'connected', got {pairs!r}.")
     _check_integer("n_perm", n_perm, 0)
     _check_integer("min_pairs", min_pairs, 3)
-    if groupby is not None and groupby not in adata.obs:
-        raise SpaconInputError(f"adata.obs has no {groupby!r} to group units by.")
+    if groupby is not None:
+        labels_column(adata, groupby, "groups to group units by")  # missing, or measurements
     if groupby is not None and adata.obs[groupby].isna().any():
         raise SpaconInputError(f"{int(adata.obs[groupby].isna().sum())} cells have no value in "
                                f"adata.obs[{groupby!r}]; give every cell a group.")

@@ -75,9 +75,9 @@ def fuse(adata, alpha: float, *, scale: Scale = "embedding",
             f"adata.obsm has no {_keys.EMBEDDING_SPA!r}; train and embed a SpaCon model first."
         )
     w = alpha_weight(alpha)
-    spa = standardise(adata.obsm[_keys.EMBEDDING_SPA], scale)
+    spa = standardise(_finite(adata, _keys.EMBEDDING_SPA), scale)
     if _keys.EMBEDDING_CON in adata.obsm:
-        con = standardise(adata.obsm[_keys.EMBEDDING_CON], scale)
+        con = standardise(_finite(adata, _keys.EMBEDDING_CON), scale)
         if w in (0.0, 1.0):  # one embedding alone: the other's shape does not matter
             fused = con if w == 1.0 else spa
         elif con.shape != spa.shape:
@@ -101,6 +101,20 @@ def fuse(adata, alpha: float, *, scale: Scale = "embedding",
     adata.uns[_keys.FUSE] = {"alpha": float(alpha), "weight": w, "scale": scale,
                              "key": key_added, "alphas": alphas}
     return adata if copy else None
+
+
+def _finite(adata, key: str) -> np.ndarray:
+    """``obsm[key]`` as an array, refused with NaN or infinite values: centring and scaling
+    would spread one cell's to every cell.
+    """
+    x = np.asarray(adata.obsm[key])
+    bad = ~np.isfinite(x).reshape(len(x), -1).all(axis=1)
+    if bad.any():
+        names = ", ".join(map(str, adata.obs_names[bad][:3]))
+        raise SpaconInputError(
+            f"adata.obsm[{key!r}] has NaN or infinite values in {int(bad.sum())} cells (e.g. "
+            f"{names}); embed them again, or leave those cells out.")
+    return x
 
 
 def alpha_of(adata, key: str) -> float | None:

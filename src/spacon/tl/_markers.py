@@ -12,10 +12,10 @@ from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import (
     check_memory,
-    check_numbers,
     expression_matrix,
     label_text,
     labels_column,
+    whole_number,
     writable,
 )
 from ..pp._normalize import warn_if_counts
@@ -55,7 +55,9 @@ def marker_genes(
     layer
         Use ``layers[layer]`` instead of ``X``.
     max_cells
-        Fit on at most this many cells (a random subset); scores are written for all cells.
+        Fit on at most this many cells (a random subset in which each domain keeps its share
+        and at least 50 cells, all of a smaller one; at least one each where ``max_cells`` is
+        fewer than the domains); scores are written for all cells.
     seed
         Seed of that subset.
 
@@ -66,12 +68,10 @@ def marker_genes(
     """
     from sklearn.cross_decomposition import PLSRegression
 
-    check_numbers(n_genes=n_genes, n_components=n_components, max_cells=max_cells)
+    n_genes, n_components, max_cells = (whole_number("n_genes", n_genes),
+                                         whole_number("n_components", n_components),
+                                         whole_number("max_cells", max_cells))
     adata = writable(adata, False, "spacon.tl.marker_genes")
-    for name, value in (("n_genes", n_genes), ("n_components", n_components),
-                        ("max_cells", max_cells)):
-        if not np.isfinite(value) or int(value) != value or value < 1:
-            raise SpaconInputError(f"{name} must be a whole number >= 1, got {value!r}.")
     column = labels_column(adata, key)
     if layer is not None and layer not in adata.layers:
         raise SpaconInputError(f"adata.layers has no {layer!r}.")
@@ -95,7 +95,7 @@ def marker_genes(
     sd = np.where(sd > 0, sd, 1.0)
     fit = np.flatnonzero(labelled)
     if len(fit) > max_cells:
-        fit = np.sort(np.random.default_rng(seed).choice(fit, max_cells, replace=False))
+        fit = _sample_by_domain(fit, labels[fit], max_cells, seed)
     # only the fitted cells are made dense (the fit and PLS's centred copy of it)
     check_memory(2 * 8 * len(fit) * x.shape[1], f"marker genes of {len(fit)} cells x "
                  f"{x.shape[1]} genes", "lower max_cells=, or pass fewer genes (e.g. "
@@ -123,6 +123,24 @@ def marker_genes(
     table = pd.DataFrame(rows, columns=["domain", "rank", "gene", "coefficient"])
     adata.uns.setdefault(_keys.MARKERS, {})[key] = table
     return table
+
+
+MIN_CELLS_PER_DOMAIN = 50  # a subset keeps at least this many of each domain (all, if fewer)
+
+
+def _sample_by_domain(cells: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """At most ``n`` of ``cells``, each domain keeping its share and at least
+    ``MIN_CELLS_PER_DOMAIN`` cells (all of a smaller one): a plain random subset left the
+    domains of a few cells out of the fit, and their markers empty.
+    """
+    rng = np.random.default_rng(seed)
+    domains, of = np.unique(labels, return_inverse=True)
+    sizes = np.bincount(of, minlength=len(domains))
+    floor = np.minimum(sizes, max(1, min(MIN_CELLS_PER_DOMAIN, n // len(domains))))
+    extra = np.floor((n - floor.sum()) * (sizes - floor) / max((sizes - floor).sum(), 1))
+    quota = floor + np.maximum(extra, 0).astype(np.int64)
+    chosen = [rng.choice(cells[of == d], quota[d], replace=False) for d in range(len(domains))]
+    return np.sort(np.concatenate(chosen))
 
 
 def _metagene(x, top: np.ndarray, weights: np.ndarray, mean, sd) -> np.ndarray | float:

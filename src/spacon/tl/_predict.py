@@ -19,6 +19,7 @@ from .._utils import (
     expression_matrix,
     label_strings,
     spatial_coordinates,
+    whole_number,
 )
 from ..io import as_connectivity, positions_in
 from ..pp._normalize import check_cells_and_values
@@ -76,8 +77,7 @@ def spatial_folds(
     -------
     The fold (``0..n_folds-1``) of each cell.
     """
-    if int(n_folds) != n_folds or n_folds < 2:
-        raise SpaconInputError(f"folds must be an integer >= 2, got {n_folds!r}.")
+    n_folds = whole_number("folds", n_folds, 2)
     if section_key is not None:
         from ..pp import section_codes
 
@@ -610,6 +610,9 @@ def predict_connectivity(
     ``metrics`` (without ``per_fold``), ``folds`` (each cell's), ``predictor``,
     ``n_neighbors`` and ``connected`` (the rule, see :func:`connected_targets`).
     """
+    if isinstance(methods, str):  # one method, not a string's letters
+        methods = (methods,)
+    n_pcs = whole_number("n_pcs", n_pcs)
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise SpaconInputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}.")
@@ -711,7 +714,8 @@ def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, u
     col = adata.obs[holdout_key]
     if col.isna().any():
         raise SpaconInputError(f"adata.obs[{holdout_key!r}] has missing values.")
-    if col.dtype == bool:
+    if pd.api.types.is_bool_dtype(col.dtype):  # numpy's bool or pandas' nullable "boolean"
+        col = col.astype(bool)
         if not col.any() or col.all():
             raise SpaconInputError(
                 f"adata.obs[{holdout_key!r}] must mark some, not all, cells as held out.")

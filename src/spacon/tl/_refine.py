@@ -8,7 +8,7 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import labels_column, spatial_coordinates, writable
+from .._utils import labels_column, spatial_coordinates, whole_number, writable
 
 
 def refine(
@@ -54,8 +54,7 @@ def refine(
     """
     adata = writable(adata, copy, "spacon.tl.refine")
     labels = pd.Categorical(labels_column(adata, key, "labels to refine"))
-    if int(k) != k or k < 1:
-        raise SpaconInputError(f"k must be a positive integer, got {k!r}.")
+    k = whole_number("k", k)
     if k >= adata.n_obs:
         raise SpaconInputError(f"k={k} neighbours would vote over every one of the "
                                f"{adata.n_obs} cells; refinement uses a few (~6-30).")

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_option, expression_matrix, warn_unused_highly_variable, writable
+from .._utils import check_option, expression_matrix, warn_unused_highly_variable, whole_number, writable
 from ..graph import FactoredGraph
 from ..pp._normalize import warn_if_counts
 from ._fuse import alpha_weight, check_alpha, standardise
@@ -87,10 +87,7 @@ def smoothed_expression(
     adata = writable(adata, copy, "spacon.tl.smoothed_expression")
     check_option("graph", graph, ("spatial", "connectome", "both"))
     check_option("components", components, COMPONENTS)
-    if int(n_hops) != n_hops or n_hops < 0:
-        raise SpaconInputError(f"n_hops must be a non-negative integer, got {n_hops!r}.")
-    if int(n_comps) != n_comps or n_comps < 1:
-        raise SpaconInputError(f"n_comps must be a positive integer, got {n_comps!r}.")
+    n_hops, n_comps = whole_number("n_hops", n_hops, 0), whole_number("n_comps", n_comps)
     alpha = _graph_alpha(graph, alpha)
     # read the graphs first: a missing one fails before any work
     graphs = {}

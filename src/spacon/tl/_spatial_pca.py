@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_option, writable
+from .._utils import check_option, whole_number, writable
 from ..graph import FactoredGraph
 
 N_INPUT_PCS = 100  # expression PCs the components are found among
@@ -67,9 +67,7 @@ def spatial_pca(
 
     adata = writable(adata, copy, "spacon.tl.spatial_pca")
     check_option("graph", graph, ("spatial", "connectome"))
-    for name, value in (("n_comps", n_comps), ("n_pcs", n_pcs)):
-        if int(value) != value or value < 1:
-            raise SpaconInputError(f"{name} must be a positive integer, got {value!r}.")
+    n_comps, n_pcs = whole_number("n_comps", n_comps), whole_number("n_pcs", n_pcs)
     if n_comps > n_pcs:
         raise SpaconInputError(
             f"n_comps={n_comps} components cannot be found among n_pcs={n_pcs} expression PCs; "

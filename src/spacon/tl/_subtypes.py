@@ -54,7 +54,10 @@ def classify_subtypes(
     """
     from sklearn.decomposition import PCA
 
+    from ..pp import check_expression
     from . import domains, fuse, score
+
+    check_expression(adata)  # NaN or negative values named before any domains are fitted
 
     for key in (subtype_key, population_key):
         if key is not None and key not in adata.obs:

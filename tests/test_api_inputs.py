@@ -1,0 +1,130 @@
+"""The tl/pl functions other than domains on the inputs a scanpy user hands them: each case
+gave a wrong result silently or a traceback from deep inside NumPy, SciPy or scikit-learn."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import spacon
+from spacon import SpaconInputError
+
+
+@pytest.fixture
+def prepared(brain):
+    adata, conn = brain
+    info = adata.uns["synthetic_brain"]
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
+                            z_radius=info["suggested_z_radius"])
+    return adata, conn
+
+
+def test_a_unit_level_connectome_replaces_a_cell_level_one_under_the_same_key(prepared):
+    adata, conn = prepared
+    cells = sp.random(adata.n_obs, adata.n_obs, density=0.01, random_state=0, format="csr")
+    spacon.pp.connectome_graph(adata, cells)
+    spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
+    assert "connectome_connectivities" not in adata.obsp
+    fresh = adata.copy()
+    spacon.tl.smoothed_expression(adata, graph="connectome")
+    del fresh.obsp  # (nothing to remove: the same graph as built on clean data)
+    spacon.pp.connectome_graph(fresh, conn, unit_key="unit", threshold=0.4)
+    spacon.tl.smoothed_expression(fresh, graph="connectome")
+    np.testing.assert_array_equal(adata.obsm["X_smoothed"], fresh.obsm["X_smoothed"])
+
+
+def test_the_domain_tree_of_reordered_cells_is_refused(prepared):
+    adata, _ = prepared
+    spacon.tl.smoothed_expression(adata, key_added="X_spacon_spa")
+    spacon.tl.fuse(adata, 0)
+    spacon.tl.domains(adata, n_domains=4, seed=0, n_jobs=1)
+    spacon.pl.domain_tree(adata, key="spacon_domain")  # as called
+    shuffled = adata[np.random.default_rng(0).permutation(adata.n_obs)].copy()
+    with pytest.raises(SpaconInputError, match="other cells, or on these in another order"):
+        spacon.pl.domain_tree(shuffled, key="spacon_domain")
+
+
+def test_markers_of_a_rare_domain_survive_the_cell_subset(prepared):
+    adata, _ = prepared
+    labels = np.where(adata.obs["region"].astype(str) < "r4", "a", "b").astype(object)
+    labels[:3] = "rare"
+    adata.obs["lab"] = pd.Categorical(labels)
+    table = spacon.tl.marker_genes(adata, "lab", max_cells=100, n_genes=5.0)
+    assert (table["domain"] == "rare").sum() > 0
+    assert np.ptp(adata.obs["lab_metagene_rare"]) > 0
+    with pytest.raises(SpaconInputError, match="n_genes must be a whole number >= 1"):
+        spacon.tl.marker_genes(adata, "lab", n_genes=2.5)
+
+
+def test_fuse_refuses_non_finite_embeddings_by_cell(prepared):
+    adata, _ = prepared
+    spacon.tl.smoothed_expression(adata, key_added="X_spacon_spa")
+    adata.obsm["X_spacon_spa"][5, 0] = np.nan
+    with pytest.raises(SpaconInputError, match=r"NaN or infinite values in 1 cells \(e\.g\."):
+        spacon.tl.fuse(adata, 0)
+    assert "X_spacon" not in adata.obsm
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda a: spacon.tl.smoothed_expression(a, n_hops=None), "n_hops must be a whole number"),
+    (lambda a: spacon.tl.smoothed_expression(a, n_comps=2.5), "n_comps must be a whole number"),
+    (lambda a: spacon.tl.spatial_pca(a, n_comps=None), "n_comps must be a whole number"),
+    (lambda a: spacon.tl.spatial_folds(a, 3.5), "folds must be a whole number >= 2"),
+    (lambda a: spacon.tl.refine(a, key="region", k=None), "k must be a whole number"),
+    (lambda a: spacon.pl.domains(a, key="region", max_sections=0),
+     "max_sections must be a whole number >= 1"),
+])
+def test_counts_that_are_not_whole_numbers_are_named(prepared, call, message):
+    adata, _ = prepared
+    with pytest.raises(SpaconInputError, match=message):
+        call(adata)
+
+
+def test_whole_number_floats_are_taken(prepared):
+    adata, _ = prepared
+    a = spacon.tl.smoothed_expression(adata, n_hops=2.0, n_comps=5.0, copy=True)
+    b = spacon.tl.smoothed_expression(adata, n_hops=2, n_comps=5, copy=True)
+    np.testing.assert_array_equal(a.obsm["X_smoothed"], b.obsm["X_smoothed"])
+    assert len(np.unique(spacon.tl.spatial_folds(adata, 3.0))) == 3
+    spacon.pl.domains(adata, key="region", max_sections=2.0)
+
+
+def test_a_nullable_boolean_hold_out_column_is_one_fold(prepared):
+    from spacon.tl._predict import _folds
+
+    adata, _ = prepared
+    held = (adata.obs["section"].astype(str) == adata.obs["section"].astype(str).iloc[0])
+    adata.obs["numpy_bool"] = held.to_numpy()
+    adata.obs["nullable"] = pd.array(held.to_numpy(), dtype="boolean")
+    args = (None, None, "spatial", None, 0)
+    np.testing.assert_array_equal(_folds(adata, 3, "nullable", *args),
+                                  _folds(adata, 3, "numpy_bool", *args))
+    assert set(_folds(adata, 3, "nullable", *args)) == {-1, 0}
+
+
+def test_plots_of_tables_name_what_they_draw(prepared):
+    adata, _ = prepared
+    with pytest.raises(SpaconInputError, match="what spacon.tl.predict_connectivity returns"):
+        spacon.pl.connectivity_prediction(adata)
+    with pytest.raises(SpaconInputError, match="the table spacon.tl.coupling returns"):
+        spacon.pl.coupling({"a": 1})
+    spacon.tl.smoothed_expression(adata, key_added="X_spacon_spa")
+    adata.obsm["X_spacon_spa"][0, 0] = np.inf
+    with pytest.raises(SpaconInputError, match="NaN or infinite values"):
+        spacon.pl.umap(adata, key="region", use_rep="X_spacon_spa")
+
+
+def test_classify_subtypes_names_nan_expression_first(prepared):
+    adata, _ = prepared
+    adata.X = adata.X.toarray() if sp.issparse(adata.X) else adata.X
+    adata.X[3, 2] = np.nan
+    with pytest.raises(SpaconInputError, match="NaN"):
+        spacon.tl.classify_subtypes(adata, "region")
+
+
+def test_coupling_refuses_measurements_as_groups(prepared):
+    adata, conn = prepared
+    adata.obs["depth"] = np.random.default_rng(0).random(adata.n_obs)
+    with pytest.raises(SpaconInputError, match="holds numbers .* not groups"):
+        spacon.tl.coupling(adata, conn, unit_key="unit", groupby="depth", n_perm=0)
