@@ -54,6 +54,18 @@ def brain(_brain_session):
 
 
 @pytest.fixture
+def brain_with_graph(brain):
+    """The small brain normalised, with its spatial graph (the demo's radii); and its
+    connectome."""
+    adata, conn = brain
+    info = adata.uns["synthetic_brain"]
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
+                            z_radius=info["suggested_z_radius"])
+    return adata, conn
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 

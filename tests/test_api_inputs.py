@@ -11,13 +11,8 @@ from spacon import SpaconInputError
 
 
 @pytest.fixture
-def prepared(brain):
-    adata, conn = brain
-    info = adata.uns["synthetic_brain"]
-    spacon.pp.normalize(adata)
-    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
-                            z_radius=info["suggested_z_radius"])
-    return adata, conn
+def prepared(brain_with_graph):
+    return brain_with_graph
 
 
 def test_a_unit_level_connectome_replaces_a_cell_level_one_under_the_same_key(prepared):

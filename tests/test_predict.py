@@ -16,13 +16,8 @@ from spacon.tl._ridge import choose_alpha, ridge_fit, ridge_predict
 
 
 @pytest.fixture
-def prepared(brain):
-    adata, conn = brain
-    info = adata.uns["synthetic_brain"]
-    spacon.pp.normalize(adata)
-    spacon.pp.spatial_graph(adata, radius=info["suggested_radius"], section_key="section",
-                            z_radius=info["suggested_z_radius"])
-    return adata, conn
+def prepared(brain_with_graph):
+    return brain_with_graph
 
 
 def test_pearson_and_auroc_against_hand_computed_values():
