@@ -308,6 +308,78 @@ def test_prepare_abc_bad_inputs(tmp_path, capsys, case):
         assert "3 cells without CCF coordinates were dropped" in (out / "README.txt").read_text()
 
 
+def _cut(path: Path, keep: float) -> None:
+    """The file cut short, as an interrupted download leaves it (mid-row)."""
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("case", ["cell metadata", "ccf", "terms", "top-k none, threshold"])
+def test_prepare_abc_names_cut_files_and_empty_graphs(tmp_path, capsys, case):
+    root, vm = tmp_path / "abc", tmp_path / "vm"
+    write_abc(root)
+    write_voxel_model(vm)
+    extra = []
+    if case == "cell metadata":
+        _cut(next(root.rglob("cell_metadata.csv")), 0.6)
+    elif case == "ccf":
+        _cut(next(root.rglob("ccf_coordinates.csv")), 0.6)
+    elif case == "terms":  # cut at a row's end: the cells of the regions after it have none
+        terms = next(root.rglob("parcellation_to_parcellation_term_membership_acronym.csv"))
+        terms.write_text("".join(terms.read_text().splitlines(keepends=True)[:3]))
+    else:
+        extra = ["--top-k", "none", "--threshold", "1e9"]
+    out = tmp_path / "out"
+    assert main(["prepare", "abc", "--abc-dir", str(root), "--connectome", str(vm),
+                 "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    expected = {"cell metadata": "is incomplete: the file was cut short",
+                "ccf": "is incomplete: the file was cut short",
+                "terms": "have no region in",
+                "top-k none, threshold": "kept no connections"}[case]
+    assert expected in err[0] and "--drop-unregistered (--" not in err[0]
+    assert not out.exists()
+
+
+def test_prepare_abc_writes_its_files_together(tmp_path, abc, voxel_dir, capsys, monkeypatch):
+    """Ctrl-C while writing leaves nothing (the folder it made is removed) and says so; a
+    folder where a file goes is refused before any work; --top-k takes no count below 1; the
+    README's command quotes a folder with a space."""
+    import spacon.io as sio
+
+    root, _ = abc
+    base = ["prepare", "abc", "--abc-dir", str(root), "--connectome", str(voxel_dir[0])]
+    real = sio.save_npz
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sio, "save_npz", interrupted)
+    out = tmp_path / "new" / "prepared"
+    assert main([*base, "--out", str(out)]) == 130
+    assert "nothing was saved" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    monkeypatch.setattr(sio, "save_npz", real)
+    blocked = tmp_path / "blocked"
+    (blocked / "connectome.npz").mkdir(parents=True)
+    assert main([*base, "--out", str(blocked), "--overwrite"]) == 2
+    assert "a folder where a file goes" in capsys.readouterr().err
+    assert sorted(p.name for p in blocked.iterdir()) == ["connectome.npz"]
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(SystemExit):
+            main([*base, "--out", str(tmp_path / "k"), "--top-k", bad])
+        assert "a whole number >= 1, or none" in capsys.readouterr().err
+    spaced = tmp_path / "my out"
+    assert main([*base, "--out", str(spaced), "--top-k", "20"]) == 0
+    readme = (spaced / "README.txt").read_text()
+    assert shlex.quote(str(spaced / "abc_merfish.h5ad")) in readme
+    from spacon._prepare import prepare_abc
+
+    with pytest.raises(SpaconInputError, match="give the folder that holds it"):
+        prepare_abc(root, voxel_dir[0] / "voxel_model", tmp_path / "x")
+
+
 def test_expression_rows_read_in_blocks(abc):
     from spacon.datasets._abc import _read_rows
 

@@ -216,6 +216,26 @@ def test_coupling_command_on_counts_with_no_normalize_warns_once_in_flags(sim_in
     assert "spacon.pp.normalize" not in err
 
 
+def test_evaluate_coupling_checks_its_output_and_config_before_the_work(sim_inputs, tmp_path,
+                                                                        capsys, monkeypatch):
+    from spacon.cli import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("the surrogates ran before --out was checked")
+
+    monkeypatch.setattr(spacon.tl, "coupling", never)
+    (tmp_path / "a_file").write_text("")
+    data = ["--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+            str(sim_inputs / "connectome.npz"), "--unit-key", "unit"]
+    assert main(["evaluate", "coupling", *data, "--out", str(tmp_path / "a_file")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    (tmp_path / "c.toml").write_text('method = "pearson"\n')
+    assert main(["evaluate", "coupling", *data, "--config", str(tmp_path / "c.toml"),
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "--method spearman or pearson" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 def test_too_few_pairs_give_nan_rows():
     adata, conn = grid_units(n_side=5)
     m = conn.matrix.toarray()

@@ -306,6 +306,18 @@ def test_evaluate_connectivity_command(sim_inputs, tmp_path, capsys):
     assert "X_spacon_spa" not in a.obsm  # the input file is untouched
 
 
+@pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # shown, as for a user
+def test_evaluate_connectivity_on_counts_warns_once_in_flags(sim_inputs, tmp_path, capsys):
+    assert main(["evaluate", "connectivity", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+                 "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+                 "--radius", "700", "--threshold", "0.4", "--epochs", "1", "--folds", "2",
+                 "--hidden-dims", "8", "4", "2", "--no-normalize",
+                 "--out", str(tmp_path / "e")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("looks like raw counts") == 1 and "drop --no-normalize" in err, err
+    assert "spacon.pp.normalize" not in err
+
+
 @pytest.mark.parametrize("mistake", [["--unit-key", "unti"], ["--threshold", "100"],
                                      ["--section-key", "sectoin"]])
 def test_evaluate_connectivity_input_error_leaves_no_folder(sim_inputs, tmp_path, mistake):

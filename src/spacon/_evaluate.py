@@ -79,14 +79,15 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
         train["max_steps"] = EVALUATE_STEPS
         if config.batch_size == RunConfig.batch_size:  # not chosen by the user
             train.update(EVALUATE_BATCHES)
-    result = tl.predict_connectivity(
-        adata, connectivity, unit_key=config.unit_key, folds=folds, holdout_key=holdout_key,
-        section_key=config.section_key, section_order=config.section_order,
-        spatial_key=config.spatial_key, threshold=config.threshold, top_k=config.top_k,
-        negative=config.negative, symmetrize=config.symmetrize, predictor=predictor,
-        model_kwargs={"hidden_dims": config.hidden_dims}, train_kwargs=train, seed=config.seed,
-        connectivity_code=config.connectivity_code,
-    )
+    with counts_warned_once():  # said once above, in the command's words, not once per fold
+        result = tl.predict_connectivity(
+            adata, connectivity, unit_key=config.unit_key, folds=folds, holdout_key=holdout_key,
+            section_key=config.section_key, section_order=config.section_order,
+            spatial_key=config.spatial_key, threshold=config.threshold, top_k=config.top_k,
+            negative=config.negative, symmetrize=config.symmetrize, predictor=predictor,
+            model_kwargs={"hidden_dims": config.hidden_dims}, train_kwargs=train, seed=config.seed,
+            connectivity_code=config.connectivity_code,
+        )
     info = adata.uns["spacon_connectivity_prediction"]
     metrics = {"predictor": predictor, "folds": int(len(set(info["folds"][info["folds"] >= 0]))),
                "connected": info["connected"], "methods": result,
@@ -140,6 +141,7 @@ def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: s
     if (out / COUPLING).exists() and not config.overwrite:
         raise SpaconInputError(f"{out}/{COUPLING} exists already; choose another --out or pass "
                                "--overwrite.")
+    prepare_output(out, overwrite=True)  # a folder that cannot be written fails before the work
     adata = read_input(config.adata, config.layer)
     connectivity = read_connectivity(config.connectivity, key=config.connectivity_key)
     normalize_unless_asked_not_to(adata, config,
@@ -148,7 +150,6 @@ def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: s
         table = tl.coupling(adata, connectivity, unit_key=config.unit_key, groupby=groupby,
                             pairs=pairs, method=method, n_perm=n_perm,
                             spatial_key=config.spatial_key, seed=config.seed)
-    prepare_output(out, overwrite=True)
     fig = pl.coupling(table)
     with atomic_path(out / "coupling.png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from scipy.spatial import cKDTree
 
 from . import _keys
 from ._errors import SpaconInputError
+from ._utils import whole_number
 from .datasets._tracer import CCF_MIDLINE
 
 logger = logging.getLogger(__name__)
@@ -34,8 +36,8 @@ from the atlas's CCF coordinates (which are in mm, CCF order AP, DV, ML: kept in
 micrometres). Region labels: obs['parcellation_division'], ['parcellation_structure'],
 ['parcellation_substructure'].
 {dropped}
-Run spacon on it (run.toml holds the same options: spacon run --config {config} --out result):
-  spacon run --adata {h5ad} --connectivity {conn} --unit-key unit \\
+Run spacon on it (run.toml holds the same options: spacon run --config {config_q} --out result):
+  spacon run --adata {h5ad_q} --connectivity {conn_q} --unit-key unit \\
       --section-key section --radius {radius:.0f} --z-radius {radius:.0f}{normalize} \\
       --alpha 0 1 --out result
 --radius is 1.5 x the median distance of a cell to its 8th nearest neighbour in its section
@@ -49,7 +51,8 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
                 top_k: int | None = 50, overwrite: bool = False) -> dict:
     """Read the ABC cells, assign them to the connectome's units and write the run inputs.
 
-    Every output is computed before the first file is written; nothing is written on error.
+    Every output is computed before the first file is written, and the files are moved into
+    ``out`` together: on an error or Ctrl-C nothing is written.
     ``connectome`` is a voxel model cache directory (``voxel_model/`` inside), a region-level
     tracer directory (``sc_oh2012.mat``, :func:`~spacon.datasets.read_mouse_tracer`), or a
     labelled region-level connectivity file (:func:`~spacon.io.read_connectivity`).
@@ -57,11 +60,19 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
     """
     from . import __version__
     from .datasets import read_abc_merfish, read_mouse_tracer
-    from .io import read_connectivity, read_voxel_model, save_npz, write_h5ad, write_text
+    from .io import read_connectivity, read_voxel_model
     from .pp import assign_units
 
+    if top_k is not None:
+        top_k = whole_number("top_k", top_k)
     out = Path(out)
     files = [out / H5AD, out / CONNECTOME, out / README, out / CONFIG]
+    if out.exists() and not out.is_dir():
+        raise SpaconInputError(f"--out {str(out)!r} exists and is not a directory.")
+    blocked = [str(f) for f in files if f.is_dir()]
+    if blocked:
+        raise SpaconInputError(f"{', '.join(blocked)}: a folder where a file goes; choose another "
+                               "--out or move the folder.")
     existing = [str(f) for f in files if f.exists()]
     if existing and not overwrite:
         raise SpaconInputError(f"output exists already: {', '.join(existing)}; choose another "
@@ -69,6 +80,10 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
     connectome = Path(connectome)
     if not connectome.exists():
         raise SpaconInputError(f"connectome {str(connectome)!r} does not exist.")
+    if connectome.name == "voxel_model" or connectome.name == "sc_oh2012.mat":
+        raise SpaconInputError(
+            f"--connectome {str(connectome)!r}: give the folder that holds it, "
+            f"{str(connectome.parent)!r} (the voxel model's cache, or the tracer download).")
     adata = read_abc_merfish(abc_dir, dataset=dataset, matrix=matrix, sections=sections,
                              drop_unregistered=drop_unregistered)
     if (connectome / "voxel_model").is_dir():
@@ -76,6 +91,10 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
         assign_units(adata, model, max_distance=max_distance, hemisphere=hemisphere, drop=True)
         conn = model.unit_graph(adata.obs[_keys.UNIT].cat.categories, threshold=threshold,
                                 top_k=top_k)
+        if conn.matrix.nnz == 0:
+            raise SpaconInputError(
+                f"the voxel graph kept no connections (threshold {threshold}): lower "
+                "--threshold, or keep each unit's strongest with --top-k.")
         kind = "voxel-level (Allen voxel model, 100 µm)"
     else:
         if connectome.is_dir():  # both hemispheres' units when mirroring: ipsi- and contra-
@@ -100,7 +119,9 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
     unregistered = int(adata.uns["abc_merfish"]["unregistered_cells_dropped"])
     text = PREPARE_README.format(
         version=__version__, h5ad=files[0].as_posix(), conn=files[1].as_posix(),
-        config=files[3].as_posix(), n_cells=adata.n_obs,
+        **{f"{name}_q": shlex.quote(path.as_posix())  # the command's paths, quoted for a shell
+           for name, path in (("h5ad", files[0]), ("conn", files[1]), ("config", files[3]))},
+        n_cells=adata.n_obs,
         n_genes=adata.n_vars, dataset=dataset, matrix=matrix, kind=kind,
         n_sections=adata.obs[_keys.SECTION].cat.categories.size, n_units=conn.n,
         nnz=conn.matrix.nnz, assigned=info["method"], knn=knn, radius=1.5 * knn,
@@ -110,15 +131,36 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
         + (f"{unregistered} cells without CCF coordinates were dropped "
            "(--drop-unregistered).\n" if unregistered else ""),
     )
-    write_h5ad(adata, files[0])
-    save_npz(files[1], conn.matrix, conn.labels)
-    write_text(text, files[2])
-    # the config names its files relative to its own folder, as spacon run reads them
-    write_text(_run_config(Path(files[0].name), Path(files[1].name), 1.5 * knn,
-                           matrix == "log2"), files[3])
+    config = _run_config(Path(files[0].name), Path(files[1].name), 1.5 * knn, matrix == "log2")
+    _write_together(out, adata, conn, text, config)
     return {"files": [str(f) for f in files], "n_cells": adata.n_obs, "n_units": conn.n,
             "n_connections": int(conn.matrix.nnz), "n_dropped": info["n_dropped"],
             "n_unregistered_dropped": unregistered}
+
+
+def _write_together(out: Path, adata, conn, readme: str, config: str) -> None:
+    """The four files into ``out`` all at once (:mod:`spacon.io._staged`): a failure or Ctrl-C
+    while writing leaves ``out`` as it was (a folder made for them removed), never new cells
+    beside an earlier connectome.
+    """
+    from .io import save_npz, write_h5ad, write_text
+    from .io._staged import created, staged_outputs
+
+    made = [p for p in (out, *out.parents) if not p.exists()]  # innermost first
+    out.mkdir(parents=True, exist_ok=True)
+    created.extend(made)
+    try:
+        with staged_outputs(out) as stage:
+            write_h5ad(adata, stage.path / H5AD)
+            save_npz(stage.path / CONNECTOME, conn.matrix, conn.labels)
+            write_text(readme, stage.path / README)
+            # the config names its files relative to its own folder, as spacon run reads them
+            write_text(config, stage.path / CONFIG)
+    except BaseException:
+        for folder in made:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
 
 
 def _run_config(h5ad: Path, connectome: Path, radius: float, log2: bool) -> str:

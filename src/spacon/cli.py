@@ -184,10 +184,16 @@ def _evaluate_connectivity(args) -> int:
 
 def _evaluate_coupling(args) -> int:
     from ._evaluate import evaluate_coupling
+    from ._pipeline import RunConfig, no_empty_output_on_error
 
     config = _config(args, exclude=("groupby", "pairs", "method", "n_perm"))
-    table = evaluate_coupling(config, groupby=args.groupby, pairs=args.pairs,
-                              method=args.method, n_perm=args.n_perm)
+    if config.method != RunConfig.method:  # a --config's method: spacon run's domain calling
+        raise SpaconInputError(
+            f"--config sets method = {config.method!r}, which is spacon run's domain calling; "
+            "the correlation of evaluate coupling is --method spearman or pearson.")
+    with no_empty_output_on_error(config.out):  # an input error leaves no folder behind
+        table = evaluate_coupling(config, groupby=args.groupby, pairs=args.pairs,
+                                  method=args.method, n_perm=args.n_perm)
     print(f"wrote {config.out}/coupling.csv and {config.out}/coupling.png")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
@@ -518,8 +524,9 @@ def _add_prepare_parser(sub) -> None:
     abc.add_argument("--hemisphere", choices=["mirror", "none"], default="mirror",
                      help="mirror an ipsilateral connectome onto the other hemisphere (mirror)")
     abc.add_argument("--threshold", type=float, help="voxel graph: keep values above this")
-    abc.add_argument("--top-k", type=int, default=50,
-                     help="voxel graph: keep each unit's k strongest targets (50)")
+    abc.add_argument("--top-k", type=_top_k, default=50,
+                     help="voxel graph: keep each unit's k strongest targets (50; none: "
+                          "--threshold alone)")
     abc.add_argument("--overwrite", action="store_true", help="replace existing output files")
     abc.set_defaults(func=_prepare_abc)
 
@@ -773,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = shown
 
 
-STAGED_COMMANDS = ("run", "domains")  # their outputs move into place together (io._staged)
+STAGED_COMMANDS = ("run", "domains", "prepare")  # their outputs move into place together (io._staged)
 
 
 def _interrupted(out: str | None, resumable: bool, staged: bool) -> str:
@@ -802,6 +809,19 @@ def _interrupted(out: str | None, resumable: bool, staged: bool) -> str:
         if made.is_dir() and not any(made.iterdir()):
             made.rmdir()
     return "interrupted; nothing was saved"
+
+
+def _top_k(text: str) -> int | None:
+    """A number of strongest connections to keep per unit (>= 1), or ``none`` for no cut."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1, or none, got {text!r}")
+    return value
 
 
 def _seed(text: str) -> int:

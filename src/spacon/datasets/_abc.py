@@ -165,6 +165,9 @@ def _read_csv(path: Path, columns: set[str]) -> pd.DataFrame:
     missing = sorted(columns - set(table.columns))
     if missing:
         raise SpaconInputError(f"{path.name} lacks the column(s) {', '.join(missing)}.")
+    if len(table) and table[sorted(columns)].iloc[-1].isna().any():
+        raise SpaconInputError(f"the last row of {path} is incomplete: the file was cut short "
+                               "(an interrupted download?); download it again.")
     return table
 
 
@@ -193,12 +196,27 @@ def _join_regions(cells: pd.DataFrame, path: Path) -> pd.DataFrame:
         table = _read_csv(path, {"cell_label", "parcellation_division"})
         keep = [f"parcellation_{level}" for level in LEVELS if f"parcellation_{level}" in table]
         regions = table.set_index("cell_label")[keep]
-        return cells.join(regions)
+        return _all_labelled(cells.join(regions), path, "cell_label")
     table = _read_csv(path, {"parcellation_index", "division", "structure", "substructure"})
     keep = [level for level in LEVELS if level in table]
     regions = table.set_index("parcellation_index")[keep].add_prefix("parcellation_")
     joined = cells.join(regions, on="parcellation_index")
-    return joined
+    return _all_labelled(joined, path, "parcellation_index")
+
+
+def _all_labelled(cells: pd.DataFrame, path: Path, key: str) -> pd.DataFrame:
+    """Refuse cells that ``path`` gives no region: their ``key`` is missing from it."""
+    unlabelled = cells["parcellation_division"].isna()
+    if "x_ccf" in cells:  # cells without coordinates have no region either (dropped later)
+        unlabelled &= cells[["x_ccf", "y_ccf", "z_ccf"]].notna().all(axis=1)
+    if unlabelled.any():
+        example = cells.index[unlabelled][0] if key == "cell_label" else \
+            cells.loc[unlabelled, key].iloc[0]
+        raise SpaconInputError(
+            f"{int(unlabelled.sum())} of {len(cells)} cells have no region in {path.name}: "
+            f"their {key} (e.g. {example!r}) is not in it. The file was cut short (download "
+            "it again) or is of another release than the cells.")
+    return cells
 
 
 def _registered(cells: pd.DataFrame, drop: bool, name: str):
@@ -209,8 +227,8 @@ def _registered(cells: pd.DataFrame, drop: bool, name: str):
     if n_bad and not drop:
         raise SpaconInputError(
             f"{n_bad} of {len(cells)} cells have no CCF coordinates in {name} (e.g. "
-            f"{cells.index[~ok][0]!r}); drop them with drop_unregistered=True "
-            "(--drop-unregistered)."
+            f"{cells.index[~ok][0]!r}); drop them with drop_unregistered=True, unless {name} "
+            "was cut short by an interrupted download (then download it again)."
         )
     if n_bad:
         logger.info("dropped %d cells without CCF coordinates", n_bad)

@@ -83,8 +83,10 @@ def _marker_tables(markers: dict) -> str:
 
 def _prediction_table(metrics: dict) -> str:
     if not metrics:
-        return ("<p class='note'>none in this result (run spacon evaluate connectivity or "
-                "spacon.tl.predict_connectivity).</p>")
+        return ("<p class='note'>none in this result: spacon.tl.predict_connectivity stores "
+                "its scores in the AnnData it is given (save it as this result's result.h5ad "
+                "and run spacon report again); spacon evaluate connectivity writes its own "
+                "metrics.json and figure instead.</p>")
     names = sorted({k for m in metrics.values() for k in m})
     return _table([[m, *(values.get(k) for k in names)] for m, values in metrics.items()],
                   ["method", *names])
