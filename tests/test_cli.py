@@ -158,6 +158,23 @@ def test_config_errors(inputs, tmp_path, capsys):
     cfg.write_text("epochs = \n")
     assert main(base_args(inputs, tmp_path / "o") + ["--config", str(cfg)]) == 2
     assert "not valid TOML" in capsys.readouterr().err
+    # list entries as written: 4.5 domains was run as 4, [true] as 1 domain or alpha 1
+    for text in ("n_domains = 4.5", "n_domains = [true]", "alpha = [true]"):
+        cfg.write_text(text + "\n")
+        assert main(base_args(inputs, tmp_path / "o") + ["--config", str(cfg)]) == 2
+        assert "has the wrong type" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_as_a_user_writes_it(tmp_path):
+    """A byte-order mark (Notepad's, Excel's) and a section order written as the flag takes
+    it, "s001,s000"."""
+    from spacon._pipeline import RunConfig
+
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('section_order = "s001, s000"\nn_domains = [4.0, 8]\n', encoding="utf-8-sig")
+    config = RunConfig.from_toml(cfg)
+    assert config.section_order == ["s001", "s000"] and config.n_domains == [4, 8]
 
 
 def test_unwritable_output(inputs, tmp_path, capsys):
@@ -284,3 +301,16 @@ def test_simulate_writes_only_into_its_out_folder(tmp_path, capsys):
                      "--out", str(tmp_path / "sim")]) == 2
         assert "must be a file name" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.h5ad"))
+
+
+def test_simulate_names_sizes_and_quotes_its_command(tmp_path, capsys):
+    assert main(["simulate", "--n-cells", "100000000000", "--out", str(tmp_path / "big")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "simulate fewer cells or genes" in err
+    assert not (tmp_path / "big").exists()
+    out = tmp_path / "sim"
+    assert main(["simulate", "--name", "my brain.h5ad", "--n-cells", "300", "--n-genes", "60",
+                 "--n-sections", "2", "--n-regions", "4", "--n-modules", "2",
+                 "--out", str(out)]) == 0
+    assert (out / "my brain.h5ad").exists()  # not my brain.h5ad.h5ad
+    assert "--adata 'my brain.h5ad'" in (out / "README.txt").read_text()

@@ -130,6 +130,69 @@ def test_matlab_v5(tmp_path):
     assert np.allclose(dense(read_connectivity(tmp_path / "old.mat")), M)
 
 
+def test_sparse_matlab_matrices_v5_and_v73(tmp_path):
+    """MATLAB saves connectomes sparse: v5 as a scipy sparse matrix, v7.3 as a group of data,
+    ir, jc (column-major compressed columns); a v7.3 cell array of names labels the rows."""
+    scipy.io.savemat(tmp_path / "s.mat", {"W": sp.csc_matrix(M)})
+    assert np.allclose(dense(read_connectivity(tmp_path / "s.mat")), M)
+    csc = sp.csc_matrix(M)
+    names = ["VISp", "MOp", "TH"]
+    with h5py.File(tmp_path / "s73.mat", "w") as f:
+        g = f.create_group("W")
+        g.attrs["MATLAB_class"] = np.bytes_("double")
+        g.attrs["MATLAB_sparse"] = np.uint64(M.shape[0])
+        g["data"], g["ir"], g["jc"] = csc.data, csc.indices.astype(np.uint64), \
+            csc.indptr.astype(np.uint64)
+        refs = f.create_group("#refs#")
+        entries = []
+        for i, name in enumerate(names):
+            d = refs.create_dataset(f"r{i}", data=np.array([[ord(c)] for c in name], np.uint16))
+            d.attrs["MATLAB_class"] = np.bytes_("char")
+            entries.append(d.ref)
+        cell = f.create_dataset("acronym", data=np.array([entries]), dtype=h5py.ref_dtype)
+        cell.attrs["MATLAB_class"] = np.bytes_("cell")
+    conn = read_connectivity(tmp_path / "s73.mat")
+    assert np.allclose(dense(conn), M) and list(conn.labels) == names
+
+
+def test_tables_read_as_written(tmp_path):
+    """Labels that look like numbers stay text; numbers are never taken for labels unless
+    they are whole and distinct; a label column without a header; Excel's byte-order mark."""
+    rng = np.random.default_rng(0)
+    values = rng.random((5, 5))
+    np.savetxt(tmp_path / "r.csv", rng.random((6, 5)), delimiter=",")
+    with pytest.raises(SpaconInputError, match="not square: 6 rows of 5 numbers"):
+        read_connectivity(tmp_path / "r.csv")
+    labels = ["001", "002", "003", "010", "NA"]
+    pd.DataFrame(values, index=labels, columns=labels).to_csv(tmp_path / "z.csv")
+    conn = read_connectivity(tmp_path / "z.csv")
+    assert list(conn.labels) == labels and np.allclose(dense(conn), values)
+    pd.DataFrame(values, index=[f"R{i}" for i in range(5)]).to_csv(tmp_path / "x.csv",
+                                                                   header=False)
+    conn = read_connectivity(tmp_path / "x.csv")
+    assert list(conn.labels) == [f"R{i}" for i in range(5)] and np.allclose(dense(conn), values)
+    with open(tmp_path / "b.csv", "w", encoding="utf-8-sig") as f:
+        f.write(pd.DataFrame(values).to_csv(index=False, header=False))
+    conn = read_connectivity(tmp_path / "b.csv")
+    assert conn.labels is None and np.allclose(dense(conn), values)
+    ids = [385, 409, 10, 20, 30]
+    pd.DataFrame(values, index=ids, columns=ids).to_csv(tmp_path / "ids.csv")
+    assert list(read_connectivity(tmp_path / "ids.csv").labels) == list(map(str, ids))
+
+
+def test_values_a_connectivity_cannot_hold(tmp_path):
+    np.save(tmp_path / "big.npy", np.array([[0, 1e300], [1e300, 0]]))
+    with pytest.raises(SpaconInputError, match="beyond what float32 holds"):
+        read_connectivity(tmp_path / "big.npy")
+    np.save(tmp_path / "complex.npy", M.astype(complex))
+    with pytest.raises(SpaconInputError, match="complex numbers"):
+        read_connectivity(tmp_path / "complex.npy")
+    with pytest.raises(SpaconInputError, match="holds one matrix: key='W'"):
+        read_connectivity(tmp_path / "big.npy", key="W")
+    sp.save_npz(tmp_path / "coo.npz", sp.coo_matrix(M))  # scipy's other formats too
+    assert np.allclose(dense(read_connectivity(tmp_path / "coo.npz")), M)
+
+
 def test_matlab_file_with_names_scalars_and_3d_arrays(tmp_path):
     """As the Oh et al. 2014 file holds its matrices: 3-D arrays beside a column of names and
     a 1 x 1 threshold. Those two were offered as the connectivity's candidates."""

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import json
 import logging
+import math
 import os
 import platform
 import re
@@ -98,7 +99,7 @@ class RunConfig:
             raise SpaconInputError(f"config file {str(path)!r} "
                                    f"{'is a folder' if path.is_dir() else 'does not exist'}.")
         try:
-            raw = tomllib.loads(path.read_text())
+            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # (a BOM: Excel, Notepad)
         except Exception as err:
             raise SpaconInputError(f"config file {path.name!r} is not valid TOML: {err}") from err
         values = {k.replace("-", "_"): v for k, v in raw.items()}
@@ -167,21 +168,31 @@ def _relative_name(target: Path, config: Path) -> str:
     return Path(os.path.relpath(target.resolve(), config.parent.resolve())).as_posix()
 
 
+def _of_kind(value, kind) -> bool:
+    """Whether a list entry is a ``kind`` as written: no booleans for numbers, whole numbers
+    for integers (4.5 is no number of domains), finite numbers.
+    """
+    if kind is str:
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and (kind is float or float(value).is_integer())
+
+
 def _coerce(name, value, default, annotation, source):
     kind = str(annotation)
     if value is None:
         return None
     ok = True
     if "list" in kind:
+        inner = float if "float" in kind else int if "int" in kind else str
+        if inner is str and isinstance(value, str):  # "s001,s000", written as the flag takes it
+            value = [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             value = [value]
-        ok = isinstance(value, list)
-        inner = float if "float" in kind else int if "int" in kind else str
+        ok = isinstance(value, list) and all(_of_kind(v, inner) for v in value)
         if ok:
-            try:
-                value = [inner(v) for v in value]
-            except (TypeError, ValueError, OverflowError):  # (int(inf))
-                ok = False
+            value = [inner(v) for v in value]
     elif kind.startswith("bool"):
         ok = isinstance(value, bool)
     elif "int" in kind and "float" not in kind:

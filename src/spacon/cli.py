@@ -8,6 +8,7 @@ import argparse
 import logging
 import os
 import re
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -43,7 +44,7 @@ Coordinates: obsm['spatial'] = (x, y{z}) in micrometres; obs['section'] gives th
 ordered {first} .. {last}.
 
 Run spacon on it:
-  spacon run --adata {name}.h5ad --connectivity connectome.npz --unit-key unit \\
+  spacon run --adata {h5ad_q} --connectivity connectome.npz --unit-key unit \\
       --section-key section --radius {radius:.0f} --z-radius {z_radius:.0f} --threshold 0.4 \\
       --alpha 0 1 --out result
 --threshold 0.4 keeps the strong long-range connections and drops the weak short-range and
@@ -57,6 +58,8 @@ def _simulate(args) -> int:
     from .io import save_npz, write_h5ad, write_text
 
     out = Path(args.out)
+    if args.name.lower().endswith(".h5ad"):  # the name, not the file: x.h5ad is x
+        args.name = args.name[:-len(".h5ad")]
     if not args.name or Path(args.name).name != args.name or args.name in (".", ".."):
         raise SpaconInputError(f"--name {args.name!r} must be a file name, without folders "
                                "(--out says where).")
@@ -73,7 +76,8 @@ def _simulate(args) -> int:
     save_npz(files[1], conn.matrix, conn.labels)
     write_text(
         SIMULATE_README.format(
-            version=__version__, name=args.name, n_cells=adata.n_obs, n_genes=adata.n_vars,
+            version=__version__, name=args.name, h5ad_q=shlex.quote(f"{args.name}.h5ad"),
+            n_cells=adata.n_obs, n_genes=adata.n_vars,
             n_units=info["n_units"], implied=info["implied_cell_edges"],
             z=", z" if adata.obsm["spatial"].shape[1] == 3 else "",
             first=info["section_order"][0], last=info["section_order"][-1],

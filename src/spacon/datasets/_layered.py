@@ -57,6 +57,11 @@ def layered_slice(
     and the typical distance between neighbouring cells).
     """
     _check(n_cells, n_genes, n_layers, n_cell_types, dispersion)
+    from .._utils import check_memory
+
+    # the counts are drawn dense, a few float64 copies of cells x genes
+    check_memory(4 * 8 * float(n_cells) * float(n_genes), f"simulating {n_cells:,} cells x "
+                 f"{n_genes:,} genes", "simulate fewer cells or genes.")
     rng = np.random.default_rng(seed)
     # uniform density over an annular sector: radius ~ sqrt(uniform) between the two arcs
     inner, outer, angle = 2000.0, 3500.0, np.pi / 2

@@ -114,6 +114,11 @@ def synthetic_brain(
         dispersion, seed,
     )
     _check_params(params)
+    from .._utils import check_memory
+
+    # the expression is drawn dense, a few float64 copies of cells x genes
+    check_memory(4 * 8 * float(n_cells) * float(n_genes), f"simulating {n_cells:,} cells x "
+                 f"{n_genes:,} genes", "simulate fewer cells or genes.")
     rng = np.random.default_rng(seed)
     coords, section = _place_cells(params, rng)
 

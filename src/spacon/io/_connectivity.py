@@ -67,6 +67,8 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
                 pass
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
             raise SpaconInputError(f"{name} must be numeric, got dtype {arr.dtype}.")
+        if np.iscomplexobj(arr):
+            raise SpaconInputError(f"{name} holds complex numbers; a connectivity is real.")
         if arr.ndim != 2:
             raise SpaconInputError(f"{name} must be a 2-D matrix, got shape {arr.shape}.")
         values = arr
@@ -79,6 +81,8 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
         )
     if shape[0] == 0:
         raise SpaconInputError(f"{name} is empty.")
+    if m is not None and np.iscomplexobj(values):
+        raise SpaconInputError(f"{name} holds complex numbers; a connectivity is real.")
     bad = ~np.isfinite(values)
     n_bad = int(bad.sum())
     if n_bad:
@@ -98,6 +102,11 @@ def check_connectivity_matrix(matrix, name: str = "connectivity") -> sp.csr_matr
             f"{name} has {n_bad} NaN or infinite values; replace them (e.g. with 0 for "
             "'no connection') before running spacon."
         )
+    largest = float(np.abs([values.min(), values.max()]).max()) if values.size else 0.0
+    if largest > float(np.finfo(np.float32).max):  # as float32 these would become inf
+        raise SpaconInputError(
+            f"{name} has values up to {largest:.3g}, beyond what float32 holds "
+            f"({np.finfo(np.float32).max:.3g}); rescale it (e.g. divide by its largest value).")
     if m is None:
         m = sp.csr_matrix(values.astype(np.float32))
     m = m.astype(np.float32)
@@ -174,6 +183,10 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         raise SpaconInputError(
             f"connectivity file {path.name!r} has an unknown format; use one of {', '.join(FORMATS)}."
         )
+    if key is not None and suffix in (".npy", ".csv", ".tsv"):
+        raise SpaconInputError(f"a {suffix} file holds one matrix: key={key!r} "
+                               "(--connectivity-key) names an array inside .npz, .h5 or .mat "
+                               "files only.")
     try:
         _check_signature(path, suffix)
         if suffix == ".npz":
@@ -283,7 +296,7 @@ def _read_npz(path: Path, key: str | None):
     with np.load(path, allow_pickle=False) as f:
         names = list(f.keys())
         labels = f["labels"] if "labels" in names else None
-        if {"format", "shape", "data", "indices", "indptr"} <= set(names) and key is None:
+        if {"format", "shape", "data"} <= set(names) and key is None:  # scipy's, any format
             return sp.load_npz(path), labels
         arrays = [n for n in names if n != "labels"]
         name, index = _resolve(key, arrays)
@@ -343,24 +356,30 @@ def _read_table(path: Path, sep: str):
     """
     import pandas as pd
 
-    with path.open(newline="") as f:
+    text = "utf-8-sig"  # (Excel's "CSV UTF-8" starts with a byte-order mark)
+    with path.open(newline="", encoding=text) as f:
         head = [f.readline(), f.readline()]
     sep = _delimiter(head, sep, path.name)
     first = next(csv.reader([head[0]], delimiter=sep), [])
     second = next(csv.reader([head[1]], delimiter=sep), [])
     if first and all(_is_number(x) for x in first) and all(_is_number(x) for x in second):
-        values = np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2)
+        values = np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2, encoding=text)
         n_rows, n_cols = values.shape
-        if n_rows == n_cols + 1:  # a header of numeric labels over the matrix
+        # numeric labels are whole numbers (e.g. Allen structure ids), each its own
+        if n_rows == n_cols + 1 and _id_like(values[0]):  # a header of them over the matrix
             return values[1:], np.asarray([x.strip() for x in first])
-        if n_cols == n_rows + 1:  # a column of numeric row labels beside it
-            labels = pd.read_csv(path, sep=sep, header=None, usecols=[0], dtype=str)[0]
+        if n_cols == n_rows + 1 and _id_like(values[:, 0]):  # a column of them beside it
+            labels = pd.read_csv(path, sep=sep, header=None, usecols=[0], dtype=str,
+                                 encoding=text)[0]
             return values[:, 1:], np.asarray(labels.str.strip())
+        if n_rows != n_cols:
+            raise SpaconInputError(f"{path.name!r} is not square: {n_rows} rows of {n_cols} "
+                                   "numbers (and no row or column of unit labels).")
         return values, None
     try:
-        raw = pd.read_csv(path, sep=sep, header=None, dtype=str)
+        raw = pd.read_csv(path, sep=sep, header=None, dtype=str, encoding=text)
     except pd.errors.ParserError:  # a header one field shorter than the rows: row labels
-        return _labelled_table(pd.read_csv(path, sep=sep, index_col=0), repr(path.name))
+        return _labelled_table(_read_labelled(path, sep), repr(path.name))
     body = raw.iloc[1:]
     numeric = body.apply(lambda column: column.map(_is_number_or_empty)).to_numpy().all()
     if pd.notna(raw.iat[0, 0]) and numeric and len(body) not in (raw.shape[1],
@@ -372,7 +391,36 @@ def _read_table(path: Path, sep: str):
         table = pd.DataFrame(body.to_numpy(), columns=raw.iloc[0].str.strip())
         return _labelled_table(table.set_axis(table.columns, axis=0).apply(pd.to_numeric),
                                repr(path.name))
-    return _labelled_table(pd.read_csv(path, sep=sep, index_col=0), repr(path.name))
+    rest = raw.iloc[:, 1:]
+    if (rest.shape[1] == len(raw) and raw.iloc[:, 0].notna().all()
+            and rest.apply(lambda column: column.map(_is_number_or_empty)).to_numpy().all()):
+        # a column of row labels beside rows of numbers, no header: the rows' units
+        table = rest.set_axis(raw.iloc[:, 0].str.strip(), axis=0)
+        return _labelled_table(table.set_axis(table.index, axis=1).apply(pd.to_numeric),
+                               repr(path.name))
+    return _labelled_table(_read_labelled(path, sep), repr(path.name))
+
+
+def _read_labelled(path: Path, sep: str):
+    """A table with a header of labels and a first column of labels, both read as text (a
+    label ``001`` is not the number 1), its values as numbers.
+    """
+    import pandas as pd
+
+    table = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    table = table.set_index(table.columns[0])  # (index_col= would parse 001 as 1)
+    table.index = table.index.astype(str).str.strip()
+    table.columns = table.columns.astype(str).str.strip()
+    try:
+        return table.apply(pd.to_numeric)
+    except (TypeError, ValueError) as err:
+        raise SpaconInputError(f"{path.name!r} has entries that are not numbers ({err}).") \
+            from None
+
+
+def _id_like(values: np.ndarray) -> bool:
+    """Whether a row or column of numbers reads as unit labels: whole numbers, no repeats."""
+    return bool(np.all(values == np.round(values)) and len(np.unique(values)) == len(values))
 
 
 def _delimiter(head: list[str], sep: str, name: str) -> str:
@@ -434,7 +482,8 @@ def _read_hdf5_or_mat(path: Path, key: str | None):
         import scipy.io
 
         contents = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
-        shapes = {k: (np.shape(v), np.issubdtype(np.asarray(v).dtype, np.number))
+        shapes = {k: (np.shape(v), sp.issparse(v) or np.issubdtype(np.asarray(v).dtype,
+                                                                    np.number))
                   for k, v in contents.items()}
         name, index = _resolve(key, contents)
         if index is not None and name in contents:
@@ -444,20 +493,61 @@ def _read_hdf5_or_mat(path: Path, key: str | None):
         return matrix, _mat_labels(contents, np.shape(matrix))
     with h5py.File(path, "r") as f:
         datasets: dict[str, h5py.Dataset] = {}
-        # (MATLAB v7.3 keeps the contents of cell arrays under #refs#)
-        f.visititems(lambda n, obj: datasets.__setitem__(n, obj)
-                     if isinstance(obj, h5py.Dataset) and not n.startswith("#") else None)
+        sparse: dict[str, h5py.Group] = {}  # MATLAB v7.3's sparse matrices: data, ir, jc
+
+        def visit(name, obj):
+            if name.startswith("#"):  # (MATLAB v7.3 keeps cell arrays' contents under #refs#)
+                return
+            if isinstance(obj, h5py.Group) and "MATLAB_sparse" in obj.attrs:
+                sparse[name] = obj
+            elif isinstance(obj, h5py.Dataset) and name.rsplit("/", 1)[0] not in sparse:
+                datasets[name] = obj
+
+        f.visititems(visit)
         # MATLAB stores column-major, so h5py sees the transpose: shapes and indices are
         # MATLAB's own, and the matrix is transposed back to keep sources as rows
         matlab = {n: path.suffix.lower() == ".mat" or "MATLAB_class" in d.attrs
                   for n, d in datasets.items()}
         shapes = {n: (d.shape[::-1] if matlab[n] else d.shape, d.dtype.kind in "biuf")
                   for n, d in datasets.items()}
+        shapes.update({n: ((int(g.attrs["MATLAB_sparse"]), len(g["jc"]) - 1), True)
+                       for n, g in sparse.items()})
         name, index = _resolve(None if key is None else key.lstrip("/"), shapes)
         if index is None or name not in shapes:
             name = _pick_dataset(path, name, list(shapes), shapes)
-        values = datasets[name][()]
-        return _take(values.T if matlab[name] else values, name, index, path), None
+        if name in sparse:
+            group = sparse[name]
+            data = group["data"][()] if "data" in group else np.zeros(0)
+            matrix = sp.csc_matrix((data, group["ir"][()], group["jc"][()]),
+                                   shape=shapes[name][0])
+        else:
+            values = datasets[name][()]
+            matrix = _take(values.T if matlab[name] else values, name, index, path)
+        labels = _h5_mat_labels(f, datasets, np.shape(matrix)) if any(matlab.values()) or \
+            sparse else None
+        return matrix, labels
+
+
+def _h5_mat_labels(f, datasets: dict, shape: tuple) -> np.ndarray | None:
+    """A MATLAB v7.3 file's labels: its cell arrays of text with an entry per row of the
+    matrix (each entry a reference to a char array under ``#refs#``), as
+    :func:`_mat_labels` reads older files' (one such array, no label repeated).
+    """
+    if len(shape) != 2:
+        return None
+    contents = {}
+    for name, d in datasets.items():
+        if d.attrs.get("MATLAB_class") not in (b"cell", "cell") or d.size != shape[0]:
+            continue
+        try:
+            entries = [f[ref] for ref in d[()].ravel()]
+        except (TypeError, ValueError, KeyError):
+            continue
+        if all(e.attrs.get("MATLAB_class") in (b"char", "char") for e in entries):
+            contents[name] = np.array(  # a column, as scipy.io.loadmat gives older files' cells
+                ["".join(map(chr, np.asarray(e[()]).ravel())) for e in entries],
+                dtype=object)[:, None]
+    return _mat_labels(contents, shape)
 
 
 def _mat_labels(contents: dict, shape: tuple) -> np.ndarray | None:
