@@ -175,6 +175,10 @@ def test_tables_read_as_written(tmp_path):
         f.write(pd.DataFrame(values).to_csv(index=False, header=False))
     conn = read_connectivity(tmp_path / "b.csv")
     assert conn.labels is None and np.allclose(dense(conn), values)
+    pd.DataFrame({"source": list("abca"), "target": list("bcac"), "weight": [1, 2, 3, 4]}) \
+        .to_csv(tmp_path / "edges.csv", index=False)
+    with pytest.raises(SpaconInputError, match="looks like an edge list"):
+        read_connectivity(tmp_path / "edges.csv")
     ids = [385, 409, 10, 20, 30]
     pd.DataFrame(values, index=ids, columns=ids).to_csv(tmp_path / "ids.csv")
     assert list(read_connectivity(tmp_path / "ids.csv").labels) == list(map(str, ids))

@@ -414,8 +414,17 @@ def _read_labelled(path: Path, sep: str):
     try:
         return table.apply(pd.to_numeric)
     except (TypeError, ValueError) as err:
-        raise SpaconInputError(f"{path.name!r} has entries that are not numbers ({err}).") \
-            from None
+        raise SpaconInputError(f"{path.name!r} has entries that are not numbers ({err})."
+                               f"{_edge_list_hint(*table.shape)}") from None
+
+
+def _edge_list_hint(n_rows: int, n_cols: int) -> str:
+    """What to do with a table of a few columns and many rows: an edge list."""
+    if not n_cols <= 2 < n_rows:
+        return ""
+    return (" It looks like an edge list (source, target, weight per row): make it a square "
+            "matrix first, e.g. df.pivot_table(index='source', columns='target', "
+            "values='weight', fill_value=0) in pandas.")
 
 
 def _id_like(values: np.ndarray) -> bool:
@@ -454,9 +463,8 @@ def _labelled_table(table, name: str):
     """
     rows, cols = table.index.astype(str), table.columns.astype(str)
     if len(rows) != len(cols):
-        raise SpaconInputError(
-            f"{name} is not square: {len(rows)} labelled rows, {len(cols)} columns."
-        )
+        raise SpaconInputError(f"{name} is not square: {len(rows)} labelled rows, "
+                               f"{len(cols)} columns.{_edge_list_hint(len(rows), len(cols))}")
     if set(rows) != set(cols):
         missing = sorted(set(rows) ^ set(cols))[:5]
         raise SpaconInputError(
