@@ -314,3 +314,12 @@ def test_simulate_names_sizes_and_quotes_its_command(tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert (out / "my brain.h5ad").exists()  # not my brain.h5ad.h5ad
     assert "--adata 'my brain.h5ad'" in (out / "README.txt").read_text()
+
+
+def test_overwrite_removes_checkpoints_of_another_number_of_processes(inputs, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    for r in range(2):  # an interrupted two-process run's
+        (out / f"checkpoint.rank{r}.pt").write_bytes(b"x")
+    assert main(base_args(inputs, out) + ["--overwrite", "--figures", "none", "--no-report"]) == 0
+    assert (out / "result.h5ad").exists() and not list(out.glob("checkpoint*"))

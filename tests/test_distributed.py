@@ -242,3 +242,59 @@ def test_distributed_run_stopped_with_ctrl_c_resumes_to_the_same_result(sim_inpu
     np.testing.assert_array_equal(a.obsm["X_spacon_con"], b.obsm["X_spacon_con"])
     np.testing.assert_array_equal(a.obsm["X_spacon_spa"], b.obsm["X_spacon_spa"])
     assert not list(out.glob("checkpoint*"))
+
+
+OTHER_DATA_WORKER = """
+import os, sys, torch.distributed as dist
+import spacon
+from spacon import SpaconInputError
+dist.init_process_group("gloo")
+adata, conn = spacon.datasets.synthetic_brain(n_cells=800, n_genes=60, n_sections=4,
+                                              n_regions=8, n_modules=2,
+                                              seed=3 + dist.get_rank())  # other cells on rank 1
+spacon.pp.normalize(adata)
+spacon.pp.spatial_graph(adata, n_neighbors=6)
+model = spacon.SpaCon(adata, connectome_key=None, hidden_dims=(16, 8, 4), seed=0)
+try:
+    model.train(mode="sampled", epochs=1, batch_size=64, max_steps=2, progress=False)
+    outcome = "trained"
+except SpaconInputError as err:
+    outcome = str(err)
+open(os.path.join(sys.argv[1], f"outcome{dist.get_rank()}"), "w").write(outcome)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_ranks_with_different_data_are_refused_before_training(tmp_path):
+    run = torchrun_worker(OTHER_DATA_WORKER, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for r in range(2):  # every rank stops with the same clear error, no hang, no gloo abort
+        assert "hold different training data" in (tmp_path / f"outcome{r}").read_text()
+
+
+def test_checkpoints_of_another_number_of_processes_are_named(tmp_path, capsys):
+    """--resume with another number of processes says how the run was started; Ctrl-C after
+    a distributed run's training says its checkpoints are kept."""
+    from spacon._pipeline import checkpoints_in, prepare_output
+    from spacon.cli import _interrupted
+
+    out = tmp_path / "run"
+    out.mkdir()
+    for r in range(2):
+        (out / f"checkpoint.rank{r}.pt").write_bytes(b"x")
+    (out / "checkpoint_notes.pt").write_bytes(b"x")  # not a checkpoint of spacon's
+    assert [p.name for p in checkpoints_in(out)] == ["checkpoint.rank0.pt", "checkpoint.rank1.pt"]
+    with pytest.raises(spacon.SpaconInputError, match="written by 2 processes and this run has "
+                       "1: resume under torchrun --nproc-per-node 2"):
+        prepare_output(out, overwrite=False, resume=True)
+    with pytest.raises(spacon.SpaconInputError, match="pass --resume to continue it, under "
+                       "torchrun --nproc-per-node 2"):
+        prepare_output(out, overwrite=False, resume=False, world_size=3)
+    assert "checkpoint is kept in" in _interrupted(str(out), resumable=True, staged=True)
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "checkpoint.pt").write_bytes(b"x")
+    with pytest.raises(spacon.SpaconInputError, match="written by 1 process and this run has "
+                       "2: resume without torchrun"):
+        prepare_output(one, overwrite=False, resume=True, world_size=2)

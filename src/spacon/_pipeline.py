@@ -230,6 +230,31 @@ def checkpoint_files(world_size: int = 1) -> list[str]:
     return [f"{stem}.rank{r}{suffix}" for r in range(world_size)]
 
 
+def checkpoints_in(out: Path) -> list[Path]:
+    """The checkpoint files in ``out``, of a one-process run or of each rank of a distributed
+    one (whatever the number of processes now).
+    """
+    stem, suffix = Path(CHECKPOINT).stem, Path(CHECKPOINT).suffix
+    if not Path(out).is_dir():
+        return []
+    return sorted(p for p in Path(out).glob(f"{stem}*{suffix}") if p.name == CHECKPOINT
+                  or re.fullmatch(rf"{re.escape(stem)}\.rank\d+{re.escape(suffix)}", p.name))
+
+
+def checkpoint_processes(out: Path) -> int | None:
+    """How many processes wrote the checkpoints in ``out`` (``None``: none there)."""
+    found = [p.name for p in checkpoints_in(out)]
+    if not found:
+        return None
+    ranks = [n for n in found if n != CHECKPOINT]
+    return len(ranks) if ranks else 1
+
+
+def _launch(processes: int) -> str:
+    return ("without torchrun (one process)" if processes == 1 else
+            f"under torchrun --nproc-per-node {processes}")
+
+
 def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
                    world_size: int = 1) -> Path:
     """Check that ``out`` can take a run's results before any work is done.
@@ -243,6 +268,12 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
         raise SpaconInputError(f"--out {str(out)!r} exists and is not a directory.")
     names = checkpoint_files(world_size)
     missing = [n for n in names if not (out / n).exists()]
+    written_by = checkpoint_processes(out)
+    if resume and missing and written_by is not None and written_by != world_size:
+        raise SpaconInputError(
+            f"--resume: the checkpoints in {out} were written by {written_by} process"
+            f"{'es' if written_by > 1 else ''} and this run has {world_size}: resume "
+            f"{_launch(written_by)}, as the run was started.")
     if resume and missing:
         finished = (out / "result.h5ad").exists()
         raise SpaconInputError(
@@ -251,7 +282,6 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
                "into it, pass --overwrite instead of --resume, or choose another --out."
                if finished else "; run without --resume to start a new run.")
         )
-    checkpoint = out / names[0]
     if (out / "result.h5ad").exists() and not overwrite:
         raise SpaconInputError(
             f"{out}/result.h5ad exists already; choose another --out or pass --overwrite."
@@ -261,8 +291,9 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
     leftover = stale_staging(out)  # of a command killed while writing: never a result
     if (not resume and not overwrite and out.is_dir()
             and any(p not in leftover for p in out.iterdir())):
-        hint = (" It holds an interrupted run's checkpoint: pass --resume to continue it."
-                if checkpoint.exists() else "")
+        hint = ("" if written_by is None else " It holds an interrupted run's checkpoint: "
+                "pass --resume to continue it" + (
+                    "." if written_by == world_size else f", {_launch(written_by)}."))
         raise SpaconInputError(
             f"--out {str(out)!r} exists and is not empty; choose another --out or pass "
             f"--overwrite.{hint}"
@@ -801,8 +832,9 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
         write_text(json.dumps(summary, indent=1, default=_jsonable), staging / "summary.json")
         stage.then(lambda: remove_stale_outputs(out, has_model=model is not None,
                                                 figures=figures, report=not config.no_report))
-        for name in checkpoint_files(world_size):  # the finished model is in DIR/model/
-            stage.then(lambda name=name: (out / name).unlink(missing_ok=True))
+        # the finished model is in DIR/model/; an earlier run's checkpoints of another number
+        # of processes (--overwrite) go too
+        stage.then(lambda: [path.unlink(missing_ok=True) for path in checkpoints_in(out)])
     return summary
 
 

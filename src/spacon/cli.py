@@ -109,19 +109,19 @@ def _prepare_abc(args) -> int:
 
 
 def _run(args) -> int:
-    from ._pipeline import run
+    from ._pipeline import checkpoints_in, run
 
     config = _config(args)
     try:
         adata, summary = run(config)
     except SpaconInputError as err:
         out = Path(config.out or "")
-        if (config.out and "checkpoint" not in str(err) and (out / "checkpoint.pt").is_file()
-                and not (out / "result.h5ad").is_file()):
+        kept = checkpoints_in(out) if config.out else []
+        if kept and "checkpoint" not in str(err) and not (out / "result.h5ad").is_file():
             # e.g. an error after training (the domains, the figures): the model is not lost
             raise SpaconInputError(
-                f"{err} The training's checkpoint is kept in {out}/checkpoint.pt: fix what "
-                "the error names and run the command again with --resume to go on from "
+                f"{err} The training's checkpoint is kept in {_names(kept)}: fix what the "
+                "error names and run the command again with --resume to go on from "
                 "it.") from err
         raise
     if summary is None:  # a rank other than 0 of a distributed run: rank 0 reports
@@ -610,7 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--overwrite", action="store_true", default=None,
                        help="replace an existing result in --out")
     files.add_argument("--resume", action="store_true", default=None,
-                       help="continue an interrupted run from DIR/checkpoint.pt (same options)")
+                       help="continue an interrupted run from its checkpoint(s) in DIR (same options, "
+                       "same number of processes)")
     files.add_argument("--checkpoint-interval", type=float,
                        help="seconds between training checkpoints within an epoch (300)")
     files.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -791,6 +792,7 @@ def _interrupted(out: str | None, resumable: bool, staged: bool) -> str:
     """What Ctrl-C left in the output folder: a run's or a domains call's outputs are moved
     into place together (:mod:`spacon.io._staged`), so all of this command's or none.
     """
+    from ._pipeline import checkpoints_in
     from .io._staged import created, published, started
 
     # --out, or given in a --config: the folder the command was writing to, or made
@@ -799,9 +801,10 @@ def _interrupted(out: str | None, resumable: bool, staged: bool) -> str:
         return "interrupted; nothing was saved"
     if folder.resolve() in published:
         return f"interrupted after the results were written to {folder}"
-    if resumable and (folder / "checkpoint.pt").is_file():
+    kept = checkpoints_in(folder)
+    if resumable and kept:
         # after training (domains, figures): the trained model's checkpoint is kept
-        return (f"interrupted; the trained model's checkpoint is kept in {folder}/checkpoint.pt:"
+        return (f"interrupted; the trained model's checkpoint is kept in {_names(kept)}:"
                 " run the same command with --resume to go on without training again")
     if (folder / "result.h5ad").is_file():
         if staged:
@@ -813,6 +816,13 @@ def _interrupted(out: str | None, resumable: bool, staged: bool) -> str:
         if made.is_dir() and not any(made.iterdir()):
             made.rmdir()
     return "interrupted; nothing was saved"
+
+
+def _names(paths: list[Path]) -> str:
+    """``DIR/checkpoint.pt``, or ``DIR/checkpoint.rank0.pt .. rank1.pt`` (one per process)."""
+    if len(paths) == 1:
+        return str(paths[0])
+    return f"{paths[0]} .. {paths[-1].name} (one per process)"
 
 
 def _top_k(text: str) -> int | None:

@@ -332,6 +332,11 @@ class SpaCon:
         device = resolve_device(device)
         sync = _sync(config, device)
         config = self._resolve(config, sync)
+        # every rank must train on the same data: 52 bits of the fingerprint, exact in float64
+        if not sync.same([float(int(config.data[:13], 16))]):
+            raise SpaconInputError(
+                "the processes hold different training data (expression or graphs differ "
+                "between ranks): every rank must read the same files with the same options.")
         with _own_random_state(device), deterministic_algorithms(device), flush_denormals(), \
                 keep_freed_memory(), cpu_threads(choose_threads(threads)) as n_threads:
             if seed is not None:
