@@ -160,6 +160,17 @@ def test_gpu_ranks_use_nccl_on_their_local_device(monkeypatch):
     assert calls == {"device": 1, "backend": "nccl"}
 
 
+# a worker's last lines: each rank writes what its call gave (an error's message) to a file
+OUTCOME = """
+try:
+    {call}
+    outcome = "done"
+except SpaconInputError as err:
+    outcome = str(err)
+open(os.path.join(sys.argv[1], f"outcome{{dist.get_rank()}}"), "w").write(outcome)
+dist.destroy_process_group()
+"""
+
 RESUME_WORKER = SETUP + """
 import os, sys, torch.distributed as dist
 from spacon import SpaconInputError
@@ -171,15 +182,8 @@ dist.barrier()
 if dist.get_rank() == 1:
     os.remove(os.path.join(sys.argv[1], "ck.rank1.pt"))  # one rank lost its checkpoint
 dist.barrier()
-try:
-    model.train(mode="sampled", epochs=1, batch_size=64, max_steps=3, progress=False,
-                checkpoint=ckpt, resume=True)
-    outcome = "resumed"
-except SpaconInputError as err:
-    outcome = str(err)
-open(os.path.join(sys.argv[1], f"outcome{dist.get_rank()}"), "w").write(outcome)
-dist.destroy_process_group()
-"""
+""" + OUTCOME.format(call='model.train(mode="sampled", epochs=1, batch_size=64, max_steps=3, '
+                    'progress=False, checkpoint=ckpt, resume=True)')
 
 
 @pytest.mark.slow
@@ -255,14 +259,8 @@ adata, conn = spacon.datasets.synthetic_brain(n_cells=800, n_genes=60, n_section
 spacon.pp.normalize(adata)
 spacon.pp.spatial_graph(adata, n_neighbors=6)
 model = spacon.SpaCon(adata, connectome_key=None, hidden_dims=(16, 8, 4), seed=0)
-try:
-    model.train(mode="sampled", epochs=1, batch_size=64, max_steps=2, progress=False)
-    outcome = "trained"
-except SpaconInputError as err:
-    outcome = str(err)
-open(os.path.join(sys.argv[1], f"outcome{dist.get_rank()}"), "w").write(outcome)
-dist.destroy_process_group()
-"""
+""" + OUTCOME.format(call='model.train(mode="sampled", epochs=1, batch_size=64, max_steps=2, '
+                    'progress=False)')
 
 
 @pytest.mark.slow
