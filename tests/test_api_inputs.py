@@ -35,9 +35,14 @@ def test_the_domain_tree_of_reordered_cells_is_refused(prepared):
     spacon.tl.fuse(adata, 0)
     spacon.tl.domains(adata, n_domains=4, seed=0, n_jobs=1)
     spacon.pl.domain_tree(adata, key="spacon_domain")  # as called
+    renamed = adata.copy()
+    renamed.obs_names = [f"c{i}" for i in range(adata.n_obs)]
+    spacon.pl.domain_tree(renamed, key="spacon_domain")  # the same cells under other names
     shuffled = adata[np.random.default_rng(0).permutation(adata.n_obs)].copy()
-    with pytest.raises(SpaconInputError, match="other cells, or on these in another order"):
+    with pytest.raises(SpaconInputError, match="the cells were reordered"):
         spacon.pl.domain_tree(shuffled, key="spacon_domain")
+    spacon.tl.domains(adata, seed=0, n_jobs=1, key_added="chosen")  # the number chosen
+    spacon.pl.domain_tree(adata, key="chosen")
 
 
 def test_markers_of_a_rare_domain_survive_the_cell_subset(prepared):
@@ -83,6 +88,7 @@ def test_whole_number_floats_are_taken(prepared):
     np.testing.assert_array_equal(a.obsm["X_smoothed"], b.obsm["X_smoothed"])
     assert len(np.unique(spacon.tl.spatial_folds(adata, 3.0))) == 3
     spacon.pl.domains(adata, key="region", max_sections=2.0)
+    spacon.pl.domains(adata, key="region", max_sections=np.inf)  # all
 
 
 def test_a_nullable_boolean_hold_out_column_is_one_fold(prepared):

@@ -175,6 +175,8 @@ def test_config_as_a_user_writes_it(tmp_path):
     cfg.write_text('section_order = "s001, s000"\nn_domains = [4.0, 8]\n', encoding="utf-8-sig")
     config = RunConfig.from_toml(cfg)
     assert config.section_order == ["s001", "s000"] and config.n_domains == [4, 8]
+    cfg.write_text("section_order = [1, 2, 3]\n")  # sections numbered
+    assert RunConfig.from_toml(cfg).section_order == ["1", "2", "3"]
 
 
 def test_unwritable_output(inputs, tmp_path, capsys):

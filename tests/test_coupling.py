@@ -234,6 +234,10 @@ def test_evaluate_coupling_checks_its_output_and_config_before_the_work(sim_inpu
                  "--out", str(tmp_path / "c")]) == 2
     assert "--method spearman or pearson" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+    (tmp_path / "bad.csv").write_text("not,a\nmatrix\n")
+    bad = [*data[:2], "--connectivity", str(tmp_path / "bad.csv"), *data[4:]]
+    assert main(["evaluate", "coupling", *bad, "--out", str(tmp_path / "n1" / "n2" / "o")]) == 2
+    assert not (tmp_path / "n1").exists()  # no folder it made is left
 
 
 def test_too_few_pairs_give_nan_rows():

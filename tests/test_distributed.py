@@ -288,8 +288,10 @@ def test_checkpoints_of_another_number_of_processes_are_named(tmp_path, capsys):
         prepare_output(out, overwrite=False, resume=True)
     with pytest.raises(spacon.SpaconInputError, match="pass --resume to continue it, under "
                        "torchrun --nproc-per-node 2"):
-        prepare_output(out, overwrite=False, resume=False, world_size=3)
+        prepare_output(out, overwrite=False, resume=False, world_size=1)
     assert "checkpoint is kept in" in _interrupted(str(out), resumable=True, staged=True)
+    with pytest.raises(spacon.SpaconInputError, match="holds no checkpoint.rank2.pt"):
+        prepare_output(out, overwrite=False, resume=True, world_size=3)  # one lost: named
     one = tmp_path / "one"
     one.mkdir()
     (one / "checkpoint.pt").write_bytes(b"x")

@@ -179,6 +179,12 @@ def test_tables_read_as_written(tmp_path):
         .to_csv(tmp_path / "edges.csv", index=False)
     with pytest.raises(SpaconInputError, match="looks like an edge list"):
         read_connectivity(tmp_path / "edges.csv")
+    (tmp_path / "r.csv").write_text("A,B\nA,0,1\nB,1,0\n")  # R's write.table: a short header
+    conn = read_connectivity(tmp_path / "r.csv")
+    assert list(conn.labels) == ["A", "B"] and np.allclose(dense(conn), [[0, 1], [1, 0]])
+    (tmp_path / "na.csv").write_text(",A,B\nA,NA,1\nB,1,#N/A\n")  # R's and Excel's NaN
+    with pytest.raises(SpaconInputError, match="NaN or infinite values on its diagonal"):
+        read_connectivity(tmp_path / "na.csv")
     ids = [385, 409, 10, 20, 30]
     pd.DataFrame(values, index=ids, columns=ids).to_csv(tmp_path / "ids.csv")
     assert list(read_connectivity(tmp_path / "ids.csv").labels) == list(map(str, ids))

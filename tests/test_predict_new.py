@@ -380,6 +380,13 @@ def test_embed_without_connectivity_ignores_a_stored_connectome(sim_inputs, trai
     assert "X_spacon_con" not in b.obsm and "connectome_connectivities" not in b.obsp
     assert "connectome_neighbors" not in b.uns
     np.testing.assert_allclose(b.obsm["X_spacon_spa"], a.obsm["X_spacon_spa"], atol=1e-5)
+    # an earlier call kept as the truth to score against (the others are dropped)
+    assert main(["embed", "--model", str(trained_run), "--adata",
+                 str(trained_run / "result.h5ad"), "--alpha", "0", "--truth",
+                 "spacon_domain_alpha1", "--out", str(tmp_path / "scored")]) == 0
+    scored = ad.read_h5ad(tmp_path / "scored" / "result.h5ad")
+    assert "spacon_domain_alpha1" in scored.obs and "X_spacon_alpha1" not in scored.obsm
+    capsys.readouterr()
     assert main(["domains", "--result", str(again), "--alpha", "1", "--figures", "none",
                  "--no-report", "--out", str(tmp_path / "d")]) == 2
     assert "spacon embed without --connectivity" in capsys.readouterr().err
@@ -464,5 +471,11 @@ def test_predict_over_another_run_s_folder_leaves_none_of_its_results(
     assert main(["predict", "--model", str(trained_run), "--adata",
                  str(sim_inputs / "synthetic_brain.h5ad"), "--unit-key", "unit",
                  "--out", str(other), "--overwrite"]) == 0
-    assert sorted(p.name for p in other.iterdir()) == [
-        "notes.txt", "predicted_connectivity.npz", "result.h5ad"]
+    assert sorted(p.name for p in other.iterdir()) == [  # a model stays: it may be the one used
+        "model", "notes.txt", "predicted_connectivity.npz", "result.h5ad"]
+    project = tmp_path / "project"  # a model kept in the folder the results go to
+    shutil.copytree(trained_run / "model", project / "model")
+    assert main(["embed", "--model", str(project / "model"), "--adata",
+                 str(sim_inputs / "synthetic_brain.h5ad"), "--alpha", "0", "--out", str(project),
+                 "--overwrite"]) == 0
+    assert (project / "model" / "model.pt").exists() and (project / "domains.csv").exists()

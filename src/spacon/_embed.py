@@ -69,7 +69,8 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     normalize_like_training(adata, config, preprocessing, meta["var_names"])
     adata = _model_genes(adata, model_dir)
     _spatial_graph(adata, config, preprocessing.get("spatial_graph") or {})
-    _drop_earlier_embeddings(adata, connectivity=config.connectivity is not None)
+    _drop_earlier_embeddings(adata, connectivity=config.connectivity is not None,
+                             truth=config.truth)
     if config.connectivity is None:
         _drop_stored_graph(adata, meta.get("params", {}).get("connectome_key"))
     else:
@@ -86,12 +87,12 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     return adata, domains
 
 
-def _drop_earlier_embeddings(adata, connectivity: bool) -> None:
+def _drop_earlier_embeddings(adata, connectivity: bool, truth: str | None = None) -> None:
     """An input that is a run's result holds its embeddings and domains: all are replaced
     (the connectivity embedding removed when the tissue is embedded without it), so none of
     another model's or data's stays beside the new ones.
     """
-    drop_domain_calls(adata)
+    drop_domain_calls(adata, spare=() if truth is None else (truth,))
     fused = re.compile(re.escape(_keys.EMBEDDING_FUSED) + r"(_alpha[0-9.]+)?")
     for key in [k for k in adata.obsm if fused.fullmatch(str(k))]:
         del adata.obsm[key]

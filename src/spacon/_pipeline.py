@@ -172,8 +172,8 @@ def _of_kind(value, kind) -> bool:
     """Whether a list entry is a ``kind`` as written: no booleans for numbers, whole numbers
     for integers (4.5 is no number of domains), finite numbers.
     """
-    if kind is str:
-        return isinstance(value, str)
+    if kind is str:  # (section names may be written as numbers)
+        return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     return math.isfinite(value) and (kind is float or float(value).is_integer())
@@ -241,13 +241,20 @@ def checkpoints_in(out: Path) -> list[Path]:
                   or re.fullmatch(rf"{re.escape(stem)}\.rank\d+{re.escape(suffix)}", p.name))
 
 
-def checkpoint_processes(out: Path) -> int | None:
-    """How many processes wrote the checkpoints in ``out`` (``None``: none there)."""
-    found = [p.name for p in checkpoints_in(out)]
-    if not found:
-        return None
-    ranks = [n for n in found if n != CHECKPOINT]
-    return len(ranks) if ranks else 1
+def other_launch(out: Path, world_size: int) -> int | None:
+    """How many processes wrote the checkpoints in ``out`` where that cannot be this run's
+    ``world_size`` (one process's file against ranks' files, or a rank beyond this run's
+    last; at least that many where a higher rank's file is missing), else ``None``.
+    """
+    names = [p.name for p in checkpoints_in(out)]
+    ranks = [int(re.search(r"rank(\d+)", n)[1]) for n in names if n != CHECKPOINT]
+    if world_size == 1 and ranks and CHECKPOINT not in names:
+        return max(ranks) + 1
+    if world_size > 1 and not ranks and CHECKPOINT in names:
+        return 1
+    if ranks and max(ranks) + 1 > world_size:
+        return max(ranks) + 1
+    return None
 
 
 def _launch(processes: int) -> str:
@@ -268,8 +275,8 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
         raise SpaconInputError(f"--out {str(out)!r} exists and is not a directory.")
     names = checkpoint_files(world_size)
     missing = [n for n in names if not (out / n).exists()]
-    written_by = checkpoint_processes(out)
-    if resume and missing and written_by is not None and written_by != world_size:
+    written_by = other_launch(out, world_size)
+    if resume and missing and written_by is not None:
         raise SpaconInputError(
             f"--resume: the checkpoints in {out} were written by {written_by} process"
             f"{'es' if written_by > 1 else ''} and this run has {world_size}: resume "
@@ -291,9 +298,9 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False,
     leftover = stale_staging(out)  # of a command killed while writing: never a result
     if (not resume and not overwrite and out.is_dir()
             and any(p not in leftover for p in out.iterdir())):
-        hint = ("" if written_by is None else " It holds an interrupted run's checkpoint: "
+        hint = ("" if not checkpoints_in(out) else " It holds an interrupted run's checkpoint: "
                 "pass --resume to continue it" + (
-                    "." if written_by == world_size else f", {_launch(written_by)}."))
+                    "." if written_by is None else f", {_launch(written_by)}."))
         raise SpaconInputError(
             f"--out {str(out)!r} exists and is not empty; choose another --out or pass "
             f"--overwrite.{hint}"
@@ -439,12 +446,13 @@ def no_empty_output_on_error(out) -> Iterator[None]:
     """Remove ``out`` again when an input error stops a command after it created the directory
     but before anything was written there.
     """
-    existed = out is None or Path(out).exists()
+    made = [] if out is None else [p for p in (Path(out), *Path(out).parents) if not p.exists()]
     try:
         yield
     except SpaconInputError:
-        if not existed and Path(out).is_dir() and not any(Path(out).iterdir()):
-            Path(out).rmdir()
+        for folder in made:  # innermost first: --out and the folders made above it
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise
 
 
@@ -860,12 +868,13 @@ def remove_stale_outputs(out: Path, *, has_model: bool, figures: list[str],
             folder.rmdir()
 
 
-def drop_domain_calls(adata, keep=()) -> None:
+def drop_domain_calls(adata, keep=(), spare=()) -> None:
     """Remove earlier domain columns (and their ``uns``) but those of the alphas in ``keep``,
     and every level column, so that ``result.h5ad``, ``domains.csv`` and the summary describe
-    the same calls; the trees of the alphas kept stay, to be cut without refitting.
+    the same calls; the trees of the alphas kept stay, to be cut without refitting. Columns
+    named in ``spare`` stay too (e.g. an earlier call given as ``--truth``).
     """
-    kept = {_keys.domain_for_alpha(a) for a in keep}
+    kept = {_keys.domain_for_alpha(a) for a in keep} | set(spare)
     calls = re.compile(re.escape(_keys.DOMAIN) + r"_alpha[0-9.]+(_k[0-9]+)?")
     for column in [c for c in adata.obs if calls.fullmatch(str(c))]:
         if column not in kept:
@@ -881,12 +890,13 @@ RESULT_FILES = ("result.h5ad", DOMAINS_CSV, "summary.json", REPORT, "predicted_c
 def remove_other_results(out: Path, written: tuple[str, ...]) -> None:
     """After ``spacon embed`` or ``predict`` wrote ``written`` into ``out`` (``--overwrite``),
     remove what another command left there that would describe other data: its domains,
-    summary, report, figures and model. Only spacon's own outputs; nothing else is touched.
+    summary, report and figures. Only spacon's own outputs; a ``model/`` stays (it may be
+    the very model these commands just used).
     """
     for name in RESULT_FILES:
         if name not in written and (out / name).is_file():
             (out / name).unlink()
-    remove_stale_outputs(out, has_model=False, figures=[], report=False)
+    remove_stale_outputs(out, has_model=True, figures=[], report=False)
 
 
 def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:

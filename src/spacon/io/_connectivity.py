@@ -407,20 +407,23 @@ def _read_labelled(path: Path, sep: str):
     """
     import pandas as pd
 
-    table = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8-sig", keep_default_na=False)
-    table = table.set_index(table.columns[0])  # (index_col= would parse 001 as 1)
-    table.index = table.index.astype(str).str.strip()
+    text = "utf-8-sig"
+    table = pd.read_csv(path, sep=sep, index_col=0, encoding=text)  # (NaN, NA, #N/A as NaN)
+    # the row labels again, as text: index_col= parses a label 001 as the number 1
+    names = pd.read_csv(path, sep=sep, header=None, usecols=[0], dtype=str, skiprows=1,
+                        keep_default_na=False, encoding=text)[0]
+    if len(names) == len(table):
+        table.index = names.str.strip().to_numpy()
     table.columns = table.columns.astype(str).str.strip()
-    try:
-        return table.apply(pd.to_numeric)
-    except (TypeError, ValueError) as err:
-        raise SpaconInputError(f"{path.name!r} has entries that are not numbers ({err})."
-                               f"{_edge_list_hint(*table.shape)}") from None
+    if not all(np.issubdtype(t, np.number) for t in table.dtypes):
+        raise SpaconInputError(f"{path.name!r} has entries that are not numbers."
+                               f"{_edge_list_hint(*table.shape)}")
+    return table
 
 
 def _edge_list_hint(n_rows: int, n_cols: int) -> str:
     """What to do with a table of a few columns and many rows: an edge list."""
-    if not n_cols <= 2 < n_rows:
+    if not (n_cols <= 2 and n_rows > n_cols + 1):
         return ""
     return (" It looks like an edge list (source, target, weight per row): make it a square "
             "matrix first, e.g. df.pivot_table(index='source', columns='target', "

@@ -315,13 +315,6 @@ class SpaCon:
         """
         if resume and checkpoint is None:
             raise SpaconInputError("resume=True needs checkpoint= (the file to resume from).")
-        if self.module.use_connectivity and self.data.connectome is None:
-            key = self.params["connectome_key"]
-            raise SpaconInputError(
-                f"the model has a connectivity encoder but the data have no connectome graph "
-                f"{key!r} to train it on: build one with spacon.pp.connectome_graph(adata, "
-                f"connectivity, key_added={key!r}) and load the model again (the data loaded "
-                "without one can only be embedded by the spatial encoder).")
         config = TrainConfig(
             epochs, mode=mode, batch_size=batch_size, fanouts=tuple(fanouts),
             spatial_sampling=spatial_sampling, spatial_fanout=spatial_fanout, lr=lr,
@@ -337,6 +330,14 @@ class SpaCon:
             raise SpaconInputError(
                 "the processes hold different training data (expression or graphs differ "
                 "between ranks): every rank must read the same files with the same options.")
+        # (after the ranks' check: every rank, with the same data, says it alike)
+        if self.module.use_connectivity and self.data.connectome is None:
+            key = self.params["connectome_key"]
+            raise SpaconInputError(
+                f"the model has a connectivity encoder but the data have no connectome graph "
+                f"{key!r} to train it on: build one with spacon.pp.connectome_graph(adata, "
+                f"connectivity, key_added={key!r}) and load the model again (the data loaded "
+                "without one can only be embedded by the spatial encoder).")
         with _own_random_state(device), deterministic_algorithms(device), flush_denormals(), \
                 keep_freed_memory(), cpu_threads(choose_threads(threads)) as n_threads:
             if seed is not None:

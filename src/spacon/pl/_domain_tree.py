@@ -10,6 +10,10 @@ from .._errors import SpaconInputError
 from .._utils import labels_column
 from ._figures import colours_of
 
+# the domains and the tree's cut of the same cells agree at least this much (ARI; refined
+# domains differ in a few cells, reordered cells agree by chance)
+MIN_AGREEMENT = 0.5
+
 
 def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] | None = None,
                 ax=None):
@@ -37,7 +41,7 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     """
     from scipy.cluster.hierarchy import dendrogram
 
-    from ..tl._domains import cells_digest
+    from ..tl._domain_selection import adjusted_rand
     from ..tl._mixture_tree import MixtureTree
     from ._figure import figure_and_axes
 
@@ -53,12 +57,6 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
             f"the domain tree in uns[{key!r}] was built on {len(leaves)} cells and adata has "
             f"{adata.n_obs} (a subset keeps the whole data's uns); draw the tree from the data "
             "the domains were called on.")
-    cells = stored["tree"].get("cells")
-    if cells is not None and cells != cells_digest(adata):
-        raise SpaconInputError(
-            f"the domain tree in uns[{key!r}] was built on other cells, or on these in another "
-            "order (its leaves are listed cell by cell); draw it from the data the domains "
-            "were called on, in their order.")
     domains = pd.Categorical(labels_column(adata, key))
     n_domains = len(pd.unique(domains.dropna()))
     if n_domains > tree.n_leaves:
@@ -66,10 +64,19 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
             f"obs[{key!r}] holds {n_domains} domains, more than the {tree.n_leaves} leaves of "
             f"its tree: n_domains above the leaves fits a mixture of its own, not nested in "
             f"the tree. Draw the tree of a call with at most {tree.n_leaves} domains.")
+    labelled = domains.codes >= 0
+    # the domains are the tree's cut cell by cell (refined, a few cells differ): not so, by
+    # far, once the cells were reordered
+    agreement = adjusted_rand(tree.cut(n_domains)[leaves[labelled]],
+                              domains.codes[labelled].astype(np.int64)) if n_domains > 1 else 1.0
+    if agreement < MIN_AGREEMENT:
+        raise SpaconInputError(
+            f"obs[{key!r}] is not the cut of the domain tree in uns[{key!r}] cell by cell "
+            f"(ARI {agreement:.2f}): the cells were reordered since the domains were called; "
+            "draw the tree from the data they were called on, in their order.")
     colours = dict(zip(domains.categories, colours_of(adata, key, len(domains.categories))))
     # the domain (at the level shown in obs[key]) that most of each leaf's cells carry, by
     # category code (unused categories and cells without a domain shift no column)
-    labelled = domains.codes >= 0
     counts = np.zeros((tree.n_leaves, len(domains.categories)), dtype=np.int64)
     np.add.at(counts, (leaves[labelled], domains.codes[labelled]), 1)
     leaf_domain = {leaf: domains.categories[row.argmax()]

@@ -96,8 +96,13 @@ def _point_size(n_points: int, panel_inches: float = 3.0) -> float:
     return float(np.clip(0.25 * area / max(n_points, 1), 1.0, 120.0))
 
 
+def _count_or_all(name: str, value):
+    """A whole number >= 1, or ``np.inf`` for all (as it always meant here)."""
+    return value if value == np.inf else whole_number(name, value)
+
+
 def _shown_slices(cuts, max_sections):
-    max_sections = whole_number("max_sections", max_sections)
+    max_sections = _count_or_all("max_sections", max_sections)
     shown = np.unique(np.linspace(0, len(cuts.names) - 1,
                                   min(len(cuts.names), max_sections)).astype(int))
     what = "sections" if cuts.depth == "section" else "slices"
@@ -350,7 +355,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     check_section_key(adata, section_key)
     cat, colours = categories_and_colours(adata, key)
     idx = np.arange(adata.n_obs)
-    max_cells = whole_number("max_cells", max_cells)
+    max_cells = _count_or_all("max_cells", max_cells)
     if len(idx) > max_cells:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
     if point_size is None:
@@ -430,7 +435,7 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str | None = None,
     check_obsm(adata, use_rep)
     cat, colours = categories_and_colours(adata, key)
     idx = np.arange(adata.n_obs)
-    max_cells = whole_number("max_cells", max_cells)
+    max_cells = _count_or_all("max_cells", max_cells)
     if len(idx) > max_cells:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_cells, replace=False))
     x = np.asarray(adata.obsm[use_rep])[idx]
