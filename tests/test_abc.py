@@ -142,6 +142,19 @@ def test_voxel_model_unit_graph_is_the_model_between_units(voxel_dir):
     assert np.allclose(np.sort(top, axis=1)[:, -3:], np.sort(full, axis=1)[:, -3:])
 
 
+def test_a_voxel_graph_that_cannot_fit_is_refused_while_it_is_built(voxel_dir, monkeypatch):
+    """Without top_k or a threshold a low-rank model's unit graph is dense: refused after
+    its first block when all of it would not fit (here made small by a huge byte count)."""
+    from spacon.io import _voxel_model
+
+    model = spacon.io.read_voxel_model(voxel_dir[0])
+    monkeypatch.setattr(_voxel_model, "BYTES_PER_KEPT", 10**9)
+    with pytest.raises(SpaconInputError, match="keep each unit's strongest targets with top_k="):
+        model.unit_graph(model.labels[:50], max_block_bytes=2000)
+    monkeypatch.setattr(_voxel_model, "BYTES_PER_KEPT", 8)
+    assert model.unit_graph(model.labels[:50], top_k=3, max_block_bytes=2000).matrix.nnz == 150
+
+
 def test_voxel_masks_that_do_not_match_the_factors(tmp_path):
     write_voxel_model(tmp_path / "vm", extra_source_rows=3)
     with pytest.raises(SpaconInputError, match="source mask has 360 voxels but the weights "

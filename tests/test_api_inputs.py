@@ -129,3 +129,46 @@ def test_coupling_refuses_measurements_as_groups(prepared):
     adata.obs["depth"] = np.random.default_rng(0).random(adata.n_obs)
     with pytest.raises(SpaconInputError, match="holds numbers .* not groups"):
         spacon.tl.coupling(adata, conn, unit_key="unit", groupby="depth", n_perm=0)
+
+
+def test_embedding_over_region_sized_units_stays_within_max_edges(prepared, monkeypatch):
+    """A unit whose dense attention block alone exceeds max_edges goes a slice of its cells
+    at a time (a region-level unit was one block of cells x all its sources), with the same
+    embedding."""
+    from spacon.nn import _gat
+
+    adata, conn = prepared
+    adata.obs["region_unit"] = adata.obs["region"].astype(str)
+    regions = sorted(set(adata.obs["region_unit"]))
+    m = np.ones((len(regions), len(regions)))
+    spacon.pp.connectome_graph(adata, spacon.io.Connectivity(m, np.array(regions)),
+                               unit_key="region_unit")
+    model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2), seed=0)
+    model.train(1, mode="sampled", batch_size=256, max_steps=1, progress=False)
+    a, b = adata.copy(), adata.copy()
+    model.embed(a, max_edges=10**9)
+    largest = []
+    real = _gat.GATConv._forward_blocks
+
+    def spy(self, h, score_src, score_dst, adj):
+        largest.append(max(len(t) * len(s) for t, s, _ in adj.groups))
+        return real(self, h, score_src, score_dst, adj)
+
+    monkeypatch.setattr(_gat.GATConv, "_forward_blocks", spy)
+    model.embed(b, max_edges=20_000)
+    assert max(largest) <= 20_000 and len(largest) > 3
+    np.testing.assert_allclose(b.obsm["X_spacon_con"], a.obsm["X_spacon_con"], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_a_radius_graph_that_cannot_fit_is_refused_before_it_is_built(prepared):
+    adata, _ = prepared
+    adata.obsm["mm"] = adata.obsm["spatial"] / 1000.0  # coordinates in mm, radius in um
+    with pytest.raises(SpaconInputError, match="neighbours per cell .* needs about"):
+        from spacon.pp import _spatial
+
+        _spatial.BYTES_PER_KNN_EDGE, saved = 10**9, _spatial.BYTES_PER_KNN_EDGE
+        try:
+            spacon.pp.spatial_graph(adata, radius=700, spatial_key="mm")
+        finally:
+            _spatial.BYTES_PER_KNN_EDGE = saved

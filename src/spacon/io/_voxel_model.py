@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import SpaconInputError
+from .._utils import check_memory
 from ._connectivity import Connectivity
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ TARGET_MASK = "target_mask_params.json"
 ANNOTATION = "annotation/ccf_2017/annotation_{resolution}.nrrd"
 STRUCTURES = "structures.json"
 SIDE = {1: "L", 2: "R"}
+
+
+BYTES_PER_KEPT = 8  # a kept connection in CSR: float32 value + int32 column
 
 
 @dataclass
@@ -151,7 +155,7 @@ class VoxelModel:
             mirror = self._target_columns(flipped)
         n = len(units)
         block = max(1, int(max_block_bytes // (4 * n * (2 if mirror is not None else 1))))
-        parts = []
+        parts, kept = [], 0
         for start in range(0, n, block):
             stop = min(n, start + block)
             values = self.weights[rows[start:stop]] @ same
@@ -159,6 +163,13 @@ class VoxelModel:
                 other = self.weights[rows[start:stop]] @ mirror
                 values = np.where(side[start:stop, None] == side[None, :], values, other)
             parts.append(_sparsify_block(values, start, threshold, top_k))
+            kept += parts[-1].nnz
+            # the graph so far, projected to all rows (a low-rank model's values are positive
+            # almost everywhere: without top_k or a threshold it is units x units, dense)
+            check_memory(kept * n / stop * BYTES_PER_KEPT * 2, f"the voxel unit graph of "
+                         f"{n:,} units (about {kept / stop:,.0f} connections per unit so "
+                         "far)", "keep each unit's strongest targets with top_k= (spacon "
+                         "prepare abc --top-k) or a threshold=.")
         matrix = sp.vstack(parts).tocsr() if parts else sp.csr_matrix((n, n), dtype=np.float32)
         logger.info("voxel model: %d units, %d connections kept", n, matrix.nnz)
         return Connectivity(matrix, units)

@@ -109,12 +109,23 @@ class LayerWise:
             lo = hi
 
     def _unit_chunks(self, graph: FactoredGraph):
-        """Cells of consecutive units whose dense attention blocks sum to <= max_edges."""
+        """Cells of consecutive units whose dense attention blocks sum to <= max_edges; a unit
+        whose block alone is larger goes a slice of its cells at a time (each cell's attention
+        is its own row: a region-level unit of 5,000 cells over 100,000 sources was one
+        block of 5e8 values).
+        """
         cost = np.cumsum(graph.unit_size * (graph.unit_degree + 1))
         lo = 0
         while lo < len(cost):
             base = cost[lo - 1] if lo else 0
-            hi = max(int(np.searchsorted(cost, base + self.max_edges, side="right")), lo + 1)
+            hi = int(np.searchsorted(cost, base + self.max_edges, side="right"))
+            if hi <= lo:  # this unit alone exceeds max_edges
+                cells = graph.members[graph.member_ptr[lo] : graph.member_ptr[lo + 1]]
+                step = max(1, self.max_edges // (int(graph.unit_degree[lo]) + 1))
+                for start in range(0, len(cells), step):
+                    yield cells[start : start + step]
+                lo += 1
+                continue
             targets = graph.members[graph.member_ptr[lo] : graph.member_ptr[hi]]
             lo = hi
             if len(targets):

@@ -285,6 +285,7 @@ def _neighbors(coords, radius, n_neighbors, tree=None):
     """Directed edge list (both directions) of a radius or symmetrised kNN graph."""
     tree = cKDTree(coords) if tree is None else tree
     if radius is not None:
+        _check_radius_edges(tree, coords, radius)
         pairs = tree.query_pairs(radius, output_type="ndarray")
         return np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]])
     k = min(int(n_neighbors), len(coords) - 1)
@@ -295,6 +296,23 @@ def _neighbors(coords, radius, n_neighbors, tree=None):
     keep = src != dst
     src, dst = src[keep], dst[keep]
     return np.concatenate([src, dst]), np.concatenate([dst, src])
+
+
+RADIUS_SAMPLE = 1000  # cells whose neighbours are counted to estimate a radius graph's size
+
+
+def _check_radius_edges(tree, coords, radius) -> None:
+    """Refuse, before it is built, a radius graph that would not fit in memory: its edges
+    estimated from the neighbours of a sample of cells (a radius in other units than the
+    coordinates links every cell to every other: 8,000 cells took 6.3 GB).
+    """
+    n = len(coords)
+    pick = np.random.default_rng(0).choice(n, min(n, RADIUS_SAMPLE), replace=False)
+    degree = float(np.mean(tree.query_ball_point(coords[pick], radius, return_length=True))) - 1
+    check_memory(n * max(degree, 0.0) * BYTES_PER_KNN_EDGE,
+                 f"a radius graph of about {degree:,.0f} neighbours per cell over {n:,} cells",
+                 "choose a smaller radius= (in the coordinates' units: are they um, not mm?), "
+                 "or n_neighbors= instead.")
 
 
 def _to_csr(rows, cols, coords, n):
