@@ -65,6 +65,17 @@ def brain_with_graph(brain):
     return adata, conn
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Every test's figures closed after it: pyplot keeps them open, and a worker running
+    several plotting files reached matplotlib's 20-figure warning."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
