@@ -172,3 +172,14 @@ def test_a_radius_graph_that_cannot_fit_is_refused_before_it_is_built(prepared):
             spacon.pp.spatial_graph(adata, radius=700, spatial_key="mm")
         finally:
             _spatial.BYTES_PER_KNN_EDGE = saved
+    # stacked sections: checked as a whole, in-plane and between sections, before building
+    from spacon.pp import _spatial
+
+    monkeypatch_bytes = _spatial.BYTES_PER_KNN_EDGE
+    _spatial.BYTES_PER_KNN_EDGE = 10**9
+    try:
+        with pytest.raises(SpaconInputError, match="in 4 sections"):
+            spacon.pp.spatial_graph(adata, radius=700, spatial_key="mm", section_key="section")
+    finally:
+        _spatial.BYTES_PER_KNN_EDGE = monkeypatch_bytes
+    spacon.pp.spatial_graph(adata, radius=700, section_key="section", z_radius=350)  # fits

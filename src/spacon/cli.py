@@ -746,7 +746,8 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(filter(None, [args.command, getattr(args, "what", None)]))
     # under torchrun the ranks other than 0 say only errors (each rank's notes repeated rank
     # 0's), unless --verbose
-    quiet_rank = os.environ.get("RANK", "0") != "0" and not args.verbose
+    quiet_rank = (os.environ.get("RANK", "0") != "0" and not args.verbose
+                  and os.environ.get("WORLD_SIZE", "1") not in ("", "0", "1"))
     logging.basicConfig(  # what a run says by default reads as the command's own lines
         level=logging.INFO if args.verbose else logging.ERROR if quiet_rank else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s" if args.verbose else

@@ -164,12 +164,12 @@ class VoxelModel:
                 values = np.where(side[start:stop, None] == side[None, :], values, other)
             parts.append(_sparsify_block(values, start, threshold, top_k))
             kept += parts[-1].nnz
-            # the graph so far, projected to all rows (a low-rank model's values are positive
-            # almost everywhere: without top_k or a threshold it is units x units, dense)
-            check_memory(kept * n / stop * BYTES_PER_KEPT * 2, f"the voxel unit graph of "
-                         f"{n:,} units (about {kept / stop:,.0f} connections per unit so "
-                         "far)", "keep each unit's strongest targets with top_k= (spacon "
-                         "prepare abc --top-k) or a threshold=.")
+            # the blocks so far must leave room to join them (a low-rank model's values are
+            # positive almost everywhere: without top_k or a threshold it is units x units)
+            check_memory(kept * BYTES_PER_KEPT, f"the voxel unit graph of {n:,} units (about "
+                         f"{kept / stop:,.0f} connections per unit so far)", "keep each "
+                         "unit's strongest targets with top_k= (spacon prepare abc --top-k) or "
+                         "a threshold=.")
         matrix = sp.vstack(parts).tocsr() if parts else sp.csr_matrix((n, n), dtype=np.float32)
         logger.info("voxel model: %d units, %d connections kept", n, matrix.nnz)
         return Connectivity(matrix, units)

@@ -183,10 +183,11 @@ def _stacked_neighbors(plane, codes, order, radius, n_neighbors, z_radius):
         )
     rows, cols = [], []
     trees = [cKDTree(plane[m]) if len(m) else None for m in members]
+    _check_stacked_edges(plane, members, trees, radius, n_neighbors, z_radius)
     for s, m in enumerate(members):
         if len(m) < 2:
             continue
-        r, c = _neighbors(plane[m], radius, n_neighbors, tree=trees[s])
+        r, c = _neighbors(plane[m], radius, n_neighbors, tree=trees[s], check=False)
         rows.append(m[r])
         cols.append(m[c])
     if z_radius is not None:
@@ -281,11 +282,14 @@ def _nearest_distance(coords, n_sample: int = 2000) -> float:
     return float(np.median(distance))
 
 
-def _neighbors(coords, radius, n_neighbors, tree=None):
-    """Directed edge list (both directions) of a radius or symmetrised kNN graph."""
+def _neighbors(coords, radius, n_neighbors, tree=None, check=True):
+    """Directed edge list (both directions) of a radius or symmetrised kNN graph (``check``:
+    refuse a radius graph that cannot fit first; stacked sections are checked as a whole).
+    """
     tree = cKDTree(coords) if tree is None else tree
     if radius is not None:
-        _check_radius_edges(tree, coords, radius)
+        if check:
+            _check_radius_edges(tree, coords, radius)
         pairs = tree.query_pairs(radius, output_type="ndarray")
         return np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]])
     k = min(int(n_neighbors), len(coords) - 1)
@@ -313,6 +317,35 @@ def _check_radius_edges(tree, coords, radius) -> None:
                  f"a radius graph of about {degree:,.0f} neighbours per cell over {n:,} cells",
                  "choose a smaller radius= (in the coordinates' units: are they um, not mm?), "
                  "or n_neighbors= instead.")
+
+
+def _check_stacked_edges(plane, members, trees, radius, n_neighbors, z_radius) -> None:
+    """:func:`_check_radius_edges` for stacked sections: each sampled cell's neighbours in its
+    own section and, within ``z_radius``, in the sections beside it, all sections together.
+    """
+    n = sum(len(m) for m in members)
+    if n == 0 or (radius is None and not z_radius):
+        return
+    section = np.empty(n, dtype=np.int64)
+    for s, m in enumerate(members):
+        section[m] = s
+    pick = np.random.default_rng(0).choice(n, min(n, RADIUS_SAMPLE), replace=False)
+    edges = 0.0
+    for s in np.unique(section[pick]):
+        points = plane[pick[section[pick] == s]]
+        if radius is not None:
+            edges += np.sum(trees[s].query_ball_point(points, radius, return_length=True) - 1)
+        else:
+            edges += len(points) * min(int(n_neighbors), len(members[s]) - 1)
+        for t in (s - 1, s + 1):
+            if z_radius and 0 <= t < len(members) and trees[t] is not None:
+                edges += np.sum(trees[t].query_ball_point(points, z_radius, return_length=True))
+    degree = edges / len(pick)
+    check_memory(n * degree * BYTES_PER_KNN_EDGE,
+                 f"a spatial graph of about {degree:,.0f} neighbours per cell over {n:,} cells "
+                 f"in {len(members)} sections",
+                 "choose a smaller radius= or z_radius= (in the coordinates' units: are they "
+                 "um, not mm?), or n_neighbors= instead.")
 
 
 def _to_csr(rows, cols, coords, n):
