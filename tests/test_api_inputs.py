@@ -67,11 +67,11 @@ def test_fuse_refuses_non_finite_embeddings_by_cell(prepared):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda a: spacon.tl.smoothed_expression(a, n_hops=None), "n_hops must be a whole number"),
+    (lambda a: spacon.tl.smoothed_expression(a, n_hops=None), "n_hops must be a number"),
     (lambda a: spacon.tl.smoothed_expression(a, n_comps=2.5), "n_comps must be a whole number"),
-    (lambda a: spacon.tl.spatial_pca(a, n_comps=None), "n_comps must be a whole number"),
+    (lambda a: spacon.tl.spatial_pca(a, n_comps=None), "n_comps must be a number"),
     (lambda a: spacon.tl.spatial_folds(a, 3.5), "folds must be a whole number >= 2"),
-    (lambda a: spacon.tl.refine(a, key="region", k=None), "k must be a whole number"),
+    (lambda a: spacon.tl.refine(a, key="region", k=None), "k must be a number"),
     (lambda a: spacon.pl.domains(a, key="region", max_sections=0),
      "max_sections must be a whole number >= 1"),
 ])

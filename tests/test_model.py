@@ -338,3 +338,48 @@ def test_memory_guards_stop_before_running_out(prepared, monkeypatch):
         model.embed()
     with pytest.raises(SpaconInputError, match="nearest-neighbour graph needs about"):
         spacon.pp.spatial_graph(prepared, n_neighbors=prepared.n_obs)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"lr": float("nan")}, "lr must be a finite number > 0"),
+    ({"weight_decay": -1.0}, "weight_decay must be a finite number >= 0"),
+    ({"max_grad_norm": 0}, "max_grad_norm must be a finite number > 0"),
+    ({"epochs": 1.5}, "epochs must be a whole number >= 1"),
+    ({"fanouts": 5}, "one positive number per encoder layer"),
+    ({"seed": -1}, "seed must be a whole number from 0 to 2\\*\\*32 - 1"),
+    ({"memory_budget_gb": 0}, "memory_budget_gb must be a finite number > 0"),
+    ({"rank": 2, "world_size": 2}, "rank must be in 0..world_size-1"),
+])
+def test_training_values_that_trained_nonsense_are_refused(prepared, options, message):
+    """NaN settings trained a model of NaN, a negative norm climbed the loss, 1.5 epochs ran
+    2, seed -1 failed deep in NumPy: each is named before training."""
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    with pytest.raises(SpaconInputError, match=message):
+        model.train(progress=False, **options)
+    assert model.history == []
+
+
+def test_constructor_values_and_a_fresh_seed(prepared):
+    for options, message in (({"seed": 0.5}, "seed must be"),
+                             ({"skip_connections": "no"}, "True or False"),
+                             ({"hidden_dims": (16.7, 8, 4)}, "three positive sizes")):
+        with pytest.raises(SpaconInputError, match=message):
+            SpaCon(prepared, **options)
+    a, b = SpaCon(prepared, hidden_dims=DIMS, seed=None), SpaCon(prepared, hidden_dims=DIMS,
+                                                                 seed=None)
+    assert a._weights_digest() != b._weights_digest()  # None draws a fresh seed
+    assert SpaCon(prepared, hidden_dims=DIMS)._weights_digest() == \
+        SpaCon(prepared, hidden_dims=DIMS, seed=0)._weights_digest()
+
+
+def test_a_model_refuses_its_own_data_changed_in_place(prepared):
+    """A spatial graph rebuilt, or cells filtered, after the model was made: it trained and
+    embedded what it had read, silently (or failed deep in anndata)."""
+    model = SpaCon(prepared, hidden_dims=DIMS).train(1, mode="full", progress=False)
+    unchanged = prepared.copy()
+    spacon.pp.spatial_graph(prepared, n_neighbors=15, section_key="section")
+    for call in (lambda: model.train(1, mode="full", progress=False), lambda: model.embed()):
+        with pytest.raises(SpaconInputError, match="has changed since"):
+            call()
+    model.embed(unchanged)  # other data: read afresh
+    assert "X_spacon_spa" in unchanged.obsm

@@ -91,7 +91,7 @@ def test_resume_keys_are_the_configs_fields():
     resume = TrainConfig().resume_params()
     assert set(resume) == {f.name for f in fields(TrainConfig) if f.metadata.get("resume")}
     assert "max_steps" not in resume and "seed" in resume and "epochs" in resume
-    with pytest.raises(SpaconInputError, match="batch_size must be >= 1"):
+    with pytest.raises(SpaconInputError, match="batch_size must be a whole number >= 1"):
         TrainConfig(batch_size=0)
     with pytest.raises(SpaconInputError, match="mode='half' is not a valid choice"):
         TrainConfig(mode="half")

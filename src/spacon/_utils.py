@@ -37,10 +37,23 @@ def whole_number(name: str, value, minimum: int = 1) -> int:
     """``value`` as an ``int``, refused by name unless it is a whole number >= ``minimum``
     (``3.0`` is taken; ``None``, ``True``, ``2.5``, ``nan`` and strings are not).
     """
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value) or int(value) != value or value < minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise SpaconInputError(f"{name} must be a number, got {value!r}.")
+    if not np.isfinite(value) or int(value) != value or value < minimum:
         raise SpaconInputError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def check_seed(seed) -> None:
+    """A seed is ``None`` or a whole number from 0 to 2**32 - 1 (NumPy's generators take no
+    other; 0.5 and 0.9 were both seed 0, -1 failed deep in NumPy).
+    """
+    if seed is None:
+        return
+    if (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral)
+            or not 0 <= seed < 2**32):
+        raise SpaconInputError(f"seed must be a whole number from 0 to 2**32 - 1 (or None), "
+                               f"got {seed!r}.")
 
 
 def check_obsm(adata, key: str) -> None:

@@ -20,7 +20,9 @@ from .._allocator import keep_freed_memory
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import (
     check_memory,
+    check_numbers,
     check_option,
+    check_seed,
     choose_threads,
     cpu_threads,
     deterministic_algorithms,
@@ -28,6 +30,7 @@ from .._utils import (
     jsonable,
     resolve_device,
     warn_unused_highly_variable,
+    whole_number,
     writable,
 )
 from ..graph import NeighborSampler
@@ -110,11 +113,21 @@ class SpaCon:
         adata = writable(adata, False, "SpaCon (train, then embed)")
         warn_unused_highly_variable(adata, "SpaCon trains on", stacklevel=3)
         check_option("fusion", fusion, ("concat", "add"))
-        if not 0 <= float(dropout) < 1:
+        check_numbers(dropout=dropout)
+        if dropout is None or not 0 <= float(dropout) < 1:
             raise SpaconInputError(f"dropout must be in [0, 1), got {dropout!r}.")
-        hidden_dims = [int(d) for d in hidden_dims]
-        if len(hidden_dims) != 3 or min(hidden_dims) < 1:
-            raise SpaconInputError(f"hidden_dims needs three positive sizes, got {hidden_dims}.")
+        if not isinstance(skip_connections, (bool, np.bool_)):
+            raise SpaconInputError(f"skip_connections must be True or False, got "
+                                   f"{skip_connections!r}.")
+        check_seed(seed)
+        if isinstance(hidden_dims, (str, bytes)) or not hasattr(hidden_dims, "__len__") \
+                or len(hidden_dims) != 3:
+            raise SpaconInputError(f"hidden_dims needs three positive sizes, got {hidden_dims!r}.")
+        try:
+            hidden_dims = [whole_number("hidden_dims", d) for d in hidden_dims]
+        except SpaconInputError:
+            raise SpaconInputError(f"hidden_dims needs three positive sizes (whole numbers), "
+                                   f"got {list(hidden_dims)!r}.") from None
         self.params = {
             "hidden_dims": hidden_dims, "fusion": fusion, "dropout": float(dropout),
             "skip_connections": bool(skip_connections),
@@ -132,10 +145,10 @@ class SpaCon:
                           "to new tissue by gene name: call adata.var_names_make_unique() "
                           "first.", SpaconWarning, stacklevel=2)
         self.data = self._read(adata)
+        self._signature = self._bound_signature()
         self.preprocessing = preprocessing_of(adata, spatial_key, connectome_key, layer)
         with _own_random_state():
-            if seed is not None:
-                torch.manual_seed(seed)
+            torch.manual_seed(_sampler_seed(seed))  # None: a fresh seed, as documented
             self.module = SpaConModule(
                 adata.n_vars, hidden_dims, fusion, dropout,
                 use_connectivity=connectome_key is not None, skip_connections=skip_connections,
@@ -145,6 +158,29 @@ class SpaCon:
         self.history: list[dict] = []
         self.train_params: dict = {}
         self.connectivity_map: ConnectivityMap | None = None
+
+    def _bound_signature(self) -> tuple:
+        """What the model read from its AnnData: cells, genes, each graph's edges."""
+        adata, sig = self.data.adata, [self.data.adata.n_obs, self.data.adata.n_vars]
+        for key in (self.params["spatial_key"], self.params["connectome_key"]):
+            graph = None if key is None else adata.obsp.get(_keys.connectivities(key))
+            stored = None if key is None else adata.uns.get(_keys.neighbors(key))
+            params = stored.get("params", {}) if isinstance(stored, dict) else {}
+            sig += [None if graph is None else (graph.shape, graph.nnz),
+                    params.get("n_edges"), params.get("implied_cell_edges")]
+        return tuple(sig)
+
+    def _check_data_unchanged(self) -> None:
+        """Refuse to train or embed a model's own AnnData once it has changed in place: the
+        model holds what it read (new graphs, filtered cells went unseen, or failed deep in
+        anndata).
+        """
+        if getattr(self, "_signature", None) not in (None, self._bound_signature()):
+            raise SpaconInputError(
+                "the AnnData this model was made from has changed since (its cells, genes or "
+                "graphs): the model holds the data as it read them. Make a new "
+                "spacon.SpaCon(adata) to train on the changed data, or embed it with "
+                "model.embed(adata.copy()).")
 
     def _weights_digest(self) -> str:
         """A digest of every weight: equal to the one taken at construction while nothing has
@@ -315,8 +351,9 @@ class SpaCon:
         """
         if resume and checkpoint is None:
             raise SpaconInputError("resume=True needs checkpoint= (the file to resume from).")
+        self._check_data_unchanged()
         config = TrainConfig(
-            epochs, mode=mode, batch_size=batch_size, fanouts=tuple(fanouts),
+            epochs, mode=mode, batch_size=batch_size, fanouts=fanouts,
             spatial_sampling=spatial_sampling, spatial_fanout=spatial_fanout, lr=lr,
             weight_decay=weight_decay, max_grad_norm=max_grad_norm, loss=loss, seed=seed,
             rank=rank, world_size=world_size, max_steps=max_steps,
@@ -340,8 +377,8 @@ class SpaCon:
                 "without one can only be embedded by the spatial encoder).")
         with _own_random_state(device), deterministic_algorithms(device), flush_denormals(), \
                 keep_freed_memory(), cpu_threads(choose_threads(threads)) as n_threads:
-            if seed is not None:
-                torch.manual_seed(seed + sync.rank)  # independent dropout on each rank
+            # independent dropout on each rank; None: a fresh seed, as documented
+            torch.manual_seed(_sampler_seed(seed) + sync.rank)
             module = self.module.to(device)
             parameters = list(module.parameters())
             if auxiliary is not None:
@@ -457,6 +494,8 @@ class SpaCon:
                           "start; call train() first.", SpaconWarning, stacklevel=3)
         if adata is not None and adata is not self.adata:
             check_preprocessing(adata, self.preprocessing, self.params.get("layer"))
+        if adata is None or adata is self.adata:
+            self._check_data_unchanged()
         data = self.data if adata is None or adata is self.adata else self._read(
             adata, connectome_optional=True)
         if reconstruct and self.module.use_connectivity and data.connectome is None:
@@ -684,6 +723,7 @@ class SpaCon:
             model.prepare(adata)
         check_preprocessing(adata, model.preprocessing, model.params.get("layer"))
         model.data = model._read(adata, connectome_optional=True)
+        model._signature = model._bound_signature()
         model.module = SpaConModule(
             len(model.var_names), model.params["hidden_dims"], model.params["fusion"],
             model.params["dropout"], use_connectivity=model.params["connectome_key"] is not None,

@@ -15,8 +15,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from .._errors import SpaconInputError, TrainingInterrupted
-from .._utils import check_numbers, check_option
+from .._utils import check_numbers, check_option, check_seed, whole_number
 from ..nn._invariant import clip_grad_norm_, squared_error
 from ._batches import Batch
 from ._checkpoint import StopFlag, load_checkpoint, restore_rng, save_checkpoint
@@ -63,18 +65,35 @@ class TrainConfig:
         check_option("mode", self.mode, ("auto", "full", "sampled"))
         check_option("loss", self.loss, ("sum", "mean"))
         check_option("spatial_sampling", self.spatial_sampling, ("neighbors", "induced"))
-        object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
-        if len(self.fanouts) != 3 or min(self.fanouts) < 1:
+        fanouts = self.fanouts
+        if isinstance(fanouts, (str, bytes)) or not hasattr(fanouts, "__len__") \
+                or len(fanouts) != 3:
             raise SpaconInputError(f"fanouts needs one positive number per encoder layer (3), "
-                                   f"got {list(self.fanouts)}.")
-        check_numbers(**{name: getattr(self, name)
-                         for name in ("batch_size", "epochs", "max_steps", "threads", "lr")})
-        for name in ("batch_size", "epochs", "max_steps", "threads"):
+                                   f"got {fanouts!r}.")
+        object.__setattr__(self, "fanouts", tuple(whole_number("fanouts", f) for f in fanouts))
+        for name in ("batch_size", "epochs", "max_steps", "threads", "spatial_fanout"):
             value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise SpaconInputError(f"{name} must be >= 1, got {value}.")
-        if self.lr <= 0:
-            raise SpaconInputError(f"lr must be > 0, got {self.lr}.")
+            if value is not None and not (name == "spatial_fanout" and value == -1):  # -1: all
+                object.__setattr__(self, name, whole_number(name, value))
+        check_numbers(lr=self.lr, weight_decay=self.weight_decay,
+                      max_grad_norm=self.max_grad_norm, memory_budget_gb=self.memory_budget_gb,
+                      checkpoint_interval=self.checkpoint_interval)
+        # NaN or inf here trained a model of NaN without a word; a negative norm or decay
+        # climbed the loss
+        for name, least, strict in (("lr", 0.0, True), ("max_grad_norm", 0.0, True),
+                                    ("memory_budget_gb", 0.0, True),
+                                    ("weight_decay", 0.0, False),
+                                    ("checkpoint_interval", 0.0, False)):
+            value = float(getattr(self, name))
+            if not np.isfinite(value) or value < least or (strict and value == least):
+                raise SpaconInputError(
+                    f"{name} must be a finite number {'>' if strict else '>='} {least:g}, got "
+                    f"{getattr(self, name)!r}.")
+        check_seed(self.seed)
+        world = whole_number("world_size", self.world_size)
+        if not 0 <= whole_number("rank", self.rank, 0) < world:
+            raise SpaconInputError(f"rank must be in 0..world_size-1, got rank={self.rank}, "
+                                   f"world_size={self.world_size}.")
 
     def resume_params(self) -> dict:
         """The options a checkpoint records and a resumed run must match."""
