@@ -443,13 +443,13 @@ def run(config: RunConfig, adata=None):
 
 @contextlib.contextmanager
 def no_empty_output_on_error(out) -> Iterator[None]:
-    """Remove ``out`` again when an input error stops a command after it created the directory
-    but before anything was written there.
+    """Remove ``out`` again (and the folders made above it) when an error or Ctrl-C stops a
+    command after it created the directory but before anything was written there.
     """
     made = [] if out is None else [p for p in (Path(out), *Path(out).parents) if not p.exists()]
     try:
         yield
-    except SpaconInputError:
+    except BaseException:
         for folder in made:  # innermost first: --out and the folders made above it
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()

@@ -143,24 +143,18 @@ def _write_together(out: Path, adata, conn, readme: str, config: str) -> None:
     while writing leaves ``out`` as it was (a folder made for them removed), never new cells
     beside an earlier connectome.
     """
+    from ._pipeline import no_empty_output_on_error
     from .io import save_npz, write_h5ad, write_text
-    from .io._staged import created, staged_outputs
+    from .io._staged import staged_outputs
 
-    made = [p for p in (out, *out.parents) if not p.exists()]  # innermost first
-    out.mkdir(parents=True, exist_ok=True)
-    created.extend(made)
-    try:
+    with no_empty_output_on_error(out):
+        out.mkdir(parents=True, exist_ok=True)
         with staged_outputs(out) as stage:
             write_h5ad(adata, stage.path / H5AD)
             save_npz(stage.path / CONNECTOME, conn.matrix, conn.labels)
             write_text(readme, stage.path / README)
             # the config names its files relative to its own folder, as spacon run reads them
             write_text(config, stage.path / CONFIG)
-    except BaseException:
-        for folder in made:
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-        raise
 
 
 def _run_config(h5ad: Path, connectome: Path, radius: float, log2: bool) -> str:
