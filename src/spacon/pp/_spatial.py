@@ -183,7 +183,7 @@ def _stacked_neighbors(plane, codes, order, radius, n_neighbors, z_radius):
         )
     rows, cols = [], []
     trees = [cKDTree(plane[m]) if len(m) else None for m in members]
-    _check_stacked_edges(plane, members, trees, radius, n_neighbors, z_radius)
+    _check_graph_size(plane, members, trees, radius, n_neighbors, z_radius)
     for s, m in enumerate(members):
         if len(m) < 2:
             continue
@@ -289,7 +289,7 @@ def _neighbors(coords, radius, n_neighbors, tree=None, check=True):
     tree = cKDTree(coords) if tree is None else tree
     if radius is not None:
         if check:
-            _check_radius_edges(tree, coords, radius)
+            _check_graph_size(coords, [np.arange(len(coords))], [tree], radius, None, None)
         pairs = tree.query_pairs(radius, output_type="ndarray")
         return np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]])
     k = min(int(n_neighbors), len(coords) - 1)
@@ -305,23 +305,12 @@ def _neighbors(coords, radius, n_neighbors, tree=None, check=True):
 RADIUS_SAMPLE = 1000  # cells whose neighbours are counted to estimate a radius graph's size
 
 
-def _check_radius_edges(tree, coords, radius) -> None:
-    """Refuse, before it is built, a radius graph that would not fit in memory: its edges
-    estimated from the neighbours of a sample of cells (a radius in other units than the
-    coordinates links every cell to every other: 8,000 cells took 6.3 GB).
-    """
-    n = len(coords)
-    pick = np.random.default_rng(0).choice(n, min(n, RADIUS_SAMPLE), replace=False)
-    degree = float(np.mean(tree.query_ball_point(coords[pick], radius, return_length=True))) - 1
-    check_memory(n * max(degree, 0.0) * BYTES_PER_KNN_EDGE,
-                 f"a radius graph of about {degree:,.0f} neighbours per cell over {n:,} cells",
-                 "choose a smaller radius= (in the coordinates' units: are they um, not mm?), "
-                 "or n_neighbors= instead.")
-
-
-def _check_stacked_edges(plane, members, trees, radius, n_neighbors, z_radius) -> None:
-    """:func:`_check_radius_edges` for stacked sections: each sampled cell's neighbours in its
-    own section and, within ``z_radius``, in the sections beside it, all sections together.
+def _check_graph_size(plane, members, trees, radius, n_neighbors, z_radius) -> None:
+    """Refuse, before it is built, a spatial graph that would not fit in memory: its edges
+    estimated from a sample of cells' neighbours in their own section and, within
+    ``z_radius``, in the sections beside it (``members``: each section's cells, one section
+    for unstacked data). A radius in other units than the coordinates links every cell to
+    every other: 8,000 cells took 6.3 GB.
     """
     n = sum(len(m) for m in members)
     if n == 0 or (radius is None and not z_radius):
@@ -341,11 +330,12 @@ def _check_stacked_edges(plane, members, trees, radius, n_neighbors, z_radius) -
             if z_radius and 0 <= t < len(members) and trees[t] is not None:
                 edges += np.sum(trees[t].query_ball_point(points, z_radius, return_length=True))
     degree = edges / len(pick)
+    stacked = len(members) > 1
     check_memory(n * degree * BYTES_PER_KNN_EDGE,
-                 f"a spatial graph of about {degree:,.0f} neighbours per cell over {n:,} cells "
-                 f"in {len(members)} sections",
-                 "choose a smaller radius= or z_radius= (in the coordinates' units: are they "
-                 "um, not mm?), or n_neighbors= instead.")
+                 f"a {'spatial' if stacked else 'radius'} graph of about {degree:,.0f} neighbours "
+                 f"per cell over {n:,} cells" + (f" in {len(members)} sections" if stacked else ""),
+                 f"choose a smaller radius={' or z_radius=' if stacked else ''} (in the "
+                 "coordinates' units: are they um, not mm?), or n_neighbors= instead.")
 
 
 def _to_csr(rows, cols, coords, n):
