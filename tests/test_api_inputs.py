@@ -183,3 +183,29 @@ def test_a_radius_graph_that_cannot_fit_is_refused_before_it_is_built(prepared):
     finally:
         _spatial.BYTES_PER_KNN_EDGE = monkeypatch_bytes
     spacon.pp.spatial_graph(adata, radius=700, section_key="section", z_radius=350)  # fits
+
+
+def _takes_adata_first():
+    import inspect
+
+    for module in (spacon.pp, spacon.tl, spacon.pl):
+        for name in module.__all__:
+            func = getattr(module, name)
+            if callable(func) and list(inspect.signature(func).parameters)[:1] == ["adata"]:
+                yield f"{module.__name__}.{name}", func
+
+
+@pytest.mark.parametrize("name, func", list(_takes_adata_first()), ids=lambda v: v
+                         if isinstance(v, str) else "")
+def test_every_function_of_an_anndata_names_what_it_got_instead(name, func):
+    expected = rf"{name} takes an AnnData .* got ndarray of shape \(10, 5\)"
+    with pytest.raises(SpaconInputError, match=expected):
+        func(np.zeros((10, 5)), *([None] * _required_after_first(func)))
+
+
+def _required_after_first(func) -> int:
+    import inspect
+
+    params = list(inspect.signature(func).parameters.values())[1:]
+    return sum(p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD
+               for p in params)

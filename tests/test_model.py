@@ -383,3 +383,43 @@ def test_a_model_refuses_its_own_data_changed_in_place(prepared):
             call()
     model.embed(unchanged)  # other data: read afresh
     assert "X_spacon_spa" in unchanged.obsm
+
+
+def test_damaged_or_mismatched_saved_files_are_named(prepared, tmp_path):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.save(tmp_path / "m")
+    good_json = (tmp_path / "m" / "model.json").read_text()
+    (tmp_path / "m" / "model.json").write_text(good_json[: len(good_json) // 2])  # cut short
+    with pytest.raises(SpaconInputError, match="model.json is not readable JSON"):
+        SpaCon.load(tmp_path / "m", prepared)
+    (tmp_path / "m" / "model.json").write_text('{"params": {}}')
+    with pytest.raises(SpaconInputError, match="is not a spacon model's: it has no var_names"):
+        SpaCon.load(tmp_path / "m", prepared)
+    (tmp_path / "m" / "model.json").write_text(good_json)
+    (tmp_path / "m" / "model.pt").write_bytes(b"not torch")
+    with pytest.raises(SpaconInputError, match="model.pt is not a saved spacon model's weights"):
+        SpaCon.load(tmp_path / "m", prepared)
+    # another model's weights beside this model.json (two saves mixed up)
+    other = SpaCon(prepared, hidden_dims=(16, 8, 4))
+    torch.save(other.module.state_dict(), tmp_path / "m" / "model.pt")
+    with pytest.raises(SpaconInputError, match="does not match .*model.json: .* differ in name or size"):
+        SpaCon.load(tmp_path / "m", prepared)
+
+
+def test_embed_names_what_it_cannot_take(prepared):
+    model = SpaCon(prepared, hidden_dims=DIMS)
+    model.train(1, mode="sampled", batch_size=512, progress=False)
+    with pytest.raises(SpaconInputError, match="SpaCon.embed takes an AnnData .* ndarray of shape"):
+        model.embed(np.zeros((10, prepared.n_vars)))
+    with pytest.raises(SpaconInputError, match="SpaCon takes an AnnData"):
+        SpaCon(prepared.X)
+    for bad in (0, -5, 2.5):
+        with pytest.raises(SpaconInputError, match="max_edges must be a whole number >= 1"):
+            model.embed(max_edges=bad)
+    # a view is embedded into its own copy, and spacon says so (not anndata's own warning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.embed(prepared[:200])
+    messages = [str(w.message) for w in caught]
+    assert any("adata is a view" in m and "SpaCon.embed" in m for m in messages), messages
+    assert not any("initializing view as actual" in m for m in messages), messages

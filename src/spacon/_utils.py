@@ -23,6 +23,20 @@ def check_option(name: str, value: Any, valid: Iterable[Any]) -> None:
         )
 
 
+def check_anndata(adata, what: str) -> None:
+    """Refuse what is not an :class:`anndata.AnnData`, saying how to make one."""
+    from anndata import AnnData
+
+    if isinstance(adata, AnnData):
+        return
+    shape = getattr(adata, "shape", None)
+    got = type(adata).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
+    raise SpaconInputError(
+        f"{what} takes an AnnData (cells x genes), got {got}. Make one with "
+        "anndata.AnnData(X=expression, obs=cell_table) and put the coordinates in "
+        ".obsm['spatial'], or read one with spacon.io.read_h5ad / scanpy.read_h5ad.")
+
+
 def check_numbers(**values) -> None:
     """Refuse what is not a real number (a string, a boolean, a list) among ``values``, by
     name; ``None`` passes. The range is the caller's to check.
@@ -160,6 +174,7 @@ def writable(adata, copy: bool, what: str):
     taken from will not see the results (what scanpy's functions do, but said at the user's
     line: a view passed inline, ``f(adata[mask])``, loses them).
     """
+    check_anndata(adata, what)
     if copy:
         return adata.copy()
     if getattr(adata, "is_view", False):

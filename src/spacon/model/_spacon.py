@@ -19,6 +19,7 @@ from .. import _keys
 from .._allocator import keep_freed_memory
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import (
+    check_anndata,
     check_memory,
     check_numbers,
     check_option,
@@ -110,6 +111,7 @@ class SpaCon:
         layer: str | None = None,
         seed: int | None = 0,
     ):
+        check_anndata(adata, "SpaCon")
         adata = writable(adata, False, "SpaCon (train, then embed)")
         warn_unused_highly_variable(adata, "SpaCon trains on", stacklevel=3)
         check_option("fusion", fusion, ("concat", "add"))
@@ -492,7 +494,9 @@ class SpaCon:
         if self._weights_digest() == self._initial_digest:
             warnings.warn("embedding with an untrained model: its weights are the random "
                           "start; call train() first.", SpaconWarning, stacklevel=3)
+        max_edges = whole_number("max_edges", max_edges, 1)
         if adata is not None and adata is not self.adata:
+            adata = writable(adata, False, "SpaCon.embed")
             check_preprocessing(adata, self.preprocessing, self.params.get("layer"))
         if adata is None or adata is self.adata:
             self._check_data_unchanged()
@@ -548,6 +552,7 @@ class SpaCon:
         What was done, one phrase per step; ``X``, ``layers['counts']``,
         ``uns['spacon_normalize']`` and the spatial graph's ``obsp``/``uns`` keys are written.
         """
+        check_anndata(adata, "SpaCon.prepare")
         return prepare_like(adata, self.preprocessing, spatial_key=self.params["spatial_key"],
                             normalize=normalize)
 
@@ -646,6 +651,7 @@ class SpaCon:
                 "this model has no connectivity map: fit one with "
                 "model.fit_connectivity_map(training_connectivity) on the training data "
                 "(spacon run stores one in DIR/model when it trains with a connectome).")
+        adata = writable(adata, False, "SpaCon.predict_connectivity")
         if unit_key is not None and unit_key not in adata.obs:
             raise SpaconInputError(f"adata.obs has no unit column {unit_key!r}.")
         data = self._read(adata, connectome_optional=True)
@@ -713,7 +719,8 @@ class SpaCon:
         with its spatial encoder alone.
         """
         path = model_directory(path)
-        meta = json.loads((path / "model.json").read_text())
+        check_anndata(adata, "SpaCon.load")
+        meta = _read_model_json(path)
         model = cls.__new__(cls)
         model.params = meta["params"]
         model.var_names = np.asarray(meta["var_names"])
@@ -729,7 +736,7 @@ class SpaCon:
             model.params["dropout"], use_connectivity=model.params["connectome_key"] is not None,
             skip_connections=model.params.setdefault("skip_connections", False),
         )
-        model.module.load_state_dict(torch.load(path / "model.pt", map_location="cpu"))
+        model.module.load_state_dict(_read_weights(path, model.module))
         model._initial_digest = None  # saved weights: whatever they are, they were chosen
         model.history = meta["history"]
         model.train_params = meta["train_params"]
@@ -816,6 +823,52 @@ def _own_random_state(device=None):
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         yield
+
+
+MODEL_JSON_KEYS = ("params", "var_names", "history", "train_params")
+
+
+def _read_model_json(path: Path) -> dict:
+    """``model.json`` of a saved model, refused by name when it is not one :meth:`SpaCon.save`
+    wrote (cut short, edited, another program's).
+    """
+    try:
+        meta = json.loads((path / "model.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SpaconInputError(f"{path / 'model.json'} is not readable JSON ({err}): the file "
+                               "is damaged or cut short; save the model again.") from None
+    missing = [k for k in MODEL_JSON_KEYS if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise SpaconInputError(f"{path / 'model.json'} is not a spacon model's: it has no "
+                               f"{', '.join(missing)}; save the model again.")
+    params = meta["params"]
+    if not isinstance(params, dict) or not {"hidden_dims", "fusion", "dropout",
+                                            "connectome_key"} <= set(params):
+        raise SpaconInputError(f"{path / 'model.json'}: its params lack the model's sizes "
+                               "(hidden_dims, fusion, dropout, connectome_key); save the model "
+                               "again.")
+    return meta
+
+
+def _read_weights(path: Path, module) -> dict:
+    """``model.pt``'s weights, checked against the module ``model.json`` describes."""
+    try:
+        state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds for a file that is not its own
+        raise SpaconInputError(f"{path / 'model.pt'} is not a saved spacon model's weights "
+                               f"({type(err).__name__}): the file is damaged or cut short; "
+                               "save the model again.") from None
+    expected = module.state_dict()
+    if not isinstance(state, dict):
+        raise SpaconInputError(f"{path / 'model.pt'} holds no weights (a state_dict).")
+    wrong = [k for k in expected if k not in state or tuple(state[k].shape)
+             != tuple(expected[k].shape)] + [k for k in state if k not in expected]
+    if wrong:
+        raise SpaconInputError(
+            f"{path / 'model.pt'} does not match {path / 'model.json'}: {len(wrong)} weights "
+            f"differ in name or size (first: {wrong[0]}); the two files come from different "
+            "models. Save the model again, both files together.")
+    return state
 
 
 def model_directory(path: str | Path) -> Path:

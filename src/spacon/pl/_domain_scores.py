@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _keys
 from .._errors import SpaconInputError
+from .._utils import check_anndata
 
 FAMILIES = {"mixture": ("tab:blue", "mixtures"), "tree": ("tab:orange", "tree cuts")}
 
@@ -38,6 +39,7 @@ def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given.
     """
+    check_anndata(adata, "spacon.pl.domain_scores")
     from ..tl._domain_selection import charged
     from ._figure import figure_and_axes
 

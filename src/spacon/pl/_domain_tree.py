@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import labels_column
+from .._utils import check_anndata, labels_column
 from ._figures import colours_of
 
 # the domains and the tree's cut of the same cells agree at least this much (ARI; refined
@@ -39,6 +39,7 @@ def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] 
     The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
     returns the axes it drew on, so a notebook shows the caller's figure once).
     """
+    check_anndata(adata, "spacon.pl.domain_tree")
     from scipy.cluster.hierarchy import dendrogram
 
     from ..tl._domain_selection import adjusted_rand

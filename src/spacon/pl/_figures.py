@@ -13,6 +13,7 @@ import pandas as pd
 from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import (
+    check_anndata,
     check_obsm,
     check_option,
     label_text,
@@ -214,6 +215,7 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
     The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
     returns the axes it drew on, so a notebook shows the caller's figure once).
     """
+    check_anndata(adata, "spacon.pl.domains")
     cat, colours = categories_and_colours(adata, key)
     cuts = slices(adata, section_key=section_key, section_order=section_order,
                   spatial_key=spatial_key)
@@ -276,6 +278,7 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
     The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
     returns the axes it drew on, so a notebook shows the caller's figure once).
     """
+    check_anndata(adata, "spacon.pl.highlight")
     cat, _ = categories_and_colours(adata, key)
     names = set(map(str, cat.categories))
     name = str(domain) if str(domain) in names else label_text(domain)  # 1, 1.0 or '1'
@@ -342,6 +345,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     -------
     The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given.
     """
+    check_anndata(adata, "spacon.pl.stack3d")
     from ._figure import figure, figure_and_axes
 
     own = ax is None
@@ -418,6 +422,7 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str | None = None,
     The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
     returns the axes it drew on, so a notebook shows the caller's figure once).
     """
+    check_anndata(adata, "spacon.pl.umap")
     from ._figure import figure_and_axes
 
     check_option("backend", backend, ("spacon", "umap-learn"))
@@ -536,6 +541,7 @@ def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "se
     The matplotlib :class:`~matplotlib.figure.Figure`; ``ax`` when given (as scanpy
     returns the axes it drew on, so a notebook shows the caller's figure once).
     """
+    check_anndata(adata, "spacon.pl.section_divergence")
     from ..tl import section_divergence as compute
     from ._figure import figure_and_axes
 

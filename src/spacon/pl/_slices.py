@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _keys
-from .._utils import spatial_coordinates
+from .._utils import check_anndata, spatial_coordinates
 
 AXIS_NAMES = ("x", "y", "z")
 MAX_DISTINCT_DEPTHS = 64  # more distinct values along the thinnest axis: cut it into slabs
@@ -63,6 +63,7 @@ def slices(adata, *, section_key: str | None = None, section_order=None,
     distinct values of the axis with the fewest of them, or equal-depth slabs along z; for
     2-D coordinates, one slice of every cell.
     """
+    check_anndata(adata, "spacon.pl.slices")
     check_section_key(adata, section_key)
     if section_key == "section" and section_key not in adata.obs:
         # the sections the spatial graph was built with (e.g. samples in obs['library_id']),

@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_option, label_strings, spatial_coordinates
+from .._utils import check_anndata, check_option, label_strings, spatial_coordinates
 from ..io import Connectivity
 from ..io._voxel_model import SIDE, VoxelModel
 
@@ -85,6 +85,7 @@ def assign_units(
     ``uns[f'{key_added}_assignment']`` (parameters, cells assigned, unassigned and dropped,
     units used, unknown region labels). With ``drop=True`` the unassigned cells are removed.
     """
+    check_anndata(adata, "spacon.pp.assign_units")
     adata = adata.copy() if copy else adata
     check_option("hemisphere", hemisphere, ("none", "mirror"))
     info = {"hemisphere": hemisphere, "n_cells": int(adata.n_obs)}

@@ -12,7 +12,14 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_numbers, check_option, label_strings, spatial_coordinates, writable
+from .._utils import (
+    check_anndata,
+    check_numbers,
+    check_option,
+    label_strings,
+    spatial_coordinates,
+    writable,
+)
 from ..io import Connectivity, VoxelModel, as_connectivity, positions_in
 
 logger = logging.getLogger(__name__)
@@ -100,6 +107,7 @@ def connectome_graph(
     ``uns[f'{key_added}_neighbors']['units']`` (unit ids, as strings). Both set
     ``uns[f'{key_added}_neighbors']['params']`` (parameters, edge counts, implied cell edges).
     """
+    check_anndata(adata, "spacon.pp.connectome_graph")
     adata = writable(adata, copy, "spacon.pp.connectome_graph")
     check_option("negative", negative, ("drop", "absolute", "error"))
     _check_numbers(threshold, top_k, top_fraction, distance_scale)
@@ -286,6 +294,7 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
     ``(cell_unit, used)``: for each cell the index of its unit among the units used by any
     cell, and for each used unit its row in ``connectivity``.
     """
+    check_anndata(adata, "spacon.pp.unit_codes")
     if unit_key not in adata.obs:
         raise SpaconInputError(
             f"adata.obs has no unit column {unit_key!r} mapping cells to connectivity units; "

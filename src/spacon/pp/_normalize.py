@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import expression_matrix, writable
+from .._utils import check_anndata, expression_matrix, writable
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ def check_expression(adata, *, layer: str | None = None, counts: bool = False) -
     -------
     ``None``; raises :class:`~spacon.SpaconInputError` on the first problem found.
     """
+    check_anndata(adata, "spacon.pp.check_expression")
     _check_values(*check_cells_and_values(adata, layer), counts)
 
 
@@ -216,6 +217,7 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     (``target_sum`` and the ``genes`` totalled; a saved model keeps it, so new tissue is
     normalised the same way).
     """
+    check_anndata(adata, "spacon.pp.normalize")
     if (isinstance(target_sum, (bool, np.bool_)) or not isinstance(target_sum, numbers.Real)
             or not (np.isfinite(target_sum) and target_sum > 0)):
         raise SpaconInputError(

@@ -13,6 +13,7 @@ from scipy.spatial import cKDTree
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import (
+    check_anndata,
     check_memory,
     check_numbers,
     label_strings,
@@ -94,6 +95,7 @@ def spatial_graph(
     ``uns[f'{key_added}_neighbors']['params']``
         The parameters used and the mean number of neighbours.
     """
+    check_anndata(adata, "spacon.pp.spatial_graph")
     adata = writable(adata, copy, "spacon.pp.spatial_graph")
     if radius is not None and n_neighbors is not None:
         raise SpaconInputError("spatial_graph takes one of radius= or n_neighbors=, not both.")
@@ -236,6 +238,7 @@ def section_codes(adata, section_key: str, section_order=None):
     missing column, a section absent from the order, or an order naming sections that do not
     exist.
     """
+    check_anndata(adata, "spacon.pp.section_codes")
     if section_key not in adata.obs:
         raise SpaconInputError(
             f"adata.obs has no section column {section_key!r}; columns are: "

@@ -8,7 +8,7 @@ from scipy.spatial.distance import jensenshannon
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import labels_column
+from .._utils import check_anndata, labels_column
 
 
 def section_divergence(
@@ -33,6 +33,7 @@ def section_divergence(
     -------
     A table with columns ``section``, ``next_section``, ``js_divergence``.
     """
+    check_anndata(adata, "spacon.tl.section_divergence")
     from ..pp import section_codes
 
     codes, order = section_codes(adata, section_key, section_order)

@@ -14,6 +14,7 @@ from scipy.spatial.distance import cdist
 from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import (
+    check_anndata,
     check_memory,
     expression_matrix,
     labels_column,
@@ -196,6 +197,7 @@ def coupling(
     the same co-expression with each direction's connectivity) for a directed one; the
     permutations move units, not pairs, so the p-values do not count a pair twice.
     """
+    check_anndata(adata, "spacon.tl.coupling")
     from ..io import as_connectivity
     from ..pp import unit_codes
     from ..pp._normalize import check_cells_and_values

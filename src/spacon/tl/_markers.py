@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import (
+    check_anndata,
     check_memory,
     expression_matrix,
     label_text,
@@ -66,6 +67,7 @@ def marker_genes(
     A table with columns ``domain, rank, gene, coefficient``, also in
     ``uns['spacon_markers'][key]``.
     """
+    check_anndata(adata, "spacon.tl.marker_genes")
     from sklearn.cross_decomposition import PLSRegression
 
     n_genes, n_components, max_cells = (whole_number("n_genes", n_genes),

@@ -7,6 +7,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from .._errors import SpaconInputError, SpaconWarning
+from .._utils import check_anndata
 
 # what :func:`score` returns, as a table or a printout names it
 SCORE_NAMES = {"ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "hungarian_f1": "F1"}
@@ -84,6 +85,7 @@ def score_domains(adata, truth_key: str, key: str) -> dict:
     -------
     ``{"ari", "nmi", "v_measure", "hungarian_f1"}``.
     """
+    check_anndata(adata, "spacon.tl.score_domains")
     for k in (truth_key, key):
         if k not in adata.obs:
             raise SpaconInputError(f"adata.obs has no {k!r}.")

@@ -14,6 +14,7 @@ from scipy import stats
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
 from .._utils import (
+    check_anndata,
     check_memory,
     check_option,
     expression_matrix,
@@ -77,6 +78,7 @@ def spatial_folds(
     -------
     The fold (``0..n_folds-1``) of each cell.
     """
+    check_anndata(adata, "spacon.tl.spatial_folds")
     n_folds = whole_number("folds", n_folds, 2)
     if section_key is not None:
         from ..pp import section_codes
@@ -610,6 +612,7 @@ def predict_connectivity(
     ``metrics`` (without ``per_fold``), ``folds`` (each cell's), ``predictor``,
     ``n_neighbors`` and ``connected`` (the rule, see :func:`connected_targets`).
     """
+    check_anndata(adata, "spacon.tl.predict_connectivity")
     if isinstance(methods, str):  # one method, not a string's letters
         methods = (methods,)
     n_pcs = whole_number("n_pcs", n_pcs)

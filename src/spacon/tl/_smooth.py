@@ -10,7 +10,14 @@ import scipy.sparse as sp
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_option, expression_matrix, warn_unused_highly_variable, whole_number, writable
+from .._utils import (
+    check_anndata,
+    check_option,
+    expression_matrix,
+    warn_unused_highly_variable,
+    whole_number,
+    writable,
+)
 from ..graph import FactoredGraph
 from ..pp._normalize import warn_if_counts
 from ._fuse import alpha_weight, check_alpha, standardise
@@ -84,6 +91,7 @@ def smoothed_expression(
     ``None``, or a copy if ``copy=True``. Sets ``obsm[key_added]`` (cells x components,
     float32) and ``uns[key_added] = {'params': {...}}`` (graph, n_hops, alpha, n_comps).
     """
+    check_anndata(adata, "spacon.tl.smoothed_expression")
     adata = writable(adata, copy, "spacon.tl.smoothed_expression")
     check_option("graph", graph, ("spatial", "connectome", "both"))
     check_option("components", components, COMPONENTS)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_option, whole_number, writable
+from .._utils import check_anndata, check_option, whole_number, writable
 from ..graph import FactoredGraph
 
 N_INPUT_PCS = 100  # expression PCs the components are found among
@@ -63,6 +63,7 @@ def spatial_pca(
     float32) and ``uns[key_added]``: ``params``, ``variance`` (of each component) and
     ``morans_i`` (Moran's I of each component on the graph).
     """
+    check_anndata(adata, "spacon.tl.spatial_pca")
     from ._smooth import _connectome_graph, _spatial_graph, expression_pcs
 
     adata = writable(adata, copy, "spacon.tl.spatial_pca")

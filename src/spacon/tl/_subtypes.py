@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import SpaconInputError
-from .._utils import label_text, labels_column
+from .._utils import check_anndata, label_text, labels_column
 from ._expression_pca import DENSE_BYTES, expression_pcs
 
 
@@ -52,6 +52,7 @@ def classify_subtypes(
     A table with one row per method: ``method, n_cells, n_domains, ari, nmi, v_measure,
     hungarian_f1``.
     """
+    check_anndata(adata, "spacon.tl.classify_subtypes")
     from sklearn.decomposition import PCA
 
     from ..pp import check_expression
