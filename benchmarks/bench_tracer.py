@@ -14,7 +14,8 @@ cell -> unit map (``unit_key="region"``), the connectome is symmetrised.
    coordinates) and the connectome alone (regions clustered by their connectivity rows).
 2. Connectivity of held-out regions (5 spatial-block folds, whole regions held out, 5 sampled
    epochs per fold): each held-out cell's region's row predicted from SpaCon's spatial
-   embedding, expression PCs, position, both, and the spatially-shifted null; once with the
+   embedding, expression PCs, position, both, distance decay and the training mean profile
+   (no features), and the spatially-shifted null; once with the
    expression above (it says nothing about wiring: a negative control) and once with a program
    shared by each major division (weak, 4 genes per division), which ties expression to the
    real connectome's division structure.
@@ -134,7 +135,7 @@ def main() -> None:
         print(f"\nConnectivity of held-out regions, expression with {label} (5 folds, "
               f"{pr['seconds']} s), mean ± sd over folds")
         print(f"  {'method':<22}{'Pearson r':>16}{'AUROC':>16}")
-        for m in ("spacon", "smoothed", "expression", "position", "expression+position", "null"):
+        for m in (m_ for m_ in pr if m_ != "seconds"):  # the baselines without features too
             print(f"  {m:<22}{pr[m]['pearson_r']:>9.3f}±{pr[m]['pearson_r_sd']:.3f}"
                   f"{pr[m]['auroc']:>9.3f}±{pr[m]['auroc_sd']:.3f}")
     if args.json:

@@ -25,6 +25,9 @@ def test_pearson_and_auroc_against_hand_computed_values():
     true = np.array([[2.0, 4, 6], [1, 2, 3], [1, 1, 1]])
     r = pearson_rows(pred, true)
     assert r[0] == pytest.approx(1.0) and r[1] == pytest.approx(-1.0) and np.isnan(r[2])
+    # a flat prediction of a row that varies tells nothing: r 0, not left out of the mean
+    flat = pearson_rows(np.array([[2.0, 2, 2], [1, 1, 1]]), np.array([[1.0, 2, 3], [1, 1, 1]]))
+    assert flat[0] == 0.0 and np.isnan(flat[1])
     # sklearn's documented example: AUROC 0.75; ties count half; one class only -> NaN
     score = np.array([[0.1, 0.4, 0.35, 0.8], [1, 1, 1, 1], [1, 2, 3, 4]])
     connected = np.array([[0, 0, 1, 1], [1, 0, 1, 0], [1, 1, 1, 1]], dtype=bool)
@@ -454,3 +457,19 @@ def test_repeated_region_names_are_refused():
                  lambda: spacon.tl.coupling(adata, conn, n_perm=0)):
         with pytest.raises(SpaconInputError, match="cell names are not unique \\(e.g. r0\\)"):
             call()
+
+
+def test_the_distance_baseline_fits_each_targets_level():
+    """Targets strong from everywhere (hubs) sit on their own level under the decay: the fit
+    recovers ``a exp(-d / lambda) + mean_j`` where one shared intercept could not."""
+    from spacon.tl._predict import _distances, _fit_distance_decay
+
+    rng = np.random.default_rng(0)
+    coords = rng.uniform(0, 30, (300, 2))
+    rows = np.arange(300)  # one cell per target
+    level = rng.gamma(2.0, 1.0, 300)
+    y = 2.0 * np.exp(-_distances(coords, coords) / 3.0) + level
+    mean = (y.sum(axis=0) - np.diag(y)) / 299  # as _mean_profile: own targets left out
+    decay, a, c, b = _fit_distance_decay(coords, coords, rows, rows, y, mean, seed=0)
+    assert 2.5 < decay < 3.6 and a == pytest.approx(2.0, rel=0.15)
+    assert c == pytest.approx(1.0, abs=0.05) and abs(b) < 0.2
