@@ -26,6 +26,10 @@ Run:  python benchmarks/bench_real_data.py [--data ../shared/data] [--json out.j
    of the original's layer-6 corticothalamic tutorial), as alpha-0 domains vs expression
    alone.
 
+``--mirror-folds`` keeps each region and its mirror region of the other hemisphere in the
+same outer and inner folds (``predict_connectivity(mirror_axis=0)``), ``--nested-penalty``
+chooses SpaCon's ridge penalty on embeddings trained without each inner fold.
+
 Files that are missing are reported and that part is skipped.
 """
 
@@ -38,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 
-def human(root: Path, seed: int, export_to: Path | None = None) -> dict:
+def human(root: Path, seed: int, export_to: Path | None = None, mirror: bool = False,
+          nested: bool = False) -> dict:
     from _human import export, human_regions
 
     import spacon
@@ -56,7 +61,8 @@ def human(root: Path, seed: int, export_to: Path | None = None) -> dict:
             t0 = time.perf_counter()
             res = spacon.tl.predict_connectivity(
                 adata, conn, folds=5, threshold=threshold, predictor=predictor,
-                model_kwargs={"hidden_dims": (64, 32, 8)}, seed=seed)
+                model_kwargs={"hidden_dims": (64, 32, 8)}, seed=seed,
+                mirror_axis=0 if mirror else None, nested_penalty=nested)
             out[name][predictor] = {m_: {k: v for k, v in d.items() if k != "per_fold"}
                                     for m_, d in res.items()}
             out[name][predictor]["seconds"] = round(time.perf_counter() - t0, 1)
@@ -161,6 +167,12 @@ def main() -> None:
     p = real_data_parser(__doc__)
     p.add_argument("--export", default=None,
                    help="also write the human regions as .h5ad + .csv files here, for the CLI")
+    p.add_argument("--mirror-folds", action="store_true",
+                   help="human: mirror regions of the two hemispheres in the same folds "
+                        "(predict_connectivity(mirror_axis=0))")
+    p.add_argument("--nested-penalty", action="store_true",
+                   help="human: SpaCon's ridge penalty chosen on embeddings trained without "
+                        "each inner fold (predict_connectivity(nested_penalty=True))")
     p.add_argument("--parts", nargs="+", choices=["human", "starmap"], default=["human", "starmap"],
                    help="which data sets to run (both)")
     args = p.parse_args()
@@ -175,7 +187,8 @@ def main() -> None:
             continue
         if name == "human_hcp_ahba":
             results[name] = human(root, args.seed,
-                                  None if args.export is None else Path(args.export))
+                                  None if args.export is None else Path(args.export),
+                                  args.mirror_folds, args.nested_penalty)
         else:
             results[name] = starmap(root, args.seed)
         print(json.dumps({name: results[name]}, indent=1), flush=True)
@@ -183,7 +196,9 @@ def main() -> None:
         h = results["human_hcp_ahba"]
         for c in ("FC", "SC"):
             print(f"\nHuman cortex {c}, {h['n_regions']} regions x {h['n_genes']} genes: "
-                  "connectivity of held-out regions (5 spatial folds), mean ± sd over folds; "
+                  "connectivity of held-out regions (5 spatial folds"
+                  f"{', mirror regions together' if args.mirror_folds else ''}"
+                  f"{', nested penalty' if args.nested_penalty else ''}), mean ± sd over folds; "
                   f"connected: {h[c]['connected']['description']}")
             print(f"{'features':<22}{'predictor':<10}{'Pearson r':>14}{'AUROC':>14}{'MSE':>12}")
             from spacon.tl._predict import METHODS

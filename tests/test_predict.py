@@ -473,3 +473,66 @@ def test_the_distance_baseline_fits_each_targets_level():
     decay, a, c, b = _fit_distance_decay(coords, coords, rows, rows, y, mean, seed=0)
     assert 2.5 < decay < 3.6 and a == pytest.approx(2.0, rel=0.15)
     assert c == pytest.approx(1.0, abs=0.05) and abs(b) < 0.2
+
+
+def test_mirror_folds_hold_out_both_hemispheres_of_a_region_together():
+    import anndata as ad
+
+    from spacon.tl._predict import spatial_folds
+
+    rng = np.random.default_rng(0)
+    left = rng.uniform([-60, -40, -30], [-5, 40, 30], (40, 3))
+    right = left * [-1, 1, 1] + rng.normal(0, 0.5, (40, 3))  # each region's mirror region
+    adata = ad.AnnData(np.zeros((80, 2)), obsm={"spatial": np.vstack([left, right])})
+    plain = spatial_folds(adata, 4, seed=0)
+    mirror = spatial_folds(adata, 4, mirror_axis=0, seed=0)
+    assert (mirror[:40] == mirror[40:]).all()
+    assert (plain[:40] != plain[40:]).mean() > 0.5  # the blocks split the pairs
+    assert len(np.unique(mirror)) == 4
+    for bad in (3, -1, 0.5, True):
+        with pytest.raises(SpaconInputError, match="mirror_axis must be a coordinate column"):
+            spatial_folds(adata, 4, mirror_axis=bad)
+
+
+def test_a_nested_penalty_trains_one_embedding_per_inner_fold_without_it(prepared,
+                                                                         monkeypatch):
+    from spacon.tl import _predict
+
+    adata, conn = prepared
+    hidden_sets = []
+    real = _predict._spacon_embedding
+
+    def spy(adata_, connectivity, rows, test, *args, **kwargs):
+        hidden_sets.append(np.asarray(test).copy())
+        return real(adata_, connectivity, rows, test, *args, **kwargs)
+
+    monkeypatch.setattr(_predict, "_spacon_embedding", spy)
+    res = spacon.tl.predict_connectivity(
+        adata, conn, unit_key="unit", folds=2, section_key="section", methods=("spacon",),
+        train_kwargs={"epochs": 1}, model_kwargs={"hidden_dims": (16, 8, 4)},
+        nested_penalty=True)
+    folds = adata.uns["spacon_connectivity_prediction"]["folds"]
+    outer = [h for h in hidden_sets if any((h == (folds == f)).all() for f in (0, 1))]
+    assert len(outer) == 2 and len(hidden_sets) > 2  # an outer model and inner ones per fold
+    for h in hidden_sets:  # every inner model hides its outer fold too
+        assert any((h[folds == f]).all() and h.sum() >= (folds == f).sum() for f in (0, 1))
+    assert np.isfinite(res["spacon"]["pearson_r"])
+
+
+def test_evaluate_connectivity_passes_mirror_folds_and_the_nested_penalty(sim_inputs, tmp_path,
+                                                                          monkeypatch):
+    seen = {}
+
+    def spy(*args, mirror_axis, nested_penalty, **kwargs):
+        seen.update(mirror_axis=mirror_axis, nested_penalty=nested_penalty)
+        raise spacon.SpaconInputError("stop here: only the settings are checked")
+
+    monkeypatch.setattr(spacon.tl, "predict_connectivity", spy)
+    common = ["evaluate", "connectivity", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+              "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+              "--radius", "700"]
+    assert main([*common, "--out", str(tmp_path / "a")]) == 2
+    assert seen == {"mirror_axis": None, "nested_penalty": False}
+    assert main([*common, "--mirror-axis", "0", "--nested-penalty",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert seen == {"mirror_axis": 0, "nested_penalty": True}

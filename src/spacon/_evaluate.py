@@ -33,7 +33,8 @@ EVALUATE_BATCHES = {"batch_size": 256, "fanouts": (10, 5, 5), "spatial_fanout": 
 
 def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
                           holdout_key: str | None = None, predictor: str = "ridge",
-                          adata=None) -> dict:
+                          adata=None, mirror_axis: int | None = None,
+                          nested_penalty: bool = False) -> dict:
     """Run :func:`spacon.tl.predict_connectivity` with ``spacon run``'s data options.
 
     Each fold's model trains ``EVALUATE_STEPS`` steps (of ``EVALUATE_BATCHES`` unless
@@ -49,10 +50,13 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
     if config.out is None:
         raise SpaconInputError("--out DIR is required.")
     with cpu_threads(choose_threads(config.threads)) as threads:
-        return _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads)
+        return _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads,
+                                      {"mirror_axis": mirror_axis,
+                                       "nested_penalty": nested_penalty})
 
 
-def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads) -> dict:
+def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads,
+                           fold_options) -> dict:
     import matplotlib.pyplot as plt
 
     from . import pl, tl
@@ -86,12 +90,12 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
             spatial_key=config.spatial_key, threshold=config.threshold, top_k=config.top_k,
             negative=config.negative, symmetrize=config.symmetrize, predictor=predictor,
             model_kwargs={"hidden_dims": config.hidden_dims}, train_kwargs=train, seed=config.seed,
-            connectivity_code=config.connectivity_code,
+            connectivity_code=config.connectivity_code, **fold_options,
         )
     info = adata.uns["spacon_connectivity_prediction"]
     metrics = {"predictor": predictor, "folds": int(len(set(info["folds"][info["folds"] >= 0]))),
                "connected": info["connected"], "methods": result,
-               "settings": _settings(config, holdout_key, train)}
+               "settings": _settings(config, holdout_key, train) | fold_options}
     fig = pl.connectivity_prediction(result, predictor=predictor,
                                      connected=info["connected"]["description"])
     with atomic_path(out / "connectivity_prediction.png") as tmp:

@@ -172,10 +172,12 @@ def _evaluate_connectivity(args) -> int:
     from ._evaluate import evaluate_connectivity
     from ._pipeline import no_empty_output_on_error
 
-    config = _config(args, exclude=("folds", "holdout_key", "predictor"))
+    config = _config(args, exclude=("folds", "holdout_key", "predictor", "mirror_axis",
+                                    "nested_penalty"))
     with no_empty_output_on_error(config.out):  # an input error leaves no folder behind
         metrics = evaluate_connectivity(config, folds=args.folds, holdout_key=args.holdout_key,
-                                        predictor=args.predictor)
+                                        predictor=args.predictor, mirror_axis=args.mirror_axis,
+                                        nested_penalty=args.nested_penalty)
     print(f"wrote {config.out}/metrics.json and {config.out}/connectivity_prediction.png")
     print(f"predictor: {metrics['predictor']}; connected: {metrics['connected']['description']}")
     print(f"{'method':<22}{'Pearson r':>12}{'AUROC':>16}{'MSE':>20}")
@@ -646,6 +648,13 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument("--predictor", choices=["ridge", "knn"], default="ridge",
                       help="ridge regression, penalty by cross-validation inside the training "
                       "cells, or the mean of the 15 nearest training cells (ridge)")
+    conn.add_argument("--mirror-axis", type=int, metavar="AXIS",
+                      help="both hemispheres: the coordinate column (0 = x) across which the "
+                      "brain is mirrored; each region and its mirror region go into the same "
+                      "folds (off)")
+    conn.add_argument("--nested-penalty", action="store_true",
+                      help="choose ridge's penalty for SpaCon on models trained without each "
+                      "inner fold too (about 5 times SpaCon's training; off)")
     _add_connectivity_code_option(conn)
     _add_evaluate_output(conn, "metrics.json")
     conn.set_defaults(func=_evaluate_connectivity)

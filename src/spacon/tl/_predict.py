@@ -50,6 +50,7 @@ def spatial_folds(
     section_order=None,
     spatial_key: str = "spatial",
     unit_key: str | None = None,
+    mirror_axis: int | None = None,
     seed: int = 0,
 ) -> np.ndarray:
     """Assign cells to ``n_folds`` spatially contiguous folds.
@@ -71,6 +72,12 @@ def spatial_folds(
         ``obsm`` key of coordinates for k-means blocks.
     unit_key
         ``obs`` column of connectivity units, kept whole.
+    mirror_axis
+        For both hemispheres: the coordinate (column of ``obsm[spatial_key]``, e.g. 0 for x)
+        across which the brain is mirrored. It is reflected about the middle of its range
+        before the k-means blocks, so a region and its mirror region in the other hemisphere
+        fall in the same fold: their expression is much alike, and with one in training the
+        other is not really held out. Folds by sections are left as they are.
     seed
         Seed of the k-means blocks.
 
@@ -93,7 +100,7 @@ def spatial_folds(
     else:
         from sklearn.cluster import KMeans
 
-        coords = spatial_coordinates(adata, spatial_key)
+        coords = mirrored(spatial_coordinates(adata, spatial_key), mirror_axis)
         if adata.n_obs < n_folds:
             raise SpaconInputError(f"{n_folds} folds need at least {n_folds} cells.")
         km = KMeans(n_folds, n_init=4, random_state=seed).fit(coords)
@@ -108,6 +115,22 @@ def spatial_folds(
         majority = dict(zip(table.index, table.columns[table.to_numpy().argmax(axis=1)]))
         fold = np.array([majority[u] for u in units])
     return np.asarray(fold, dtype=np.int64)
+
+
+def mirrored(coords: np.ndarray, axis: int | None) -> np.ndarray:
+    """``coords`` with column ``axis`` reflected about the middle of its range (unchanged
+    when ``axis`` is None): mirror-image positions of the two hemispheres coincide.
+    """
+    if axis is None:
+        return coords
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) \
+            or not 0 <= axis < coords.shape[1]:
+        raise SpaconInputError(f"mirror_axis must be a coordinate column from 0 to "
+                               f"{coords.shape[1] - 1} (e.g. 0 for x), got {axis!r}.")
+    out = np.array(coords, dtype=np.float64)
+    middle = (out[:, axis].min() + out[:, axis].max()) / 2
+    out[:, axis] = np.abs(out[:, axis] - middle)
+    return out
 
 
 def profile_rows(adata, connectivity, unit_key: str | None) -> np.ndarray:
@@ -301,13 +324,14 @@ def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None,
 
 
 def predict_fold(feats: dict, predictor: str, train, test, y_train, groups,
-                 n_neighbors: int) -> tuple[dict, dict]:
+                 n_neighbors: int, inner: dict | None = None) -> tuple[dict, dict]:
     """Predictors of held-out profiles from each feature space: ``(predict, ridge_alphas)``.
 
     ``predict[method](positions)`` gives the predicted profiles (dense) of the held-out cells
     at ``positions`` (indices into ``np.flatnonzero(test)``), so that a fold is scored a block
     of cells at a time. ``y_train`` (sparse) holds the training cells' profiles; ``groups``
-    each training cell's inner fold, for the ridge penalty.
+    each training cell's inner fold, for the ridge penalty; ``inner[method][group]`` the
+    features to choose it on when that group is held out (a nested penalty), where given.
     """
     predict, alphas = {}, {}
     fit_rows, predict_rows = np.flatnonzero(train), np.flatnonzero(test)
@@ -315,7 +339,8 @@ def predict_fold(feats: dict, predictor: str, train, test, y_train, groups,
         if predictor == "knn":
             predict[m] = _knn_predictor(f, train, test, y_train, n_neighbors)
             continue
-        alphas[m] = _ridge.choose_alpha(f, y_train, fit_rows, groups)
+        alphas[m] = _ridge.choose_alpha(f, y_train, fit_rows, groups,
+                                        (inner or {}).get(m))
         fit = _ridge.ridge_fit(f, y_train, fit_rows)
         predict[m] = (lambda positions, fit=fit, f=f, a=alphas[m]:
                       _ridge.ridge_predict(fit, f, predict_rows[positions], a))
@@ -335,7 +360,8 @@ def spatial_null_order(coords_test: np.ndarray) -> np.ndarray:
     return perm
 
 
-def _inner_groups(adata, train, section_key, section_order, spatial_key, unit_key, seed):
+def _inner_groups(adata, train, section_key, section_order, spatial_key, unit_key, seed,
+                  mirror_axis=None):
     """Inner folds of the training cells for the ridge penalty: runs of sections (k-means
     blocks when fewer than ``INNER_FOLDS`` training sections), connectivity units whole.
     """
@@ -344,7 +370,8 @@ def _inner_groups(adata, train, section_key, section_order, spatial_key, unit_ke
     if section_key is not None and sub.obs[section_key].nunique() < n_inner:
         section_key = None
     groups = spatial_folds(sub, n_inner, section_key=section_key, section_order=section_order,
-                           spatial_key=spatial_key, unit_key=unit_key, seed=seed)
+                           spatial_key=spatial_key, unit_key=unit_key, mirror_axis=mirror_axis,
+                           seed=seed)
     if len(np.unique(groups)) < 2:
         raise SpaconInputError(
             "the ridge predictor's penalty needs training cells in at least two connectivity "
@@ -539,6 +566,8 @@ def predict_connectivity(
     train_kwargs: dict | None = None,
     connectivity_code: int = 0,
     connectivity_code_weight: float = 1.0,
+    mirror_axis: int | None = None,
+    nested_penalty: bool = False,
     seed: int = 0,
 ) -> dict:
     """Predict held-out cells' connectivity profiles from expression, and score them.
@@ -613,6 +642,16 @@ def predict_connectivity(
         predicts the top ``connectivity_code`` principal components of the training cells'
         connectivity rows (computed on the fold's training rows, held-out rows and columns
         removed), weighted by ``connectivity_code_weight``. Off by default.
+    mirror_axis
+        Both hemispheres: mirror regions go into the same outer and inner folds (see
+        :func:`spatial_folds`).
+    nested_penalty
+        Choose ridge's penalty for SpaCon's embedding on embeddings trained with each inner
+        fold's connectivity hidden as well (one more model per inner fold, so SpaCon's part
+        takes about five times as long). Without it the penalty is chosen on the fold's one
+        embedding, whose training saw the inner folds' connectivity, so the inner
+        cross-validation favours a weaker penalty than held-out data would. The feature
+        spaces without training need no nesting.
     seed
         Seed of folds, PCA and training.
 
@@ -648,7 +687,7 @@ def predict_connectivity(
             f"the connectivity has {connectivity.n} targets; scoring a held-out profile leaves "
             "its own target out, so at least 3 are needed.")
     fold = _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key,
-                  seed)
+                  seed, mirror_axis)
     matrix = connectivity.matrix.tocsr()
     n_negative = int((matrix.data < 0).sum())
     if n_negative and negative == "drop":
@@ -684,9 +723,18 @@ def predict_connectivity(
         feats = fold_features(adata, methods, train, coords=coords, n_pcs=n_pcs, seed=seed,
                               spacon=embedding, predictor=predictor)
         groups = (_inner_groups(adata, train, section_key, section_order, spatial_key,
-                                unit_key, seed) if predictor == "ridge" and feats else None)
+                                unit_key, seed, mirror_axis)
+                  if predictor == "ridge" and feats else None)
+        inner = None
+        if nested_penalty and groups is not None and "spacon" in feats:
+            cells = np.flatnonzero(train)
+            inner = {"spacon": {g: _standardise(_spacon_embedding(
+                adata, connectivity, rows, test | np.isin(np.arange(adata.n_obs),
+                                                           cells[groups == g]),
+                unit_key, graph_kwargs, model_kwargs, train_kwargs, code), train)
+                for g in np.unique(groups)}}
         predict, alphas = predict_fold(feats, predictor, train, test, y_train, groups,
-                                       n_neighbors)
+                                       n_neighbors, inner)
         predict.update(_baseline_predictors(
             [m for m in methods if m in PROFILE_BASELINES], coords, rows, train, test,
             y_train, matrix.shape[1], seed))
@@ -720,10 +768,12 @@ def _check_fold(f, rows, test, train):
         )
 
 
-def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key, seed):
+def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key, seed,
+           mirror_axis=None):
     if holdout_key is None:
         return spatial_folds(adata, folds, section_key=section_key, section_order=section_order,
-                             spatial_key=spatial_key, unit_key=unit_key, seed=seed)
+                             spatial_key=spatial_key, unit_key=unit_key,
+                             mirror_axis=mirror_axis, seed=seed)
     if holdout_key not in adata.obs:
         raise SpaconInputError(f"adata.obs has no hold-out column {holdout_key!r}.")
     col = adata.obs[holdout_key]

@@ -78,7 +78,8 @@ def dense_rows(y, positions: np.ndarray) -> np.ndarray:
     return np.asarray(block.toarray() if sp.issparse(block) else block, dtype=np.float64)
 
 
-def choose_alpha(x: np.ndarray, y, fit_rows: np.ndarray, groups: np.ndarray) -> float:
+def choose_alpha(x: np.ndarray, y, fit_rows: np.ndarray, groups: np.ndarray,
+                 inner: dict | None = None) -> float:
     """The penalty with the smallest squared error summed over inner folds.
 
     Each value of ``groups`` (one per fitting row) is held out in turn and predicted from
@@ -94,6 +95,10 @@ def choose_alpha(x: np.ndarray, y, fit_rows: np.ndarray, groups: np.ndarray) -> 
         Row indices into ``x``.
     groups
         Inner fold of each fitting row (at least two distinct values).
+    inner
+        Features of all rows to use while group ``g`` is held out (``inner[g]``), where they
+        differ from ``x`` (learned features trained without that group: a nested choice);
+        the grid's scale stays ``x``'s.
 
     Returns
     -------
@@ -108,10 +113,11 @@ def choose_alpha(x: np.ndarray, y, fit_rows: np.ndarray, groups: np.ndarray) -> 
     for g in np.unique(groups):
         val = np.flatnonzero(groups == g)
         rest = np.flatnonzero(groups != g)
-        fit = ridge_fit(x, y[rest], fit_rows[rest])
+        xg = x if inner is None else inner[g]
+        fit = ridge_fit(xg, y[rest], fit_rows[rest])
         for block in row_blocks(len(val), y.shape[1]):
             truth = dense_rows(y, val[block])
             for i, alpha in enumerate(alphas):
-                pred = ridge_predict(fit, x, fit_rows[val[block]], alpha)
+                pred = ridge_predict(fit, xg, fit_rows[val[block]], alpha)
                 error[i] += float(((pred - truth) ** 2).sum())
     return float(alphas[int(np.argmin(error))])
