@@ -143,7 +143,7 @@ def _report(predicted: dict, truth: np.ndarray, units: np.ndarray, own: np.ndarr
 
     unit_others = others[first]
     print(f"{len(truth)} held-out cells in {len(names)} units (sections {', '.join(HELD_OUT)})")
-    print(f"{'predictor':<36}{'r, cells':>10}{'AUROC':>8}{'r, units':>10}")
+    print(f"{'predictor':<50}{'r, cells':>10}{'AUROC':>8}{'r, units':>10}")
     for name, p in predicted.items():
         r = np.nanmean(pearson_rows(drop_own(p), drop_own(truth)))
         auc = np.nanmean(auroc_rows(drop_own(p), drop_own(truth) > 0.4))
@@ -151,7 +151,7 @@ def _report(predicted: dict, truth: np.ndarray, units: np.ndarray, own: np.ndarr
         np.add.at(unit_p, unit, p)
         r_units = np.nanmean(pearson_rows(drop_own(unit_p / counts[:, None], unit_others),
                                           drop_own(truth[first], unit_others)))
-        print(f"{name:<36}{r:>10.3f}{auc:>8.3f}{r_units:>10.3f}", flush=True)
+        print(f"{name:<50}{r:>10.3f}{auc:>8.3f}{r_units:>10.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -422,4 +422,22 @@ def test_embed_names_what_it_cannot_take(prepared):
         model.embed(prepared[:200])
     messages = [str(w.message) for w in caught]
     assert any("adata is a view" in m and "SpaCon.embed" in m for m in messages), messages
+    assert {w.filename for w in caught if "adata is a view" in str(w.message)} == {__file__}
     assert not any("initializing view as actual" in m for m in messages), messages
+
+
+def test_embed_and_predict_commands_name_a_damaged_model_json(sim_inputs, tmp_path, capsys):
+    from spacon.cli import main
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text('{"params": {"hidden_dims": [4')  # cut short
+    (model / "model.pt").write_bytes(b"")
+    (model / "connectivity_map.npz").write_bytes(b"")  # (predict asks for one first)
+    for command in ("embed", "predict"):
+        out = tmp_path / command
+        code = main([command, "--model", str(model), "--adata",
+                     str(sim_inputs / "synthetic_brain.h5ad"), "--radius", "700",
+                     "--out", str(out)])
+        assert code == 2 and not out.exists()
+        assert "model.json is not readable JSON" in capsys.readouterr().err

@@ -28,6 +28,7 @@ def test_pearson_and_auroc_against_hand_computed_values():
     # a flat prediction of a row that varies tells nothing: r 0, not left out of the mean
     flat = pearson_rows(np.array([[2.0, 2, 2], [1, 1, 1]]), np.array([[1.0, 2, 3], [1, 1, 1]]))
     assert flat[0] == 0.0 and np.isnan(flat[1])
+    assert np.isnan(pearson_rows(np.array([[np.nan, 1, 2]]), np.array([[1.0, 2, 3]]))[0])
     # sklearn's documented example: AUROC 0.75; ties count half; one class only -> NaN
     score = np.array([[0.1, 0.4, 0.35, 0.8], [1, 1, 1, 1], [1, 2, 3, 4]])
     connected = np.array([[0, 0, 1, 1], [1, 0, 1, 0], [1, 1, 1, 1]], dtype=bool)
@@ -473,6 +474,10 @@ def test_the_distance_baseline_fits_each_targets_level():
     decay, a, c, b = _fit_distance_decay(coords, coords, rows, rows, y, mean, seed=0)
     assert 2.5 < decay < 3.6 and a == pytest.approx(2.0, rel=0.15)
     assert c == pytest.approx(1.0, abs=0.05) and abs(b) < 0.2
+    # connectivity in tiny units (e.g. fractions of 1e-11) keeps its level term
+    _, a_small, c_small, _ = _fit_distance_decay(coords, coords, rows, rows, y * 1e-11,
+                                                 mean * 1e-11, seed=0)
+    assert c_small == pytest.approx(c, rel=1e-6) and a_small == pytest.approx(a * 1e-11, rel=1e-6)
 
 
 def test_mirror_folds_hold_out_both_hemispheres_of_a_region_together():
@@ -492,6 +497,13 @@ def test_mirror_folds_hold_out_both_hemispheres_of_a_region_together():
     for bad in (3, -1, 0.5, True):
         with pytest.raises(SpaconInputError, match="mirror_axis must be a coordinate column"):
             spatial_folds(adata, 4, mirror_axis=bad)
+    # one stray cell far out on one side moves the middle of the range, not a given midline
+    stray = ad.AnnData(np.zeros((81, 2)), obsm={"spatial": np.vstack([left, right,
+                                                                      [[150, 0, 0]]])})
+    given = spatial_folds(stray, 4, mirror_axis=0, midline=0.0, seed=0)
+    assert (given[:40] == given[40:80]).all()
+    with pytest.raises(SpaconInputError, match="midline must be a coordinate"):
+        spatial_folds(adata, 4, mirror_axis=0, midline=float("nan"))
 
 
 def test_a_nested_penalty_trains_one_embedding_per_inner_fold_without_it(prepared,
@@ -516,6 +528,11 @@ def test_a_nested_penalty_trains_one_embedding_per_inner_fold_without_it(prepare
     assert len(outer) == 2 and len(hidden_sets) > 2  # an outer model and inner ones per fold
     for h in hidden_sets:  # every inner model hides its outer fold too
         assert any((h[folds == f]).all() and h.sum() >= (folds == f).sum() for f in (0, 1))
+    inner = [h for h in hidden_sets if not any((h == (folds == f)).all() for f in (0, 1))]
+    assert inner
+    for h in inner:  # and its inner group's cells besides
+        outer_fold = next(f for f in (0, 1) if h[folds == f].all())
+        assert h.sum() > (folds == outer_fold).sum()
     assert np.isfinite(res["spacon"]["pearson_r"])
 
 
@@ -523,8 +540,8 @@ def test_evaluate_connectivity_passes_mirror_folds_and_the_nested_penalty(sim_in
                                                                           monkeypatch):
     seen = {}
 
-    def spy(*args, mirror_axis, nested_penalty, **kwargs):
-        seen.update(mirror_axis=mirror_axis, nested_penalty=nested_penalty)
+    def spy(*args, mirror_axis, midline, nested_penalty, **kwargs):
+        seen.update(mirror_axis=mirror_axis, midline=midline, nested_penalty=nested_penalty)
         raise spacon.SpaconInputError("stop here: only the settings are checked")
 
     monkeypatch.setattr(spacon.tl, "predict_connectivity", spy)
@@ -532,7 +549,7 @@ def test_evaluate_connectivity_passes_mirror_folds_and_the_nested_penalty(sim_in
               "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
               "--radius", "700"]
     assert main([*common, "--out", str(tmp_path / "a")]) == 2
-    assert seen == {"mirror_axis": None, "nested_penalty": False}
-    assert main([*common, "--mirror-axis", "0", "--nested-penalty",
+    assert seen == {"mirror_axis": None, "midline": None, "nested_penalty": False}
+    assert main([*common, "--mirror-axis", "0", "--midline", "5700", "--nested-penalty",
                  "--out", str(tmp_path / "b")]) == 2
-    assert seen == {"mirror_axis": 0, "nested_penalty": True}
+    assert seen == {"mirror_axis": 0, "midline": 5700.0, "nested_penalty": True}

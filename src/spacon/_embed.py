@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import warnings
@@ -51,7 +50,7 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     from . import pp
     from .io import read_connectivity, write_h5ad, write_text
     from .model import SpaCon
-    from .model._spacon import model_directory
+    from .model._spacon import model_directory, read_model_json
 
     model_dir = model_directory(model_dir)
     if config.connectivity is None and any(a > 0 for a in config.alpha or []):
@@ -64,7 +63,7 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     out = prepare_output(config.out, config.overwrite)
     adata = read_input(config.adata, config.layer)
     check_truth(adata, config.truth)
-    meta = json.loads((model_dir / "model.json").read_text())
+    meta = read_model_json(model_dir)
     preprocessing = meta.get("preprocessing", {})
     normalize_like_training(adata, config, preprocessing, meta["var_names"])
     adata = _model_genes(adata, model_dir)
@@ -197,7 +196,9 @@ def _spatial_graph(adata, config: RunConfig, trained: dict) -> None:
 
 def _model_genes(adata, model_dir: Path):
     """``adata`` restricted to the model's genes, in its order, when it holds them all."""
-    genes = json.loads((model_dir / "model.json").read_text())["var_names"]
+    from .model._spacon import read_model_json
+
+    genes = read_model_json(model_dir)["var_names"]
     names = list(map(str, adata.var_names))
     if names == list(genes) or not set(names).issuperset(genes):
         return adata  # as the model's, or missing some (check_genes says which)

@@ -34,7 +34,7 @@ EVALUATE_BATCHES = {"batch_size": 256, "fanouts": (10, 5, 5), "spatial_fanout": 
 def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
                           holdout_key: str | None = None, predictor: str = "ridge",
                           adata=None, mirror_axis: int | None = None,
-                          nested_penalty: bool = False) -> dict:
+                          midline: float | None = None, nested_penalty: bool = False) -> dict:
     """Run :func:`spacon.tl.predict_connectivity` with ``spacon run``'s data options.
 
     Each fold's model trains ``EVALUATE_STEPS`` steps (of ``EVALUATE_BATCHES`` unless
@@ -51,7 +51,7 @@ def evaluate_connectivity(config: RunConfig, *, folds: int = 5,
         raise SpaconInputError("--out DIR is required.")
     with cpu_threads(choose_threads(config.threads)) as threads:
         return _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads,
-                                      {"mirror_axis": mirror_axis,
+                                      {"mirror_axis": mirror_axis, "midline": midline,
                                        "nested_penalty": nested_penalty})
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -65,7 +64,9 @@ def predict_new_tissue(config: RunConfig, model: str | Path):
         raise SpaconInputError(
             f"--unit-key {config.unit_key!r} is not a column of adata.obs (it has: "
             f"{', '.join(map(str, adata.obs.columns)) or 'none'}).")
-    meta = json.loads((model_dir / "model.json").read_text())
+    from .model._spacon import read_model_json
+
+    meta = read_model_json(model_dir)
     normalize_like_training(adata, config, meta.get("preprocessing", {}), meta["var_names"])
     adata = _model_genes(adata, model_dir)
     check_genes(adata, meta["var_names"])

@@ -168,7 +168,7 @@ def labels_column(adata, key: str, what: str = "domains"):
                      name=column.name)
 
 
-def writable(adata, copy: bool, what: str):
+def writable(adata, copy: bool, what: str, stacklevel: int = 3):
     """``adata`` to write results to: a copy with ``copy``, else ``adata`` itself; a view
     (``adata[mask]``) becomes its own AnnData first, with a warning that the AnnData it was
     taken from will not see the results (what scanpy's functions do, but said at the user's
@@ -183,7 +183,7 @@ def writable(adata, copy: bool, what: str):
         warnings.warn(
             f"adata is a view (adata[...]): {what} writes its results to the view's own copy, "
             "which the AnnData it was taken from does not see. Take a copy and keep it in a "
-            "variable: sub = adata[...].copy().", SpaconWarning, stacklevel=3)
+            "variable: sub = adata[...].copy().", SpaconWarning, stacklevel=stacklevel)
         adata._init_as_actual(adata.copy())
     return adata
 

@@ -173,10 +173,11 @@ def _evaluate_connectivity(args) -> int:
     from ._pipeline import no_empty_output_on_error
 
     config = _config(args, exclude=("folds", "holdout_key", "predictor", "mirror_axis",
-                                    "nested_penalty"))
+                                    "midline", "nested_penalty"))
     with no_empty_output_on_error(config.out):  # an input error leaves no folder behind
         metrics = evaluate_connectivity(config, folds=args.folds, holdout_key=args.holdout_key,
                                         predictor=args.predictor, mirror_axis=args.mirror_axis,
+                                        midline=args.midline,
                                         nested_penalty=args.nested_penalty)
     print(f"wrote {config.out}/metrics.json and {config.out}/connectivity_prediction.png")
     print(f"predictor: {metrics['predictor']}; connected: {metrics['connected']['description']}")
@@ -652,6 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="both hemispheres: the coordinate column (0 = x) across which the "
                       "brain is mirrored; each region and its mirror region go into the same "
                       "folds (off)")
+    conn.add_argument("--midline", type=float, metavar="X",
+                      help="where --mirror-axis crosses the midline (default: the middle of "
+                      "the coordinates' range; 0 in MNI or fsaverage coordinates)")
     conn.add_argument("--nested-penalty", action="store_true",
                       help="choose ridge's penalty for SpaCon on models trained without each "
                       "inner fold too (about 5 times SpaCon's training; off)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import pickle
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -496,7 +497,7 @@ class SpaCon:
                           "start; call train() first.", SpaconWarning, stacklevel=3)
         max_edges = whole_number("max_edges", max_edges, 1)
         if adata is not None and adata is not self.adata:
-            adata = writable(adata, False, "SpaCon.embed")
+            adata = writable(adata, False, "SpaCon.embed", stacklevel=4)  # (torch.no_grad's frame)
             check_preprocessing(adata, self.preprocessing, self.params.get("layer"))
         if adata is None or adata is self.adata:
             self._check_data_unchanged()
@@ -720,7 +721,7 @@ class SpaCon:
         """
         path = model_directory(path)
         check_anndata(adata, "SpaCon.load")
-        meta = _read_model_json(path)
+        meta = read_model_json(path)
         model = cls.__new__(cls)
         model.params = meta["params"]
         model.var_names = np.asarray(meta["var_names"])
@@ -828,7 +829,7 @@ def _own_random_state(device=None):
 MODEL_JSON_KEYS = ("params", "var_names", "history", "train_params")
 
 
-def _read_model_json(path: Path) -> dict:
+def read_model_json(path: Path) -> dict:
     """``model.json`` of a saved model, refused by name when it is not one :meth:`SpaCon.save`
     wrote (cut short, edited, another program's).
     """
@@ -854,7 +855,8 @@ def _read_weights(path: Path, module) -> dict:
     """``model.pt``'s weights, checked against the module ``model.json`` describes."""
     try:
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds for a file that is not its own
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:  # torch's
+        # kinds for a file that is not its own (a missing or unreadable file says so itself)
         raise SpaconInputError(f"{path / 'model.pt'} is not a saved spacon model's weights "
                                f"({type(err).__name__}): the file is damaged or cut short; "
                                "save the model again.") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 from typing import Literal
 
@@ -51,6 +52,7 @@ def spatial_folds(
     spatial_key: str = "spatial",
     unit_key: str | None = None,
     mirror_axis: int | None = None,
+    midline: float | None = None,
     seed: int = 0,
 ) -> np.ndarray:
     """Assign cells to ``n_folds`` spatially contiguous folds.
@@ -74,10 +76,15 @@ def spatial_folds(
         ``obs`` column of connectivity units, kept whole.
     mirror_axis
         For both hemispheres: the coordinate (column of ``obsm[spatial_key]``, e.g. 0 for x)
-        across which the brain is mirrored. It is reflected about the middle of its range
-        before the k-means blocks, so a region and its mirror region in the other hemisphere
-        fall in the same fold: their expression is much alike, and with one in training the
-        other is not really held out. Folds by sections are left as they are.
+        across which the brain is mirrored. It is reflected about ``midline`` before the
+        k-means blocks, so a region and its mirror region in the other hemisphere fall in the
+        same fold: their expression is much alike, and with one in training the other is not
+        really held out. Folds by sections are left as they are (a coronal section holds
+        both hemispheres).
+    midline
+        Where ``mirror_axis`` crosses the midline (0 in MNI or fsaverage coordinates; about
+        5,700 µm on the Allen CCF's left-right axis). Default: the middle of the coordinate's
+        range, right only when both hemispheres reach equally far out.
     seed
         Seed of the k-means blocks.
 
@@ -100,7 +107,7 @@ def spatial_folds(
     else:
         from sklearn.cluster import KMeans
 
-        coords = mirrored(spatial_coordinates(adata, spatial_key), mirror_axis)
+        coords = mirrored(spatial_coordinates(adata, spatial_key), mirror_axis, midline)
         if adata.n_obs < n_folds:
             raise SpaconInputError(f"{n_folds} folds need at least {n_folds} cells.")
         km = KMeans(n_folds, n_init=4, random_state=seed).fit(coords)
@@ -117,9 +124,10 @@ def spatial_folds(
     return np.asarray(fold, dtype=np.int64)
 
 
-def mirrored(coords: np.ndarray, axis: int | None) -> np.ndarray:
-    """``coords`` with column ``axis`` reflected about the middle of its range (unchanged
-    when ``axis`` is None): mirror-image positions of the two hemispheres coincide.
+def mirrored(coords: np.ndarray, axis: int | None, midline: float | None = None) -> np.ndarray:
+    """``coords`` with column ``axis`` reflected about ``midline`` (default: the middle of its
+    range; unchanged when ``axis`` is None): mirror-image positions of the two hemispheres
+    coincide.
     """
     if axis is None:
         return coords
@@ -128,8 +136,13 @@ def mirrored(coords: np.ndarray, axis: int | None) -> np.ndarray:
         raise SpaconInputError(f"mirror_axis must be a coordinate column from 0 to "
                                f"{coords.shape[1] - 1} (e.g. 0 for x), got {axis!r}.")
     out = np.array(coords, dtype=np.float64)
-    middle = (out[:, axis].min() + out[:, axis].max()) / 2
-    out[:, axis] = np.abs(out[:, axis] - middle)
+    if midline is None:
+        midline = (out[:, axis].min() + out[:, axis].max()) / 2
+    elif isinstance(midline, (bool, np.bool_)) or not isinstance(midline, numbers.Real) \
+            or not np.isfinite(midline):
+        raise SpaconInputError(f"midline must be a coordinate (a finite number), got "
+                               f"{midline!r}.")
+    out[:, axis] = np.abs(out[:, axis] - midline)
     return out
 
 
@@ -167,7 +180,7 @@ def pearson_rows(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     denom = np.sqrt(p_norm * t_norm)
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(denom > 0, (p * t).sum(axis=1) / denom, np.nan)
-    r[(t_norm > 0) & ~(p_norm > 0)] = 0.0
+    r[(t_norm > 0) & (p_norm == 0)] = 0.0
     return r
 
 
@@ -361,7 +374,7 @@ def spatial_null_order(coords_test: np.ndarray) -> np.ndarray:
 
 
 def _inner_groups(adata, train, section_key, section_order, spatial_key, unit_key, seed,
-                  mirror_axis=None):
+                  mirror_axis=None, midline=None):
     """Inner folds of the training cells for the ridge penalty: runs of sections (k-means
     blocks when fewer than ``INNER_FOLDS`` training sections), connectivity units whole.
     """
@@ -371,7 +384,7 @@ def _inner_groups(adata, train, section_key, section_order, spatial_key, unit_ke
         section_key = None
     groups = spatial_folds(sub, n_inner, section_key=section_key, section_order=section_order,
                            spatial_key=spatial_key, unit_key=unit_key, mirror_axis=mirror_axis,
-                           seed=seed)
+                           midline=midline, seed=seed)
     if len(np.unique(groups)) < 2:
         raise SpaconInputError(
             "the ridge predictor's penalty needs training cells in at least two connectivity "
@@ -522,13 +535,31 @@ def _fit_distance_decay(coords, centres, rows, fit_rows, y_train, mean, seed: in
     if len(positive) < 2:  # every target in one place: no decay to fit
         return 1.0, 0.0, 0.0, float(y.mean()) if len(y) else 0.0
     best = None
+    m_mean, y_mean = level.mean(), y.mean()
+    m_c, y_c = level - m_mean, y - y_mean
     for decay in np.geomspace(*np.percentile(positive, [1, 99]), 24):
-        design = np.column_stack([np.exp(-d / decay), level, np.ones_like(d)])
-        (a, c, b), *_ = np.linalg.lstsq(design, y, rcond=None)
-        error = float(((design @ (a, c, b) - y) ** 2).sum())
+        x = np.exp(-d / decay)
+        a, c = _two_slopes(x - x.mean(), m_c, y_c)
+        b = float(y_mean - a * x.mean() - c * m_mean)
+        error = float(((a * x + c * level + b - y) ** 2).sum())
         if best is None or error < best[0]:
-            best = (error, float(decay), float(a), float(c), float(b))
+            best = (error, float(decay), a, c, b)
     return best[1:]
+
+
+def _two_slopes(x: np.ndarray, m: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``(a, c)`` of ``y ~ a x + c m`` (all three centred), on columns scaled to
+    unit spread so that tiny connectivity values keep their slope; a column without spread
+    gets slope 0 (targets alike: the mean adds nothing).
+    """
+    scale = np.array([x.std(), m.std()])
+    use = scale > 0
+    slopes = np.zeros(2)
+    if use.any():
+        cols = np.column_stack([x, m])[:, use] / scale[use]
+        gram, rhs = cols.T @ cols, cols.T @ y
+        slopes[use] = np.linalg.lstsq(gram, rhs, rcond=None)[0] / scale[use]
+    return float(slopes[0]), float(slopes[1])
 
 
 def _summarise(per_fold: dict) -> dict:
@@ -567,6 +598,7 @@ def predict_connectivity(
     connectivity_code: int = 0,
     connectivity_code_weight: float = 1.0,
     mirror_axis: int | None = None,
+    midline: float | None = None,
     nested_penalty: bool = False,
     seed: int = 0,
 ) -> dict:
@@ -588,9 +620,10 @@ def predict_connectivity(
     * ``"position"``: the coordinates; for ridge with 64 Gaussian bumps over them
       (:func:`position_basis`), so that ridge fits a smooth surface, not a plane;
     * ``"expression+position"``: PCs and coordinates, each block scaled to unit total variance;
-    * ``"distance"``: connectivity that decays with distance, ``a exp(-d / lambda) + b`` of
-      the distance ``d`` from the cell to each target (its unit's cells' centroid), the three
-      numbers fitted by least squares on training profiles (``lambda`` on a grid); targets
+    * ``"distance"``: connectivity that decays with distance, ``a exp(-d / lambda) + c
+      mean_j + b`` of the distance ``d`` from the cell to each target ``j`` (its unit's cells'
+      centroid) on the target's training mean ``mean_j``, the numbers fitted by least squares
+      on training profiles (``lambda`` on a grid); targets
       without cells get their training mean. Connection strength falls with distance in every
       connectome: the baseline a reviewer tries first;
     * ``"mean"``: the training cells' mean profile for every held-out cell (how well the
@@ -642,9 +675,10 @@ def predict_connectivity(
         predicts the top ``connectivity_code`` principal components of the training cells'
         connectivity rows (computed on the fold's training rows, held-out rows and columns
         removed), weighted by ``connectivity_code_weight``. Off by default.
-    mirror_axis
+    mirror_axis, midline
         Both hemispheres: mirror regions go into the same outer and inner folds (see
-        :func:`spatial_folds`).
+        :func:`spatial_folds`; the default midline is the middle of all cells' range, the
+        same for the inner folds).
     nested_penalty
         Choose ridge's penalty for SpaCon's embedding on embeddings trained with each inner
         fold's connectivity hidden as well (one more model per inner fold, so SpaCon's part
@@ -686,8 +720,13 @@ def predict_connectivity(
         raise SpaconInputError(
             f"the connectivity has {connectivity.n} targets; scoring a held-out profile leaves "
             "its own target out, so at least 3 are needed.")
+    if mirror_axis is not None:  # checked before any training; one midline for every fold
+        all_coords = spatial_coordinates(adata, spatial_key)
+        mirrored(all_coords, mirror_axis, midline)
+        if midline is None:
+            midline = float(all_coords[:, mirror_axis].min() + all_coords[:, mirror_axis].max()) / 2
     fold = _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key,
-                  seed, mirror_axis)
+                  seed, mirror_axis, midline)
     matrix = connectivity.matrix.tocsr()
     n_negative = int((matrix.data < 0).sum())
     if n_negative and negative == "drop":
@@ -723,16 +762,17 @@ def predict_connectivity(
         feats = fold_features(adata, methods, train, coords=coords, n_pcs=n_pcs, seed=seed,
                               spacon=embedding, predictor=predictor)
         groups = (_inner_groups(adata, train, section_key, section_order, spatial_key,
-                                unit_key, seed, mirror_axis)
+                                unit_key, seed, mirror_axis, midline)
                   if predictor == "ridge" and feats else None)
         inner = None
         if nested_penalty and groups is not None and "spacon" in feats:
             cells = np.flatnonzero(train)
-            inner = {"spacon": {g: _standardise(_spacon_embedding(
-                adata, connectivity, rows, test | np.isin(np.arange(adata.n_obs),
-                                                           cells[groups == g]),
-                unit_key, graph_kwargs, model_kwargs, train_kwargs, code), train)
-                for g in np.unique(groups)}}
+            inner = {"spacon": {}}
+            for g in np.unique(groups):
+                held = np.isin(np.arange(adata.n_obs), cells[groups == g])
+                inner["spacon"][g] = _standardise(_spacon_embedding(
+                    adata, connectivity, rows, test | held, unit_key, graph_kwargs,
+                    model_kwargs, train_kwargs, code), train & ~held)
         predict, alphas = predict_fold(feats, predictor, train, test, y_train, groups,
                                        n_neighbors, inner)
         predict.update(_baseline_predictors(
@@ -769,11 +809,11 @@ def _check_fold(f, rows, test, train):
 
 
 def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key, seed,
-           mirror_axis=None):
+           mirror_axis=None, midline=None):
     if holdout_key is None:
         return spatial_folds(adata, folds, section_key=section_key, section_order=section_order,
                              spatial_key=spatial_key, unit_key=unit_key,
-                             mirror_axis=mirror_axis, seed=seed)
+                             mirror_axis=mirror_axis, midline=midline, seed=seed)
     if holdout_key not in adata.obs:
         raise SpaconInputError(f"adata.obs has no hold-out column {holdout_key!r}.")
     col = adata.obs[holdout_key]
