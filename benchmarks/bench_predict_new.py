@@ -11,7 +11,8 @@ predicted profile is scored against its true row (Pearson r, AUROC of the target
 next to the same ridge map (penalty by spatial CV inside the training cells) from expression
 (all genes, 30 PCs) and from the 30 PCs averaged over 3 hops of each tissue's own spatial graph
 (smoothing, no training), and the baselines without expression: distance decay fitted on the
-training profiles (as ``tl.predict_connectivity``'s, each target's level included), the mean
+training profiles (as ``tl.predict_connectivity``'s, with one intercept and on each
+target's training mean), the mean
 profile of the 50 training cells nearest in space (spatial k-NN), the training cells' mean
 profile and the spatially-aware null (SpaCon's predictions moved along the held-out cells'
 spatial order). As in ``tl.predict_connectivity``, each cell's own target (its unit's column)
@@ -111,16 +112,19 @@ def _baselines(train, tissue, conn) -> dict:
     mean = _mean_profile(y, rows, n_targets)
     # each target at its training cells' centroid (targets without training cells: the mean)
     centres = _target_centres(xy[fit], rows, n_targets)
-    decay, a, c, b = _fit_distance_decay(xy, centres, rows, fit, y, mean, 0)
     d = _distances(xy[train.n_obs:], centres)
-    distance = a * np.exp(-d / decay) + c * mean + b
     located = np.isfinite(centres[:, 0])
-    distance[:, ~located] = mean[~located]
+    out = {}
+    for name, level in (("distance decay (no expression)", np.zeros_like(mean)),
+                        ("distance decay + each target's mean (no expression)", mean)):
+        decay, a, c, b = _fit_distance_decay(xy, centres, rows, fit, y, level, 0)
+        out[name] = a * np.exp(-d / decay) + c * level + b
+        out[name][:, ~located] = mean[~located]
     near = NearestNeighbors(n_neighbors=50).fit(xy[fit]).kneighbors(
         xy[train.n_obs:], return_distance=False)
     dense = y.toarray()
-    return {"distance decay (no expression)": distance,
-            "spatial k-NN, 50 training cells (no expression)": dense[near].mean(axis=1)}
+    out["spatial k-NN, 50 training cells (no expression)"] = dense[near].mean(axis=1)
+    return out
 
 
 def spacon_rows(adata, conn) -> np.ndarray:
@@ -143,7 +147,7 @@ def _report(predicted: dict, truth: np.ndarray, units: np.ndarray, own: np.ndarr
 
     unit_others = others[first]
     print(f"{len(truth)} held-out cells in {len(names)} units (sections {', '.join(HELD_OUT)})")
-    print(f"{'predictor':<50}{'r, cells':>10}{'AUROC':>8}{'r, units':>10}")
+    print(f"{'predictor':<54}{'r, cells':>10}{'AUROC':>8}{'r, units':>10}")
     for name, p in predicted.items():
         r = np.nanmean(pearson_rows(drop_own(p), drop_own(truth)))
         auc = np.nanmean(auroc_rows(drop_own(p), drop_own(truth) > 0.4))
@@ -151,7 +155,7 @@ def _report(predicted: dict, truth: np.ndarray, units: np.ndarray, own: np.ndarr
         np.add.at(unit_p, unit, p)
         r_units = np.nanmean(pearson_rows(drop_own(unit_p / counts[:, None], unit_others),
                                           drop_own(truth[first], unit_others)))
-        print(f"{name:<50}{r:>10.3f}{auc:>8.3f}{r_units:>10.3f}", flush=True)
+        print(f"{name:<54}{r:>10.3f}{auc:>8.3f}{r_units:>10.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ from ._expression_pca import expression_pcs
 logger = logging.getLogger(__name__)
 
 METHODS = ("spacon", "smoothed", "expression", "genes", "position", "expression+position",
-           "distance", "mean", "null")
-PROFILE_BASELINES = ("distance", "mean")  # predicted without features (see _baseline_predictors)
+           "distance", "distance+mean", "mean", "null")
+# predicted without features (see _baseline_predictors)
+PROFILE_BASELINES = ("distance", "distance+mean", "mean")
 FIT_ELEMENTS = 2**23  # most training profile entries the distance decay is fitted on
 POSITION_CENTRES = 64  # Gaussian bumps of the "position" features for ridge
 SMOOTHING_HOPS = 3  # the "smoothed" baseline: as tl.smoothed_expression and spacon run's
@@ -454,7 +455,8 @@ def _score_fold(predict: dict, y_test, connected, own: np.ndarray) -> dict:
 def _baseline_predictors(methods, coords, rows, train, test, y_train, n_targets: int,
                          seed: int) -> dict:
     """``predict[method](positions)`` of the baselines without features: ``"distance"``
-    (distance decay fitted on training profiles) and ``"mean"`` (the training mean profile).
+    (distance decay fitted on training profiles, one intercept), ``"distance+mean"`` (the
+    same on each target's training mean) and ``"mean"`` (the training mean profile).
     """
     if not methods:
         return {}
@@ -462,20 +464,22 @@ def _baseline_predictors(methods, coords, rows, train, test, y_train, n_targets:
     predict = {}
     if "mean" in methods:
         predict["mean"] = lambda positions: np.broadcast_to(mean, (len(positions), n_targets))
-    if "distance" in methods:
-        centres = _target_centres(coords, rows, n_targets)
+    centres = _target_centres(coords, rows, n_targets)
+    held = coords[test]
+    located = np.isfinite(centres[:, 0])
+    for method, level in (("distance", np.zeros_like(mean)), ("distance+mean", mean)):
+        if method not in methods:
+            continue
         decay, a, c, b = _fit_distance_decay(coords, centres, rows, np.flatnonzero(train),
-                                             y_train, mean, seed)
-        held = coords[test]
-        located = np.isfinite(centres[:, 0])
+                                             y_train, level, seed)
 
-        def distance(positions):
+        def distance(positions, decay=decay, a=a, c=c, b=b, level=level):
             d = _distances(held[positions], centres)
-            out = a * np.exp(-d / decay) + c * mean + b
+            out = a * np.exp(-d / decay) + c * level + b
             out[:, ~located] = mean[~located]
             return out
 
-        predict["distance"] = distance
+        predict[method] = distance
     return predict
 
 
@@ -516,11 +520,12 @@ def _fit_distance_decay(coords, centres, rows, fit_rows, y_train, mean, seed: in
     from 24 values spaced evenly in log between the 1st and 99th percentiles of the
     distances.
 
-    The targets' means let the decay sit on each target's own level, as every ridge model's
-    per-target intercept does: with one shared intercept (``c = 0``) a target that is strong
-    from everywhere (a hub in functional connectivity) could only be fitted by the decay, and
-    on the human functional connectome the baseline scored r 0.33 instead of 0.65. ``c`` is
-    fitted, so ``c = 0`` (targets alike) remains the answer where it fits best.
+    ``mean`` of zeros gives the decay with one shared intercept (``c = 0``): the
+    ``"distance"`` baseline. With the targets' means (``"distance+mean"``) the decay sits on
+    each target's own level, as every ridge model's per-target intercept does; a target
+    strong from everywhere (a hub in functional connectivity) is otherwise fitted by the decay
+    alone (human FC: r 0.33 with one intercept, 0.65 with the levels). Neither form wins
+    everywhere, so both are scored.
     """
     n_targets = centres.shape[0]
     take = min(len(fit_rows), max(1, FIT_ELEMENTS // max(n_targets, 1)))
@@ -620,10 +625,12 @@ def predict_connectivity(
     * ``"position"``: the coordinates; for ridge with 64 Gaussian bumps over them
       (:func:`position_basis`), so that ridge fits a smooth surface, not a plane;
     * ``"expression+position"``: PCs and coordinates, each block scaled to unit total variance;
-    * ``"distance"``: connectivity that decays with distance, ``a exp(-d / lambda) + c
-      mean_j + b`` of the distance ``d`` from the cell to each target ``j`` (its unit's cells'
-      centroid) on the target's training mean ``mean_j``, the numbers fitted by least squares
-      on training profiles (``lambda`` on a grid); targets
+    * ``"distance"``: connectivity that decays with distance, ``a exp(-d / lambda) + b`` of
+      the distance ``d`` from the cell to each target (its unit's cells' centroid), the three
+      numbers fitted by least squares on training profiles (``lambda`` on a grid);
+      ``"distance+mean"`` the same on each target's training mean, ``a exp(-d / lambda) + c
+      mean_j + b`` (``c`` fitted too: a target strong from everywhere, a hub, sits on its own
+      level, as in ridge's per-target intercepts); targets
       without cells get their training mean. Connection strength falls with distance in every
       connectome: the baseline a reviewer tries first;
     * ``"mean"``: the training cells' mean profile for every held-out cell (how well the
