@@ -7,8 +7,9 @@ What the README's ``spacon evaluate connectivity`` command under Usage measures 
 synthetic brain of ``spacon simulate``: 6,000 cells, 560 voxel units as targets, 4 folds by
 section, connected = value > 0.4, SpaCon trained 5 epochs per fold), called through
 :func:`spacon.tl.predict_connectivity` with every method: SpaCon's spatial embedding, smoothed
-expression, expression PCs, all genes, position, PCs + position, the two baselines without
-features (distance decay fitted on training profiles, the training mean profile) and the
+expression, expression PCs, all genes, position, PCs + position, the three baselines without
+features (distance decay fitted on training profiles, with one intercept and on each target's
+mean, and the training mean profile) and the
 spatial null. Prints Pearson r, AUROC and MSE, mean +- sd over folds, and the seconds taken.
 """
 

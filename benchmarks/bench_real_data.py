@@ -8,7 +8,8 @@ Run:  python benchmarks/bench_real_data.py [--data ../shared/data] [--json out.j
    neighbours). Connectivity of held-out regions is predicted with 5 spatial-block folds
    (:func:`spacon.tl.predict_connectivity`) from SpaCon's spatial embedding, the same PCs
    smoothed over the spatial graph (no training), expression PCs,
-   all genes, position, PCs + position, distance decay, the training mean profile and the
+   all genes, position, PCs + position, distance decay (one intercept, and on each target's
+   mean), the training mean profile and the
    spatially-shifted null, each with ridge
    regression (penalty by inner CV) and with k-NN, for functional (FC; graph and "connected" =
    the strongest quarter of the values) and structural connectivity (SC; connected = any

@@ -1,6 +1,7 @@
 """SpaCon on a real region-level tracer connectome mapped onto simulated cells.
 
 Run:  python benchmarks/bench_tracer.py [--data ../shared/data] [--json out.json]
+          [--methods distance distance+mean mean]   (those methods only, no domains)
 
 The Allen mouse connectome (Oh et al. 2014; ipsilateral, 213 regions, connections with
 p < 0.05) is read by :func:`spacon.datasets.read_mouse_tracer`; 30 cells per region are placed
@@ -14,11 +15,11 @@ cell -> unit map (``unit_key="region"``), the connectome is symmetrised.
    coordinates) and the connectome alone (regions clustered by their connectivity rows).
 2. Connectivity of held-out regions (5 spatial-block folds, whole regions held out, 5 sampled
    epochs per fold): each held-out cell's region's row predicted from SpaCon's spatial
-   embedding, expression PCs, position, both, distance decay and the training mean profile
-   (no features), and the spatially-shifted null; once with the
-   expression above (it says nothing about wiring: a negative control) and once with a program
-   shared by each major division (weak, 4 genes per division), which ties expression to the
-   real connectome's division structure.
+   embedding, expression PCs, position, both, distance decay (one intercept, and on each
+   target's mean) and the training mean profile (no features), and the spatially-shifted
+   null; once with the expression above (it says nothing about wiring: a negative control)
+   and once with a program shared by each major division (weak, 4 genes per division), which
+   ties expression to the real connectome's division structure.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ def main() -> None:
     from _measure import real_data_parser
 
     p = real_data_parser(__doc__)
-    p.add_argument("--methods", nargs="+", default=None,
+    from spacon.tl._predict import METHODS
+
+    p.add_argument("--methods", nargs="+", default=None, choices=METHODS,
                    help="prediction methods only (e.g. distance distance+mean mean: no "
                         "training; the domains are skipped)")
     args = p.parse_args()

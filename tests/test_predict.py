@@ -412,12 +412,16 @@ def _regions(n: int = 40, seed: int = 0):
 
 def test_the_own_target_is_not_scored_and_distance_decay_is_a_baseline():
     adata, conn = _regions()
-    res = spacon.tl.predict_connectivity(adata, conn, folds=3, methods=("distance", "mean"),
+    res = spacon.tl.predict_connectivity(adata, conn, folds=3,
+                                         methods=("distance", "distance+mean", "mean"),
                                          predictor="knn")
-    # connectivity that falls with distance is what the distance baseline fits: with the
-    # region's own 0 left out it predicts nearly every held-out row exactly
-    assert res["distance"]["pearson_r"] > 0.95 and res["distance"]["auroc"] is None
-    assert res["distance"]["pearson_r"] > res["mean"]["pearson_r"] + 0.3
+    # connectivity that falls with distance is what the distance baselines fit: with the
+    # region's own 0 left out they predict nearly every held-out row exactly
+    for method in ("distance", "distance+mean"):
+        assert res[method]["pearson_r"] > 0.95 and res[method]["auroc"] is None
+        assert res[method]["pearson_r"] > res["mean"]["pearson_r"] + 0.3
+    # two fits, not one scored twice
+    assert res["distance"]["mse"] != res["distance+mean"]["mse"]
     # scored by hand over every target but the region's own
     fold = adata.uns["spacon_connectivity_prediction"]["folds"]
     dense = conn.matrix.toarray()
@@ -460,9 +464,10 @@ def test_repeated_region_names_are_refused():
             call()
 
 
-def test_the_distance_baseline_fits_each_targets_level():
-    """Targets strong from everywhere (hubs) sit on their own level under the decay: the fit
-    recovers ``a exp(-d / lambda) + mean_j`` where one shared intercept could not."""
+def test_distance_plus_mean_fits_each_targets_level_and_distance_one_intercept():
+    """Targets strong from everywhere (hubs) sit on their own level under the decay: the
+    ``distance+mean`` fit recovers ``a exp(-d / lambda) + mean_j``; ``distance`` (levels of
+    zeros) keeps one intercept, ``c = 0``."""
     from spacon.tl._predict import _distances, _fit_distance_decay
 
     rng = np.random.default_rng(0)
@@ -478,6 +483,7 @@ def test_the_distance_baseline_fits_each_targets_level():
     _, a_small, c_small, _ = _fit_distance_decay(coords, coords, rows, rows, y * 1e-11,
                                                  mean * 1e-11, seed=0)
     assert c_small == pytest.approx(c, rel=1e-6) and a_small == pytest.approx(a * 1e-11, rel=1e-6)
+    assert _fit_distance_decay(coords, coords, rows, rows, y, np.zeros(300), seed=0)[2] == 0.0
 
 
 def test_mirror_folds_hold_out_both_hemispheres_of_a_region_together():
