@@ -107,7 +107,6 @@ def connectome_graph(
     ``uns[f'{key_added}_neighbors']['units']`` (unit ids, as strings). Both set
     ``uns[f'{key_added}_neighbors']['params']`` (parameters, edge counts, implied cell edges).
     """
-    check_anndata(adata, "spacon.pp.connectome_graph")
     adata = writable(adata, copy, "spacon.pp.connectome_graph")
     check_option("negative", negative, ("drop", "absolute", "error"))
     _check_numbers(threshold, top_k, top_fraction, distance_scale)

@@ -95,7 +95,6 @@ def spatial_graph(
     ``uns[f'{key_added}_neighbors']['params']``
         The parameters used and the mean number of neighbours.
     """
-    check_anndata(adata, "spacon.pp.spatial_graph")
     adata = writable(adata, copy, "spacon.pp.spatial_graph")
     if radius is not None and n_neighbors is not None:
         raise SpaconInputError("spatial_graph takes one of radius= or n_neighbors=, not both.")

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from .. import _keys
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_anndata, check_numbers, check_obsm, check_option, writable
+from .._utils import check_numbers, check_obsm, check_option, writable
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,6 @@ def domains(
     far below the best charged score fewer domains may win, and its value, and
     ``'per_doubling'``, the charge.
     """
-    check_anndata(adata, "spacon.tl.domains")
     adata = writable(adata, copy, "spacon.tl.domains")
     check_option("method", method, ("gmm", "leiden", "louvain"))
     check_obsm(adata, use_rep)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_anndata, check_option, writable
+from .._utils import check_option, writable
 
 Scale = Literal["embedding", "dimension"]
 
@@ -67,7 +67,6 @@ def fuse(adata, alpha: float, *, scale: Scale = "embedding",
     'alphas': {key: alpha}}``, where ``'alphas'`` keeps the alpha of every key fused so far
     (:func:`spacon.tl.domains` reads the alpha of the embedding it clusters from it).
     """
-    check_anndata(adata, "spacon.tl.fuse")
     adata = writable(adata, copy, "spacon.tl.fuse")
     check_alpha(alpha)
     check_option("scale", scale, ("embedding", "dimension"))

@@ -8,7 +8,7 @@ from scipy.spatial import cKDTree
 
 from .. import _keys
 from .._errors import SpaconInputError
-from .._utils import check_anndata, labels_column, spatial_coordinates, whole_number, writable
+from .._utils import labels_column, spatial_coordinates, whole_number, writable
 
 
 def refine(
@@ -52,7 +52,6 @@ def refine(
     ``None``, or a copy if ``copy=True``. Sets ``obs[key_added]`` (categorical) and, where
     ``uns[f"{key}_colors"]`` holds the domains' colours, ``uns[f"{key_added}_colors"]``.
     """
-    check_anndata(adata, "spacon.tl.refine")
     adata = writable(adata, copy, "spacon.tl.refine")
     labels = pd.Categorical(labels_column(adata, key, "labels to refine"))
     k = whole_number("k", k)

@@ -11,7 +11,6 @@ import scipy.sparse as sp
 from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import (
-    check_anndata,
     check_option,
     expression_matrix,
     warn_unused_highly_variable,
@@ -91,7 +90,6 @@ def smoothed_expression(
     ``None``, or a copy if ``copy=True``. Sets ``obsm[key_added]`` (cells x components,
     float32) and ``uns[key_added] = {'params': {...}}`` (graph, n_hops, alpha, n_comps).
     """
-    check_anndata(adata, "spacon.tl.smoothed_expression")
     adata = writable(adata, copy, "spacon.tl.smoothed_expression")
     check_option("graph", graph, ("spatial", "connectome", "both"))
     check_option("components", components, COMPONENTS)
