@@ -512,6 +512,32 @@ def test_mirror_folds_hold_out_both_hemispheres_of_a_region_together():
         spatial_folds(adata, 4, mirror_axis=0, midline=float("nan"))
 
 
+def test_options_that_would_do_nothing_say_so_before_any_training(prepared):
+    import warnings
+
+    from spacon import SpaconWarning
+    from spacon.tl._predict import spatial_folds
+
+    adata, conn = prepared
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpaconWarning)  # raised at once: nothing is trained
+        with pytest.raises(SpaconWarning, match="not applied to folds by section"):
+            spatial_folds(adata, 2, section_key="section", mirror_axis=0)
+        with pytest.raises(SpaconWarning, match="not applied to folds by section"):
+            spacon.tl.predict_connectivity(adata, conn, unit_key="unit", folds=2,
+                                           section_key="section", mirror_axis=0)
+        for kwargs in ({"predictor": "knn"}, {"methods": ("expression", "distance")}):
+            with pytest.raises(SpaconWarning, match="nested_penalty only changes"):
+                spacon.tl.predict_connectivity(adata, conn, unit_key="unit", folds=2,
+                                               nested_penalty=True, **kwargs)
+        # two units spread over the whole slice leave the other folds empty
+        spread = adata.copy()
+        spread.obs["half"] = np.where(np.arange(spread.n_obs) % 2, "odd", "even")
+        with pytest.raises(SpaconWarning, match=r"only [12] of 4 folds hold cells"):
+            spatial_folds(spread, 4, unit_key="half")
+    assert len(np.unique(spatial_folds(adata, 2, section_key="section"))) == 2
+
+
 def test_a_nested_penalty_trains_one_embedding_per_inner_fold_without_it(prepared,
                                                                          monkeypatch):
     from spacon.tl import _predict

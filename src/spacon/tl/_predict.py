@@ -80,8 +80,8 @@ def spatial_folds(
         across which the brain is mirrored. It is reflected about ``midline`` before the
         k-means blocks, so a region and its mirror region in the other hemisphere fall in the
         same fold: their expression is much alike, and with one in training the other is not
-        really held out. Folds by sections are left as they are (a coronal section holds
-        both hemispheres).
+        really held out. Folds by sections are left as they are, with a warning (a coronal
+        section holds both hemispheres).
     midline
         Where ``mirror_axis`` crosses the midline (0 in MNI or fsaverage coordinates; about
         5,700 µm on the Allen CCF's left-right axis). Default: the middle of the coordinate's
@@ -98,6 +98,8 @@ def spatial_folds(
     if section_key is not None:
         from ..pp import section_codes
 
+        if mirror_axis is not None:
+            warnings.warn(_MIRROR_BY_SECTION, SpaconWarning, stacklevel=2)
         codes, order = section_codes(adata, section_key, section_order)
         if len(order) < n_folds:
             raise SpaconInputError(
@@ -122,7 +124,20 @@ def spatial_folds(
         table = pd.crosstab(units, fold)
         majority = dict(zip(table.index, table.columns[table.to_numpy().argmax(axis=1)]))
         fold = np.array([majority[u] for u in units])
+        n_left = len(np.unique(fold))
+        if n_left < n_folds:
+            warnings.warn(
+                f"with whole connectivity units ({unit_key!r}) only {n_left} of {n_folds} folds "
+                "hold cells: a unit goes whole to the fold of most of its cells, and some units "
+                "span more than a fold. Use fewer folds or finer units.", SpaconWarning,
+                stacklevel=2)
     return np.asarray(fold, dtype=np.int64)
+
+
+_MIRROR_BY_SECTION = (
+    "mirror_axis is not applied to folds by section (section_key=): a coronal or horizontal "
+    "section holds both hemispheres, so mirror regions already share its fold. For sagittal "
+    "sections fold by spatial blocks instead (leave out section_key).")
 
 
 def mirrored(coords: np.ndarray, axis: int | None, midline: float | None = None) -> np.ndarray:
@@ -383,9 +398,14 @@ def _inner_groups(adata, train, section_key, section_order, spatial_key, unit_ke
     n_inner = min(INNER_FOLDS, sub.n_obs)
     if section_key is not None and sub.obs[section_key].nunique() < n_inner:
         section_key = None
-    groups = spatial_folds(sub, n_inner, section_key=section_key, section_order=section_order,
-                           spatial_key=spatial_key, unit_key=unit_key, mirror_axis=mirror_axis,
-                           midline=midline, seed=seed)
+    if section_key is not None:  # predict_connectivity has said so once
+        mirror_axis = None
+    with warnings.catch_warnings():  # an inner fold left empty only narrows the penalty's search
+        warnings.filterwarnings("ignore", "with whole connectivity units", SpaconWarning)
+        groups = spatial_folds(sub, n_inner, section_key=section_key,
+                               section_order=section_order, spatial_key=spatial_key,
+                               unit_key=unit_key, mirror_axis=mirror_axis, midline=midline,
+                               seed=seed)
     if len(np.unique(groups)) < 2:
         raise SpaconInputError(
             "the ridge predictor's penalty needs training cells in at least two connectivity "
@@ -692,7 +712,8 @@ def predict_connectivity(
         takes about five times as long). Without it the penalty is chosen on the fold's one
         embedding, whose training saw the inner folds' connectivity, so the inner
         cross-validation favours a weaker penalty than held-out data would. The feature
-        spaces without training need no nesting.
+        spaces without training need no nesting (with ``predictor="knn"`` or without
+        ``"spacon"`` it does nothing, and a warning says so).
     seed
         Seed of folds, PCA and training.
 
@@ -727,6 +748,12 @@ def predict_connectivity(
         raise SpaconInputError(
             f"the connectivity has {connectivity.n} targets; scoring a held-out profile leaves "
             "its own target out, so at least 3 are needed.")
+    if nested_penalty and (predictor != "ridge" or "spacon" not in methods):
+        warnings.warn("nested_penalty only changes how ridge's penalty is chosen for SpaCon's "
+                      "embedding; with predictor=" f"{predictor!r} and methods {list(methods)} "
+                      "it does nothing.", SpaconWarning, stacklevel=2)
+    if mirror_axis is not None and section_key is not None and holdout_key is None:
+        warnings.warn(_MIRROR_BY_SECTION, SpaconWarning, stacklevel=2)
     if mirror_axis is not None:  # checked before any training; one midline for every fold
         all_coords = spatial_coordinates(adata, spatial_key)
         mirrored(all_coords, mirror_axis, midline)
@@ -817,10 +844,11 @@ def _check_fold(f, rows, test, train):
 
 def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key, seed,
            mirror_axis=None, midline=None):
-    if holdout_key is None:
+    if holdout_key is None:  # mirror folds by section: predict_connectivity has warned
         return spatial_folds(adata, folds, section_key=section_key, section_order=section_order,
                              spatial_key=spatial_key, unit_key=unit_key,
-                             mirror_axis=mirror_axis, midline=midline, seed=seed)
+                             mirror_axis=None if section_key is not None else mirror_axis,
+                             midline=midline, seed=seed)
     if holdout_key not in adata.obs:
         raise SpaconInputError(f"adata.obs has no hold-out column {holdout_key!r}.")
     col = adata.obs[holdout_key]
