@@ -101,6 +101,32 @@ def test_unlabelled_csv(tmp_path):
     assert conn.labels is None and np.allclose(dense(conn), M)
 
 
+def test_empty_cells_of_a_pandas_csv_are_nan_not_labels(tmp_path):
+    """pandas writes NaN as an empty cell: an empty diagonal is the matrix's own (named as
+    such), not a sign of labels; a stray word is named by its row and column (from 1)."""
+    rng = np.random.default_rng(0)
+    fc = rng.random((5, 5))
+    fc = (fc + fc.T) / 2
+    np.fill_diagonal(fc, np.nan)
+    pd.DataFrame(fc).to_csv(tmp_path / "diag.csv", header=False, index=False)
+    with pytest.raises(SpaconInputError, match="diagonal alone \\(5 of 5 self-connections"):
+        read_connectivity(tmp_path / "diag.csv")
+    one = rng.random((5, 5))
+    one[2, 3] = np.nan
+    pd.DataFrame(one).to_csv(tmp_path / "one.csv", header=False, index=False)
+    with pytest.raises(SpaconInputError, match="has 1 NaN or infinite values"):
+        read_connectivity(tmp_path / "one.csv")
+    text = (tmp_path / "one.csv").read_text().replace(",,", ",abc,")
+    (tmp_path / "word.csv").write_text(text)
+    with pytest.raises(SpaconInputError, match="row 3, column 4 is 'abc', not a number"):
+        read_connectivity(tmp_path / "word.csv")
+    # an empty corner over numeric labels both ways is still a labelled table
+    ids = pd.DataFrame(M, index=[10, 20, 30], columns=[10, 20, 30])
+    ids[[30, 10, 20]].to_csv(tmp_path / "ids.csv")
+    conn = read_connectivity(tmp_path / "ids.csv")
+    assert list(conn.labels) == ["10", "20", "30"] and np.allclose(dense(conn), M)
+
+
 def test_hdf5_named_dataset(tmp_path):
     with h5py.File(tmp_path / "c.h5", "w") as f:
         f["group/sc"] = M

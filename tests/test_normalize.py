@@ -103,8 +103,14 @@ def test_counts_read_from_a_layer(form):
     # NaN is named as NaN, also where layers['counts'] is a copy of X (scanpy's idiom)
     nan = dense(x).copy()
     nan[0, 0] = np.nan
-    with pytest.raises(spacon.SpaconInputError, match="1 NaN or infinite"):
-        spacon.pp.normalize(ad.AnnData(form(nan), layers={"counts": form(nan.copy())}))
+    nan[2, :2] = np.inf
+    named = ad.AnnData(form(nan), layers={"counts": form(nan.copy())})
+    named.obs_names = [f"parcel{i}" for i in range(named.n_obs)]
+    # which cells, by name (sparse and dense alike)
+    with pytest.raises(spacon.SpaconInputError,
+                       match=rf"3 NaN or infinite values in 2 of {named.n_obs} cells "
+                             r"\(e\.g\. parcel0, parcel2\)"):
+        spacon.pp.normalize(named)
     # counts are checked where they are read
     bad = ad.AnnData(x.copy(), layers={"raw": expected.X.copy()})
     with pytest.raises(spacon.SpaconInputError, match=r"layers\['raw'\] does not hold integer"):

@@ -45,8 +45,21 @@ def has_colour(img, rgb, tol=40):
 
 
 def test_palette_has_enough_distinct_colours():
+    import matplotlib as mpl
+
+    from spacon.pl._palette import srgb_to_lab
+
     colours = spacon.pl.palette(40)
     assert len(set(colours)) == 40
+    assert colours[:10] == [tuple(c) for c in mpl.colormaps["tab10"].colors]
+    # no two of the first 30 are shades of one hue (tab20b's four indigos were 14 apart)
+    lab = srgb_to_lab(np.array(colours[:30]))
+    gaps = np.linalg.norm(lab[:, None] - lab[None], axis=2)[np.triu_indices(30, 1)]
+    assert gaps.min() > 25
+    # CIELAB of known sRGB colours: white, red
+    assert np.allclose(srgb_to_lab(np.array([[1.0, 1, 1], [1, 0, 0]])),
+                       [[100, 0, 0], [53.24, 80.09, 67.20]], atol=0.05)
+    assert spacon.pl.palette(80)[72] == colours[0]  # repeats after 72
 
 
 def test_domain_map_shows_every_domain_and_every_section(result):

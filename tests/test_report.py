@@ -125,6 +125,27 @@ def test_report_shows_the_truth_scores_and_says_when_nothing_was_trained(result,
     assert "<td>hidden_dims</td>" not in page
 
 
+def test_report_says_how_it_was_run_and_shows_baselines_beside_spacon(result, tmp_path):
+    baselines = {"truths": {"regions": "region"},
+                 "rows": {"spacon alpha=0": {"regions": 0.8619, "n_domains": 16},
+                          "smoothed expression alpha=0": {"regions": 0.6927, "n_domains": 15}}}
+    summary = {**SUMMARY, "command": "spacon demo --out d", "finished_utc": "2026-11-29T21:00",
+               "working_directory": "/home/me", "baselines": baselines,
+               "parameters": {**SUMMARY["parameters"], "n_neighbors": None},
+               "training": {"epochs": 20, "steps": 500, "data": "abc"},
+               "n_domains": {"0": 16}}
+    page = write_report(result, tmp_path / "r.html", summary=summary).read_text()
+    assert '<meta name="viewport" content="width=device-width' in page
+    assert "<code>spacon demo --out d</code>" in page and "/home/me" in page
+    table = page[page.index("Against the planted truth"):page.index('id="alpha-select"')]
+    assert "<td>spacon alpha=0</td><td>0.8619</td><td>16</td>" in table
+    assert "<td>smoothed expression alpha=0</td><td>0.6927</td><td>15</td>" in table
+    assert "<th>alpha</th><th>domains</th>" in page  # every run table has its header
+    assert "<td>data digest" in page and "<td>not set</td>" in page  # None said, not blank
+    assert "Against the planted truth" not in write_report(
+        result, tmp_path / "s.html", summary=SUMMARY).read_text()
+
+
 def test_report_colours_domains_as_the_figures_do(result):
     result.uns["spacon_domain_alpha1_colors"] = ["#000000", "#ff00ff"]  # as scanpy stores them
     data = payload(result, SUMMARY)
@@ -162,6 +183,8 @@ def run_dir(sim_inputs, tmp_path_factory):
 def test_run_writes_the_report_and_report_rewrites_it(run_dir, tmp_path, capsys):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["figures"] == [] and not (run_dir / "figures").exists()
+    assert summary["command"].startswith("spacon run --adata ") and "--radius 700" in \
+        summary["command"]
     assert "report" in summary["timings_seconds"]
     page = (run_dir / "report.html").read_text()
     assert "all 900 cells are drawn" in page
@@ -338,6 +361,13 @@ def test_report_opens_in_a_headless_browser(browser, demo_dir, tmp_path):
         page.wait_for(f"document.getElementById('scene').data.length === "
                       f"{summary['n_domains']['1']}")
         assert page.errors == []
+        # the scores' plot keeps its height (it fell to 0 and overlapped the sections below)
+        assert page.evaluate("document.getElementById('domain-scores').offsetHeight") >= 400
+        # no button that uploads a chart to plotly's cloud
+        titles = page.evaluate("Array.from(document.querySelectorAll('.modebar-btn'))"
+                               ".map((b) => b.getAttribute('data-title') || '')")
+        assert titles and not [t for t in titles if "Share" in t or "Studio" in t or
+                               "Cloud" in t]
     finally:
         page.close()
     img = plt.imread(io.BytesIO(png))[..., :3]

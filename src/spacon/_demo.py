@@ -124,6 +124,17 @@ def _demo(out, seed, epochs, progress, threads) -> dict:
             "modules": score(result.obs["module"], labels),
             "n_domains": int(labels.nunique()),
         }
+    # the report and summary again, with the baselines beside SpaCon; the scores last (an
+    # earlier demo's folder is known by them)
+    from ._pipeline import REPORT, _jsonable
+    from .report import write_report
+
+    summary["baselines"] = {
+        "truths": {"regions": "region", "modules": "module"},
+        "rows": {name: {"regions": r["regions"]["ari"], "modules": r["modules"]["ari"],
+                        "n_domains": r["n_domains"]} for name, r in rows.items()}}
+    write_report(result, out / REPORT, summary=summary)
+    write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
     write_text(json.dumps(rows, indent=1), out / "demo_scores.json")
     print(f"\nspacon demo: synthetic brain, {result.n_obs} cells x {result.n_vars} genes, "
           f"{info['params']['n_sections']} sections, {info['params']['n_regions']} regions, "

@@ -14,7 +14,9 @@ import shutil
 import time
 import warnings
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -798,6 +800,10 @@ def domain_table(adata, config: RunConfig, domains: dict):
     return pd.DataFrame(columns, index=pd.Index(adata.obs_names, name="cell"))
 
 
+# the command line that started this run, set by the spacon command (None from Python)
+COMMAND_LINE: ContextVar[str | None] = ContextVar("spacon_command_line", default=None)
+
+
 def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
                   timer: Timer, world_size: int = 1) -> dict:
     """Figures, the model, ``result.h5ad``, ``domains.csv``, the report and
@@ -817,6 +823,9 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
         write_text(domain_table(adata, config, domains).to_csv(), staging / DOMAINS_CSV)
         timer.lap("write")
         summary = {
+            "command": COMMAND_LINE.get() or "spacon.run (Python)",
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "working_directory": os.getcwd(),
             "parameters": {k: v for k, v in asdict(config).items()
                            if k not in ("progress", "resume", "checkpoint_interval")},
             "training": (model.train_params if model is not None else

@@ -137,6 +137,21 @@ def label_strings(values) -> np.ndarray:
     return np.asarray(text, dtype=str)[codes]
 
 
+def no_obs_column(adata, key, what: str = "", kind: str = "") -> str:
+    """The message for an ``obs`` column that is missing (``kind``: e.g. ``"unit column "``):
+    the columns there are, and the closest name when one is near (a typo or another case).
+    """
+    import difflib
+
+    columns = [str(c) for c in adata.obs.columns]
+    close = difflib.get_close_matches(str(key), columns, n=1) or [
+        c for c in columns if c.lower() == str(key).lower()][:1]
+    shown = ", ".join(columns[:30]) + (f", ... ({len(columns)} in all)" if len(columns) > 30
+                                       else "")
+    return (f"adata.obs has no {kind}{key!r}{' with ' + what if what else ''} (it has: "
+            f"{shown or 'no columns'}){f'; did you mean {close[0]!r}?' if close else '.'}")
+
+
 def labels_column(adata, key: str, what: str = "domains"):
     """``obs[key]``, refused when missing or when it holds measurements (floats that are not
     whole numbers), not labels. Whole-number floats (integer labels that pandas made float
@@ -146,7 +161,7 @@ def labels_column(adata, key: str, what: str = "domains"):
     import pandas as pd
 
     if key not in adata.obs:
-        raise SpaconInputError(f"adata.obs has no {key!r} with {what}.")
+        raise SpaconInputError(no_obs_column(adata, key, what))
     column = adata.obs[key]
     numeric = pd.api.types.is_float_dtype(column) or (
         pd.api.types.is_integer_dtype(column) and not pd.api.types.is_bool_dtype(column))

@@ -777,6 +777,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for folders in (_staged.started, _staged.published, _staged.created):
         folders.clear()  # this command's folders only
+    from ._pipeline import COMMAND_LINE
+
+    # the command as typed, for the summary and the report (reproducing a run)
+    typed = COMMAND_LINE.set(shlex.join(["spacon", *(sys.argv[1:] if argv is None else argv)]))
     try:
         return args.func(args)
     except SpaconInputError as err:
@@ -800,6 +804,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         warnings.showwarning = shown
+        COMMAND_LINE.reset(typed)
 
 
 STAGED_COMMANDS = ("run", "domains", "prepare")  # their outputs move into place together (io._staged)

@@ -362,9 +362,16 @@ def _read_table(path: Path, sep: str):
     sep = _delimiter(head, sep, path.name)
     first = next(csv.reader([head[0]], delimiter=sep), [])
     second = next(csv.reader([head[1]], delimiter=sep), [])
-    if first and all(_is_number(x) for x in first) and all(_is_number(x) for x in second):
-        values = np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2, encoding=text)
+    if (first and any(_is_number(x) for x in first)
+            and all(_is_number_or_blank(x) for x in first + second)):
+        values = _numbers(path, sep, text)
         n_rows, n_cols = values.shape
+        if (n_rows == n_cols > 2 and np.isnan(values[0, 0])
+                and not np.isnan(np.diag(values)[1:]).all()
+                and _id_like(values[0, 1:]) and _id_like(values[1:, 0])):
+            # an empty corner over numeric labels both ways (e.g. Allen structure ids); an
+            # empty diagonal (NaN written by pandas) is a matrix's, refused later by name
+            return _labelled_table(_read_labelled(path, sep), repr(path.name))
         # numeric labels are whole numbers (e.g. Allen structure ids), each its own
         if n_rows == n_cols + 1 and _id_like(values[0]):  # a header of them over the matrix
             return values[1:], np.asarray([x.strip() for x in first])
@@ -399,6 +406,42 @@ def _read_table(path: Path, sep: str):
         return _labelled_table(table.set_axis(table.index, axis=1).apply(pd.to_numeric),
                                repr(path.name))
     return _labelled_table(_read_labelled(path, sep), repr(path.name))
+
+
+MISSING_WORDS = ("", "nan", "na", "n/a", "#n/a", "null")  # empty cells and NaN as written
+
+
+def _is_number_or_blank(text: str) -> bool:
+    """A number, or an empty cell (pandas' ``to_csv`` writes NaN as one)."""
+    return _is_number(text) or not text.strip()
+
+
+def _numbers(path: Path, sep: str, text: str) -> np.ndarray:
+    """A table of numbers alone; empty cells and NaN read as NaN (refused later by name),
+    anything else not a number refused with its row and column (from 1, as a spreadsheet).
+    """
+    import pandas as pd
+
+    try:
+        return np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2, encoding=text)
+    except ValueError:  # empty cells, or text among the numbers: find which
+        pass
+    try:
+        cells = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
+                            encoding=text)
+    except pd.errors.ParserError as err:
+        raise SpaconInputError(f"{path.name!r}: its rows hold different numbers of entries "
+                               f"({err}).") from None
+    cells = cells.apply(lambda column: column.str.strip())
+    values = cells.apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().to_numpy() & ~cells.apply(
+        lambda column: column.str.lower().isin(MISSING_WORDS)).to_numpy()
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise SpaconInputError(
+            f"{path.name!r}: the entry in row {row + 1}, column {col + 1} is "
+            f"{cells.iat[row, col]!r}, not a number ({int(bad.sum())} such entries).")
+    return values.to_numpy(dtype=np.float64)
 
 
 def _read_labelled(path: Path, sep: str):

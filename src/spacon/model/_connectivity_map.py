@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._errors import SpaconInputError
-from .._utils import label_strings
+from .._utils import label_strings, no_obs_column
 from ..tl import _ridge
 
 FILE = "connectivity_map.npz"  # in the model directory, beside model.pt
@@ -232,7 +232,7 @@ def predicted_profiles(cmap: ConnectivityMap, adata, embedding: np.ndarray,
         n_rows, labels = adata.n_obs, np.asarray(adata.obs_names).astype(str)
     else:
         if unit_key not in adata.obs:
-            raise SpaconInputError(f"adata.obs has no unit column {unit_key!r}.")
+            raise SpaconInputError(no_obs_column(adata, unit_key, "connectivity units", "unit column "))
         column = adata.obs[unit_key]
         if column.isna().any():
             raise SpaconInputError(f"adata.obs[{unit_key!r}] has missing values.")

@@ -30,6 +30,7 @@ from .._utils import (
     deterministic_algorithms,
     flush_denormals,
     jsonable,
+    no_obs_column,
     resolve_device,
     warn_unused_highly_variable,
     whole_number,
@@ -654,7 +655,7 @@ class SpaCon:
                 "(spacon run stores one in DIR/model when it trains with a connectome).")
         adata = writable(adata, False, "SpaCon.predict_connectivity")
         if unit_key is not None and unit_key not in adata.obs:
-            raise SpaconInputError(f"adata.obs has no unit column {unit_key!r}.")
+            raise SpaconInputError(no_obs_column(adata, unit_key, "connectivity units", "unit column "))
         data = self._read(adata, connectome_optional=True)
         check_preprocessing(adata, self.preprocessing, self.params.get("layer"))
         z = self._spatial_embedding(data, device, threads)

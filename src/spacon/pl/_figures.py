@@ -22,16 +22,16 @@ from .._utils import (
     whole_number,
 )
 from ._layout import umap_layout
+from ._palette import PALETTE_SIZE, distinct_colours
 from ._slices import check_section_key, slices
-
-PALETTE_SIZE = 71  # distinct colours of palette() before it repeats
 
 
 def palette(n: int) -> list:
     """A qualitative palette of ``n`` distinguishable colours.
 
-    Colours are taken in turn from tab10, tab20b, tab20c, Set3 and Pastel1, and repeat after
-    those 71. Every figure colours categories in this order.
+    tab10's ten first, then each colour the farthest (in CIELAB) from all before it, so that
+    no two of the first 16 or 20 are shades of one hue (see ``spacon.pl._palette``); they
+    repeat after 72. Every figure colours categories in this order.
 
     Parameters
     ----------
@@ -42,11 +42,7 @@ def palette(n: int) -> list:
     -------
     A list of ``n`` RGB tuples.
     """
-    import matplotlib as mpl
-
-    colours = []
-    for name in ("tab10", "tab20b", "tab20c", "Set3", "Pastel1"):
-        colours += list(mpl.colormaps[name].colors)
+    colours = distinct_colours()
     return [colours[i % len(colours)] for i in range(n)]
 
 
@@ -54,7 +50,7 @@ def colours_of(adata, key: str, n: int) -> list:
     """The colours of ``obs[key]``'s ``n`` categories: ``uns[f'{key}_colors']`` where scanpy
     (or the user) stored one per category, else :func:`palette`; as RGB tuples.
 
-    Categories that are all whole numbers below the palette's 71 colours (the domains of
+    Categories that are all whole numbers below the palette's 72 colours (the domains of
     :func:`spacon.tl.domains`) take the palette's colour of their number, so a domain keeps
     its colour in a subset of the cells (one section) that lacks some domains.
     """

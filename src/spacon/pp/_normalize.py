@@ -35,9 +35,18 @@ def check_cells_and_values(adata, layer: str | None = None):
     values = x.data if sp.issparse(x) else np.asarray(x)
     if not np.issubdtype(values.dtype, np.number):
         raise SpaconInputError(f"{where} must be numeric, got dtype {values.dtype}.")
-    n_bad = int((~np.isfinite(values)).sum())
-    if n_bad:
-        raise SpaconInputError(f"{where} has {n_bad} NaN or infinite values; fix or remove them.")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        # which cells: a few rows of NaN (e.g. parcels without samples) are fixed by name
+        if sp.issparse(x):
+            rows = np.unique(np.repeat(np.arange(x.shape[0]), np.diff(x.tocsr().indptr))[bad])
+        else:
+            rows = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1))
+        names = ", ".join(map(str, adata.obs_names[rows[:5]]))
+        raise SpaconInputError(
+            f"{where} has {int(bad.sum())} NaN or infinite values in {len(rows)} of "
+            f"{adata.n_obs} cells (e.g. {names}); fix them, or remove those cells "
+            "(adata[keep].copy()).")
     return values, where
 
 

@@ -24,7 +24,9 @@
     hoverBase[i] = text;
   }
   const markerSize = Math.max(1.5, Math.min(8, 40 / Math.cbrt(Math.max(n, 1))));
-  const config = {responsive: true, displaylogo: false};
+  // no "share" button: it would upload the chart to plotly's cloud
+  const config = {responsive: true, displaylogo: false, showSendToCloud: false,
+                  showEditInChartStudio: false, showLink: false};
 
   function groups(alpha, keep) {
     // indices of the drawn cells of each domain, optionally only those where keep(i)
@@ -133,7 +135,9 @@
                                        line: {color: colour, width: 1, dash: dash}});
     const shapes = [line(sel.chosen, "#d62728", "solid")];
     if (sel.shown !== sel.chosen) shapes.push(line(sel.shown, "#666666", "dot"));
-    const layout = {margin: {l: 60, r: 10, t: 10, b: 40}, shapes: shapes,
+    // the legend below the plot, where it leaves the plot its width on a phone
+    const layout = {margin: {l: 60, r: 10, t: 20, b: 130}, shapes: shapes,
+                    legend: {orientation: "h", x: 0, y: -0.22, yanchor: "top"},
                     xaxis: {title: {text: "number of domains (red: chosen, " + sel.chosen +
                             (sel.shown !== sel.chosen ? "; dotted: shown, " + sel.shown : "") + ")"}},
                     yaxis: {title: {text: "score"}}};
@@ -144,7 +148,12 @@
     if (!D.loss.length) return Promise.resolve();
     const trace = {type: "scatter", mode: D.loss.length < 30 ? "lines+markers" : "lines",
                    x: D.loss.map((_, i) => i + 1), y: D.loss};
-    const layout = {margin: {l: 60, r: 10, t: 10, b: 40}, xaxis: {title: {text: "epoch"}},
+    // a schedule capped in steps stops within an epoch: its last point is part of one
+    const training = (D.summary && D.summary.training) || {};
+    const partial = training.steps && training.epochs && D.loss.length < training.epochs;
+    const xTitle = partial ? "epoch (" + training.steps + " steps in all, the cap; the last " +
+      "point is part of an epoch)" : "epoch";
+    const layout = {margin: {l: 60, r: 10, t: 10, b: 40}, xaxis: {title: {text: xTitle}},
                     yaxis: {title: {text: "reconstruction loss per cell"}}};
     return Plotly.newPlot("loss", [trace], layout, config);
   }

@@ -15,6 +15,8 @@ h1 { font-size: 1.5em; margin: 0.6em 0 0.2em; } h2 { font-size: 1.15em; margin-t
 .note { color: #555; font-size: 0.9em; } #errors { color: #b00; }
 .controls { margin: 0.6em 0; } .controls label { margin-right: 1.5em; }
 #scene { height: 640px; } #section-map { height: 520px; } #domain-sizes, #loss { height: 320px; }
+#domain-scores { height: 480px; }
+.wide { overflow-x: auto; }
 .row { display: flex; gap: 16px; flex-wrap: wrap; } .row > div { flex: 1 1 480px; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.4em 0; }
 td, th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; vertical-align: top; }
@@ -39,7 +41,7 @@ def _text(value) -> str:
         return ", ".join(_text(v) for v in value)
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_text(v)}" for k, v in value.items())
-    return "" if value is None else str(value)
+    return "not set" if value is None else str(value)
 
 
 # options of the trained encoder, which a smoothing run (no training) does not use
@@ -47,21 +49,54 @@ TRAINING_ONLY = ("hidden_dims", "connectivity_code", "epochs", "mode", "batch_si
                  "device")
 
 
+# the run's tables: summary key, heading, column headers
+RUN_TABLES = (("parameters", "Parameters", ("parameter", "value")),
+              ("training", "Training", ("setting", "value")),
+              ("timings_seconds", "Timings (seconds)", ("stage", "seconds")),
+              ("n_domains", "Domains per alpha", ("alpha", "domains")),
+              ("truth_scores", "Domains against the truth", ()),
+              ("versions", "Versions", ("package", "version")))
+# summary entries named for a reader
+LABELS = {"data": "data digest (the same for the same cells, genes and graphs)"}
+
+
 def _run_tables(summary: dict) -> str:
     parts = []
+    if summary.get("command"):
+        parts.append("<p>Command: <code>" + html.escape(summary["command"]) + "</code><br>"
+                     + html.escape(", ".join(f"{what} {summary[key]}" for key, what in (
+                         ("finished_utc", "finished (UTC)"),
+                         ("working_directory", "in")) if summary.get(key)))
+                     + "</p>")
     if (summary.get("training") or {}).get("encoder") == "smoothing":
         summary = {**summary, "parameters": {k: v for k, v in summary.get("parameters", {}).items()
                                              if k not in TRAINING_ONLY}}
-    for key, title in (("parameters", "Parameters"), ("training", "Training"),
-                       ("timings_seconds", "Timings (seconds)"), ("n_domains", "Domains per alpha"),
-                       ("truth_scores", "Domains against the truth"), ("versions", "Versions")):
+    for key, title, header in RUN_TABLES:
         record = summary.get(key)
         if record and key == "truth_scores":
             parts.append(_truth_table(record))
         elif record:  # timings stay in the order of the stages
             items = record.items() if key == "timings_seconds" else sorted(record.items())
-            parts.append(f"<h3>{title}</h3>" + _table(list(items)))
+            parts.append(f"<h3>{title}</h3><div class='wide'>"
+                         + _table([(LABELS.get(k, k), v) for k, v in items], header) + "</div>")
     return "".join(parts) or "<p class='note'>no summary.json was found for this result.</p>"
+
+
+def _baseline_table(record: dict | None) -> str:
+    """Domains of SpaCon and of the simple baselines against a planted truth
+    (``summary['baselines']``: ``{"truths": {column title: obs column}, "rows": {method:
+    {column title: ARI, ..., "n_domains": k}}}``, as ``spacon demo`` writes it).
+    """
+    if not record:
+        return ""
+    truths = list(record["truths"])
+    rows = [[method, *(r.get(t) for t in truths), r.get("n_domains")]
+            for method, r in record["rows"].items()]
+    header = ["domains from", *(f"ARI vs {t} (obs['{record['truths'][t]}'])" for t in truths),
+              "domains"]
+    return ("<h2>Against the planted truth, beside simple baselines</h2><p class='note'>"
+            "adjusted Rand index of each method's domains with the truth (1: the same "
+            "partition, 0: chance).</p><div class='wide'>" + _table(rows, header) + "</div>")
 
 
 def _truth_table(record: dict) -> str:
@@ -109,12 +144,15 @@ def render(data: dict, title: str = "SpaCon result") -> str:
     block = json.dumps(data, separators=(",", ":"), default=_jsonable).replace("</", "<\\/")
     script = files(__package__).joinpath("_page.js").read_text()
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
 <style>{STYLE}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
 <p class="note">{drawn}. This file: {SIZE_PLACEHOLDER}; it works offline.</p>
 <p id="errors"></p>
+{_baseline_table(data['summary'].get('baselines'))}
 <div class="controls">
  <label>domains at <select id="alpha-select" aria-label="alpha"></select></label>
  <span class="note">click a domain in the legend to hide or show it, double-click to show it

@@ -141,8 +141,8 @@ def payload(adata, summary: dict | None = None, *, domain_keys: dict[str, str] |
         "labels": [{"name": name, **_categorical(adata.obs[name], drawn)} for name in labels],
         "loss": [float(v) for v in loss],
         "summary": {k: (summary or {}).get(k) for k in
-                    ("parameters", "training", "timings_seconds", "n_domains", "truth_scores",
-                     "versions")},
+                    ("command", "finished_utc", "working_directory", "parameters", "training",
+                     "timings_seconds", "n_domains", "truth_scores", "baselines", "versions")},
         "markers": _markers(adata),
         "connectivity_prediction": _prediction(adata),
     }

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from .._errors import SpaconInputError, SpaconWarning
-from .._utils import check_anndata
+from .._utils import check_anndata, no_obs_column
 
 # what :func:`score` returns, as a table or a printout names it
 SCORE_NAMES = {"ari": "ARI", "nmi": "NMI", "v_measure": "V-measure", "hungarian_f1": "F1"}
@@ -88,5 +88,5 @@ def score_domains(adata, truth_key: str, key: str) -> dict:
     check_anndata(adata, "spacon.tl.score_domains")
     for k in (truth_key, key):
         if k not in adata.obs:
-            raise SpaconInputError(f"adata.obs has no {k!r}.")
+            raise SpaconInputError(no_obs_column(adata, k))
     return score(adata.obs[truth_key], adata.obs[key], _stacklevel=3)

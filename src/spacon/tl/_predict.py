@@ -20,6 +20,7 @@ from .._utils import (
     check_option,
     expression_matrix,
     label_strings,
+    no_obs_column,
     spatial_coordinates,
     whole_number,
 )
@@ -119,7 +120,7 @@ def spatial_folds(
         fold = rank[km.labels_]
     if unit_key is not None:
         if unit_key not in adata.obs:
-            raise SpaconInputError(f"adata.obs has no unit column {unit_key!r}.")
+            raise SpaconInputError(no_obs_column(adata, unit_key, "connectivity units", "unit column "))
         units = label_strings(adata.obs[unit_key])
         table = pd.crosstab(units, fold)
         majority = dict(zip(table.index, table.columns[table.to_numpy().argmax(axis=1)]))
@@ -850,7 +851,8 @@ def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, u
                              mirror_axis=None if section_key is not None else mirror_axis,
                              midline=midline, seed=seed)
     if holdout_key not in adata.obs:
-        raise SpaconInputError(f"adata.obs has no hold-out column {holdout_key!r}.")
+        raise SpaconInputError(no_obs_column(adata, holdout_key, "the folds to hold out",
+                                             "hold-out column "))
     col = adata.obs[holdout_key]
     if col.isna().any():
         raise SpaconInputError(f"adata.obs[{holdout_key!r}] has missing values.")

@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import SpaconInputError
-from .._utils import check_anndata, label_text, labels_column
+from .._utils import check_anndata, label_text, labels_column, no_obs_column
 from ._expression_pca import DENSE_BYTES, expression_pcs
 
 
@@ -62,7 +62,7 @@ def classify_subtypes(
 
     for key in (subtype_key, population_key):
         if key is not None and key not in adata.obs:
-            raise SpaconInputError(f"adata.obs has no {key!r}.")
+            raise SpaconInputError(no_obs_column(adata, key))
     if (population_key is None) != (population is None):
         raise SpaconInputError("give both population_key= and population=, or neither.")
     alphas = [alphas] if np.isscalar(alphas) else list(alphas)
