@@ -42,6 +42,11 @@ def test_coordinates_in_obs_columns_are_named_with_the_fix(sim_inputs, tmp_path,
         "pxl_row_in_fullres": [10.0, 10, 110, 110], "pxl_col_in_fullres": [5.0, 205, 105, 305]})
     assert spacon._utils.coordinate_columns(visium.obs) == ["pxl_col_in_fullres",
                                                             "pxl_row_in_fullres"]
+    # a key given wrongly where obsm holds the coordinates under another: that key is named
+    adata.obsm["X_pca"] = np.zeros((adata.n_obs, 30))
+    with pytest.raises(spacon.SpaconInputError,
+                       match=r"e\.g\. spatial_key='spatial' \(obsm\['spatial'\] holds 3 "):
+        spacon._utils.spatial_coordinates(adata, "X_spatial")
 
 
 def test_counts_that_are_not_whole_numbers_can_be_normalised(sim_inputs, tmp_path, capsys):

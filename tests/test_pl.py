@@ -386,3 +386,15 @@ def test_the_loss_of_a_model_is_drawn_and_other_objects_are_named():
         spacon.pl.loss(object())
     with pytest.raises(SpaconInputError, match=r"of shape \(2, 2\)"):
         spacon.pl.loss([[1.0, 2.0], [3.0, 4.0]])
+
+
+@pytest.mark.parametrize("name", sorted(set(spacon.pl.__all__)
+                                        - {"palette", "slices", "umap_layout"}))
+def test_scanpy_show_and_save_are_named_not_a_type_error(name):
+    function = getattr(spacon.pl, name)
+    assert function.__name__ == name and function.__doc__  # the docs are the function's own
+    for keyword in ("show", "save"):
+        with pytest.raises(spacon.SpaconInputError,
+                           match=rf"spacon.pl.{name} takes no {keyword}= \(scanpy's\).*savefig"):
+            function(None, **{keyword: False})
+    assert function is not spacon.pl.loss or function([3.0, 2.0], return_fig=True) is not None

@@ -267,6 +267,15 @@ def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:
         also = (f"; or, as obs columns {columns} look like coordinates, copy them: "
                 f"adata.obsm[{spatial_key!r}] = adata.obs[[{columns}]].to_numpy()"
                 if in_obs else "")
+        # keys that hold 2 or 3 columns, the closest name first: most likely the coordinates
+        held = [k for k in adata.obsm.keys() if len(getattr(adata.obsm[k], "shape", ())) == 2
+                and adata.obsm[k].shape[1] in (2, 3)]
+        if held:
+            import difflib
+
+            best = (difflib.get_close_matches(spatial_key, held, n=1, cutoff=0) or held)[0]
+            also = (f", e.g. spatial_key={best!r} (obsm[{best!r}] holds "
+                    f"{adata.obsm[best].shape[1]} columns)")
         raise SpaconInputError(
             f"adata.obsm has no {spatial_key!r} coordinates (it has: "
             f"{', '.join(adata.obsm.keys()) or 'nothing'}); pass spatial_key= the key holding "

@@ -7,10 +7,12 @@ import numpy as np
 from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import check_anndata
+from ._returns_figure import returns_figure
 
 FAMILIES = {"mixture": ("tab:blue", "mixtures"), "tree": ("tab:orange", "tree cuts")}
 
 
+@returns_figure
 def domain_scores(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] = (6.0, 3.5),
                   ax=None):
     """Scores behind :func:`spacon.tl.domains`' choice of the number of domains.

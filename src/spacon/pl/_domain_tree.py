@@ -9,12 +9,14 @@ from .. import _keys
 from .._errors import SpaconInputError
 from .._utils import check_anndata, labels_column
 from ._figures import colours_of
+from ._returns_figure import returns_figure
 
 # the domains and the tree's cut of the same cells agree at least this much (ARI; refined
 # domains differ in a few cells, reordered cells agree by chance)
 MIN_AGREEMENT = 0.5
 
 
+@returns_figure
 def domain_tree(adata, *, key: str = _keys.DOMAIN, figsize: tuple[float, float] | None = None,
                 ax=None):
     """Dendrogram of the domain tree stored by :func:`spacon.tl.domains` in ``uns[key]['tree']``.

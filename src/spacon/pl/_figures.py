@@ -23,6 +23,7 @@ from .._utils import (
 )
 from ._layout import umap_layout
 from ._palette import PALETTE_SIZE, distinct_colours
+from ._returns_figure import returns_figure
 from ._slices import check_section_key, slices
 
 
@@ -176,6 +177,7 @@ def _legend(fig, colours: dict, title: str, tight: bool = True, ax=None, inside:
         fig.subplots_adjust(right=max(0.5, 1 - width - 0.08))  # 3-D tick labels reach out
 
 
+@returns_figure
 def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
             section_order=None, spatial_key: str = _keys.SPATIAL, point_size: float | None = None,
             max_sections: int = 24, title: str | None = None, ax=None):
@@ -242,6 +244,7 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
     return fig if ax is None else ax
 
 
+@returns_figure
 def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None = "section",
               section_order=None, spatial_key: str = _keys.SPATIAL,
               point_size: float | None = None, max_sections: int = 24, ax=None):
@@ -309,6 +312,7 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
     return fig if ax is None else ax
 
 
+@returns_figure
 def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
             section_key: str | None = None, point_size: float | None = None,
             max_cells: int = 50_000, seed: int = 0, title: str | None = None, ax=None):
@@ -381,6 +385,7 @@ def stack3d(adata, *, key: str = _keys.DOMAIN, spatial_key: str = _keys.SPATIAL,
     return fig
 
 
+@returns_figure
 def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str | None = None,
          max_cells: int = 3_000, seed: int = 0, point_size: float | None = None,
          backend: Literal["spacon", "umap-learn"] = "spacon", title: str | None = None,
@@ -468,6 +473,7 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str | None = None,
     return fig if own else ax
 
 
+@returns_figure
 def loss(adata_or_history, *, ax=None):
     """Training loss per epoch.
 
@@ -515,6 +521,7 @@ def loss(adata_or_history, *, ax=None):
     return fig if own else ax
 
 
+@returns_figure
 def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "section",
                        section_order=None, ax=None):
     """Jensen-Shannon divergence of domain composition between adjacent sections.

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 
 from .._errors import SpaconInputError
+from ._returns_figure import returns_figure
 
 
+@returns_figure
 def connectivity_prediction(result: dict, *, predictor: str | None = None,
                             connected: str | None = None):
     """Mean (over folds) Pearson r, AUROC and squared error per method, with the fold sd.
@@ -58,6 +60,7 @@ def connectivity_prediction(result: dict, *, predictor: str | None = None,
     return fig
 
 
+@returns_figure
 def marker_genes(table, domain, *, ax=None):
     """Top marker genes of ``domain`` and their PLS coefficients.
 
@@ -98,6 +101,7 @@ def marker_genes(table, domain, *, ax=None):
     return fig if own else ax
 
 
+@returns_figure
 def coupling(table, alpha: float = 0.05, *, ax=None):
     """Co-expression/connectivity correlation per scope, raw and controlling for distance.
 
