@@ -67,16 +67,7 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
         top_k = whole_number("top_k", top_k)
     out = Path(out)
     files = [out / H5AD, out / CONNECTOME, out / README, out / CONFIG]
-    if out.exists() and not out.is_dir():
-        raise SpaconInputError(f"--out {str(out)!r} exists and is not a directory.")
-    blocked = [str(f) for f in files if f.is_dir()]
-    if blocked:
-        raise SpaconInputError(f"{', '.join(blocked)}: a folder where a file goes; choose another "
-                               "--out or move the folder.")
-    existing = [str(f) for f in files if f.exists()]
-    if existing and not overwrite:
-        raise SpaconInputError(f"output exists already: {', '.join(existing)}; choose another "
-                               "--out or pass --overwrite.")
+    check_outputs(out, files, overwrite)
     connectome = Path(connectome)
     if not connectome.exists():
         raise SpaconInputError(f"connectome {str(connectome)!r} does not exist.")
@@ -132,16 +123,34 @@ def prepare_abc(abc_dir, connectome, out, *, dataset: str = "Zhuang-ABCA-1", mat
            "(--drop-unregistered).\n" if unregistered else ""),
     )
     config = _run_config(Path(files[0].name), Path(files[1].name), 1.5 * knn, matrix == "log2")
-    _write_together(out, adata, conn, text, config)
+    # the config names its files relative to its own folder, as spacon run reads them
+    write_together(out, {H5AD: adata, CONNECTOME: conn, README: text, CONFIG: config})
     return {"files": [str(f) for f in files], "n_cells": adata.n_obs, "n_units": conn.n,
             "n_connections": int(conn.matrix.nnz), "n_dropped": info["n_dropped"],
             "n_unregistered_dropped": unregistered}
 
 
-def _write_together(out: Path, adata, conn, readme: str, config: str) -> None:
-    """The four files into ``out`` all at once (:mod:`spacon.io._staged`): a failure or Ctrl-C
-    while writing leaves ``out`` as it was (a folder made for them removed), never new cells
-    beside an earlier connectome.
+def check_outputs(out: Path, files: list[Path], overwrite: bool) -> None:
+    """Refuse an ``out`` that is a file, a folder where an output file goes, or outputs that
+    exist already (unless ``overwrite``), before anything is read.
+    """
+    if out.exists() and not out.is_dir():
+        raise SpaconInputError(f"--out {str(out)!r} exists and is not a directory.")
+    blocked = [str(f) for f in files if f.is_dir()]
+    if blocked:
+        raise SpaconInputError(f"{', '.join(blocked)}: a folder where a file goes; choose another "
+                               "--out or move the folder.")
+    existing = [str(f) for f in files if f.exists()]
+    if existing and not overwrite:
+        raise SpaconInputError(f"output exists already: {', '.join(existing)}; choose another "
+                               "--out or pass --overwrite.")
+
+
+def write_together(out: Path, contents: dict) -> None:
+    """Files into ``out`` all at once (:mod:`spacon.io._staged`), each name's content an
+    AnnData (``.h5ad``), a :class:`~spacon.io.Connectivity` (``.npz``) or text: a failure or
+    Ctrl-C while writing leaves ``out`` as it was (a folder made for them removed), never new
+    cells beside an earlier connectome.
     """
     from ._pipeline import no_empty_output_on_error
     from .io import save_npz, write_h5ad, write_text
@@ -150,11 +159,13 @@ def _write_together(out: Path, adata, conn, readme: str, config: str) -> None:
     with no_empty_output_on_error(out):
         out.mkdir(parents=True, exist_ok=True)
         with staged_outputs(out) as stage:
-            write_h5ad(adata, stage.path / H5AD)
-            save_npz(stage.path / CONNECTOME, conn.matrix, conn.labels)
-            write_text(readme, stage.path / README)
-            # the config names its files relative to its own folder, as spacon run reads them
-            write_text(config, stage.path / CONFIG)
+            for name, content in contents.items():
+                if isinstance(content, str):
+                    write_text(content, stage.path / name)
+                elif hasattr(content, "obs"):
+                    write_h5ad(content, stage.path / name)
+                else:
+                    save_npz(stage.path / name, content.matrix, content.labels)
 
 
 def _run_config(h5ad: Path, connectome: Path, radius: float, log2: bool) -> str:

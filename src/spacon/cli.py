@@ -89,6 +89,19 @@ def _simulate(args) -> int:
     return 0
 
 
+def _prepare_enigma(args) -> int:
+    from ._prepare_enigma import prepare_enigma
+
+    summary = prepare_enigma(args.data, args.out, stability=args.stability,
+                             overwrite=args.overwrite)
+    dropped = summary["dropped"]
+    print(f"wrote {', '.join(summary['files'])}: {summary['n_regions']} regions x "
+          f"{summary['n_genes']} genes"
+          + (f" ({', '.join(dropped)} left out: no AHBA samples)" if dropped else "")
+          + f"; the command to run is in {Path(args.out) / 'README.txt'}")
+    return 0
+
+
 def _prepare_abc(args) -> int:
     from ._prepare import prepare_abc
 
@@ -502,7 +515,9 @@ def _either(numbers: list[int]) -> str:
 
 
 def _add_prepare_parser(sub) -> None:
-    """``spacon prepare abc``: an atlas and a connectome into the files ``run`` reads."""
+    """``spacon prepare abc`` / ``enigma``: an atlas and a connectome into the files ``run``
+    reads.
+    """
     prepare = sub.add_parser("prepare", help="turn an atlas and a connectome into run inputs")
     what = prepare.add_subparsers(dest="what", required=True)
     abc = what.add_parser(
@@ -536,6 +551,23 @@ def _add_prepare_parser(sub) -> None:
                           "--threshold alone)")
     abc.add_argument("--overwrite", action="store_true", help="replace existing output files")
     abc.set_defaults(func=_prepare_abc)
+    enigma = what.add_parser(
+        "enigma", help="human cortex: ENIGMA toolbox's HCP connectivity + AHBA expression",
+        description="Read the ENIGMA toolbox's files as it ships them (HCP connectivity and "
+        "region names, abagen-processed AHBA expression, the Desikan-Killiany labels of the "
+        "fsaverage5 vertices and the two surfaces; found by name anywhere below --data) and "
+        "write DIR/human_regions.h5ad (regions x genes, centroids in obsm['spatial']), "
+        "DIR/functional.npz, DIR/structural.npz, DIR/run.toml and DIR/README.txt with the "
+        "`spacon run` command that fits.")
+    enigma.add_argument("--data", required=True,
+                        help="folder holding the ENIGMA files (e.g. enigmatoolbox/datasets "
+                        "with the AHBA table beside it)")
+    enigma.add_argument("--out", required=True, help="output directory")
+    enigma.add_argument("--stability", type=float, choices=[0.6, 0.8], default=0.6,
+                        help="AHBA genes of differential stability above this (0.6: 1,645 "
+                        "genes)")
+    enigma.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    enigma.set_defaults(func=_prepare_enigma)
 
 
 def build_parser() -> argparse.ArgumentParser:
