@@ -138,8 +138,8 @@ def test_report_says_how_it_was_run_and_shows_baselines_beside_spacon(result, tm
     assert '<meta name="viewport" content="width=device-width' in page
     assert "<code>spacon demo --out d</code>" in page and "/home/me" in page
     table = page[page.index("Against the planted truth"):page.index('id="alpha-select"')]
-    assert "<td>spacon alpha=0</td><td>0.8619</td><td>16</td>" in table
-    assert "<td>smoothed expression alpha=0</td><td>0.6927</td><td>15</td>" in table
+    assert "<td>spacon alpha=0</td><td>0.862</td><td>16</td>" in table
+    assert "<td>smoothed expression alpha=0</td><td>0.693</td><td>15</td>" in table
     assert "<th>alpha</th><th>domains</th>" in page  # every run table has its header
     assert "<td>data digest" in page and "<td>not set</td>" in page  # None said, not blank
     assert "Against the planted truth" not in write_report(

@@ -90,7 +90,8 @@ def _baseline_table(record: dict | None) -> str:
     if not record:
         return ""
     truths = list(record["truths"])
-    rows = [[method, *(r.get(t) for t in truths), r.get("n_domains")]
+    rows = [[method, *(f"{r[t]:.3f}" if isinstance(r.get(t), float) else r.get(t)
+                       for t in truths), r.get("n_domains")]
             for method, r in record["rows"].items()]
     header = ["domains from", *(f"ARI vs {t} (obs['{record['truths'][t]}'])" for t in truths),
               "domains"]
