@@ -89,6 +89,14 @@ def test_read_enigma_keeps_regions_with_expression_at_their_centroids(enigma):
         np.testing.assert_allclose(matrices[kind].matrix.toarray(), m[np.ix_(keep, keep)])
     with pytest.raises(SpaconInputError, match=r"holds no allgenes_stable_r0\.8\.csv"):
         spacon.datasets.read_enigma(root, stability=0.8)
+    assert "ahba" not in adata.layers and adata.uns["enigma"]["shift"] == 0.0
+    # a table with negative values (z-scores) is shifted to >= 0, as published in a layer
+    table = root / "ahba" / "allgenes_stable_r0.6.csv"
+    (expr - 0.5).rename_axis("label").reset_index().to_csv(table, index=False)
+    shifted, _ = spacon.datasets.read_enigma(root)
+    assert shifted.X.min() == pytest.approx(0, abs=1e-6)
+    assert shifted.uns["enigma"]["shift"] == pytest.approx(-float(shifted.layers["ahba"].min()))
+    np.testing.assert_allclose(shifted.layers["ahba"], adata.X - 0.5, atol=1e-6)
 
 
 def test_gifti_points_read_both_encodings_and_refuse_what_is_not_a_surface(enigma, tmp_path):
@@ -96,6 +104,18 @@ def test_gifti_points_read_both_encodings_and_refuse_what_is_not_a_surface(enigm
     lh = read_gifti_points(root / "datasets" / "surfaces" / "fsa5_lh.gii")
     rh = read_gifti_points(root / "datasets" / "surfaces" / "fsa5_rh.gii")
     assert lh.shape[1] == rh.shape[1] == 3 and lh.dtype == np.float64
+    # big-endian, plain base64, column-major: the same points
+    points = np.arange(12, dtype=np.float64).reshape(4, 3)
+    for endian, encoding, order, data in (
+            ("BigEndian", "Base64Binary", "RowMajorOrder", points.astype(">f4").tobytes()),
+            ("LittleEndian", "GZipBase64Binary", "ColumnMajorOrder",
+             zlib.compress(points.T.astype("<f4").tobytes()))):
+        (tmp_path / "p.gii").write_text(
+            '<GIFTI><DataArray Intent="NIFTI_INTENT_POINTSET" DataType="NIFTI_TYPE_FLOAT32" '
+            f'ArrayIndexingOrder="{order}" Dimensionality="2" Dim0="4" Dim1="3" '
+            f'Encoding="{encoding}" Endian="{endian}"><Data>{base64.b64encode(data).decode()}'
+            "</Data></DataArray></GIFTI>")
+        np.testing.assert_array_equal(read_gifti_points(tmp_path / "p.gii"), points)
     (tmp_path / "bad.gii").write_text("not xml")
     with pytest.raises(SpaconInputError, match="is not a GIFTI surface"):
         read_gifti_points(tmp_path / "bad.gii")

@@ -3,6 +3,8 @@ each failed before its fix)."""
 
 from __future__ import annotations
 
+import json
+
 import anndata as ad
 import numpy as np
 import pytest
@@ -47,6 +49,13 @@ def test_coordinates_in_obs_columns_are_named_with_the_fix(sim_inputs, tmp_path,
     with pytest.raises(spacon.SpaconInputError,
                        match=r"e\.g\. spatial_key='spatial' \(obsm\['spatial'\] holds 3 "):
         spacon._utils.spatial_coordinates(adata, "X_spatial")
+    # a UMAP layout holds 2 columns too, but is no coordinates; the obs hint stays
+    umap = ad.AnnData(np.ones((5, 3)), obsm={"X_umap": np.zeros((5, 2))})
+    umap.obs["x"] = umap.obs["y"] = np.arange(5.0)
+    with pytest.raises(spacon.SpaconInputError) as err:
+        spacon._utils.spatial_coordinates(umap)
+    assert "X_umap'" not in str(err.value).split("it has:")[1] and "adata.obs[['x', 'y']]" in \
+        str(err.value)
 
 
 def test_counts_that_are_not_whole_numbers_can_be_normalised(sim_inputs, tmp_path, capsys):
@@ -195,6 +204,10 @@ def test_domains_of_a_run_take_its_result_file_and_its_alphas(sim_inputs, tmp_pa
     assert all(f"alpha {a}:" in printed for a in ("0", "0.5", "1")), printed
     again = ad.read_h5ad(tmp_path / "again" / "result.h5ad")
     assert "spacon_domain_alpha0.5" in again.obs
+    # its summary names the command that called these domains, and the run's beside it
+    summary = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert summary["command"].startswith("spacon domains --result ")
+    assert summary["training_command"].startswith("spacon run --adata ")
 
 
 def test_help_shows_the_defaults():

@@ -125,6 +125,22 @@ def test_empty_cells_of_a_pandas_csv_are_nan_not_labels(tmp_path):
     ids[[30, 10, 20]].to_csv(tmp_path / "ids.csv")
     conn = read_connectivity(tmp_path / "ids.csv")
     assert list(conn.labels) == ["10", "20", "30"] and np.allclose(dense(conn), M)
+    # ... and so are labels that are not whole numbers where only the corner is empty
+    pd.DataFrame(M, index=[1.5, 2.5, 3.5], columns=[1.5, 2.5, 3.5]).to_csv(tmp_path / "f.csv")
+    assert list(read_connectivity(tmp_path / "f.csv").labels) == ["1.5", "2.5", "3.5"]
+    # id labels over a NaN diagonal: the labels are not counted as a row of the matrix
+    nan_ids = ids.astype(float)
+    np.fill_diagonal(nan_ids.values, np.nan)
+    nan_ids.to_csv(tmp_path / "nan_ids.csv")
+    with pytest.raises(SpaconInputError, match="3 of 3 self-connections"):
+        read_connectivity(tmp_path / "nan_ids.csv")
+    # a row short of a field (pandas would fill it with NaN) is named
+    (tmp_path / "short.csv").write_text("0,1,2\n1,0,1\n2,1\n")
+    with pytest.raises(SpaconInputError, match="row 3 has 2 entries, the other rows 3"):
+        read_connectivity(tmp_path / "short.csv")
+    # a delimiter ending every row is no column
+    (tmp_path / "trailing.csv").write_text("".join(",".join(map(str, r)) + ",\n" for r in M))
+    assert np.allclose(dense(read_connectivity(tmp_path / "trailing.csv")), M)
 
 
 def test_hdf5_named_dataset(tmp_path):

@@ -106,11 +106,12 @@ def test_counts_read_from_a_layer(form):
     nan[2, :2] = np.inf
     named = ad.AnnData(form(nan), layers={"counts": form(nan.copy())})
     named.obs_names = [f"parcel{i}" for i in range(named.n_obs)]
-    # which cells, by name (sparse and dense alike)
-    with pytest.raises(spacon.SpaconInputError,
-                       match=rf"3 NaN or infinite values in 2 of {named.n_obs} cells "
-                             r"\(e\.g\. parcel0, parcel2\)"):
-        spacon.pp.normalize(named)
+    # which cells, by name (sparse, CSC too, and dense alike)
+    for layout in (named, ad.AnnData(sp.csc_matrix(nan), obs=named.obs)):
+        with pytest.raises(spacon.SpaconInputError,
+                           match=rf"3 NaN or infinite values in 2 of {named.n_obs} cells "
+                                 r"\(e\.g\. parcel0, parcel2\)"):
+            spacon.pp.normalize(layout)
     # counts are checked where they are read
     bad = ad.AnnData(x.copy(), layers={"raw": expected.X.copy()})
     with pytest.raises(spacon.SpaconInputError, match=r"layers\['raw'\] does not hold integer"):

@@ -397,4 +397,6 @@ def test_scanpy_show_and_save_are_named_not_a_type_error(name):
         with pytest.raises(spacon.SpaconInputError,
                            match=rf"spacon.pl.{name} takes no {keyword}= \(scanpy's\).*savefig"):
             function(None, **{keyword: False})
+    with pytest.raises(spacon.SpaconInputError, match="takes no return_fig=False"):
+        function(None, return_fig=False)
     assert function is not spacon.pl.loss or function([3.0, 2.0], return_fig=True) is not None

@@ -804,6 +804,15 @@ def domain_table(adata, config: RunConfig, domains: dict):
 COMMAND_LINE: ContextVar[str | None] = ContextVar("spacon_command_line", default=None)
 
 
+def run_record(called_from_python: str = "spacon.domains") -> dict:
+    """The command that made a result (as typed, or the Python function), when it finished
+    (UTC) and in which folder: how to make it again.
+    """
+    return {"command": COMMAND_LINE.get() or f"{called_from_python} (Python)",
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "working_directory": os.getcwd()}
+
+
 def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
                   timer: Timer, world_size: int = 1) -> dict:
     """Figures, the model, ``result.h5ad``, ``domains.csv``, the report and
@@ -823,9 +832,7 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
         write_text(domain_table(adata, config, domains).to_csv(), staging / DOMAINS_CSV)
         timer.lap("write")
         summary = {
-            "command": COMMAND_LINE.get() or "spacon.run (Python)",
-            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "working_directory": os.getcwd(),
+            **run_record("spacon.run"),
             "parameters": {k: v for k, v in asdict(config).items()
                            if k not in ("progress", "resume", "checkpoint_interval")},
             "training": (model.train_params if model is not None else

@@ -35,12 +35,12 @@ Files
 The regions are the cells here: no --unit-key. Run spacon on it (run.toml holds the same
 options: spacon run --config {config_q} --out result):
   spacon run --adata {h5ad_q} --connectivity {fc_q} --no-normalize \\
-      --n-neighbors {k} --threshold {threshold:.3f} --alpha 0 1 --out result
---threshold {threshold:.3f} keeps the strongest quarter of the positive FC values; the structural
+      --n-neighbors {k} --threshold {threshold:.6g} --alpha 0 1 --out result
+--threshold {threshold:.6g} keeps the strongest quarter of the positive FC values; the structural
 connectome: --connectivity {sc_q} (every connection: leave out --threshold).
 Connectivity predicted from expression, against distance and the other baselines:
   spacon evaluate connectivity --adata {h5ad_q} --connectivity {fc_q} \\
-      --no-normalize --n-neighbors {k} --threshold {threshold:.3f} \\
+      --no-normalize --n-neighbors {k} --threshold {threshold:.6g} \\
       --mirror-axis 0 --midline 0 --out fc_eval
 """
 

@@ -21,6 +21,7 @@ from ._pipeline import (
     prepare_output,
     read_input,
     remove_stale_outputs,
+    run_record,
 )
 from .io._staged import staged_outputs
 
@@ -84,7 +85,8 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
             figures.append("figures/loss.png")
         write_h5ad(adata, staging / "result.h5ad")
         write_text(domain_table(adata, config, domains).to_csv(), staging / DOMAINS_CSV)
-        summary.update(
+        summary.update(  # this call's command; the run's, which trained the model, kept
+            training_command=summary.get("command"), **run_record(),
             domains_from=str(result_dir.resolve()), n_domains=domains["n_domains"],
             domain_keys={f"{a:g}": _keys.domain_for_alpha(a) for a in config.alpha},
             domain_levels=domains["levels"], domain_level_counts=domains["level_counts"],

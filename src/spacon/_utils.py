@@ -252,6 +252,9 @@ def coordinate_columns(obs) -> list[str]:
     return []
 
 
+COORDINATE_WORDS = ("spatial", "coord", "xy", "position", "centroid", "location")
+
+
 def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:
     """Return ``adata.obsm[spatial_key]`` as a checked float64 array of 2 or 3 columns."""
     if spatial_key not in adata.obsm:
@@ -267,15 +270,13 @@ def spatial_coordinates(adata, spatial_key: str = "spatial") -> np.ndarray:
         also = (f"; or, as obs columns {columns} look like coordinates, copy them: "
                 f"adata.obsm[{spatial_key!r}] = adata.obs[[{columns}]].to_numpy()"
                 if in_obs else "")
-        # keys that hold 2 or 3 columns, the closest name first: most likely the coordinates
+        # keys of 2 or 3 columns named as coordinates are (not X_umap, a layout of 2 columns)
         held = [k for k in adata.obsm.keys() if len(getattr(adata.obsm[k], "shape", ())) == 2
-                and adata.obsm[k].shape[1] in (2, 3)]
+                and adata.obsm[k].shape[1] in (2, 3)
+                and any(w in k.lower() for w in COORDINATE_WORDS)]
         if held:
-            import difflib
-
-            best = (difflib.get_close_matches(spatial_key, held, n=1, cutoff=0) or held)[0]
-            also = (f", e.g. spatial_key={best!r} (obsm[{best!r}] holds "
-                    f"{adata.obsm[best].shape[1]} columns)")
+            also = (f", e.g. spatial_key={held[0]!r} (obsm[{held[0]!r}] holds "
+                    f"{adata.obsm[held[0]].shape[1]} columns){also}")
         raise SpaconInputError(
             f"adata.obsm has no {spatial_key!r} coordinates (it has: "
             f"{', '.join(adata.obsm.keys()) or 'nothing'}); pass spatial_key= the key holding "

@@ -366,11 +366,12 @@ def _read_table(path: Path, sep: str):
             and all(_is_number_or_blank(x) for x in first + second)):
         values = _numbers(path, sep, text)
         n_rows, n_cols = values.shape
-        if (n_rows == n_cols > 2 and np.isnan(values[0, 0])
-                and not np.isnan(np.diag(values)[1:]).all()
-                and _id_like(values[0, 1:]) and _id_like(values[1:, 0])):
-            # an empty corner over numeric labels both ways (e.g. Allen structure ids); an
-            # empty diagonal (NaN written by pandas) is a matrix's, refused later by name
+        if np.isnan(values[0, 0]) and min(n_rows, n_cols) > 1 and (
+                (_id_like(values[0, 1:]) and _id_like(values[1:, 0]))
+                or (n_rows == n_cols and not np.isnan(np.diag(values)[1:]).any())):
+            # an empty corner over numeric labels both ways (e.g. Allen structure ids), or the
+            # only empty diagonal entry: labels. An empty diagonal throughout (NaN, as pandas
+            # writes it) is a matrix's own, refused later by name
             return _labelled_table(_read_labelled(path, sep), repr(path.name))
         # numeric labels are whole numbers (e.g. Allen structure ids), each its own
         if n_rows == n_cols + 1 and _id_like(values[0]):  # a header of them over the matrix
@@ -417,31 +418,44 @@ def _is_number_or_blank(text: str) -> bool:
 
 
 def _numbers(path: Path, sep: str, text: str) -> np.ndarray:
-    """A table of numbers alone; empty cells and NaN read as NaN (refused later by name),
-    anything else not a number refused with its row and column (from 1, as a spreadsheet).
+    """A table of numbers alone; empty cells and NaN read as NaN (refused later by name), a
+    delimiter ending every row ignored, and rows of different lengths or anything else that
+    is not a number refused with its row and column (from 1, as a spreadsheet counts).
     """
     import pandas as pd
 
     try:
         return np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2, encoding=text)
-    except ValueError:  # empty cells, or text among the numbers: find which
+    except ValueError:  # empty cells, rows of other lengths, or words: find which
         pass
-    try:
-        cells = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
-                            encoding=text)
-    except pd.errors.ParserError as err:
-        raise SpaconInputError(f"{path.name!r}: its rows hold different numbers of entries "
-                               f"({err}).") from None
-    cells = cells.apply(lambda column: column.str.strip())
-    values = cells.apply(pd.to_numeric, errors="coerce")
-    bad = values.isna().to_numpy() & ~cells.apply(
-        lambda column: column.str.lower().isin(MISSING_WORDS)).to_numpy()
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
+    widths, trailing = [], True
+    with path.open(newline="", encoding=text) as f:  # one pass, nothing kept but the lengths
+        for row in csv.reader(f, delimiter=sep):
+            if row:
+                widths.append(len(row))
+                trailing = trailing and len(row) > 1 and not row[-1].strip()
+    widths = np.asarray(widths)
+    common = int(np.bincount(widths).argmax())
+    odd = np.flatnonzero(widths != common)
+    if len(odd):
         raise SpaconInputError(
-            f"{path.name!r}: the entry in row {row + 1}, column {col + 1} is "
-            f"{cells.iat[row, col]!r}, not a number ({int(bad.sum())} such entries).")
-    return values.to_numpy(dtype=np.float64)
+            f"{path.name!r}: row {odd[0] + 1} has {widths[odd[0]]} entries, the other rows "
+            f"{common}; every row of a matrix has as many.")
+    columns = list(range(common - trailing))
+    try:  # (pandas reads empty cells, NaN, NA and the like as NaN)
+        return pd.read_csv(path, sep=sep, header=None, usecols=columns, dtype=np.float64,
+                           encoding=text).to_numpy()
+    except ValueError:
+        pass
+    cells = pd.read_csv(path, sep=sep, header=None, usecols=columns, dtype=str,
+                        keep_default_na=False, encoding=text)
+    cells = cells.apply(lambda column: column.str.strip())
+    bad = (cells.apply(pd.to_numeric, errors="coerce").isna().to_numpy()
+           & ~cells.apply(lambda column: column.str.lower().isin(MISSING_WORDS)).to_numpy())
+    row, col = np.argwhere(bad)[0]
+    raise SpaconInputError(
+        f"{path.name!r}: the entry in row {row + 1}, column {col + 1} is "
+        f"{cells.iat[row, col]!r}, not a number ({int(bad.sum())} such entries).")
 
 
 def _read_labelled(path: Path, sep: str):

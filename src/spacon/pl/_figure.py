@@ -78,4 +78,3 @@ def figure_and_axes(ax, figsize: tuple[float, float]):
     if not isinstance(ax, Axes):
         raise SpaconInputError(f"ax must be a matplotlib Axes, got {type(ax).__name__}.")
     return ax.figure, ax
-

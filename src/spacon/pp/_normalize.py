@@ -38,8 +38,10 @@ def check_cells_and_values(adata, layer: str | None = None):
     bad = ~np.isfinite(values)
     if bad.any():
         # which cells: a few rows of NaN (e.g. parcels without samples) are fixed by name
-        if sp.issparse(x):
-            rows = np.unique(np.repeat(np.arange(x.shape[0]), np.diff(x.tocsr().indptr))[bad])
+        if sp.issparse(x):  # (CSC stores its values by column: their rows from CSR's order)
+            csr = sp.csr_matrix(x)
+            rows = np.unique(np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))[
+                ~np.isfinite(csr.data)])
         else:
             rows = np.flatnonzero(bad.reshape(len(bad), -1).any(axis=1))
         names = ", ".join(map(str, adata.obs_names[rows[:5]]))

@@ -151,8 +151,8 @@
     // a schedule capped in steps stops within an epoch: its last point is part of one
     const training = (D.summary && D.summary.training) || {};
     const partial = training.steps && training.epochs && D.loss.length < training.epochs;
-    const xTitle = partial ? "epoch (" + training.steps + " steps in all, the cap; the last " +
-      "point is part of an epoch)" : "epoch";
+    const xTitle = partial ? "epoch (training stopped after " + training.steps + " steps; " +
+      "the last point covers part of an epoch)" : "epoch";
     const layout = {margin: {l: 60, r: 10, t: 10, b: 40}, xaxis: {title: {text: xTitle}},
                     yaxis: {title: {text: "reconstruction loss per cell"}}};
     return Plotly.newPlot("loss", [trace], layout, config);

@@ -56,6 +56,7 @@ def spatial_folds(
     mirror_axis: int | None = None,
     midline: float | None = None,
     seed: int = 0,
+    _stacklevel: int = 2,
 ) -> np.ndarray:
     """Assign cells to ``n_folds`` spatially contiguous folds.
 
@@ -131,7 +132,7 @@ def spatial_folds(
                 f"with whole connectivity units ({unit_key!r}) only {n_left} of {n_folds} folds "
                 "hold cells: a unit goes whole to the fold of most of its cells, and some units "
                 "span more than a fold. Use fewer folds or finer units.", SpaconWarning,
-                stacklevel=2)
+                stacklevel=_stacklevel)
     return np.asarray(fold, dtype=np.int64)
 
 
@@ -753,7 +754,7 @@ def predict_connectivity(
         warnings.warn("nested_penalty only changes how ridge's penalty is chosen for SpaCon's "
                       "embedding; with predictor=" f"{predictor!r} and methods {list(methods)} "
                       "it does nothing.", SpaconWarning, stacklevel=2)
-    if mirror_axis is not None and section_key is not None and holdout_key is None:
+    if mirror_axis is not None and section_key is not None:
         warnings.warn(_MIRROR_BY_SECTION, SpaconWarning, stacklevel=2)
     if mirror_axis is not None:  # checked before any training; one midline for every fold
         all_coords = spatial_coordinates(adata, spatial_key)
@@ -849,7 +850,7 @@ def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, u
         return spatial_folds(adata, folds, section_key=section_key, section_order=section_order,
                              spatial_key=spatial_key, unit_key=unit_key,
                              mirror_axis=None if section_key is not None else mirror_axis,
-                             midline=midline, seed=seed)
+                             midline=midline, seed=seed, _stacklevel=4)  # at the caller's
     if holdout_key not in adata.obs:
         raise SpaconInputError(no_obs_column(adata, holdout_key, "the folds to hold out",
                                              "hold-out column "))
