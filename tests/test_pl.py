@@ -400,3 +400,14 @@ def test_scanpy_show_and_save_are_named_not_a_type_error(name):
     with pytest.raises(spacon.SpaconInputError, match="takes no return_fig=False"):
         function(None, return_fig=False)
     assert function is not spacon.pl.loss or function([3.0, 2.0], return_fig=True) is not None
+
+
+def test_the_loss_axis_says_what_the_history_holds():
+    class Trained:  # what pl.loss reads of a model
+        history = [{"epoch": 0, "loss": 2.0}, {"epoch": 1, "loss": 1.0}]
+        train_params = {"loss": "mean"}
+
+    assert spacon.pl.loss(Trained()).axes[0].get_ylabel() == "mean squared error per gene"
+    Trained.train_params = {"loss": "sum"}
+    assert spacon.pl.loss(Trained()).axes[0].get_ylabel() == "reconstruction loss per cell"
+

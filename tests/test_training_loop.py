@@ -80,6 +80,18 @@ def test_epochs_done_counts_complete_epochs_after_a_step_cap(prepared):
     assert model.history[-1]["batches"] == 2 and len(model.history) == 2
 
 
+def test_resuming_where_the_step_cap_stopped_keeps_the_partial_epoch(prepared, tmp_path):
+    ckpt = tmp_path / "capped.pt"
+    options = {"mode": "sampled", "batch_size": 200, "max_steps": 8, "progress": False,
+               "checkpoint": ckpt}
+    first = SpaCon(prepared, hidden_dims=DIMS).train(3, **options)
+    again = SpaCon(prepared, hidden_dims=DIMS).train(3, resume=True, **options)
+    # nothing left to train: the checkpoint's weights and its history, partial epoch included
+    assert again.history == first.history and again.history[-1]["batches"] == 2
+    for name, value in first.module.state_dict().items():
+        assert torch.equal(value, again.module.state_dict()[name]), name
+
+
 def test_load_keeps_the_saved_skip_connections(prepared, tmp_path):
     for skip in (False, True):
         model = SpaCon(prepared, hidden_dims=DIMS, skip_connections=skip)

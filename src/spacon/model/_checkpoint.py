@@ -13,12 +13,6 @@ import torch
 from .._errors import SpaconInputError
 from ..io import atomic_path
 
-# train() parameters that must match for a checkpoint to be resumed
-RESUME_KEYS = (
-    "epochs", "mode", "batch_size", "fanouts", "spatial_sampling", "spatial_fanout", "lr",
-    "weight_decay", "max_grad_norm", "loss", "seed", "rank", "world_size", "data",
-)
-
 
 def save_checkpoint(path: Path, module, optimizer, progress: dict) -> None:
     """Write the model, the optimiser, the random state and ``progress`` atomically."""
@@ -45,7 +39,10 @@ def _same(saved, value) -> bool:
 
 
 def load_checkpoint(path: Path, train_params: dict) -> dict:
-    """Read a checkpoint written for the same training parameters."""
+    """Read a checkpoint written for the same training parameters: ``train_params``, the
+    options a resumed run must share (``TrainConfig.resume_params()``, the fields marked
+    ``resume``), each compared with the checkpoint's.
+    """
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
@@ -58,7 +55,7 @@ def load_checkpoint(path: Path, train_params: dict) -> dict:
             "radius, threshold...); resume with the same inputs and graph options, or start a "
             "new run.")
     full = saved.get("mode") == "full" and train_params.get("mode") == "full"
-    differ = [k for k in RESUME_KEYS if k != "data" and saved.get(k) != train_params.get(k)
+    differ = [k for k in train_params if k != "data" and saved.get(k) != train_params.get(k)
               and not (full and k in SAMPLING_KEYS)]  # full-batch steps sample nothing
     if differ:
         detail = ", ".join(f"{k}={saved.get(k)!r} (now {train_params.get(k)!r})" for k in differ)

@@ -269,7 +269,9 @@ class SpaCon:
 
         Training starts from the model's current weights: a second call continues training
         (with a new optimiser) and appends to :attr:`history`, as scvi-tools' ``train`` does;
-        make a new :class:`SpaCon` to train from scratch.
+        make a new :class:`SpaCon` to train from scratch. The seed fixes the batches and the
+        dropout: a second call with the same seed draws the first call's again (another seed
+        draws others).
 
         Parameters
         ----------

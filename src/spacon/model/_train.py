@@ -107,7 +107,8 @@ class TrainState:
     """Where training is: the next epoch and batch, the epoch's running loss, the history.
 
     ``history`` holds one ``{"epoch", "loss"}`` per finished epoch; the loss is the mean
-    over the epoch's cells (over all ranks).
+    over the epoch's cells (over all ranks) of each cell's loss: its summed squared error
+    with ``loss="sum"``, the mean over its genes with ``loss="mean"``.
     """
 
     epoch: int = 0
@@ -140,7 +141,8 @@ class TrainState:
 
 def training_step(module, optimizer, batch: Batch, config: TrainConfig, sync,
                   auxiliary=None) -> float:
-    """One optimiser step reconstructing ``batch``'s expression; returns the loss per cell.
+    """One optimiser step reconstructing ``batch``'s expression; returns the loss per cell
+    (``loss="sum"``) or per entry, cell and gene (``loss="mean"``, the mean squared error).
 
     ``auxiliary`` (an ``nn.Module`` whose parameters the optimiser holds, e.g.
     :class:`~spacon.model.ConnectivityCodeObjective`) adds ``auxiliary(z_spa, batch,
@@ -263,6 +265,9 @@ def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync
     start = time.perf_counter() - state.seconds
     stop = StopFlag()
     capped = config.max_steps is not None and state.steps >= config.max_steps
+    if capped and state.batch:  # resumed where the cap had stopped inside an epoch
+        bar.close()
+        return _finish(state, start, checkpointer, [_partial_epoch(state, sync)])
     try:
         with stop.catching_sigint():
             while state.epoch < config.epochs and not capped:
@@ -284,15 +289,18 @@ def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync
                         if state.batch < n_batches and due:
                             checkpointer.save(state)
                 if state.batch < n_batches:  # max_steps reached inside the epoch
-                    return _finish(state, start, checkpointer, [
-                        {"epoch": len(state.history), "loss": state.epoch_loss(sync),
-                         "batches": state.batch}])
+                    return _finish(state, start, checkpointer, [_partial_epoch(state, sync)])
                 state.end_epoch(sync)
                 if config.mode == "sampled" or checkpointer.due():
                     checkpointer.save(state)
     finally:
         bar.close()
     return _finish(state, start, checkpointer, [])
+
+
+def _partial_epoch(state: TrainState, sync) -> dict:
+    """The history entry of an epoch that ``max_steps`` stopped after ``state.batch`` batches."""
+    return {"epoch": len(state.history), "loss": state.epoch_loss(sync), "batches": state.batch}
 
 
 def _finish(state: TrainState, start: float, checkpointer: Checkpointer, partial: list[dict]):

@@ -473,6 +473,10 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str | None = None,
     return fig if own else ax
 
 
+# what the loss history holds for each of SpaCon.train's loss= options
+LOSS_LABELS = {"sum": "reconstruction loss per cell", "mean": "mean squared error per gene"}
+
+
 @returns_figure
 def loss(adata_or_history, *, ax=None):
     """Training loss per epoch.
@@ -493,12 +497,16 @@ def loss(adata_or_history, *, ax=None):
     """
     from ._figure import figure_and_axes
 
+    kind = "sum"  # the training's loss option, when known
     if hasattr(adata_or_history, "uns"):
         if _keys.MODEL_UNS not in adata_or_history.uns:
             raise SpaconInputError("adata.uns has no 'spacon' record; train and embed first.")
-        values = np.asarray(adata_or_history.uns[_keys.MODEL_UNS]["loss_history"])
+        record = adata_or_history.uns[_keys.MODEL_UNS]
+        values = np.asarray(record["loss_history"])
+        kind = record.get("train_params", {}).get("loss", kind)
     elif hasattr(adata_or_history, "history"):  # a model
         values = np.asarray([h["loss"] for h in adata_or_history.history], dtype=float)
+        kind = (getattr(adata_or_history, "train_params", None) or {}).get("loss", kind)
         if not len(values):
             raise SpaconInputError("the model has no loss history: train it first.")
     else:
@@ -515,7 +523,7 @@ def loss(adata_or_history, *, ax=None):
     fig, ax = figure_and_axes(ax, (5, 3.5))
     ax.plot(np.arange(1, len(values) + 1), values, marker="o" if len(values) < 30 else None)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("reconstruction loss per cell")
+    ax.set_ylabel(LOSS_LABELS.get(kind, LOSS_LABELS["sum"]))
     if own:
         fig.tight_layout()
     return fig if own else ax
