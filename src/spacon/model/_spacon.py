@@ -368,44 +368,13 @@ class SpaCon:
         device = resolve_device(device)
         sync = _sync(config, device)
         config = self._resolve(config, sync)
-        # every rank must train on the same data: 52 bits of the fingerprint, exact in float64
-        if not sync.same([float(int(config.data[:13], 16))]):
-            raise SpaconInputError(
-                "the processes hold different training data (expression or graphs differ "
-                "between ranks): every rank must read the same files with the same options.")
-        # (after the ranks' check: every rank, with the same data, says it alike)
-        if self.module.use_connectivity and self.data.connectome is None:
-            key = self.params["connectome_key"]
-            raise SpaconInputError(
-                f"the model has a connectivity encoder but the data have no connectome graph "
-                f"{key!r} to train it on: build one with spacon.pp.connectome_graph(adata, "
-                f"connectivity, key_added={key!r}) and load the model again (the data loaded "
-                "without one can only be embedded by the spatial encoder).")
+        self._check_trainable(config, sync)
         with _own_random_state(device), deterministic_algorithms(device), flush_denormals(), \
                 keep_freed_memory(), cpu_threads(choose_threads(threads)) as n_threads:
             # independent dropout on each rank; None: a fresh seed, as documented
             torch.manual_seed(_sampler_seed(seed) + sync.rank)
-            module = self.module.to(device)
-            parameters = list(module.parameters())
-            if auxiliary is not None:
-                if resume:
-                    raise SpaconInputError("training with an auxiliary objective cannot be "
-                                           "resumed (it is not checkpointed).")
-                parameters += list(auxiliary.to(device).parameters())
-            optimizer = Adam(parameters, lr=lr, weight_decay=weight_decay)
-            path = None if checkpoint is None else sync.checkpoint_path(Path(checkpoint))
-            checkpointer = Checkpointer(path, module, optimizer, config)
-            state = TrainState(history=list(self.history),
-                               sampler_seed=sync.shared_int(_sampler_seed(seed)),
-                               threads=n_threads)
-            if resume:
-                state = checkpointer.resume(state, sync)
-                cap = config.max_steps  # the default schedule's cap when not given
-                if cap is not None and state.steps > cap:
-                    warnings.warn(f"the checkpoint has run {state.steps} steps, more than "
-                                  f"max_steps={cap}: nothing is trained, and the model is "
-                                  "the checkpoint's.", SpaconWarning, stacklevel=2)
-                state.threads = n_threads  # any count gives the same bits (nn._invariant)
+            module, optimizer, checkpointer, state = self._start(
+                config, sync, device, seed, n_threads, checkpoint, resume, auxiliary)
             sync.broadcast(module)
             self.train_params = config.resume_params()
             module.train()
@@ -420,6 +389,53 @@ class SpaCon:
         self.history = state.history + partial
         self.train_params.update(seconds=state.seconds, steps=state.steps, threads=state.threads)
         return self
+
+    def _check_trainable(self, config: TrainConfig, sync) -> None:
+        """Refuse training where the ranks hold different data, or where the model has a
+        connectivity encoder and the data no connectome graph.
+        """
+        # every rank must train on the same data: 52 bits of the fingerprint, exact in float64
+        if not sync.same([float(int(config.data[:13], 16))]):
+            raise SpaconInputError(
+                "the processes hold different training data (expression or graphs differ "
+                "between ranks): every rank must read the same files with the same options.")
+        # (after the ranks' check: every rank, with the same data, says it alike)
+        if self.module.use_connectivity and self.data.connectome is None:
+            key = self.params["connectome_key"]
+            raise SpaconInputError(
+                f"the model has a connectivity encoder but the data have no connectome graph "
+                f"{key!r} to train it on: build one with spacon.pp.connectome_graph(adata, "
+                f"connectivity, key_added={key!r}) and load the model again (the data loaded "
+                "without one can only be embedded by the spatial encoder).")
+
+    def _start(self, config: TrainConfig, sync, device, seed, n_threads: int, checkpoint,
+               resume: bool, auxiliary):
+        """The module on ``device``, its optimiser (over the auxiliary objective's parameters
+        too), the checkpointer, and where training starts: the checkpoint's position when
+        resuming, else the first step (the history so far kept).
+        """
+        module = self.module.to(device)
+        parameters = list(module.parameters())
+        if auxiliary is not None:
+            if resume:
+                raise SpaconInputError("training with an auxiliary objective cannot be "
+                                       "resumed (it is not checkpointed).")
+            parameters += list(auxiliary.to(device).parameters())
+        optimizer = Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        path = None if checkpoint is None else sync.checkpoint_path(Path(checkpoint))
+        checkpointer = Checkpointer(path, module, optimizer, config)
+        state = TrainState(history=list(self.history),
+                           sampler_seed=sync.shared_int(_sampler_seed(seed)),
+                           threads=n_threads)
+        if resume:
+            state = checkpointer.resume(state, sync)
+            cap = config.max_steps  # the default schedule's cap when not given
+            if cap is not None and state.steps > cap:
+                warnings.warn(f"the checkpoint has run {state.steps} steps, more than "
+                              f"max_steps={cap}: nothing is trained, and the model is "
+                              "the checkpoint's.", SpaconWarning, stacklevel=3)
+            state.threads = n_threads  # any count gives the same bits (nn._invariant)
+        return module, optimizer, checkpointer, state
 
     def _threads(self, threads: int | None) -> int | None:
         """Threads to embed with: those given (``0`` refused), else those training used."""

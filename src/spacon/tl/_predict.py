@@ -56,7 +56,6 @@ def spatial_folds(
     mirror_axis: int | None = None,
     midline: float | None = None,
     seed: int = 0,
-    _stacklevel: int = 2,
 ) -> np.ndarray:
     """Assign cells to ``n_folds`` spatially contiguous folds.
 
@@ -132,7 +131,7 @@ def spatial_folds(
                 f"with whole connectivity units ({unit_key!r}) only {n_left} of {n_folds} folds "
                 "hold cells: a unit goes whole to the fold of most of its cells, and some units "
                 "span more than a fold. Use fewer folds or finer units.", SpaconWarning,
-                stacklevel=_stacklevel)
+                stacklevel=2)
     return np.asarray(fold, dtype=np.int64)
 
 
@@ -847,10 +846,16 @@ def _check_fold(f, rows, test, train):
 def _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key, seed,
            mirror_axis=None, midline=None):
     if holdout_key is None:  # mirror folds by section: predict_connectivity has warned
-        return spatial_folds(adata, folds, section_key=section_key, section_order=section_order,
-                             spatial_key=spatial_key, unit_key=unit_key,
-                             mirror_axis=None if section_key is not None else mirror_axis,
-                             midline=midline, seed=seed, _stacklevel=4)  # at the caller's
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            fold = spatial_folds(adata, folds, section_key=section_key,
+                                 section_order=section_order, spatial_key=spatial_key,
+                                 unit_key=unit_key,
+                                 mirror_axis=None if section_key is not None else mirror_axis,
+                                 midline=midline, seed=seed)
+        for w in said:  # (an empty fold) at the line that called predict_connectivity
+            warnings.warn(w.message, w.category, stacklevel=3)
+        return fold
     if holdout_key not in adata.obs:
         raise SpaconInputError(no_obs_column(adata, holdout_key, "the folds to hold out",
                                              "hold-out column "))
