@@ -13,11 +13,13 @@ PCs averaged over 3 hops), tied mixtures with k = 2..12 components on it, and th
 (normalised, PCs averaged the same way, and not averaged) scored by the share of its variance
 between those domains.
 
-Measured (29 Nov, the 7-layer slice of seed 0, 17 s): the held-out share rises with k
-from 2 to 12 domains without a plateau at the true 7 (smoothed 0.119 at 2, 0.263 at 7, 0.301
-at 12), and with half the counts the domains match the layers less well (ARI 0.43 at 7,
-against 0.73 with all counts in ``bench_domains.py``). Not pursued (README, "Choosing the
-number of domains").
+Measured (29 Nov, the 7-layer slice of seed 0, 17 s): the held-out PCs' share rises with k
+from 2 to 12 domains without a plateau at the true 7 (0.0057 at 2, 0.0145 at 7, 0.0174 at
+12), and with half the counts the domains match the layers less well (ARI 0.43 at 7, against
+0.73 with all counts in ``bench_domains.py``). The smoothed column (0.119, 0.263, 0.301)
+cannot show a plateau by design: smoothing the held-out half over the same graph makes its
+noise spatially correlated, and finer contiguous domains explain more of it. Not pursued
+(README, "Choosing the number of domains").
 """
 
 from __future__ import annotations

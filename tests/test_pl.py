@@ -407,7 +407,6 @@ def test_the_loss_axis_says_what_the_history_holds():
         history = [{"epoch": 0, "loss": 2.0}, {"epoch": 1, "loss": 1.0}]
         train_params = {"loss": "mean"}
 
-    assert spacon.pl.loss(Trained()).axes[0].get_ylabel() == "mean squared error per gene"
+    assert spacon.pl.loss(Trained()).axes[0].get_ylabel() == "mean squared error per cell and gene"
     Trained.train_params = {"loss": "sum"}
     assert spacon.pl.loss(Trained()).axes[0].get_ylabel() == "reconstruction loss per cell"
-

@@ -92,6 +92,20 @@ def test_resuming_where_the_step_cap_stopped_keeps_the_partial_epoch(prepared, t
         assert torch.equal(value, again.module.state_dict()[name]), name
 
 
+def test_stopped_on_the_cap_at_an_epochs_last_batch_resumes_to_a_whole_epoch(
+        prepared, tmp_path, monkeypatch):
+    options = {"mode": "full", "max_steps": 3, "progress": False}  # one batch per epoch
+    whole = SpaCon(prepared, hidden_dims=DIMS).train(5, **options)
+    ckpt = tmp_path / "checkpoint.pt"
+    monkeypatch.setattr(_train, "StopFlag", _StopAfter)  # Ctrl-C on the third, capped step
+    with pytest.raises(TrainingInterrupted):
+        SpaCon(prepared, hidden_dims=DIMS).train(5, checkpoint=ckpt, **options)
+    monkeypatch.undo()
+    resumed = SpaCon(prepared, hidden_dims=DIMS).train(5, checkpoint=ckpt, resume=True,
+                                                       **options)
+    assert resumed.history == whole.history and resumed.epochs_done == whole.epochs_done == 3
+
+
 def test_load_keeps_the_saved_skip_connections(prepared, tmp_path):
     for skip in (False, True):
         model = SpaCon(prepared, hidden_dims=DIMS, skip_connections=skip)

@@ -265,9 +265,12 @@ def fit(module, optimizer, batches, config: TrainConfig, state: TrainState, sync
     start = time.perf_counter() - state.seconds
     stop = StopFlag()
     capped = config.max_steps is not None and state.steps >= config.max_steps
-    if capped and state.batch:  # resumed where the cap had stopped inside an epoch
+    if capped and state.batch:  # resumed where the cap had stopped training
         bar.close()
-        return _finish(state, start, checkpointer, [_partial_epoch(state, sync)])
+        if state.batch < n_batches:  # inside an epoch
+            return _finish(state, start, checkpointer, [_partial_epoch(state, sync)])
+        state.end_epoch(sync)  # on an epoch's last batch (stopped before it was closed)
+        return _finish(state, start, checkpointer, [])
     try:
         with stop.catching_sigint():
             while state.epoch < config.epochs and not capped:

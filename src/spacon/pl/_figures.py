@@ -474,7 +474,8 @@ def umap(adata, *, key: str = _keys.DOMAIN, use_rep: str | None = None,
 
 
 # what the loss history holds for each of SpaCon.train's loss= options
-LOSS_LABELS = {"sum": "reconstruction loss per cell", "mean": "mean squared error per gene"}
+LOSS_LABELS = {"sum": "reconstruction loss per cell",
+               "mean": "mean squared error per cell and gene"}
 
 
 @returns_figure
@@ -486,7 +487,8 @@ def loss(adata_or_history, *, ax=None):
     adata_or_history
         Annotated data with ``uns['spacon']['loss_history']`` (written by
         :meth:`spacon.SpaCon.embed`), a trained :class:`spacon.SpaCon`, or a sequence of
-        losses, one per epoch.
+        losses, one per epoch (labelled per cell, as ``loss="sum"`` records them; a model or
+        its AnnData says which it trained with).
     ax
         Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
 

@@ -154,7 +154,7 @@
     const xTitle = partial ? "epoch (training stopped after " + training.steps + " steps; " +
       "the last point covers part of an epoch)" : "epoch";
     const layout = {margin: {l: 60, r: 10, t: 10, b: 40}, xaxis: {title: {text: xTitle}},
-                    yaxis: {title: {text: training.loss === "mean" ? "mean squared error per gene"
+                    yaxis: {title: {text: training.loss === "mean" ? "mean squared error per cell and gene"
                                                : "reconstruction loss per cell"}}};
     return Plotly.newPlot("loss", [trace], layout, config);
   }
