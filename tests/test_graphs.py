@@ -313,8 +313,15 @@ def test_connectome_errors(units, matrix, kwargs, match):
 
 def test_unlabelled_cell_mismatch_with_labels():
     adata = make_adata(np.zeros((3, 2)))
-    with pytest.raises(SpaconInputError, match="not labelled"):
+    with pytest.raises(SpaconInputError, match=r"not labelled.*its labels are e\.g\. x, y, z"
+                                               r".*unit_key="):
         spacon.pp.connectome_graph(adata, Connectivity(np.ones((3, 3)), ["x", "y", "z"]))
+    # names that differ only in case are said to (predict_connectivity says the same)
+    upper = [str(n).upper() for n in adata.obs_names]
+    with pytest.raises(SpaconInputError, match="differ from the matrix's labels only in case"):
+        spacon.pp.connectome_graph(adata, Connectivity(np.ones((3, 3)), upper))
+    with pytest.raises(SpaconInputError, match="differ from the matrix's labels only in case"):
+        spacon.tl._predict.profile_rows(adata, Connectivity(np.ones((3, 3)), upper), None)
 
 
 def test_path_input_and_roundtrip(tmp_path, brain):

@@ -151,6 +151,22 @@ def positions_in(labels, reference) -> np.ndarray:
     return reference.get_indexer(label_strings(labels)).astype(np.int64)
 
 
+def unlabelled_cells(names, labels) -> str:
+    """The message for cells (``names``) that no connectivity label (``labels``) matches:
+    some of both, and whether they differ only in case or spaces.
+    """
+    names, labels = label_strings(names), label_strings(labels)
+    found = set(labels)
+    missing = [n for n in names if n not in found]
+    folded = {str(x).strip().lower() for x in labels}
+    hint = ("; they differ from the matrix's labels only in case or spaces: make them the same"
+            if all(str(n).strip().lower() in folded for n in missing) else
+            "; pass unit_key= if the matrix is between units")
+    return (f"{len(missing)} cells are not labelled in the connectivity matrix (e.g. "
+            f"{', '.join(map(str, missing[:5]))}; its labels are e.g. "
+            f"{', '.join(map(str, labels[:5]))}){hint}.")
+
+
 def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivity:
     """Read a square connectivity matrix from a file.
 

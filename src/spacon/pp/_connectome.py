@@ -21,6 +21,7 @@ from .._utils import (
     writable,
 )
 from ..io import Connectivity, VoxelModel, as_connectivity, positions_in
+from ..io._connectivity import unlabelled_cells
 
 logger = logging.getLogger(__name__)
 
@@ -335,11 +336,7 @@ def _align_cells(adata, connectivity: Connectivity) -> sp.csr_matrix:
         return connectivity.matrix
     rows = positions_in(adata.obs_names, connectivity.labels)
     if (rows < 0).any():
-        missing = adata.obs_names[rows < 0]
-        raise SpaconInputError(
-            f"{len(missing)} cells are not labelled in the connectivity matrix (e.g. "
-            f"{', '.join(map(str, missing[:5]))}); pass unit_key= if it is between units."
-        )
+        raise SpaconInputError(unlabelled_cells(adata.obs_names, connectivity.labels))
     return connectivity.matrix[rows][:, rows]
 
 

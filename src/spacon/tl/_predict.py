@@ -25,6 +25,7 @@ from .._utils import (
     whole_number,
 )
 from ..io import as_connectivity, positions_in
+from ..io._connectivity import unlabelled_cells
 from ..pp._normalize import check_cells_and_values
 from . import _ridge
 from ._expression_pca import expression_pcs
@@ -179,10 +180,7 @@ def profile_rows(adata, connectivity, unit_key: str | None) -> np.ndarray:
         return np.arange(adata.n_obs)
     rows = positions_in(adata.obs_names, connectivity.labels)
     if (rows < 0).any():
-        raise SpaconInputError(
-            f"{int((rows < 0).sum())} cells are not labelled in the connectivity matrix; pass "
-            "unit_key= if it is between units."
-        )
+        raise SpaconInputError(unlabelled_cells(adata.obs_names, connectivity.labels))
     return rows
 
 
