@@ -211,6 +211,31 @@ def test_run_writes_the_report_and_report_rewrites_it(run_dir, tmp_path, capsys)
     assert (run_dir / "result.h5ad").read_bytes() == before
 
 
+def test_run_scores_the_baselines_beside_its_domains(sim_inputs, tmp_path, capsys):
+    out = tmp_path / "res"
+    common = ["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+              str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--section-key",
+              "section", "--radius", "700", "--threshold", "0.4", "--figures", "none"]
+    assert main([*common, "--baselines", "--out", str(out), *SMALL]) == 2  # no --truth
+    assert "--baselines scores the baselines' domains against --truth" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([*common, "--truth", "region", "--baselines", "--out", str(out), *SMALL]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    rows = summary["baselines"]["rows"]
+    assert list(rows) == ["spacon alpha=0", "spacon alpha=1", "smoothed expression alpha=0",
+                          "smoothed expression alpha=1", "expression only (PCA + Leiden)"]
+    # the run's own rows are its domains' scores against the truth
+    assert rows["spacon alpha=0"]["region"] == pytest.approx(summary["truth_scores"]["0"]["ari"])
+    assert "baselines" in summary["timings_seconds"]
+    page = (out / "report.html").read_text()
+    assert "Against the planted truth, beside simple baselines" in page
+    assert "expression only (PCA + Leiden)" in capsys.readouterr().out
+    # domains called again from the run are not shown beside the run's baselines
+    assert main(["domains", "--result", str(out), "--n-domains", "3", "--figures", "none",
+                 "--out", str(tmp_path / "again")]) == 0
+    assert "baselines" not in json.loads((tmp_path / "again" / "summary.json").read_text())
+
+
 def test_no_report(sim_inputs, tmp_path):
     out = tmp_path / "res"
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",

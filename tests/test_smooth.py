@@ -217,7 +217,7 @@ def test_run_refuses_unknown_encoder(tmp_path):
 
 @pytest.mark.slow  # domains by BIC search: twenty mixture fits per alpha
 def test_demo_baseline_finds_regions_and_modules(brain):
-    from spacon._demo import smoothing_baseline
+    from spacon._baselines import smoothing_baseline
 
     adata, conn = brain
     spacon.pp.normalize(adata)

@@ -6,44 +6,13 @@ import json
 import logging
 from pathlib import Path
 
+from ._baselines import baseline_rows, baseline_summary
+
 logger = logging.getLogger(__name__)
 
 # the connectome flags the simulator's README.txt suggests: keep the strong (long-range,
 # within-module) connections, drop weak short-range and off-module ones
 DEMO_THRESHOLD = 0.4
-
-
-def expression_baseline(adata, seed: int = 0):
-    """Domains from expression alone: PCA (30) + Leiden on a 15-neighbour graph (scanpy).
-
-    The neighbours are exact (scikit-learn) with Gaussian-kernel weights: scanpy's default
-    UMAP weights compile numba code on first use, 10 s of the demo's time for the same
-    partition of the demo brain.
-    """
-    import scanpy as sc
-
-    tmp = adata.copy()
-    sc.pp.pca(tmp, n_comps=30, random_state=seed)
-    sc.pp.neighbors(tmp, n_neighbors=15, random_state=seed, transformer="sklearn",
-                    method="gauss")
-    sc.tl.leiden(tmp, resolution=1.0, random_state=seed, flavor="igraph", n_iterations=2,
-                 directed=False)
-    return tmp.obs["leiden"]
-
-
-def smoothing_baseline(adata, alpha: float, seed: int = 0):
-    """Domains at ``alpha`` from smoothed expression instead of SpaCon's encoders.
-
-    Expression PCs averaged over the spatial graph (alpha 0) or the connectome (alpha 1),
-    mixed as ``tl.fuse`` mixes between, and domains called as ``spacon run`` calls them.
-    """
-    from . import tl
-
-    tmp = adata.copy()
-    graph = "spatial" if alpha == 0 else "connectome" if alpha == 1 else "both"
-    tl.smoothed_expression(tmp, graph=graph, alpha=alpha, seed=seed, key_added="X_smoothed")
-    tl.domains(tmp, use_rep="X_smoothed", alpha=alpha, seed=seed, key_added="smoothed_domain")
-    return tmp.obs["smoothed_domain"]
 
 
 def demo(out: str | Path = "spacon_demo", *, seed: int = 0, epochs: int | None = None,
@@ -94,7 +63,6 @@ def _demo(out, seed, epochs, progress, threads) -> dict:
     from ._pipeline import RunConfig, run
     from .datasets import synthetic_brain
     from .io import save_npz, write_h5ad, write_text
-    from .tl import score
 
     out = Path(out)
     inputs = out / "input"
@@ -110,29 +78,14 @@ def _demo(out, seed, epochs, progress, threads) -> dict:
         threads=threads,
     )
     result, summary = run(config)
-    baseline = expression_baseline(result, seed)
-    rows = {}
-    for name, labels in (
-        ("spacon alpha=0", result.obs[_keys.domain_for_alpha(0)]),
-        ("spacon alpha=1", result.obs[_keys.domain_for_alpha(1)]),
-        ("smoothed expression alpha=0", smoothing_baseline(result, 0.0, seed)),
-        ("smoothed expression alpha=1", smoothing_baseline(result, 1.0, seed)),
-        ("expression only (PCA + Leiden)", baseline),
-    ):
-        rows[name] = {
-            "regions": score(result.obs["region"], labels),
-            "modules": score(result.obs["module"], labels),
-            "n_domains": int(labels.nunique()),
-        }
+    truths = {"regions": "region", "modules": "module"}
+    rows = baseline_rows(result, truths, [0.0, 1.0], seed)
     # the report and summary again, with the baselines beside SpaCon; the scores last (an
     # earlier demo's folder is known by them)
     from ._pipeline import REPORT, _jsonable
     from .report import write_report
 
-    summary["baselines"] = {
-        "truths": {"regions": "region", "modules": "module"},
-        "rows": {name: {"regions": r["regions"]["ari"], "modules": r["modules"]["ari"],
-                        "n_domains": r["n_domains"]} for name, r in rows.items()}}
+    summary["baselines"] = baseline_summary(rows, truths)
     write_report(result, out / REPORT, summary=summary)
     write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
     write_text(json.dumps(rows, indent=1), out / "demo_scores.json")

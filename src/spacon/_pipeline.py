@@ -84,6 +84,7 @@ class RunConfig:
     figures: str = "basic"
     no_report: bool = False
     truth: str | None = None
+    baselines: bool = False  # with truth: score the smoothing and expression-only baselines too
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
@@ -468,6 +469,9 @@ def _run(config: RunConfig, adata=None):
     main_rank, world_size = group is None or group[0] == 0, 1 if group is None else group[1]
     out = _prepared_output(config, group, main_rank, world_size)
     timer = Timer()
+    if config.baselines and config.truth is None:
+        raise SpaconInputError("--baselines scores the baselines' domains against --truth: give "
+                               "the obs column of known labels.")
     if adata is None:
         adata = read_input(config.adata, config.layer)
     check_truth(adata, config.truth)
@@ -507,6 +511,14 @@ def _run(config: RunConfig, adata=None):
             workers.join()
         domains = call_domains(adata, config)
         timer.lap("domains")
+        if config.baselines:  # beside the run's own domains, against the same truth
+            from ._baselines import baseline_rows, baseline_summary
+
+            truths = {config.truth: config.truth}
+            domains["baselines"] = baseline_summary(baseline_rows(
+                adata, truths, config.alpha, config.seed, smoothing=model is not None,
+                encoder="spacon" if model is not None else "smoothing encoder"), truths)
+            timer.lap("baselines")
         summary = write_outputs(adata, config, out, model, domains, timer, world_size)
     return adata, summary
 
@@ -848,6 +860,8 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
             "versions": _versions(),
         }
         add_truth_scores(summary, config, domains)
+        if domains.get("baselines"):
+            summary["baselines"] = domains["baselines"]
         if not config.no_report:
             from .report import write_report
 

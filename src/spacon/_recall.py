@@ -85,6 +85,7 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
             figures.append("figures/loss.png")
         write_h5ad(adata, staging / "result.h5ad")
         write_text(domain_table(adata, config, domains).to_csv(), staging / DOMAINS_CSV)
+        summary.pop("baselines", None)  # the run's domains beside baselines: not these
         summary.update(  # this call's command; the run's, which trained the model, kept
             training_command=summary.get("command"), **run_record(),
             domains_from=str(result_dir.resolve()), n_domains=domains["n_domains"],

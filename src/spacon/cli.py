@@ -160,6 +160,10 @@ def _run(args) -> int:
                     "truth_key": config.truth,
                     "unscored": summary.get("truth_scores", {}).get("cells_without_truth", 0)},
                    config.out)
+    if summary.get("baselines"):  # the run's domains beside the simple baselines'
+        print(f"adjusted Rand index against {config.truth} (domains):")
+        for name, row in summary["baselines"]["rows"].items():
+            print(f"  {name:<34}{row[config.truth]:>7.3f} ({row['n_domains']})")
     return 0
 
 
@@ -637,6 +641,10 @@ def build_parser() -> argparse.ArgumentParser:
         "some tissues, but a worse automatic number: see the README)")
     _add_connectivity_code_option(encoder)
     _add_domain_options(run)
+    run.add_argument("--baselines", action="store_true", default=None,
+                     help="with --truth: also call domains on smoothed expression (at each "
+                     "alpha) and on expression alone, and score them against it beside the "
+                     "run's (summary.json, the report, printed)")
     files = run.add_argument_group("configuration and output")
     files.add_argument("--config", help="TOML file with the same options, names with "
                        "underscores or dashes (its paths are read relative to the file's own "

@@ -1,0 +1,71 @@
+"""The simple baselines a result is judged beside: domains from expression alone, and from
+expression smoothed over the graphs instead of SpaCon's encoders.
+"""
+
+from __future__ import annotations
+
+from . import _keys
+
+EXPRESSION_ONLY = "expression only (PCA + Leiden)"
+
+
+def expression_baseline(adata, seed: int = 0):
+    """Domains from expression alone: PCA (30) + Leiden on a 15-neighbour graph (scanpy).
+
+    The neighbours are exact (scikit-learn) with Gaussian-kernel weights: scanpy's default
+    UMAP weights compile numba code on first use, 10 s of the demo's time for the same
+    partition of the demo brain.
+    """
+    import scanpy as sc
+
+    tmp = adata.copy()
+    sc.pp.pca(tmp, n_comps=30, random_state=seed)
+    sc.pp.neighbors(tmp, n_neighbors=15, random_state=seed, transformer="sklearn",
+                    method="gauss")
+    sc.tl.leiden(tmp, resolution=1.0, random_state=seed, flavor="igraph", n_iterations=2,
+                 directed=False)
+    return tmp.obs["leiden"]
+
+
+def smoothing_baseline(adata, alpha: float, seed: int = 0):
+    """Domains at ``alpha`` from smoothed expression instead of SpaCon's encoders.
+
+    Expression PCs averaged over the spatial graph (alpha 0) or the connectome (alpha 1),
+    mixed as ``tl.fuse`` mixes between, and domains called as ``spacon run`` calls them.
+    """
+    from . import tl
+
+    tmp = adata.copy()
+    graph = "spatial" if alpha == 0 else "connectome" if alpha == 1 else "both"
+    tl.smoothed_expression(tmp, graph=graph, alpha=alpha, seed=seed, key_added="X_smoothed")
+    tl.domains(tmp, use_rep="X_smoothed", alpha=alpha, seed=seed, key_added="smoothed_domain")
+    return tmp.obs["smoothed_domain"]
+
+
+def baseline_rows(adata, truths: dict[str, str], alphas, seed: int = 0, *,
+                  smoothing: bool = True, encoder: str = "spacon") -> dict:
+    """The run's domains at each alpha, smoothing's (unless ``smoothing`` is off: the run's
+    encoder is smoothing) and expression alone, each scored against every truth.
+
+    ``truths`` maps a title to an ``obs`` column; returns ``{name: {title: score dict (see
+    :func:`spacon.tl.score`), "n_domains": k}}`` in that order of methods.
+    """
+    from .tl import score
+
+    methods = [(f"{encoder} alpha={a:g}", adata.obs[_keys.domain_for_alpha(a)]) for a in alphas]
+    if smoothing:
+        methods += [(f"smoothed expression alpha={a:g}", smoothing_baseline(adata, a, seed))
+                    for a in alphas]
+    methods.append((EXPRESSION_ONLY, expression_baseline(adata, seed)))
+    rows = {}
+    for name, labels in methods:
+        rows[name] = {title: score(adata.obs[column], labels) for title, column in truths.items()}
+        rows[name]["n_domains"] = int(labels.nunique())
+    return rows
+
+
+def baseline_summary(rows: dict, truths: dict[str, str]) -> dict:
+    """``rows``' adjusted Rand indices as the summary and the report keep them."""
+    return {"truths": dict(truths),
+            "rows": {name: {**{t: r[t]["ari"] for t in truths}, "n_domains": r["n_domains"]}
+                     for name, r in rows.items()}}
