@@ -85,7 +85,8 @@ def _run_tables(summary: dict) -> str:
 def _baseline_table(record: dict | None) -> str:
     """Domains of SpaCon and of the simple baselines against a planted truth
     (``summary['baselines']``: ``{"truths": {column title: obs column}, "rows": {method:
-    {column title: ARI, ..., "n_domains": k}}}``, as ``spacon demo`` writes it).
+    {column title: ARI, ..., "n_domains": k}}}``, as ``spacon demo`` and ``spacon run
+    --baselines`` write it: :func:`spacon._baselines.baseline_summary`).
     """
     if not record:
         return ""

@@ -749,7 +749,7 @@ def predict_connectivity(
             "its own target out, so at least 3 are needed.")
     if nested_penalty and (predictor != "ridge" or "spacon" not in methods):
         warnings.warn("nested_penalty only changes how ridge's penalty is chosen for SpaCon's "
-                      "embedding; with predictor=" f"{predictor!r} and methods {list(methods)} "
+                      f"embedding; with predictor={predictor!r} and methods {list(methods)} "
                       "it does nothing.", SpaconWarning, stacklevel=2)
     if mirror_axis is not None and section_key is not None:
         warnings.warn(_MIRROR_BY_SECTION, SpaconWarning, stacklevel=2)
