@@ -126,7 +126,7 @@ def test_report_shows_the_truth_scores_and_says_when_nothing_was_trained(result,
 
 
 def test_report_says_how_it_was_run_and_shows_baselines_beside_spacon(result, tmp_path):
-    baselines = {"truths": {"regions": "region"},
+    baselines = {"truths": {"regions": "region"}, "planted": True,
                  "rows": {"spacon alpha=0": {"regions": 0.8619, "n_domains": 16},
                           "smoothed expression alpha=0": {"regions": 0.6927, "n_domains": 15}}}
     summary = {**SUMMARY, "command": "spacon demo --out d", "finished_utc": "2026-11-29T21:00",
@@ -144,6 +144,10 @@ def test_report_says_how_it_was_run_and_shows_baselines_beside_spacon(result, tm
     assert "<td>data digest" in page and "<td>not set</td>" in page  # None said, not blank
     assert "Against the planted truth" not in write_report(
         result, tmp_path / "s.html", summary=SUMMARY).read_text()
+    # a user's truth column is named, not called planted
+    mine = {**summary, "baselines": {**baselines, "planted": False}}
+    page = write_report(result, tmp_path / "m.html", summary=mine).read_text()
+    assert "<h2>Against obs['region'], beside simple baselines</h2>" in page
 
 
 def test_report_colours_domains_as_the_figures_do(result):
@@ -228,7 +232,7 @@ def test_run_scores_the_baselines_beside_its_domains(sim_inputs, tmp_path, capsy
     assert rows["spacon alpha=0"]["region"] == pytest.approx(summary["truth_scores"]["0"]["ari"])
     assert "baselines" in summary["timings_seconds"]
     page = (out / "report.html").read_text()
-    assert "Against the planted truth, beside simple baselines" in page
+    assert "Against obs['region'], beside simple baselines" in page
     assert "expression only (PCA + Leiden)" in capsys.readouterr().out
     # domains called again from the run are not shown beside the run's baselines
     assert main(["domains", "--result", str(out), "--n-domains", "3", "--figures", "none",

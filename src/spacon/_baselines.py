@@ -64,8 +64,10 @@ def baseline_rows(adata, truths: dict[str, str], alphas, seed: int = 0, *,
     return rows
 
 
-def baseline_summary(rows: dict, truths: dict[str, str]) -> dict:
-    """``rows``' adjusted Rand indices as the summary and the report keep them."""
-    return {"truths": dict(truths),
+def baseline_summary(rows: dict, truths: dict[str, str], *, planted: bool = False) -> dict:
+    """``rows``' adjusted Rand indices as the summary and the report keep them; ``planted``:
+    the truth is a simulation's (the report says "the planted truth", else names the columns).
+    """
+    return {"truths": dict(truths), "planted": planted,
             "rows": {name: {**{t: r[t]["ari"] for t in truths}, "n_domains": r["n_domains"]}
                      for name, r in rows.items()}}

@@ -85,7 +85,7 @@ def _demo(out, seed, epochs, progress, threads) -> dict:
     from ._pipeline import REPORT, _jsonable
     from .report import write_report
 
-    summary["baselines"] = baseline_summary(rows, truths)
+    summary["baselines"] = baseline_summary(rows, truths, planted=True)
     write_report(result, out / REPORT, summary=summary)
     write_text(json.dumps(summary, indent=1, default=_jsonable), out / "summary.json")
     write_text(json.dumps(rows, indent=1), out / "demo_scores.json")

@@ -83,9 +83,9 @@ def _run_tables(summary: dict) -> str:
 
 
 def _baseline_table(record: dict | None) -> str:
-    """Domains of SpaCon and of the simple baselines against a planted truth
-    (``summary['baselines']``: ``{"truths": {column title: obs column}, "rows": {method:
-    {column title: ARI, ..., "n_domains": k}}}``, as ``spacon demo`` and ``spacon run
+    """Domains of SpaCon and of the simple baselines against a truth
+    (``summary['baselines']``: ``{"truths": {column title: obs column}, "planted": bool,
+    "rows": {method: {column title: ARI, ..., "n_domains": k}}}``, as ``spacon demo`` and ``spacon run
     --baselines`` write it: :func:`spacon._baselines.baseline_summary`).
     """
     if not record:
@@ -96,7 +96,12 @@ def _baseline_table(record: dict | None) -> str:
             for method, r in record["rows"].items()]
     header = ["domains from", *(f"ARI vs {t} (obs['{record['truths'][t]}'])" for t in truths),
               "domains"]
-    return ("<h2>Against the planted truth, beside simple baselines</h2><p class='note'>"
+    if record.get("planted"):
+        against = "the planted truth"
+    else:
+        against = " and ".join(f"obs['{c}']" for c in record["truths"].values())
+    against = html.escape(against, quote=False)
+    return (f"<h2>Against {against}, beside simple baselines</h2><p class='note'>"
             "adjusted Rand index of each method's domains with the truth (1: the same "
             "partition, 0: chance).</p><div class='wide'>" + _table(rows, header) + "</div>")
 
