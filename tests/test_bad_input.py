@@ -209,8 +209,8 @@ def test_harmless_oddities_warn_but_run(sim_inputs):
     with pytest.warns(SpaconWarning, match="1 of 80 genes are zero in every cell"):
         spacon.pp.normalize(adata)
     _section_mislabelled(adata)
-    with pytest.warns(SpaconWarning, match="single cell"):
-        spacon.pp.spatial_graph(adata, radius=700, section_key="section")
+    with pytest.warns(SpaconWarning, match="single cell"):  # a stack: linked to its neighbours
+        spacon.pp.spatial_graph(adata, radius=700, section_key="section", z_radius=700)
 
 
 def test_cells_with_almost_no_counts_are_named_before_they_become_domains(sim_inputs):

@@ -92,9 +92,11 @@ def test_sections_link_only_adjacent_sections_in_the_given_order(rng):
     within = same & (d2 <= 0.8)
     np.fill_diagonal(within, False)
     assert (a == within).all()
-    # the default links adjacent sections within the radius (a stack)
+    # without z_radius, too (as with n_neighbors; squidpy's library_key): sections are linked
+    # only when asked
     spacon.pp.spatial_graph(adata, radius=0.8, section_key="sec")
-    assert (adata.obsp["spatial_connectivities"].toarray().astype(bool) & ~same).any()
+    assert (adata.obsp["spatial_connectivities"].toarray().astype(bool) == within).all()
+    assert "z_radius" not in adata.uns["spatial_neighbors"]["params"]
 
 
 def test_section_order_defaults_to_ordered_categories(brain):

@@ -43,11 +43,19 @@ def test_one_hop_by_hand():
     assert np.allclose(average_over_graph(x, graph, 0), x)
 
 
-def test_directed_edges_feed_their_target_only():
+def test_a_cell_pools_the_neighbours_in_its_own_row():
     x = np.array([[1.0], [2.0], [4.0], [8.0]])
     graph = spatial_graph_of(_path_graph_adata(directed=True))
-    # stored rows are sources: cell 1 hears cell 0, nobody hears cell 1
-    assert np.allclose(average_over_graph(x, graph, 1).ravel(), [1.0, 1.5, 4.0, 8.0])
+    # row i lists cell i's neighbours, as a k-nearest-neighbour graph of squidpy's or
+    # scanpy's does: cell 0 pools cell 1; cell 1, which lists nobody, keeps its own value
+    assert np.allclose(average_over_graph(x, graph, 1).ravel(), [1.5, 2.0, 4.0, 8.0])
+    # a 1-nearest-neighbour graph on the line: cell 3's nearest is 2, listed by nobody else
+    adata = _path_graph_adata()
+    adata.obsp["spatial_connectivities"] = sp.csr_matrix(
+        (np.ones(4), ([0, 1, 2, 3], [1, 0, 1, 2])), shape=(4, 4))
+    pcs = expression_pcs(adata, 2)
+    spacon.tl.smoothed_expression(adata, n_hops=1, n_comps=2)
+    assert np.allclose(adata.obsm[_keys.SMOOTHED][3], (pcs[3] + pcs[2]) / 2, atol=1e-5)
 
 
 def test_smoothed_expression_averages_the_pcs():

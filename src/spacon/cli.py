@@ -291,7 +291,7 @@ def _add_data_options(parser, training: bool = True, optional_connectome: bool =
     how.add_argument("--n-neighbors", "--knn", type=int, dest="n_neighbors",
                      help="k nearest spatial neighbours (default 10); --knn is its former name")
     graphs.add_argument("--z-radius", type=float, help="in-plane radius to adjacent sections "
-                        "(default: --radius; 0: separate samples, no links between sections)")
+                        "of a 3-D stack (default: none, the sections are separate samples)")
     graphs.add_argument("--threshold", type=float, help="keep connections above this value")
     graphs.add_argument("--top-k", type=int, help="keep each row's k strongest connections")
     graphs.add_argument("--negative", choices=["drop", "absolute", "error"],
@@ -423,7 +423,7 @@ def _add_predict_parser(sub) -> None:
     how.add_argument("--n-neighbors", "--knn", type=int, dest="n_neighbors",
                      help="k nearest spatial neighbours; --knn is its former name")
     graphs.add_argument("--z-radius", type=float, help="in-plane radius to adjacent sections "
-                        "(default: --radius; 0: separate samples, no links between sections)")
+                        "of a 3-D stack (default: as for training)")
     predict.add_argument("--device", help=DEVICE_HELP)
     predict.add_argument("--threads", type=int, help="CPU threads")
     predict.add_argument("--out", help="output directory")

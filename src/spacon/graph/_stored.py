@@ -13,11 +13,15 @@ from ._factored import FactoredGraph
 
 
 def spatial_graph_of(adata, key: str = _keys.SPATIAL_GRAPH) -> FactoredGraph:
-    """Incoming spatial edges of each cell."""
+    """Incoming spatial edges of each cell: row ``i`` of ``obsp['<key>_connectivities']`` lists
+    cell ``i``'s neighbours (scanpy's and squidpy's convention), which send to ``i``. spacon's
+    own graphs are symmetric; a k-nearest-neighbour graph built elsewhere need not be, and a
+    cell then pools its own ``k`` neighbours, not the cells that list it.
+    """
     name = _keys.connectivities(key)
     if name not in adata.obsp:
         raise SpaconInputError(missing_spatial_graph(adata, key))
-    return FactoredGraph.from_cell_graph(sp.csr_matrix(adata.obsp[name]).T.tocsr())
+    return FactoredGraph.from_cell_graph(sp.csr_matrix(adata.obsp[name]))
 
 
 def missing_spatial_graph(adata, key: str) -> str:

@@ -49,9 +49,11 @@ def spatial_graph(
 
     * one 2-D section, or plain 3-D coordinates (``section_key=None``): neighbours in the
       coordinates of ``obsm[spatial_key]``;
-    * stacked sections (``section_key`` given): neighbours within each section in the first two
-      (in-plane) coordinates, plus neighbours in the *adjacent* sections of ``section_order``
-      within ``z_radius`` in-plane (the original's ``rad_cutoff_Zaxis``).
+    * sections (``section_key`` given): neighbours within each section in the first two
+      (in-plane) coordinates; with ``z_radius``, a stack of serial sections: also neighbours
+      in the *adjacent* sections of ``section_order`` within ``z_radius`` in-plane (the
+      original's ``rad_cutoff_Zaxis``). Without it the sections are separate samples, as
+      squidpy's ``library_key`` keeps them, with ``radius`` and ``n_neighbors`` alike.
 
     Give one of ``radius`` and ``n_neighbors``; with neither, each cell's
     ``DEFAULT_N_NEIGHBORS`` (10) nearest, as ``spacon run`` builds it. k-nearest-neighbour
@@ -75,10 +77,11 @@ def spatial_graph(
         Order of the sections along the stacking axis. Defaults to the category order of an
         ordered categorical ``section_key``, else sorted labels.
     z_radius
-        In-plane radius for neighbours in adjacent sections. Defaults to ``radius``; with
-        ``n_neighbors`` and no ``z_radius`` sections are not linked. ``0`` links no sections:
-        separate samples rather than a stack (several Visium slides, squidpy's
-        ``library_key``).
+        In-plane radius for neighbours in adjacent sections of a stack (e.g. ``radius``, or
+        ``radius`` / 2 where sections lie closer than cells in a plane). Not given (or ``0``):
+        no section is linked to another: separate samples (several Visium slides, squidpy's
+        ``library_key``). (Before 29 Nov 2026 a ``radius`` graph linked sections within
+        ``radius`` unless told otherwise.)
     key_added
         Prefix of the keys written.
     copy
@@ -126,9 +129,8 @@ def spatial_graph(
         order = None
     else:
         codes, order = section_codes(adata, section_key, section_order)
-        z_radius = radius if z_radius is None else z_radius
         rows, cols = _stacked_neighbors(coords[:, :2], codes, order, radius, n_neighbors,
-                                        z_radius or None)  # 0: separate samples
+                                        z_radius or None)  # None, 0: separate samples
 
     # edge lengths in full coordinates: cross-section edges get their true 3-D length
     adjacency, dist = _to_csr(rows, cols, coords, n)
