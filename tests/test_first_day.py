@@ -664,6 +664,8 @@ def test_normalize_does_not_replace_a_users_own_counts_layer():
         adata.layers["counts"] = make(counts.copy())  # the same counts: nothing is lost
         spacon.pp.normalize(adata)
         np.testing.assert_array_equal(_dense(adata.layers["counts"]), counts)
+        with pytest.raises(spacon.SpaconInputError, match="X is normalised already"):
+            spacon.pp.normalize(adata)  # twice: the plain reason, not the layer's
 
 
 def _dense(x):
@@ -869,3 +871,23 @@ def test_embed_finds_new_tissues_coordinates_under_the_default_key(sim_inputs, t
     trained = ad.read_h5ad(out / "result.h5ad").obsm["X_spacon_spa"]
     np.testing.assert_allclose(ad.read_h5ad(tmp_path / "new0" / "result.h5ad")
                                .obsm["X_spacon_spa"], trained, atol=1e-5)
+
+
+def test_domains_after_smoothing_need_no_use_rep(rng):
+    """smoothed_expression then domains, as a squidpy user chains them: 'adata.obsm has no
+    X_spacon, run spacon.tl.fuse first', where fuse could not help."""
+    from spacon.datasets import layered_slice
+
+    adata = layered_slice(n_cells=400, n_genes=40, n_layers=2, seed=0)
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=8)
+    spacon.tl.smoothed_expression(adata, n_comps=5)
+    spacon.tl.domains(adata, n_domains=2)
+    assert adata.uns["spacon_domain"]["params"]["use_rep"] == "X_smoothed"
+    assert adata.obs["spacon_domain"].nunique() == 2
+    adata.obsm["X_spacon_spa"] = adata.obsm["X_smoothed"][:, :3]
+    with pytest.raises(spacon.SpaconInputError, match="'X_smoothed' and 'X_spacon_spa': say "
+                                                      "which embedding .* use_rep="):
+        spacon.tl.domains(adata, n_domains=2)
+    spacon.tl.domains(adata, n_domains=2, use_rep="X_spacon_spa")  # named: as asked
+    assert adata.uns["spacon_domain"]["params"]["use_rep"] == "X_spacon_spa"

@@ -26,7 +26,11 @@ def prepared(brain):
 
 def test_sampled_training_lowers_loss_and_embeds(prepared):
     model = SpaCon(prepared, hidden_dims=DIMS)
+    assert repr(model).endswith(f"{list(DIMS)}, fusion='concat'; not trained)")
     model.train(3, mode="sampled", batch_size=128, progress=False)
+    assert repr(model) == (f"SpaCon({prepared.n_obs:,} cells x {prepared.n_vars} genes; spatial "
+                           f"+ connectivity encoders, hidden_dims={list(DIMS)}, "
+                           "fusion='concat'; 3 epochs trained)")
     losses = [h["loss"] for h in model.history]
     assert losses[-1] < losses[0]
     model.embed(reconstruct=True)

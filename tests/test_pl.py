@@ -81,6 +81,20 @@ def test_legends_lie_inside_the_figure_beside_the_panels(result):
         assert 0 <= legend.x0 and legend.x1 <= fig.bbox.width and panels <= legend.x0
 
 
+def test_a_long_legend_grows_the_figure_to_hold_it():
+    """Fifteen cell types on one flat 2-D panel: the legend's ends were cut off."""
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(np.zeros((300, 2), np.float32))
+    adata.obsm["spatial"] = rng.uniform(0, [4000, 1000], (300, 2))
+    for k in (15, 45):
+        adata.obs["cell_type"] = pd.Categorical([f"type {i % k}" for i in range(300)])
+        adata.uns.pop("cell_type_colors", None)
+        fig = spacon.pl.domains(adata, key="cell_type")
+        legend = fig.legends[0].get_window_extent(fig.canvas.get_renderer())
+        assert 0 <= legend.y0 and legend.y1 <= fig.bbox.height
+        assert len(fig.legends[0].get_texts()) == k
+
+
 def test_colours_stored_as_scanpy_stores_them_are_used(result):
     n = result.obs["spacon_domain"].nunique()
     chosen = ["#000000", "#ff00ff", "#00ffff", "#808000", "#123456"][:n]

@@ -220,6 +220,17 @@ class SpaCon:
             spatial_key=self.params["spatial_key"], connectome_key=self.params["connectome_key"],
             connectome_optional=connectome_optional)
 
+    def __repr__(self) -> str:
+        p = self.params
+        encoders = "spatial + connectivity" if p["connectome_key"] is not None else "spatial"
+        done = self.epochs_done
+        trained = ("not trained" if not self.history else
+                   f"{done} epoch{'s' if done != 1 else ''} trained"
+                   + (", and part of one more" if len(self.history) > done else ""))
+        return (f"SpaCon({self.adata.n_obs:,} cells x {len(self.var_names):,} genes; "
+                f"{encoders} encoders, hidden_dims={list(p['hidden_dims'])}, "
+                f"fusion={p['fusion']!r}; {trained})")
+
     @property
     def adata(self):
         """The training data."""

@@ -168,9 +168,14 @@ def _legend(fig, colours: dict, title: str, tight: bool = True, ax=None, inside:
                         bbox_to_anchor=(1.0, 0.5), frameon=False,
                         ncol=1 if len(handles) <= 20 else 2, fontsize="small")
     try:
-        width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.bbox.width
+        box = legend.get_window_extent(fig.canvas.get_renderer())
     except AttributeError:  # a canvas without a renderer: a fixed share
         width = 0.2
+    else:
+        w, h = fig.get_size_inches()
+        if box.height > fig.bbox.height:  # a long legend: the figure grows to hold it
+            fig.set_size_inches(w, box.height / fig.dpi + 0.2)
+        width = box.width / fig.bbox.width
     if tight:
         fig.tight_layout(rect=(0, 0, max(0.5, 1 - width - 0.01), 1))
     else:

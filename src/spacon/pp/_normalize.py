@@ -165,6 +165,11 @@ def _refuse_other_counts_layer(adata, layer: str | None) -> None:
         return
     held, x = adata.layers[_keys.COUNTS], expression_matrix(adata, layer)
     if held.shape != x.shape or not _same_values(held, x):
+        if layer is None and _keys.NORMALIZE in adata.uns:  # spacon's own, called twice
+            raise SpaconInputError(
+                "X is normalised already (spacon.pp.normalize was called on it: uns"
+                f"[{_keys.NORMALIZE!r}]; its counts are in layers[{_keys.COUNTS!r}]): do not "
+                "normalise it again.")
         if layer is None:
             raise SpaconInputError(
                 f"adata.layers[{_keys.COUNTS!r}] holds other values than X, and spacon.pp."

@@ -36,7 +36,7 @@ def domains(
     alpha: float | None = None,
     n_runs: int = 8,
     n_neighbors: int = 40,
-    use_rep: str = _keys.EMBEDDING_FUSED,
+    use_rep: str | None = None,
     max_fit_cells: int = 20_000,
     merge_radius: float = 0.02,
     seed: int = 0,
@@ -112,7 +112,10 @@ def domains(
     n_neighbors
         Neighbours of the kNN graph (Leiden/Louvain, and the fallback judging graph).
     use_rep
-        ``obsm`` key of the embedding.
+        ``obsm`` key of the embedding. ``None``: ``'X_spacon'`` (:func:`spacon.tl.fuse`'s),
+        else the one embedding spacon wrote there, ``'X_smoothed'``
+        (:func:`spacon.tl.smoothed_expression`'s) or ``'X_spacon_spa'`` (of a model trained
+        without a connectome; a dual model's two embeddings are fused first).
     max_fit_cells
         The mixture is fitted on at most this many randomly chosen cells (components are merged
         on at most 5,000), then every cell is assigned; keeps whole-brain data fast.
@@ -169,6 +172,7 @@ def domains(
     """
     adata = writable(adata, copy, "spacon.tl.domains")
     check_option("method", method, ("gmm", "leiden", "louvain"))
+    use_rep = _default_embedding(adata) if use_rep is None else use_rep
     check_obsm(adata, use_rep)
     if tree_key is not None and method != "gmm":
         raise SpaconInputError(f"tree_key is for method='gmm' (a domain tree to cut); "
@@ -292,6 +296,21 @@ def _warn_tiny_domains(adata, labels: np.ndarray, n_domains: int | None) -> None
         f"only {TINY_DOMAIN} cells or fewer ({shown}): outlying cells rather than domains. "
         "Check their counts and quality (filter them, e.g. scanpy.pp.filter_cells), or "
         "smooth the embedding over more neighbours.", SpaconWarning, stacklevel=3)
+
+
+def _default_embedding(adata) -> str:
+    """``use_rep=None``: the fused embedding, else the one other embedding spacon wrote (not
+    a dual model's spatial one: its embeddings are to be fused at an alpha first).
+    """
+    if _keys.EMBEDDING_CON in adata.obsm:
+        return _keys.EMBEDDING_FUSED
+    written = [k for k in (_keys.EMBEDDING_FUSED, _keys.SMOOTHED, _keys.EMBEDDING_SPA)
+               if k in adata.obsm]
+    if len(written) > 1 and written[0] != _keys.EMBEDDING_FUSED:
+        raise SpaconInputError(
+            f"adata.obsm holds {' and '.join(map(repr, written))}: say which embedding to call "
+            f"domains on with use_rep=, or run spacon.tl.fuse for {_keys.EMBEDDING_FUSED!r}.")
+    return written[0] if written else _keys.EMBEDDING_FUSED
 
 
 def _embedding(adata, use_rep: str) -> np.ndarray:

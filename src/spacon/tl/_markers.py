@@ -113,7 +113,7 @@ def marker_genes(
         top = top[coef[top] > 0]
         weights = coef[top] / coef[top].sum() if len(top) else coef[top]
         adata.obs[f"{key}_metagene_{domain}"] = _metagene(x, top, weights, mean, sd)
-        rows += [{"domain": domain, "rank": r + 1, "gene": genes[g], "coefficient": float(coef[g])}
+        rows += [{"domain": domain, "rank": r + 1, "gene": str(genes[g]), "coefficient": float(coef[g])}
                  for r, g in enumerate(top)]
     # this table replaces the last one of ``key``: metagene scores of domains it leaves out
     # go too, so that obs and uns describe the same call
