@@ -891,3 +891,27 @@ def test_domains_after_smoothing_need_no_use_rep(rng):
         spacon.tl.domains(adata, n_domains=2)
     spacon.tl.domains(adata, n_domains=2, use_rep="X_spacon_spa")  # named: as asked
     assert adata.uns["spacon_domain"]["params"]["use_rep"] == "X_spacon_spa"
+
+
+@pytest.mark.filterwarnings("ignore:zero-centering a sparse")  # scanpy's own
+def test_scaled_x_points_to_scanpys_raw():
+    """sc.pp.scale after adata.raw = adata (scanpy's tutorial): the error suggested only a
+    counts layer, which the user did not have."""
+    import scanpy as sc
+
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(sp.csr_matrix(rng.poisson(2, (60, 12)).astype(np.float32)))
+    adata.obsm["spatial"] = rng.uniform(size=(60, 2))
+    sc.pp.normalize_total(adata)
+    sc.pp.log1p(adata)
+    adata.raw = adata
+    sc.pp.scale(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=5)
+    with pytest.raises(spacon.SpaconInputError, match=r"negative values.*pass layer=.*"
+                                                      r"adata\.raw\.to_adata\(\)"):
+        spacon.tl.smoothed_expression(adata)
+    unscaled = adata.raw.to_adata()
+    unscaled.obsm["spatial"] = adata.obsm["spatial"]
+    unscaled.obsp["spatial_connectivities"] = adata.obsp["spatial_connectivities"]
+    spacon.tl.smoothed_expression(unscaled, n_comps=5)  # as the message says
+    assert unscaled.obsm["X_smoothed"].shape == (60, 5)

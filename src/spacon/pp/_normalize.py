@@ -72,16 +72,21 @@ def check_expression(adata, *, layer: str | None = None, counts: bool = False) -
     ``None``; raises :class:`~spacon.SpaconInputError` on the first problem found.
     """
     check_anndata(adata, "spacon.pp.check_expression")
-    _check_values(*check_cells_and_values(adata, layer), counts)
+    # scanpy's habit: adata.raw = adata before sc.pp.scale keeps the log-normalised values
+    raw = ("; scanpy's adata.raw holds the values before scaling where it was set: "
+           "adata.raw.to_adata()" if layer is None and adata.raw is not None else "")
+    _check_values(*check_cells_and_values(adata, layer), counts, raw)
 
 
-def _check_values(values, where: str, counts: bool) -> None:
+def _check_values(values, where: str, counts: bool, raw: str = "") -> None:
     """No negative values, and whole numbers where ``counts`` (see :func:`check_expression`)."""
     if (values < 0).any():
         raise SpaconInputError(
             f"{where} has negative values; spacon expects counts or log-normalised expression "
             "(scaled/centred data are not supported). Where a layer holds the raw counts, use "
-            "it: spacon.pp.normalize(adata, layer='counts'); spacon run: --layer counts."
+            "it: spacon.pp.normalize(adata, layer='counts') (spacon run: --layer counts); "
+            f"where one holds log-normalised values, pass layer= (spacon run: --layer NAME "
+            f"--no-normalize){raw}."
         )
     if counts and not np.allclose(values, np.round(values)):
         normalised = ("if the data are already normalised, do not normalise them again (skip "
