@@ -922,10 +922,10 @@ def test_domains_of_one_or_two_outlying_cells_are_named():
 
     adata = embedded(np.zeros((100, 2)))
     labels = np.repeat([0, 1, 2, 3], [50, 47, 2, 1])
-    with pytest.warns(SpaconWarning, match=r"2 of the 4 domains found hold only 2 cells or "
-                                           r"fewer \(c97, c98, c99\)"):
-        _warn_tiny_domains(adata, labels, None)
+    with pytest.warns(SpaconWarning, match=r"2 of the 4 domains found in obs\['d'\] at alpha 1 "
+                                           r"hold only 2 cells or fewer \(c97, c98, c99\)"):
+        _warn_tiny_domains(adata, labels, None, "d", 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _warn_tiny_domains(adata, np.repeat([0, 1], [97, 3]), None)  # 3 cells: a domain
-        _warn_tiny_domains(adata, np.arange(100), 100)  # every cell its own, as asked
+        _warn_tiny_domains(adata, np.repeat([0, 1], [97, 3]), None, "d", None)  # 3: a domain
+        _warn_tiny_domains(adata, np.arange(100), 100, "d", None)  # each its own, as asked

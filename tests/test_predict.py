@@ -585,3 +585,21 @@ def test_evaluate_connectivity_passes_mirror_folds_and_the_nested_penalty(sim_in
     assert main([*common, "--mirror-axis", "0", "--midline", "5700", "--nested-penalty",
                  "--out", str(tmp_path / "b")]) == 2
     assert seen == {"mirror_axis": 0, "midline": 5700.0, "nested_penalty": True}
+
+
+def test_one_held_out_fold_shows_no_spread(monkeypatch, tmp_path, capsys):
+    """--holdout-key with one fold printed '± 0.000', as if a spread had been measured."""
+    import spacon._evaluate
+
+    row = {"pearson_r": 0.25, "pearson_r_sd": 0.0, "auroc": 0.7, "auroc_sd": 0.0, "mse": 0.05,
+           "mse_sd": 0.0}
+    for folds in (1, 3):
+        metrics = {"predictor": "ridge", "folds": folds, "connected": {"description": "top"},
+                   "methods": {"spacon": row}}
+        monkeypatch.setattr(spacon._evaluate, "evaluate_connectivity",
+                            lambda *a, m=metrics, **k: m)
+        assert main(["evaluate", "connectivity", "--adata", "a.h5ad", "--connectivity", "c.npz",
+                     "--out", str(tmp_path / f"o{folds}")]) == 0
+        out = capsys.readouterr().out
+        assert ("±" in out) == (folds > 1)
+        assert ("one held-out fold" in out) == (folds == 1)

@@ -285,3 +285,19 @@ def test_genes_marked_highly_variable_are_said_to_be_all_used():
         spacon.tl.smoothed_expression(adata, n_hops=1, n_comps=2)
     adata.var["highly_variable"] = ["True"] * 6  # not a boolean column: nothing said
     spacon.tl.smoothed_expression(adata, n_hops=1, n_comps=2)
+
+
+def test_a_baselines_warnings_are_said_of_the_baseline():
+    """--baselines printed the smoothing baseline's near-empty domains as if the run had them."""
+    import warnings
+
+    from spacon._baselines import _said_of
+    from spacon._errors import SpaconWarning
+
+    with pytest.warns(SpaconWarning, match=r"^the smoothing baseline at alpha 1, not the run's "
+                                           r"domains: 3 of the 5 domains found"):
+        with _said_of("the smoothing baseline at alpha 1"):
+            warnings.warn("3 of the 5 domains found ...", SpaconWarning, stacklevel=1)
+    with pytest.warns(FutureWarning, match="^scanpy's own$"):  # others pass unchanged
+        with _said_of("the expression-only baseline"):
+            warnings.warn("scanpy's own", FutureWarning, stacklevel=1)

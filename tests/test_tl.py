@@ -242,6 +242,8 @@ def test_score_permutation_invariant_and_errors():
     assert score([1.0, np.nan, 2.0], [0, 0, 1])["hungarian_f1"] == 1.0
     with pytest.raises(SpaconInputError, match="all missing"):
         score([np.nan, np.nan], [0, 1])
+    with pytest.warns(spacon.SpaconWarning, match=r"hold one value \('L1'\) among the cells"):
+        assert score(["L1", "L1", None], [0, 1, 1])["ari"] == 0.0
 
 
 def test_score_leaves_out_cells_without_a_predicted_label():
@@ -250,9 +252,12 @@ def test_score_leaves_out_cells_without_a_predicted_label():
     predicted = pd.Series(pd.Categorical([None] * 300, categories=["0", "1"]))
     on_a = truth == "A"
     predicted[on_a] = np.random.default_rng(0).choice(["0", "1"], on_a.sum())
-    with pytest.warns(SpaconWarning, match="200 of 300 cells .* no predicted label"):
+    with pytest.warns(SpaconWarning) as said:  # and only the truth's 'A' is left to score
         s = score(truth, predicted)
-    assert s == score(truth[on_a], predicted[on_a].astype(str))  # 'nan' was a class: ARI 0.44
+    assert [str(w.message)[:40] for w in said] == [
+        "200 of 300 cells with a true label have ", "the true labels hold one value ('A') amo"]
+    with pytest.warns(SpaconWarning, match="one value"):
+        assert s == score(truth[on_a], predicted[on_a].astype(str))  # 'nan' was a class: 0.44
     assert abs(s["ari"]) < 0.05
     with pytest.raises(SpaconInputError, match="no cell has both"):
         score(["a", "b", None], [None, None, 0])

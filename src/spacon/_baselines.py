@@ -4,7 +4,11 @@ expression smoothed over the graphs instead of SpaCon's encoders.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 from . import _keys
+from ._errors import SpaconWarning
 
 EXPRESSION_ONLY = "expression only (PCA + Leiden)"
 
@@ -54,14 +58,33 @@ def baseline_rows(adata, truths: dict[str, str], alphas, seed: int = 0, *,
 
     methods = [(f"{encoder} alpha={a:g}", adata.obs[_keys.domain_for_alpha(a)]) for a in alphas]
     if smoothing:
-        methods += [(f"smoothed expression alpha={a:g}", smoothing_baseline(adata, a, seed))
-                    for a in alphas]
-    methods.append((EXPRESSION_ONLY, expression_baseline(adata, seed)))
+        for a in alphas:
+            with _said_of(f"the smoothing baseline at alpha {a:g}"):
+                methods.append((f"smoothed expression alpha={a:g}",
+                                smoothing_baseline(adata, a, seed)))
+    with _said_of("the expression-only baseline"):
+        methods.append((EXPRESSION_ONLY, expression_baseline(adata, seed)))
     rows = {}
     for name, labels in methods:
         rows[name] = {title: score(adata.obs[column], labels) for title, column in truths.items()}
         rows[name]["n_domains"] = int(labels.nunique())
     return rows
+
+
+@contextlib.contextmanager
+def _said_of(name: str):
+    """Warnings of spacon while a baseline's domains are called, said of that baseline: they
+    are not about the run's own domains (a baseline's near-empty domain read as the run's).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpaconWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, SpaconWarning):
+            warnings.warn(f"{name}, not the run's domains: {w.message}",
+                          SpaconWarning, stacklevel=3)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def baseline_summary(rows: dict, truths: dict[str, str], *, planted: bool = False) -> dict:

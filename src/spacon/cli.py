@@ -198,11 +198,19 @@ def _evaluate_connectivity(args) -> int:
                                         nested_penalty=args.nested_penalty)
     print(f"wrote {config.out}/metrics.json and {config.out}/connectivity_prediction.png")
     print(f"predictor: {metrics['predictor']}; connected: {metrics['connected']['description']}")
+    one = metrics["folds"] == 1  # one held-out fold: no spread to show beside the scores
+
+    def spread(sd, digits: str) -> str:
+        return "        " if one else f" ± {sd:{digits}}"
+
     print(f"{'method':<22}{'Pearson r':>12}{'AUROC':>16}{'MSE':>20}")
     for method, m in metrics["methods"].items():
-        auroc = "n/a" if m["auroc"] is None else f"{m['auroc']:.3f} ± {m['auroc_sd']:.3f}"
-        print(f"{method:<22}{m['pearson_r']:>6.3f} ± {m['pearson_r_sd']:.3f}{auroc:>16}"
-              f"{m['mse']:>11.3g} ± {m['mse_sd']:.2g}")
+        auroc = ("n/a" if m["auroc"] is None else
+                 f"{m['auroc']:.3f}{spread(m['auroc_sd'], '.3f')}")
+        print(f"{method:<22}{m['pearson_r']:>6.3f}{spread(m['pearson_r_sd'], '.3f')}"
+              f"{auroc:>16}{m['mse']:>11.3g}{spread(m['mse_sd'], '.2g')}")
+    if one:
+        print("(one held-out fold: no spread over folds)")
     return 0
 
 

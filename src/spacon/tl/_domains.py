@@ -268,7 +268,7 @@ def domains(
     chosen = len(np.unique(labels))
     info["n_domains"] = int(chosen)
     logger.info("domains: %s gave %d domains", method, chosen)
-    _warn_tiny_domains(adata, labels, n_domains)
+    _warn_tiny_domains(adata, labels, n_domains, key_added, alpha)
     adata.obs[key_added] = _categorical(labels)
     adata.uns[key_added] = info
     adata.uns[f"{key_added}_colors"] = domain_colours(chosen)
@@ -278,7 +278,8 @@ def domains(
 TINY_DOMAIN = 2  # cells: a domain of this many or fewer is an outlier, named in a warning
 
 
-def _warn_tiny_domains(adata, labels: np.ndarray, n_domains: int | None) -> None:
+def _warn_tiny_domains(adata, labels: np.ndarray, n_domains: int | None, key: str,
+                       alpha: float | None) -> None:
     """Warn when domains of ``TINY_DOMAIN`` cells or fewer were found among many more cells:
     a mixture gives outlying cells components of their own (spots of the olfactory bulb with
     a few counts, or without smoothing), and they count as domains.
@@ -291,8 +292,10 @@ def _warn_tiny_domains(adata, labels: np.ndarray, n_domains: int | None) -> None
     cells = np.asarray(adata.obs_names)[np.isin(codes, tiny)]
     shown = ", ".join(map(str, cells[:5])) + (", ..." if len(cells) > 5 else "")
     count = "asked for" if n_domains is not None else "found"
+    at = "" if alpha is None else f" at alpha {alpha:g}"
     warnings.warn(
-        f"{len(tiny)} of the {len(sizes)} domains {count} hold{'s' if len(tiny) == 1 else ''} "
+        f"{len(tiny)} of the {len(sizes)} domains {count} in obs[{key!r}]{at} "
+        f"hold{'s' if len(tiny) == 1 else ''} "
         f"only {TINY_DOMAIN} cells or fewer ({shown}): outlying cells rather than domains. "
         "Check their counts and quality (filter them, e.g. scanpy.pp.filter_cells), or "
         "smooth the embedding over more neighbours.", SpaconWarning, stacklevel=3)

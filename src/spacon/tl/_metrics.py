@@ -61,6 +61,13 @@ def score(truth, predicted, *, _stacklevel: int = 2) -> dict:
                       "have no predicted label (NaN) and are left out of the scores.",
                       SpaconWarning, stacklevel=_stacklevel)
     truth, predicted = truth[known], predicted[known]
+    if len(np.unique(truth)) == 1:
+        import warnings
+
+        warnings.warn(f"the true labels hold one value ({str(truth[0])!r}) among the cells scored: "
+                      "no partition agrees with them beyond chance, so the adjusted Rand index "
+                      "is 0 (or 1 for one domain); score against a column of several classes.",
+                      SpaconWarning, stacklevel=_stacklevel)
     return {
         "ari": float(metrics.adjusted_rand_score(truth, predicted)),
         "nmi": float(metrics.normalized_mutual_info_score(truth, predicted)),
