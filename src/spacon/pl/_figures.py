@@ -172,9 +172,8 @@ def _legend(fig, colours: dict, title: str, tight: bool = True, ax=None, inside:
     except AttributeError:  # a canvas without a renderer: a fixed share
         width = 0.2
     else:
-        w, h = fig.get_size_inches()
         if box.height > fig.bbox.height:  # a long legend: the figure grows to hold it
-            fig.set_size_inches(w, box.height / fig.dpi + 0.2)
+            fig.set_size_inches(fig.get_size_inches()[0], box.height / fig.dpi + 0.2)
         width = box.width / fig.bbox.width
     if tight:
         fig.tight_layout(rect=(0, 0, max(0.5, 1 - width - 0.01), 1))
