@@ -93,6 +93,7 @@ def test_a_long_legend_grows_the_figure_to_hold_it():
         legend = fig.legends[0].get_window_extent(fig.canvas.get_renderer())
         assert 0 <= legend.y0 and legend.y1 <= fig.bbox.height
         assert len(fig.legends[0].get_texts()) == k
+        assert fig.axes[0].get_title() == "cell_type"  # one plane: titled as scanpy titles it
 
 
 def test_colours_stored_as_scanpy_stores_them_are_used(result):

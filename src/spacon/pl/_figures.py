@@ -221,6 +221,8 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
     cat, colours = categories_and_colours(adata, key)
     cuts = slices(adata, section_key=section_key, section_order=section_order,
                   spatial_key=spatial_key)
+    if cuts.depth is None:  # one 2-D plane: titled by what it shows, as scanpy titles it
+        cuts = cuts._replace(names=[key])
     coords = spatial_coordinates(adata, spatial_key)
     xy = coords[:, list(cuts.plane)]
     shown, note = _shown_slices(cuts, max_sections)
