@@ -301,3 +301,39 @@ def test_a_baselines_warnings_are_said_of_the_baseline():
     with pytest.warns(FutureWarning, match="^scanpy's own$"):  # others pass unchanged
         with _said_of("the expression-only baseline"):
             warnings.warn("scanpy's own", FutureWarning, stacklevel=1)
+
+
+def test_expression_baseline_on_few_features_and_repeated_profiles():
+    """Regions x 9 cell-type densities, many regions sharing one profile: --baselines failed
+    after training (30 PCs of 9 features), and shared profiles gave 0/0 weights, so every
+    region became a domain of its own."""
+    from spacon._baselines import EXPRESSION_ONLY, baseline_rows
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, (3, 9))
+    truth = np.repeat([0, 1, 2], 40)
+    x = centres[truth] + rng.normal(0, 0.3, (120, 9))
+    x[:30] = x[0]  # 30 regions of one group share one profile
+    adata = ad.AnnData(np.abs(x).astype(np.float32))
+    adata.obs["group"] = truth.astype(str)
+    rows = baseline_rows(adata, {"group": "group"}, [], smoothing=False)
+    assert list(rows) == [EXPRESSION_ONLY]
+    assert rows[EXPRESSION_ONLY]["n_domains"] <= 10
+    assert rows[EXPRESSION_ONLY]["group"]["ari"] > 0.5
+
+
+def test_a_baseline_that_fails_is_left_out_with_a_warning(monkeypatch):
+    import spacon._baselines as baselines
+
+    def broken(adata, seed=0):
+        raise ValueError("n_components=30 must be between 1 and 9")
+
+    monkeypatch.setattr(baselines, "expression_baseline", broken)
+    adata = ad.AnnData(np.ones((10, 3), np.float32))
+    adata.obs["t"] = list("aabbccddee")
+    adata.obs["spacon_domain_alpha0"] = pd.Categorical(list("0011223344"))
+    with pytest.warns(spacon.SpaconWarning, match=r"^the expression-only baseline, not the run's "
+                                                  r"domains: it could not be computed.*"
+                                                  r"ValueError: n_components=30"):
+        rows = baselines.baseline_rows(adata, {"t": "t"}, [0.0], smoothing=False)
+    assert list(rows) == ["spacon alpha=0"] and rows["spacon alpha=0"]["t"]["ari"] == 1.0
