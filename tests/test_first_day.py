@@ -915,3 +915,24 @@ def test_scaled_x_points_to_scanpys_raw():
     unscaled.obsp["spatial_connectivities"] = adata.obsp["spatial_connectivities"]
     spacon.tl.smoothed_expression(unscaled, n_comps=5)  # as the message says
     assert unscaled.obsm["X_smoothed"].shape == (60, 5)
+
+
+def test_an_unlabelled_connectivity_file_is_matched_by_position_aloud(tmp_path):
+    """A region x region .npy saved in another order than the regions in adata was matched by
+    position without a word: every region got another region's wiring."""
+    rng = np.random.default_rng(0)
+    n = 12
+    adata = ad.AnnData(rng.poisson(3, (n, 5)).astype(np.float32))
+    adata.obs_names = [f"region{i}" for i in range(n)]
+    w = rng.uniform(0, 0.5, size=(n, n)).astype(np.float32)
+    w[np.arange(n), (np.arange(n) + 1) % n] = 1.0  # a ring of strong connections
+    np.save(tmp_path / "w.npy", w)
+    with pytest.warns(SpaconWarning, match=r"w\.npy has no labels: its rows and columns are taken "
+                                           r"to be the 12 cells in adata's order \(row 0 = "
+                                           r"'region0'"):
+        spacon.pp.connectome_graph(adata, tmp_path / "w.npy", threshold=0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spacon.pp.connectome_graph(adata, w, threshold=0.9)  # an array of the caller's own
+        adata.obs_names = [str(i) for i in range(n)]  # cells named by position too
+        spacon.pp.connectome_graph(adata, tmp_path / "w.npy", threshold=0.9)

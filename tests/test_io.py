@@ -75,10 +75,27 @@ def test_sparsify_checks_its_matrix():
 def test_npz_dense_named_array(tmp_path):
     np.savez(tmp_path / "c.npz", fc=M, other=M * 2)
     assert np.allclose(dense(read_connectivity(tmp_path / "c.npz", key="other")), 2 * M)
-    with pytest.raises(SpaconInputError, match="several arrays"):
+    with pytest.raises(SpaconInputError, match=r"several square numeric matrices \(fc \(3 x 3\), "
+                                                r"other \(3 x 3\)\)"):
         read_connectivity(tmp_path / "c.npz")
     with pytest.raises(SpaconInputError, match="no dataset 'nope'"):
         read_connectivity(tmp_path / "c.npz", key="nope")
+
+
+def test_npz_labels_as_a_user_saves_them(tmp_path):
+    """np.savez(W=..., acronym=...) dropped the names (and a key was needed); labels from a
+    pandas index (objects) failed with NumPy's 'Object arrays cannot be loaded'."""
+    names = pd.Index(["b", "a", "c"])
+    np.savez(tmp_path / "named.npz", W=M, acronym=names.to_numpy().astype(str))
+    conn = read_connectivity(tmp_path / "named.npz")  # the one matrix; its names beside it
+    assert list(conn.labels) == ["b", "a", "c"] and np.allclose(dense(conn), M)
+    np.savez(tmp_path / "repeated.npz", W=M, region=np.array(["x", "x", "y"]))
+    assert read_connectivity(tmp_path / "repeated.npz").labels is None  # names nothing
+    np.savez(tmp_path / "objects.npz", W=M, labels=names.to_numpy())
+    with pytest.raises(SpaconInputError, match=r"its labels 'labels' were saved as Python "
+                                               r"objects .* labels=np\.asarray\(labels, "
+                                               r"dtype=str\)"):
+        read_connectivity(tmp_path / "objects.npz")
 
 
 def test_npy(tmp_path):

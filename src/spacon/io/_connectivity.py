@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +30,13 @@ class Connectivity:
     labels
         Names of the ``n`` rows/columns (cell names or unit ids), or ``None`` when the
         file carries none; then rows are matched by position.
+    source
+        The file it was read from (:func:`read_connectivity`), else ``None``.
     """
 
     matrix: sp.csr_matrix
     labels: np.ndarray | None = None
+    source: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         self.matrix = check_connectivity_matrix(self.matrix)
@@ -151,6 +154,37 @@ def positions_in(labels, reference) -> np.ndarray:
     return reference.get_indexer(label_strings(labels)).astype(np.int64)
 
 
+def cell_rows(obs_names, connectivity, stacklevel: int = 3) -> np.ndarray:
+    """The row of a cell-level ``connectivity`` that belongs to each cell: found by label, or by
+    position where the matrix has no labels. A file without labels is matched by position
+    with a warning, unless the cells are named ``0..n-1`` as well: a ``.npy`` or unlabelled
+    ``.npz`` in another order than the cells would be read as another cell's wiring without
+    a word; an array passed in Python is the caller's own, aligned with the cells.
+    """
+    import warnings
+
+    from .._errors import SpaconWarning
+
+    if connectivity.labels is not None:
+        rows = positions_in(obs_names, connectivity.labels)
+        if (rows < 0).any():
+            raise SpaconInputError(unlabelled_cells(obs_names, connectivity.labels))
+        return rows
+    n = len(obs_names)
+    if connectivity.n != n:
+        raise SpaconInputError(
+            f"cell-level connectivity is {connectivity.n} x {connectivity.n} but adata has "
+            f"{n} cells; pass unit_key= if the matrix is between units.")
+    if (connectivity.source is not None
+            and list(label_strings(obs_names)) != [str(i) for i in range(n)]):
+        warnings.warn(
+            f"{connectivity.source} has no labels: its rows and columns are taken to be the "
+            f"{n} cells in adata's order (row 0 = {str(obs_names[0])!r}, ...). If it is in "
+            "another order, give it labels (a CSV's header and first column, or a 'labels' "
+            "array of text beside the matrix in an .npz).", SpaconWarning, stacklevel=stacklevel)
+    return np.arange(n)
+
+
 def unlabelled_cells(names, labels) -> str:
     """The message for cells (``names``) that no connectivity label (``labels``) matches:
     some of both, and whether they differ only in case or spaces.
@@ -173,8 +207,9 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
     Parameters
     ----------
     path
-        ``.npz`` (a scipy sparse matrix from :func:`scipy.sparse.save_npz`, optionally with a
-        ``labels`` array, or a dense array stored under ``key``), ``.npy`` (dense),
+        ``.npz`` (a scipy sparse matrix from :func:`scipy.sparse.save_npz`, or a dense array
+        stored under ``key``, optionally with a ``labels`` array of text; a dense one's
+        labels may also be its one other 1-D text array, e.g. ``acronym``), ``.npy`` (dense),
         ``.csv``/``.tsv`` (square table with row and column labels, or plain numbers),
         ``.h5``/``.hdf5``/``.mat`` (HDF5 or MATLAB v7.3, dataset ``key``; older MATLAB files too).
     key
@@ -217,7 +252,7 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         raise
     except Exception as err:  # corrupt or foreign files: say which file, not a deep traceback
         raise SpaconInputError(f"could not read connectivity file {str(path)!r}: {err}") from err
-    conn = Connectivity(matrix, labels)
+    conn = Connectivity(matrix, labels, source=path.name)
     logger.info("read %s: %d x %d, %d non-zero", path.name, conn.n, conn.n, conn.matrix.nnz)
     return conn
 
@@ -311,14 +346,58 @@ def _take(array, key: str, index: tuple | None, path: Path):
 def _read_npz(path: Path, key: str | None):
     with np.load(path, allow_pickle=False) as f:
         names = list(f.keys())
-        labels = f["labels"] if "labels" in names else None
         if {"format", "shape", "data"} <= set(names) and key is None:  # scipy's, any format
-            return sp.load_npz(path), labels
-        arrays = [n for n in names if n != "labels"]
+            matrix = sp.load_npz(path)
+            return matrix, _npz_labels(f, path, "labels" if "labels" in names else None)
+        headers = _npz_headers(f)
+        arrays = {n: h for n, h in headers.items() if n != "labels"}
         name, index = _resolve(key, arrays)
         if index is not None and name in arrays:
-            return _take(f[name], name, index, path), labels
-        return f[_pick_dataset(path, name, arrays)], labels
+            matrix = _take(f[name], name, index, path)
+        else:
+            shapes = {n: (shape, dtype.kind in "biuf") for n, (shape, dtype) in arrays.items()}
+            matrix = f[_pick_dataset(path, name, list(arrays), shapes)]
+        if "labels" in names:
+            return matrix, _npz_labels(f, path, "labels")
+        # as in a .mat file: the one 1-D text array with an entry per row (e.g. 'acronym')
+        text = [n for n, (shape, dtype) in arrays.items()
+                if dtype.kind in "OUS" and shape == (np.shape(matrix)[0],)]
+        labels = _npz_labels(f, path, text[0]) if len(text) == 1 else None
+        # names that repeat label nothing (then rows match by position, as without names)
+        return matrix, (labels if labels is not None and len(set(labels)) == len(labels)
+                        else None)
+
+
+def _npz_headers(f) -> dict[str, tuple[tuple, np.dtype]]:
+    """Each array's shape and dtype in an open ``.npz``, read from its header (no array is
+    loaded: one of Python objects could not be, without unpickling).
+    """
+    out = {}
+    for name in f.files:
+        with f.zip.open(f"{name}.npy") as handle:
+            version = np.lib.format.read_magic(handle)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                    np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(handle)
+        out[name] = (shape, dtype)
+    return out
+
+
+def _npz_labels(f, path: Path, name: str | None) -> np.ndarray | None:
+    """The labels array ``name`` of an ``.npz``; one saved as Python objects (a pandas
+    index's ``.values``) is refused with how to save it as text, as it is never unpickled.
+    """
+    if name is None:
+        return None
+    try:
+        return f[name]
+    except ValueError as err:
+        if "allow_pickle" not in str(err):
+            raise
+        raise SpaconInputError(
+            f"{path.name!r}: its labels {name!r} were saved as Python objects (e.g. a pandas "
+            "index's .values), which spacon does not unpickle; save them as text: np.savez(..., "
+            f"{name}=np.asarray(labels, dtype=str)).") from None
 
 
 def _pick_dataset(path: Path, key: str | None, names: list[str],

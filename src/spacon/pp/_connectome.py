@@ -21,7 +21,7 @@ from .._utils import (
     writable,
 )
 from ..io import Connectivity, VoxelModel, as_connectivity, positions_in
-from ..io._connectivity import unlabelled_cells
+from ..io._connectivity import cell_rows
 
 logger = logging.getLogger(__name__)
 
@@ -327,17 +327,8 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
 
 
 def _align_cells(adata, connectivity: Connectivity) -> sp.csr_matrix:
-    if connectivity.labels is None:
-        if connectivity.n != adata.n_obs:
-            raise SpaconInputError(
-                f"cell-level connectivity is {connectivity.n} x {connectivity.n} but adata has "
-                f"{adata.n_obs} cells; pass unit_key= if the matrix is between units."
-            )
-        return connectivity.matrix
-    rows = positions_in(adata.obs_names, connectivity.labels)
-    if (rows < 0).any():
-        raise SpaconInputError(unlabelled_cells(adata.obs_names, connectivity.labels))
-    return connectivity.matrix[rows][:, rows]
+    rows = cell_rows(adata.obs_names, connectivity, stacklevel=4)
+    return connectivity.matrix if connectivity.labels is None else connectivity.matrix[rows][:, rows]
 
 
 def _top_k_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -24,8 +24,8 @@ from .._utils import (
     spatial_coordinates,
     whole_number,
 )
-from ..io import as_connectivity, positions_in
-from ..io._connectivity import unlabelled_cells
+from ..io import as_connectivity
+from ..io._connectivity import cell_rows
 from ..pp._normalize import check_cells_and_values
 from . import _ridge
 from ._expression_pca import expression_pcs
@@ -171,17 +171,7 @@ def profile_rows(adata, connectivity, unit_key: str | None) -> np.ndarray:
 
         cell_unit, used = unit_codes(adata, unit_key, connectivity)
         return used[cell_unit]
-    if connectivity.labels is None:
-        if connectivity.n != adata.n_obs:
-            raise SpaconInputError(
-                f"cell-level connectivity is {connectivity.n} x {connectivity.n} but adata has "
-                f"{adata.n_obs} cells; pass unit_key= if the matrix is between units."
-            )
-        return np.arange(adata.n_obs)
-    rows = positions_in(adata.obs_names, connectivity.labels)
-    if (rows < 0).any():
-        raise SpaconInputError(unlabelled_cells(adata.obs_names, connectivity.labels))
-    return rows
+    return cell_rows(adata.obs_names, connectivity, stacklevel=4)
 
 
 def pearson_rows(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
