@@ -354,3 +354,12 @@ def test_the_run_says_what_the_connectome_graph_kept(brain):
     assert f"{params['n_units']:,} units" in text
     assert describe_connectome_graph({"n_edges": 1200, "density": 0.012}) == (
         "1,200 cell-cell edges kept (1.2% of all pairs)")
+    # a matrix over more units than the cells fill: the ones without cells are counted, not
+    # dropped in silence (213 regions of a connectome against 137 with expression)
+    few = adata[adata.obs["unit"].astype(int) < 40].copy()
+    spacon.pp.connectome_graph(few, conn, unit_key="unit", threshold=0.4)
+    params = few.uns["connectome_neighbors"]["params"]
+    held = few.obs["unit"].nunique()
+    assert params["unmatched_rows"] == conn.n - held > 0
+    assert describe_connectome_graph(params).endswith(
+        f"; {conn.n - held:,} of the matrix's rows match no unit of the data and are left out")

@@ -698,11 +698,15 @@ def build_graphs(adata, config: RunConfig, connectivity, timer: Timer):
 def describe_connectome_graph(params: dict) -> str:
     """What the connectome graph kept, at the level it was built (units or cells)."""
     share = f"{100 * params['density']:.1f}%"
+    level = "units" if "n_units" in params else "cells"
+    unmatched = params.get("unmatched_rows", 0)
+    left_out = (f"; {unmatched:,} of the matrix's rows match no {level[:-1]} of the data and "
+                "are left out" if unmatched else "")
     if "n_units" in params:
         return (f"{params['n_edges']:,} unit-unit connections kept ({share} of the pairs of "
                 f"{params['n_units']:,} units), implying {params['implied_cell_edges']:,} "
-                "cell-cell edges")
-    return f"{params['n_edges']:,} cell-cell edges kept ({share} of all pairs)"
+                f"cell-cell edges{left_out}")
+    return f"{params['n_edges']:,} cell-cell edges kept ({share} of all pairs){left_out}"
 
 
 def highly_variable(adata, n_top_genes: int):

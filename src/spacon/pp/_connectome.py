@@ -144,6 +144,8 @@ def connectome_graph(
         "unit_key": unit_key, "threshold": threshold, "top_k": top_k,
         "top_fraction": top_fraction, "negative": negative, "distance_scale": distance_scale,
         "symmetrize": symmetrize, "self_loops": self_loops, "n_edges": int(graph.nnz),
+        # rows of a matrix measured on more units (or cells) than the data hold: left out
+        "unmatched_rows": int(connectivity.n - graph.shape[0]),
     }
     if unit_key is None:
         implied = graph.nnz
