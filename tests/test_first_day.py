@@ -936,3 +936,22 @@ def test_an_unlabelled_connectivity_file_is_matched_by_position_aloud(tmp_path):
         spacon.pp.connectome_graph(adata, w, threshold=0.9)  # an array of the caller's own
         adata.obs_names = [str(i) for i in range(n)]  # cells named by position too
         spacon.pp.connectome_graph(adata, tmp_path / "w.npy", threshold=0.9)
+
+
+def test_units_named_by_hemisphere_against_a_one_sided_matrix():
+    """Regions of both hemispheres ('MOp-L', 'MOp-R') against an ipsilateral matrix ('MOp'):
+    the message listed the names without saying how they differ."""
+    from spacon.io import Connectivity
+
+    regions = ["MOp", "SSp", "VISp"]
+    conn = Connectivity(sp.csr_matrix(np.ones((3, 3), np.float32)), np.array(regions))
+    adata = ad.AnnData(np.ones((6, 2), np.float32))
+    adata.obs["region"] = [f"{r}-{side}" for side in "LR" for r in regions]
+    with pytest.raises(spacon.SpaconInputError, match=r"differ from the matrix's labels only by "
+                                                      r"a hemisphere's mark \(e\.g\. 'MOp-L'\).*"
+                                                      r"hemispheres='both'.*To leave their "
+                                                      r"cells out"):
+        spacon.pp.connectome_graph(adata, conn, unit_key="region")
+    adata.obs["region"] = ["mop", "SSp", "VISp"] * 2  # case alone
+    with pytest.raises(spacon.SpaconInputError, match="only in case or spaces"):
+        spacon.pp.connectome_graph(adata, conn, unit_key="region")

@@ -341,8 +341,11 @@ def test_file_errors(tmp_path):
     with pytest.raises(SpaconInputError, match="does not exist"):
         read_connectivity(tmp_path / "missing.npz")
     (tmp_path / "x.txt").write_text("1")
-    with pytest.raises(SpaconInputError, match="unknown format"):
+    with pytest.raises(SpaconInputError, match=r"unknown format; use one of [^(]*\.$"):
         read_connectivity(tmp_path / "x.txt")
+    (tmp_path / "w.xlsx").write_bytes(b"PK")
+    with pytest.raises(SpaconInputError, match=r"a spreadsheet: save its sheet as CSV"):
+        read_connectivity(tmp_path / "w.xlsx")
     (tmp_path / "bad.npy").write_bytes(b"not numpy")
     with pytest.raises(SpaconInputError, match="is not a NumPy .npy file; it looks like text"):
         read_connectivity(tmp_path / "bad.npy")

@@ -187,18 +187,43 @@ def cell_rows(obs_names, connectivity, stacklevel: int = 3) -> np.ndarray:
 
 def unlabelled_cells(names, labels) -> str:
     """The message for cells (``names``) that no connectivity label (``labels``) matches:
-    some of both, and whether they differ only in case or spaces.
+    some of both, and whether they differ only in case, spaces or a hemisphere's mark.
     """
     names, labels = label_strings(names), label_strings(labels)
     found = set(labels)
     missing = [n for n in names if n not in found]
-    folded = {str(x).strip().lower() for x in labels}
-    hint = ("; they differ from the matrix's labels only in case or spaces: make them the same"
-            if all(str(n).strip().lower() in folded for n in missing) else
-            "; pass unit_key= if the matrix is between units")
+    hint = (label_difference(missing, labels)
+            or "; pass unit_key= if the matrix is between units")
     return (f"{len(missing)} cells are not labelled in the connectivity matrix (e.g. "
             f"{', '.join(map(str, missing[:5]))}; its labels are e.g. "
             f"{', '.join(map(str, labels[:5]))}){hint}.")
+
+
+# a hemisphere's mark before or after a region's name: AAA-L, AAA_R, L_AAA, lh.AAA, Left-AAA
+_SIDE = re.compile(r"^(?:(?:left|right|lh|rh|l|r)[-_. ])?(.*?)(?:[-_. ](?:left|right|lh|rh|l|r))?$",
+                   re.IGNORECASE)
+
+
+def label_difference(missing, labels) -> str:
+    """How names the matrix lacks (``missing``) differ from its ``labels``, when they differ
+    only in case and spaces, or by a hemisphere's mark ("" otherwise): a message's ending.
+    """
+    def folded(x):
+        return str(x).strip().lower()
+
+    def sideless(x):
+        return _SIDE.match(folded(x)).group(1)
+
+    if not len(missing):
+        return ""
+    if {folded(x) for x in missing} <= {folded(x) for x in labels}:
+        return "; they differ from the matrix's labels only in case or spaces: make them the same"
+    if {sideless(x) for x in missing} <= {sideless(x) for x in labels}:
+        return ("; they differ from the matrix's labels only by a hemisphere's mark (e.g. "
+                f"{str(missing[0])!r}): a matrix of one hemisphere needs a unit per side, e.g. "
+                "spacon.datasets.read_mouse_tracer(..., hemispheres='both') for the Allen "
+                "tracer connectome, or labels written as the data's")
+    return ""
 
 
 def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivity:
@@ -231,9 +256,12 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
                                "it (.npz, .npy, .csv, .h5, .mat).")
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
+        excel = (" (a spreadsheet: save its sheet as CSV, e.g. pandas.read_excel(path, "
+                 "sheet_name=..., index_col=0).to_csv('connectivity.csv'))"
+                 if suffix in (".xlsx", ".xls", ".ods") else "")
         raise SpaconInputError(
-            f"connectivity file {path.name!r} has an unknown format; use one of {', '.join(FORMATS)}."
-        )
+            f"connectivity file {path.name!r} has an unknown format; use one of "
+            f"{', '.join(FORMATS)}{excel}.")
     if key is not None and suffix in (".npy", ".csv", ".tsv"):
         raise SpaconInputError(f"a {suffix} file holds one matrix: key={key!r} "
                                "(--connectivity-key) names an array inside .npz, .h5 or .mat "

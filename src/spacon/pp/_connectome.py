@@ -21,7 +21,7 @@ from .._utils import (
     writable,
 )
 from ..io import Connectivity, VoxelModel, as_connectivity, positions_in
-from ..io._connectivity import cell_rows
+from ..io._connectivity import cell_rows, label_difference
 
 logger = logging.getLogger(__name__)
 
@@ -318,8 +318,10 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
         raise SpaconInputError(
             f"{len(missing)} units in adata.obs[{unit_key!r}] are not in the connectivity "
             f"matrix (e.g. {', '.join(missing[:5])}); the matrix has {connectivity.n} units"
-            + (f" labelled e.g. {', '.join(labels[:5])}" if connectivity.labels is not None
-               else " identified by position 0..n-1") + "."
+            + (f" labelled e.g. {', '.join(labels[:5])}{label_difference(missing, labels)}"
+               if connectivity.labels is not None else " identified by position 0..n-1")
+            + f". To leave their cells out: adata = adata[adata.obs[{unit_key!r}].isin("
+              "labels)].copy(), with labels those of the matrix."
         )
     # keep the used units in the matrix's own order
     used = np.sort(rows)
