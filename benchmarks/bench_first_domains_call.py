@@ -45,7 +45,7 @@ def main() -> None:
         path = Path(tmp) / "brain.h5ad"
         adata, _ = spacon.datasets.synthetic_brain(900, 80, 3, n_regions=6, n_modules=2, seed=0)
         spacon.pp.normalize(adata)
-        spacon.pp.spatial_graph(adata, n_neighbors=8, section_key="section")
+        spacon.pp.spatial_graph(adata, n_neighbors=8, section_key="section", z_radius=0)
         spacon.tl.smoothed_expression(adata)
         adata.write_h5ad(path)
         sources = [("this", SRC)] + ([("baseline", args.baseline_src.resolve())]

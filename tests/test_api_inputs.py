@@ -179,7 +179,8 @@ def test_a_radius_graph_that_cannot_fit_is_refused_before_it_is_built(prepared):
     _spatial.BYTES_PER_KNN_EDGE = 10**9
     try:
         with pytest.raises(SpaconInputError, match="in 4 sections"):
-            spacon.pp.spatial_graph(adata, radius=700, spatial_key="mm", section_key="section")
+            spacon.pp.spatial_graph(adata, radius=700, spatial_key="mm", section_key="section",
+                                    z_radius=700)
     finally:
         _spatial.BYTES_PER_KNN_EDGE = monkeypatch_bytes
     spacon.pp.spatial_graph(adata, radius=700, section_key="section", z_radius=350)  # fits

@@ -83,7 +83,7 @@ DATA_CASES = [
     ("top-k-zero", None, None, ["--top-k", "0"], "--top-k must be a positive"),
     ("negative-radius", None, None, ["--radius", "-5"], "--radius must be a positive"),
     ("negative-z-radius", None, None, ["--z-radius", "-1"], "--z-radius must be a positive"),
-    ("radius-isolates-every-cell", None, None, ["--radius", "1e-6"],
+    ("radius-isolates-every-cell", None, None, ["--radius", "1e-6", "--z-radius", "0"],
      "no cell has a spatial neighbour within --radius 1e-06"),
     ("connectivity-and-no-connectivity", None, None, ["--no-connectivity"], "contradict"),
     ("alpha-out-of-range", None, None, ["--alpha", "2"], r"\[0, 1\]"),
@@ -112,8 +112,8 @@ def _hashes(folder):
 
 def _args(adata_path, conn_path, out, extra):
     args = ["run", "--adata", str(adata_path), "--connectivity", str(conn_path), "--unit-key",
-            "unit", "--section-key", "section", "--radius", "700", "--threshold", "0.4",
-            "--out", str(out), *SMALL]
+            "unit", "--section-key", "section", "--radius", "700", "--z-radius", "700",
+            "--threshold", "0.4", "--out", str(out), *SMALL]
     for flag in {e for e in extra if e.startswith("--")} & set(args):
         i = args.index(flag)  # a flag given again replaces the base value(s)
         n = 3 if flag == "--hidden-dims" else 1
@@ -191,7 +191,7 @@ def test_output_problems(case, sim_inputs, tmp_path, capsys, monkeypatch):
 def test_checkpoint_with_other_genes(sim_inputs, tmp_path):
     adata = ad.read_h5ad(sim_inputs / "synthetic_brain.h5ad")
     spacon.pp.normalize(adata)
-    spacon.pp.spatial_graph(adata, radius=700, section_key="section")
+    spacon.pp.spatial_graph(adata, radius=700, section_key="section", z_radius=700)
     model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2), connectome_key=None)
     model.save(tmp_path / "m")
     with pytest.raises(SpaconInputError, match="genes differ from the model's: 1 missing") as err:

@@ -23,7 +23,7 @@ def digest(path):
 def base_args(inputs, out):
     return ["run", "--adata", str(inputs / "synthetic_brain.h5ad"), "--connectivity",
             str(inputs / "connectome.npz"), "--unit-key", "unit", "--section-key", "section",
-            "--radius", "700", "--threshold", "0.4", "--out", str(out), *SMALL]
+            "--radius", "700", "--z-radius", "700", "--threshold", "0.4", "--out", str(out), *SMALL]
 
 
 def test_simulate_writes_what_run_reads(inputs):
@@ -105,8 +105,8 @@ def test_no_connectivity_flag_overrides_a_config_files_connectome(inputs, tmp_pa
 def test_spatial_only_run(inputs, tmp_path):
     out = tmp_path / "s"
     args = ["run", "--adata", str(inputs / "synthetic_brain.h5ad"), "--no-connectivity",
-            "--section-key", "section", "--n-neighbors", "6", "--alpha", "0", "--out", str(out),
-            "--quiet"]
+            "--section-key", "section", "--z-radius", "0", "--n-neighbors", "6", "--alpha", "0",
+            "--out", str(out), "--quiet"]
     assert main(args) == 0
     import anndata as ad
 

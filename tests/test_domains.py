@@ -300,8 +300,8 @@ def test_run_writes_one_column_per_level(sim_inputs, tmp_path):
 
     out = tmp_path / "levels"
     args = ["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
-            "--section-key", "section", "--n-neighbors", "6", "--alpha", "0", "--n-domains", "2", "3",
-            "--quiet", "--out", str(out)]
+            "--section-key", "section", "--n-neighbors", "6", "--z-radius", "0", "--alpha", "0",
+            "--n-domains", "2", "3", "--quiet", "--out", str(out)]
     assert main(args) == 0
     res = ad.read_h5ad(out / "result.h5ad")
     summary = json.loads((out / "summary.json").read_text())

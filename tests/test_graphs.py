@@ -1,4 +1,6 @@
 
+import warnings
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -93,15 +95,24 @@ def test_sections_link_only_adjacent_sections_in_the_given_order(rng):
     np.fill_diagonal(within, False)
     assert (a == within).all()
     # without z_radius, too (as with n_neighbors; squidpy's library_key): sections are linked
-    # only when asked
-    spacon.pp.spatial_graph(adata, radius=0.8, section_key="sec")
-    assert (adata.obsp["spatial_connectivities"].toarray().astype(bool) == within).all()
-    assert "z_radius" not in adata.uns["spatial_neighbors"]["params"]
+    # only when asked, and sections at different depths (a stack, it seems) are said to be not
+    for how in ({"radius": 0.8}, {"n_neighbors": 3}):
+        with pytest.warns(SpaconWarning, match=r"sections of obs\['sec'\] lie at different "
+                                               r"depths \(z\) but are not linked: give z_radius="):
+            spacon.pp.spatial_graph(adata, section_key="sec", **how)
+        a = adata.obsp["spatial_connectivities"].toarray().astype(bool)
+        assert not (a & ~same).any()
+        assert "z_radius" not in adata.uns["spatial_neighbors"]["params"]
+    flat = adata.copy()
+    flat.obsm["spatial"] = flat.obsm["spatial"][:, :2]  # 2-D slides: separate samples, quietly
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spacon.pp.spatial_graph(flat, radius=0.8, section_key="sec")
 
 
 def test_section_order_defaults_to_ordered_categories(brain):
     adata, _ = brain
-    spacon.pp.spatial_graph(adata, radius=600, section_key="section")
+    spacon.pp.spatial_graph(adata, radius=600, section_key="section", z_radius=600)
     order = adata.uns["spatial_neighbors"]["params"]["section_order"]
     assert order == list(adata.obs["section"].cat.categories)
 
@@ -331,7 +342,7 @@ def test_path_input_and_roundtrip(tmp_path, brain):
     spacon.io.save_npz(tmp_path / "c.npz", conn.matrix, conn.labels)
     spacon.pp.connectome_graph(adata, tmp_path / "c.npz", unit_key="unit")
     adata.uns.pop("synthetic_brain")
-    spacon.pp.spatial_graph(adata, radius=500, section_key="section")
+    spacon.pp.spatial_graph(adata, radius=500, section_key="section", z_radius=500)
     adata.write_h5ad(tmp_path / "a.h5ad")
     back = ad.read_h5ad(tmp_path / "a.h5ad")
     assert (back.uns["connectome_neighbors"]["unit_connectivities"] != conn.matrix[

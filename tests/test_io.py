@@ -89,8 +89,12 @@ def test_npz_labels_as_a_user_saves_them(tmp_path):
     np.savez(tmp_path / "named.npz", W=M, acronym=names.to_numpy().astype(str))
     conn = read_connectivity(tmp_path / "named.npz")  # the one matrix; its names beside it
     assert list(conn.labels) == ["b", "a", "c"] and np.allclose(dense(conn), M)
+    # the matrix named with key=: as before, no array is taken for labels but 'labels'
+    assert read_connectivity(tmp_path / "named.npz", key="W").labels is None
     np.savez(tmp_path / "repeated.npz", W=M, region=np.array(["x", "x", "y"]))
     assert read_connectivity(tmp_path / "repeated.npz").labels is None  # names nothing
+    np.savez(tmp_path / "meta.npz", W=M, meta=np.array([{}, {}, {}], dtype=object))
+    assert read_connectivity(tmp_path / "meta.npz").labels is None  # objects: not labels
     np.savez(tmp_path / "objects.npz", W=M, labels=names.to_numpy())
     with pytest.raises(SpaconInputError, match=r"its labels 'labels' were saved as Python "
                                                r"objects .* labels=np\.asarray\(labels, "

@@ -381,7 +381,7 @@ def test_a_model_refuses_its_own_data_changed_in_place(prepared):
     embedded what it had read, silently (or failed deep in anndata)."""
     model = SpaCon(prepared, hidden_dims=DIMS).train(1, mode="full", progress=False)
     unchanged = prepared.copy()
-    spacon.pp.spatial_graph(prepared, n_neighbors=15, section_key="section")
+    spacon.pp.spatial_graph(prepared, n_neighbors=15, section_key="section", z_radius=0)
     for call in (lambda: model.train(1, mode="full", progress=False), lambda: model.embed()):
         with pytest.raises(SpaconInputError, match="has changed since"):
             call()

@@ -179,8 +179,8 @@ def run_dir(sim_inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "res"
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
                  str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--section-key",
-                 "section", "--radius", "700", "--threshold", "0.4", "--out", str(out),
-                 "--figures", "none", *SMALL]) == 0
+                 "section", "--radius", "700", "--z-radius", "700", "--threshold", "0.4",
+                 "--out", str(out), "--figures", "none", *SMALL]) == 0
     return out
 
 
@@ -219,7 +219,8 @@ def test_run_scores_the_baselines_beside_its_domains(sim_inputs, tmp_path, capsy
     out = tmp_path / "res"
     common = ["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
               str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--section-key",
-              "section", "--radius", "700", "--threshold", "0.4", "--figures", "none"]
+              "section", "--radius", "700", "--z-radius", "700", "--threshold", "0.4",
+              "--figures", "none"]
     assert main([*common, "--baselines", "--out", str(out), *SMALL]) == 2  # no --truth
     assert "--baselines scores the baselines' domains against --truth" in capsys.readouterr().err
     assert not out.exists()
@@ -243,7 +244,7 @@ def test_run_scores_the_baselines_beside_its_domains(sim_inputs, tmp_path, capsy
 def test_no_report(sim_inputs, tmp_path):
     out = tmp_path / "res"
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
-                 "--section-key", "section", "--radius", "700", "--out", str(out),
+                 "--section-key", "section", "--radius", "700", "--z-radius", "700", "--out", str(out),
                  "--alpha", "0", "--no-report", "--figures", "none", "--quiet"]) == 0
     assert (out / "result.h5ad").exists() and not (out / "report.html").exists()
 
@@ -352,7 +353,7 @@ def demo_dir(tmp_path_factory):
     out = sim / "res"
     assert main(["run", "--adata", str(sim / "synthetic_brain.h5ad"), "--connectivity",
                  str(sim / "connectome.npz"), "--unit-key", "unit", "--section-key", "section",
-                 "--n-neighbors", "8", "--threshold", "0.4",
+                 "--n-neighbors", "8", "--z-radius", "0", "--threshold", "0.4",
                  "--encoder", "smoothing", "--figures", "none", "--quiet", "--out", str(out)]) == 0
     return out
 

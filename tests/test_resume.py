@@ -27,7 +27,7 @@ def inputs(sim_inputs):
 def run_args(inputs, out):
     return ["run", "--adata", str(inputs / "synthetic_brain.h5ad"), "--connectivity",
             str(inputs / "connectome.npz"), "--unit-key", "unit", "--section-key", "section",
-            "--radius", "700", "--threshold", "0.4", "--out", str(out), *ARGS]
+            "--radius", "700", "--z-radius", "700", "--threshold", "0.4", "--out", str(out), *ARGS]
 
 
 def start_and_stop(args, out, sig):

@@ -23,7 +23,7 @@ DIMS = (16, 8, 4)
 def prepared(brain):
     adata, conn = brain
     spacon.pp.normalize(adata)
-    spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="section")
+    spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="section", z_radius=0)
     spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
     return adata
 
@@ -33,7 +33,7 @@ def test_embedding_new_tissue_leaves_the_model_bound_to_its_training_data(prepar
     new = prepared[:400].copy()
     new.uns.pop("connectome_neighbors")  # a unit-level (factored) connectome
     assert "connectome_connectivities" not in new.obsp
-    spacon.pp.spatial_graph(new, n_neighbors=6, section_key="section")
+    spacon.pp.spatial_graph(new, n_neighbors=6, section_key="section", z_radius=0)
     model.embed(new)
     assert new.obsm["X_spacon_spa"].shape == (400, DIMS[-1])
     assert "X_spacon_con" not in new.obsm
@@ -303,7 +303,7 @@ assert not torch.are_deterministic_algorithms_enabled()
 assert torch.utils.deterministic.fill_uninitialized_memory == fill
 adata, conn = spacon.datasets.synthetic_brain(n_cells=300, n_genes=60, seed=0)
 spacon.pp.normalize(adata)
-spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="section")
+spacon.pp.spatial_graph(adata, n_neighbors=6, section_key="section", z_radius=0)
 spacon.pp.connectome_graph(adata, conn, unit_key="unit", threshold=0.4)
 model = spacon.SpaCon(adata, hidden_dims=(16, 8, 4), seed=0)
 model.train(epochs=1, progress=False)
@@ -322,7 +322,7 @@ def test_a_checkpoint_is_not_resumed_on_other_data_or_graphs(prepared, tmp_path,
         SpaCon(prepared, hidden_dims=DIMS, seed=0).train(4, checkpoint=ckpt, **options)
     monkeypatch.undo()
     other_graph = prepared.copy()
-    spacon.pp.spatial_graph(other_graph, n_neighbors=3, section_key="section")
+    spacon.pp.spatial_graph(other_graph, n_neighbors=3, section_key="section", z_radius=0)
     other_cells = prepared[: prepared.n_obs - 5].copy()
     for data in (other_graph, other_cells):
         with pytest.raises(SpaconInputError, match="while training on other data"):

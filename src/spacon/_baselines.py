@@ -72,12 +72,12 @@ def baseline_rows(adata, truths: dict[str, str], alphas, seed: int = 0, *,
     baselines.append((EXPRESSION_ONLY, "the expression-only baseline",
                       lambda: expression_baseline(adata, seed)))
     for name, said, call in baselines:
-        with _said_of(said):
-            try:
+        try:
+            with _said_of(said):
                 methods.append((name, call()))
-            except Exception as err:  # noqa: BLE001 -- a baseline must not cost the run
-                warnings.warn(f"it could not be computed, and is left out: "
-                              f"{type(err).__name__}: {err}", SpaconWarning, stacklevel=2)
+        except Exception as err:  # noqa: BLE001 -- a baseline must not cost the run
+            warnings.warn(f"{said} could not be computed, and is left out: "
+                          f"{type(err).__name__}: {err}", SpaconWarning, stacklevel=2)
     rows = {}
     for name, labels in methods:
         rows[name] = {title: score(adata.obs[column], labels) for title, column in truths.items()}

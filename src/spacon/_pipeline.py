@@ -417,9 +417,6 @@ def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:
         section_key=config.section_key, section_order=config.section_order,
         z_radius=config.z_radius,
     )
-    if config.section_key and not config.z_radius:
-        logger.info("the sections of obs[%r] are separate samples in the spatial graph (give "
-                    "--z-radius to link adjacent sections of a 3-D stack)", config.section_key)
     return config
 
 

@@ -175,8 +175,9 @@ def cell_rows(obs_names, connectivity, stacklevel: int = 3) -> np.ndarray:
         raise SpaconInputError(
             f"cell-level connectivity is {connectivity.n} x {connectivity.n} but adata has "
             f"{n} cells; pass unit_key= if the matrix is between units.")
-    if (connectivity.source is not None
+    if (connectivity.source is not None and not getattr(connectivity, "_said", False)
             and list(label_strings(obs_names)) != [str(i) for i in range(n)]):
+        connectivity._said = True  # once per matrix read (a run matches it twice)
         warnings.warn(
             f"{connectivity.source} has no labels: its rows and columns are taken to be the "
             f"{n} cells in adata's order (row 0 = {str(obs_names[0])!r}, ...). If it is in "
@@ -219,10 +220,17 @@ def label_difference(missing, labels) -> str:
     if {folded(x) for x in missing} <= {folded(x) for x in labels}:
         return "; they differ from the matrix's labels only in case or spaces: make them the same"
     if {sideless(x) for x in missing} <= {sideless(x) for x in labels}:
-        return ("; they differ from the matrix's labels only by a hemisphere's mark (e.g. "
-                f"{str(missing[0])!r}): a matrix of one hemisphere needs a unit per side, e.g. "
-                "spacon.datasets.read_mouse_tracer(..., hemispheres='both') for the Allen "
-                "tracer connectome, or labels written as the data's")
+        marked = [x for x in missing if sideless(x) != folded(x)]
+        if marked and not [x for x in labels if sideless(x) != folded(x)]:
+            return ("; they carry a hemisphere's mark the matrix's labels do not (e.g. "
+                    f"{str(marked[0])!r}): a matrix of one hemisphere needs a unit per side, "
+                    "e.g. spacon.datasets.read_mouse_tracer(..., hemispheres='both') for the "
+                    "Allen tracer connectome, or labels written as the data's")
+        if not marked:
+            return ("; the matrix's labels carry a hemisphere's mark these do not (e.g. "
+                    f"{str(labels[0])!r}): give the data's units their side (e.g. by the "
+                    "midline) so that each matches one of the matrix's")
+        return "; they differ from the matrix's labels only by a hemisphere's mark"
     return ""
 
 
@@ -233,8 +241,9 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
     ----------
     path
         ``.npz`` (a scipy sparse matrix from :func:`scipy.sparse.save_npz`, or a dense array
-        stored under ``key``, optionally with a ``labels`` array of text; a dense one's
-        labels may also be its one other 1-D text array, e.g. ``acronym``), ``.npy`` (dense),
+        stored under ``key``, optionally with a ``labels`` array of text; when ``key`` is not
+        needed, a dense one's labels may also be its one other 1-D array of text, e.g.
+        ``acronym``), ``.npy`` (dense),
         ``.csv``/``.tsv`` (square table with row and column labels, or plain numbers),
         ``.h5``/``.hdf5``/``.mat`` (HDF5 or MATLAB v7.3, dataset ``key``; older MATLAB files too).
     key
@@ -387,10 +396,12 @@ def _read_npz(path: Path, key: str | None):
             matrix = f[_pick_dataset(path, name, list(arrays), shapes)]
         if "labels" in names:
             return matrix, _npz_labels(f, path, "labels")
-        # as in a .mat file: the one 1-D text array with an entry per row (e.g. 'acronym')
+        if key is not None:  # the matrix named: other arrays are the user's own business
+            return matrix, None
+        # as in a .mat file: the one 1-D array of text with an entry per row (e.g. 'acronym')
         text = [n for n, (shape, dtype) in arrays.items()
-                if dtype.kind in "OUS" and shape == (np.shape(matrix)[0],)]
-        labels = _npz_labels(f, path, text[0]) if len(text) == 1 else None
+                if dtype.kind in "US" and shape == (np.shape(matrix)[0],)]
+        labels = f[text[0]] if len(text) == 1 else None
         # names that repeat label nothing (then rows match by position, as without names)
         return matrix, (labels if labels is not None and len(set(labels)) == len(labels)
                         else None)
@@ -401,12 +412,18 @@ def _npz_headers(f) -> dict[str, tuple[tuple, np.dtype]]:
     loaded: one of Python objects could not be, without unpickling).
     """
     out = {}
+    members = set(f.zip.namelist())
     for name in f.files:
-        with f.zip.open(f"{name}.npy") as handle:
-            version = np.lib.format.read_magic(handle)
-            read = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
-                    np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read(handle)
+        member = f"{name}.npy" if f"{name}.npy" in members else name
+        try:
+            with f.zip.open(member) as handle:
+                version = np.lib.format.read_magic(handle)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                        np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(handle)
+        except ValueError:  # not a .npy member (NumPy reads those as raw bytes)
+            value = f[name]
+            shape, dtype = value.shape, value.dtype
         out[name] = (shape, dtype)
     return out
 

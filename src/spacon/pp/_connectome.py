@@ -320,8 +320,9 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
             f"matrix (e.g. {', '.join(missing[:5])}); the matrix has {connectivity.n} units"
             + (f" labelled e.g. {', '.join(labels[:5])}{label_difference(missing, labels)}"
                if connectivity.labels is not None else " identified by position 0..n-1")
-            + f". To leave their cells out: adata = adata[adata.obs[{unit_key!r}].isin("
-              "labels)].copy(), with labels those of the matrix."
+            + (f". To leave their cells out: adata = adata[adata.obs[{unit_key!r}].astype("
+               "str).isin(labels)].copy(), labels being the matrix's"
+               if connectivity.labels is not None and (rows >= 0).any() else "") + "."
         )
     # keep the used units in the matrix's own order
     used = np.sort(rows)

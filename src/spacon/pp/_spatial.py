@@ -129,6 +129,8 @@ def spatial_graph(
         order = None
     else:
         codes, order = section_codes(adata, section_key, section_order)
+        if z_radius is None:
+            _warn_if_a_stack(coords, codes, section_key)
         rows, cols = _stacked_neighbors(coords[:, :2], codes, order, radius, n_neighbors,
                                         z_radius or None)  # None, 0: separate samples
 
@@ -167,6 +169,21 @@ def spatial_graph(
     for k in [k for k, v in params.items() if v is None]:
         del params[k]
     return adata if copy else None
+
+
+def _warn_if_a_stack(coords: np.ndarray, codes: np.ndarray, section_key: str) -> None:
+    """Sections at different depths (3-D coordinates, z differing between sections) look like
+    a stack of serial sections; without ``z_radius`` they are not linked: say so.
+    """
+    if coords.shape[1] < 3 or codes.max(initial=0) < 1:
+        return
+    depth = np.bincount(codes, weights=coords[:, 2]) / np.maximum(np.bincount(codes), 1)
+    if len(np.unique(depth[np.bincount(codes) > 0])) > 1:
+        warnings.warn(
+            f"the sections of obs[{section_key!r}] lie at different depths (z) but are not "
+            "linked: give z_radius= (e.g. the radius, or the in-plane spacing of cells) to "
+            "link adjacent sections of a stack, or z_radius=0 to keep them separate samples.",
+            SpaconWarning, stacklevel=3)
 
 
 def _stacked_neighbors(plane, codes, order, radius, n_neighbors, z_radius):
