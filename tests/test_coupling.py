@@ -93,6 +93,11 @@ def test_r_and_per_domain_rows_match_direct_computation(method):
         assert rows.loc[m, "n_pairs"] == touch.sum()
         assert rows.loc[m, "r"] == pytest.approx(corr(co[touch], w[touch]), abs=1e-9)
     assert rows["p_spatial"].isna().all()
+    # groups in their categorical order (domains 0, 1, ..., 10, not sorted as text)
+    names = [str(k) for k in range(12)]
+    adata.obs["domain"] = pd.Categorical(np.array(names)[np.arange(n) % 12], categories=names)
+    table = spacon.tl.coupling(adata, conn, groupby="domain", method=method, n_perm=0)
+    assert list(table["scope"]) == ["all", *names]
 
 
 def test_distance_alone_is_not_called_coupling():

@@ -250,9 +250,13 @@ def coupling(
 
     scopes = [("all", np.ones(len(i), dtype=bool), n)]
     if groupby is not None:
-        table = pd.crosstab(cell_unit, adata.obs[groupby].astype(str).to_numpy())
+        column = adata.obs[groupby]
+        table = pd.crosstab(cell_unit, column.astype(str).to_numpy())
         group = table.columns.to_numpy()[table.to_numpy().argmax(axis=1)]
-        for g in table.columns:
+        # rows in the column's own order (domains 0, 1, 2, ..., 10, not as text: 0, 1, 10, ...)
+        order = ([str(c) for c in column.cat.categories if str(c) in table.columns]
+                 if isinstance(column.dtype, pd.CategoricalDtype) else list(table.columns))
+        for g in order:
             members = group == g
             scopes.append((str(g), members[i] | members[j], int(members.sum())))
 
