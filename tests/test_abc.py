@@ -425,3 +425,24 @@ def test_mirroring_a_bilateral_voxel_model_is_refused(abc, voxel_dir):
         spacon.pp.assign_units(adata, bilateral, hemisphere="mirror")
     spacon.pp.assign_units(adata, bilateral)
     assert adata.obs["unit"].notna().all() and "unit_side" not in adata.obs
+
+
+def test_abc_files_as_downloads_and_users_leave_them(abc):
+    """Rows repeated by a resumed download in the coordinate files, and region columns saved
+    back into cell_metadata.csv, ended in pandas tracebacks."""
+    root, _ = abc
+    ccf = next(root.rglob("ccf_coordinates.csv"))
+    table = pd.read_csv(ccf)
+    cells = next(root.rglob("cell_metadata.csv"))
+    meta = pd.read_csv(cells)
+    meta["parcellation_division"] = "a user's own"  # a joined table saved back
+    meta.to_csv(cells, index=False)
+    adata = spacon.datasets.read_abc_merfish(root)  # the file's regions win
+    assert "a user's own" not in set(adata.obs["parcellation_division"])
+    rec = ccf.with_name("reconstructed_coordinates.csv")
+    for path in (ccf, rec):
+        pd.concat([table, table.iloc[:3]]).to_csv(path, index=False)
+        with pytest.raises(SpaconInputError, match=rf"{path.name} lists 3 cell_label\(s\) more "
+                                                   r"than once \(e\.g\. .*download"):
+            spacon.datasets.read_abc_merfish(root)
+        table.to_csv(path, index=False)

@@ -11,6 +11,7 @@ import errno
 import hashlib
 import re
 import warnings
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -87,6 +88,8 @@ DATA_CASES = [
      "no cell has a spatial neighbour within --radius 1e-06"),
     ("connectivity-and-no-connectivity", None, None, ["--no-connectivity"], "contradict"),
     ("alpha-out-of-range", None, None, ["--alpha", "2"], r"\[0, 1\]"),
+    ("alphas-sharing-a-column", None, None, ["--alpha", "0.1", "0.1000001", "0.4"],
+     r"differ only beyond six significant digits .*spacon_domain_alpha0\.1"),
     ("zero-domains", None, None, ["--n-domains", "0"], "--n-domains must be >= 1"),
     ("more-domains-than-cells", None, None, ["--n-domains", "99999"],
      r"--n-domains 99999 is more than the \d+ cells"),
@@ -150,7 +153,8 @@ def test_bad_input_gives_one_clear_error(case, sim_inputs, tmp_path, capsys):
     assert _hashes(inputs) == before
 
 
-OUTPUT_CASES = ["out-is-a-file", "out-not-empty", "out-not-writable", "disk-full"]
+OUTPUT_CASES = ["out-is-a-file", "out-not-empty", "out-not-writable", "disk-full",
+                "disk-full-at-the-checkpoint"]
 
 
 @pytest.mark.parametrize("case", OUTPUT_CASES)
@@ -172,7 +176,7 @@ def test_output_problems(case, sim_inputs, tmp_path, capsys, monkeypatch):
         out.mkdir()
         out.chmod(0o500)
         code, message = 2, "cannot write"
-    else:
+    elif case == "disk-full":
         def full_disk(self, path, *a, **k):
             with open(path, "wb") as f:
                 f.write(b"partial")
@@ -180,12 +184,23 @@ def test_output_problems(case, sim_inputs, tmp_path, capsys, monkeypatch):
 
         monkeypatch.setattr(ad.AnnData, "write_h5ad", full_disk)
         code, message = 1, "No space left on device"
+    if case == "disk-full-at-the-checkpoint":  # torch's writer raises RuntimeError: a traceback
+        import torch
+
+        def torch_full(obj, path, *a, **k):
+            Path(path).write_bytes(b"partial")
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos")
+
+        monkeypatch.setattr(torch, "save", torch_full)
+        code, message = 1, "the checkpoint could not be written"
     assert main(args) == code
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     if out.is_dir():
         assert not (out / "result.h5ad").exists()
         assert not [p for p in out.iterdir() if p.name.startswith(".result.h5ad")]
+        if case == "disk-full-at-the-checkpoint":  # nor a partial checkpoint
+            assert not [p for p in out.iterdir() if "checkpoint" in p.name]
 
 
 def test_checkpoint_with_other_genes(sim_inputs, tmp_path):

@@ -206,6 +206,9 @@ def test_refine_majority_vote_by_hand():
     spacon.tl.refine(adata, k=3, key="read_back")
     refined = adata.obs["read_back_refined"]
     assert refined.isna().sum() == 1 and set(refined.dropna().astype(float)) == {0.0, 1.0}
+    adata.obs["none"] = pd.Categorical([None] * 6, categories=["a"])  # was numpy's argmax error
+    with pytest.raises(SpaconInputError, match=r"obs\['none'\] has no label at all"):
+        spacon.tl.refine(adata, k=3, key="none")
 
 
 def test_refine_within_sections():

@@ -576,6 +576,13 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     for a in config.alpha:
         if not 0 <= a <= 1:
             raise SpaconInputError(f"--alpha values must be in [0, 1], got {a:g}.")
+    named = [_keys.domain_for_alpha(a) for a in config.alpha]  # obs columns, by alpha:g
+    alike = sorted({n for n in named if named.count(n) > 1})
+    if alike and len(set(config.alpha)) > len(set(named)):
+        raise SpaconInputError(
+            f"--alpha {' '.join(repr(a) for a in config.alpha)}: some differ only beyond six "
+            f"significant digits and would share one column ({', '.join(alike)}); give "
+            "alphas that differ within six digits.")
     if config.no_connectivity and any(a > 0 for a in config.alpha):
         raise SpaconInputError(
             f"--alpha {' '.join(f'{a:g}' for a in config.alpha)} mixes in the connectivity "

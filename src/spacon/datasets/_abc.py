@@ -98,7 +98,8 @@ def read_abc_merfish(
     adata.obsm[_keys.SPATIAL] = ccf[:, [2, 1, 0]].astype(np.float32)
     if "reconstructed" in files:
         rec = pd.read_csv(files["reconstructed"], dtype={"cell_label": str}, index_col="cell_label")
-        rec = rec.reindex(adata.obs_names)[["x", "y", "z"]].to_numpy(np.float64) * MM
+        rec = _unique_cells(rec, files["reconstructed"]).reindex(adata.obs_names)
+        rec = rec[["x", "y", "z"]].to_numpy(np.float64) * MM
         adata.obsm[_keys.RECONSTRUCTED_COORDS] = rec.astype(np.float32)
     adata.obs[_keys.SECTION] = _ordered_sections(adata.obs["brain_section_label"], ccf[:, 0])
     adata.uns["abc_merfish"] = {
@@ -176,8 +177,7 @@ def _cell_table(files: dict[str, Path], sections) -> pd.DataFrame:
     cells = cells.set_index("cell_label").rename(
         columns={"x": "x_section", "y": "y_section", "z": "z_section"}
     )
-    if cells.index.duplicated().any():
-        raise SpaconInputError(f"{files['cells'].name} lists some cell_label twice.")
+    cells = _unique_cells(cells, files["cells"])
     if sections is not None:
         wanted = pd.Index([str(s) for s in sections])
         unknown = wanted.difference(cells["brain_section_label"].astype(str).unique())
@@ -185,13 +185,29 @@ def _cell_table(files: dict[str, Path], sections) -> pd.DataFrame:
             raise SpaconInputError(f"unknown brain_section_label(s): {', '.join(unknown[:5])}.")
         cells = cells[cells["brain_section_label"].astype(str).isin(wanted)]
     ccf = _read_csv(files["ccf"], {"cell_label", "x", "y", "z", "parcellation_index"})
-    ccf = ccf.set_index("cell_label")[["x", "y", "z", "parcellation_index"]]
+    ccf = _unique_cells(ccf.set_index("cell_label"), files["ccf"])
+    ccf = ccf[["x", "y", "z", "parcellation_index"]]
     ccf = ccf.rename(columns={"x": "x_ccf", "y": "y_ccf", "z": "z_ccf"})
     cells = cells.drop(columns=[c for c in ccf.columns if c in cells.columns]).join(ccf)
     return _join_regions(cells, files["regions"])
 
 
+def _unique_cells(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``table`` (indexed by cell_label), refused where it lists a cell twice: rows repeated by
+    a resumed or concatenated download.
+    """
+    twice = table.index[table.index.duplicated()]
+    if len(twice):
+        raise SpaconInputError(
+            f"{path.name} lists {len(set(twice))} cell_label(s) more than once (e.g. "
+            f"{twice[0]}): an interrupted or concatenated download? Download it again.")
+    return table
+
+
 def _join_regions(cells: pd.DataFrame, path: Path) -> pd.DataFrame:
+    # region columns of the user's own (a joined table saved back) give way to the file's
+    cells = cells.drop(columns=[c for c in cells.columns if str(c).startswith("parcellation_")
+                                and c != "parcellation_index"])
     if path.name == Path(PARCELLATION_VIEW).name:
         table = _read_csv(path, {"cell_label", "parcellation_division"})
         keep = [f"parcellation_{level}" for level in LEVELS if f"parcellation_{level}" in table]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
 import threading
 from collections.abc import Iterator
@@ -23,8 +24,12 @@ def save_checkpoint(path: Path, module, optimizer, progress: dict) -> None:
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         **progress,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except RuntimeError as err:  # torch's writer says a failed write so (e.g. a full disk)
+        raise OSError(errno.EIO, f"the checkpoint could not be written ({err}); is the disk "
+                      "full?", str(path)) from err
 
 
 # the training parameters that only sampled training uses

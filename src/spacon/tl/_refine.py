@@ -54,6 +54,9 @@ def refine(
     """
     adata = writable(adata, copy, "spacon.tl.refine")
     labels = pd.Categorical(labels_column(adata, key, "labels to refine"))
+    if (labels.codes < 0).all():
+        raise SpaconInputError(f"adata.obs[{key!r}] has no label at all (every cell is NaN): "
+                               "nothing to refine.")
     k = whole_number("k", k)
     if k >= adata.n_obs:
         raise SpaconInputError(f"k={k} neighbours would vote over every one of the "
