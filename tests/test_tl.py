@@ -239,6 +239,9 @@ def test_score_permutation_invariant_and_errors():
     assert score([0, 0, 1, 1], [0, 1, 0, 1])["ari"] < 0
     with pytest.raises(SpaconInputError, match="differ in length"):
         score([0, 1], [0])
+    with pytest.raises(SpaconInputError, match=r"predicted labels must be one per cell \(1-D\), "
+                                               r"got shape \(2, 1\)"):
+        score([0, 1], np.array([[0], [1]]))  # was pandas' "ValueError: 2"
     # unlabelled cells are left out, not scored as a class "nan"
     truth = pd.Categorical(["a", "a", "b", None, None, "b"])
     assert score(truth, [0, 0, 1, 0, 1, 1]) == score(["a", "a", "b", "b"], [0, 0, 1, 1])

@@ -236,13 +236,15 @@ def _all_labelled(cells: pd.DataFrame, path: Path, key: str) -> pd.DataFrame:
 
 
 def _registered(cells: pd.DataFrame, drop: bool, name: str):
-    ok = cells[["x_ccf", "y_ccf", "z_ccf"]].notna().all(axis=1).to_numpy()
+    # NaN or infinite: not placed in the atlas
+    xyz = cells[["x_ccf", "y_ccf", "z_ccf"]].apply(pd.to_numeric, errors="coerce")
+    ok = np.isfinite(xyz.to_numpy(np.float64)).all(axis=1)
     n_bad = int((~ok).sum())
     if ok.sum() == 0:
         raise SpaconInputError(f"no cell has CCF coordinates in {name}; nothing to place.")
     if n_bad and not drop:
         raise SpaconInputError(
-            f"{n_bad} of {len(cells)} cells have no CCF coordinates in {name} (e.g. "
+            f"{n_bad} of {len(cells)} cells have no (finite) CCF coordinates in {name} (e.g. "
             f"{cells.index[~ok][0]!r}); drop them with drop_unregistered=True, unless {name} "
             "was cut short by an interrupted download (then download it again)."
         )

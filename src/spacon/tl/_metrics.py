@@ -43,6 +43,10 @@ def score(truth, predicted, *, _stacklevel: int = 2) -> dict:
     def missing(labels):
         return pd.isna(pd.Series(np.asarray(labels, dtype=object))).to_numpy()
 
+    for name, labels in (("true", truth), ("predicted", predicted)):
+        if np.ndim(labels) != 1:
+            raise SpaconInputError(f"the {name} labels must be one per cell (1-D), got shape "
+                                   f"{np.shape(labels)}.")
     truth_missing, predicted_missing = missing(truth), missing(predicted)
     truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
     if truth.shape != predicted.shape:
