@@ -98,8 +98,8 @@ def test_parcellation_view_is_used_when_present(abc):
 def test_abc_missing_file_and_unregistered_cells(tmp_path):
     root = tmp_path / "abc"
     write_abc(root, unregistered=5)
-    with pytest.raises(SpaconInputError, match=r"5 of 300 cells have no \(finite\) CCF "
-                                               r"coordinates"):
+    with pytest.raises(SpaconInputError, match=r"5 of 300 cells have no CCF coordinates "
+                                               r"\(NaN or infinite\)"):
         spacon.datasets.read_abc_merfish(root)
     adata = spacon.datasets.read_abc_merfish(root, drop_unregistered=True)
     assert adata.n_obs == 295 and adata.uns["abc_merfish"]["unregistered_cells_dropped"] == 5

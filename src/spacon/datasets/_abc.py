@@ -244,7 +244,7 @@ def _registered(cells: pd.DataFrame, drop: bool, name: str):
         raise SpaconInputError(f"no cell has CCF coordinates in {name}; nothing to place.")
     if n_bad and not drop:
         raise SpaconInputError(
-            f"{n_bad} of {len(cells)} cells have no (finite) CCF coordinates in {name} (e.g. "
+            f"{n_bad} of {len(cells)} cells have no CCF coordinates (NaN or infinite) in {name} (e.g. "
             f"{cells.index[~ok][0]!r}); drop them with drop_unregistered=True, unless {name} "
             "was cut short by an interrupted download (then download it again)."
         )
