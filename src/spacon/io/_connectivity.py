@@ -37,6 +37,8 @@ class Connectivity:
     matrix: sp.csr_matrix
     labels: np.ndarray | None = None
     source: str | None = field(default=None, compare=False)
+    # whether matching it by position was said already (a run matches one matrix twice)
+    said_by_position: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self):
         self.matrix = check_connectivity_matrix(self.matrix)
@@ -175,9 +177,9 @@ def cell_rows(obs_names, connectivity, stacklevel: int = 3) -> np.ndarray:
         raise SpaconInputError(
             f"cell-level connectivity is {connectivity.n} x {connectivity.n} but adata has "
             f"{n} cells; pass unit_key= if the matrix is between units.")
-    if (connectivity.source is not None and not getattr(connectivity, "_said", False)
+    if (connectivity.source is not None and not connectivity.said_by_position
             and list(label_strings(obs_names)) != [str(i) for i in range(n)]):
-        connectivity._said = True  # once per matrix read (a run matches it twice)
+        connectivity.said_by_position = True
         warnings.warn(
             f"{connectivity.source} has no labels: its rows and columns are taken to be the "
             f"{n} cells in adata's order (row 0 = {str(obs_names[0])!r}, ...). If it is in "
