@@ -180,6 +180,19 @@ def test_umap_loss_and_divergence(result):
         spacon.pl.loss(ad.AnnData(np.zeros((2, 1), dtype=np.float32)))
 
 
+def test_section_divergence_of_a_whole_brain_stays_a_readable_size():
+    # 400 sections: a bar per pair, but the figure stops widening and labels every 7th pair
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(np.zeros((4000, 1), dtype=np.float32))
+    adata.obs["section"] = np.repeat(np.arange(400), 10)
+    adata.obs["spacon_domain"] = pd.Categorical(rng.integers(0, 3, 4000).astype(str))
+    fig = spacon.pl.section_divergence(adata)
+    assert len(fig.axes[0].patches) == 399
+    assert fig.get_size_inches()[0] <= 17
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[:2] == ["0-1", "7-8"] and len(labels) == 57
+
+
 def test_a_section_column_named_and_missing_is_refused(result):
     # the default 'section' may be absent; a misspelt sample column drew every sample overlaid
     for draw in (spacon.pl.domains, spacon.pl.stack3d):

@@ -566,11 +566,15 @@ def section_divergence(adata, *, key: str = _keys.DOMAIN, section_key: str = "se
 
     table = compute(adata, key=key, section_key=section_key, section_order=section_order)
     own = ax is None
-    fig, ax = figure_and_axes(ax, (max(4, 0.25 * len(table) + 2), 3.5))
+    # a bar per pair; past 60 pairs (a whole brain's sections) the figure stops widening and
+    # every step-th pair is labelled
+    fig, ax = figure_and_axes(ax, (min(max(4, 0.25 * len(table) + 2), 17), 3.5))
     ax.bar(np.arange(len(table)), table["js_divergence"], color="#4c72b0")
-    ax.set_xticks(np.arange(len(table)))
-    ax.set_xticklabels([f"{a}-{b}" for a, b in zip(table["section"], table["next_section"])],
-                       rotation=90, fontsize="x-small")
+    step = max(1, -(-len(table) // 60))
+    ticks = np.arange(0, len(table), step)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{table['section'].iloc[i]}-{table['next_section'].iloc[i]}"
+                        for i in ticks], rotation=90, fontsize="x-small")
     ax.set_ylim(0, 1)
     ax.set_ylabel("JS divergence")
     ax.set_title("domain composition change between adjacent sections", fontsize="small")
