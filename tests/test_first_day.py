@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 import spacon
-from spacon import SpaconWarning
+from spacon import SpaconInputError, SpaconWarning
 from spacon.cli import main
 from spacon.io import Connectivity
 
@@ -968,3 +968,16 @@ def test_units_named_by_hemisphere_against_a_one_sided_matrix():
     with pytest.raises(spacon.SpaconInputError, match=r"the matrix's labels carry a hemisphere's "
                                                       r"mark these do not \(e\.g\. 'MOp_L'\)"):
         spacon.pp.connectome_graph(adata, sided, unit_key="region")
+
+
+def test_an_earlier_demo_with_its_marker_table_is_recognised(tmp_path):
+    from spacon._demo import check_demo_output
+
+    for name in ("result.h5ad", "domains.csv", "markers.csv", "demo_scores.json"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "synthetic_brain.h5ad").write_text("x")
+    check_demo_output(tmp_path, overwrite=False)  # every file is one a demo writes
+    (tmp_path / "notes.md").write_text("mine")
+    with pytest.raises(SpaconInputError, match="not an earlier demo's"):
+        check_demo_output(tmp_path, overwrite=False)

@@ -134,3 +134,50 @@ def test_markers_of_many_genes_stay_in_bounded_memory():
     dense_table = spacon.tl.marker_genes(dense, "d", max_cells=100, n_genes=5)
     pd.testing.assert_frame_equal(dense_table, adata.uns["spacon_markers"]["d"], rtol=1e-9)
     np.testing.assert_allclose(dense.obs["d_metagene_1"], adata.obs["d_metagene_1"], rtol=1e-9)
+
+
+def test_run_and_domains_write_the_markers_of_their_own_domains(sim_inputs, tmp_path):
+    import anndata as ad
+
+    from spacon.cli import main
+
+    out = tmp_path / "res"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--section-key", "section", "--radius", "700", "--z-radius", "700",
+                 "--n-domains", "6", "--markers", "4", "--figures", "none", "--quiet",
+                 "--out", str(out)]) == 0
+    markers = pd.read_csv(out / "markers.csv", dtype={"domain": str})
+    assert list(markers.columns) == ["alpha", "domain", "rank", "gene", "coefficient"]
+    result = ad.read_h5ad(out / "result.h5ad")
+    domains = result.obs["spacon_domain_alpha0"].astype(str)
+    assert set(markers["domain"]) == set(domains) and (markers.groupby("domain").size() <= 4).all()
+    assert not [c for c in result.obs if "metagene" in str(c)]  # the table, not 6 columns
+    assert "Marker genes" in (out / "report.html").read_text()
+    # the table tl.marker_genes gives on the result's domains (whose genes are right: above)
+    direct = spacon.tl.marker_genes(result, "spacon_domain_alpha0", n_genes=4, metagenes=False)
+    pd.testing.assert_frame_equal(markers.drop(columns="alpha"), direct.astype({"domain": str}),
+                                  check_dtype=False)
+    # domains called again: their own markers, or none with --markers 0 (the stale file goes)
+    again = tmp_path / "again"
+    assert main(["domains", "--result", str(out), "--n-domains", "3", "--figures", "none",
+                 "--out", str(again)]) == 0
+    assert set(pd.read_csv(again / "markers.csv", dtype={"domain": str})["domain"]) == set(
+        pd.read_csv(again / "domains.csv", dtype={"domain_alpha0": str})["domain_alpha0"])
+    assert main(["domains", "--result", str(out), "--markers", "0", "--figures", "none",
+                 "--out", str(out), "--overwrite"]) == 0
+    assert not (out / "markers.csv").exists()
+    assert "spacon_markers" not in ad.read_h5ad(out / "result.h5ad").uns
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--radius", "700", "--markers", "-1", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_markers_without_metagenes_leave_none_behind(brain):
+    adata, _ = brain
+    spacon.pp.normalize(adata)
+    spacon.tl.marker_genes(adata, "region", n_genes=3)
+    assert any(str(c).startswith("region_metagene_") for c in adata.obs)
+    table = spacon.tl.marker_genes(adata, "region", n_genes=3, metagenes=False)
+    assert not any(str(c).startswith("region_metagene_") for c in adata.obs)
+    assert table.equals(adata.uns["spacon_markers"]["region"]) and len(table)
+    with pytest.raises(SpaconInputError, match="metagenes must be True or False"):
+        spacon.tl.marker_genes(adata, "region", metagenes="no")

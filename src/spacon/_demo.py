@@ -33,8 +33,8 @@ def demo(out: str | Path = "spacon_demo", *, seed: int = 0, epochs: int | None =
 
 
 # what a demo writes in its folder: anything else there is not an earlier demo's
-DEMO_FILES = {"input", "result.h5ad", "domains.csv", "summary.json", "report.html", "figures",
-              "model", "demo_scores.json", "checkpoint.pt"}
+DEMO_FILES = {"input", "result.h5ad", "domains.csv", "markers.csv", "summary.json", "report.html",
+              "figures", "model", "demo_scores.json", "checkpoint.pt"}
 
 
 def check_demo_output(out: str | Path, overwrite: bool) -> None:
@@ -107,5 +107,6 @@ def _demo(out, seed, epochs, progress, threads) -> dict:
         if selection is not None:
             print(f"alpha {alpha}: {selection['reason']}")
     print(f"\nreport (open in a browser): {out}/report.html\nfigures: {out}/figures/  result: "
-          f"{out}/result.h5ad  scores: {out}/demo_scores.json  input: {out}/input/")
+          f"{out}/result.h5ad  marker genes: {out}/markers.csv  scores: {out}/demo_scores.json"
+          f"  input: {out}/input/")
     return rows

@@ -13,6 +13,7 @@ from . import _keys
 from ._errors import SpaconInputError, SpaconWarning
 from ._pipeline import (
     DOMAINS_CSV,
+    MARKERS_CSV,
     RunConfig,
     call_domains,
     check_inputs_not_outputs,
@@ -25,6 +26,7 @@ from ._pipeline import (
     prepare_output,
     read_input,
     remove_other_results,
+    write_marker_table,
 )
 from .model._data import check_genes, normalize_as_trained
 from .pp._normalize import looks_like_counts
@@ -58,7 +60,7 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
             "without --connectivity new tissue is embedded by the spatial encoder alone: use "
             "--alpha 0 (or give its connectivity).")
     config = checked(config.updated({"no_connectivity": config.connectivity is None}))
-    check_inputs_not_outputs(config, ("result.h5ad", DOMAINS_CSV))
+    check_inputs_not_outputs(config, ("result.h5ad", DOMAINS_CSV, MARKERS_CSV))
     check_out_is_not_the_model(config, model_dir)
     out = prepare_output(config.out, config.overwrite)
     adata = read_input(config.adata, config.layer)
@@ -82,7 +84,10 @@ def embed_new_tissue(config: RunConfig, model_dir: str | Path):
     domains = call_domains(adata, config)
     write_h5ad(adata, out / "result.h5ad")
     write_text(domain_table(adata, config, domains).to_csv(), out / DOMAINS_CSV)
-    remove_other_results(out, ("result.h5ad", DOMAINS_CSV))
+    written = ("result.h5ad", DOMAINS_CSV)
+    if write_marker_table(adata, config, out):
+        written += (MARKERS_CSV,)
+    remove_other_results(out, written)
     return adata, domains
 
 

@@ -69,6 +69,7 @@ class RunConfig:
     resolution: float | None = None
     n_domains: list[int] | None = None
     refine: int | None = None
+    markers: int = 10  # marker genes per domain at each alpha (tl.marker_genes); 0: none
     epochs: int | None = None
     mode: str = "auto"
     batch_size: int = 64
@@ -215,6 +216,7 @@ def _coerce(name, value, default, annotation, source):
 
 CHECKPOINT = "checkpoint.pt"
 DOMAINS_CSV = "domains.csv"
+MARKERS_CSV = "markers.csv"
 REPORT = "report.html"
 # none; basic: each kind of figure once (domain maps at every alpha); all: every figure at every alpha
 FIGURE_LEVELS = ("none", "basic", "all")
@@ -600,6 +602,8 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     if config.n_domains is not None and any(k < 1 for k in config.n_domains):
         raise SpaconInputError(f"--n-domains must be >= 1, got "
                                f"{' '.join(str(k) for k in config.n_domains)}.")
+    if config.markers < 0:
+        raise SpaconInputError(f"--markers must be >= 0 (0: none), got {config.markers}.")
     if config.refine is not None and config.refine < 1:
         raise SpaconInputError(f"--refine K takes the majority of K >= 1 spatial neighbours, "
                                f"got {config.refine}.")
@@ -644,7 +648,7 @@ def _prepared_output(config: RunConfig, group, main_rank: bool, world_size: int)
     if main_rank:
         try:
             check_inputs_not_outputs(
-                config, ("result.h5ad", DOMAINS_CSV, REPORT, "summary.json",
+                config, ("result.h5ad", DOMAINS_CSV, MARKERS_CSV, REPORT, "summary.json",
                          *checkpoint_files(world_size)), ("figures", "model"))
             out = prepare_output(config.out, config.overwrite, config.resume, world_size)
         except SpaconInputError as err:
@@ -799,11 +803,54 @@ def call_domains(adata, config: RunConfig) -> dict:
     if colours is not None:  # the same domains, the same colours (in scanpy's plots too)
         adata.uns[f"{_keys.DOMAIN}_colors"] = list(colours)
     tl.fuse(adata, config.alpha[0])  # obsm['X_spacon'] and uns['spacon_fuse'] agree on alpha
+    domain_markers(adata, config)
     # cells without a true label (NaN: unannotated spots) are left out of the scores
     unscored = 0 if config.truth is None else int(adata.obs[config.truth].isna().sum())
     return {"n_domains": counts, "levels": level_keys, "level_counts": level_counts,
             "truth": scores, "level_truth": level_scores, "alternatives": others,
             "truth_key": config.truth, "unscored": unscored}
+
+
+def domain_markers(adata, config: RunConfig) -> None:
+    """Each alpha's domains' ``--markers`` top marker genes (:func:`spacon.tl.marker_genes`,
+    without metagene columns) in ``uns['spacon_markers']``, which then holds these calls' alone.
+    """
+    from . import tl
+
+    adata.uns.pop(_keys.MARKERS, None)  # an earlier run's or call's: other domains
+    if not config.markers:
+        return
+    with counts_warned_once():  # the run said so when it read the data
+        for alpha in config.alpha:
+            key = _keys.domain_for_alpha(alpha)
+            if adata.obs[key].nunique() > 1:  # one domain: nothing to contrast
+                tl.marker_genes(adata, key, n_genes=config.markers, seed=config.seed,
+                                metagenes=False)
+
+
+def marker_table(adata, config: RunConfig):
+    """The markers of :func:`domain_markers` as one table (``markers.csv``): a row per alpha,
+    domain and rank, with the gene and its PLS coefficient; ``None`` when there are none.
+    """
+    import pandas as pd
+
+    markers = adata.uns.get(_keys.MARKERS, {})
+    tables = [pd.DataFrame(markers[key]).assign(alpha=f"{alpha:g}")
+              for alpha in config.alpha if (key := _keys.domain_for_alpha(alpha)) in markers]
+    if not tables:
+        return None
+    table = pd.concat(tables, ignore_index=True)
+    return table[["alpha", "domain", "rank", "gene", "coefficient"]]
+
+
+def write_marker_table(adata, config: RunConfig, folder: Path) -> bool:
+    """``folder/markers.csv`` from :func:`marker_table`; whether there was one to write."""
+    from .io import write_text
+
+    table = marker_table(adata, config)
+    if table is not None:
+        write_text(table.to_csv(index=False), folder / MARKERS_CSV)
+    return table is not None
 
 
 def domain_table(adata, config: RunConfig, domains: dict):
@@ -853,6 +900,7 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
             model.save(staging / "model")
         write_h5ad(adata, staging / "result.h5ad")
         write_text(domain_table(adata, config, domains).to_csv(), staging / DOMAINS_CSV)
+        markers = write_marker_table(adata, config, staging)
         timer.lap("write")
         summary = {
             **run_record("spacon.run"),
@@ -880,7 +928,8 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
             timer.lap("report")
         write_text(json.dumps(summary, indent=1, default=_jsonable), staging / "summary.json")
         stage.then(lambda: remove_stale_outputs(out, has_model=model is not None,
-                                                figures=figures, report=not config.no_report))
+                                                figures=figures, report=not config.no_report,
+                                                markers=markers))
         # the finished model is in DIR/model/; an earlier run's checkpoints of another number
         # of processes (--overwrite) go too
         stage.then(lambda: [path.unlink(missing_ok=True) for path in checkpoints_in(out)])
@@ -888,16 +937,17 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
 
 
 def remove_stale_outputs(out: Path, *, has_model: bool, figures: list[str],
-                         report: bool) -> None:
+                         report: bool, markers: bool) -> None:
     """Once a run's outputs are written, remove those an earlier run left in ``out``
     (``--overwrite``) that this one did not write: its ``model/`` (a smoothing run trains
     none; ``spacon predict`` would have used it), figures of other alphas or levels, its
-    report. Only spacon's own outputs; nothing else in ``out`` is touched.
+    report and marker table. Only spacon's own outputs; nothing else in ``out`` is touched.
     """
     if not has_model and (out / "model" / "model.pt").is_file():
         shutil.rmtree(out / "model")
-    if not report and (out / REPORT).is_file():
-        (out / REPORT).unlink()
+    for name, written in ((REPORT, report), (MARKERS_CSV, markers)):
+        if not written and (out / name).is_file():
+            (out / name).unlink()
     folder, kept = out / "figures", {Path(f).name for f in figures}
     ours = re.compile(r"(domains|domain_tree|domain_scores|section_divergence|stack3d|umap|loss"
                       r"|truth)(_alpha[0-9.]+)?(_k[0-9]+)?\.png")
@@ -925,7 +975,8 @@ def drop_domain_calls(adata, keep=(), spare=()) -> None:
 
 
 # what spacon run, embed and predict write at the top of --out
-RESULT_FILES = ("result.h5ad", DOMAINS_CSV, "summary.json", REPORT, "predicted_connectivity.npz")
+RESULT_FILES = ("result.h5ad", DOMAINS_CSV, MARKERS_CSV, "summary.json", REPORT,
+                "predicted_connectivity.npz")
 
 
 def remove_other_results(out: Path, written: tuple[str, ...]) -> None:
@@ -937,7 +988,8 @@ def remove_other_results(out: Path, written: tuple[str, ...]) -> None:
     for name in RESULT_FILES:
         if name not in written and (out / name).is_file():
             (out / name).unlink()
-    remove_stale_outputs(out, has_model=True, figures=[], report=False)
+    remove_stale_outputs(out, has_model=True, figures=[], report=False,
+                         markers=MARKERS_CSV in written)
 
 
 def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:

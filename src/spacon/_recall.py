@@ -22,6 +22,7 @@ from ._pipeline import (
     read_input,
     remove_stale_outputs,
     run_record,
+    write_marker_table,
 )
 from .io._staged import staged_outputs
 
@@ -85,6 +86,7 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
             figures.append("figures/loss.png")
         write_h5ad(adata, staging / "result.h5ad")
         write_text(domain_table(adata, config, domains).to_csv(), staging / DOMAINS_CSV)
+        markers = write_marker_table(adata, config, staging)
         summary.pop("baselines", None)  # the run's domains beside baselines: not these
         summary.update(  # this call's command; the run's, which trained the model, kept
             training_command=summary.get("command"), **run_record(),
@@ -94,7 +96,8 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
             domain_alternatives=domains["alternatives"], figures=figures)
         summary.setdefault("parameters", {}).update(
             alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
-            resolution=config.resolution, refine=config.refine, truth=config.truth,
+            resolution=config.resolution, refine=config.refine, markers=config.markers,
+            truth=config.truth,
             figures=config.figures, no_report=config.no_report)
         add_truth_scores(summary, config, domains)
         if not config.no_report:
@@ -104,7 +107,7 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
         write_text(json.dumps(summary, indent=1, default=str), staging / "summary.json")
         # the run's figures of other alphas or domains (--out its folder) would contradict these
         stage.then(lambda: remove_stale_outputs(out, has_model=True, figures=figures,
-                                                report=not config.no_report))
+                                                report=not config.no_report, markers=markers))
     return adata, domains
 
 

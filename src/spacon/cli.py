@@ -141,6 +141,7 @@ def _run(args) -> int:
         return 0
     used = summary["parameters"]
     written = ["result.h5ad", "domains.csv", "summary.json"]
+    written += ["markers.csv"] if (Path(config.out) / "markers.csv").is_file() else []
     written += [] if used["encoder"] == "smoothing" else ["model/"]
     written += ["figures/"] if summary["figures"] else []
     written += [] if used["no_report"] else ["report.html"]
@@ -354,6 +355,10 @@ def _add_domain_options(parser, truth_kept: str = "printed, and kept in summary.
                       "level of the domain tree, spacon_domain_alpha<A>_k<K>, next to the "
                       "automatically chosen number in spacon_domain_alpha<A>")
     dom.add_argument("--refine", type=int, help="refine by the majority of K spatial neighbours")
+    dom.add_argument("--markers", type=int,
+                     help="marker genes per domain at each alpha (10; 0: none): partial least "
+                     "squares of expression on each domain's membership (tl.marker_genes), "
+                     "written to markers.csv, uns['spacon_markers'] and the report")
     dom.add_argument("--truth", help="obs column of known labels: domains are scored against "
                      f"it ({truth_kept}; spacon run also draws it)")
 
@@ -475,6 +480,7 @@ def _domains_from(args, command, source: str, also=()) -> int:
     with no_empty_output_on_error(config.out):
         _, domains = command(config, getattr(args, source))
     written = ["result.h5ad", "domains.csv",
+               *(["markers.csv"] if (Path(config.out) / "markers.csv").is_file() else []),
                *(f for f in also if not (f == "report.html" and config.no_report)
                  and not (f == "figures/" and config.figures == "none"))]
     print(f"wrote {', '.join(f'{config.out}/{name}' for name in written)}")

@@ -117,7 +117,8 @@ def _truth_table(record: dict) -> str:
 
 def _marker_tables(markers: dict) -> str:
     if not markers:
-        return "<p class='note'>none in this result (run spacon.tl.marker_genes).</p>"
+        return ("<p class='note'>none in this result (spacon run and spacon domains find "
+                "them unless given --markers 0; in Python, spacon.tl.marker_genes).</p>")
     return "".join(f"<h3>{html.escape(key)}</h3>" + _table(sorted(by_domain.items()),
                                                           ["domain", "top marker genes"])
                    for key, by_domain in markers.items())

@@ -32,6 +32,7 @@ def marker_genes(
     layer: str | None = None,
     max_cells: int = 50_000,
     seed: int = 0,
+    metagenes: bool = True,
 ) -> pd.DataFrame:
     """Genes that mark each domain: partial least squares of expression on membership.
 
@@ -61,6 +62,9 @@ def marker_genes(
         fewer than the domains); scores are written for all cells.
     seed
         Seed of that subset.
+    metagenes
+        Write each domain's metagene score to ``obs`` (``False``: the table alone; earlier
+        metagene columns of ``key`` are removed, as they describe another call).
 
     Returns
     -------
@@ -68,6 +72,8 @@ def marker_genes(
     ``uns['spacon_markers'][key]``.
     """
     check_anndata(adata, "spacon.tl.marker_genes")
+    if not isinstance(metagenes, (bool, np.bool_)):
+        raise SpaconInputError(f"metagenes must be True or False, got {metagenes!r}.")
     from sklearn.cross_decomposition import PLSRegression
 
     n_genes, n_components, max_cells = (whole_number("n_genes", n_genes),
@@ -112,12 +118,13 @@ def marker_genes(
         top = np.argsort(-coef)[:n_genes]
         top = top[coef[top] > 0]
         weights = coef[top] / coef[top].sum() if len(top) else coef[top]
-        adata.obs[f"{key}_metagene_{domain}"] = _metagene(x, top, weights, mean, sd)
+        if metagenes:
+            adata.obs[f"{key}_metagene_{domain}"] = _metagene(x, top, weights, mean, sd)
         rows += [{"domain": domain, "rank": r + 1, "gene": str(genes[g]), "coefficient": float(coef[g])}
                  for r, g in enumerate(top)]
     # this table replaces the last one of ``key``: metagene scores of domains it leaves out
     # go too, so that obs and uns describe the same call
-    kept = {f"{key}_metagene_{d}" for d in chosen}
+    kept = {f"{key}_metagene_{d}" for d in chosen} if metagenes else set()
     stale = [c for c in adata.obs.columns
              if str(c).startswith(f"{key}_metagene_") and c not in kept]
     if stale:
