@@ -84,7 +84,12 @@ def synaptome(root: Path, n_perm: int, seed: int) -> dict:
     table = pd.read_csv(base / "region_mapping_sc.csv")
     has = table["synaptome_idx"].astype(str) != "[]"
     dens = np.load(base / "synaptome_sc137.npz")["synden"]
-    names = table.loc[has, "sc213_acr"].astype(str).to_numpy()
+    # the file's rows follow the regions sorted by the Allen ontology, not the table's
+    # alphabetical order (hansen_synaptome's code/scpt_sc.py indexes its SC by
+    # region_mapping[has].sort_values('ontology') beside these rows); until 30 Nov this script
+    # took the table's order, pairing each region with another's densities
+    names = (table.loc[has].sort_values("ontology", kind="stable")["sc213_acr"]
+             .astype(str).to_numpy())
     if len(names) != len(dens):
         raise SystemExit(f"synaptome: {len(names)} mapped regions but {len(dens)} density rows")
     adata = ad.AnnData(dens.astype(np.float32),
