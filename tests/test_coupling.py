@@ -320,3 +320,24 @@ def test_cells_are_not_units(monkeypatch):
     monkeypatch.setattr(spacon.tl._coupling, "MAX_UNITS", 10)
     with pytest.raises(SpaconInputError, match="pool cells into regions"):
         spacon.tl.coupling(adata, conn)
+
+
+def test_evaluate_never_writes_over_its_input(sim_inputs, tmp_path, capsys):
+    import shutil
+
+    from spacon.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(sim_inputs / "connectome.npz", out / "coupling.csv")  # named like the output
+    before = (out / "coupling.csv").read_bytes()
+    assert main(["evaluate", "coupling", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+                 "--connectivity", str(out / "coupling.csv"), "--unit-key", "unit",
+                 "--n-perm", "5", "--out", str(out), "--overwrite"]) == 2
+    assert "would be overwritten" in capsys.readouterr().err
+    assert (out / "coupling.csv").read_bytes() == before
+    shutil.copy(sim_inputs / "synthetic_brain.h5ad", out / "metrics.json")
+    assert main(["evaluate", "connectivity", "--adata", str(out / "metrics.json"),
+                 "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+                 "--radius", "700", "--out", str(out), "--overwrite"]) == 2
+    assert "would be overwritten" in capsys.readouterr().err

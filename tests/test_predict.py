@@ -603,3 +603,46 @@ def test_one_held_out_fold_shows_no_spread(monkeypatch, tmp_path, capsys):
         out = capsys.readouterr().out
         assert ("±" in out) == (folds > 1)
         assert ("one held-out fold" in out) == (folds == 1)
+
+
+def test_a_split_unit_in_a_later_fold_is_refused_before_any_training(prepared, monkeypatch):
+    adata, conn = prepared
+    units = adata.obs["unit"].astype(str)
+    first = units == units.iloc[0]
+    adata.obs["fold"] = np.where(first, "b", np.where(np.arange(adata.n_obs) % 2, "a", "c"))
+    adata.obs.loc[first & (np.arange(adata.n_obs) % 3 == 0), "fold"] = "c"  # unit split b/c
+    adata.obs.loc[units.isin(units[adata.obs["fold"] == "a"].unique()), "fold"] = "a"
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking every fold")
+
+    monkeypatch.setattr(_predict, "_spacon_embedding", no_training)
+    with pytest.raises(SpaconInputError, match=r"fold 'b' of adata.obs\['fold'\]: 1 connect"):
+        spacon.tl.predict_connectivity(adata, conn, unit_key="unit", holdout_key="fold",
+                                       methods=("spacon", "position"))
+
+
+def test_the_spatial_null_moves_every_held_out_cell_to_another_unit():
+    from spacon.tl._predict import spatial_null_order
+
+    x = np.column_stack([np.arange(10.0), np.zeros(10)])
+    plain = spatial_null_order(x)  # half the cells along the first axis
+    assert plain.tolist() == [5, 6, 7, 8, 9, 0, 1, 2, 3, 4]
+    assert spatial_null_order(x, np.arange(10)[::-1]).tolist() == plain.tolist()
+    big = np.array(["a"] * 8 + ["b"] * 2)  # the cells' shift would keep a-cells on a
+    assert (big[plain] == big).any()
+    perm = spatial_null_order(x, big)
+    assert (big[perm] != big).all() and sorted(set(perm[big == "a"])) == [8, 9]
+    assert perm[big == "b"].tolist() == [0, 1]  # the cells of the same rank along the axis
+    assert spatial_null_order(x, np.array(["a"] * 10)) is None  # nothing to move to
+
+
+def test_the_spatial_null_of_a_fold_of_one_unit_is_left_out_with_a_warning(prepared):
+    adata, conn = prepared
+    units = adata.obs["unit"].astype(str)
+    adata.obs["held"] = units == units.iloc[0]
+    with pytest.warns(spacon.SpaconWarning, match="null is left out of 1 of the 1 folds"):
+        res = spacon.tl.predict_connectivity(
+            adata, conn, unit_key="unit", holdout_key="held", methods=("spacon", "null"),
+            model_kwargs={"hidden_dims": (8, 4, 2)}, train_kwargs={"max_steps": 2})
+    assert res["null"]["pearson_r"] is None and res["spacon"]["pearson_r"] is not None

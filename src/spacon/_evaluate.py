@@ -12,6 +12,7 @@ import pandas as pd
 from ._errors import SpaconInputError
 from ._pipeline import (
     RunConfig,
+    check_inputs_not_outputs,
     counts_warned_once,
     normalize_and_spatial_graph,
     normalize_unless_asked_not_to,
@@ -65,6 +66,7 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
     if config.connectivity is None and adata is None:
         raise SpaconInputError("--connectivity FILE is required: it is what is predicted.")
     out = Path(config.out)
+    check_inputs_not_outputs(config, (METRICS, "connectivity_prediction.png"))
     if (out / METRICS).exists() and not config.overwrite:
         raise SpaconInputError(f"{out}/{METRICS} exists already; choose another --out or pass "
                                "--overwrite.")
@@ -142,6 +144,7 @@ def evaluate_coupling(config: RunConfig, *, groupby: str | None = None, pairs: s
     if config.adata is None or config.connectivity is None:
         raise SpaconInputError("--adata IN.h5ad and --connectivity FILE are required.")
     out = Path(config.out)
+    check_inputs_not_outputs(config, (COUPLING, "coupling.png"))
     if (out / COUPLING).exists() and not config.overwrite:
         raise SpaconInputError(f"{out}/{COUPLING} exists already; choose another --out or pass "
                                "--overwrite.")

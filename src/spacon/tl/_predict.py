@@ -365,14 +365,40 @@ def predict_fold(feats: dict, predictor: str, train, test, y_train, groups,
     return predict, alphas
 
 
-def spatial_null_order(coords_test: np.ndarray) -> np.ndarray:
+def spatial_null_order(coords_test: np.ndarray, units_test: np.ndarray | None = None):
     """The spatially-aware null's permutation of the held-out cells.
 
     Held-out cell ``i`` gets the prediction of cell ``perm[i]``: a half-length circular shift
     along the first coordinate, as spatially smooth as the predictions, no longer tied to the
-    cell.
+    cell. With ``units_test`` (each held-out cell's connectivity unit, whose profile is its
+    truth) a cell must land in another unit: where the cells' shift would leave one in its own
+    unit (a fold of few, large units), whole units are shifted instead, by their mean first
+    coordinate, each cell taking the cell of the same rank along it in its new unit. ``None``
+    where the held-out cells are all of one unit: no shift breaks their link to the truth.
     """
-    order = np.argsort(coords_test[:, 0], kind="stable")
+    perm = _half_shift(coords_test[:, 0])
+    if units_test is None:
+        return perm
+    _, unit = np.unique(units_test, return_inverse=True)
+    n_units = int(unit.max()) + 1 if len(unit) else 0
+    if n_units < 2:
+        return None
+    if not (unit[perm] == unit).any():
+        return perm
+    size = np.bincount(unit, minlength=n_units)
+    centre = np.bincount(unit, weights=coords_test[:, 0], minlength=n_units) / size
+    moved = _half_shift(centre)  # unit u takes the cells of unit moved[u]
+    members = np.lexsort((coords_test[:, 0], unit))  # by unit, then along the axis
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    rank = np.empty(len(unit), dtype=np.int64)
+    rank[members] = np.arange(len(unit)) - start[unit[members]]
+    target = moved[unit]
+    return members[start[target] + rank % size[target]]
+
+
+def _half_shift(values: np.ndarray) -> np.ndarray:
+    """Item ``i`` takes item ``perm[i]``, half the items away in the order of ``values``."""
+    order = np.argsort(values, kind="stable")
     perm = np.empty_like(order)
     perm[order] = np.roll(order, len(order) // 2)
     return perm
@@ -646,7 +672,9 @@ def predict_connectivity(
       typical profile, e.g. hub targets, predicts any one);
     * ``"null"``: SpaCon's predictions moved to other held-out cells by a circular shift
       along the held-out cells' spatial order, which keeps the predictions' spatial smoothness
-      but breaks their link to the cell (a spatially-aware permutation null).
+      but breaks their link to the cell (a spatially-aware permutation null); where that
+      would leave a cell in its own connectivity unit, whole units are shifted, and a fold of
+      one unit has no null (left out, with a warning).
 
     Predictors: ``"ridge"``, multi-output ridge regression whose penalty minimises the squared
     error of a 4-fold cross-validation inside the training cells only (runs of training
@@ -771,11 +799,17 @@ def predict_connectivity(
     model_kwargs = {"seed": seed, **(model_kwargs or {})}
     train_kwargs = {"seed": seed, **(train_kwargs or {})}
 
+    named = (np.unique(adata.obs[holdout_key].astype(str).to_numpy())
+             if holdout_key is not None
+             and not pd.api.types.is_bool_dtype(adata.obs[holdout_key].dtype) else None)
+    for f in np.unique(fold[fold >= 0]):  # every fold, before any is trained
+        _check_fold(f if named is None else f"{named[f]!r} of adata.obs[{holdout_key!r}]",
+                    rows, fold == f, fold != f)
     per_fold = {m: {"pearson_r": [], "auroc": [], "mse": []} for m in methods}
+    no_null = []
     for f in np.unique(fold[fold >= 0]):
         test = fold == f
         train = ~test
-        _check_fold(f, rows, test, train)
         y_train, y_test = matrix[rows[train]], matrix[rows[test]]
         code = ({"n_components": connectivity_code, "weight": connectivity_code_weight}
                 if connectivity_code else None)
@@ -801,17 +835,27 @@ def predict_connectivity(
         predict.update(_baseline_predictors(
             [m for m in methods if m in PROFILE_BASELINES], coords, rows, train, test,
             y_train, matrix.shape[1], seed))
-        if "null" in methods:
-            perm = spatial_null_order(coords[test])
+        perm = spatial_null_order(coords[test], rows[test]) if "null" in methods else None
+        if perm is not None:
             predict["null"] = (lambda positions, fn=predict["spacon"], perm=perm:
                                fn(perm[positions]))
         scores = _score_fold(predict, y_test, kept[rows[test]], rows[test])
+        if "null" in methods and perm is None:  # one unit held out: no null to draw
+            scores["null"] = dict.fromkeys(("pearson_r", "auroc", "mse"), np.nan)
+            no_null.append(f)
         for m in methods:
             for metric, value in scores[m].items():
                 per_fold[m][metric].append(value)
             if m in alphas:
                 per_fold[m].setdefault("ridge_alpha", []).append(alphas[m])
         logger.info("fold %s: %s", f, {m: round(scores[m]["pearson_r"], 3) for m in methods})
+    if no_null:
+        warnings.warn(
+            f"the spatial null is left out of {len(no_null)} of the "
+            f"{len(per_fold['null']['mse'])} folds: their held-out cells are all of one "
+            "connectivity unit, so moving SpaCon's predictions among them keeps each on its "
+            "own unit's profile (hold out several units per fold to have it).", SpaconWarning,
+            stacklevel=2)
     result = _summarise(per_fold)
     adata.uns[_keys.CONNECTIVITY_PREDICTION] = {
         "metrics": {m: {k: v for k, v in d.items() if k != "per_fold"} for m, d in result.items()},
