@@ -241,6 +241,19 @@ def test_run_scores_the_baselines_beside_its_domains(sim_inputs, tmp_path, capsy
     assert "baselines" not in json.loads((tmp_path / "again" / "summary.json").read_text())
 
 
+def test_the_smoothing_baseline_calls_domains_as_the_run_does(sim_inputs, tmp_path):
+    out = tmp_path / "res"
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--connectivity",
+                 str(sim_inputs / "connectome.npz"), "--unit-key", "unit", "--section-key",
+                 "section", "--radius", "700", "--z-radius", "700", "--threshold", "0.4",
+                 "--figures", "none", "--no-report", "--truth", "region", "--baselines",
+                 "--n-domains", "5", "--out", str(out), *SMALL]) == 0
+    rows = json.loads((out / "summary.json").read_text())["baselines"]["rows"]
+    assert rows["spacon alpha=0"]["n_domains"] == 5 and rows["spacon alpha=1"]["n_domains"] == 5
+    assert rows["smoothed expression alpha=0"]["n_domains"] == 5
+    assert rows["smoothed expression alpha=1"]["n_domains"] == 5
+
+
 def test_no_report(sim_inputs, tmp_path):
     out = tmp_path / "res"
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",

@@ -41,34 +41,46 @@ def expression_baseline(adata, seed: int = 0):
     return tmp.obs["leiden"]
 
 
-def smoothing_baseline(adata, alpha: float, seed: int = 0):
+def smoothing_baseline(adata, alpha: float, seed: int = 0, *, smoothing: dict | None = None,
+                       domains: dict | None = None, refine: dict | None = None):
     """Domains at ``alpha`` from smoothed expression instead of SpaCon's encoders.
 
     Expression PCs averaged over the spatial graph (alpha 0) or the connectome (alpha 1),
-    mixed as ``tl.fuse`` mixes between, and domains called as ``spacon run`` calls them.
+    mixed as ``tl.fuse`` mixes between, and domains called as the run calls its own: with its
+    ``smoothing`` options (``n_hops``, ``components`` of ``tl.smoothed_expression``), its
+    ``domains`` options (``method``, ``resolution``, ``n_domains``, ``n_jobs`` of
+    ``tl.domains``) and, when given, its ``refine`` options (``tl.refine``).
     """
     from . import tl
 
     tmp = adata.copy()
     graph = "spatial" if alpha == 0 else "connectome" if alpha == 1 else "both"
-    tl.smoothed_expression(tmp, graph=graph, alpha=alpha, seed=seed, key_added="X_smoothed")
-    tl.domains(tmp, use_rep="X_smoothed", alpha=alpha, seed=seed, key_added="smoothed_domain")
+    tl.smoothed_expression(tmp, graph=graph, alpha=alpha, seed=seed, key_added="X_smoothed",
+                           **(smoothing or {}))
+    tl.domains(tmp, use_rep="X_smoothed", alpha=alpha, seed=seed, key_added="smoothed_domain",
+               **(domains or {}))
+    if refine:
+        tl.refine(tmp, key="smoothed_domain", key_added="smoothed_domain", **refine)
     return tmp.obs["smoothed_domain"]
 
 
 def baseline_rows(adata, truths: dict[str, str], alphas, seed: int = 0, *,
-                  smoothing: bool = True, encoder: str = "spacon") -> dict:
+                  smoothing: bool = True, encoder: str = "spacon",
+                  options: dict | None = None) -> dict:
     """The run's domains at each alpha, smoothing's (unless ``smoothing`` is off: the run's
     encoder is smoothing) and expression alone, each scored against every truth.
 
-    ``truths`` maps a title to an ``obs`` column; returns ``{name: {title: score dict (see
-    :func:`spacon.tl.score`), "n_domains": k}}`` in that order of methods.
+    ``truths`` maps a title to an ``obs`` column; ``options``: the run's options for the
+    smoothing baseline (:func:`smoothing_baseline`'s ``smoothing``, ``domains``, ``refine``);
+    returns ``{name: {title: score dict (see :func:`spacon.tl.score`), "n_domains": k}}`` in
+    that order of methods.
     """
     from .tl import score
 
     methods = [(f"{encoder} alpha={a:g}", adata.obs[_keys.domain_for_alpha(a)]) for a in alphas]
     baselines = [(f"smoothed expression alpha={a:g}", f"the smoothing baseline at alpha {a:g}",
-                  lambda a=a: smoothing_baseline(adata, a, seed)) for a in alphas if smoothing]
+                  lambda a=a: smoothing_baseline(adata, a, seed, **(options or {})))
+                 for a in alphas if smoothing]
     baselines.append((EXPRESSION_ONLY, "the expression-only baseline",
                       lambda: expression_baseline(adata, seed)))
     for name, said, call in baselines:

@@ -519,10 +519,27 @@ def _run(config: RunConfig, adata=None):
             truths = {config.truth: config.truth}
             domains["baselines"] = baseline_summary(baseline_rows(
                 adata, truths, config.alpha, config.seed, smoothing=model is not None,
-                encoder="spacon" if model is not None else "smoothing encoder"), truths)
+                encoder="spacon" if model is not None else "smoothing encoder",
+                options=baseline_options(config)), truths)
             timer.lap("baselines")
         summary = write_outputs(adata, config, out, model, domains, timer, world_size)
     return adata, summary
+
+
+def baseline_options(config: RunConfig) -> dict:
+    """The run's smoothing and domain options, for its smoothing baseline's domains: called
+    as the run's own (``--n-domains`` when it gives one number, ``--method``, ``--resolution``,
+    ``--refine``; ``--n-hops`` and ``--components``).
+    """
+    wanted = sorted(set(config.n_domains or []))
+    options = {"smoothing": {"n_hops": config.n_hops, "components": config.components},
+               "domains": {"method": config.method, "resolution": config.resolution,
+                           "n_domains": wanted[0] if len(wanted) == 1 else None,
+                           "n_jobs": config.threads}}
+    if config.refine:
+        options["refine"] = {"k": config.refine, "spatial_key": config.spatial_key,
+                             "section_key": config.section_key}
+    return options
 
 
 def fit_connectivity_map(model, adata, connectivity, config: RunConfig) -> None:
