@@ -721,6 +721,22 @@ def test_epochs_without_training_are_said_to_be_unused(sim_inputs, tmp_path, cap
                  "--quiet", "--out", str(out)]) == 0
     assert "--epochs 3 is not used" in capsys.readouterr().err
     assert json.loads((out / "summary.json").read_text())["parameters"]["epochs"] is None
+    # every training option given to the smoothing encoder, and its hops to a trained one
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--lr", "0.5", "--hidden-dims", "8", "8", "8", "--method", "leiden",
+                 "--figures", "none", "--no-report", "--quiet", "--out", str(out),
+                 "--overwrite"]) == 0
+    assert "--lr 0.5, --hidden-dims 8 8 8 are not used: the smoothing encoder (the default " \
+        "without a connectome) trains nothing" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["parameters"]["lr"] is None and summary["parameters"]["hidden_dims"] is None
+    assert summary["training"]["graphs"] == ["spatial"]
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--encoder", "spacon", "--n-hops", "1", "--epochs", "1", "--batch-size", "300",
+                 "--hidden-dims", "8", "4", "2", "--method", "leiden", "--figures", "none",
+                 "--no-report", "--quiet", "--out", str(out), "--overwrite"]) == 0
+    assert "--n-hops 1 is not used: only --encoder smoothing averages" in \
+        capsys.readouterr().err
     # a finished run is not resumed, and the error says what to do instead
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
                  "--resume", "--out", str(out)]) == 2

@@ -389,6 +389,16 @@ def test_a_model_refuses_its_own_data_changed_in_place(prepared):
     assert "X_spacon_spa" in unchanged.obsm
 
 
+def test_a_model_refuses_its_own_expression_changed_in_place(prepared):
+    """The expression normalised (or otherwise rewritten) in place after the model read it:
+    it trained on the values it had read and embedded them into the changed AnnData."""
+    model = SpaCon(prepared, hidden_dims=DIMS).train(1, mode="full", progress=False)
+    prepared.X = prepared.X * 2  # what pp.normalize on counts does: new values in X
+    for call in (lambda: model.train(1, mode="full", progress=False), lambda: model.embed()):
+        with pytest.raises(SpaconInputError, match="expression or graphs"):
+            call()
+
+
 def test_damaged_or_mismatched_saved_files_are_named(prepared, tmp_path):
     model = SpaCon(prepared, hidden_dims=DIMS)
     model.save(tmp_path / "m")

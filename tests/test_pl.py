@@ -172,6 +172,8 @@ def test_umap_loss_and_divergence(result):
     line = fig.axes[0].lines[0]
     assert list(line.get_ydata()) == [3.0, 2.0, 1.5]
     pixels(fig)
+    history = [{"epoch": e, "loss": v} for e, v in enumerate([3.0, 2.0], 1)]  # model.history
+    assert list(spacon.pl.loss(history).axes[0].lines[0].get_ydata()) == [3.0, 2.0]
     fig = spacon.pl.section_divergence(result)
     bars = fig.axes[0].patches
     assert len(bars) == 1 and 0 <= bars[0].get_height() <= 1

@@ -215,6 +215,12 @@ def test_a_checkpoint_of_another_model_shape_is_refused(prepared, tmp_path, monk
     with pytest.raises(SpaconInputError, match="model of another shape"):
         SpaCon(prepared, hidden_dims=(8, 4, 2)).train(3, mode="full", checkpoint=ckpt,
                                                       resume=True, progress=False)
+    # the same shapes, built otherwise: it would train on as another model
+    for other, said in (({"skip_connections": True}, "skip_connections=True"),
+                        ({"dropout": 0.5}, "dropout=0.5")):
+        with pytest.raises(SpaconInputError, match=f"other training parameters: model=.*{said}"):
+            SpaCon(prepared, hidden_dims=DIMS, **other).train(
+                3, mode="full", checkpoint=ckpt, resume=True, progress=False)
 
 
 def test_prefetching_keeps_the_order_raises_the_threads_error_and_stops():

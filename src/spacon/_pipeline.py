@@ -637,12 +637,40 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
                                    "--n-domains the resolution is searched): drop one.")
         if not config.resolution > 0:
             raise SpaconInputError(f"--resolution must be > 0, got {config.resolution:g}.")
-    if config.encoder == "smoothing" and config.epochs is not None:  # (after the errors)
-        warnings.warn(f"--epochs {config.epochs} is not used: the smoothing encoder (the "
-                      "default without a connectome) trains nothing; --encoder spacon trains "
-                      "for that many epochs.", SpaconWarning, stacklevel=3)
-        config = config.updated({"epochs": None})
-    return config
+    return _without_unused_options(config)
+
+
+# what only training uses, and what only the smoothing encoder uses: given for the other
+# encoder, they would be recorded in summary.json as if they had been used
+TRAINING_OPTIONS = ("epochs", "lr", "hidden_dims", "mode", "batch_size", "connectivity_code")
+SMOOTHING_OPTIONS = ("n_hops",)
+
+
+def _without_unused_options(config: RunConfig) -> RunConfig:
+    """Say which options the run's encoder does not use, and record them as unused (None)."""
+    default = RunConfig()
+    # the smoothing baseline of --baselines averages as --n-hops says, beside a trained run
+    unused = (TRAINING_OPTIONS if config.encoder == "smoothing"
+              else () if config.baselines else SMOOTHING_OPTIONS)
+    given = [name for name in unused
+             if getattr(config, name) not in (None, getattr(default, name))]
+    if not given:
+        return config
+    def flag(name):
+        value = getattr(config, name)
+        shown = " ".join(map(str, value)) if isinstance(value, list) else value
+        return f"--{name.replace('_', '-')} {shown}"
+
+    flags = ", ".join(flag(name) for name in given)
+    if config.encoder == "smoothing":
+        why = ("the smoothing encoder" + (" (the default without a connectome)"
+                                         if config.no_connectivity else "")
+               + " trains nothing; --encoder spacon trains with them")
+    else:
+        why = "only --encoder smoothing averages over hops (SpaCon's encoders are trained)"
+    warnings.warn(f"{flags} {'is' if len(given) == 1 else 'are'} not used: {why}.",
+                  SpaconWarning, stacklevel=4)
+    return config.updated(dict.fromkeys(given))
 
 
 def check_truth(adata, truth: str | None) -> None:
@@ -924,7 +952,7 @@ def write_outputs(adata, config: RunConfig, out: Path, model, domains: dict,
             "parameters": {k: v for k, v in asdict(config).items()
                            if k not in ("progress", "resume", "checkpoint_interval")},
             "training": (model.train_params if model is not None else
-                         {"encoder": "smoothing", **adata.uns[_keys.EMBEDDING_SPA]["params"]}),
+                         smoothing_record(adata, config)),
             "loss_history": [] if model is None else [h["loss"] for h in model.history],
             "timings_seconds": timer.seconds,
             "n_domains": domains["n_domains"],
@@ -1030,6 +1058,17 @@ def _domain_levels(adata, config, alpha: float, key: str) -> dict[str, str]:
         tl.domains(adata, n_domains=k, tree_key=key if config.method == "gmm" else None,
                    key_added=levels[str(k)], **common)
     return levels
+
+
+def smoothing_record(adata, config: RunConfig) -> dict:
+    """What ``--encoder smoothing`` did, for the summary: the graphs averaged over, hops,
+    components.
+    """
+    params = dict(adata.uns[_keys.EMBEDDING_SPA]["params"])
+    for key in ("graph", "alpha"):  # one per graph: said by "graphs"
+        params.pop(key, None)
+    graphs = ["spatial"] + ([] if config.no_connectivity else ["connectome"])
+    return {"encoder": "smoothing", "graphs": graphs, **params}
 
 
 def smoothing_embeddings(adata, config: RunConfig) -> None:

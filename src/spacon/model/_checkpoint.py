@@ -61,7 +61,8 @@ def load_checkpoint(path: Path, train_params: dict) -> dict:
             "new run.")
     full = saved.get("mode") == "full" and train_params.get("mode") == "full"
     differ = [k for k in train_params if k != "data" and saved.get(k) != train_params.get(k)
-              and not (full and k in SAMPLING_KEYS)]  # full-batch steps sample nothing
+              and not (full and k in SAMPLING_KEYS)  # full-batch steps sample nothing
+              and not (k == "model" and k not in saved)]  # written before 30 Nov
     if differ:
         detail = ", ".join(f"{k}={saved.get(k)!r} (now {train_params.get(k)!r})" for k in differ)
         former = all(_same(saved.get(k), v) for k, v in FORMER_BATCHES.items())

@@ -164,8 +164,15 @@ class SpaCon:
         self.connectivity_map: ConnectivityMap | None = None
 
     def _bound_signature(self) -> tuple:
-        """What the model read from its AnnData: cells, genes, each graph's edges."""
+        """What the model read from its AnnData: cells, genes, the expression's sum (normalised
+        in place after the model read it, e.g.), each graph's edges.
+        """
         adata, sig = self.data.adata, [self.data.adata.n_obs, self.data.adata.n_vars]
+        layer = self.params["layer"]
+        x = adata.X if layer is None else adata.layers.get(layer)
+        if x is not None:
+            values = x.data if sp.issparse(x) else np.asarray(x)
+            sig.append(float(np.sum(values, dtype=np.float64)))
         for key in (self.params["spatial_key"], self.params["connectome_key"]):
             graph = None if key is None else adata.obsp.get(_keys.connectivities(key))
             stored = None if key is None else adata.uns.get(_keys.neighbors(key))
@@ -174,6 +181,14 @@ class SpaCon:
                     params.get("n_edges"), params.get("implied_cell_edges")]
         return tuple(sig)
 
+    def _architecture(self) -> str:
+        """The model's build beyond its weights' shapes (which loading checks), as a checkpoint
+        records it: a resume must train the same model.
+        """
+        p = self.params
+        return (f"fusion={p['fusion']} dropout={p['dropout']:g} "
+                f"skip_connections={p['skip_connections']}")
+
     def _check_data_unchanged(self) -> None:
         """Refuse to train or embed a model's own AnnData once it has changed in place: the
         model holds what it read (new graphs, filtered cells went unseen, or failed deep in
@@ -181,8 +196,8 @@ class SpaCon:
         """
         if getattr(self, "_signature", None) not in (None, self._bound_signature()):
             raise SpaconInputError(
-                "the AnnData this model was made from has changed since (its cells, genes or "
-                "graphs): the model holds the data as it read them. Make a new "
+                "the AnnData this model was made from has changed since (its cells, genes, "
+                "expression or graphs): the model holds the data as it read them. Make a new "
                 "spacon.SpaCon(adata) to train on the changed data, or embed it with "
                 "model.embed(adata.copy()).")
 
@@ -375,7 +390,8 @@ class SpaCon:
             weight_decay=weight_decay, max_grad_norm=max_grad_norm, loss=loss, seed=seed,
             rank=rank, world_size=world_size, max_steps=max_steps,
             memory_budget_gb=memory_budget_gb, checkpoint_interval=checkpoint_interval,
-            threads=threads, progress=progress, data=self.data.fingerprint())
+            threads=threads, progress=progress, data=self.data.fingerprint(),
+            model=self._architecture())
         device = resolve_device(device)
         sync = _sync(config, device)
         config = self._resolve(config, sync)

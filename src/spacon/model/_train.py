@@ -55,6 +55,9 @@ class TrainConfig:
     rank: int = field(default=0, metadata=_RESUME)
     world_size: int = field(default=1, metadata=_RESUME)
     data: str | None = field(default=None, metadata=_RESUME)  # the training data's fingerprint
+    # the model trained (fusion, dropout, skip_connections): a checkpoint's weights fit
+    # another model of the same shape, which would train on as another run
+    model: str | None = field(default=None, metadata=_RESUME)
     max_steps: int | None = None
     memory_budget_gb: float = 4.0
     checkpoint_interval: float = 300.0

@@ -492,8 +492,8 @@ def loss(adata_or_history, *, ax=None):
     ----------
     adata_or_history
         Annotated data with ``uns['spacon']['loss_history']`` (written by
-        :meth:`spacon.SpaCon.embed`), a trained :class:`spacon.SpaCon`, or a sequence of
-        losses, one per epoch (labelled per cell, as ``loss="sum"`` records them; a model or
+        :meth:`spacon.SpaCon.embed`), a trained :class:`spacon.SpaCon` or its ``history``
+        (``{"epoch", "loss"}`` per epoch), or a sequence of losses, one per epoch (labelled per cell, as ``loss="sum"`` records them; a model or
         its AnnData says which it trained with).
     ax
         Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
@@ -518,6 +518,9 @@ def loss(adata_or_history, *, ax=None):
         if not len(values):
             raise SpaconInputError("the model has no loss history: train it first.")
     else:
+        history = list(adata_or_history) if isinstance(adata_or_history, (list, tuple)) else None
+        if history and all(isinstance(h, dict) and "loss" in h for h in history):
+            adata_or_history = [h["loss"] for h in history]  # model.history: {"epoch", "loss"}
         try:
             values = np.asarray(adata_or_history, dtype=float)
         except (TypeError, ValueError):

@@ -842,7 +842,8 @@ def _community(z, method, n_domains, resolution, n_neighbors, seed, info, sizes=
 
         g = ig.Graph.Weighted_Adjacency(tmp.obsp["connectivities"], mode="undirected")
         # igraph's Louvain draws from the generator igraph is given: a private one, seeded,
-        # and igraph's own (Python's random module) put back, so no global state is touched
+        # then igraph's default (Python's random module) put back, as scanpy's leiden does;
+        # igraph has no getter, so a generator a user had set is replaced by that default
         ig.set_random_number_generator(random.Random(seed))
         try:
             return np.asarray(g.community_multilevel(weights="weight", resolution=res).membership)
