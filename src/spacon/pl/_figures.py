@@ -493,8 +493,9 @@ def loss(adata_or_history, *, ax=None):
     adata_or_history
         Annotated data with ``uns['spacon']['loss_history']`` (written by
         :meth:`spacon.SpaCon.embed`), a trained :class:`spacon.SpaCon` or its ``history``
-        (``{"epoch", "loss"}`` per epoch), or a sequence of losses, one per epoch (labelled per cell, as ``loss="sum"`` records them; a model or
-        its AnnData says which it trained with).
+        (``{"epoch", "loss"}`` per epoch), or a sequence of losses, one per epoch
+        (labelled per cell, as ``loss="sum"`` records them; a model or its AnnData says
+        which it trained with).
     ax
         Axes to draw on (the figure is then the caller's to lay out); default: a new figure.
 
