@@ -181,3 +181,23 @@ def test_markers_without_metagenes_leave_none_behind(brain):
     assert table.equals(adata.uns["spacon_markers"]["region"]) and len(table)
     with pytest.raises(SpaconInputError, match="metagenes must be True or False"):
         spacon.tl.marker_genes(adata, "region", metagenes="no")
+
+
+@pytest.mark.parametrize("n, p, d, c", [(300, 40, 5, 2), (200, 60, 3, 3), (8, 50, 2, 5)])
+def test_pls_of_all_domains_at_once_equals_scikit_learns_one_at_a_time(n, p, d, c):
+    import warnings
+
+    from sklearn.cross_decomposition import PLSRegression
+
+    from spacon.tl._markers import pls1_coefficients
+
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, p))
+    x[:, 3] = 0.0  # a gene that never varies
+    member = (np.arange(n)[:, None] % d == np.arange(d)).astype(float)
+    ours = pls1_coefficients(x.copy(), member, c)
+    with warnings.catch_warnings():  # (8, 50): the response is explained before 5 components
+        warnings.simplefilter("ignore")
+        theirs = np.column_stack([np.ravel(PLSRegression(c, scale=False).fit(
+            x, member[:, j]).coef_) for j in range(d)])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)

@@ -74,7 +74,6 @@ def marker_genes(
     check_anndata(adata, "spacon.tl.marker_genes")
     if not isinstance(metagenes, (bool, np.bool_)):
         raise SpaconInputError(f"metagenes must be True or False, got {metagenes!r}.")
-    from sklearn.cross_decomposition import PLSRegression
 
     n_genes, n_components, max_cells = (whole_number("n_genes", n_genes),
                                          whole_number("n_components", n_components),
@@ -110,11 +109,11 @@ def marker_genes(
                  "adata[:, adata.var['highly_variable']].copy()).")
     z = (_dense(x[fit]) - mean) / sd
     genes = np.asarray(adata.var_names).astype(str)
+    member = (labels[fit][:, None] == np.asarray(chosen, dtype=object)[None, :]).astype(float)
+    coefs = pls1_coefficients(z, member, min(n_components, z.shape[1]))
     rows = []
-    for domain in chosen:
-        y = (labels[fit] == domain).astype(np.float64)
-        pls = PLSRegression(n_components=min(n_components, z.shape[1]), scale=False)
-        coef = np.ravel(pls.fit(z, y).coef_)
+    for d, domain in enumerate(chosen):
+        coef = coefs[:, d]
         top = np.argsort(-coef)[:n_genes]
         top = top[coef[top] > 0]
         weights = coef[top] / coef[top].sum() if len(top) else coef[top]
@@ -132,6 +131,61 @@ def marker_genes(
     table = pd.DataFrame(rows, columns=["domain", "rank", "gene", "coefficient"])
     adata.uns.setdefault(_keys.MARKERS, {})[key] = table
     return table
+
+
+def pls1_coefficients(x: np.ndarray, y: np.ndarray, n_components: int) -> np.ndarray:
+    """PLS regression coefficients of each column of ``y`` on ``x``, every column at once.
+
+    scikit-learn's ``PLSRegression(n_components, scale=False).fit(x, y[:, d]).coef_`` for
+    every ``d`` (its NIPALS for one response, which needs no iterations: a component's
+    weights are the deflated ``x``'s covariance with the response), without a deflated copy
+    of ``x`` per response: deflation is carried as each response's scores and loadings, and
+    ``x`` enters only through products with all responses together. ``x`` is centred in
+    place. Returns features x responses.
+    """
+    x -= x.mean(axis=0)
+    y = y - y.mean(axis=0)
+    n_resp = y.shape[1]
+    scores, loadings, weights, q = [], [], [], []
+
+    def deflated_t(v):  # x_a^T v for each response's own deflated x_a (columns of v)
+        out = x.T @ v
+        for t, p in zip(scores, loadings):
+            out -= p * (t * v).sum(axis=0)
+        return out
+
+    def deflated(w):  # x_a w, likewise
+        out = x @ w
+        for t, p in zip(scores, loadings):
+            out -= t * (p * w).sum(axis=0)
+        return out
+
+    alive = np.ones(n_resp, dtype=bool)  # responses not yet explained entirely
+    residual = y.copy()
+    eps = np.finfo(np.float64).eps
+    for _ in range(n_components):
+        alive &= ~np.all(np.abs(residual) < 10 * eps, axis=0)  # as scikit-learn stops
+        w = deflated_t(y)
+        norm = np.linalg.norm(w, axis=0)
+        alive &= norm > 0
+        w = np.where(alive, w / np.where(norm > 0, norm, 1.0), 0.0)
+        t = deflated(w)
+        tt = (t * t).sum(axis=0)
+        alive &= tt > 0
+        safe = np.where(tt > 0, tt, 1.0)
+        p = np.where(alive, deflated_t(t) / safe, 0.0)
+        qa = np.where(alive, (y * t).sum(axis=0) / safe, 0.0)
+        residual -= t * qa
+        scores.append(np.where(alive, t, 0.0))
+        loadings.append(p)
+        weights.append(w)
+        q.append(qa)
+    w_all, p_all, q_all = np.stack(weights, 1), np.stack(loadings, 1), np.stack(q, 0)
+    coef = np.zeros((x.shape[1], n_resp))
+    for d in range(n_resp):  # x_rotations = W (P^T W)^+, as scikit-learn's pinv
+        coef[:, d] = w_all[:, :, d] @ np.linalg.pinv(p_all[:, :, d].T @ w_all[:, :, d]) \
+            @ q_all[:, d]
+    return coef
 
 
 MIN_CELLS_PER_DOMAIN = 50  # a subset keeps at least this many of each domain (all, if fewer)
