@@ -167,6 +167,10 @@ def test_run_and_domains_write_the_markers_of_their_own_domains(sim_inputs, tmp_
                  "--out", str(out), "--overwrite"]) == 0
     assert not (out / "markers.csv").exists()
     assert "spacon_markers" not in ad.read_h5ad(out / "result.h5ad").uns
+    # a run without markers: domains called again from it inherit --markers 0
+    assert main(["domains", "--result", str(out), "--n-domains", "4", "--figures", "none",
+                 "--out", str(tmp_path / "inherit")]) == 0
+    assert not (tmp_path / "inherit" / "markers.csv").exists()
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
                  "--radius", "700", "--markers", "-1", "--out", str(tmp_path / "bad")]) == 2
 
@@ -201,3 +205,27 @@ def test_pls_of_all_domains_at_once_equals_scikit_learns_one_at_a_time(n, p, d, 
         theirs = np.column_stack([np.ravel(PLSRegression(c, scale=False).fit(
             x, member[:, j]).coef_) for j in range(d)])
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_a_runs_markers_keep_other_tables_and_never_cost_the_run(brain, monkeypatch):
+    from spacon._pipeline import RunConfig, domain_markers, marker_table
+
+    adata, _ = brain
+    spacon.pp.normalize(adata)
+    spacon.tl.marker_genes(adata, "cell_type", n_genes=3)  # the user's own table
+    adata.obs["spacon_domain_alpha0"] = adata.obs["region"]
+    adata.uns["spacon_markers"]["spacon_domain_alpha1"] = "an earlier run's"
+    config = RunConfig(alpha=[0.0, 0.0], markers=4)
+    domain_markers(adata, config)
+    assert set(adata.uns["spacon_markers"]) == {"cell_type", "spacon_domain_alpha0"}
+    table = marker_table(adata, config)  # --alpha 0 0: the table once
+    assert len(table) == 4 * adata.obs["region"].nunique() and set(table["alpha"]) == {"0"}
+
+    def no_memory(*args, **kwargs):
+        raise SpaconInputError("marker genes of 50000 cells x 40000 genes needs about 30 GB")
+
+    monkeypatch.setattr(spacon.tl, "marker_genes", no_memory)
+    with pytest.warns(spacon.SpaconWarning, match="could not be found, and are left out: .*"
+                      "30 GB.*--markers 0 skips them"):
+        domain_markers(adata, config)
+    assert set(adata.uns["spacon_markers"]) == {"cell_type"}

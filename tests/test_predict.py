@@ -646,3 +646,12 @@ def test_the_spatial_null_of_a_fold_of_one_unit_is_left_out_with_a_warning(prepa
             adata, conn, unit_key="unit", holdout_key="held", methods=("spacon", "null"),
             model_kwargs={"hidden_dims": (8, 4, 2)}, train_kwargs={"max_steps": 2})
     assert res["null"]["pearson_r"] is None and res["spacon"]["pearson_r"] is not None
+    assert res["null"]["per_fold"]["pearson_r"] == [None]  # JSON's null, not a bare NaN
+
+
+def test_metrics_json_holds_no_bare_nan():
+    from spacon._evaluate import _json_numbers
+
+    text = json.dumps(_json_numbers({"a": [np.nan, np.float64(0.5), None], "b": np.inf}),
+                      allow_nan=False)
+    assert json.loads(text) == {"a": [None, 0.5, None], "b": None}

@@ -505,3 +505,10 @@ def test_report_draws_separate_samples_given_by_section_key(result, tmp_path):
     with pytest.raises(spacon.SpaconInputError, match="no section column 'sample_id'"):
         write_report(result, tmp_path / "bad.html", section_key="sample_id")
     assert not (tmp_path / "bad.html").exists()
+
+
+def test_marker_tables_list_domains_in_number_order():
+    from spacon.report._page import _marker_tables
+
+    page = _marker_tables({"spacon_domain_alpha0": {"10": ["a"], "2": ["b"], "0": ["c"]}})
+    assert re.findall(r"<tr><td>(\d+)</td>", page) == ["0", "2", "10"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ._errors import SpaconInputError
@@ -103,8 +104,21 @@ def _evaluate_connectivity(config, folds, holdout_key, predictor, adata, threads
     with atomic_path(out / "connectivity_prediction.png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
-    write_text(json.dumps(metrics, indent=1), out / METRICS)
+    write_text(json.dumps(_json_numbers(metrics), indent=1, allow_nan=False), out / METRICS)
     return metrics
+
+
+def _json_numbers(value):
+    """``value`` with NaN and infinite numbers as ``None`` (JSON's null: a fold without a
+    score), which JSON parsers other than Python's refuse as bare ``NaN``.
+    """
+    if isinstance(value, dict):
+        return {k: _json_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_numbers(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _settings(config, holdout_key, train: dict) -> dict:

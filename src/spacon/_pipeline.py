@@ -69,7 +69,9 @@ class RunConfig:
     resolution: float | None = None
     n_domains: list[int] | None = None
     refine: int | None = None
-    markers: int = 10  # marker genes per domain at each alpha (tl.marker_genes); 0: none
+    # marker genes per domain at each alpha (tl.marker_genes); 0: none; None: 10 (spacon
+    # domains: the run's)
+    markers: int | None = None
     epochs: int | None = None
     mode: str = "auto"
     batch_size: int = 64
@@ -619,6 +621,8 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
     if config.n_domains is not None and any(k < 1 for k in config.n_domains):
         raise SpaconInputError(f"--n-domains must be >= 1, got "
                                f"{' '.join(str(k) for k in config.n_domains)}.")
+    if config.markers is None:
+        config = config.updated({"markers": DEFAULT_MARKERS})
     if config.markers < 0:
         raise SpaconInputError(f"--markers must be >= 0 (0: none), got {config.markers}.")
     if config.refine is not None and config.refine < 1:
@@ -647,15 +651,17 @@ SMOOTHING_OPTIONS = ("n_hops",)
 
 
 def _without_unused_options(config: RunConfig) -> RunConfig:
-    """Say which options the run's encoder does not use, and record them as unused (None)."""
+    """Say which options given the run's encoder does not use; record all it does not use as
+    unused (None).
+    """
     default = RunConfig()
     # the smoothing baseline of --baselines averages as --n-hops says, beside a trained run
     unused = (TRAINING_OPTIONS if config.encoder == "smoothing"
               else () if config.baselines else SMOOTHING_OPTIONS)
     given = [name for name in unused
              if getattr(config, name) not in (None, getattr(default, name))]
-    if not given:
-        return config
+    if not given:  # recorded as unused all the same: runs that did the same say the same
+        return config.updated(dict.fromkeys(unused))
     def flag(name):
         value = getattr(config, name)
         shown = " ".join(map(str, value)) if isinstance(value, list) else value
@@ -670,7 +676,7 @@ def _without_unused_options(config: RunConfig) -> RunConfig:
         why = "only --encoder smoothing averages over hops (SpaCon's encoders are trained)"
     warnings.warn(f"{flags} {'is' if len(given) == 1 else 'are'} not used: {why}.",
                   SpaconWarning, stacklevel=4)
-    return config.updated(dict.fromkeys(given))
+    return config.updated(dict.fromkeys(unused))
 
 
 def check_truth(adata, truth: str | None) -> None:
@@ -856,21 +862,45 @@ def call_domains(adata, config: RunConfig) -> dict:
             "truth_key": config.truth, "unscored": unscored}
 
 
+DEFAULT_MARKERS = 10  # marker genes per domain unless --markers says otherwise
+MARKER_MEMORY = 2 * 1024**3  # the marker fit's dense copies of cells x genes stay within this
+MARKER_MIN_CELLS = 2000  # ... by fitting on fewer cells, but not fewer than this
+
+
 def domain_markers(adata, config: RunConfig) -> None:
     """Each alpha's domains' ``--markers`` top marker genes (:func:`spacon.tl.marker_genes`,
-    without metagene columns) in ``uns['spacon_markers']``, which then holds these calls' alone.
+    without metagene columns) in ``uns['spacon_markers']``, where those of earlier domain
+    calls of spacon's (other domains) are removed; a user's tables of other columns stay.
+
+    The fit's cells are bounded so that its dense copies stay within ``MARKER_MEMORY``
+    (thousands of genes without ``--n-top-genes``); where it still cannot be done, a warning
+    says so and the run goes on without markers: they must not cost the domains.
     """
     from . import tl
 
-    adata.uns.pop(_keys.MARKERS, None)  # an earlier run's or call's: other domains
-    if not config.markers:
+    markers = adata.uns.get(_keys.MARKERS)
+    if isinstance(markers, dict):
+        ours = re.compile(re.escape(_keys.DOMAIN) + r"(_alpha[0-9.]+(_k[0-9]+)?)?")
+        for key in [k for k in markers if ours.fullmatch(str(k))]:
+            del markers[key]
+        if not markers:
+            del adata.uns[_keys.MARKERS]
+    n_genes = DEFAULT_MARKERS if config.markers is None else config.markers
+    if not n_genes:
         return
+    cells = int(max(MARKER_MIN_CELLS, min(50_000, MARKER_MEMORY // (16 * max(adata.n_vars, 1)))))
     with counts_warned_once():  # the run said so when it read the data
-        for alpha in config.alpha:
-            key = _keys.domain_for_alpha(alpha)
-            if adata.obs[key].nunique() > 1:  # one domain: nothing to contrast
-                tl.marker_genes(adata, key, n_genes=config.markers, seed=config.seed,
-                                metagenes=False)
+        for key in dict.fromkeys(_keys.domain_for_alpha(a) for a in config.alpha):
+            if adata.obs[key].nunique() < 2:  # one domain: nothing to contrast
+                continue
+            try:
+                tl.marker_genes(adata, key, n_genes=n_genes, seed=config.seed,
+                                max_cells=cells, metagenes=False)
+            except (SpaconInputError, MemoryError) as err:
+                warnings.warn(
+                    f"marker genes of obs[{key!r}] could not be found, and are left out: "
+                    f"{err} (--n-top-genes N fits them on fewer genes; --markers 0 skips "
+                    "them).", SpaconWarning, stacklevel=2)
 
 
 def marker_table(adata, config: RunConfig):
@@ -880,8 +910,9 @@ def marker_table(adata, config: RunConfig):
     import pandas as pd
 
     markers = adata.uns.get(_keys.MARKERS, {})
-    tables = [pd.DataFrame(markers[key]).assign(alpha=f"{alpha:g}")
-              for alpha in config.alpha if (key := _keys.domain_for_alpha(alpha)) in markers]
+    alphas = dict.fromkeys(f"{alpha:g}" for alpha in config.alpha)  # --alpha 0 0: once
+    tables = [pd.DataFrame(markers[key]).assign(alpha=alpha) for alpha in alphas
+              if (key := _keys.domain_for_alpha(float(alpha))) in markers]
     if not tables:
         return None
     table = pd.concat(tables, ignore_index=True)

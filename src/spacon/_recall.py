@@ -61,6 +61,8 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
              if run.get(k) is not None}
     if config.truth is None and run.get("truth") is not None:  # scored as the run was
         given["truth"] = run["truth"]
+    if config.markers is None and run.get("markers") is not None:  # (--markers 0: none)
+        given["markers"] = run["markers"]
     if config.alpha is None:  # the run's alphas (those it could call, without a connectome)
         given["alpha"] = [0.0, 1.0] if _keys.EMBEDDING_CON in adata.obsm else [0.0]
         if run.get("alpha"):

@@ -206,10 +206,16 @@ def _evaluate_connectivity(args) -> int:
 
     print(f"{'method':<22}{'Pearson r':>12}{'AUROC':>16}{'MSE':>20}")
     for method, m in metrics["methods"].items():
+        if m["pearson_r"] is None:  # the spatial null of folds of one unit each
+            print(f"{method:<22}{'n/a':>12}{'n/a':>16}{'n/a':>20}")
+            continue
         auroc = ("n/a" if m["auroc"] is None else
                  f"{m['auroc']:.3f}{spread(m['auroc_sd'], '.3f')}")
+        scored = [v for v in m["per_fold"]["mse"] if v is not None]
+        some = ("" if len(scored) == len(m["per_fold"]["mse"])
+                else f"  ({len(scored)} of {len(m['per_fold']['mse'])} folds)")
         print(f"{method:<22}{m['pearson_r']:>6.3f}{spread(m['pearson_r_sd'], '.3f')}"
-              f"{auroc:>16}{m['mse']:>11.3g}{spread(m['mse_sd'], '.2g')}")
+              f"{auroc:>16}{m['mse']:>11.3g}{spread(m['mse_sd'], '.2g')}{some}")
     if one:
         print("(one held-out fold: no spread over folds)")
     return 0
@@ -372,7 +378,7 @@ def _add_reuse_parsers(sub) -> None:
         "--radius/--n-neighbors are given, and its --connectivity cut as the training "
         "connectome was unless --threshold/--top-k are given), embed it with the model in "
         "--model DIR (the spatial encoder alone unless --connectivity is given), call domains "
-        "and write OUT/result.h5ad and OUT/domains.csv.",
+        "and write OUT/result.h5ad, OUT/domains.csv and OUT/markers.csv.",
     )
     embed.add_argument("--model", required=True, help="a model directory (spacon run's DIR/model)")
     _add_data_options(embed, training=False)
@@ -386,8 +392,8 @@ def _add_reuse_parsers(sub) -> None:
         "domains", help="call domains again on a finished run, without training",
         description="Read --result DIR/result.h5ad (a spacon run output), call domains at "
         "--alpha with --n-domains (or the automatic number) and write OUT/result.h5ad (with "
-        "the new columns), OUT/domains.csv, OUT/summary.json (the run's, with the new domains), "
-        "OUT/figures/ and OUT/report.html.",
+        "the new columns), OUT/domains.csv, OUT/markers.csv, OUT/summary.json (the run's, with "
+        "the new domains), OUT/figures/ and OUT/report.html.",
     )
     domains.add_argument("--result", required=True,
                          help="output directory of spacon run (or its result.h5ad)")
@@ -632,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="train SpaCon on your data and call domains",
         description="Normalise, build the spatial and connectome graphs, train SpaCon, embed "
         "every cell and call domains at each --alpha. Writes DIR/result.h5ad, DIR/domains.csv, "
+        "DIR/markers.csv, "
         "DIR/model/ (the trained model; none with --encoder smoothing), DIR/figures/*.png, "
         "DIR/report.html and DIR/summary.json. A TOML --config holds the same options "
         "(names with underscores); flags override it. The input file is never modified.",

@@ -67,6 +67,20 @@ from ._train import (
 logger = logging.getLogger(__name__)
 
 
+class _Sum(float):
+    """A sum of expression values: equal to another within rounding (a sparse X made dense sums
+    its values in another order), not beyond it (normalised in place).
+    """
+
+    def __eq__(self, other):
+        if not isinstance(other, float):
+            return False
+        a, b = float(self), float(other)
+        return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+    __hash__ = float.__hash__
+
+
 class SpaCon:
     """SpaCon on an AnnData: a dual-encoder graph attention autoencoder.
 
@@ -170,9 +184,9 @@ class SpaCon:
         adata, sig = self.data.adata, [self.data.adata.n_obs, self.data.adata.n_vars]
         layer = self.params["layer"]
         x = adata.X if layer is None else adata.layers.get(layer)
-        if x is not None:
+        if x is not None:  # to a relative 1e-9: the same values stored otherwise sum alike
             values = x.data if sp.issparse(x) else np.asarray(x)
-            sig.append(float(np.sum(values, dtype=np.float64)))
+            sig.append(_Sum(float(np.sum(values, dtype=np.float64))))
         for key in (self.params["spatial_key"], self.params["connectome_key"]):
             graph = None if key is None else adata.obsp.get(_keys.connectivities(key))
             stored = None if key is None else adata.uns.get(_keys.neighbors(key))

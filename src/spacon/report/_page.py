@@ -119,7 +119,12 @@ def _marker_tables(markers: dict) -> str:
     if not markers:
         return ("<p class='note'>none in this result (spacon run and spacon domains find "
                 "them unless given --markers 0; in Python, spacon.tl.marker_genes).</p>")
-    return "".join(f"<h3>{html.escape(key)}</h3>" + _table(sorted(by_domain.items()),
+    def in_order(item):  # domains 0, 1, 2, ..., 10 (not 0, 1, 10, 2), names after numbers
+        name = str(item[0])
+        return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+    return "".join(f"<h3>{html.escape(key)}</h3>" + _table(sorted(by_domain.items(),
+                                                                 key=in_order),
                                                           ["domain", "top marker genes"])
                    for key, by_domain in markers.items())
 

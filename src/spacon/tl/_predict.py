@@ -841,14 +841,15 @@ def predict_connectivity(
                                fn(perm[positions]))
         scores = _score_fold(predict, y_test, kept[rows[test]], rows[test])
         if "null" in methods and perm is None:  # one unit held out: no null to draw
-            scores["null"] = dict.fromkeys(("pearson_r", "auroc", "mse"), np.nan)
+            scores["null"] = dict.fromkeys(("pearson_r", "auroc", "mse"))  # None: not scored
             no_null.append(f)
         for m in methods:
             for metric, value in scores[m].items():
                 per_fold[m][metric].append(value)
             if m in alphas:
                 per_fold[m].setdefault("ridge_alpha", []).append(alphas[m])
-        logger.info("fold %s: %s", f, {m: round(scores[m]["pearson_r"], 3) for m in methods})
+        logger.info("fold %s: %s", f, {m: None if scores[m]["pearson_r"] is None
+                                        else round(scores[m]["pearson_r"], 3) for m in methods})
     if no_null:
         warnings.warn(
             f"the spatial null is left out of {len(no_null)} of the "
