@@ -1,6 +1,7 @@
 """Connectivity prediction: leakage-free folds, hand-checked metrics, the evaluate command."""
 
 import json
+import re
 
 import anndata as ad
 import numpy as np
@@ -603,6 +604,13 @@ def test_one_held_out_fold_shows_no_spread(monkeypatch, tmp_path, capsys):
         out = capsys.readouterr().out
         assert ("±" in out) == (folds > 1)
         assert ("one held-out fold" in out) == (folds == 1)
+    # a method some folds could not score (the spatial null of a fold of one unit)
+    metrics["methods"]["null"] = {**row, "per_fold": {"mse": [0.05, None, 0.04]}}
+    metrics["methods"]["none"] = dict.fromkeys(row)
+    assert main(["evaluate", "connectivity", "--adata", "a.h5ad", "--connectivity", "c.npz",
+                 "--out", str(tmp_path / "o4")]) == 0
+    out = capsys.readouterr().out
+    assert "(2 of 3 folds)" in out and re.search(r"none +n/a +n/a +n/a", out)
 
 
 def test_a_split_unit_in_a_later_fold_is_refused_before_any_training(prepared, monkeypatch):

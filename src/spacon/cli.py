@@ -211,9 +211,9 @@ def _evaluate_connectivity(args) -> int:
             continue
         auroc = ("n/a" if m["auroc"] is None else
                  f"{m['auroc']:.3f}{spread(m['auroc_sd'], '.3f')}")
-        scored = [v for v in m["per_fold"]["mse"] if v is not None]
-        some = ("" if len(scored) == len(m["per_fold"]["mse"])
-                else f"  ({len(scored)} of {len(m['per_fold']['mse'])} folds)")
+        folds = m.get("per_fold", {}).get("mse", [])
+        scored = [v for v in folds if v is not None]
+        some = "" if len(scored) == len(folds) else f"  ({len(scored)} of {len(folds)} folds)"
         print(f"{method:<22}{m['pearson_r']:>6.3f}{spread(m['pearson_r_sd'], '.3f')}"
               f"{auroc:>16}{m['mse']:>11.3g}{spread(m['mse_sd'], '.2g')}{some}")
     if one:
