@@ -862,6 +862,8 @@ def call_domains(adata, config: RunConfig) -> dict:
             "truth_key": config.truth, "unscored": unscored}
 
 
+# the obs columns of spacon's domain calls: one per alpha, and per level of --n-domains
+DOMAIN_CALL = re.compile(re.escape(_keys.DOMAIN) + r"_alpha[0-9.]+(_k[0-9]+)?")
 DEFAULT_MARKERS = 10  # marker genes per domain unless --markers says otherwise
 MARKER_MEMORY = 2 * 1024**3  # the marker fit's dense copies of cells x genes stay within this
 MARKER_MIN_CELLS = 2000  # ... by fitting on fewer cells, but not fewer than this
@@ -880,8 +882,7 @@ def domain_markers(adata, config: RunConfig) -> None:
 
     markers = adata.uns.get(_keys.MARKERS)
     if isinstance(markers, dict):
-        ours = re.compile(re.escape(_keys.DOMAIN) + r"(_alpha[0-9.]+(_k[0-9]+)?)?")
-        for key in [k for k in markers if ours.fullmatch(str(k))]:
+        for key in [k for k in markers if k == _keys.DOMAIN or DOMAIN_CALL.fullmatch(str(k))]:
             del markers[key]
         if not markers:
             del adata.uns[_keys.MARKERS]
@@ -1042,8 +1043,7 @@ def drop_domain_calls(adata, keep=(), spare=()) -> None:
     named in ``spare`` stay too (e.g. an earlier call given as ``--truth``).
     """
     kept = {_keys.domain_for_alpha(a) for a in keep} | set(spare)
-    calls = re.compile(re.escape(_keys.DOMAIN) + r"_alpha[0-9.]+(_k[0-9]+)?")
-    for column in [c for c in adata.obs if calls.fullmatch(str(c))]:
+    for column in [c for c in adata.obs if DOMAIN_CALL.fullmatch(str(c))]:
         if column not in kept:
             del adata.obs[column]
             for key in (column, f"{column}_colors"):
