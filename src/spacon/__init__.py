@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from ._errors import SpaconInputError, SpaconWarning
+from ._settings import settings
 
 # Intel MKL (torch's CPU matrix products) splits a product's inner sum between threads by a
 # rule that depends on their number: the weight gradients of one training step differed in
@@ -33,7 +34,7 @@ _SUBMODULES = ("datasets", "graph", "io", "model", "nn", "pl", "pp", "tl")
 
 __all__ = [
     "SpaCon", "SpaconInputError", "SpaconWarning", "datasets", "graph", "io", "nn", "pl", "pp",
-    "tl",
+    "settings", "tl",
     "__version__",
 ]
 

@@ -267,7 +267,8 @@ def domains(
             labels = labels[group]
     chosen = len(np.unique(labels))
     info["n_domains"] = int(chosen)
-    logger.info("domains: %s gave %d domains", method, chosen)
+    reason = info.get("selection", {}).get("reason")  # the number chosen, and why
+    logger.info("domains: %s", reason or f"{method} gave {chosen} domains")
     _warn_tiny_domains(adata, labels, n_domains, key_added, alpha)
     adata.obs[key_added] = _categorical(labels)
     adata.uns[key_added] = info
