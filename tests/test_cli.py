@@ -33,6 +33,14 @@ def test_simulate_writes_what_run_reads(inputs):
     assert conn.labels is not None
 
 
+def test_simulate_one_section_suggests_no_section_flags(tmp_path, capsys):
+    assert main(["simulate", "--n-cells", "300", "--n-sections", "1", "--out",
+                 str(tmp_path / "one")]) == 0
+    text = (tmp_path / "one" / "README.txt").read_text()
+    assert "one 2-D section" in text and "--z-radius" not in text
+    assert "--section-key" not in text and "--radius " in text
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("default::spacon._errors.SpaconWarning")  # base_args' --epochs
 def test_run_writes_every_output_and_leaves_input_untouched(inputs, tmp_path):

@@ -114,8 +114,9 @@ def test_a_choice_at_the_most_the_cells_allow_warns(rng):
     z, _ = blobs(rng, n=120, k=14)  # 14 blobs, but at most 120 / 10 = 12 domains
     adata = embedded(z)
     with pytest.warns(spacon.SpaconWarning, match="near the most these 120 cells allow .*"
-                      "more domains may exist, or none .*set it with n_domains="):
+                      "more domains may exist, or none .*set it with n_domains=") as said:
         spacon.tl.domains(adata)
+    assert {w.filename for w in said} == {__file__}  # pointing at the call, not at spacon
     with pytest.warns(spacon.SpaconWarning, match="^at alpha 0, .* near the most"):  # which
         spacon.tl.domains(adata, alpha=0, key_added="again")
     assert adata.uns["spacon_domain"]["selection"]["at_limit"]
@@ -894,8 +895,9 @@ def test_fewer_domains_than_asked_are_said_so(rng):
     saying nine "as asked" and no warning; one point under Leiden gave one domain silently."""
     centres = rng.normal(size=(7, 5)) * 5
     adata = embedded(centres[np.repeat(np.arange(7), 30)])
-    with pytest.warns(SpaconWarning, match="only 7 distinct points"):
+    with pytest.warns(SpaconWarning, match="only 7 distinct points") as said:
         spacon.tl.domains(adata, n_domains=9, merge_radius=0)
+    assert {w.filename for w in said} == {__file__}
     assert adata.obs["spacon_domain"].nunique() == 7
     assert adata.uns["spacon_domain"]["n_merged_points"] == 7
     assert not adata.uns["spacon_domain"]["selection"]["reason"].startswith("9 domains")

@@ -374,3 +374,25 @@ def test_the_run_says_what_the_connectome_graph_kept(brain):
     assert params["unmatched_rows"] == conn.n - held > 0
     assert describe_connectome_graph(params).endswith(
         f"; {conn.n - held:,} of the matrix's rows match no unit of the data and are left out")
+
+
+def test_the_run_counts_the_negative_values_it_drops(brain):
+    """Signed connectivity (functional correlations) under the default negative='drop': the
+    values dropped are counted in the graph's params and in the run's line about the graph."""
+    from spacon._pipeline import describe_connectome_graph
+    from spacon.io import Connectivity
+
+    adata, conn = brain
+    signed = conn.matrix.tocsr(copy=True)
+    signed.data[::4] *= -1
+    signed = Connectivity(signed, conn.labels)
+    used = np.isin(signed.labels, adata.obs["unit"].astype(str).unique())
+    expected = int((signed.matrix[used][:, used].data < 0).sum())
+    spacon.pp.connectome_graph(adata, signed, unit_key="unit", threshold=0.4)
+    params = adata.uns["connectome_neighbors"]["params"]
+    assert params["n_negative"] == expected > 0
+    assert describe_connectome_graph(params).endswith(
+        f"; {expected:,} negative values dropped (--negative absolute keeps their strength)")
+    spacon.pp.connectome_graph(adata, signed, unit_key="unit", threshold=0.4,
+                               negative="absolute")
+    assert "dropped" not in describe_connectome_graph(adata.uns["connectome_neighbors"]["params"])

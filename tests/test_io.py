@@ -407,3 +407,76 @@ def test_atomic_path_gives_the_usual_file_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_plain_hdf5_labels_are_read_as_an_npz_s(tmp_path):
+    """A ``labels`` dataset beside the matrix labels its rows (integer unit ids too); without
+    one, the file's one text dataset with an entry per row does, unless the matrix was named."""
+    order = np.array([2, 0, 1])
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["W"], f["labels"] = M, order
+    conn = read_connectivity(tmp_path / "a.h5")
+    assert list(conn.labels) == ["2", "0", "1"] and np.allclose(dense(conn), M)
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        f["group/W"], f["group/labels"] = M, np.array([b"VISp", b"MOs", b"CA1"])
+        f["other"] = np.eye(2)
+    assert list(read_connectivity(tmp_path / "b.h5", key="group/W").labels) == [
+        "VISp", "MOs", "CA1"]
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f["W"] = M
+        f.create_dataset("acronym", data=["VISp", "MOs", "CA1"], dtype=h5py.string_dtype())
+    assert list(read_connectivity(tmp_path / "c.h5").labels) == ["VISp", "MOs", "CA1"]
+    assert read_connectivity(tmp_path / "c.h5", key="W").labels is None
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["W"], f["labels"] = M, np.arange(4)
+    with pytest.raises(SpaconInputError, match="labels dataset 'labels' has shape"):
+        read_connectivity(tmp_path / "d.h5")
+
+
+def test_matlab_char_matrix_labels_v5_and_v73(tmp_path):
+    """``char({'VISp', 'MOs', 'CA1'})``: a name per row, padded with blanks."""
+    names = ["VISp", "MOs", "CA1"]
+    scipy.io.savemat(tmp_path / "a.mat", {"W": M, "acronym": np.array(names)})
+    assert list(read_connectivity(tmp_path / "a.mat").labels) == names
+    padded = np.array([[ord(c) for c in n.ljust(4)] for n in names], dtype=np.uint16)
+    with h5py.File(tmp_path / "b.mat", "w") as f:  # v7.3: MATLAB's column-major layout
+        f.create_dataset("W", data=M.T).attrs["MATLAB_class"] = np.bytes_("double")
+        f.create_dataset("acronym", data=padded.T).attrs["MATLAB_class"] = np.bytes_("char")
+    conn = read_connectivity(tmp_path / "b.mat")
+    assert list(conn.labels) == names and np.allclose(dense(conn), M)
+
+
+@pytest.mark.parametrize("text, match", [
+    (",A,B,A\nA,1,2,3\nB,4,5,6\nA,7,8,9\n", r"duplicate labels \(e.g. A\)"),
+    (",A,B,C\nA,1,2,3\nB,4,5\nC,7,8,9\n", "row 3 has 3 entries, the other rows 4"),
+    (",A,B,C\nA,1,2,3\nB,4,5,6,7\nC,7,8,9\n", "row 3 has 5 entries, the other rows 4"),
+    (",A,B,C\nA,1,2,3\nB,4,x,6\nC,7,8,9\n", "row 3, column 3 is 'x', not a number"),
+    ("1,2,3\n4,x,6\n7,8,9\n", "row 2, column 2 is 'x', not a number"),
+    (",A,B,C,D,E\nA,1,2,3\nB,4,5,6\nC,7,8,9\n", "first row has 6 entries and the rows below 4"),
+])
+def test_labelled_tables_name_the_row_or_label_at_fault(tmp_path, text, match):
+    (tmp_path / "c.csv").write_text(text)
+    with pytest.raises(SpaconInputError, match=match) as err:
+        read_connectivity(tmp_path / "c.csv")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", [
+    ",A,B,C,\nA,1,2,3,\nB,4,5,6,\nC,7,8,9,\n",  # a delimiter ending every row
+    "A,B,C,\n1,2,3,\n4,5,6,\n7,8,9,\n",  # the same under a header of labels alone
+    '"A"\t"B"\t"C"\n"A"\t1\t2\t3\n"B"\t4\t5\t6\n"C"\t7\t8\t9\n',  # R's write.table
+])
+def test_labelled_tables_as_spreadsheets_and_r_write_them(tmp_path, text):
+    (tmp_path / "c.csv").write_text(text)
+    conn = read_connectivity(tmp_path / "c.csv")
+    assert list(conn.labels) == ["A", "B", "C"]
+    assert np.array_equal(dense(conn), np.arange(1, 10).reshape(3, 3))
+
+
+def test_r_write_table_with_numeric_labels(tmp_path):
+    """Allen structure ids as labels, in R's layout (no corner): read as labels, not values."""
+    (tmp_path / "ids.tsv").write_text(
+        '"10"\t"20"\t"30"\n"30"\t0.7\t0.8\t0.9\n"10"\t0.1\t0.2\t0.3\n"20"\t0.4\t0.5\t0.6\n')
+    conn = read_connectivity(tmp_path / "ids.tsv")
+    assert list(conn.labels) == ["30", "10", "20"]
+    assert np.allclose(dense(conn), [[0.9, 0.7, 0.8], [0.3, 0.1, 0.2], [0.6, 0.4, 0.5]])

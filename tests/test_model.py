@@ -216,9 +216,11 @@ def test_spatial_only_model(prepared):
     assert "X_spacon_spa" in prepared.obsm
 
 
-def test_original_checkpoint_gives_same_embeddings(prepared, tmp_path):
-    """A state_dict in the original SpaCon's layout loads into the same function."""
-    model = SpaCon(prepared, hidden_dims=DIMS)
+@pytest.mark.parametrize("fusion", ["concat", "add"])
+def test_original_checkpoint_gives_same_embeddings(prepared, tmp_path, fusion):
+    """A state_dict in the original SpaCon's layout loads into the same function, its fusion
+    read from the file (the decoder's first layer takes the fused embedding)."""
+    model = SpaCon(prepared, hidden_dims=DIMS, fusion=fusion)
     model.train(1, mode="sampled", batch_size=512, progress=False)
     model.embed()
     ours = prepared.obsm["X_spacon_con"].copy()
@@ -240,10 +242,14 @@ def test_original_checkpoint_gives_same_embeddings(prepared, tmp_path):
         original[".".join(parts)] = value
     torch.save(original, tmp_path / "model_params.pth")
     loaded = SpaCon.load_original(tmp_path / "model_params.pth", prepared)
+    assert loaded.params["fusion"] == fusion
     loaded.embed()
     assert np.array_equal(ours, prepared.obsm["X_spacon_con"])
     with pytest.raises(SpaconInputError, match="hidden_dims"):
         SpaCon.load_original(tmp_path / "model_params.pth", prepared, hidden_dims=(8, 4, 2))
+    other = {"concat": "add", "add": "concat"}[fusion]
+    with pytest.raises(SpaconInputError, match=f"trained with fusion='{fusion}', not '{other}'"):
+        SpaCon.load_original(tmp_path / "model_params.pth", prepared, fusion=other)
 
 
 @pytest.mark.parametrize(

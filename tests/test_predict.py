@@ -2,6 +2,7 @@
 
 import json
 import re
+import warnings
 
 import anndata as ad
 import numpy as np
@@ -65,6 +66,37 @@ def test_folds_by_blocks_are_spatially_compact(prepared):
     assert spread < np.linalg.norm(xy - xy.mean(0), axis=1).mean()
     with pytest.raises(SpaconInputError, match="folds must be a whole number >= 2"):
         spacon.tl.spatial_folds(adata, 1)
+
+
+def test_folds_and_position_bumps_do_not_depend_on_the_rows_order(prepared):
+    """k-means++ draws its first centres by row: the same cells in another order must still
+    get the same blocks and the same position features (the human regions' position r moved
+    0.595 -> 0.625 with the rows permuted before)."""
+    adata, _ = prepared
+    perm = np.random.default_rng(3).permutation(adata.n_obs)
+    for kwargs in ({}, {"unit_key": "unit"}, {"mirror_axis": 0}):
+        fold = spacon.tl.spatial_folds(adata, 3, **kwargs)
+        again = spacon.tl.spatial_folds(adata[perm].copy(), 3, **kwargs)
+        assert np.array_equal(again, fold[perm]), kwargs
+    # points spread evenly in a cube: k-means has many near-equal optima, and which one it
+    # found depended on the rows' order (half the points changed fold)
+    rng = np.random.default_rng(0)
+    cube = ad.AnnData(np.zeros((300, 2), np.float32), obsm={"spatial": rng.random((300, 3))})
+    shuffled = rng.permutation(300)
+    assert np.array_equal(spacon.tl.spatial_folds(cube[shuffled].copy(), 5),
+                          spacon.tl.spatial_folds(cube, 5)[shuffled])
+    coords = adata.obsm["spatial"].astype(np.float64)
+    train = np.arange(adata.n_obs) % 3 > 0
+    basis = _predict.position_basis(coords, train, 0)
+    assert np.allclose(_predict.position_basis(coords[perm], train[perm], 0), basis[perm],
+                       rtol=0, atol=1e-12)
+    # more training cells than the bumps' k-means takes: the subsample is drawn by place too
+    many = rng.random((21_000, 2))
+    shuffled = rng.permutation(len(many))
+    some = np.arange(len(many)) < 100
+    assert np.allclose(_predict.position_basis(many[shuffled], np.ones(len(many), bool), 0)[
+        some], _predict.position_basis(many, np.ones(len(many), bool), 0)[shuffled][some],
+        rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("code", [0, 3])
@@ -511,6 +543,27 @@ def test_mirror_folds_hold_out_both_hemispheres_of_a_region_together():
     assert (given[:40] == given[40:80]).all()
     with pytest.raises(SpaconInputError, match="midline must be a coordinate"):
         spatial_folds(adata, 4, mirror_axis=0, midline=float("nan"))
+
+
+def test_dropped_negative_values_are_said_at_the_call(prepared):
+    """Signed connectivity (functional correlations): the negative values dropped are counted
+    in a warning that points at the caller's line, and the mirror-by-section one too."""
+    from spacon import SpaconWarning
+    from spacon.io import Connectivity
+
+    adata, conn = prepared
+    signed = conn.matrix.tocsr(copy=True)
+    signed.data[::3] *= -1
+    signed = Connectivity(signed, conn.labels)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        spacon.tl.predict_connectivity(adata, signed, unit_key="unit", folds=2,
+                                       section_key="section", methods=("mean",), mirror_axis=0)
+    said = [w for w in said if w.category is SpaconWarning]
+    assert [str(w.message).split(" (")[0] for w in said] == [
+        "mirror_axis is not applied to folds by section",
+        f"{(signed.matrix.data < 0).sum():,} negative connectivity values"]
+    assert {w.filename for w in said} == {__file__}
 
 
 def test_options_that_would_do_nothing_say_so_before_any_training(prepared):

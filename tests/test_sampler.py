@@ -1,7 +1,10 @@
+import anndata as ad
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from scipy import stats
 
+import spacon
 from spacon.graph import FactoredGraph, GraphOnDevice, NeighborSampler
 
 
@@ -134,3 +137,36 @@ def test_epoch_resumes_at_any_batch():
         assert np.array_equal(a.n_id, b.n_id)
         assert all(np.array_equal(x, y) for x, y in zip(a.spatial_edges, b.spatial_edges))
     assert sampler.n_batches(rank=1, world_size=3) == 3
+
+
+def test_a_last_batch_of_one_seed_joins_the_one_before():
+    """129 seeds in batches of 64: 64 + 65, not 64 + 64 + 1. A lone seed without neighbours
+    would be a batch of one cell, on which batch norm fails ("Expected more than 1 value per
+    channel"), at whichever epoch shuffled such a cell last."""
+    from spacon.graph._sampler import batch_starts
+
+    assert batch_starts(129, 64) == [0, 64] and batch_starts(130, 64) == [0, 64, 128]
+    assert batch_starts(1, 64) == [0] and batch_starts(0, 64) == []
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(np.log1p(rng.poisson(2, (129, 6))).astype(np.float32))
+    adata.obsm["spatial"] = np.arange(129.0)[:, None] * [1000.0, 0]  # far apart, in a row
+    adata.obsm["spatial"][:10] = rng.random((10, 2))  # but for ten neighbours
+    with pytest.warns(spacon.SpaconWarning, match="119 of 129 cells have no spatial neighbour"):
+        spacon.pp.spatial_graph(adata, radius=2)
+    model = spacon.SpaCon(adata, hidden_dims=(8, 4, 2), connectome_key=None)
+    model.train(epochs=3, mode="sampled", batch_size=64, progress=False)
+    assert len(model.history) == 3 and np.isfinite([h["loss"] for h in model.history]).all()
+
+
+def test_stored_zeros_of_a_graph_are_no_edges():
+    """A graph whose weights were set to 0 by hand keeps them stored (scipy does): they are
+    not edges, and the caller's matrix is left as it was."""
+    rng = np.random.default_rng(0)
+    graph = sp.random(50, 50, density=0.2, random_state=1, format="csr") + sp.eye(50)
+    graph = sp.csr_matrix(graph)
+    graph.data[rng.random(graph.nnz) < 0.3] = 0
+    stored = graph.nnz
+    factored = FactoredGraph.from_cell_graph(graph)
+    assert factored.n_edges == graph.count_nonzero() < stored and graph.nnz == stored
+    targets, sources = factored.neighbors(np.arange(50))
+    assert np.asarray(graph[np.asarray(targets), np.asarray(sources)]).all()

@@ -432,3 +432,16 @@ def test_training_keeps_freed_blocks_for_reuse_and_gives_them_back_after():
     assert out["outside"] >= 5 * (40_000_000 // (out["page"] * 512))
     assert out["inside"] < out["outside"] / 10
     assert out["after"] > out["outside"] / 2
+
+
+def test_a_fanout_of_minus_one_takes_every_neighbour(brain_with_graph):
+    """As ``spatial_fanout=-1`` does, and as the sampler's docstring says."""
+    adata, _ = brain_with_graph
+    spacon.pp.connectome_graph(adata, _, unit_key="unit", threshold=0.4)
+    assert TrainConfig(fanouts=(-1, 2, 2)).fanouts == (-1, 2, 2)
+    model = SpaCon(adata, hidden_dims=(8, 4, 2))
+    model.train(mode="sampled", fanouts=(-1, 1, 1), batch_size=8, max_steps=2, progress=False)
+    assert np.isfinite(model.history[-1]["loss"])
+    for bad in (-2, 0, True):
+        with pytest.raises(SpaconInputError, match="fanouts"):
+            TrainConfig(fanouts=(bad, 2, 2))

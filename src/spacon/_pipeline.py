@@ -761,6 +761,10 @@ def describe_connectome_graph(params: dict) -> str:
     unmatched = params.get("unmatched_rows", 0)
     left_out = (f"; {unmatched:,} of the matrix's rows match no {level[:-1]} of the data and "
                 "are left out" if unmatched else "")
+    n_negative = params.get("n_negative", 0)
+    if n_negative and params.get("negative") == "drop":  # signed data: say what was dropped
+        left_out += (f"; {n_negative:,} negative values dropped (--negative absolute keeps "
+                     "their strength)")
     if "n_units" in params:
         return (f"{params['n_edges']:,} unit-unit connections kept ({share} of the pairs of "
                 f"{params['n_units']:,} units), implying {params['implied_cell_edges']:,} "

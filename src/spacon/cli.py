@@ -40,13 +40,11 @@ Ground truth (obs columns)
   region     spatially contiguous molecular regions  -> recovered at alpha = 0
   module     groups of spatially distant, strongly connected regions -> recovered at alpha = 1
 
-Coordinates: obsm['spatial'] = (x, y{z}) in micrometres; obs['section'] gives the section,
-ordered {first} .. {last}.
+Coordinates: obsm['spatial'] = (x, y{z}) in micrometres; {sections}.
 
 Run spacon on it:
   spacon run --adata {h5ad_q} --connectivity connectome.npz --unit-key unit \\
-      --section-key section --radius {radius:.0f} --z-radius {z_radius:.0f} --threshold 0.4 \\
-      --alpha 0 1 --out result
+      {section_flags}--radius {radius:.0f} --threshold 0.4 --alpha 0 1 --out result
 --threshold 0.4 keeps the strong long-range connections and drops the weak short-range and
 off-module ones.
 """
@@ -80,8 +78,12 @@ def _simulate(args) -> int:
             n_cells=adata.n_obs, n_genes=adata.n_vars,
             n_units=info["n_units"], implied=info["implied_cell_edges"],
             z=", z" if adata.obsm["spatial"].shape[1] == 3 else "",
-            first=info["section_order"][0], last=info["section_order"][-1],
-            radius=info["suggested_radius"], z_radius=info["suggested_z_radius"],
+            sections=(f"obs['section'] gives the section, ordered {info['section_order'][0]} "
+                      f".. {info['section_order'][-1]}" if len(info["section_order"]) > 1 else
+                      "one 2-D section"),
+            section_flags=(f"--section-key section --z-radius {info['suggested_z_radius']:.0f} "
+                           if len(info["section_order"]) > 1 else ""),
+            radius=info["suggested_radius"],
         ),
         files[2],
     )

@@ -29,7 +29,11 @@ class FactoredGraph:
     cell_unit: np.ndarray
 
     def __post_init__(self):
-        self.unit_in = sp.csr_matrix(self.unit_in)
+        unit_in = sp.csr_matrix(self.unit_in)
+        if not unit_in.data.all():  # a stored zero (a weight set to 0 by hand) is no edge
+            unit_in = unit_in.copy()  # (the caller's matrix is left as it is)
+            unit_in.eliminate_zeros()
+        self.unit_in = unit_in
         self.unit_in.sort_indices()
         self.cell_unit = np.asarray(self.cell_unit, dtype=np.int64)
         n_units = self.unit_in.shape[0]

@@ -91,11 +91,11 @@ class NeighborSampler:
         self._local = ops.as_index(np.full(self.n_cells, -1), self.device)
 
     def __len__(self) -> int:
-        return -(-self.n_cells // self.batch_size)
+        return self.n_batches()
 
     def n_batches(self, rank: int = 0, world_size: int = 1) -> int:
         """Batches per epoch on ``rank`` of ``world_size``."""
-        return -(-len(range(rank, self.n_cells, world_size)) // self.batch_size)
+        return len(batch_starts(len(range(rank, self.n_cells, world_size)), self.batch_size))
 
     def epoch(
         self, epoch: int, rank: int = 0, world_size: int = 1, start: int = 0
@@ -108,11 +108,12 @@ class NeighborSampler:
         order = ops.permutation(ops.generator([self.seed, epoch], self.device), self.n_cells,
                                 self.device)
         order = order[rank::world_size]
-        for b, lo in enumerate(range(0, len(order), self.batch_size)):
+        starts = batch_starts(len(order), self.batch_size)
+        for b, (lo, hi) in enumerate(zip(starts, [*starts[1:], len(order)])):
             if b < start:
                 continue
-            yield self.sample(order[lo : lo + self.batch_size],
-                              ops.generator([self.seed, epoch, rank, b], self.device))
+            yield self.sample(order[lo:hi], ops.generator([self.seed, epoch, rank, b],
+                                                          self.device))
 
     def sample(self, seeds, generator) -> Subgraph:
         """Sample the subgraph around ``seeds`` (global cell ids) with ``generator``
@@ -163,3 +164,14 @@ class NeighborSampler:
         local[fresh] = ops.arange(n, n + len(fresh), local)
         nodes.append(fresh)
         return fresh, n + len(fresh)
+
+
+def batch_starts(n_seeds: int, batch_size: int) -> list[int]:
+    """Where each batch of an epoch's ``n_seeds`` seeds begins: every ``batch_size`` seeds,
+    except that a last batch of one seed joins the one before it. A lone seed without
+    neighbours would be a batch of one cell, and batch norm needs two.
+    """
+    starts = list(range(0, n_seeds, batch_size))
+    if len(starts) > 1 and n_seeds - starts[-1] == 1:
+        starts.pop()
+    return starts

@@ -247,13 +247,16 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         needed, a dense one's labels may also be its one other 1-D array of text, e.g.
         ``acronym``), ``.npy`` (dense),
         ``.csv``/``.tsv`` (square table with row and column labels, or plain numbers),
-        ``.h5``/``.hdf5``/``.mat`` (HDF5 or MATLAB v7.3, dataset ``key``; older MATLAB files too).
+        ``.h5``/``.hdf5``/``.mat`` (HDF5 or MATLAB v7.3, dataset ``key``; older MATLAB files too;
+        an HDF5 file's ``labels`` dataset, or its one 1-D text dataset, labels the rows, as
+        in an ``.npz``).
     key
         Name of the array inside ``.npz``/HDF5/``.mat`` files holding several. A matrix inside
         a 3-D array is named with its index, in NumPy's way (``"a[:, :, 0]"``, from 0) or
         MATLAB's (``"a(:,:,1)"``, from 1, the array's own axes even in a v7.3 file), e.g. the
         ipsilateral weights of the Oh et al. 2014 file. A ``.mat`` file's labels are its one
-        text array with an entry per row (e.g. ``acronym``), where it holds one.
+        text array with an entry per row (e.g. ``acronym``, a cell array or a char matrix), where
+        it holds one.
 
     Returns
     -------
@@ -504,6 +507,10 @@ def _read_table(path: Path, sep: str):
     sep = _delimiter(head, sep, path.name)
     first = next(csv.reader([head[0]], delimiter=sep), [])
     second = next(csv.reader([head[1]], delimiter=sep), [])
+    if second and len(first) + 1 == len(second) and _is_number(second[-1]):
+        # R's write.table: a header of column labels, one field shorter than the rows below,
+        # which start with their labels (numbers too, e.g. Allen structure ids)
+        return _labelled_table(_read_labelled(path, sep), repr(path.name))
     if (first and any(_is_number(x) for x in first)
             and all(_is_number_or_blank(x) for x in first + second)):
         values = _numbers(path, sep, text)
@@ -526,10 +533,10 @@ def _read_table(path: Path, sep: str):
             raise SpaconInputError(f"{path.name!r} is not square: {n_rows} rows of {n_cols} "
                                    "numbers (and no row or column of unit labels).")
         return values, None
-    try:
-        raw = pd.read_csv(path, sep=sep, header=None, dtype=str, encoding=text)
-    except pd.errors.ParserError:  # a header one field shorter than the rows: row labels
-        return _labelled_table(_read_labelled(path, sep), repr(path.name))
+    _, trailing = _check_row_widths(path, sep, text)
+    raw = pd.read_csv(path, sep=sep, header=None, dtype=str, encoding=text)
+    if trailing:  # a delimiter ending every row: no column after it
+        raw = raw.iloc[:, :-1]
     body = raw.iloc[1:]
     numeric = body.apply(lambda column: column.map(_is_number_or_empty)).to_numpy().all()
     if pd.notna(raw.iat[0, 0]) and numeric and len(body) not in (raw.shape[1],
@@ -570,19 +577,7 @@ def _numbers(path: Path, sep: str, text: str) -> np.ndarray:
         return np.loadtxt(path, delimiter=sep, dtype=np.float64, ndmin=2, encoding=text)
     except ValueError:  # empty cells, rows of other lengths, or words: find which
         pass
-    widths, trailing = [], True
-    with path.open(newline="", encoding=text) as f:  # one pass, nothing kept but the lengths
-        for row in csv.reader(f, delimiter=sep):
-            if row:
-                widths.append(len(row))
-                trailing = trailing and len(row) > 1 and not row[-1].strip()
-    widths = np.asarray(widths)
-    common = int(np.bincount(widths).argmax())
-    odd = np.flatnonzero(widths != common)
-    if len(odd):
-        raise SpaconInputError(
-            f"{path.name!r}: row {odd[0] + 1} has {widths[odd[0]]} entries, the other rows "
-            f"{common}; every row of a matrix has as many.")
+    common, trailing = _check_row_widths(path, sep, text, header=False)
     columns = list(range(common - trailing))
     try:  # (pandas reads empty cells, NaN, NA and the like as NaN)
         return pd.read_csv(path, sep=sep, header=None, usecols=columns, dtype=np.float64,
@@ -602,22 +597,60 @@ def _numbers(path: Path, sep: str, text: str) -> np.ndarray:
 
 def _read_labelled(path: Path, sep: str):
     """A table with a header of labels and a first column of labels, both read as text (a
-    label ``001`` is not the number 1), its values as numbers.
+    label ``001`` is not the number 1; a repeated label kept as written), its values as
+    numbers (empty cells, NaN and the like as NaN, refused later by name). The header may be
+    one field shorter than the rows (R's ``write.table``), and a delimiter may end every row.
+    Rows of other lengths and entries that are not numbers are refused with their row and
+    column (from 1, as a spreadsheet counts).
     """
     import pandas as pd
 
     text = "utf-8-sig"
-    table = pd.read_csv(path, sep=sep, index_col=0, encoding=text)  # (NaN, NA, #N/A as NaN)
-    # the row labels again, as text: index_col= parses a label 001 as the number 1
-    names = pd.read_csv(path, sep=sep, header=None, usecols=[0], dtype=str, skiprows=1,
-                        keep_default_na=False, encoding=text)[0]
-    if len(names) == len(table):
-        table.index = names.str.strip().to_numpy()
-    table.columns = table.columns.astype(str).str.strip()
-    if not all(np.issubdtype(t, np.number) for t in table.dtypes):
-        raise SpaconInputError(f"{path.name!r} has entries that are not numbers."
-                               f"{_edge_list_hint(*table.shape)}")
-    return table
+    _, trailing = _check_row_widths(path, sep, text)
+    with path.open(newline="", encoding=text) as f:
+        header = [x.strip() for x in next(csv.reader(f, delimiter=sep))]
+    cells = pd.read_csv(path, sep=sep, header=None, skiprows=1, dtype=str,
+                        keep_default_na=False, encoding=text)
+    if trailing:
+        cells, header = cells.iloc[:, :-1], header[:-1]
+    names = cells.iloc[:, 0].str.strip().to_numpy()
+    cells = cells.iloc[:, 1:].apply(lambda column: column.str.strip())
+    columns = header if len(header) == cells.shape[1] else header[1:]
+    values = cells.apply(pd.to_numeric, errors="coerce")
+    bad = (values.isna().to_numpy()
+           & ~cells.apply(lambda column: column.str.lower().isin(MISSING_WORDS)).to_numpy())
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise SpaconInputError(
+            f"{path.name!r}: the entry in row {row + 2}, column {col + 2} is "
+            f"{cells.iat[row, col]!r}, not a number ({int(bad.sum())} such entries)."
+            f"{_edge_list_hint(*cells.shape)}")
+    return pd.DataFrame(values.to_numpy(dtype=np.float64), index=names, columns=columns)
+
+
+def _check_row_widths(path: Path, sep: str, text: str, header: bool = True) -> tuple[int, bool]:
+    """Refuse rows of another length than the others (a ``header``, the first row, may be
+    one field shorter); the rows' length, and whether a delimiter ends every row.
+    """
+    widths, trailing = [], True
+    with path.open(newline="", encoding=text) as f:  # one pass, nothing kept but the lengths
+        for row in csv.reader(f, delimiter=sep):
+            if row:
+                widths.append(len(row))
+                trailing = trailing and len(row) > 1 and not row[-1].strip()
+    skip = int(header and len(widths) > 1)
+    body = np.asarray(widths[skip:])
+    common = int(np.bincount(body).argmax())
+    odd = np.flatnonzero(body != common)
+    if len(odd):
+        raise SpaconInputError(
+            f"{path.name!r}: row {odd[0] + 1 + skip} has {body[odd[0]]} entries, the other "
+            f"rows {common}; every row of a matrix has as many.")
+    if widths[0] not in (common, common - 1):
+        raise SpaconInputError(
+            f"{path.name!r}: its first row has {widths[0]} entries and the rows below "
+            f"{common}; a header of labels has as many, or one fewer (no corner).")
+    return common, trailing
 
 
 def _edge_list_hint(n_rows: int, n_cols: int) -> str:
@@ -733,9 +766,38 @@ def _read_hdf5_or_mat(path: Path, key: str | None):
         else:
             values = datasets[name][()]
             matrix = _take(values.T if matlab[name] else values, name, index, path)
-        labels = _h5_mat_labels(f, datasets, np.shape(matrix)) if any(matlab.values()) or \
-            sparse else None
-        return matrix, labels
+        if any(matlab.values()) or sparse:
+            return matrix, _h5_mat_labels(f, datasets, np.shape(matrix))
+        return matrix, _h5_labels(datasets, name, np.shape(matrix), key is not None)
+
+
+def _h5_labels(datasets: dict, name: str, shape: tuple, named: bool) -> np.ndarray | None:
+    """A plain HDF5 file's labels, as an ``.npz``'s: its ``labels`` dataset with an entry per
+    row (beside the matrix, or at the top), else, where the matrix was not named with a key,
+    its one 1-D text dataset with a different entry for each row (e.g. ``acronym``).
+    """
+    if len(shape) != 2:
+        return None
+    group = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+    for candidate in dict.fromkeys([f"{group}labels", "labels"]):
+        d = datasets.get(candidate)
+        if d is not None:
+            if d.shape != (shape[0],):
+                raise SpaconInputError(
+                    f"the labels dataset {candidate!r} has shape {d.shape}, not one entry per "
+                    f"row of the {shape[0]} x {shape[1]} matrix {name!r}.")
+            return _h5_text(d[()])
+    if named:  # the matrix named: other datasets are the user's own business
+        return None
+    text = [d for d in datasets.values() if d.shape == (shape[0],) and d.dtype.kind in "OSU"]
+    labels = _h5_text(text[0][()]) if len(text) == 1 else None
+    # names that repeat label nothing (then rows match by position, as without names)
+    return labels if labels is not None and len(set(labels)) == len(labels) else None
+
+
+def _h5_text(values: np.ndarray) -> np.ndarray:
+    """Labels read from HDF5 as text (h5py gives variable-length strings as bytes)."""
+    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values.ravel()])
 
 
 def _h5_mat_labels(f, datasets: dict, shape: tuple) -> np.ndarray | None:
@@ -747,6 +809,12 @@ def _h5_mat_labels(f, datasets: dict, shape: tuple) -> np.ndarray | None:
         return None
     contents = {}
     for name, d in datasets.items():
+        if (d.attrs.get("MATLAB_class") in (b"char", "char") and d.ndim == 2
+                and d.shape[1] == shape[0] and d.shape[0] > 1):
+            # a char matrix, a name per row padded with blanks (char({'VISp', 'MOs'})), seen
+            # transposed: one column per name
+            contents[name] = np.array(["".join(map(chr, column)) for column in d[()].T])
+            continue
         if d.attrs.get("MATLAB_class") not in (b"cell", "cell") or d.size != shape[0]:
             continue
         try:
@@ -770,8 +838,9 @@ def _mat_labels(contents: dict, shape: tuple) -> np.ndarray | None:
     found = []
     for name, value in contents.items():
         value = np.asarray(value)
+        # (a char matrix of names, one per row, reads as a 1-D array of strings)
         if value.dtype.kind not in "OUS" or value.size != shape[0] or value.ndim > 2 \
-                or min(value.shape, default=1) > 1:
+                or (value.ndim == 2 and min(value.shape) > 1):
             continue
         entries = [np.asarray(v).ravel() for v in value.ravel()] if value.dtype == object \
             else [np.asarray([v]) for v in value.ravel()]

@@ -71,9 +71,13 @@ def choose_mode(data: ModelData, hidden_dims, memory_budget_gb: float, fanouts) 
     degree = 0.0 if data.connectome is None else data.connectome.n_edges / max(
         data.connectome.n_cells, 1)
     dense = degree > max(sum(f for f in fanouts if f > 0), FULL_BATCH_DEGREE)
-    mode = "sampled" if dense or need > memory_budget_gb * 1024**3 else "full"
-    logger.info(
-        "training mode %s: full batch would need %.2f GB (budget %.2f GB); connectome has "
-        "%.0f edges per cell", mode, need / 1024**3, memory_budget_gb, degree,
-    )
+    too_big = need > memory_budget_gb * 1024**3
+    mode = "sampled" if dense or too_big else "full"
+    visits = max(sum(f for f in fanouts if f > 0), FULL_BATCH_DEGREE)
+    edges = f"the connectome has {degree:.0f} edges per cell"
+    why = (f"{edges}, more than sampling visits ({visits})" if dense else
+           "that is over the budget" if too_big else
+           f"it fits, and {edges}, no more than sampling would visit ({visits})")
+    logger.info("training mode %s: full batch would need %.2f GB (budget %.2f GB); %s", mode,
+                need / 1024**3, memory_budget_gb, why)
     return mode

@@ -327,7 +327,10 @@ class SpaCon:
             (:meth:`full_batch_bytes`) fits ``memory_budget_gb`` and the connectome has no more
             edges per cell than the fan-outs would sample (at least 20), else sampled.
         batch_size, fanouts
-            Seed cells per batch and connectivity neighbours sampled per hop. The loss covers
+            Seed cells per batch and connectivity neighbours sampled per hop (``-1``: all;
+            a fan-out ``f`` draws ``f`` neighbours with replacement, repeats kept once, so a
+            cell with many neighbours keeps a little under ``f`` distinct ones, each equally
+            likely; a cell with at most ``f`` keeps all). The loss covers
             every cell of a batch's subgraph, so small batches with small fan-outs still train
             on thousands of cells a step: on the synthetic brain (6,000 cells, where 256 seeds
             with fan-outs 10/5/5 and 20 spatial neighbours reached every cell) 64 seeds with
@@ -808,12 +811,13 @@ class SpaCon:
 
     @classmethod
     def load_original(
-        cls, path: str | Path, adata, *, hidden_dims=None, fusion: str = "concat", **kwargs
+        cls, path: str | Path, adata, *, hidden_dims=None, fusion: str | None = None, **kwargs
     ) -> SpaCon:
         """Load ``model_params.pth`` saved by the original SpaCon (PyPI ``spacon`` 0.1.x).
 
-        The same weights on the same graphs give the same embeddings. ``hidden_dims`` is read
-        from the checkpoint when not given.
+        The same weights on the same graphs give the same embeddings. ``hidden_dims`` and
+        ``fusion`` are read from the checkpoint when not given (the decoder's first layer takes
+        the fused embedding: twice the last dimension when concatenated, once when added).
         """
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or "encoder_spa.conv1.lin_src" not in state:
@@ -821,6 +825,13 @@ class SpaCon:
         dims = [state[f"encoder_spa.conv{i}.lin_src"].shape[1] for i in (1, 2, 3)]
         if hidden_dims is not None and list(hidden_dims) != dims:
             raise SpaconInputError(f"checkpoint has hidden_dims {dims}, not {list(hidden_dims)}.")
+        first = state.get("decoder.conv3_.lin_src")
+        found = None if first is None else {2 * dims[-1]: "concat", dims[-1]: "add"}.get(
+            first.shape[0])
+        if fusion is not None and found is not None and fusion != found:
+            raise SpaconInputError(f"checkpoint was trained with fusion={found!r}, not "
+                                   f"{fusion!r}; leave fusion= out to take it from the file.")
+        fusion = fusion or found or "concat"
         n_genes = state["encoder_spa.conv1.lin_src"].shape[0]
         if n_genes != adata.n_vars:
             raise SpaconInputError(

@@ -72,8 +72,10 @@ class TrainConfig:
         if isinstance(fanouts, (str, bytes)) or not hasattr(fanouts, "__len__") \
                 or len(fanouts) != 3:
             raise SpaconInputError(f"fanouts needs one positive number per encoder layer (3), "
-                                   f"got {fanouts!r}.")
-        object.__setattr__(self, "fanouts", tuple(whole_number("fanouts", f) for f in fanouts))
+                                   f"or -1 for all neighbours, got {fanouts!r}.")
+        object.__setattr__(self, "fanouts", tuple(  # -1: all, as spatial_fanout
+            f if f == -1 and not isinstance(f, bool) else whole_number("fanouts", f)
+            for f in fanouts))
         for name in ("batch_size", "epochs", "max_steps", "threads", "spatial_fanout"):
             value = getattr(self, name)
             if value is not None and not (name == "spatial_fanout" and value == -1):  # -1: all

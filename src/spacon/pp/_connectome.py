@@ -140,9 +140,12 @@ def connectome_graph(
         distance_scale=distance_scale, positions=positions, symmetrize=symmetrize,
         self_loops=self_loops,
     )
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix)
     params = {
         "unit_key": unit_key, "threshold": threshold, "top_k": top_k,
-        "top_fraction": top_fraction, "negative": negative, "distance_scale": distance_scale,
+        "top_fraction": top_fraction, "negative": negative,
+        "n_negative": int((values < 0).sum()),  # (signed data) handled by ``negative``
+        "distance_scale": distance_scale,
         "symmetrize": symmetrize, "self_loops": self_loops, "n_edges": int(graph.nnz),
         # rows of a matrix measured on more units (or cells) than the data hold: left out
         "unmatched_rows": int(connectivity.n - graph.shape[0]),

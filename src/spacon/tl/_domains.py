@@ -174,59 +174,10 @@ def domains(
     check_option("method", method, ("gmm", "leiden", "louvain"))
     use_rep = _default_embedding(adata) if use_rep is None else use_rep
     check_obsm(adata, use_rep)
-    if tree_key is not None and method != "gmm":
-        raise SpaconInputError(f"tree_key is for method='gmm' (a domain tree to cut); "
-                               f"{method} has no tree.")
-    if method == "gmm" and tree_key is not None and "tree" not in _stored(adata, tree_key):
-        raise SpaconInputError(f"adata.uns has no domain tree under {tree_key!r}; call "
-                               f"tl.domains(adata, method='gmm', key_added={tree_key!r}) first.")
-    check_numbers(resolution=resolution, n_runs=n_runs, n_neighbors=n_neighbors,
-                  max_fit_cells=max_fit_cells, merge_radius=merge_radius, n_jobs=n_jobs)
-    for name, value in (("n_domains", n_domains), ("n_runs", n_runs),
-                        ("n_neighbors", n_neighbors), ("max_fit_cells", max_fit_cells),
-                        ("n_jobs", n_jobs)):
-        if value is not None and (isinstance(value, bool)
-                                  or not isinstance(value, (int, np.integer))):
-            raise SpaconInputError(f"{name} must be a whole number, got {value!r}.")
-    if (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
-            or not 0 <= seed < 2**32):
-        raise SpaconInputError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r} "
-                               "(domains are repeatable for a seed).")
-    if resolution is not None and not (np.isfinite(resolution) and resolution > 0):
-        raise SpaconInputError(f"resolution must be a positive number, got {resolution!r}.")
-    if resolution is not None and method == "gmm":
-        raise SpaconInputError("resolution is Leiden's and Louvain's; method='gmm' chooses the "
-                               "number of domains itself (or takes n_domains=).")
-    if resolution is not None and n_domains is not None:
-        raise SpaconInputError(f"give n_domains or resolution, not both: with n_domains "
-                               f"{method} searches the resolution that gives that many.")
-    for name, value, least in (("n_neighbors", n_neighbors, 1), ("max_fit_cells",
-                                                                 max_fit_cells, 1)):
-        if value < least:
-            raise SpaconInputError(f"{name} must be at least {least}, got {value}.")
-    if not (merge_radius >= 0 and np.isfinite(merge_radius)):
-        raise SpaconInputError(f"merge_radius must be a finite number >= 0, got {merge_radius}.")
-    if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
-        raise SpaconInputError(f"n_domains must be between 1 and the number of cells "
-                               f"({adata.n_obs}), got {n_domains}.")
-    if n_runs < 2:
-        raise SpaconInputError(f"n_runs must be at least 2 to measure stability, got {n_runs}.")
-    if n_jobs is not None and (int(n_jobs) == 0 or int(n_jobs) < -1):
-        raise SpaconInputError(f"n_jobs must be >= 1, or -1 for every CPU, got {n_jobs}.")
-    if alpha is None:
-        from ._fuse import alpha_of
-
-        alpha = alpha_of(adata, use_rep)
-    else:  # checked, and kept as given: stored trees' fingerprints hash it so
-        from ._fuse import alpha_of, check_alpha
-
-        check_alpha(alpha)
-        fused = alpha_of(adata, use_rep)
-        if fused is not None and not np.isclose(float(alpha), fused):
-            raise SpaconInputError(
-                f"alpha={alpha:g}, but adata.obsm[{use_rep!r}] holds the embedding at alpha "
-                f"{fused:g}: leave alpha unset to call its domains at alpha {fused:g}, or call "
-                f"them on an embedding at alpha {alpha:g}: {_embedding_at(adata, use_rep, alpha)}.")
+    _check_options(adata, method=method, n_domains=n_domains, resolution=resolution,
+                   n_runs=n_runs, n_neighbors=n_neighbors, max_fit_cells=max_fit_cells,
+                   merge_radius=merge_radius, seed=seed, n_jobs=n_jobs, tree_key=tree_key)
+    alpha = _checked_alpha(adata, use_rep, alpha)
     z = _embedding(adata, use_rep)
     if not np.isfinite(z).all():
         bad = int((~np.isfinite(z)).any(axis=1).sum())
@@ -277,6 +228,71 @@ def domains(
 
 
 TINY_DOMAIN = 2  # cells: a domain of this many or fewer is an outlier, named in a warning
+
+
+def _check_options(adata, *, method, n_domains, resolution, n_runs, n_neighbors, max_fit_cells,
+                   merge_radius, seed, n_jobs, tree_key) -> None:
+    """:func:`domains`' options checked, each error naming the option and what it takes."""
+    if tree_key is not None and method != "gmm":
+        raise SpaconInputError(f"tree_key is for method='gmm' (a domain tree to cut); "
+                               f"{method} has no tree.")
+    if method == "gmm" and tree_key is not None and "tree" not in _stored(adata, tree_key):
+        raise SpaconInputError(f"adata.uns has no domain tree under {tree_key!r}; call "
+                               f"tl.domains(adata, method='gmm', key_added={tree_key!r}) first.")
+    check_numbers(resolution=resolution, n_runs=n_runs, n_neighbors=n_neighbors,
+                  max_fit_cells=max_fit_cells, merge_radius=merge_radius, n_jobs=n_jobs)
+    for name, value in (("n_domains", n_domains), ("n_runs", n_runs),
+                        ("n_neighbors", n_neighbors), ("max_fit_cells", max_fit_cells),
+                        ("n_jobs", n_jobs)):
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (int, np.integer))):
+            raise SpaconInputError(f"{name} must be a whole number, got {value!r}.")
+    if (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+            or not 0 <= seed < 2**32):
+        raise SpaconInputError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r} "
+                               "(domains are repeatable for a seed).")
+    if resolution is not None and not (np.isfinite(resolution) and resolution > 0):
+        raise SpaconInputError(f"resolution must be a positive number, got {resolution!r}.")
+    if resolution is not None and method == "gmm":
+        raise SpaconInputError("resolution is Leiden's and Louvain's; method='gmm' chooses the "
+                               "number of domains itself (or takes n_domains=).")
+    if resolution is not None and n_domains is not None:
+        raise SpaconInputError(f"give n_domains or resolution, not both: with n_domains "
+                               f"{method} searches the resolution that gives that many.")
+    for name, value, least in (("n_neighbors", n_neighbors, 1), ("max_fit_cells",
+                                                                 max_fit_cells, 1)):
+        if value < least:
+            raise SpaconInputError(f"{name} must be at least {least}, got {value}.")
+    if not (merge_radius >= 0 and np.isfinite(merge_radius)):
+        raise SpaconInputError(f"merge_radius must be a finite number >= 0, got {merge_radius}.")
+    if n_domains is not None and not (1 <= n_domains <= adata.n_obs):
+        raise SpaconInputError(f"n_domains must be between 1 and the number of cells "
+                               f"({adata.n_obs}), got {n_domains}.")
+    if n_runs < 2:
+        raise SpaconInputError(f"n_runs must be at least 2 to measure stability, got {n_runs}.")
+    if n_jobs is not None and (int(n_jobs) == 0 or int(n_jobs) < -1):
+        raise SpaconInputError(f"n_jobs must be >= 1, or -1 for every CPU, got {n_jobs}.")
+
+
+def _checked_alpha(adata, use_rep: str, alpha: float | None) -> float | None:
+    """The alpha of ``use_rep``'s domains: the fused embedding's own, or the one given (kept as
+    given: stored trees' fingerprints hash it), which must be the embedding's.
+    """
+    if alpha is None:
+        from ._fuse import alpha_of
+
+        alpha = alpha_of(adata, use_rep)
+    else:
+        from ._fuse import alpha_of, check_alpha
+
+        check_alpha(alpha)
+        fused = alpha_of(adata, use_rep)
+        if fused is not None and not np.isclose(float(alpha), fused):
+            raise SpaconInputError(
+                f"alpha={alpha:g}, but adata.obsm[{use_rep!r}] holds the embedding at alpha "
+                f"{fused:g}: leave alpha unset to call its domains at alpha {fused:g}, or call "
+                f"them on an embedding at alpha {alpha:g}: {_embedding_at(adata, use_rep, alpha)}.")
+    return alpha
 
 
 def _warn_tiny_domains(adata, labels: np.ndarray, n_domains: int | None, key: str,
@@ -417,15 +433,6 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     """Labels of every cell from the domain tree (stored, or chosen and built here; a tree the
     caller named, ``given_tree``, must have been built from this embedding and options).
     """
-    from ._domain_selection import (
-        MIN_POINTS_PER_DOMAIN,
-        assign,
-        coherence_graphs,
-        mixture,
-        select_n_domains,
-    )
-    from ._mixture_tree import MixtureTree
-
     stored = _stored(adata, tree_key or "")
     # the same embedding under another obsm key (spacon run's X_spacon_alpha0 and X_spacon)
     # is the same tree
@@ -442,12 +449,7 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                           SpaconWarning, stacklevel=3)
     if (stored_tree.get("fingerprint") in (fingerprint, *same)
             and stored_tree.get("graphs", judged_on) == judged_on):  # (older trees: no graphs)
-        tree = MixtureTree.from_dict(stored["tree"])
-        leaves = np.asarray(stored["tree"]["leaves"], dtype=np.int64)
-        selection = dict(stored["selection"])
-        if "alternatives" not in selection:  # a tree stored before they were recorded
-            selection["alternatives"] = _alternative_arrays(_stored_alternatives(selection))
-        logger.info("domains: cutting the tree stored in uns[%r]", tree_key)
+        tree, leaves, selection = _stored_tree(stored, tree_key)
     elif given_tree:  # a tree named by the caller is cut, never silently replaced
         built = stored.get("params", {})
         raise SpaconInputError(
@@ -459,37 +461,9 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
             f"{len(z)} cells). Call with the use_rep, alpha and options it was built with, on "
             "the same cells and graphs, or leave tree_key out to build a tree for this "
             "embedding.")
-    elif len(points) < 2:  # one cell, or every cell at one point: nothing to choose
-        tree = MixtureTree(np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.array([len(z)]))
-        leaves = np.zeros(len(z), dtype=np.int64)
-        selection = {"rule": "a single point", "chosen": 1,
-                     "reason": "1 domain: every cell has the same embedding",
-                     "labelling": "every cell at one point: nothing to fit",
-                     "alternatives": _alternative_arrays([])}
     else:
-        graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors,
-                                  options.get("spatial_key", _keys.SPATIAL_GRAPH),
-                                  options.get("connectome_key", _keys.CONNECTOME_GRAPH))
-        scores = select_n_domains(points, group, graphs, seed, options["n_runs"],
-                                  _n_jobs(n_jobs, len(z)))
-        gmm, tree, labelling = _final_mixture(points, group, scores, seed,
-                                              options["max_fit_cells"])
-        leaves = assign(gmm, points)[group]
-        tree.leaf_size = np.bincount(leaves, minlength=tree.n_leaves)
-        selection = {**_selection_record(scores), "labelling": labelling}
-        if scores["at_limit"] and n_domains is None:
-            top = scores["families"][scores["family"]]["k"][-1]
-            chosen, best_k = selection["chosen"], scores["best_score"][1]
-            near = (f"{chosen} domain{'s' if chosen > 1 else ''} is" if chosen > 0.75 * top else
-                    f"the best score ({best_k} domains; {chosen} chosen within its margin) is")
-            at = "" if options.get("alpha") is None else f"at alpha {options['alpha']:g}, "
-            warnings.warn(
-                f"{at}{near} near the most these {len(z)} cells allow ({top}: the candidates "
-                f"stop where domains would average fewer than {MIN_POINTS_PER_DOMAIN} cells), "
-                "so the data did not choose the number: more domains may exist, or none (an "
-                "embedding without domains, e.g. smoothed noise, is also split as finely as "
-                "the cells allow); set it with n_domains= if you know it.", SpaconWarning,
-                stacklevel=3)
+        tree, leaves, selection = _new_tree(adata, z, group, points, n_domains, n_neighbors,
+                                            seed, options, n_jobs)
     # 'choice': the data's own choice, which the tree keeps; 'reason': this column's
     choice = selection.get("choice", selection["reason"])
     k = int(selection["chosen"]) if n_domains is None else n_domains
@@ -506,13 +480,81 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
                     "embedding": embedding_digest(z), "cells": cells_digest(adata)}
     if k <= tree.n_leaves:
         return tree.cut(k)[leaves]
+    return _beyond_the_tree(k, tree, group, points, seed, options, selection, capped)
+
+
+def _stored_tree(stored: dict, tree_key: str):
+    """The tree, every cell's leaf and the selection kept in ``uns[tree_key]``."""
+    from ._mixture_tree import MixtureTree
+
+    tree = MixtureTree.from_dict(stored["tree"])
+    leaves = np.asarray(stored["tree"]["leaves"], dtype=np.int64)
+    selection = dict(stored["selection"])
+    if "alternatives" not in selection:  # a tree stored before they were recorded
+        selection["alternatives"] = _alternative_arrays(_stored_alternatives(selection))
+    logger.info("domains: cutting the tree stored in uns[%r]", tree_key)
+    return tree, leaves, selection
+
+
+def _new_tree(adata, z, group, points, n_domains, n_neighbors, seed, options, n_jobs):
+    """The number of domains chosen (:mod:`._domain_selection`), the labelling mixture's tree,
+    every cell's leaf and the selection's record; a warning where the choice sat at the most
+    domains the cells allow.
+    """
+    from ._domain_selection import (
+        MIN_POINTS_PER_DOMAIN,
+        assign,
+        coherence_graphs,
+        select_n_domains,
+    )
+    from ._mixture_tree import MixtureTree
+
+    if len(points) < 2:  # one cell, or every cell at one point: nothing to choose
+        tree = MixtureTree(np.zeros((0, 2), dtype=np.int64), np.zeros(0), np.array([len(z)]))
+        return tree, np.zeros(len(z), dtype=np.int64), {
+            "rule": "a single point", "chosen": 1,
+            "reason": "1 domain: every cell has the same embedding",
+            "labelling": "every cell at one point: nothing to fit",
+            "alternatives": _alternative_arrays([])}
+    graphs = coherence_graphs(adata, options["alpha"], group, points, n_neighbors,
+                              options.get("spatial_key", _keys.SPATIAL_GRAPH),
+                              options.get("connectome_key", _keys.CONNECTOME_GRAPH))
+    scores = select_n_domains(points, group, graphs, seed, options["n_runs"],
+                              _n_jobs(n_jobs, len(z)))
+    gmm, tree, labelling = _final_mixture(points, group, scores, seed, options["max_fit_cells"])
+    leaves = assign(gmm, points)[group]
+    tree.leaf_size = np.bincount(leaves, minlength=tree.n_leaves)
+    selection = {**_selection_record(scores), "labelling": labelling}
+    if scores["at_limit"] and n_domains is None:
+        top = scores["families"][scores["family"]]["k"][-1]
+        chosen, best_k = selection["chosen"], scores["best_score"][1]
+        near = (f"{chosen} domain{'s' if chosen > 1 else ''} is" if chosen > 0.75 * top else
+                f"the best score ({best_k} domains; {chosen} chosen within its margin) is")
+        at = "" if options.get("alpha") is None else f"at alpha {options['alpha']:g}, "
+        warnings.warn(
+            f"{at}{near} near the most these {len(z)} cells allow ({top}: the candidates "
+            f"stop where domains would average fewer than {MIN_POINTS_PER_DOMAIN} cells), "
+            "so the data did not choose the number: more domains may exist, or none (an "
+            "embedding without domains, e.g. smoothed noise, is also split as finely as "
+            "the cells allow); set it with n_domains= if you know it.", SpaconWarning,
+            stacklevel=4)
+    return tree, leaves, selection
+
+
+def _beyond_the_tree(k, tree, group, points, seed, options, selection, capped) -> np.ndarray:
+    """Labels of every cell where ``k`` domains, more than the tree's leaves, were asked: one
+    per distinct point where there are no more (``capped``), else a mixture of ``k``
+    components (its reason in ``selection`` where it leaves some empty).
+    """
+    from ._domain_selection import assign, mixture
+
     if capped:
         warnings.warn(
             f"{k} domains asked"
             + ("" if options.get("alpha") is None else f" at alpha {options['alpha']:g}")
             + f", but adata.obsm"
             f"[{options['use_rep']!r}] has only {len(points)} distinct points ({_why_merged()}): "
-            f"{len(points)} domains, one per point.", SpaconWarning, stacklevel=3)
+            f"{len(points)} domains, one per point.", SpaconWarning, stacklevel=4)
         return np.arange(len(points))[group]
     logger.info("domains: %d domains asked, above the tree's %d leaves; fitting %d components",
                 k, tree.n_leaves, k)
@@ -521,11 +563,11 @@ def _tree_domains(adata, z, group, points, n_domains, n_neighbors, seed, tree_ke
     if found < k:  # components left empty or sharing their points with others
         selection["reason"] = (f"{found} domains: a mixture with the {k} components asked "
                                f"(n_domains={k}) left {k - found} without cells; the data's "
-                               f"own choice: {choice}")
+                               f"own choice: {selection['choice']}")
         warnings.warn(f"{k} domains asked, but the mixture with {k} components gives only "
                       f"{found} (adata.obsm[{options['use_rep']!r}] has {len(points)} "
                       "distinct points, too few or too close for more).", SpaconWarning,
-                      stacklevel=3)
+                      stacklevel=4)
     return labels[group]
 
 

@@ -115,10 +115,14 @@ def spatial_folds(
         coords = mirrored(spatial_coordinates(adata, spatial_key), mirror_axis, midline)
         if adata.n_obs < n_folds:
             raise SpaconInputError(f"{n_folds} folds need at least {n_folds} cells.")
-        km = KMeans(n_folds, n_init=4, random_state=seed).fit(coords)
+        # on the points sorted by their coordinates, so that the blocks do not depend on the
+        # order of the rows (k-means++ draws its first centres by row)
+        by_place = np.lexsort(coords.T[::-1])
+        km = KMeans(n_folds, n_init=4, random_state=seed).fit(coords[by_place])
         # fold ids ordered along the first coordinate, for readable output
         rank = np.argsort(np.argsort(km.cluster_centers_[:, 0]))
-        fold = rank[km.labels_]
+        fold = np.empty(len(coords), dtype=np.int64)
+        fold[by_place] = rank[km.labels_]
     if unit_key is not None:
         if unit_key not in adata.obs:
             raise SpaconInputError(no_obs_column(adata, unit_key, "connectivity units", "unit column "))
@@ -291,10 +295,11 @@ def position_basis(coords: np.ndarray, train: np.ndarray, seed: int) -> np.ndarr
     from scipy.spatial.distance import cdist
     from sklearn.cluster import KMeans
 
-    fit = coords[train]
+    # k-means on distinct points (as many centres as asked), sorted: the same bumps whatever
+    # the order of the rows
+    fit = np.unique(coords[train], axis=0)
     if len(fit) > 20_000:
-        fit = fit[np.random.default_rng(seed).choice(len(fit), 20_000, replace=False)]
-    fit = np.unique(fit, axis=0)  # k-means on distinct points: as many centres as asked
+        fit = fit[np.sort(np.random.default_rng(seed).choice(len(fit), 20_000, replace=False))]
     k = min(POSITION_CENTRES, len(fit) // 2)
     if k < 2:
         return coords
@@ -743,19 +748,7 @@ def predict_connectivity(
     ``n_neighbors`` and ``connected`` (the rule, see :func:`connected_targets`).
     """
     check_anndata(adata, "spacon.tl.predict_connectivity")
-    if isinstance(methods, str):  # one method, not a string's letters
-        methods = (methods,)
-    n_pcs = whole_number("n_pcs", n_pcs)
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        raise SpaconInputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}.")
-    if "null" in methods and "spacon" not in methods:
-        raise SpaconInputError("the 'null' method permutes SpaCon's predictions: add 'spacon'.")
-    check_option("predictor", predictor, PREDICTORS)
-    check_option("negative", negative, ("drop", "absolute", "error"))
-    if connectivity_code < 0:
-        raise SpaconInputError(f"connectivity_code must be >= 0 (0: off), got "
-                               f"{connectivity_code}.")
+    methods, n_pcs = _checked_methods(methods, n_pcs, predictor, negative, connectivity_code)
     connectivity = as_connectivity(connectivity)
     if _keys.connectivities(_keys.SPATIAL_GRAPH) not in adata.obsp:
         raise SpaconInputError("adata has no spatial graph; run spacon.pp.spatial_graph first.")
@@ -769,24 +762,11 @@ def predict_connectivity(
         warnings.warn("nested_penalty only changes how ridge's penalty is chosen for SpaCon's "
                       f"embedding; with predictor={predictor!r} and methods {list(methods)} "
                       "it does nothing.", SpaconWarning, stacklevel=2)
-    if mirror_axis is not None and section_key is not None:
-        warnings.warn(_MIRROR_BY_SECTION, SpaconWarning, stacklevel=2)
     if mirror_axis is not None:  # checked before any training; one midline for every fold
-        all_coords = spatial_coordinates(adata, spatial_key)
-        mirrored(all_coords, mirror_axis, midline)
-        if midline is None:
-            midline = float(all_coords[:, mirror_axis].min() + all_coords[:, mirror_axis].max()) / 2
+        midline = _midline(adata, spatial_key, mirror_axis, midline, section_key)
     fold = _folds(adata, folds, holdout_key, section_key, section_order, spatial_key, unit_key,
                   seed, mirror_axis, midline)
-    matrix = connectivity.matrix.tocsr()
-    n_negative = int((matrix.data < 0).sum())
-    if n_negative and negative == "drop":
-        warnings.warn(
-            f"{n_negative:,} negative connectivity values ({n_negative / matrix.nnz:.0%} of the "
-            "non-zero ones) are predicted and scored as 0 (negative='drop', as the connectome "
-            "graph drops them); negative='absolute' keeps their strength, 'error' refuses "
-            "them.", SpaconWarning, stacklevel=2)
-    matrix = abs(matrix) if negative == "absolute" else matrix.maximum(0)
+    matrix = _predicted_values(connectivity, negative)
     kept, rule = connected_targets(connectivity, threshold=threshold, top_k=top_k,
                                    negative=negative, symmetrize=symmetrize)
     # profiles stay sparse; ridge keeps features x targets numbers, scoring blocks of cells
@@ -805,31 +785,28 @@ def predict_connectivity(
     for f in np.unique(fold[fold >= 0]):  # every fold, before any is trained
         _check_fold(f if named is None else f"{named[f]!r} of adata.obs[{holdout_key!r}]",
                     rows, fold == f, fold != f)
+    spacon_kwargs = {"connectivity": connectivity, "rows": rows, "unit_key": unit_key,
+                     "graph_kwargs": graph_kwargs, "model_kwargs": model_kwargs,
+                     "train_kwargs": train_kwargs, "connectivity_code": (
+                         {"n_components": connectivity_code, "weight": connectivity_code_weight}
+                         if connectivity_code else None)}
+    inner_kwargs = {"section_key": section_key, "section_order": section_order,
+                    "spatial_key": spatial_key, "unit_key": unit_key, "seed": seed,
+                    "mirror_axis": mirror_axis, "midline": midline}
     per_fold = {m: {"pearson_r": [], "auroc": [], "mse": []} for m in methods}
     no_null = []
     for f in np.unique(fold[fold >= 0]):
         test = fold == f
         train = ~test
         y_train, y_test = matrix[rows[train]], matrix[rows[test]]
-        code = ({"n_components": connectivity_code, "weight": connectivity_code_weight}
-                if connectivity_code else None)
-        embedding = (_spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs,
-                                       model_kwargs, train_kwargs, code)
+        embedding = (_spacon_embedding(adata, test=test, **spacon_kwargs)
                      if "spacon" in methods else None)
         feats = fold_features(adata, methods, train, coords=coords, n_pcs=n_pcs, seed=seed,
                               spacon=embedding, predictor=predictor)
-        groups = (_inner_groups(adata, train, section_key, section_order, spatial_key,
-                                unit_key, seed, mirror_axis, midline)
+        groups = (_inner_groups(adata, train, **inner_kwargs)
                   if predictor == "ridge" and feats else None)
-        inner = None
-        if nested_penalty and groups is not None and "spacon" in feats:
-            cells = np.flatnonzero(train)
-            inner = {"spacon": {}}
-            for g in np.unique(groups):
-                held = np.isin(np.arange(adata.n_obs), cells[groups == g])
-                inner["spacon"][g] = _standardise(_spacon_embedding(
-                    adata, connectivity, rows, test | held, unit_key, graph_kwargs,
-                    model_kwargs, train_kwargs, code), train & ~held)
+        inner = (_inner_embeddings(adata, train, test, groups, spacon_kwargs)
+                 if nested_penalty and groups is not None and "spacon" in feats else None)
         predict, alphas = predict_fold(feats, predictor, train, test, y_train, groups,
                                        n_neighbors, inner)
         predict.update(_baseline_predictors(
@@ -863,6 +840,66 @@ def predict_connectivity(
         "folds": fold, "predictor": predictor, "n_neighbors": n_neighbors, "connected": rule,
     }
     return result
+
+
+def _midline(adata, spatial_key: str, mirror_axis: int, midline: float | None,
+             section_key: str | None) -> float:
+    """Where ``mirror_axis`` crosses the midline (checked; the middle of its range when not
+    given), with a warning that folds by section are not mirrored.
+    """
+    if section_key is not None:
+        warnings.warn(_MIRROR_BY_SECTION, SpaconWarning, stacklevel=3)
+    coords = spatial_coordinates(adata, spatial_key)
+    mirrored(coords, mirror_axis, midline)
+    if midline is None:
+        midline = float(coords[:, mirror_axis].min() + coords[:, mirror_axis].max()) / 2
+    return midline
+
+
+def _predicted_values(connectivity, negative: str) -> sp.csr_matrix:
+    """The connectivity values that are predicted and scored: negative ones dropped (with a
+    warning) or made positive (``negative="absolute"``).
+    """
+    matrix = connectivity.matrix.tocsr()
+    n_negative = int((matrix.data < 0).sum())
+    if n_negative and negative == "drop":
+        warnings.warn(
+            f"{n_negative:,} negative connectivity values ({n_negative / matrix.nnz:.0%} of the "
+            "non-zero ones) are predicted and scored as 0 (negative='drop', as the connectome "
+            "graph drops them); negative='absolute' keeps their strength, 'error' refuses "
+            "them.", SpaconWarning, stacklevel=3)
+    return abs(matrix) if negative == "absolute" else matrix.maximum(0)
+
+
+def _checked_methods(methods, n_pcs, predictor, negative, connectivity_code):
+    """:func:`predict_connectivity`'s methods (a tuple) and ``n_pcs``, its options checked."""
+    if isinstance(methods, str):  # one method, not a string's letters
+        methods = (methods,)
+    n_pcs = whole_number("n_pcs", n_pcs)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise SpaconInputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}.")
+    if "null" in methods and "spacon" not in methods:
+        raise SpaconInputError("the 'null' method permutes SpaCon's predictions: add 'spacon'.")
+    check_option("predictor", predictor, PREDICTORS)
+    check_option("negative", negative, ("drop", "absolute", "error"))
+    if connectivity_code < 0:
+        raise SpaconInputError(f"connectivity_code must be >= 0 (0: off), got "
+                               f"{connectivity_code}.")
+    return tuple(methods), n_pcs
+
+
+def _inner_embeddings(adata, train, test, groups, spacon_kwargs) -> dict:
+    """The nested penalty's SpaCon embeddings: one per inner fold, trained with that fold's
+    connectivity hidden as well as the held-out cells', standardised on the rest.
+    """
+    cells = np.flatnonzero(train)
+    inner = {"spacon": {}}
+    for g in np.unique(groups):
+        held = np.isin(np.arange(adata.n_obs), cells[groups == g])
+        inner["spacon"][g] = _standardise(_spacon_embedding(
+            adata, test=test | held, **spacon_kwargs), train & ~held)
+    return inner
 
 
 def _check_fold(f, rows, test, train):
