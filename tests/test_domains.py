@@ -931,3 +931,26 @@ def test_domains_of_one_or_two_outlying_cells_are_named():
         warnings.simplefilter("error")
         _warn_tiny_domains(adata, np.repeat([0, 1], [97, 3]), None, "d", None)  # 3: a domain
         _warn_tiny_domains(adata, np.arange(100), 100, "d", None)  # each its own, as asked
+
+
+def test_a_domain_of_unconnected_cells_is_said(brain_with_graph):
+    """Cells whose every connection the threshold cut look alike at high alpha (the
+    connectivity encoder sees each alone): a domain made of them says so."""
+    adata, conn = brain_with_graph
+    units = adata.obs["unit"].astype(str)
+    matrix = conn.matrix.tolil()
+    cut = [i for i, u in enumerate(conn.labels) if u in set(units.unique()[:6])]
+    for i in cut:  # six units lose every outgoing connection
+        matrix[i, :] = 0
+    with pytest.warns(SpaconWarning, match=r"\d+ of 1200 cells have no outgoing connection "
+                      r"left after thresholding \(the cells of 6 units\).* can form a domain"):
+        spacon.pp.connectome_graph(adata, spacon.io.Connectivity(matrix.tocsr(), conn.labels),
+                                   unit_key="unit", threshold=0.4)
+    alone = units.isin(units.unique()[:6]).to_numpy()
+    z = np.where(alone[:, None], 5.0, 0.0) + np.random.default_rng(0).normal(
+        scale=0.1, size=(adata.n_obs, 3))
+    adata.obsm["X_spacon"] = z  # a fused embedding in which they stand apart, as they do
+    adata.uns["spacon_fuse"] = {"alphas": {"X_spacon": 1.0}}
+    with pytest.warns(SpaconWarning, match=r"at alpha 1, domain '\d+' \(\d+ cells\) is made "
+                      "of cells with no connection left"):
+        spacon.tl.domains(adata, n_domains=2, alpha=1.0, n_jobs=1)

@@ -427,10 +427,6 @@ def test_plain_hdf5_labels_are_read_as_an_npz_s(tmp_path):
         f.create_dataset("acronym", data=["VISp", "MOs", "CA1"], dtype=h5py.string_dtype())
     assert list(read_connectivity(tmp_path / "c.h5").labels) == ["VISp", "MOs", "CA1"]
     assert read_connectivity(tmp_path / "c.h5", key="W").labels is None
-    with h5py.File(tmp_path / "d.h5", "w") as f:
-        f["W"], f["labels"] = M, np.arange(4)
-    with pytest.raises(SpaconInputError, match="labels dataset 'labels' has shape"):
-        read_connectivity(tmp_path / "d.h5")
 
 
 def test_matlab_char_matrix_labels_v5_and_v73(tmp_path):
@@ -480,3 +476,61 @@ def test_r_write_table_with_numeric_labels(tmp_path):
     conn = read_connectivity(tmp_path / "ids.tsv")
     assert list(conn.labels) == ["30", "10", "20"]
     assert np.allclose(dense(conn), [[0.9, 0.7, 0.8], [0.3, 0.1, 0.2], [0.6, 0.4, 0.5]])
+
+
+@pytest.mark.parametrize("text, match", [
+    ("A,B,C\nA,0,1,NA\nB,1,0,2\nC,3,2,0\n", "1 NaN or infinite values"),  # R writes NA
+    ("A\tB\tC\nA\t0\t1\t\nB\t1\t0\t2\nC\t3\t2\t0\n", "1 NaN or infinite values"),
+    ("A,B,C\nA,0,1,x\nB,1,0,2\nC,3,2,0\n", "row 2, column 4 is 'x', not a number"),
+    (",A,B,C\nA,-nan,1,2\nB,1,None,2\nC,3,2,0\n", "on its diagonal alone"),  # pandas' NaN words
+    (",A,B,C\nA,1,2,3,\nB,4,5,6,\nC,7,8,9,\n", "not square"),  # a delimiter ending data rows
+    ("1 0 0\n0 1 0\n0 0 1\n", "separated by spaces"),  # np.savetxt's default
+    ("# exported\n,A,B\nA,0,1\nB,1,0\n", "starts with a comment line"),
+])
+def test_what_r_numpy_and_spreadsheets_write_is_named(tmp_path, text, match):
+    (tmp_path / ("c.tsv" if "\t" in text else "c.csv")).write_text(text)
+    with pytest.raises(SpaconInputError, match=match) as err:
+        read_connectivity(tmp_path / ("c.tsv" if "\t" in text else "c.csv"))
+    assert "\n" not in str(err.value)
+
+
+def test_r_layout_with_a_trailing_delimiter(tmp_path):
+    (tmp_path / "c.csv").write_text("A,B,C,\nA,1,2,3,\nB,4,5,6,\nC,7,8,9,\n")
+    conn = read_connectivity(tmp_path / "c.csv")
+    assert list(conn.labels) == ["A", "B", "C"]
+    assert np.array_equal(dense(conn), np.arange(1, 10).reshape(3, 3))
+
+
+def test_labels_that_are_not_one_per_row_label_nothing_or_are_refused(tmp_path):
+    """An HDF5 ``labels`` that repeats (cluster ids) or has another length is not taken as
+    the rows' labels (they match by position, as before it was read); a column of labels
+    is; an .npz's 2-D labels are refused by name."""
+    for labels, expected in (([0, 0, 1], None), ([0, 1], None),
+                             (np.array([[b"x"], [b"y"], [b"z"]]), ["x", "y", "z"])):
+        with h5py.File(tmp_path / "a.h5", "w") as f:
+            f["W"], f["labels"] = M, labels
+        got = read_connectivity(tmp_path / "a.h5").labels
+        assert (got if got is None else list(got)) == expected
+    np.savez(tmp_path / "a.npz", W=M, labels=np.array([["x"], ["y"], ["z"]]))
+    assert list(read_connectivity(tmp_path / "a.npz").labels) == ["x", "y", "z"]
+    np.savez(tmp_path / "b.npz", W=M, labels=np.array([["x", "y", "z"], ["u", "v", "w"]]))
+    with pytest.raises(SpaconInputError, match=r"a 1-D array; got an array of shape \(2, 3\)"):
+        read_connectivity(tmp_path / "b.npz")
+
+
+def test_matlab_cell_array_of_names_beside_a_char_matrix_of_others(tmp_path):
+    """Acronyms in a cell array, full names in a char matrix: the cell array labels the
+    rows, as it did before char matrices were read."""
+    cells = np.empty((3, 1), dtype=object)
+    cells[:, 0] = ["VISp", "MOs", "CA1"]
+    scipy.io.savemat(tmp_path / "a.mat", {"W": M, "acronym": cells, "name": np.array(
+        ["Primary visual area", "Secondary motor area", "Field CA1"])})
+    assert list(read_connectivity(tmp_path / "a.mat").labels) == ["VISp", "MOs", "CA1"]
+    padded = np.array([[ord(c) for c in n.ljust(4)] for n in ["VISp", "MOs", "CA1"]],
+                      dtype=np.uint16)
+    with h5py.File(tmp_path / "b.mat", "w") as f:  # names as wide as the matrix: still text
+        f.create_dataset("W", data=np.eye(4)[:3, :3].T).attrs["MATLAB_class"] = np.bytes_(
+            "double")
+        f.create_dataset("acronym", data=padded[:, :3].T).attrs["MATLAB_class"] = np.bytes_(
+            "char")
+    assert list(read_connectivity(tmp_path / "b.mat").labels) == ["VIS", "MOs", "CA1"]

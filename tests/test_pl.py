@@ -440,3 +440,24 @@ def test_the_loss_axis_says_what_the_history_holds():
     assert spacon.pl.loss(Trained()).axes[0].get_ylabel() == "mean squared error per cell and gene"
     Trained.train_params = {"loss": "sum"}
     assert spacon.pl.loss(Trained()).axes[0].get_ylabel() == "reconstruction loss per cell"
+
+
+@pytest.mark.filterwarnings("ignore:The set_bad function")  # scanpy's own
+def test_colours_chosen_for_a_column_are_kept_for_scanpy():
+    """Cell types plotted by spacon first, then by scanpy, took two colourings: spacon kept
+    its choice to itself. Now it is stored as scanpy stores the colours it chooses."""
+    import scanpy as sc
+
+    rng = np.random.default_rng(0)
+    adata = ad.AnnData(np.zeros((120, 2), np.float32))
+    adata.obsm["spatial"] = rng.random((120, 2))
+    adata.obs["cell_type"] = pd.Categorical([f"type {i % 15}" for i in range(120)])
+    spacon.pl.domains(adata, key="cell_type")
+    chosen = list(adata.uns["cell_type_colors"])
+    assert chosen == [matplotlib.colors.to_hex(c) for c in spacon.pl.palette(15)]
+    sc.pl.embedding(adata, basis="spatial", color="cell_type", show=False)
+    assert list(adata.uns["cell_type_colors"]) == chosen  # scanpy takes them as they are
+    view = adata[:60]
+    del adata.uns["cell_type_colors"]
+    spacon.pl.domains(view, key="cell_type")  # a view is drawn, not written to
+    assert "cell_type_colors" not in adata.uns

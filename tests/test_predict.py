@@ -666,6 +666,27 @@ def test_one_held_out_fold_shows_no_spread(monkeypatch, tmp_path, capsys):
     assert "(2 of 3 folds)" in out and re.search(r"none +n/a +n/a +n/a", out)
 
 
+def test_the_table_ends_with_the_best_method_and_spacon_against_its_null():
+    """A first-time user read 'spacon r 0.53, AUROC 0.75' as success; the same table had
+    distance+mean at 0.603 and SpaCon's own shifted null at 0.53."""
+    from spacon.cli import _prediction_verdict
+
+    def row(r):
+        return {"pearson_r": r}
+
+    metrics = {"methods": {"spacon": row(0.534), "distance+mean": row(0.603),
+                           "null": row(0.53), "none": row(None)},
+               "settings": {"training_per_fold": {"max_steps": 120}}}
+    line = _prediction_verdict(metrics)
+    assert line.startswith("best Pearson r: distance+mean (0.603); spacon 0.534 is 0.069 below")
+    assert "no better than its spatial null (0.530)" in line
+    assert "trained 120 steps per fold" in line
+    metrics["methods"]["spacon"] = row(0.7)
+    metrics["settings"]["training_per_fold"] = {"epochs": 5}
+    line = _prediction_verdict(metrics)
+    assert line == "best Pearson r: spacon (0.700)."
+
+
 def test_a_split_unit_in_a_later_fold_is_refused_before_any_training(prepared, monkeypatch):
     adata, conn = prepared
     units = adata.obs["unit"].astype(str)

@@ -139,14 +139,16 @@ def test_epoch_resumes_at_any_batch():
     assert sampler.n_batches(rank=1, world_size=3) == 3
 
 
-def test_a_last_batch_of_one_seed_joins_the_one_before():
-    """129 seeds in batches of 64: 64 + 65, not 64 + 64 + 1. A lone seed without neighbours
-    would be a batch of one cell, on which batch norm fails ("Expected more than 1 value per
-    channel"), at whichever epoch shuffled such a cell last."""
-    from spacon.graph._sampler import batch_starts
+def test_a_last_batch_of_one_seed_takes_the_seed_before_it():
+    """129 seeds in batches of 64: 64 + 64 + 2 (the last seed and the one before), not 64 +
+    64 + 1: a lone seed without neighbours would be a batch of one cell, on which batch norm
+    fails ("Expected more than 1 value per channel"), at whichever epoch shuffled such a
+    cell last. The number of batches stays ceil(n / batch_size), as sharded ranks need."""
+    from spacon.graph._sampler import batch_bounds
 
-    assert batch_starts(129, 64) == [0, 64] and batch_starts(130, 64) == [0, 64, 128]
-    assert batch_starts(1, 64) == [0] and batch_starts(0, 64) == []
+    assert batch_bounds(129, 64) == [(0, 64), (64, 128), (127, 129)]
+    assert batch_bounds(130, 64) == [(0, 64), (64, 128), (128, 130)]
+    assert batch_bounds(1, 64) == [(0, 1)] and batch_bounds(0, 64) == []
     rng = np.random.default_rng(0)
     adata = ad.AnnData(np.log1p(rng.poisson(2, (129, 6))).astype(np.float32))
     adata.obsm["spatial"] = np.arange(129.0)[:, None] * [1000.0, 0]  # far apart, in a row

@@ -445,3 +445,9 @@ def test_a_fanout_of_minus_one_takes_every_neighbour(brain_with_graph):
     for bad in (-2, 0, True):
         with pytest.raises(SpaconInputError, match="fanouts"):
             TrainConfig(fanouts=(bad, 2, 2))
+    # "auto" weighs the connectome's edges per cell against what sampling visits: all of them
+    from spacon.model._memory import choose_mode
+
+    assert model.data.connectome.n_edges / adata.n_obs > 11
+    assert choose_mode(model.data, (8, 4, 2), 4.0, (5, 3, 3)) == "sampled"
+    assert choose_mode(model.data, (8, 4, 2), 4.0, (-1, 3, 3)) == "full"

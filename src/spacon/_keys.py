@@ -30,6 +30,7 @@ EMBEDDING_CON = "X_spacon_con"
 EMBEDDING_SPA = "X_spacon_spa"
 EMBEDDING_FUSED = "X_spacon"
 SMOOTHED = "X_smoothed"  # obsm: expression PCs averaged over a graph (tl.smoothed_expression)
+SPATIAL_PCA = "X_spatial_pca"  # obsm: MULTISPATI-PCA (tl.spatial_pca)
 RECONSTRUCTED = "spacon_reconstructed"
 MODEL_UNS = "spacon"
 NORMALIZE = "spacon_normalize"  # uns: how pp.normalize normalised X

@@ -403,6 +403,25 @@ def normalize_unless_asked_not_to(adata, config: RunConfig, consequence: str) ->
     pp.check_expression(adata)
     warn_zero_genes(adata)
     warn_if_counts(adata, None, consequence, advice="drop --no-normalize to have it normalised")
+    warn_other_depth(adata)
+
+
+def warn_other_depth(adata, target_sum: float = 1e4) -> None:
+    """Say when ``X`` was log-normalised to another depth than spacon's (scanpy's default
+    ``normalize_total`` takes the median cell's): the domains depend on it.
+    """
+    from .model._data import TOTAL_RATIO, normalized_total
+
+    total = normalized_total(adata)
+    if total is None or 1 / TOTAL_RATIO <= total / target_sum <= TOTAL_RATIO:
+        return
+    counts = (f" --layer {_keys.COUNTS} normalises the counts in layers[{_keys.COUNTS!r}] as "
+              "spacon does." if _keys.COUNTS in adata.layers else "")
+    logger.warning(
+        "X was normalised to %.4g counts per cell before log1p (scanpy's normalize_total takes "
+        "the median cell's by default); spacon normalises to %g, and its domains depend on "
+        "it: on the STARmap slices, ARI 0.39 / 0.51 / 0.87 at their median depths against "
+        "0.85 / 0.58 / 0.86 at 1e4 (BZ14 / BZ9 / BZ5).%s", total, target_sum, counts)
 
 
 def normalize_and_spatial_graph(adata, config: RunConfig) -> RunConfig:

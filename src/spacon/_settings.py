@@ -15,8 +15,8 @@ import sys
 from ._errors import SpaconInputError
 
 LEVELS = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO,
-          "debug": logging.DEBUG}
-NUMBERS = dict(enumerate(LEVELS))  # scanpy's numbers: 0 errors ... 3 hints (here: debug)
+          "hint": logging.INFO, "debug": logging.DEBUG}  # (spacon's hints are its notes)
+NUMBERS = dict(enumerate(LEVELS))  # scanpy's numbers: 0 error, 1 warning, 2 info, 3 hint, 4 debug
 
 
 class _ToStderr(logging.StreamHandler):
@@ -41,10 +41,12 @@ class Settings:
     Attributes
     ----------
     verbosity
-        What spacon says: ``"error"``, ``"warning"`` (the default), ``"info"`` or ``"debug"``,
-        or scanpy's numbers 0-3 for the same. Above ``"warning"`` spacon's notes go to standard
-        error (a notebook shows them under the cell) as ``spacon: ...`` lines. Warnings are
-        Python warnings (:class:`spacon.SpaconWarning`) and show at every verbosity.
+        What spacon says: ``"error"``, ``"warning"`` (the default), ``"info"``, ``"hint"``
+        (the same as ``"info"``) or ``"debug"``, or scanpy's numbers 0-4 for them. Above
+        ``"warning"`` spacon's notes go to standard error (a notebook shows them under the
+        cell) as ``spacon: ...`` lines. Warnings are Python warnings
+        (:class:`spacon.SpaconWarning`) and show at every verbosity. At ``"error"`` training
+        shows no progress bar unless ``progress=True`` is given.
     """
 
     def __init__(self):
@@ -62,7 +64,7 @@ class Settings:
         if not isinstance(value, str) or value.lower() not in LEVELS:
             raise SpaconInputError(
                 f"spacon.settings.verbosity must be one of {', '.join(map(repr, LEVELS))} "
-                f"(or 0-3, as in scanpy), got {value!r}.")
+                f"(or 0-4, as in scanpy), got {value!r}.")
         value = value.lower()
         logger = logging.getLogger("spacon")
         if value == "warning":  # the default: Python's logging as it was, untouched

@@ -220,7 +220,30 @@ def _evaluate_connectivity(args) -> int:
               f"{auroc:>16}{m['mse']:>11.3g}{spread(m['mse_sd'], '.2g')}{some}")
     if one:
         print("(one held-out fold: no spread over folds)")
+    print(_prediction_verdict(metrics))
     return 0
+
+
+NULL_MARGIN = 0.02  # SpaCon's r within this of its spatial null's: no better than the null
+
+
+def _prediction_verdict(metrics: dict) -> str:
+    """The method that predicted best, and how SpaCon fared against its spatial null and
+    with how much training (the command trains less per fold than the library's default).
+    """
+    r = {m: v["pearson_r"] for m, v in metrics["methods"].items() if v["pearson_r"] is not None}
+    best = max(r, key=r.get)
+    line = f"best Pearson r: {best} ({r[best]:.3f})"
+    if "spacon" in r and best != "spacon":
+        line += f"; spacon {r['spacon']:.3f} is {r[best] - r['spacon']:.3f} below it"
+    if "spacon" in r and "null" in r and r["spacon"] - r["null"] <= NULL_MARGIN:
+        line += (f"; spacon is no better than its spatial null ({r['null']:.3f}): its "
+                 "predictions carry little beyond their smoothness in space")
+    training = metrics.get("settings", {}).get("training_per_fold", {})
+    if "spacon" in r and "max_steps" in training:
+        line += (f". spacon trained {training['max_steps']} steps per fold (--epochs N trains "
+                 "N epochs; spacon.tl.predict_connectivity trains SpaCon.train's default)")
+    return line + "."
 
 
 def _evaluate_coupling(args) -> int:

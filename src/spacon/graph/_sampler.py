@@ -91,11 +91,11 @@ class NeighborSampler:
         self._local = ops.as_index(np.full(self.n_cells, -1), self.device)
 
     def __len__(self) -> int:
-        return self.n_batches()
+        return -(-self.n_cells // self.batch_size)
 
     def n_batches(self, rank: int = 0, world_size: int = 1) -> int:
         """Batches per epoch on ``rank`` of ``world_size``."""
-        return len(batch_starts(len(range(rank, self.n_cells, world_size)), self.batch_size))
+        return -(-len(range(rank, self.n_cells, world_size)) // self.batch_size)
 
     def epoch(
         self, epoch: int, rank: int = 0, world_size: int = 1, start: int = 0
@@ -108,8 +108,7 @@ class NeighborSampler:
         order = ops.permutation(ops.generator([self.seed, epoch], self.device), self.n_cells,
                                 self.device)
         order = order[rank::world_size]
-        starts = batch_starts(len(order), self.batch_size)
-        for b, (lo, hi) in enumerate(zip(starts, [*starts[1:], len(order)])):
+        for b, (lo, hi) in enumerate(batch_bounds(len(order), self.batch_size)):
             if b < start:
                 continue
             yield self.sample(order[lo:hi], ops.generator([self.seed, epoch, rank, b],
@@ -166,12 +165,13 @@ class NeighborSampler:
         return fresh, n + len(fresh)
 
 
-def batch_starts(n_seeds: int, batch_size: int) -> list[int]:
-    """Where each batch of an epoch's ``n_seeds`` seeds begins: every ``batch_size`` seeds,
-    except that a last batch of one seed joins the one before it. A lone seed without
-    neighbours would be a batch of one cell, and batch norm needs two.
+def batch_bounds(n_seeds: int, batch_size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each batch of an epoch's ``n_seeds`` seeds: every ``batch_size``
+    seeds, except that a last batch of one seed also takes the seed before it. A lone seed
+    without neighbours would be a batch of one cell, and batch norm needs two; the number of
+    batches stays ``ceil(n_seeds / batch_size)``, the same on every rank of a sharded run.
     """
-    starts = list(range(0, n_seeds, batch_size))
-    if len(starts) > 1 and n_seeds - starts[-1] == 1:
-        starts.pop()
-    return starts
+    bounds = [(lo, min(lo + batch_size, n_seeds)) for lo in range(0, n_seeds, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-1] = (n_seeds - 2, n_seeds)
+    return bounds

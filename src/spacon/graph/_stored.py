@@ -73,3 +73,15 @@ def connectome_graph_of(adata, key: str = _keys.CONNECTOME_GRAPH) -> FactoredGra
         )
     unit_graph = sp.csr_matrix(stored["unit_connectivities"])
     return FactoredGraph(unit_graph.T.tocsr(), codes[inverse.ravel()])
+
+
+def unconnected_cells(adata, key: str = _keys.CONNECTOME_GRAPH) -> np.ndarray | None:
+    """Which cells have no outgoing edge in the stored connectome graph (all cut by its
+    threshold); ``None`` where there is no readable one.
+    """
+    try:
+        graph = connectome_graph_of(adata, key)
+    except SpaconInputError:
+        return None
+    out_degree = np.bincount(graph.unit_in.indices, minlength=graph.unit_in.shape[1])
+    return out_degree[graph.cell_unit] == 0

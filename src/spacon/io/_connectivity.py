@@ -43,7 +43,13 @@ class Connectivity:
     def __post_init__(self):
         self.matrix = check_connectivity_matrix(self.matrix)
         if self.labels is not None:
-            self.labels = label_strings(self.labels)
+            labels = np.asarray(self.labels)
+            if labels.ndim == 2 and 1 in labels.shape:  # a column (or row) of them
+                labels = labels.ravel()
+            if labels.ndim != 1:
+                raise SpaconInputError(f"connectivity labels must be one per row, a 1-D array; "
+                                       f"got an array of shape {labels.shape}.")
+            self.labels = label_strings(labels)
             if self.labels.shape != (self.matrix.shape[0],):
                 raise SpaconInputError(
                     f"connectivity has {self.matrix.shape[0]} rows but {self.labels.size} labels."
@@ -507,7 +513,7 @@ def _read_table(path: Path, sep: str):
     sep = _delimiter(head, sep, path.name)
     first = next(csv.reader([head[0]], delimiter=sep), [])
     second = next(csv.reader([head[1]], delimiter=sep), [])
-    if second and len(first) + 1 == len(second) and _is_number(second[-1]):
+    if second and len(first) + 1 == len(second):
         # R's write.table: a header of column labels, one field shorter than the rows below,
         # which start with their labels (numbers too, e.g. Allen structure ids)
         return _labelled_table(_read_labelled(path, sep), repr(path.name))
@@ -533,12 +539,14 @@ def _read_table(path: Path, sep: str):
             raise SpaconInputError(f"{path.name!r} is not square: {n_rows} rows of {n_cols} "
                                    "numbers (and no row or column of unit labels).")
         return values, None
+    if first and not first[0].strip():  # an empty corner: labels over the columns and rows
+        return _labelled_table(_read_labelled(path, sep), repr(path.name))
     _, trailing = _check_row_widths(path, sep, text)
     raw = pd.read_csv(path, sep=sep, header=None, dtype=str, encoding=text)
     if trailing:  # a delimiter ending every row: no column after it
         raw = raw.iloc[:, :-1]
     body = raw.iloc[1:]
-    numeric = body.apply(lambda column: column.map(_is_number_or_empty)).to_numpy().all()
+    numeric = _all_numbers(body)
     if pd.notna(raw.iat[0, 0]) and numeric and len(body) not in (raw.shape[1],
                                                                  raw.shape[1] - 1):
         raise SpaconInputError(f"{path.name!r} is not square: {len(body)} rows of numbers "
@@ -550,7 +558,7 @@ def _read_table(path: Path, sep: str):
                                repr(path.name))
     rest = raw.iloc[:, 1:]
     if (rest.shape[1] == len(raw) and raw.iloc[:, 0].notna().all()
-            and rest.apply(lambda column: column.map(_is_number_or_empty)).to_numpy().all()):
+            and _all_numbers(rest)):
         # a column of row labels beside rows of numbers, no header: the rows' units
         table = rest.set_axis(raw.iloc[:, 0].str.strip(), axis=0)
         return _labelled_table(table.set_axis(table.index, axis=1).apply(pd.to_numeric),
@@ -559,6 +567,16 @@ def _read_table(path: Path, sep: str):
 
 
 MISSING_WORDS = ("", "nan", "na", "n/a", "#n/a", "null")  # empty cells and NaN as written
+
+
+def _all_numbers(cells) -> bool:
+    """Whether every cell of a table read as text is a number or missing (NaN, as pandas
+    reads empty cells and NA).
+    """
+    import pandas as pd
+
+    numbers = cells.apply(lambda column: pd.to_numeric(column.str.strip(), errors="coerce"))
+    return bool((numbers.notna() | cells.isna()).to_numpy().all())
 
 
 def _is_number_or_blank(text: str) -> bool:
@@ -598,33 +616,33 @@ def _numbers(path: Path, sep: str, text: str) -> np.ndarray:
 def _read_labelled(path: Path, sep: str):
     """A table with a header of labels and a first column of labels, both read as text (a
     label ``001`` is not the number 1; a repeated label kept as written), its values as
-    numbers (empty cells, NaN and the like as NaN, refused later by name). The header may be
-    one field shorter than the rows (R's ``write.table``), and a delimiter may end every row.
-    Rows of other lengths and entries that are not numbers are refused with their row and
-    column (from 1, as a spreadsheet counts).
+    numbers (empty cells, NaN, NA and the like as NaN, refused later by name). The header may
+    be one field shorter than the rows (R's ``write.table``), and a delimiter may end every
+    row. Rows of other lengths and entries that are not numbers are refused with their row
+    and column (from 1, as a spreadsheet counts).
     """
     import pandas as pd
 
     text = "utf-8-sig"
-    _, trailing = _check_row_widths(path, sep, text)
+    width, trailing = _check_row_widths(path, sep, text)
     with path.open(newline="", encoding=text) as f:
         header = [x.strip() for x in next(csv.reader(f, delimiter=sep))]
-    cells = pd.read_csv(path, sep=sep, header=None, skiprows=1, dtype=str,
-                        keep_default_na=False, encoding=text)
-    if trailing:
-        cells, header = cells.iloc[:, :-1], header[:-1]
-    names = cells.iloc[:, 0].str.strip().to_numpy()
-    cells = cells.iloc[:, 1:].apply(lambda column: column.str.strip())
-    columns = header if len(header) == cells.shape[1] else header[1:]
-    values = cells.apply(pd.to_numeric, errors="coerce")
-    bad = (values.isna().to_numpy()
-           & ~cells.apply(lambda column: column.str.lower().isin(MISSING_WORDS)).to_numpy())
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
+    if trailing:  # a delimiter ending every row (the header's too): no column after it
+        width, header = width - 1, header[:-1]
+    names = pd.read_csv(path, sep=sep, header=None, usecols=[0], dtype=str, skiprows=1,
+                        keep_default_na=False, encoding=text)[0].str.strip().to_numpy()
+    values = pd.read_csv(path, sep=sep, header=None, usecols=range(1, width), skiprows=1,
+                         encoding=text)  # (NaN, NA, #N/A and empty cells as NaN)
+    words = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+    if words:  # find the first entry that is no number (pandas' words for NaN are fine)
+        cells = values[words].apply(lambda column: column.astype("string").str.strip())
+        bad = (cells.apply(pd.to_numeric, errors="coerce").isna() & cells.notna()).to_numpy()
+        row, col = np.argwhere(bad)[0]  # (the first row's first)
         raise SpaconInputError(
-            f"{path.name!r}: the entry in row {row + 2}, column {col + 2} is "
+            f"{path.name!r}: the entry in row {row + 2}, column {words[col] + 1} is "
             f"{cells.iat[row, col]!r}, not a number ({int(bad.sum())} such entries)."
-            f"{_edge_list_hint(*cells.shape)}")
+            f"{_edge_list_hint(*values.shape)}")
+    columns = header if len(header) == values.shape[1] else header[1:]
     return pd.DataFrame(values.to_numpy(dtype=np.float64), index=names, columns=columns)
 
 
@@ -677,6 +695,14 @@ def _delimiter(head: list[str], sep: str, name: str) -> str:
             if candidate != sep:
                 logger.info("%s: fields are separated by %r, not %r", name, candidate, sep)
             return candidate
+    if head[0].lstrip().startswith("#"):
+        raise SpaconInputError(f"{name!r} starts with a comment line ({head[0].strip()[:40]!r}); "
+                               "remove comment lines, the table's first line is its first row.")
+    if len(head[0].split()) > 1:  # np.savetxt's default, R's write.table's
+        raise SpaconInputError(
+            f"{name!r}: its fields are separated by spaces; spacon reads tables separated by "
+            "commas, tabs or semicolons: write it with np.savetxt(path, matrix, delimiter=',') "
+            "or write.table(m, path, sep='\\t'), or save a .npy.")
     return sep
 
 
@@ -686,10 +712,6 @@ def _is_number(text: str) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _is_number_or_empty(text) -> bool:
-    return text is None or (isinstance(text, float) and np.isnan(text)) or _is_number(text)
 
 
 def _labelled_table(table, name: str):
@@ -751,7 +773,8 @@ def _read_hdf5_or_mat(path: Path, key: str | None):
         # MATLAB's own, and the matrix is transposed back to keep sources as rows
         matlab = {n: path.suffix.lower() == ".mat" or "MATLAB_class" in d.attrs
                   for n, d in datasets.items()}
-        shapes = {n: (d.shape[::-1] if matlab[n] else d.shape, d.dtype.kind in "biuf")
+        shapes = {n: (d.shape[::-1] if matlab[n] else d.shape, d.dtype.kind in "biuf"
+                      and d.attrs.get("MATLAB_class") not in (b"char", "char"))  # (text)
                   for n, d in datasets.items()}
         shapes.update({n: ((int(g.attrs["MATLAB_sparse"]), len(g["jc"]) - 1), True)
                        for n, g in sparse.items()})
@@ -781,12 +804,12 @@ def _h5_labels(datasets: dict, name: str, shape: tuple, named: bool) -> np.ndarr
     group = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
     for candidate in dict.fromkeys([f"{group}labels", "labels"]):
         d = datasets.get(candidate)
-        if d is not None:
-            if d.shape != (shape[0],):
-                raise SpaconInputError(
-                    f"the labels dataset {candidate!r} has shape {d.shape}, not one entry per "
-                    f"row of the {shape[0]} x {shape[1]} matrix {name!r}.")
-            return _h5_text(d[()])
+        if d is not None and d.size == shape[0] and max(d.shape, default=1) == d.size:
+            labels = _h5_text(d[()])  # (a row or a column of them, too)
+            if len(set(labels)) == len(labels):
+                return labels
+        if d is not None:  # (e.g. cluster ids, which repeat): the rows match by position
+            logger.info("%r is no label per row of %r: not used as labels", candidate, name)
     if named:  # the matrix named: other datasets are the user's own business
         return None
     text = [d for d in datasets.values() if d.shape == (shape[0],) and d.dtype.kind in "OSU"]
@@ -848,6 +871,10 @@ def _mat_labels(contents: dict, shape: tuple) -> np.ndarray | None:
             found.append((name, np.array([str(e[0]).strip() for e in entries])))
     # names that repeat label nothing (then rows match by position, as without names)
     found = [(name, labels) for name, labels in found if len(set(labels)) == len(labels)]
+    cells = [(name, labels) for name, labels in found
+             if np.asarray(contents[name]).dtype == object]
+    if len(found) > 1 and len(cells) == 1:  # a cell array of names beside a char matrix of
+        found = cells  # others (acronyms, full names): the cell array, as before char matrices
     if len(found) != 1:
         return None
     logger.info("connectivity labels: the file's %r", found[0][0])

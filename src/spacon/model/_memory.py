@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from .._utils import available_memory_bytes
 from ._data import ModelData
@@ -70,13 +71,16 @@ def choose_mode(data: ModelData, hidden_dims, memory_budget_gb: float, fanouts) 
         memory_budget_gb = min(memory_budget_gb, 0.8 * free / 1024**3)
     degree = 0.0 if data.connectome is None else data.connectome.n_edges / max(
         data.connectome.n_cells, 1)
-    dense = degree > max(sum(f for f in fanouts if f > 0), FULL_BATCH_DEGREE)
+    # a fan-out of -1 samples every neighbour: sampling would visit as many edges as full batch
+    visits = math.inf if min(fanouts) < 0 else max(sum(fanouts), FULL_BATCH_DEGREE)
+    dense = degree > visits
     too_big = need > memory_budget_gb * 1024**3
     mode = "sampled" if dense or too_big else "full"
-    visits = max(sum(f for f in fanouts if f > 0), FULL_BATCH_DEGREE)
+    visits = "all" if visits == math.inf else visits
     edges = f"the connectome has {degree:.0f} edges per cell"
     why = (f"{edges}, more than sampling visits ({visits})" if dense else
            "that is over the budget" if too_big else
+           "it fits (no connectome: the spatial encoder alone)" if data.connectome is None else
            f"it fits, and {edges}, no more than sampling would visit ({visits})")
     logger.info("training mode %s: full batch would need %.2f GB (budget %.2f GB); %s", mode,
                 need / 1024**3, memory_budget_gb, why)

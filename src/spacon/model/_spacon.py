@@ -19,6 +19,7 @@ import torch
 from .. import _keys
 from .._allocator import keep_freed_memory
 from .._errors import SpaconInputError, SpaconWarning
+from .._settings import settings
 from .._utils import (
     check_anndata,
     check_memory,
@@ -296,7 +297,7 @@ class SpaCon:
         seed: int | None = 0,
         device: str = "auto",
         threads: int | None = None,
-        progress: bool = True,
+        progress: bool | None = None,
         rank: int = 0,
         world_size: int = 1,
         max_steps: int | None = None,
@@ -362,7 +363,8 @@ class SpaCon:
             :mod:`spacon.nn._invariant`; import spacon before torch computes anything, so that
             MKL's reproducible mode is in force).
         progress
-            Show a progress bar with the running loss.
+            Show a progress bar with the running loss (default: unless
+            ``spacon.settings.verbosity`` is ``"error"``).
         rank, world_size
             This process's shard of the seed cells. Under an initialised
             ``torch.distributed`` process group (e.g. launched by ``torchrun``) they are taken
@@ -407,8 +409,9 @@ class SpaCon:
             weight_decay=weight_decay, max_grad_norm=max_grad_norm, loss=loss, seed=seed,
             rank=rank, world_size=world_size, max_steps=max_steps,
             memory_budget_gb=memory_budget_gb, checkpoint_interval=checkpoint_interval,
-            threads=threads, progress=progress, data=self.data.fingerprint(),
-            model=self._architecture())
+            threads=threads, progress=(settings.verbosity != "error" if progress is None
+                                       else progress),
+            data=self.data.fingerprint(), model=self._architecture())
         device = resolve_device(device)
         sync = _sync(config, device)
         config = self._resolve(config, sync)

@@ -49,7 +49,8 @@ def palette(n: int) -> list:
 
 def colours_of(adata, key: str, n: int) -> list:
     """The colours of ``obs[key]``'s ``n`` categories: ``uns[f'{key}_colors']`` where scanpy
-    (or the user) stored one per category, else :func:`palette`; as RGB tuples.
+    (or the user) stored one per category, else :func:`palette`, then stored there as scanpy
+    stores the colours it chose; as RGB tuples.
 
     Categories that are all whole numbers below the palette's 72 colours (the domains of
     :func:`spacon.tl.domains`) take the palette's colour of their number, so a domain keeps
@@ -65,8 +66,13 @@ def colours_of(adata, key: str, n: int) -> list:
              ] if key in adata.obs else []
     if len(names) == n and n and all(c.isdigit() and int(c) < PALETTE_SIZE for c in names):
         colours = palette(max(int(c) for c in names) + 1)
-        return [colours[int(c)] for c in names]
-    return palette(n)
+        colours = [colours[int(c)] for c in names]
+    else:
+        colours = palette(n)
+    if len(names) == n and n and not adata.is_view:  # kept, as scanpy's plots keep theirs, so
+        # that scanpy colours the column as this figure did, whichever plots first
+        adata.uns[f"{key}_colors"] = [mcolors.to_hex(c) for c in colours]
+    return colours
 
 
 MISSING_COLOUR = (0.827, 0.827, 0.827)  # light grey, as scanpy draws cells without a label

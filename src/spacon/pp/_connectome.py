@@ -191,7 +191,11 @@ def _check_kept_graph(graph, cell_unit, n_cells: int, implied: int) -> dict:
     if isolated:
         warnings.warn(
             f"{isolated} of {n_cells} cells have no outgoing connection left after "
-            "thresholding; the connectivity encoder sees only the cell itself there.",
+            "thresholding" + ("" if cell_unit is None else
+                              f" (the cells of {int((degree == 0).sum())} units)")
+            + "; the connectivity encoder sees only the "
+            "cell itself there, so at high alpha such cells look alike and can form a domain "
+            "of their own. top_k= leaves every row its strongest connections.",
             SpaconWarning,
             stacklevel=3,
         )

@@ -219,9 +219,11 @@ def domains(
     chosen = len(np.unique(labels))
     info["n_domains"] = int(chosen)
     reason = info.get("selection", {}).get("reason")  # the number chosen, and why
-    logger.info("domains: %s", reason or f"{method} gave {chosen} domains")
+    logger.info("domains on obsm[%r]: %s", use_rep, reason or f"{method} gave {chosen} domains")
     _warn_tiny_domains(adata, labels, n_domains, key_added, alpha)
     adata.obs[key_added] = _categorical(labels)
+    if alpha:  # (the connectome shapes the embedding only above alpha 0)
+        _warn_unconnected_domains(adata, key_added, alpha, connectome_key)
     adata.uns[key_added] = info
     adata.uns[f"{key_added}_colors"] = domain_colours(chosen)
     return adata if copy else None
@@ -315,7 +317,38 @@ def _warn_tiny_domains(adata, labels: np.ndarray, n_domains: int | None, key: st
         f"hold{'s' if len(tiny) == 1 else ''} "
         f"only {TINY_DOMAIN} cells or fewer ({shown}): outlying cells rather than domains. "
         "Check their counts and quality (filter them, e.g. scanpy.pp.filter_cells), or "
-        "smooth the embedding over more neighbours.", SpaconWarning, stacklevel=3)
+        "smooth the embedding over more neighbours"
+        + ("" if not alpha else "; at high alpha, also their connections (a cell left "
+           "without any by the connectome graph's threshold stands apart)")
+        + ".", SpaconWarning, stacklevel=3)
+
+
+UNCONNECTED_SHARE = 0.8  # a domain of cells at least this much without connections is said
+
+
+def _warn_unconnected_domains(adata, key: str, alpha: float, connectome_key: str) -> None:
+    """Say which domains are made of cells that the connectome graph's threshold left without
+    any connection: their embeddings at high alpha agree because nothing connects them (11 of
+    the 66 human regions at the ENIGMA recipe's threshold made one such domain).
+    """
+    from ..graph._stored import unconnected_cells
+
+    alone = unconnected_cells(adata, connectome_key)
+    if alone is None or not alone.any():
+        return
+    domains = adata.obs[key].to_numpy()
+    for domain in pd.unique(domains):
+        members = domains == domain
+        if members.sum() > 1 and alone[members].mean() >= UNCONNECTED_SHARE:
+            names = ", ".join(map(str, adata.obs_names[members & alone][:4]))
+            n_alone = int((members & alone).sum())
+            warnings.warn(
+                f"at alpha {alpha:g}, domain {domain!r} ({int(members.sum())} cells) is made of "
+                f"cells with no connection left in the connectome graph ({n_alone} of them; "
+                f"e.g. {names}): it groups the unconnected, not cells "
+                "that connect alike. Keep more connections when building the graph (a lower "
+                "threshold=, or top_k=, which leaves every row some).", SpaconWarning,
+                stacklevel=3)
 
 
 def _default_embedding(adata) -> str:
@@ -324,13 +357,21 @@ def _default_embedding(adata) -> str:
     """
     if _keys.EMBEDDING_CON in adata.obsm:
         return _keys.EMBEDDING_FUSED
-    written = [k for k in (_keys.EMBEDDING_FUSED, _keys.SMOOTHED, _keys.EMBEDDING_SPA)
-               if k in adata.obsm]
+    written = [k for k in (_keys.EMBEDDING_FUSED, _keys.SMOOTHED, _keys.SPATIAL_PCA,
+                           _keys.EMBEDDING_SPA) if k in adata.obsm]
     if len(written) > 1 and written[0] != _keys.EMBEDDING_FUSED:
         raise SpaconInputError(
             f"adata.obsm holds {' and '.join(map(repr, written))}: say which embedding to call "
             f"domains on with use_rep=, or run spacon.tl.fuse for {_keys.EMBEDDING_FUSED!r}.")
-    return written[0] if written else _keys.EMBEDDING_FUSED
+    if not written:
+        held = ", ".join(repr(k) for k in adata.obsm) or "nothing"
+        raise SpaconInputError(
+            f"adata.obsm holds no embedding of spacon's ({held}): train a model and fuse its "
+            "embeddings (spacon.SpaCon(adata).train().embed(); spacon.tl.fuse(adata, alpha)), "
+            "or, without a connectome, smooth the expression over the spatial graph "
+            "(spacon.tl.smoothed_expression(adata), obsm['X_smoothed']), or name an embedding "
+            "of your own with use_rep= (e.g. use_rep='X_pca').")
+    return written[0]
 
 
 def _embedding(adata, use_rep: str) -> np.ndarray:

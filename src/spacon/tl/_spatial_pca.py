@@ -22,7 +22,7 @@ def spatial_pca(
     connectome_key: str = _keys.CONNECTOME_GRAPH,
     layer: str | None = None,
     seed: int = 0,
-    key_added: str = "X_spatial_pca",
+    key_added: str = _keys.SPATIAL_PCA,
     copy: bool = False,
 ):
     """Components of expression that vary smoothly over a graph (MULTISPATI-PCA).
