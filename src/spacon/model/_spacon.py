@@ -587,6 +587,11 @@ class SpaCon:
         if out["reconstructed"] is not None:
             data.adata.layers[_keys.RECONSTRUCTED] = out["reconstructed"].numpy()
         data.adata.uns[_keys.MODEL_UNS] = self._uns()
+        logger.info("embedded %d cells: obsm[%r]%s%s", data.adata.n_obs, _keys.EMBEDDING_SPA,
+                    "" if out["connectivity"] is None else
+                    f" and obsm[{_keys.EMBEDDING_CON!r}] (spacon.tl.fuse mixes them)",
+                    "" if out["reconstructed"] is None else
+                    f"; layers[{_keys.RECONSTRUCTED!r}]")
 
     def _uns(self) -> dict:
         from .. import __version__

@@ -311,6 +311,8 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     adata.uns[_keys.NORMALIZE] = {"target_sum": float(target_sum), "log1p": True,
                                   "genes": np.asarray(totalled, dtype=str),
                                   "integer_counts": bool(integer_counts)}
+    logger.info("normalize: %d cells to %g counts each, then log1p (the counts kept in "
+                "layers[%r])", adata.n_obs, target_sum, _keys.COUNTS)
     return adata if copy else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import numpy as np
@@ -20,6 +21,8 @@ from .._utils import (
     writable,
 )
 from ..pp._normalize import warn_if_counts
+
+logger = logging.getLogger(__name__)
 
 
 def marker_genes(
@@ -130,6 +133,9 @@ def marker_genes(
         adata.obs = adata.obs.drop(columns=stale)
     table = pd.DataFrame(rows, columns=["domain", "rank", "gene", "coefficient"])
     adata.uns.setdefault(_keys.MARKERS, {})[key] = table
+    logger.info("marker genes: up to %d for each of %d domains of obs[%r], in "
+                "uns[%r][%r]%s", n_genes, len(chosen), key, _keys.MARKERS, key,
+                f" and obs['{key}_metagene_<domain>']" if metagenes else "")
     return table
 
 

@@ -122,6 +122,9 @@ def smoothed_expression(
         "graph": graph, "n_hops": int(n_hops), "alpha": float(alpha),
         "n_comps": int(out.shape[1]), "components": components, "seed": seed,
     }}
+    logger.info("smoothed expression: %d %s components averaged over %d hops of the %s "
+                "graph%s, in obsm[%r]", out.shape[1], components, n_hops, graph,
+                "s" if graph == "both" else "", key_added)
     return adata if copy else None
 
 
