@@ -1,6 +1,7 @@
 """Domains that choose their own number: the selection rule, the domain tree, modularity."""
 
 import json
+import re
 import warnings
 
 import anndata as ad
@@ -934,23 +935,44 @@ def test_domains_of_one_or_two_outlying_cells_are_named():
 
 
 def test_a_domain_of_unconnected_cells_is_said(brain_with_graph):
-    """Cells whose every connection the threshold cut look alike at high alpha (the
-    connectivity encoder sees each alone): a domain made of them says so."""
+    """Cells without an incoming edge (the edges the connectivity encoder averages) look
+    alike at high alpha: a domain made of them says so. Cells that only send nothing are
+    still seen through what they receive, and say nothing."""
+    import warnings
+
     adata, conn = brain_with_graph
     units = adata.obs["unit"].astype(str)
-    matrix = conn.matrix.tolil()
-    cut = [i for i, u in enumerate(conn.labels) if u in set(units.unique()[:6])]
-    for i in cut:  # six units lose every outgoing connection
-        matrix[i, :] = 0
-    with pytest.warns(SpaconWarning, match=r"\d+ of 1200 cells have no outgoing connection "
-                      r"left after thresholding \(the cells of 6 units\).* can form a domain"):
-        spacon.pp.connectome_graph(adata, spacon.io.Connectivity(matrix.tocsr(), conn.labels),
-                                   unit_key="unit", threshold=0.4)
-    alone = units.isin(units.unique()[:6]).to_numpy()
+    six = set(units.unique()[:6])
+    cut = [i for i, u in enumerate(conn.labels) if u in six]
+    alone = units.isin(six).to_numpy()
     z = np.where(alone[:, None], 5.0, 0.0) + np.random.default_rng(0).normal(
         scale=0.1, size=(adata.n_obs, 3))
     adata.obsm["X_spacon"] = z  # a fused embedding in which they stand apart, as they do
     adata.uns["spacon_fuse"] = {"alphas": {"X_spacon": 1.0}}
-    with pytest.warns(SpaconWarning, match=r"at alpha 1, domain '\d+' \(\d+ cells\) is made "
-                      "of cells with no connection left"):
-        spacon.tl.domains(adata, n_domains=2, alpha=1.0, n_jobs=1)
+    for side in ("rows", "columns"):
+        matrix = conn.matrix.tolil()
+        for i in cut:  # six units send nothing (rows), or receive nothing (columns)
+            if side == "rows":
+                matrix[i, :] = 0
+            else:
+                matrix[:, i] = 0
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            spacon.pp.connectome_graph(adata, spacon.io.Connectivity(
+                matrix.tocsr(), conn.labels), unit_key="unit", threshold=0.4)
+            spacon.tl.domains(adata, n_domains=2, alpha=1.0, n_jobs=1)
+        said = [str(w.message) for w in said if w.category is SpaconWarning]
+        if side == "rows":
+            assert not said, said
+            continue
+        assert len(said) == 2, said
+        assert said[0].startswith(f"{alone.sum()} of 1200 cells have no incoming connection in "
+                                  "the graph (the cells of 6 units)")
+        assert re.match(rf"at alpha 1, domain '\d+' \({alone.sum()} cells\) is made of cells "
+                        "with no incoming connection", said[1]), said[1]
+    adata.obsm["X_spacon"] = z  # at alpha 0.3 the connectome weighs less: nothing said
+    adata.uns["spacon_fuse"] = {"alphas": {"X_spacon": 0.3}}
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        spacon.tl.domains(adata, n_domains=2, alpha=0.3, n_jobs=1, key_added="low")
+    assert not [w for w in said if "is made of cells" in str(w.message)]

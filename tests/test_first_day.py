@@ -1032,3 +1032,10 @@ def test_expression_normalised_to_the_median_depth_is_said(tmp_path, caplog):
         assert ("X was normalised to" in said) == (name == "median"), said
         if name == "median":
             assert "--layer counts normalises the counts in layers['counts']" in said
+    # normalised by spacon to a depth of the user's choosing: theirs, not scanpy's default
+    from spacon._pipeline import warn_other_depth
+
+    own = adata.copy()
+    spacon.pp.normalize(own, target_sum=1e6)
+    warn_other_depth(own)
+    assert "X was normalised to" not in caplog.text

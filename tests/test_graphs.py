@@ -195,10 +195,15 @@ def test_inputs_not_modified_and_copy(rng):
 def test_cell_level_threshold_and_diagonal(rng):
     w = rng.uniform(size=(6, 6))
     adata = make_adata(rng.uniform(size=(6, 2)))
-    spacon.pp.connectome_graph(adata, w, threshold=0.5, self_loops=False)
-    g = adata.obsp["connectome_connectivities"].toarray()
     expected = np.where(w > 0.5, w, 0)
     np.fill_diagonal(expected, 0)
+    unreached = int((expected.sum(axis=0) == 0).sum())  # cells nothing connects into
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        spacon.pp.connectome_graph(adata, w, threshold=0.5, self_loops=False)
+    assert [str(m.message).split(" cells")[0] for m in said] == (
+        [f"{unreached} of 6"] if unreached else [])
+    g = adata.obsp["connectome_connectivities"].toarray()
     assert np.allclose(g, expected, atol=1e-6)
     params = adata.uns["connectome_neighbors"]["params"]
     assert params["n_edges"] == (expected > 0).sum() == params["implied_cell_edges"]
@@ -242,7 +247,7 @@ def test_distance_weighting_damps_short_range():
 def test_symmetrize_and_self_loops():
     w = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
     adata = make_adata(np.zeros((3, 2)))
-    with pytest.warns(SpaconWarning, match="1 of 3 cells have no outgoing"):
+    with pytest.warns(SpaconWarning, match="1 of 3 cells have no incoming"):  # cell 0
         spacon.pp.connectome_graph(adata, w)
     spacon.pp.connectome_graph(adata, w, symmetrize=True, self_loops=True)
     g = adata.obsp["connectome_connectivities"].toarray()

@@ -5,7 +5,7 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
-from spacon import SpaconInputError
+from spacon import SpaconInputError, SpaconWarning
 from spacon.io import Connectivity, atomic_path, read_connectivity, save_npz
 
 M = np.array([[0.0, 2.0, 0.0], [1.0, 0.0, 3.0], [0.5, 0.0, 0.0]])
@@ -505,12 +505,16 @@ def test_labels_that_are_not_one_per_row_label_nothing_or_are_refused(tmp_path):
     """An HDF5 ``labels`` that repeats (cluster ids) or has another length is not taken as
     the rows' labels (they match by position, as before it was read); a column of labels
     is; an .npz's 2-D labels are refused by name."""
-    for labels, expected in (([0, 0, 1], None), ([0, 1], None),
-                             (np.array([[b"x"], [b"y"], [b"z"]]), ["x", "y", "z"])):
+    for labels in ([0, 0, 1], [0, 1]):
         with h5py.File(tmp_path / "a.h5", "w") as f:
             f["W"], f["labels"] = M, labels
-        got = read_connectivity(tmp_path / "a.h5").labels
-        assert (got if got is None else list(got)) == expected
+        with pytest.warns(SpaconWarning, match=r"'labels' \(\d\) is not one distinct label per "
+                          "row of the 3 x 3 matrix 'W', so it labels nothing") as said:
+            assert read_connectivity(tmp_path / "a.h5").labels is None
+        assert {w.filename for w in said} == {__file__}
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["W"], f["labels"] = M, np.array([[b"x"], [b"y"], [b"z"]])
+    assert list(read_connectivity(tmp_path / "a.h5").labels) == ["x", "y", "z"]
     np.savez(tmp_path / "a.npz", W=M, labels=np.array([["x"], ["y"], ["z"]]))
     assert list(read_connectivity(tmp_path / "a.npz").labels) == ["x", "y", "z"]
     np.savez(tmp_path / "b.npz", W=M, labels=np.array([["x", "y", "z"], ["u", "v", "w"]]))
@@ -534,3 +538,33 @@ def test_matlab_cell_array_of_names_beside_a_char_matrix_of_others(tmp_path):
         f.create_dataset("acronym", data=padded[:, :3].T).attrs["MATLAB_class"] = np.bytes_(
             "char")
     assert list(read_connectivity(tmp_path / "b.mat").labels) == ["VIS", "MOs", "CA1"]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("c.csv", "\n,A,B\nA,0,1\nB,1,0\n"),  # a blank first line
+    ("c.tsv", "\nA\tB\nA\t0\t1\nB\t1\t0\n"),  # the same in R's layout
+    ("c.csv", ",A,B\nA,0,1\n  \nB,1,0\n   \n"),  # lines of blanks, as pandas skips them
+])
+def test_blank_lines_are_skipped(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    conn = read_connectivity(tmp_path / name)
+    assert list(conn.labels) == ["A", "B"] and np.array_equal(dense(conn), [[0, 1], [1, 0]])
+
+
+@pytest.mark.parametrize("text, match", [
+    (",A,B,C\nA,TRUE,FALSE,TRUE\nB,FALSE,TRUE,FALSE\nC,TRUE,TRUE,FALSE\n",
+     r"row 2, column 2 is 'TRUE', not a number \(9 such"),  # words, even where all are
+    (",A,B,C\nA,TRUE,0.5,TRUE\nB,FALSE,TRUE,FALSE\nC,TRUE,TRUE,FALSE\n",
+     r"row 2, column 2 is 'TRUE', not a number \(8 such"),
+    ("VISp,NAN,0.3,0.2\nMOs,0.1,0,0.2\nCA1,0.3,0.2,0\n", "on its diagonal alone"),  # NaN
+    ("# VISp,MOp\n1,2\n3,4\n", "starts with a comment line"),  # np.savetxt(header=...)
+])
+def test_words_nan_spellings_and_headers_as_comments(tmp_path, text, match):
+    (tmp_path / "c.csv").write_text(text)
+    with pytest.raises(SpaconInputError, match=match):
+        read_connectivity(tmp_path / "c.csv")
+
+
+def test_a_number_pandas_leaves_as_text_is_read(tmp_path):
+    (tmp_path / "c.csv").write_text(",A,B\nA,99999999999999999999,1\nB,1,0\n")
+    assert dense(read_connectivity(tmp_path / "c.csv"))[0, 0] == pytest.approx(1e20, rel=1e-6)

@@ -685,6 +685,8 @@ def test_the_table_ends_with_the_best_method_and_spacon_against_its_null():
     metrics["settings"]["training_per_fold"] = {"epochs": 5}
     line = _prediction_verdict(metrics)
     assert line == "best Pearson r: spacon (0.700)."
+    unscored = {"methods": {"null": row(None)}, "settings": {}}  # no method scored: no crash
+    assert _prediction_verdict(unscored).startswith("no method could be scored")
 
 
 def test_a_split_unit_in_a_later_fold_is_refused_before_any_training(prepared, monkeypatch):

@@ -412,6 +412,8 @@ def warn_other_depth(adata, target_sum: float = 1e4) -> None:
     """
     from .model._data import TOTAL_RATIO, normalized_total
 
+    if _keys.NORMALIZE in adata.uns:  # spacon.pp.normalize's own target, chosen by the user
+        return
     total = normalized_total(adata)
     if total is None or 1 / TOTAL_RATIO <= total / target_sum <= TOTAL_RATIO:
         return

@@ -232,6 +232,8 @@ def _prediction_verdict(metrics: dict) -> str:
     with how much training (the command trains less per fold than the library's default).
     """
     r = {m: v["pearson_r"] for m, v in metrics["methods"].items() if v["pearson_r"] is not None}
+    if not r:
+        return "no method could be scored (see the warnings above)."
     best = max(r, key=r.get)
     line = f"best Pearson r: {best} ({r[best]:.3f})"
     if "spacon" in r and best != "spacon":

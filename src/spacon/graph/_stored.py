@@ -76,12 +76,11 @@ def connectome_graph_of(adata, key: str = _keys.CONNECTOME_GRAPH) -> FactoredGra
 
 
 def unconnected_cells(adata, key: str = _keys.CONNECTOME_GRAPH) -> np.ndarray | None:
-    """Which cells have no outgoing edge in the stored connectome graph (all cut by its
-    threshold); ``None`` where there is no readable one.
+    """Which cells have no incoming edge in the stored connectome graph, the edges the
+    connectivity encoder averages over; ``None`` where there is no readable graph.
     """
     try:
         graph = connectome_graph_of(adata, key)
     except SpaconInputError:
         return None
-    out_degree = np.bincount(graph.unit_in.indices, minlength=graph.unit_in.shape[1])
-    return out_degree[graph.cell_unit] == 0
+    return np.diff(graph.unit_in.indptr)[graph.cell_unit] == 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._errors import SpaconInputError
+from .._errors import SpaconInputError, SpaconWarning
 from .._utils import label_strings
 
 logger = logging.getLogger(__name__)
@@ -508,8 +509,9 @@ def _read_table(path: Path, sep: str):
     import pandas as pd
 
     text = "utf-8-sig"  # (Excel's "CSV UTF-8" starts with a byte-order mark)
-    with path.open(newline="", encoding=text) as f:
-        head = [f.readline(), f.readline()]
+    with path.open(newline="", encoding=text) as f:  # the first two lines that are not blank
+        head = [line for line, _ in zip((line for line in f if line.strip()), range(2))]
+    head += [""] * (2 - len(head))
     sep = _delimiter(head, sep, path.name)
     first = next(csv.reader([head[0]], delimiter=sep), [])
     second = next(csv.reader([head[1]], delimiter=sep), [])
@@ -545,23 +547,22 @@ def _read_table(path: Path, sep: str):
     raw = pd.read_csv(path, sep=sep, header=None, dtype=str, encoding=text)
     if trailing:  # a delimiter ending every row: no column after it
         raw = raw.iloc[:, :-1]
-    body = raw.iloc[1:]
-    numeric = _all_numbers(body)
-    if pd.notna(raw.iat[0, 0]) and numeric and len(body) not in (raw.shape[1],
-                                                                 raw.shape[1] - 1):
-        raise SpaconInputError(f"{path.name!r} is not square: {len(body)} rows of numbers "
+    numbers, bad = _as_numbers(raw)  # every cell once
+    n_body = len(raw) - 1
+    numeric = not bad[1:].any()  # below the first row
+    if pd.notna(raw.iat[0, 0]) and numeric and n_body not in (raw.shape[1], raw.shape[1] - 1):
+        raise SpaconInputError(f"{path.name!r} is not square: {n_body} rows of numbers "
                                f"under a header of {raw.shape[1]} labels.")
-    if pd.notna(raw.iat[0, 0]) and numeric and len(body) == raw.shape[1]:
+    if pd.notna(raw.iat[0, 0]) and numeric and n_body == raw.shape[1]:
         # a header of labels over rows of numbers only: the rows are the columns' units
-        table = pd.DataFrame(body.to_numpy(), columns=raw.iloc[0].str.strip())
-        return _labelled_table(table.set_axis(table.columns, axis=0).apply(pd.to_numeric),
+        labels = raw.iloc[0].str.strip().to_numpy()
+        return _labelled_table(pd.DataFrame(numbers[1:], index=labels, columns=labels),
                                repr(path.name))
-    rest = raw.iloc[:, 1:]
-    if (rest.shape[1] == len(raw) and raw.iloc[:, 0].notna().all()
-            and _all_numbers(rest)):
+    if (raw.shape[1] - 1 == len(raw) and raw.iloc[:, 0].notna().all()
+            and not bad[:, 1:].any()):
         # a column of row labels beside rows of numbers, no header: the rows' units
-        table = rest.set_axis(raw.iloc[:, 0].str.strip(), axis=0)
-        return _labelled_table(table.set_axis(table.index, axis=1).apply(pd.to_numeric),
+        labels = raw.iloc[:, 0].str.strip().to_numpy()
+        return _labelled_table(pd.DataFrame(numbers[:, 1:], index=labels, columns=labels),
                                repr(path.name))
     return _labelled_table(_read_labelled(path, sep), repr(path.name))
 
@@ -569,14 +570,22 @@ def _read_table(path: Path, sep: str):
 MISSING_WORDS = ("", "nan", "na", "n/a", "#n/a", "null")  # empty cells and NaN as written
 
 
-def _all_numbers(cells) -> bool:
-    """Whether every cell of a table read as text is a number or missing (NaN, as pandas
-    reads empty cells and NA).
+NAN_WORDS = ("nan", "+nan", "-nan")  # NaN as float() reads it, in any case ('NAN')
+
+
+def _as_numbers(cells) -> tuple[np.ndarray, np.ndarray]:
+    """A table read as text as numbers (a missing cell, NaN in any spelling and infinities
+    are numbers here, refused later by name), and which cells hold no number.
     """
     import pandas as pd
 
-    numbers = cells.apply(lambda column: pd.to_numeric(column.str.strip(), errors="coerce"))
-    return bool((numbers.notna() | cells.isna()).to_numpy().all())
+    text = cells.to_numpy(dtype=object)
+    numbers = pd.to_numeric(pd.Series(text.ravel()), errors="coerce")  # (blanks around: fine)
+    numbers = numbers.to_numpy(dtype=np.float64, na_value=np.nan).reshape(text.shape)
+    bad = np.isnan(numbers) & cells.notna().to_numpy()
+    if bad.any():  # the few cells left: NaN spelled as float() reads it ('NAN') is a number
+        bad[bad] = [str(v).strip().lower() not in NAN_WORDS for v in text[bad]]
+    return numbers, bad
 
 
 def _is_number_or_blank(text: str) -> bool:
@@ -625,23 +634,32 @@ def _read_labelled(path: Path, sep: str):
 
     text = "utf-8-sig"
     width, trailing = _check_row_widths(path, sep, text)
-    with path.open(newline="", encoding=text) as f:
-        header = [x.strip() for x in next(csv.reader(f, delimiter=sep))]
+    with path.open(newline="", encoding=text) as f:  # the first line that is not blank
+        lines = (line for line in f if line.strip())
+        header = [x.strip() for x in next(csv.reader(lines, delimiter=sep))]
+    with path.open(newline="", encoding=text) as f:  # lines up to the header, blank ones too
+        skip = next(i for i, line in enumerate(f) if line.strip()) + 1
     if trailing:  # a delimiter ending every row (the header's too): no column after it
         width, header = width - 1, header[:-1]
-    names = pd.read_csv(path, sep=sep, header=None, usecols=[0], dtype=str, skiprows=1,
+    names = pd.read_csv(path, sep=sep, header=None, usecols=[0], dtype=str, skiprows=skip,
                         keep_default_na=False, encoding=text)[0].str.strip().to_numpy()
-    values = pd.read_csv(path, sep=sep, header=None, usecols=range(1, width), skiprows=1,
+    values = pd.read_csv(path, sep=sep, header=None, usecols=range(1, width), skiprows=skip,
                          encoding=text)  # (NaN, NA, #N/A and empty cells as NaN)
-    words = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
-    if words:  # find the first entry that is no number (pandas' words for NaN are fine)
-        cells = values[words].apply(lambda column: column.astype("string").str.strip())
-        bad = (cells.apply(pd.to_numeric, errors="coerce").isna() & cells.notna()).to_numpy()
-        row, col = np.argwhere(bad)[0]  # (the first row's first)
-        raise SpaconInputError(
-            f"{path.name!r}: the entry in row {row + 2}, column {words[col] + 1} is "
-            f"{cells.iat[row, col]!r}, not a number ({int(bad.sum())} such entries)."
-            f"{_edge_list_hint(*values.shape)}")
+    # columns pandas left as text (or read as TRUE/FALSE): numbers pandas does not read
+    # ('NAN', 20-digit integers) are taken, anything else is named by its row and column
+    words = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])
+             or pd.api.types.is_bool_dtype(values[c])]
+    if words:
+        cells = pd.read_csv(path, sep=sep, header=None, usecols=words, skiprows=skip,
+                            dtype=str, encoding=text)
+        numbers, bad = _as_numbers(cells)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]  # (the first row's first)
+            raise SpaconInputError(
+                f"{path.name!r}: the entry in row {row + skip + 1}, column {words[col] + 1} is "
+                f"{cells.iat[row, col].strip()!r}, not a number ({int(bad.sum())} such entries)."
+                f"{_edge_list_hint(*values.shape)}")
+        values[words] = numbers
     columns = header if len(header) == values.shape[1] else header[1:]
     return pd.DataFrame(values.to_numpy(dtype=np.float64), index=names, columns=columns)
 
@@ -653,7 +671,7 @@ def _check_row_widths(path: Path, sep: str, text: str, header: bool = True) -> t
     widths, trailing = [], True
     with path.open(newline="", encoding=text) as f:  # one pass, nothing kept but the lengths
         for row in csv.reader(f, delimiter=sep):
-            if row:
+            if any(field.strip() for field in row):  # (blank lines are skipped, as pandas does)
                 widths.append(len(row))
                 trailing = trailing and len(row) > 1 and not row[-1].strip()
     skip = int(header and len(widths) > 1)
@@ -689,15 +707,15 @@ def _delimiter(head: list[str], sep: str, name: str) -> str:
     """The delimiter that splits the first two lines into the same number of fields (or the
     header one fewer), ``sep`` where it does; quoted labels holding delimiters are kept whole.
     """
+    if head[0].lstrip().startswith("#"):  # (np.savetxt's header=, R's comment lines)
+        raise SpaconInputError(f"{name!r} starts with a comment line ({head[0].strip()[:40]!r}); "
+                               "remove comment lines, the table's first line is its first row.")
     for candidate in dict.fromkeys([sep, "\t", ",", ";"]):
         counts = [len(next(csv.reader([line], delimiter=candidate), [])) for line in head]
         if counts[0] > 1 and (not head[1].strip() or counts[1] in (counts[0], counts[0] + 1)):
             if candidate != sep:
                 logger.info("%s: fields are separated by %r, not %r", name, candidate, sep)
             return candidate
-    if head[0].lstrip().startswith("#"):
-        raise SpaconInputError(f"{name!r} starts with a comment line ({head[0].strip()[:40]!r}); "
-                               "remove comment lines, the table's first line is its first row.")
     if len(head[0].split()) > 1:  # np.savetxt's default, R's write.table's
         raise SpaconInputError(
             f"{name!r}: its fields are separated by spaces; spacon reads tables separated by "
@@ -809,7 +827,10 @@ def _h5_labels(datasets: dict, name: str, shape: tuple, named: bool) -> np.ndarr
             if len(set(labels)) == len(labels):
                 return labels
         if d is not None:  # (e.g. cluster ids, which repeat): the rows match by position
-            logger.info("%r is no label per row of %r: not used as labels", candidate, name)
+            warnings.warn(
+                f"the file's {candidate!r} ({' x '.join(map(str, d.shape))}) is not one "
+                f"distinct label per row of the {shape[0]} x {shape[1]} matrix {name!r}, so it "
+                "labels nothing: rows are matched by position.", SpaconWarning, stacklevel=4)
     if named:  # the matrix named: other datasets are the user's own business
         return None
     text = [d for d in datasets.values() if d.shape == (shape[0],) and d.dtype.kind in "OSU"]

@@ -185,17 +185,19 @@ def _voxel_unit_graph(adata, model: VoxelModel, unit_key, threshold, top_k, top_
 
 def _check_kept_graph(graph, cell_unit, n_cells: int, implied: int) -> dict:
     """Log what was kept; warn about isolated cells and a nearly complete graph."""
-    degree = np.diff(graph.indptr)
+    # the encoder averages each cell's incoming edges (rows of the graph are sources)
+    degree = np.bincount(sp.csr_matrix(graph).indices, minlength=graph.shape[1])
     isolated = int((degree == 0).sum() if cell_unit is None else (degree[cell_unit] == 0).sum())
     level = "cell" if cell_unit is None else "unit"
     if isolated:
         warnings.warn(
-            f"{isolated} of {n_cells} cells have no outgoing connection left after "
-            "thresholding" + ("" if cell_unit is None else
-                              f" (the cells of {int((degree == 0).sum())} units)")
+            f"{isolated} of {n_cells} cells have no incoming connection in the graph"
+            + ("" if cell_unit is None else
+               f" (the cells of {int((degree == 0).sum())} units)")
             + "; the connectivity encoder sees only the "
             "cell itself there, so at high alpha such cells look alike and can form a domain "
-            "of their own. top_k= leaves every row its strongest connections.",
+            "of their own. A lower threshold=, or top_k= with symmetrize=True, keeps "
+            "connections into every cell that has any.",
             SpaconWarning,
             stacklevel=3,
         )

@@ -222,7 +222,7 @@ def domains(
     logger.info("domains on obsm[%r]: %s", use_rep, reason or f"{method} gave {chosen} domains")
     _warn_tiny_domains(adata, labels, n_domains, key_added, alpha)
     adata.obs[key_added] = _categorical(labels)
-    if alpha:  # (the connectome shapes the embedding only above alpha 0)
+    if alpha is not None and alpha >= UNCONNECTED_ALPHA:
         _warn_unconnected_domains(adata, key_added, alpha, connectome_key)
     adata.uns[key_added] = info
     adata.uns[f"{key_added}_colors"] = domain_colours(chosen)
@@ -324,12 +324,14 @@ def _warn_tiny_domains(adata, labels: np.ndarray, n_domains: int | None, key: st
 
 
 UNCONNECTED_SHARE = 0.8  # a domain of cells at least this much without connections is said
+UNCONNECTED_ALPHA = 0.5  # from this alpha the connectome's embedding weighs at least half
 
 
 def _warn_unconnected_domains(adata, key: str, alpha: float, connectome_key: str) -> None:
-    """Say which domains are made of cells that the connectome graph's threshold left without
-    any connection: their embeddings at high alpha agree because nothing connects them (11 of
-    the 66 human regions at the ENIGMA recipe's threshold made one such domain).
+    """Say which domains are made of cells without an incoming edge in the connectome graph
+    (none in the data, or none kept by its threshold): their embeddings at high alpha agree
+    because nothing connects them (11 of the 66 human regions at the ENIGMA recipe's threshold
+    made one such domain).
     """
     from ..graph._stored import unconnected_cells
 
@@ -344,10 +346,10 @@ def _warn_unconnected_domains(adata, key: str, alpha: float, connectome_key: str
             n_alone = int((members & alone).sum())
             warnings.warn(
                 f"at alpha {alpha:g}, domain {domain!r} ({int(members.sum())} cells) is made of "
-                f"cells with no connection left in the connectome graph ({n_alone} of them; "
-                f"e.g. {names}): it groups the unconnected, not cells "
-                "that connect alike. Keep more connections when building the graph (a lower "
-                "threshold=, or top_k=, which leaves every row some).", SpaconWarning,
+                f"cells with no incoming connection in the connectome graph ({n_alone} of "
+                f"them; e.g. {names}): it groups the unconnected, not cells that connect "
+                "alike. Where the data connect them, keep more connections when building the "
+                "graph (a lower threshold=, or top_k= with symmetrize=True).", SpaconWarning,
                 stacklevel=3)
 
 
