@@ -61,7 +61,8 @@ def test_full_batch_mode_and_auto_choice(prepared, brain):
     model.train(1, mode="auto", batch_size=512, progress=False)
     assert model.train_params["mode"] == "sampled"
     # a sparse connectome that fits the budget trains full-batch
-    spacon.pp.connectome_graph(prepared, brain[1], unit_key="unit", top_k=1)
+    with pytest.warns(spacon.SpaconWarning, match="no incoming connection"):  # (top 1 of a row)
+        spacon.pp.connectome_graph(prepared, brain[1], unit_key="unit", top_k=1)
     model = SpaCon(prepared, hidden_dims=DIMS)
     model.train(2, mode="auto", memory_budget_gb=4, progress=False)
     assert model.train_params["mode"] == "full"
