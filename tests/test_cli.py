@@ -159,7 +159,7 @@ def test_config_errors(inputs, tmp_path, capsys):
     assert "unknown option(s) alpah (alpah: did you mean alpha?)" in capsys.readouterr().err
     cfg.write_text("hidden_dims = inf\n")  # int(inf) raised OverflowError
     assert main(base_args(inputs, tmp_path / "o") + ["--config", str(cfg)]) == 2
-    assert "'hidden_dims' has the wrong type" in capsys.readouterr().err
+    assert "'hidden_dims' is [inf]; it needs finite numbers" in capsys.readouterr().err
     cfg.write_text('epochs = "many"\n')
     assert main(base_args(inputs, tmp_path / "o") + ["--config", str(cfg)]) == 2
     assert "wrong type" in capsys.readouterr().err

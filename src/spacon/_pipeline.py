@@ -208,6 +208,10 @@ def _coerce(name, value, default, annotation, source):
         value = float(value) if ok else value
     elif "str" in kind:
         ok = isinstance(value, str)
+    values = value if isinstance(value, list) else [value]
+    if not ok and any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        raise SpaconInputError(f"{source}: option {name!r} is {value!r}; it needs finite "
+                               "numbers.")
     if not ok:
         raise SpaconInputError(
             f"{source}: option {name!r} has the wrong type ({type(value).__name__}: {value!r}); "

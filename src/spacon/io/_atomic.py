@@ -16,14 +16,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     If the body raises, the temporary file is removed and ``path`` is left as it was, so a
     reader never sees a half-written file.
     """
+    from .._errors import SpaconInputError
+
     path = Path(path)
     if path.is_dir():
-        from .._errors import SpaconInputError
-
         raise SpaconInputError(f"{path} is a folder, not a file; give the path of the file to "
                                "write (in that folder, or elsewhere).")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_folder(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise SpaconInputError(f"cannot write {path}: {err.strerror or err} (in "
+                               f"{path.parent}).") from None
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -33,6 +37,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def make_folder(path: str | Path) -> Path:
+    """Create folder ``path`` (and its parents) unless it exists; a clear error where a file
+    stands in the way or the folder cannot be made.
+    """
+    from .._errors import SpaconInputError
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), path)
+        raise SpaconInputError(f"cannot make the folder {path}: {blocking} is a file, not a "
+                               "folder.") from None
+    except OSError as err:
+        raise SpaconInputError(f"cannot make the folder {path}: {err.strerror or err}.") from None
+    return path
 
 
 def _umask() -> int:

@@ -287,6 +287,8 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         raise SpaconInputError(f"a {suffix} file holds one matrix: key={key!r} "
                                "(--connectivity-key) names an array inside .npz, .h5 or .mat "
                                "files only.")
+    if path.stat().st_size == 0:
+        raise SpaconInputError(f"connectivity file {str(path)!r} is empty.")
     try:
         _check_signature(path, suffix)
         if suffix == ".npz":
@@ -299,6 +301,12 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
             matrix, labels = _read_hdf5_or_mat(path, key)
     except SpaconInputError:
         raise
+    except UnicodeDecodeError as err:
+        raise SpaconInputError(
+            f"could not read connectivity file {str(path)!r}: it is not UTF-8 text (byte "
+            f"{err.object[err.start]:#x} at position {err.start}); save it as UTF-8 (Excel: "
+            "'CSV UTF-8'), or read it with pandas.read_csv(path, encoding='latin-1', "
+            "index_col=0) and pass the table.") from None
     except Exception as err:  # corrupt or foreign files: say which file, not a deep traceback
         raise SpaconInputError(f"could not read connectivity file {str(path)!r}: {err}") from err
     conn = Connectivity(matrix, labels, source=path.name)

@@ -33,9 +33,16 @@ def read_profiles(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise SpaconInputError(f"profile file {str(path)!r} does not exist.")
-    with np.load(path, allow_pickle=False) as f:
-        if not {"profiles", "rows", "columns"} <= set(f.files):
-            raise SpaconInputError(f"{path.name!r} holds no predicted profiles "
-                                   "(arrays profiles, rows, columns).")
-        return pd.DataFrame(f["profiles"], index=pd.Index(f["rows"]),
-                            columns=pd.Index(f["columns"]))
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files") or not {"profiles", "rows", "columns"} <= set(f.files):
+                raise SpaconInputError(f"{path.name!r} holds no predicted profiles "
+                                       "(arrays profiles, rows, columns).")
+            return pd.DataFrame(f["profiles"], index=pd.Index(f["rows"]),
+                                columns=pd.Index(f["columns"]))
+    except SpaconInputError:
+        raise
+    except Exception as err:  # a damaged or foreign file: say which, not NumPy's words
+        raise SpaconInputError(f"could not read the profile file {str(path)!r} "
+                               f"({type(err).__name__}): it is damaged or not one written by "
+                               "spacon.io.save_profiles.") from None

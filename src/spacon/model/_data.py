@@ -283,6 +283,15 @@ def check_preprocessing(adata, preprocessing: dict, layer: str | None = None) ->
         if warn_if_unlogged(adata, None, stacklevel=4):
             return
         total = (adata.uns.get(_keys.NORMALIZE) or {}).get("target_sum") or normalized_total(adata)
+        if not total and _keys.NORMALIZE not in adata.uns and log1p_of_counts(adata):
+            warnings.warn(
+                "adata.X looks like log1p of raw counts (expm1(X) holds whole numbers whose "
+                "totals differ from cell to cell): it was not normalised per cell, but the "
+                f"model's training data were (to {norm['target_sum']:g} counts per cell before "
+                "log1p), so the embedding mixes depth with expression. Give the raw counts "
+                "(spacon embed / predict and SpaCon.load(..., prepare=True) normalise them), or "
+                "normalise them first: adata.X = numpy.expm1(adata.X), then "
+                "spacon.pp.normalize(adata).", SpaconWarning, stacklevel=3)
         if total and not 1 / TOTAL_RATIO <= total / norm["target_sum"] <= TOTAL_RATIO:
             counts = (f" The raw counts look to be in layers[{_keys.COUNTS!r}]: read those "
                       f"instead (spacon embed / predict: --layer {_keys.COUNTS}; in Python, "
@@ -313,6 +322,24 @@ def _first_check(adata) -> bool:
 
 
 TOTAL_RATIO = 1.5  # counts per cell this many times those of training are another scale
+
+
+def log1p_of_counts(adata, n_cells: int = 2000) -> bool:
+    """Whether ``X`` is ``log1p`` of raw counts: ``expm1(X)`` whole numbers, some above 1."""
+    x = expression_matrix(adata, None)
+    rows = np.linspace(0, adata.n_obs - 1, min(n_cells, adata.n_obs)).astype(np.int64)
+    sample = x[rows]
+    values = (sample.data if sp.issparse(sample) else np.asarray(sample).ravel()).astype(
+        np.float64)
+    values = values[values != 0]
+    if not len(values) or not np.isfinite(values).all() or values.min() < 0:
+        return False
+    with np.errstate(over="ignore"):
+        counts = np.expm1(values)
+    if not np.isfinite(counts).all():
+        return False
+    whole = np.abs(counts - np.round(counts)) <= 1e-3 * np.maximum(counts, 1)
+    return bool(whole.all() and counts.max() > 1.5)
 
 
 def normalized_total(adata, n_cells: int = 2000) -> float | None:

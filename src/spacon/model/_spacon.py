@@ -39,6 +39,7 @@ from .._utils import (
 )
 from ..graph import NeighborSampler
 from ..io import atomic_path
+from ..io._atomic import make_folder
 from ..nn import SpaConModule
 from ..pp._normalize import warn_if_counts
 from ._adam import Adam
@@ -771,7 +772,7 @@ class SpaCon:
         }
         # first, so that nothing is written when it fails
         text = json.dumps(meta, indent=1, default=jsonable)
-        path.mkdir(parents=True, exist_ok=True)
+        make_folder(path)
         with atomic_path(path / "model.pt") as tmp:
             torch.save(self.module.state_dict(), tmp)
         with atomic_path(path / "model.json") as tmp:
@@ -934,8 +935,10 @@ def _read_weights(path: Path, module) -> dict:
     """``model.pt``'s weights, checked against the module ``model.json`` describes."""
     try:
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:  # torch's
-        # kinds for a file that is not its own (a missing or unreadable file says so itself)
+    except PermissionError as err:
+        raise SpaconInputError(f"cannot read {path / 'model.pt'}: {err.strerror}.") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        # torch's kinds for a file that is not its own (a cut zip archive: OSError)
         raise SpaconInputError(f"{path / 'model.pt'} is not a saved spacon model's weights "
                                f"({type(err).__name__}): the file is damaged or cut short; "
                                "save the model again.") from None

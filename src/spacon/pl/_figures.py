@@ -43,6 +43,9 @@ def palette(n: int) -> list:
     -------
     A list of ``n`` RGB tuples.
     """
+    from .._utils import whole_number
+
+    n = whole_number("n", n, minimum=0)
     colours = distinct_colours()
     return [colours[i % len(colours)] for i in range(n)]
 

@@ -49,6 +49,12 @@ def umap_layout(x: np.ndarray, *, n_neighbors: int = 15, n_epochs: int = 120,
     An ``(n, 2)`` array (all zeros for fewer than three points).
     """
     x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or not np.isfinite(x).all():
+        from .._errors import SpaconInputError
+
+        raise SpaconInputError("umap_layout takes points x dimensions (2-D) of finite numbers, "
+                               f"got shape {x.shape}" + ("" if x.ndim != 2 else " with NaN or "
+                                                         "infinite values") + ".")
     n = len(x)
     if n < 3:
         return np.zeros((n, 2))

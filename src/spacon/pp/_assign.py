@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 from typing import Literal
 
@@ -89,6 +90,13 @@ def assign_units(
     adata = adata.copy() if copy else adata
     check_option("hemisphere", hemisphere, ("none", "mirror"))
     info = {"hemisphere": hemisphere, "n_cells": int(adata.n_obs)}
+    if max_distance is not None and not (isinstance(max_distance, numbers.Real)
+                                         and max_distance > 0):
+        raise SpaconInputError(f"max_distance must be a positive distance, got {max_distance!r}.")
+    if region_key is None and isinstance(units, Connectivity):
+        raise SpaconInputError(
+            "a Connectivity's units are regions: give region_key= (the obs column naming each "
+            "cell's region), or pass voxel positions or a VoxelModel to assign by position.")
     if region_key is not None:
         labels, side = _by_region(adata, units, region_key, hemisphere, midline, ml_axis,
                                   spatial_key, info)
@@ -172,8 +180,6 @@ def _by_position(adata, units, max_distance, hemisphere, midline, ml_axis, spati
             f"adata.obsm[{spatial_key!r}] has {coords.shape[1]} columns but the voxel positions "
             f"have {positions.shape[1]}; they must be in the same frame."
         )
-    if max_distance is not None and not max_distance > 0:
-        raise SpaconInputError(f"max_distance must be positive, got {max_distance!r}.")
     coords, side = _sides(coords, hemisphere, midline, ml_axis, unit_side)
     bound = np.inf if max_distance is None else float(max_distance)
     distance, index = _nearest(units, positions, coords, bound)

@@ -241,9 +241,15 @@ def sparsify(
     conn = as_connectivity(matrix.to_numpy() if hasattr(matrix, "to_numpy") else matrix)
     m = sp.csr_matrix(conn.matrix, dtype=np.float32, copy=True)
     n = m.shape[0]
-    if distance_scale is not None and np.shape(positions)[0] != n:
-        raise SpaconInputError(f"positions has {np.shape(positions)[0]} rows for a {n} x {n} "
-                               "matrix.")
+    if distance_scale is not None:
+        positions = np.asarray(positions, dtype=np.float64)
+        if positions.ndim != 2 or positions.shape[0] != n:
+            raise SpaconInputError(f"positions must be {n} rows of coordinates (one per row of "
+                                   f"the {n} x {n} matrix), got shape {positions.shape}.")
+        if not np.isfinite(positions).all():
+            bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
+            raise SpaconInputError(f"positions has NaN or infinite coordinates in "
+                                   f"{len(bad)} rows (first: row {bad[0]}).")
     if (m.data < 0).any():
         n_neg = int((m.data < 0).sum())
         if negative == "error":
@@ -306,6 +312,7 @@ def unit_codes(adata, unit_key: str, connectivity: Connectivity):
     cell, and for each used unit its row in ``connectivity``.
     """
     check_anndata(adata, "spacon.pp.unit_codes")
+    connectivity = as_connectivity(connectivity)
     if unit_key not in adata.obs:
         raise SpaconInputError(
             f"adata.obs has no unit column {unit_key!r} mapping cells to connectivity units; "

@@ -272,8 +272,10 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     if np.issubdtype(x.dtype, np.integer) or x.dtype == bool or x.dtype == np.float16:
         # half precision holds totals only up to 65,504: a deep cell's became inf, its row 0
         x = x.astype(np.float32)
+    if isinstance(genes, str):  # one gene's name, as scanpy takes a name or a list
+        genes = [genes]
     keep = None if genes is None else np.flatnonzero(
-        adata.var_names.isin(np.asarray(genes, dtype=str)))
+        adata.var_names.isin(list(np.asarray(genes, dtype=str).ravel())))
     if keep is not None and not len(keep):
         raise SpaconInputError("genes= names none of the data's genes: no counts to total.")
     totalled = adata.var_names if keep is None else adata.var_names[keep]

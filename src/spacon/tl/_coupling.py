@@ -49,6 +49,10 @@ def coexpression(profiles: np.ndarray) -> np.ndarray:
     -------
     ``(n_units, n_units)`` correlation matrix.
     """
+    profiles = np.asarray(profiles, dtype=np.float64)
+    if profiles.ndim != 2:
+        raise SpaconInputError(f"coexpression takes units x genes profiles (2-D), got shape "
+                               f"{profiles.shape}.")
     z = stats.zscore(profiles, axis=0)
     z = z - z.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(z, axis=1, keepdims=True)
@@ -107,6 +111,10 @@ def partial_correlation(x: np.ndarray, y: np.ndarray, distance: np.ndarray,
     ``n_bins`` quantile bins), which removes any smooth trend with distance, and the
     residuals are correlated.
     """
+    x, y, distance = (np.asarray(v, dtype=np.float64).ravel() for v in (x, y, distance))
+    if not len(x) == len(y) == len(distance):
+        raise SpaconInputError(f"partial_correlation needs one value per pair in each of x, y "
+                               f"and distance; got {len(x)}, {len(y)} and {len(distance)}.")
     trend = DistanceTrend(distance, n_bins)
     return _pearson(trend.residual(x), trend.residual(y))
 

@@ -17,6 +17,7 @@ Scale = Literal["embedding", "dimension"]
 
 def alpha_weight(alpha: float) -> float:
     """Weight of the connectivity embedding at ``alpha``: ``(e^{-4a} - 1) / (e^{-4} - 1)``."""
+    alpha = check_alpha(alpha)
     return float((np.exp(-4 * alpha) - 1) / (np.exp(-4) - 1)) + 0.0  # 0.0, not -0.0, at 0
 
 

@@ -19,7 +19,11 @@ def hungarian_f1(truth, predicted) -> float:
     Labels are matched by the Hungarian algorithm to maximise the cells in agreement; a true
     class left unmatched (more classes than predicted labels) scores 0.
     """
-    table = pd.crosstab(np.asarray(truth), np.asarray(predicted)).to_numpy()
+    truth, predicted = np.asarray(truth).ravel(), np.asarray(predicted).ravel()
+    if len(truth) != len(predicted):
+        raise SpaconInputError(f"hungarian_f1: {len(truth)} true labels but {len(predicted)} "
+                               "predicted; give one of each per cell.")
+    table = pd.crosstab(truth, predicted).to_numpy()
     rows, cols = linear_sum_assignment(-table)
     f1 = np.zeros(table.shape[0])
     for r, c in zip(rows, cols):

@@ -244,6 +244,27 @@ def _expression_genes(adata, train) -> np.ndarray:
     return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
 
 
+def _check_kwargs(model_kwargs: dict, train_kwargs: dict) -> None:
+    """Unknown keys of ``model_kwargs`` / ``train_kwargs``, said before any fold trains."""
+    import inspect
+
+    from ..model import SpaCon
+
+    for name, kwargs, function, taken in (
+            ("model_kwargs", model_kwargs, SpaCon.__init__, {"adata"}),
+            ("train_kwargs", train_kwargs, SpaCon.train, {"auxiliary"})):
+        parameters = inspect.signature(function).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            continue  # takes any keyword (wrapped)
+        known = set(parameters) - {"self"} - taken
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise SpaconInputError(
+                f"{name} has {', '.join(map(repr, unknown))}, which "
+                f"{function.__qualname__.replace('.__init__', '')}() does not take; it takes "
+                f"{', '.join(sorted(known))}.")
+
+
 def _spacon_embedding(adata, connectivity, rows, test, unit_key, graph_kwargs, model_kwargs,
                       train_kwargs, connectivity_code=None):
     """Train with the test cells' connectivity hidden; embed everyone by the spatial encoder.
@@ -778,6 +799,8 @@ def predict_connectivity(
                     "symmetrize": symmetrize}
     model_kwargs = {"seed": seed, **(model_kwargs or {})}
     train_kwargs = {"seed": seed, **(train_kwargs or {})}
+    if "spacon" in methods:
+        _check_kwargs(model_kwargs, train_kwargs)
 
     named = (np.unique(adata.obs[holdout_key].astype(str).to_numpy())
              if holdout_key is not None

@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import SpaconInputError
-from .._utils import check_anndata, label_text, labels_column, no_obs_column
+from .._utils import check_anndata, label_text, labels_column, no_obs_column, whole_number
 from ._expression_pca import DENSE_BYTES, expression_pcs
 
 
@@ -53,6 +53,7 @@ def classify_subtypes(
     hungarian_f1``.
     """
     check_anndata(adata, "spacon.tl.classify_subtypes")
+    n_pcs = whole_number("n_pcs", n_pcs)
     from sklearn.decomposition import PCA
 
     from ..pp import check_expression

@@ -1,0 +1,153 @@
+"""Inputs a review fed the public API (30 Nov): each case raised an OS, NumPy, pandas or torch
+error that named neither the file nor the problem, or went through silently."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import spacon
+from spacon import SpaconInputError, SpaconWarning
+from spacon.cli import main
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A model trained for one epoch on a small slice, saved; the slice's raw counts."""
+    raw = spacon.datasets.layered_slice(n_cells=300, n_genes=40)
+    adata = raw.copy()
+    spacon.pp.normalize(adata)
+    spacon.pp.spatial_graph(adata, n_neighbors=6)
+    model = spacon.SpaCon(adata, connectome_key=None, hidden_dims=(16, 8, 4), seed=0)
+    model.train(epochs=1, progress=False)
+    path = tmp_path_factory.mktemp("model") / "model"
+    model.save(path)
+    return model, path, raw
+
+
+def test_a_model_file_cut_short_is_named(small_model, tmp_path):
+    model, _, raw = small_model
+    model.save(tmp_path / "m")
+    weights = (tmp_path / "m" / "model.pt").read_bytes()
+    for size in (len(weights) // 2, 100):  # torch raises RuntimeError or OSError
+        (tmp_path / "m" / "model.pt").write_bytes(weights[:size])
+        with pytest.raises(SpaconInputError, match="model.pt.*damaged or cut short"):
+            spacon.SpaCon.load(tmp_path / "m", model.adata)
+
+
+def test_saving_where_a_file_stands_names_the_file(small_model, tmp_path):
+    model = small_model[0]
+    blocking = tmp_path / "afile"
+    blocking.write_text("x")
+    for call in (lambda: model.save(blocking, overwrite=True),
+                 lambda: model.save(blocking / "model"),
+                 lambda: spacon.io.write_h5ad(model.adata, blocking / "x.h5ad"),
+                 lambda: spacon.io.write_text("x", blocking / "t.txt")):
+        with pytest.raises(SpaconInputError, match="afile is a file, not a folder"):
+            call()
+    assert blocking.read_text() == "x"
+
+
+def test_embedding_log1p_of_raw_counts_warns(small_model):
+    _, path, raw = small_model
+    unnormalised = raw.copy()
+    unnormalised.X = sp.csr_matrix(np.log1p(raw.X.toarray()))
+    spacon.pp.spatial_graph(unnormalised, n_neighbors=6)
+    with pytest.warns(SpaconWarning, match="log1p of raw counts"):
+        spacon.SpaCon.load(path, unnormalised)
+    normalised = raw.copy()
+    spacon.pp.normalize(normalised)
+    normalised.uns.pop("spacon_normalize")  # as if normalised by scanpy
+    spacon.pp.spatial_graph(normalised, n_neighbors=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spacon.SpaCon.load(path, normalised)
+
+
+def test_connectivity_files_empty_or_not_utf8_are_named(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(SpaconInputError, match="empty.csv' is empty"):
+        spacon.io.read_connectivity(tmp_path / "empty.csv")
+    (tmp_path / "latin.csv").write_bytes("x,\xe9a,b\n\xe9a,0,1\nb,1,0\n".encode("latin-1"))
+    with pytest.raises(SpaconInputError, match="not UTF-8 text.*encoding='latin-1'"):
+        spacon.io.read_connectivity(tmp_path / "latin.csv")
+
+
+def test_damaged_profile_files_are_named(tmp_path):
+    spacon.io.save_profiles(tmp_path / "ok.npz", np.ones((2, 2)), ["a", "b"], ["c", "d"])
+    data = (tmp_path / "ok.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.npz").write_text("hello world")
+    for name in ("cut.npz", "text.npz"):
+        with pytest.raises(SpaconInputError, match=f"profile file .*{name}.*damaged"):
+            spacon.io.read_profiles(tmp_path / name)
+    assert spacon.io.read_profiles(tmp_path / "ok.npz").shape == (2, 2)
+
+
+def test_sparsify_refuses_positions_with_nan():
+    m = sp.csr_matrix(np.random.default_rng(0).random((6, 6)))
+    positions = np.random.default_rng(1).random((6, 2))
+    positions[0, 0] = np.nan
+    with pytest.raises(SpaconInputError, match="NaN or infinite coordinates in 1 rows"):
+        spacon.pp.sparsify(m, distance_scale=0.1, positions=positions)
+    with pytest.raises(SpaconInputError, match="must be 6 rows"):
+        spacon.pp.sparsify(m, distance_scale=0.1, positions=np.zeros(6))
+
+
+def test_unknown_training_options_of_prediction_are_named_before_training(brain_with_graph):
+    adata, conn = brain_with_graph
+    for kwargs, match in (({"train_kwargs": {"bogus": 1}}, "train_kwargs has 'bogus'"),
+                          ({"model_kwargs": {"hidden": 3}}, "model_kwargs has 'hidden'")):
+        with pytest.raises(SpaconInputError, match=match):
+            spacon.tl.predict_connectivity(adata, conn, unit_key="unit", methods=("spacon",),
+                                           **kwargs)
+
+
+def test_normalize_takes_one_gene_name():
+    import anndata as ad
+
+    counts = np.random.default_rng(0).integers(1, 20, size=(30, 5)).astype(np.float32)
+    adata = ad.AnnData(counts)
+    adata.var_names = [f"g{i}" for i in range(5)]
+    one = spacon.pp.normalize(adata, genes="g2", copy=True)
+    listed = spacon.pp.normalize(adata, genes=["g2"], copy=True)
+    assert np.array_equal(one.X, listed.X)
+    assert not np.array_equal(one.X, spacon.pp.normalize(adata, copy=True).X)
+
+
+def test_options_out_of_range_are_named(brain_with_graph):
+    adata, conn = brain_with_graph
+    with pytest.raises(SpaconInputError, match="n_pcs must be a whole number >= 1"):
+        spacon.tl.classify_subtypes(adata, "region", n_pcs=0)
+    with pytest.raises(SpaconInputError, match="alpha must be in"):
+        spacon.tl.alpha_weight(2)
+    with pytest.raises(SpaconInputError, match="n must be a whole number >= 0"):
+        spacon.pl.palette(-1)
+    with pytest.raises(SpaconInputError, match="max_distance must be a positive"):
+        spacon.pp.assign_units(adata, np.zeros((3, 3)), max_distance=-1)
+    with pytest.raises(SpaconInputError, match="give region_key="):
+        spacon.pp.assign_units(adata, conn)
+    assert spacon.pl.palette(0) == []
+
+
+def test_helpers_name_mismatched_lengths_and_shapes():
+    with pytest.raises(SpaconInputError, match="3 true labels but 2 predicted"):
+        spacon.tl.hungarian_f1([1, 2, 3], [1, 2])
+    with pytest.raises(SpaconInputError, match="got 5, 4 and 5"):
+        spacon.tl.partial_correlation(np.ones(5), np.ones(4), np.ones(5))
+    with pytest.raises(SpaconInputError, match=r"2-D\), got shape \(5,\)"):
+        spacon.tl.coexpression(np.ones(5))
+    with pytest.raises(SpaconInputError, match="NaN or infinite"):
+        spacon.pl.umap_layout(np.array([[0.0, 1.0], [np.nan, 1.0], [2.0, 0.0]]))
+    with pytest.raises(SpaconInputError, match="square"):
+        adata = spacon.datasets.layered_slice(n_cells=100, n_genes=30)
+        adata.obs["unit"] = pd.Categorical(["a"] * 100)
+        spacon.pp.unit_codes(adata, "unit", np.ones((2, 3)))
+
+
+def test_a_non_finite_alpha_on_the_command_line_is_named(sim_inputs, capsys):
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--alpha", "nan", "--out", "unused"]) == 2
+    assert "option 'alpha' is [nan]; it needs finite numbers" in capsys.readouterr().err
