@@ -483,7 +483,6 @@ def test_r_write_table_with_numeric_labels(tmp_path):
     ("A\tB\tC\nA\t0\t1\t\nB\t1\t0\t2\nC\t3\t2\t0\n", "1 NaN or infinite values"),
     ("A,B,C\nA,0,1,x\nB,1,0,2\nC,3,2,0\n", "row 2, column 4 is 'x', not a number"),
     (",A,B,C\nA,-nan,1,2\nB,1,None,2\nC,3,2,0\n", "on its diagonal alone"),  # pandas' NaN words
-    (",A,B,C\nA,1,2,3,\nB,4,5,6,\nC,7,8,9,\n", "not square"),  # a delimiter ending data rows
     ("1 0 0\n0 1 0\n0 0 1\n", "separated by spaces"),  # np.savetxt's default
     ("# exported\n,A,B\nA,0,1\nB,1,0\n", "starts with a comment line"),
 ])
@@ -496,6 +495,14 @@ def test_what_r_numpy_and_spreadsheets_write_is_named(tmp_path, text, match):
 
 def test_r_layout_with_a_trailing_delimiter(tmp_path):
     (tmp_path / "c.csv").write_text("A,B,C,\nA,1,2,3,\nB,4,5,6,\nC,7,8,9,\n")
+    conn = read_connectivity(tmp_path / "c.csv")
+    assert list(conn.labels) == ["A", "B", "C"]
+    assert np.array_equal(dense(conn), np.arange(1, 10).reshape(3, 3))
+
+
+def test_a_delimiter_ending_every_row_but_the_header(tmp_path):
+    """An empty corner says the header is not R's: the rows' last, empty field is no column."""
+    (tmp_path / "c.csv").write_text(",A,B,C\nA,1,2,3,\nB,4,5,6,\nC,7,8,9,\n")
     conn = read_connectivity(tmp_path / "c.csv")
     assert list(conn.labels) == ["A", "B", "C"]
     assert np.array_equal(dense(conn), np.arange(1, 10).reshape(3, 3))

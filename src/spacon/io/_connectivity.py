@@ -668,6 +668,11 @@ def _read_labelled(path: Path, sep: str):
                 f"{cells.iat[row, col].strip()!r}, not a number ({int(bad.sum())} such entries)."
                 f"{_edge_list_hint(*values.shape)}")
         values[words] = numbers
+    if (len(header) == values.shape[1] and not header[0] and values.shape[1] > 1
+            and values.iloc[:, -1].isna().all()):
+        # an empty corner, so not R's header (which has none): a delimiter ends every row but
+        # the header
+        values = values.iloc[:, :-1]
     columns = header if len(header) == values.shape[1] else header[1:]
     return pd.DataFrame(values.to_numpy(dtype=np.float64), index=names, columns=columns)
 
