@@ -14,8 +14,8 @@ default model and schedule (seed 0), prepared as the README's recipes prepare ea
 Scored as the encoder comparison scores: the mean ARI of ``tl.domains(n_domains=true k)`` at
 seeds 0-2 on the fused embedding (alpha 0; the demo brain also at alpha 1).
 
-Measured (30 Nov, this 2-core machine beside other jobs; plain smoothing from the README's
-table, the demo brain's SpaCon there too):
+Measured (30 Nov, this 2-core machine beside other jobs, 16 min, and 3 min for ``--targets 3
+--dims 30 --cases starmap slice``; plain smoothing, 3 hops, from the README's table):
 
 | case (true k) | own target | neighbourhood, 2 hops | 3 hops | 3 hops, 30 dimensions | plain smoothing |
 |---|---|---|---|---|---|
@@ -23,12 +23,13 @@ table, the demo brain's SpaCon there too):
 | STARmap BZ9 (4) | 0.306 | 0.380 | 0.449 | **0.697** | 0.578 |
 | STARmap BZ14 (4) | 0.049 | 0.712 | 0.708 | 0.412 | **0.773** |
 | layered slice, seed 0 (7) | 0.169 | 0.558 | 0.539 | 0.572 | **0.734** |
-| demo brain, alpha 0 (16) | **0.814** | 0.746 | - | - | 0.713 |
-| demo brain, alpha 1 (4) | 1.000 | 1.000 | - | - | 1.000 |
+| demo brain, alpha 0 (16) | **0.845** | 0.746 | 0.749 | - | 0.713 |
+| demo brain, alpha 1 (4) | 1.000 | 1.000 | 1.000 | - | 1.000 |
 
 The neighbourhood target recovers most of what training loses without a connectome (mean of
-the four tissues 0.17 -> 0.61) but still loses to plain smoothing (0.74) on three of four, and
-with a connectome it costs the demo brain's regions 0.07. Not adopted; ``--encoder auto`` keeps
+the four tissues 0.17 -> 0.58 with 2 hops, 0.61 with 3) but still loses to plain smoothing
+(0.74) on all four; with 30 dimensions it wins on BZ9 (0.697 against 0.578) and loses the other
+three, BZ14 by 0.36. With a connectome it costs the demo brain's regions 0.10. Not adopted; ``--encoder auto`` keeps
 smoothing without a connectome.
 """
 
