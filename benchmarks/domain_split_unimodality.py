@@ -23,8 +23,7 @@ Measured (30 Nov, this 2-core machine, 2 min):
 * slice, seed 1 (6 domains): 5 of the 7 true layers reject unimodality (p < 0.05), and so do 5
   of the 6 domains, the two that hold two layers among them: a split rule splits everything.
 * STARmap BZ5, BZ9, BZ14 (4 layers): 2, 3 and 2 of the true layers reject unimodality (BZ5's
-  third layer: dip 0.081, p < 0.001), so a split rule would over-split STARmap, which the
-  default gets right at seed 0.
+  third layer: dip 0.081, p < 0.001), so a split rule would split STARmap's true layers too.
 
 The test points the wrong way on the slice (the true layers look more bimodal than the joined
 pairs: within a layer the type mix changes with depth and the boundaries wave, while two joined

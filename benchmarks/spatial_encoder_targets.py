@@ -29,8 +29,8 @@ Measured (30 Nov, this 2-core machine beside other jobs, 16 min, and 3 min for `
 The neighbourhood target recovers most of what training loses without a connectome (mean of
 the four tissues 0.17 -> 0.58 with 2 hops, 0.61 with 3) but still loses to plain smoothing
 (0.74) on all four; with 30 dimensions it wins on BZ9 (0.697 against 0.578) and loses the other
-three, BZ14 by 0.36. With a connectome it costs the demo brain's regions 0.10. Not adopted; ``--encoder auto`` keeps
-smoothing without a connectome.
+three, BZ14 by 0.36. With a connectome it costs the demo brain's regions 0.10. Not adopted;
+``--encoder auto`` keeps smoothing without a connectome.
 """
 
 from __future__ import annotations

@@ -66,13 +66,61 @@ def test_embedding_log1p_of_raw_counts_warns(small_model):
         spacon.SpaCon.load(path, normalised)
 
 
+def _log_normalised(counts, target_sum):
+    return np.log1p(counts / counts.sum(axis=1, keepdims=True) * target_sum)
+
+
+def test_normalised_data_with_genes_left_out_is_not_taken_for_log1p_counts():
+    """Totals that differ (genes selected after normalising) and whole-number values (shallow
+    cells whose totals divide the target, counts per million) are normalised all the same."""
+    import anndata as ad
+
+    from spacon.model._data import log1p_of_counts
+
+    rng = np.random.default_rng(0)
+    deep = rng.poisson(5.0, size=(200, 40)).astype(np.float64) + 1
+    shallow = np.zeros((200, 40))
+    for row, total in zip(shallow, rng.choice([5, 8, 10, 16, 20], size=200)):
+        np.add.at(row, rng.integers(0, 40, size=total), 1)  # totals dividing 1e4
+    binary = (rng.random((200, 40)) < 0.125).astype(np.float64)
+    binary[:, 0] = 1  # every cell some counts
+    for counts, target in ((deep, 1e6), (shallow, 1e4), (binary, 1e4), (deep, 1e4)):
+        kept = _log_normalised(counts, target)[:, :30].astype(np.float32)  # then genes cut
+        assert not log1p_of_counts(ad.AnnData(kept))
+    assert log1p_of_counts(ad.AnnData(np.log1p(deep[:, :30]).astype(np.float32)))
+    assert log1p_of_counts(ad.AnnData(sp.csr_matrix(np.log1p(shallow).astype(np.float32))))
+
+
 def test_connectivity_files_empty_or_not_utf8_are_named(tmp_path):
-    (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(SpaconInputError, match="empty.csv' is empty"):
-        spacon.io.read_connectivity(tmp_path / "empty.csv")
+    for text in ("", "\n", "\n \n\n", "\ufeff", "\ufeff\n"):
+        (tmp_path / "empty.csv").write_text(text, encoding="utf-8")
+        with pytest.raises(SpaconInputError, match="empty.csv' is empty"):
+            spacon.io.read_connectivity(tmp_path / "empty.csv")
     (tmp_path / "latin.csv").write_bytes("x,\xe9a,b\n\xe9a,0,1\nb,1,0\n".encode("latin-1"))
-    with pytest.raises(SpaconInputError, match="not UTF-8 text.*encoding='latin-1'"):
+    with pytest.raises(SpaconInputError, match="holds the byte 0xe9.*encoding='latin-1'"):
         spacon.io.read_connectivity(tmp_path / "latin.csv")
+
+
+def test_a_full_disk_is_not_called_a_bad_path(small_model, tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    with pytest.raises(OSError, match="No space left") as err:
+        spacon.io.write_text("x", tmp_path / "t.txt")
+    assert not isinstance(err.value, SpaconInputError)
+
+
+def test_a_link_to_nothing_in_the_way_is_named(small_model, tmp_path):
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(SpaconInputError, match="dangling is a link to nothing, not a folder"):
+        small_model[0].save(tmp_path / "dangling" / "model")
+    (tmp_path / "afile").write_text("x")
+    assert main(["prepare", "enigma", "--data", str(tmp_path), "--out",
+                 str(tmp_path / "afile" / "human")]) == 2
 
 
 def test_damaged_profile_files_are_named(tmp_path):
@@ -83,6 +131,8 @@ def test_damaged_profile_files_are_named(tmp_path):
     for name in ("cut.npz", "text.npz"):
         with pytest.raises(SpaconInputError, match=f"profile file .*{name}.*damaged"):
             spacon.io.read_profiles(tmp_path / name)
+    with pytest.raises(SpaconInputError, match="is a folder"):
+        spacon.io.read_profiles(tmp_path)
     assert spacon.io.read_profiles(tmp_path / "ok.npz").shape == (2, 2)
 
 
@@ -147,7 +197,11 @@ def test_helpers_name_mismatched_lengths_and_shapes():
         spacon.pp.unit_codes(adata, "unit", np.ones((2, 3)))
 
 
-def test_a_non_finite_alpha_on_the_command_line_is_named(sim_inputs, capsys):
+def test_a_non_finite_alpha_on_the_command_line_is_named(sim_inputs, capsys, tmp_path):
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
                  "--alpha", "nan", "--out", "unused"]) == 2
     assert "option 'alpha' is [nan]; it needs finite numbers" in capsys.readouterr().err
+    (tmp_path / "bad.toml").write_text("truth = nan\n")  # a column name, not a number
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--config", str(tmp_path / "bad.toml"), "--out", "unused"]) == 2
+    assert "option 'truth' has the wrong type" in capsys.readouterr().err

@@ -209,7 +209,8 @@ def _coerce(name, value, default, annotation, source):
     elif "str" in kind:
         ok = isinstance(value, str)
     values = value if isinstance(value, list) else [value]
-    if not ok and any(isinstance(v, float) and not math.isfinite(v) for v in values):
+    if not ok and ("float" in kind or "int" in kind) and any(
+            isinstance(v, float) and not math.isfinite(v) for v in values):
         raise SpaconInputError(f"{source}: option {name!r} is {value!r}; it needs finite "
                                "numbers.")
     if not ok:

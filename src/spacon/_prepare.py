@@ -154,10 +154,11 @@ def write_together(out: Path, contents: dict) -> None:
     """
     from ._pipeline import no_empty_output_on_error
     from .io import save_npz, write_h5ad, write_text
+    from .io._atomic import make_folder
     from .io._staged import staged_outputs
 
     with no_empty_output_on_error(out):
-        out.mkdir(parents=True, exist_ok=True)
+        make_folder(out)
         with staged_outputs(out) as stage:
             for name, content in contents.items():
                 if isinstance(content, str):

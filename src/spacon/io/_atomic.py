@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+# a full disk or quota, a failing device: errors of the machine, not of the path given
+DEVICE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
 
 
 @contextlib.contextmanager
@@ -26,6 +30,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
+        if err.errno in DEVICE_ERRORS:  # not the path's fault: said as the OS says it
+            raise
         raise SpaconInputError(f"cannot write {path}: {err.strerror or err} (in "
                                f"{path.parent}).") from None
     os.close(fd)
@@ -49,10 +55,15 @@ def make_folder(path: str | Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        blocking = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), path)
-        raise SpaconInputError(f"cannot make the folder {path}: {blocking} is a file, not a "
+        blocking = next((p for p in [path, *path.parents]
+                         if (p.exists() or p.is_symlink()) and not p.is_dir()), path)
+        what = "a link to nothing" if blocking.is_symlink() and not blocking.exists() else \
+            "a file"
+        raise SpaconInputError(f"cannot make the folder {path}: {blocking} is {what}, not a "
                                "folder.") from None
     except OSError as err:
+        if err.errno in DEVICE_ERRORS:
+            raise
         raise SpaconInputError(f"cannot make the folder {path}: {err.strerror or err}.") from None
     return path
 

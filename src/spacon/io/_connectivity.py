@@ -287,7 +287,8 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
         raise SpaconInputError(f"a {suffix} file holds one matrix: key={key!r} "
                                "(--connectivity-key) names an array inside .npz, .h5 or .mat "
                                "files only.")
-    if path.stat().st_size == 0:
+    if path.stat().st_size == 0 or (suffix in (".csv", ".tsv") and path.stat().st_size < 2**20
+                                    and not path.read_bytes().lstrip(b"\xef\xbb\xbf").strip()):
         raise SpaconInputError(f"connectivity file {str(path)!r} is empty.")
     try:
         _check_signature(path, suffix)
@@ -302,11 +303,14 @@ def read_connectivity(path: str | Path, *, key: str | None = None) -> Connectivi
     except SpaconInputError:
         raise
     except UnicodeDecodeError as err:
+        if suffix not in (".csv", ".tsv"):
+            raise SpaconInputError(f"could not read connectivity file {str(path)!r}: its text "
+                                   f"is not UTF-8 ({err.reason}).") from None
         raise SpaconInputError(
-            f"could not read connectivity file {str(path)!r}: it is not UTF-8 text (byte "
-            f"{err.object[err.start]:#x} at position {err.start}); save it as UTF-8 (Excel: "
-            "'CSV UTF-8'), or read it with pandas.read_csv(path, encoding='latin-1', "
-            "index_col=0) and pass the table.") from None
+            f"could not read connectivity file {str(path)!r}: it is not UTF-8 text (it holds "
+            f"the byte {err.object[err.start]:#x}); save it as UTF-8 (Excel: 'CSV UTF-8'), or "
+            "read it with pandas.read_csv(path, encoding='latin-1', index_col=0) and pass the "
+            "table.") from None
     except Exception as err:  # corrupt or foreign files: say which file, not a deep traceback
         raise SpaconInputError(f"could not read connectivity file {str(path)!r}: {err}") from err
     conn = Connectivity(matrix, labels, source=path.name)

@@ -33,6 +33,9 @@ def read_profiles(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise SpaconInputError(f"profile file {str(path)!r} does not exist.")
+    if path.is_dir():
+        raise SpaconInputError(f"profile file {str(path)!r} is a folder: give the .npz file "
+                               "in it (spacon predict writes predicted_connectivity.npz).")
     try:
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files") or not {"profiles", "rows", "columns"} <= set(f.files):

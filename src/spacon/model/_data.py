@@ -325,7 +325,10 @@ TOTAL_RATIO = 1.5  # counts per cell this many times those of training are anoth
 
 
 def log1p_of_counts(adata, n_cells: int = 2000) -> bool:
-    """Whether ``X`` is ``log1p`` of raw counts: ``expm1(X)`` whole numbers, some above 1."""
+    """Whether ``X`` is ``log1p`` of raw counts: ``expm1(X)`` whole numbers, among them ones
+    and some above 1 (normalised values are whole only where a cell's total divides the
+    target, and then no count of 1 stays 1 unless the cell holds exactly the target).
+    """
     x = expression_matrix(adata, None)
     rows = np.linspace(0, adata.n_obs - 1, min(n_cells, adata.n_obs)).astype(np.int64)
     sample = x[rows]
@@ -338,8 +341,8 @@ def log1p_of_counts(adata, n_cells: int = 2000) -> bool:
         counts = np.expm1(values)
     if not np.isfinite(counts).all():
         return False
-    whole = np.abs(counts - np.round(counts)) <= 1e-3 * np.maximum(counts, 1)
-    return bool(whole.all() and counts.max() > 1.5)
+    whole = np.abs(counts - np.round(counts)) <= 1e-2  # float32's log1p holds counts to 1e-3
+    return bool(whole.all() and counts.max() > 1.5 and (np.round(counts) == 1).any())
 
 
 def normalized_total(adata, n_cells: int = 2000) -> float | None:
