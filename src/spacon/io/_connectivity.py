@@ -33,6 +33,9 @@ class Connectivity:
         file carries none; then rows are matched by position.
     source
         The file it was read from (:func:`read_connectivity`), else ``None``.
+    said_by_position
+        Whether matching its rows to cells by position (it has no labels) was said in a
+        warning already, so that a run matching it twice says it once.
     """
 
     matrix: sp.csr_matrix

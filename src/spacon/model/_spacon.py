@@ -277,7 +277,9 @@ class SpaCon:
         return full_batch_bytes(self.data, self.params["hidden_dims"])
 
     def embed_bytes(self, max_edges: int = 20_000_000, reconstruct: bool = False) -> int:
-        """Estimated peak memory of :meth:`embed` on the training data, in bytes."""
+        """Estimated peak memory of :meth:`embed` on the training data, in bytes, with
+        :meth:`embed`'s ``max_edges`` and ``reconstruct``.
+        """
         return embed_bytes(self.data, self.params["hidden_dims"], max_edges, reconstruct)
 
     # ------------------------------------------------------------------ training
@@ -387,19 +389,20 @@ class SpaCon:
         resume
             Continue from ``checkpoint`` if it exists; the training parameters must be those
             it was written with. Resuming gives the result of an uninterrupted run.
-
         auxiliary
             An extra training objective (off by default: the published architecture),
             e.g. :class:`spacon.model.ConnectivityCodeObjective`: its loss is added to the
             reconstruction loss and its own parameters are trained with the model's. It is
             not checkpointed, so it cannot be resumed.
 
-        Ctrl-C stops training between two steps, saves the checkpoint (when one is given) and
-        raises :class:`spacon.model.TrainingInterrupted` saying how to resume.
-
         Returns
         -------
         The model itself; the loss per epoch is in :attr:`history`.
+
+        Notes
+        -----
+        Ctrl-C stops training between two steps, saves the checkpoint (when one is given) and
+        raises :class:`spacon.model.TrainingInterrupted` saying how to resume.
         """
         if resume and checkpoint is None:
             raise SpaconInputError("resume=True needs checkpoint= (the file to resume from).")
@@ -758,7 +761,8 @@ class SpaCon:
 
         Writes ``model.pt`` (state_dict), ``model.json`` (constructor parameters, gene
         names, package version, loss history) and, when one was fit,
-        ``connectivity_map.npz`` (:meth:`fit_connectivity_map`), each atomically.
+        ``connectivity_map.npz`` (:meth:`fit_connectivity_map`), each atomically. A folder
+        that holds a saved model already is refused unless ``overwrite=True``.
         """
         from .. import __version__
 
@@ -827,6 +831,8 @@ class SpaCon:
         The same weights on the same graphs give the same embeddings. ``hidden_dims`` and
         ``fusion`` are read from the checkpoint when not given (the decoder's first layer takes
         the fused embedding: twice the last dimension when concatenated, once when added).
+        Other keyword arguments (``spatial_key``, ``connectome_key``, ``layer``, ``seed``,
+        ``dropout``) go to :class:`SpaCon`.
         """
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or "encoder_spa.conv1.lin_src" not in state:

@@ -206,7 +206,8 @@ def domains(adata, *, key: str = _keys.DOMAIN, section_key: str | None = "sectio
     key
         ``obs`` column of the domains.
     section_key
-        ``obs`` column of sections, one panel each; ignored when absent.
+        ``obs`` column of sections, one panel each. The default ``'section'`` is
+        ignored when absent; another name that is not a column is refused.
     section_order
         Section labels in order (see :func:`spacon.pp.section_codes`).
     spatial_key
@@ -274,7 +275,8 @@ def highlight(adata, domain, *, key: str = _keys.DOMAIN, section_key: str | None
     key
         ``obs`` column of the domains.
     section_key
-        ``obs`` column of sections, one panel each; ignored when absent.
+        ``obs`` column of sections, one panel each. The default ``'section'`` is
+        ignored when absent; another name that is not a column is refused.
     section_order
         Section labels in order (see :func:`spacon.pp.section_codes`).
     spatial_key

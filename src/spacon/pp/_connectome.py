@@ -231,7 +231,13 @@ def sparsify(
     symmetrize: bool = False,
     self_loops: bool | None = None,
 ) -> sp.csr_matrix:
-    """Threshold and sparsify a square connectivity matrix (see :func:`connectome_graph`)."""
+    """Threshold and sparsify a square connectivity matrix.
+
+    ``matrix`` is a square array, sparse matrix, labelled DataFrame (taken by position) or
+    :class:`~spacon.io.Connectivity`; ``positions`` holds one row of coordinates per row of
+    it, which ``distance_scale`` needs. The other options are :func:`connectome_graph`'s.
+    Returns the kept connections as a float32 CSR matrix.
+    """
     check_option("negative", negative, ("drop", "absolute", "error"))
     _check_numbers(threshold, top_k, top_fraction, distance_scale)
     if distance_scale is not None and positions is None:

@@ -226,8 +226,10 @@ def normalize(adata, *, target_sum: float = 1e4, genes=None, layer: str | None =
     integer_counts
         Refuse values that are not whole numbers (the default: they are usually normalised
         already). ``False`` takes counts that are not whole numbers, as ambient-RNA removal
-        (CellBender, SoupX) or imputation leave them; negative values are refused either way.
-        A saved model records it, so new tissue is taken alike.
+        (CellBender, SoupX) or imputation leave them, unless they look normalised already
+        (``uns`` records ``log1p`` or a spacon normalisation, or no value exceeds 20, the
+        range of log-scale data); negative values are refused either way. A saved model
+        records it, so new tissue is taken alike.
     copy
         Return a copy instead of writing to ``adata``.
 

@@ -248,7 +248,7 @@ def section_codes(adata, section_key: str, section_order=None):
         ``obs`` column of each cell's section.
     section_order
         Section labels in order (default: the column's categories if ordered, else the
-        labels in natural order, see :func:`natural_order`).
+        labels in natural order, see ``spacon.pp._spatial.natural_order``).
 
     Returns
     -------

@@ -101,7 +101,7 @@ def partial_correlation(x: np.ndarray, y: np.ndarray, distance: np.ndarray,
         Distance per pair.
     n_bins
         Distance quantile bins, each with its own line (fewer with few pairs, see
-        :class:`DistanceTrend`).
+        ``spacon.tl._coupling.DistanceTrend``).
 
     Returns
     -------

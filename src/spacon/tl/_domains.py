@@ -113,9 +113,12 @@ def domains(
         Neighbours of the kNN graph (Leiden/Louvain, and the fallback judging graph).
     use_rep
         ``obsm`` key of the embedding. ``None``: ``'X_spacon'`` (:func:`spacon.tl.fuse`'s),
-        else the one embedding spacon wrote there, ``'X_smoothed'``
-        (:func:`spacon.tl.smoothed_expression`'s) or ``'X_spacon_spa'`` (of a model trained
-        without a connectome; a dual model's two embeddings are fused first).
+        else the one embedding spacon wrote there: ``'X_smoothed'``
+        (:func:`spacon.tl.smoothed_expression`'s), ``'X_spatial_pca'``
+        (:func:`spacon.tl.spatial_pca`'s) or ``'X_spacon_spa'`` (of a model trained without a
+        connectome). A dual model's two embeddings are not fused here: call
+        :func:`spacon.tl.fuse` first (the call says so); where several of these are present,
+        name one.
     max_fit_cells
         The mixture is fitted on at most this many randomly chosen cells (components are merged
         on at most 5,000), then every cell is assigned; keeps whole-brain data fast.

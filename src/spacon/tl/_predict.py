@@ -337,7 +337,7 @@ def fold_features(adata, methods, train, *, coords, n_pcs, seed, spacon=None,
     """The feature spaces of one fold, each standardised on the training cells.
 
     ``spacon`` is the spatial embedding of a model trained with this fold's connectivity
-    hidden (needed for ``"spacon"``). For ridge, position is :func:`position_basis`.
+    hidden (needed for ``"spacon"``). For ridge, position is ``spacon.tl._predict.position_basis``.
     """
     raw = {}
     if "spacon" in methods:
@@ -684,7 +684,7 @@ def predict_connectivity(
     * ``"genes"``: the expression of every highly variable gene (``var['highly_variable']``
       when present, else all genes; at most 2,000, the most variable in training cells);
     * ``"position"``: the coordinates; for ridge with 64 Gaussian bumps over them
-      (:func:`position_basis`), so that ridge fits a smooth surface, not a plane;
+      (``spacon.tl._predict.position_basis``), so that ridge fits a smooth surface, not a plane;
     * ``"expression+position"``: PCs and coordinates, each block scaled to unit total variance;
     * ``"distance"``: connectivity that decays with distance, ``a exp(-d / lambda) + b`` of
       the distance ``d`` from the cell to each target (its unit's cells' centroid), the three
@@ -710,10 +710,10 @@ def predict_connectivity(
     Scores per held-out cell, over every target but its own (the diagonal: a region's
     connection to itself is no prediction, and is 0 in many connectomes): Pearson r between
     predicted and true profile, the AUROC of the prediction for the connected targets, and
-    the mean squared error. "Connected" follows the
-    rule that builds the connectome graph (:func:`connected_targets`: above ``threshold`` or
-    0, then each row's ``top_k`` strongest). Means over cells per fold, then mean and standard
-    deviation over folds.
+    the mean squared error. "Connected" follows the rule that builds the connectome graph
+    (``spacon.tl._predict.connected_targets``: above ``threshold`` or 0, then each row's
+    ``top_k`` strongest). Means over cells per fold, then mean and standard deviation over
+    folds.
 
     Parameters
     ----------
@@ -766,7 +766,7 @@ def predict_connectivity(
     "per_fold": {...}}}`` (``per_fold`` holds each fold's scores and, for ridge, its
     ``ridge_alpha``). Also stored in ``adata.uns['spacon_connectivity_prediction']``:
     ``metrics`` (without ``per_fold``), ``folds`` (each cell's), ``predictor``,
-    ``n_neighbors`` and ``connected`` (the rule, see :func:`connected_targets`).
+    ``n_neighbors`` and ``connected`` (the rule, see ``spacon.tl._predict.connected_targets``).
     """
     check_anndata(adata, "spacon.tl.predict_connectivity")
     methods, n_pcs = _checked_methods(methods, n_pcs, predictor, negative, connectivity_code)
