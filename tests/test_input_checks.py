@@ -205,3 +205,55 @@ def test_a_non_finite_alpha_on_the_command_line_is_named(sim_inputs, capsys, tmp
     assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
                  "--config", str(tmp_path / "bad.toml"), "--out", "unused"]) == 2
     assert "option 'truth' has the wrong type" in capsys.readouterr().err
+
+
+# the command line, from an audit of every option against its help (30 Nov)
+def _run(sim_inputs, out, *flags):
+    return main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--section-key", "section", "--z-radius", "0", "--figures", "none", "--no-report",
+                 "--markers", "0",
+                 "--quiet", "--out", str(out), *flags])
+
+
+def test_a_flag_overrides_the_config_files_graph_size(sim_inputs, tmp_path):
+    import json
+
+    (tmp_path / "run.toml").write_text("radius = 600.0\n")
+    assert _run(sim_inputs, tmp_path / "o", "--config", str(tmp_path / "run.toml"),
+                "--n-neighbors", "8") == 0
+    parameters = json.loads((tmp_path / "o" / "summary.json").read_text())["parameters"]
+    assert parameters["n_neighbors"] == 8 and parameters["radius"] is None
+
+
+def test_connectome_options_without_a_connectome_are_said_unused(sim_inputs, tmp_path, capsys):
+    import json
+
+    with warnings.catch_warnings():  # the command says them on standard error
+        warnings.simplefilter("always", SpaconWarning)
+        assert _run(sim_inputs, tmp_path / "o", "--threshold", "0.5", "--top-k", "3",
+                    "--symmetrize") == 0
+    assert ("--threshold 0.5, --top-k 3, --symmetrize are not used: they shape the connectome "
+            "graph") in capsys.readouterr().err
+    parameters = json.loads((tmp_path / "o" / "summary.json").read_text())["parameters"]
+    assert parameters["threshold"] is None and parameters["top_k"] is None
+
+
+def test_options_that_need_another_are_refused_before_anything_runs(sim_inputs, tmp_path,
+                                                                     capsys):
+    assert main(["run", "--adata", str(sim_inputs / "synthetic_brain.h5ad"), "--no-connectivity",
+                 "--section-order", "s002,s001,s000", "--out", str(tmp_path / "a")]) == 2
+    assert "--section-order orders the sections of --section-key" in capsys.readouterr().err
+    assert _run(sim_inputs, tmp_path / "b", "--refine", "2000") == 2
+    assert "--refine 2000: 2000 neighbours would vote" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    assert main(["evaluate", "connectivity", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+                 "--connectivity", str(sim_inputs / "connectome.npz"), "--unit-key", "unit",
+                 "--midline", "3", "--out", str(tmp_path / "c")]) == 2
+    assert "give --mirror-axis too" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "coupling", "--adata", str(sim_inputs / "synthetic_brain.h5ad"),
+              "--connectivity", str(sim_inputs / "connectome.npz"), "--n-perm", "0",
+              "--out", str(tmp_path / "d")])
+    assert exit_.value.code == 2
+    assert "a whole number >= 1, got 0" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in "acd")

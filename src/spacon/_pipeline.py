@@ -505,6 +505,7 @@ def _run(config: RunConfig, adata=None):
     if adata is None:
         adata = read_input(config.adata, config.layer)
     check_truth(adata, config.truth)
+    check_refine(adata, config.refine)
     too_many = [k for k in config.n_domains or [] if k > adata.n_obs]
     if too_many:  # now, not after training
         raise SpaconInputError(f"--n-domains {too_many[0]} is more than the {adata.n_obs} cells.")
@@ -607,6 +608,9 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
             "(from the command line or the config file): drop one.")
     if config.threads is not None and config.threads < 1:
         raise SpaconInputError(f"--threads must be >= 1, got {config.threads}.")
+    if config.section_order is not None and config.section_key is None:
+        raise SpaconInputError("--section-order orders the sections of --section-key: give "
+                               "--section-key (the obs column of each cell's section) too.")
     resolve_device(config.device)  # 'gpu', or cuda without a GPU: said before data are read
     check_normalize_options(config)
     check_option("figures", config.figures, FIGURE_LEVELS)
@@ -674,35 +678,55 @@ def checked(config: RunConfig, adata_given: bool = False) -> RunConfig:
 # encoder, they would be recorded in summary.json as if they had been used
 TRAINING_OPTIONS = ("epochs", "lr", "hidden_dims", "mode", "batch_size", "connectivity_code")
 SMOOTHING_OPTIONS = ("n_hops",)
+# what only a connectome uses
+CONNECTOME_OPTIONS = ("connectivity_key", "unit_key", "threshold", "top_k", "negative",
+                      "symmetrize", "connectivity_code")
 
 
 def _without_unused_options(config: RunConfig) -> RunConfig:
-    """Say which options given the run's encoder does not use; record all it does not use as
-    unused (None).
+    """Say which options given the run does not use (of the other encoder, or of a connectome
+    without one); record all it does not use as unused (None).
     """
-    default = RunConfig()
     # the smoothing baseline of --baselines averages as --n-hops says, beside a trained run
     unused = (TRAINING_OPTIONS if config.encoder == "smoothing"
               else () if config.baselines else SMOOTHING_OPTIONS)
-    given = [name for name in unused
-             if getattr(config, name) not in (None, getattr(default, name))]
-    if not given:  # recorded as unused all the same: runs that did the same say the same
-        return config.updated(dict.fromkeys(unused))
-    def flag(name):
-        value = getattr(config, name)
-        shown = " ".join(map(str, value)) if isinstance(value, list) else value
-        return f"--{name.replace('_', '-')} {shown}"
-
-    flags = ", ".join(flag(name) for name in given)
     if config.encoder == "smoothing":
         why = ("the smoothing encoder" + (" (the default without a connectome)"
                                          if config.no_connectivity else "")
                + " trains nothing; --encoder spacon trains with them")
     else:
         why = "only --encoder smoothing averages over hops (SpaCon's encoders are trained)"
-    warnings.warn(f"{flags} {'is' if len(given) == 1 else 'are'} not used: {why}.",
-                  SpaconWarning, stacklevel=4)
-    return config.updated(dict.fromkeys(unused))
+    config = _unused(config, unused, why)
+    if config.no_connectivity:
+        config = _unused(config, [n for n in CONNECTOME_OPTIONS if n not in unused],
+                         "they shape the connectome graph, and this run has no connectome")
+    return config
+
+
+def _unused(config: RunConfig, names, why: str) -> RunConfig:
+    """Warn of those of ``names`` given other values than the defaults; set all to None."""
+    default = RunConfig()
+    given = [name for name in names
+             if getattr(config, name) not in (None, getattr(default, name))]
+
+    def flag(name):
+        value = getattr(config, name)
+        shown = (" ".join(map(str, value)) if isinstance(value, list) else "" if value is True
+                 else value)
+        return f"--{name.replace('_', '-')} {shown}".rstrip()
+
+    if given:  # recorded as unused all the same: runs that did the same say the same
+        flags = ", ".join(flag(name) for name in given)
+        warnings.warn(f"{flags} {'is' if len(given) == 1 else 'are'} not used: {why}.",
+                      SpaconWarning, stacklevel=5)
+    return config.updated(dict.fromkeys(names))
+
+
+def check_refine(adata, refine: int | None) -> None:
+    """Refuse ``--refine K`` of as many neighbours as there are cells, before training."""
+    if refine is not None and refine >= adata.n_obs:
+        raise SpaconInputError(f"--refine {refine}: {refine} neighbours would vote over every one "
+                               f"of the {adata.n_obs} cells; refinement uses a few (~6-30).")
 
 
 def check_truth(adata, truth: str | None) -> None:

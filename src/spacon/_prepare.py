@@ -38,7 +38,7 @@ micrometres). Region labels: obs['parcellation_division'], ['parcellation_struct
 {dropped}
 Run spacon on it (run.toml holds the same options: spacon run --config {config_q} --out result):
   spacon run --adata {h5ad_q} --connectivity {conn_q} --unit-key unit \\
-      --section-key section --radius {radius:.0f} --z-radius {radius:.0f}{normalize} \\
+      --section-key section --radius {radius:.1f} --z-radius {radius:.1f}{normalize} \\
       --alpha 0 1 --out result
 --radius is 1.5 x the median distance of a cell to its 8th nearest neighbour in its section
 ({knn:.1f} µm here); --z-radius links cells of adjacent sections within the same in-plane radius.

@@ -99,8 +99,9 @@ def recall_domains(config: RunConfig, result_dir: str | Path):
         summary.setdefault("parameters", {}).update(
             alpha=list(config.alpha), method=config.method, n_domains=config.n_domains,
             resolution=config.resolution, refine=config.refine, markers=config.markers,
-            truth=config.truth,
-            figures=config.figures, no_report=config.no_report)
+            truth=config.truth, figures=config.figures, no_report=config.no_report,
+            # this call's seed and threads; "seed" stays the training's
+            domain_seed=config.seed, domain_threads=config.threads)
         add_truth_scores(summary, config, domains)
         if not config.no_report:
             from .report import write_report

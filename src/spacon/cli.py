@@ -185,6 +185,12 @@ def _config(args, exclude=()):
         given["progress"] = False
     if given.get("no_connectivity") and "connectivity" not in given:
         given["connectivity"] = None  # the flag overrides a --config file's connectome
+    # a flag overrides the config file's option of the same job: the spatial graph's size,
+    # the number of domains or the resolution
+    for flag, other in (("radius", "n_neighbors"), ("n_neighbors", "radius"),
+                        ("resolution", "n_domains"), ("n_domains", "resolution")):
+        if flag in given and other not in given:
+            given[other] = None
     return config.updated(given, source="command line")
 
 
@@ -194,6 +200,9 @@ def _evaluate_connectivity(args) -> int:
 
     config = _config(args, exclude=("folds", "holdout_key", "predictor", "mirror_axis",
                                     "midline", "nested_penalty"))
+    if args.midline is not None and args.mirror_axis is None:
+        raise SpaconInputError(f"--midline {args.midline:g} places the midline that "
+                               "--mirror-axis crosses: give --mirror-axis too.")
     with no_empty_output_on_error(config.out):  # an input error leaves no folder behind
         metrics = evaluate_connectivity(config, folds=args.folds, holdout_key=args.holdout_key,
                                         predictor=args.predictor, mirror_axis=args.mirror_axis,
@@ -352,7 +361,9 @@ def _add_data_options(parser, training: bool = True, optional_connectome: bool =
     model.add_argument("--mode", choices=["auto", "full", "sampled"],
                        help="training mode: full-graph batches, sampled neighbourhoods, or auto "
                        "(default): full when the whole graph fits the memory budget")
-    model.add_argument("--batch-size", type=int, help="seed cells per batch (64)")
+    model.add_argument("--batch-size", type=int, help="seed cells per batch (64" + (
+        "; the 120 steps per fold take 256 with fan-outs 10/5/5 unless --epochs or another "
+        "--batch-size is given)" if "per fold" in str(epochs_default) else ")"))
     model.add_argument("--lr", type=float, help="learning rate (5e-3)")
     model.add_argument("--seed", type=_seed, help="random seed (0)")
     model.add_argument("--device", help=DEVICE_HELP)
@@ -389,7 +400,8 @@ def _add_domain_options(parser, truth_kept: str = "printed, and kept in summary.
                       "automatically chosen number in spacon_domain_alpha<A>")
     dom.add_argument("--refine", type=int, help="refine by the majority of K spatial neighbours")
     dom.add_argument("--markers", type=int,
-                     help="marker genes per domain at each alpha (10; 0: none): partial least "
+                     help="marker genes per domain at each alpha (spacon run: 10; spacon "
+                     "domains: the run's; 0: none): partial least "
                      "squares of expression on each domain's membership (tl.marker_genes), "
                      "written to markers.csv, uns['spacon_markers'] and the report")
     dom.add_argument("--truth", help="obs column of known labels: domains are scored against "
@@ -444,7 +456,8 @@ def _add_predict_parser(sub) -> None:
         "--n-neighbors are given), embed it with the spatial encoder of the model in --model "
         "DIR and map each cell to a connectivity profile over the training connectome's "
         "targets (ridge regression fit by `spacon run` on the training cells' connectivity "
-        "rows, stored in DIR/connectivity_map.npz). Writes OUT/predicted_connectivity.npz "
+        "rows, stored in the model folder's connectivity_map.npz, DIR/model/ of a run). "
+        "Writes OUT/predicted_connectivity.npz "
         "(rows = cells, or units with --unit-key: the mean over their cells; columns = the "
         "targets' labels; arrays profiles, rows, columns) and OUT/result.h5ad (each cell's "
         "spatial embedding and, in obsm['X_connectivity_code'], its predicted profile on the "
@@ -649,7 +662,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--n-cell-types", type=int, default=6,
                      help="cell types mixed everywhere, obs['cell_type'] (6)")
     sim.add_argument("--cells-per-unit", type=float, default=25.0,
-                     help="mean cells per connectivity unit (voxel) (25)")
+                     help="sets the voxel size of the connectivity units: the cells a voxel "
+                     "holds inside the brain (25); voxels at the brain's edge or split by a "
+                     "region boundary hold fewer, so units hold fewer on average (about 11 in "
+                     "the demo brain)")
     sim.add_argument("--long-range-degree", type=int, default=30,
                      help="long-range targets per unit within its module (30)")
     sim.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
@@ -764,7 +780,8 @@ def build_parser() -> argparse.ArgumentParser:
     coup.add_argument("--pairs", choices=["all", "connected"], default="all",
                       help="all unit pairs, or connected ones only (all)")
     coup.add_argument("--method", choices=["spearman", "pearson"], default="spearman")
-    coup.add_argument("--n-perm", type=int, default=1000, help="surrogates for p-values (1000)")
+    coup.add_argument("--n-perm", type=_positive, default=1000,
+                      help="surrogates for p-values (1000; at least 1)")
     coup.add_argument("--seed", type=_seed, help="random seed (0)")
     _add_evaluate_output(coup, "coupling.csv")
     coup.set_defaults(func=_evaluate_coupling)
@@ -806,8 +823,9 @@ def _add_output_options(run) -> None:
     """The figures and the report that `run` and `domains` write."""
     out = run.add_argument_group("figures and report")
     out.add_argument("--figures", choices=["none", "basic", "all"],
-                     help="PNG figures: none; basic (default): domain maps at every alpha, the "
-                     "rest at the first; all: every figure at every alpha")
+                     help="PNG figures: none; basic (default): domain maps, trees, scores and "
+                     "section divergence at every alpha, the 3-D view and UMAP at the first; "
+                     "all: every figure at every alpha")
     out.add_argument("--no-report", action="store_true", default=None,
                      help="do not write DIR/report.html")
 
@@ -945,6 +963,17 @@ def _top_k(text: str) -> int | None:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"a whole number >= 1, or none, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1, got {value}")
     return value
 
 
