@@ -277,8 +277,9 @@ class SpaCon:
         return full_batch_bytes(self.data, self.params["hidden_dims"])
 
     def embed_bytes(self, max_edges: int = 20_000_000, reconstruct: bool = False) -> int:
-        """Estimated peak memory of :meth:`embed` on the training data, in bytes, with
-        :meth:`embed`'s ``max_edges`` and ``reconstruct``.
+        """Estimated peak memory of :meth:`embed` on the training data, in bytes.
+
+        ``max_edges`` and ``reconstruct`` are :meth:`embed`'s.
         """
         return embed_bytes(self.data, self.params["hidden_dims"], max_edges, reconstruct)
 
