@@ -68,20 +68,9 @@ def report(z: np.ndarray, groups: np.ndarray, truth: np.ndarray | None = None) -
         print(f"    {g}: {cells.sum()} cells{held}, dip {dip:.3f} (p {p:.3f})")
 
 
-def cases(seeds, data: Path):
-    import anndata as ad
-
-    import spacon
-
-    for seed in seeds:
-        yield f"slice, seed {seed}", spacon.datasets.layered_slice(seed=seed), "layer"
-    for path in sorted((data / "starmap_mpfc_bass").glob("starmap_mpfc_*.h5ad")):
-        adata = ad.read_h5ad(path)
-        adata.obs["layer_truth"] = adata.obs["z"].astype(str)
-        yield f"STARmap {path.stem.split('_')[3]}", adata, "layer_truth"
-
-
 def main() -> None:
+    from domain_embedding_variants import cases  # the slices and STARmap, with their truth
+
     import spacon
     from spacon._pipeline import RunConfig
 
